@@ -1,0 +1,84 @@
+"""Settings: the one place that reads the environment.
+
+Every setting has a command-line flag (``gureum up --port``) and an
+environment variable (``GUREUM_PORT``); flags win. The README's settings
+table is this file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+DEFAULT_ACCOUNT = "000000000000"
+DEFAULT_ACCESS_KEY = "test"
+DEFAULT_SECRET_KEY = "test"
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("gureum", appauthor=False))
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything gureum can be told. Immutable; build a new one to change it."""
+
+    host: str = "127.0.0.1"
+    port: int = 4566
+    data_dir: Path = field(default_factory=_default_data_dir)
+    region: str = "us-east-1"
+    default_account: str = DEFAULT_ACCOUNT
+    access_key: str = DEFAULT_ACCESS_KEY
+    secret_key: str = DEFAULT_SECRET_KEY
+    # Reject every access key gureum did not issue (production-like); by
+    # default unknown keys are accepted as the root of an account.
+    strict_credentials: bool = False
+    log_level: str = "INFO"
+
+    # env var name -> (field name, converter)
+    ENV: Mapping[str, tuple[str, type]] = dataclasses.field(
+        default_factory=lambda: {
+            "GUREUM_HOST": ("host", str),
+            "GUREUM_PORT": ("port", int),
+            "GUREUM_DATA_DIR": ("data_dir", Path),
+            "GUREUM_REGION": ("region", str),
+            "GUREUM_DEFAULT_ACCOUNT": ("default_account", str),
+            "GUREUM_ACCESS_KEY": ("access_key", str),
+            "GUREUM_SECRET_KEY": ("secret_key", str),
+            "GUREUM_STRICT_CREDENTIALS": ("strict_credentials", _bool),
+            "GUREUM_LOG_LEVEL": ("log_level", str),
+        },
+        repr=False,
+        compare=False,
+    )
+
+    @classmethod
+    def load(
+        cls, env: Mapping[str, str] | None = None, **overrides: object
+    ) -> Settings:
+        """Defaults, then the environment, then explicit overrides (CLI flags)."""
+        env = os.environ if env is None else env
+        base = cls()
+        values: dict[str, object] = {}
+        for var, (name, conv) in base.ENV.items():
+            if env.get(var, "") != "":
+                values[name] = conv(env[var])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "data_dir" in values:
+            values["data_dir"] = Path(str(values["data_dir"])).expanduser()
+        return dataclasses.replace(base, **values)  # type: ignore[arg-type]
+
+    @property
+    def endpoint(self) -> str:
+        local = {"127.0.0.1", "0.0.0.0", "::", "localhost"}
+        host = "localhost" if self.host in local else self.host
+        return f"http://{host}:{self.port}"

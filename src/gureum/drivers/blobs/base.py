@@ -1,0 +1,153 @@
+"""The ``BlobStore`` protocol, ``BlobInfo``, and the digests computed while writing."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zlib
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol
+
+READ_CHUNK = 256 * 1024
+CHECKSUMS = frozenset({"sha1", "sha256", "crc32"})
+_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}")
+
+
+class BlobNotFound(LookupError):
+    """No blob is stored under that key."""
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """What a completed write stored: size and digests (lowercase hex)."""
+
+    key: str
+    size: int
+    md5: str
+    checksums: Mapping[str, str] = field(default_factory=dict)
+
+
+class BlobStore(Protocol):
+    """Opaque byte blobs under caller-chosen keys.
+
+    - Keys match ``[A-Za-z0-9_-][A-Za-z0-9_.-]*`` (at most 200 characters);
+      anything else is a ``ValueError``.
+    - ``write`` streams ``chunks`` and returns once the blob is durable; it
+      replaces any blob under the key atomically. If ``chunks`` raises, the
+      exception propagates and the key keeps its previous content (or stays
+      absent): a partial blob is never visible. ``checksums`` asks for extra
+      digests from ``CHECKSUMS`` besides md5.
+    - ``read`` returns a stream of bytes ``[start, end)`` (``end`` exclusive,
+      ``None`` = to the end, clamped to the size); it raises ``BlobNotFound``
+      at once if the key is absent, and keeps streaming the content it opened
+      even if the blob is replaced or deleted meanwhile. ``start`` beyond the
+      size or ``end < start`` is a ``ValueError``. A stream read to its end
+      closes itself; close an abandoned one with ``aclose()`` or ``async with``.
+    - ``path`` is a file holding the blob, for sendfile, or ``None``.
+    - ``delete`` of a missing key succeeds.
+    """
+
+    async def write(
+        self, key: str, chunks: AsyncIterable[bytes], *, checksums: Collection[str] = ()
+    ) -> BlobInfo: ...
+
+    async def read(
+        self, key: str, start: int = 0, end: int | None = None
+    ) -> BlobStream: ...
+
+    def path(self, key: str) -> Path | None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def exists(self, key: str) -> bool: ...
+
+    async def size(self, key: str) -> int | None:
+        """The size in bytes, or ``None`` if absent."""
+        ...
+
+
+class BlobStream(AsyncIterator[bytes]):
+    """The bytes of one blob range, in chunks of at most ``chunk_size``."""
+
+    def __init__(
+        self,
+        read: Callable[[int], Awaitable[bytes]],
+        length: int,
+        close: Callable[[], None] | None = None,
+        chunk_size: int = READ_CHUNK,
+    ) -> None:
+        self._read = read
+        self.length = length
+        self._remaining = length
+        self._close = close
+        self._chunk_size = chunk_size
+
+    async def __anext__(self) -> bytes:
+        if self._remaining > 0:
+            data = await self._read(min(self._chunk_size, self._remaining))
+            if data:
+                self._remaining -= len(data)
+                return data
+        await self.aclose()
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        self._remaining = 0
+        close, self._close = self._close, None
+        if close is not None:
+            close()
+
+    async def __aenter__(self) -> BlobStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def check_key(key: str) -> str:
+    if not _KEY.fullmatch(key):
+        raise ValueError(f"invalid blob key {key!r}")
+    return key
+
+
+def check_range(size: int, start: int, end: int | None) -> tuple[int, int]:
+    """Validate ``[start, end)`` against ``size``; return it with ``end`` clamped."""
+    stop = size if end is None else min(end, size)
+    if start < 0 or start > size or stop < start:
+        raise ValueError(f"invalid range [{start}, {end}) for a blob of {size} bytes")
+    return start, stop
+
+
+class Digests:
+    """md5 and the requested checksums, fed chunk by chunk."""
+
+    def __init__(self, checksums: Collection[str]) -> None:
+        unknown = set(checksums) - CHECKSUMS
+        if unknown:
+            raise ValueError(f"unknown checksums: {sorted(unknown)}")
+        self.size = 0
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._hashes = {name: hashlib.new(name) for name in checksums if name != "crc32"}
+        self._crc32: int | None = 0 if "crc32" in checksums else None
+
+    def update(self, data: bytes) -> None:
+        self.size += len(data)
+        self._md5.update(data)
+        for h in self._hashes.values():
+            h.update(data)
+        if self._crc32 is not None:
+            self._crc32 = zlib.crc32(data, self._crc32)
+
+    def info(self, key: str) -> BlobInfo:
+        sums = {name: h.hexdigest() for name, h in self._hashes.items()}
+        if self._crc32 is not None:
+            sums["crc32"] = f"{self._crc32:08x}"
+        return BlobInfo(key, self.size, self._md5.hexdigest(), sums)

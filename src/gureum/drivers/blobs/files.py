@@ -1,0 +1,142 @@
+"""``FileBlobStore``: blobs as files under a root directory, written durably.
+
+Layout: ``<root>/<aa>/<bb>/<key>`` where ``aabb`` are the first hex digits of
+md5(key), so no directory grows huge whatever the keys look like. A write
+streams into ``.tmp-<key>-<random>`` in the final directory, hashing as it
+goes, then fsyncs the file, renames it over the final name and fsyncs the
+directory: after ``write`` returns the blob survives a crash, and before that
+nobody can see it. Temp files left by a crash are removed by ``sweep_temp``.
+File I/O runs in worker threads, one batch of about ``FLUSH_BYTES`` at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import secrets
+from collections.abc import AsyncIterable, Collection
+from io import BufferedReader, BufferedWriter
+from pathlib import Path
+
+from gureum.drivers.blobs.base import (
+    BlobInfo,
+    BlobNotFound,
+    BlobStream,
+    Digests,
+    check_key,
+    check_range,
+)
+
+FLUSH_BYTES = 1024 * 1024
+TEMP_PREFIX = ".tmp-"
+
+
+class FileBlobStore:
+    """Blobs as files under ``root`` (created if missing)."""
+
+    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+        self.root = Path(root)
+        self._fsync = fsync
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _file(self, key: str) -> Path:
+        fan = hashlib.md5(check_key(key).encode(), usedforsecurity=False).hexdigest()
+        return self.root / fan[:2] / fan[2:4] / key
+
+    async def write(
+        self, key: str, chunks: AsyncIterable[bytes], *, checksums: Collection[str] = ()
+    ) -> BlobInfo:
+        final = self._file(key)
+        digests = Digests(checksums)
+        await asyncio.to_thread(self._ensure_dir, final.parent)
+        tmp = final.with_name(f"{TEMP_PREFIX}{key}-{secrets.token_hex(6)}")
+        f = await asyncio.to_thread(open, tmp, "xb")
+        try:
+            batch: list[bytes] = []
+            batched = 0
+            async for chunk in chunks:
+                batch.append(chunk)
+                batched += len(chunk)
+                if batched >= FLUSH_BYTES:
+                    await asyncio.to_thread(_write_batch, f, digests, batch)
+                    batch, batched = [], 0
+            if batch:
+                await asyncio.to_thread(_write_batch, f, digests, batch)
+            await asyncio.to_thread(self._commit, f, tmp, final)
+        except BaseException:
+            f.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        return digests.info(key)
+
+    async def read(self, key: str, start: int = 0, end: int | None = None) -> BlobStream:
+        try:
+            f: BufferedReader = await asyncio.to_thread(open, self._file(key), "rb")
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+        try:
+            start, stop = check_range(os.fstat(f.fileno()).st_size, start, end)
+            f.seek(start)
+        except BaseException:
+            f.close()
+            raise
+
+        async def read(n: int) -> bytes:
+            return await asyncio.to_thread(f.read, n)
+
+        return BlobStream(read, stop - start, f.close)
+
+    def path(self, key: str) -> Path | None:
+        file = self._file(key)
+        return file if file.is_file() else None
+
+    async def delete(self, key: str) -> None:
+        self._file(key).unlink(missing_ok=True)
+
+    async def exists(self, key: str) -> bool:
+        return self._file(key).is_file()
+
+    async def size(self, key: str) -> int | None:
+        try:
+            return self._file(key).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def sweep_temp(self) -> int:
+        """Remove temp files left by interrupted writes; call when no write runs."""
+        removed = 0
+        for tmp in self.root.glob(f"*/*/{TEMP_PREFIX}*"):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
+    def _ensure_dir(self, directory: Path) -> None:
+        if directory.is_dir():
+            return
+        directory.mkdir(parents=True, exist_ok=True)
+        self._fsync_dir(directory.parent)
+        self._fsync_dir(directory.parent.parent)
+
+    def _commit(self, f: BufferedWriter, tmp: Path, final: Path) -> None:
+        f.flush()
+        if self._fsync:
+            os.fsync(f.fileno())
+        f.close()
+        os.replace(tmp, final)
+        self._fsync_dir(final.parent)
+
+    def _fsync_dir(self, directory: Path) -> None:
+        if not self._fsync:
+            return
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _write_batch(f: BufferedWriter, digests: Digests, batch: list[bytes]) -> None:
+    for chunk in batch:
+        digests.update(chunk)
+        f.write(chunk)

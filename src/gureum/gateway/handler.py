@@ -1,0 +1,255 @@
+"""The request chain: route → read → authenticate → parse → validate → call →
+serialize. Every failure becomes the AWS error of the request's protocol; a
+crash inside an operation is logged and answered ``InternalError`` (500) with
+no traceback in the body."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import uuid
+from collections.abc import AsyncIterable
+from typing import Any
+
+from aiohttp import web
+from botocore import xform_name
+from botocore.model import OperationModel, ServiceModel
+
+from gureum.errors import AWSError, InternalError, NotImplementedOperation
+from gureum.services.base import Call, FileBody, Service
+
+from . import routing
+from .auth import Authenticator
+from .body import request_body_stream
+from .catalog import Models, ServiceSpec
+from .protocols.base import HttpRequest, HttpResponse, WireProtocol
+from .protocols.jsonrpc import CBORProtocol, JSONProtocol
+from .protocols.query import EC2Protocol, QueryProtocol
+from .protocols.restxml import RestXMLProtocol
+from .validate import validate
+
+log = logging.getLogger("gureum.gateway")
+
+MAX_BODY = 64 * 1024 * 1024  # non-streamed request bodies (S3 objects are streamed)
+
+PROTOCOLS: dict[str, WireProtocol] = {
+    "query": QueryProtocol(),
+    "ec2": EC2Protocol(),
+    "json": JSONProtocol(),
+    "smithy-rpc-v2-cbor": CBORProtocol(),
+    "rest-xml": RestXMLProtocol(),
+}
+
+
+class Gateway:
+    def __init__(
+        self,
+        services: dict[str, Service],
+        models: Models,
+        authenticator: Authenticator,
+        default_region: str,
+    ) -> None:
+        self.services = services
+        self.models = models
+        self.auth = authenticator
+        self.default_region = default_region
+        self._operations: dict[tuple[str, str], tuple[Any, bool] | None] = {}
+
+    def _operation(self, service: Service, name: str) -> tuple[Any, bool] | None:
+        key = (service.name, name)
+        if key not in self._operations:
+            method = getattr(service, xform_name(name), None)
+            self._operations[key] = (
+                (method, inspect.iscoroutinefunction(method)) if callable(method) else None
+            )
+        return self._operations[key]
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        request_id = str(uuid.uuid4())
+        spec, protocol_name = routing.find_service(
+            request.headers, request.query, request.path, request.host
+        )
+        protocol = PROTOCOLS[protocol_name]
+        model: ServiceModel | None = None
+        operation: OperationModel | None = None
+        try:
+            model = self.models.get(spec.name)
+            http = HttpRequest(
+                method=request.method,
+                path=request.path,
+                raw_path=request.raw_path.split("?", 1)[0],
+                raw_query=request.query_string,
+                query=request.query,
+                headers=request.headers,
+                host=request.host,
+            )
+            if spec.name == "s3":
+                http.virtual_bucket = routing.virtual_bucket(request.host)
+            response = await self._dispatch(request, http, spec, protocol, model, request_id)
+        except AWSError as error:
+            if error.status >= 500:
+                log.warning("%s %s: %s", spec.name, error.code, error.message)
+            response = self._error(protocol, model, spec, error, request_id, operation)
+        except Exception:
+            log.exception("internal error in %s (request %s)", spec.name, request_id)
+            error = InternalError(message="We encountered an internal error. Please try again.")
+            response = self._error(protocol, model, spec, error, request_id, operation)
+        return await _send(request, response)
+
+    def _error(
+        self,
+        protocol: WireProtocol,
+        model: ServiceModel | None,
+        spec: ServiceSpec,
+        error: AWSError,
+        request_id: str,
+        operation: OperationModel | None,
+    ) -> HttpResponse:
+        if model is None:
+            model = self.models.get(spec.name)
+        return protocol.serialize_error(model, error, request_id, operation)
+
+    async def _dispatch(
+        self,
+        request: web.Request,
+        http: HttpRequest,
+        spec: ServiceSpec,
+        protocol: WireProtocol,
+        model: ServiceModel,
+        request_id: str,
+    ) -> HttpResponse:
+        streamed_payload = False
+        op_name: str | None = None
+        if protocol.name == "rest-xml":
+            op_name = protocol.operation_name(http, model)
+            if op_name is not None:
+                op_model = model.operation_model(op_name)
+                shape = op_model.input_shape
+                payload = shape.serialization.get("payload") if shape is not None else None
+                streamed_payload = payload is not None and shape.members[
+                    payload
+                ].type_name in ("blob", "string") and bool(
+                    shape.members[payload].serialization.get("streaming")
+                    or op_model.has_streaming_input
+                )
+        if not streamed_payload:
+            http.body = await _read_body(request)
+        identity, signed, secret = self.auth.authenticate(http, spec)
+        if op_name is None:
+            op_name = protocol.operation_name(http, model)
+        if op_name is None or op_name not in model.operation_names:
+            raise _unknown_operation(spec, protocol, op_name, http)
+        op_model = model.operation_model(op_name)
+        if streamed_payload:
+            http.stream = request_body_stream(request, signed, secret)
+        params = protocol.parse(http, op_model)
+        validate(
+            params,
+            op_model.input_shape,
+            spec.missing_code,
+            spec.invalid_code,
+            json_style=protocol.name in ("json", "smithy-rpc-v2-cbor"),
+        )
+        service = self.services.get(spec.name)
+        found = self._operation(service, op_name) if service is not None else None
+        if found is None:
+            raise NotImplementedOperation(
+                message=f"The operation {op_name} of {spec.name} is not implemented in gureum."
+            )
+        method, is_async = found
+        region = signed.credential.region if signed is not None else self.default_region
+        if spec.global_service:
+            region = "us-east-1"
+        call = Call(
+            service=spec.name,
+            operation=op_name,
+            account=identity.account_id,
+            region=region,
+            identity=identity,
+            request_id=request_id,
+            source_ip=request.remote or "",
+            secure=request.secure,
+            headers=request.headers,
+        )
+        output = await method(call, params) if is_async else method(call, params)
+        response = protocol.serialize(op_model, output or {}, request_id)
+        if http.method == "HEAD" and isinstance(response.body, bytes):
+            response.body = b""
+        return response
+
+
+def _unknown_operation(
+    spec: ServiceSpec, protocol: WireProtocol, op_name: str | None, http: HttpRequest
+) -> AWSError:
+    if protocol.name in ("json", "smithy-rpc-v2-cbor"):
+        return AWSError("UnknownOperationException", f"Unknown operation {op_name}", 400)
+    if protocol.name == "rest-xml":
+        return AWSError(
+            "MethodNotAllowed",
+            "The specified method is not allowed against this resource.",
+            405,
+            Method=http.method,
+            ResourceType="OBJECT" if http.raw_path.count("/") > 1 else "BUCKET",
+        )
+    if op_name is None:
+        return AWSError("MissingAction", "Missing Action", 400)
+    return AWSError(
+        "InvalidAction",
+        f"The action {op_name} is not valid for this web service.",
+        400,
+    )
+
+
+async def _read_body(request: web.Request) -> bytes:
+    if not request.can_read_body:
+        return b""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise AWSError("RequestEntityTooLarge", "Request body is too large", 413)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise AWSError("RequestEntityTooLarge", "Request body is too large", 413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _send(request: web.Request, response: HttpResponse) -> web.StreamResponse:
+    body = response.body
+    if isinstance(body, bytes | bytearray):
+        return web.Response(status=response.status, headers=response.headers, body=body)
+    if isinstance(body, FileBody):
+        return await _send_file(request, response, body)
+    if isinstance(body, AsyncIterable):
+        stream = web.StreamResponse(status=response.status, headers=response.headers)
+        await stream.prepare(request)
+        if request.method != "HEAD":
+            async for chunk in body:
+                await stream.write(chunk)
+        await stream.write_eof()
+        return stream
+    raise TypeError(f"unsupported response body: {type(body).__name__}")
+
+
+async def _send_file(
+    request: web.Request, response: HttpResponse, body: FileBody
+) -> web.StreamResponse:
+    length = body.length if body.length is not None else body.path.stat().st_size - body.offset
+    headers = dict(response.headers)
+    headers["Content-Length"] = str(length)
+    stream = web.StreamResponse(status=response.status, headers=headers)
+    await stream.prepare(request)
+    if request.method != "HEAD":
+        loop_write = stream.write
+        with body.path.open("rb") as f:
+            f.seek(body.offset)
+            left = length
+            while left > 0:
+                chunk = f.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                left -= len(chunk)
+                await loop_write(chunk)
+    await stream.write_eof()
+    return stream

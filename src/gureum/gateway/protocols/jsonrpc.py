@@ -1,0 +1,220 @@
+"""The ``json`` protocol (1.0/1.1, ``X-Amz-Target``) and ``smithy-rpc-v2-cbor``.
+
+Both carry a document whose members are walked with the shapes; they differ in
+encoding (JSON with base64 blobs and epoch-number timestamps vs CBOR with byte
+strings and tag-1 timestamps), in how the operation is named (header vs path)
+and in their content types.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import cbor2
+from botocore.model import OperationModel, ServiceModel, Shape
+
+from gureum.errors import AWSError, ValidationError
+
+from .base import HttpRequest, HttpResponse, error_shape_for
+from .values import b64decode, b64encode, epoch, parse_timestamp, to_datetime
+
+
+class JSONProtocol:
+    name = "json"
+    binary = False
+
+    def content_type(self, service: ServiceModel) -> str:
+        return f"application/x-amz-json-{service.metadata.get('jsonVersion', '1.0')}"
+
+    def operation_name(self, request: HttpRequest, service: ServiceModel) -> str | None:
+        target = request.headers.get("X-Amz-Target", "")
+        prefix, _, op = target.rpartition(".")
+        if not op or prefix != service.metadata.get("targetPrefix"):
+            return None
+        return op
+
+    def decode(self, body: bytes) -> Any:
+        try:
+            return json.loads(body) if body.strip() else {}
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise AWSError("SerializationException", "Malformed JSON in request body") from exc
+
+    def encode(self, document: Any) -> bytes:
+        return json.dumps(document, separators=(",", ":")).encode()
+
+    def parse(self, request: HttpRequest, operation: OperationModel) -> dict[str, Any]:
+        shape = operation.input_shape
+        if shape is None:
+            return {}
+        document = self.decode(request.body)
+        if not isinstance(document, dict):
+            raise AWSError("SerializationException", "Request body must be an object")
+        return self._read(document, shape)  # type: ignore[no-any-return]
+
+    # -- reading ----------------------------------------------------------
+
+    def _read(self, value: Any, shape: Shape) -> Any:
+        if value is None:
+            return None
+        t = shape.type_name
+        if t == "structure":
+            if getattr(shape, "is_document_type", False):
+                return value
+            if not isinstance(value, dict):
+                raise ValidationError(message=f"Expected an object for {shape.name}")
+            out: dict[str, Any] = {}
+            for mname, mshape in shape.members.items():
+                key = mshape.serialization.get("name", mname)
+                if key in value and value[key] is not None:
+                    out[mname] = self._read(value[key], mshape)
+            return out
+        if t == "list":
+            if not isinstance(value, list):
+                raise ValidationError(message=f"Expected a list for {shape.name}")
+            return [self._read(v, shape.member) for v in value]
+        if t == "map":
+            if not isinstance(value, dict):
+                raise ValidationError(message=f"Expected a map for {shape.name}")
+            return {k: self._read(v, shape.value) for k, v in value.items()}
+        return self._read_scalar(value, shape)
+
+    def _read_scalar(self, value: Any, shape: Shape) -> Any:
+        t = shape.type_name
+        if t == "timestamp":
+            if isinstance(value, datetime):
+                return to_datetime(value)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return to_datetime(value)
+            if isinstance(value, str):
+                return parse_timestamp(value)
+            raise ValidationError(message=f"Invalid timestamp for {shape.name}")
+        if t == "blob":
+            if isinstance(value, bytes | bytearray):
+                return bytes(value)
+            if isinstance(value, str):
+                return b64decode(value)
+            raise ValidationError(message=f"Invalid blob for {shape.name}")
+        if t == "boolean":
+            if not isinstance(value, bool):
+                raise ValidationError(message=f"Expected a boolean for {shape.name}")
+            return value
+        if t in ("integer", "long"):
+            if isinstance(value, bool) or not isinstance(value, int):
+                if isinstance(value, float) and value.is_integer():
+                    return int(value)
+                raise ValidationError(message=f"Expected an integer for {shape.name}")
+            return value
+        if t in ("float", "double"):
+            if isinstance(value, str) and value in ("NaN", "Infinity", "-Infinity"):
+                return float(value)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValidationError(message=f"Expected a number for {shape.name}")
+            return float(value)
+        if t == "string" and not isinstance(value, str):
+            raise ValidationError(message=f"Expected a string for {shape.name}")
+        return value
+
+    # -- writing ----------------------------------------------------------
+
+    def _write(self, value: Any, shape: Shape) -> Any:
+        t = shape.type_name
+        if t == "structure":
+            if getattr(shape, "is_document_type", False):
+                return value
+            out: dict[str, Any] = {}
+            for mname, mshape in shape.members.items():
+                v = value.get(mname)
+                if v is not None:
+                    out[mshape.serialization.get("name", mname)] = self._write(v, mshape)
+            return out
+        if t == "list":
+            return [self._write(v, shape.member) for v in value]
+        if t == "map":
+            return {k: self._write(v, shape.value) for k, v in value.items()}
+        if t == "timestamp":
+            return self._timestamp(value)
+        if t == "blob":
+            return self._blob(value)
+        if t in ("float", "double"):
+            f = float(value)
+            if f != f or f in (float("inf"), float("-inf")):
+                return "NaN" if f != f else ("Infinity" if f > 0 else "-Infinity")
+            return f
+        return value
+
+    def _timestamp(self, value: Any) -> Any:
+        return epoch(value)
+
+    def _blob(self, value: Any) -> Any:
+        return b64encode(value)
+
+    def _headers(self, service: ServiceModel) -> dict[str, str]:
+        return {"Content-Type": self.content_type(service)}
+
+    def serialize(
+        self, operation: OperationModel, output: Mapping[str, Any], request_id: str
+    ) -> HttpResponse:
+        shape = operation.output_shape
+        document = self._write(output, shape) if shape is not None else {}
+        headers = self._headers(operation.service_model)
+        return HttpResponse(200, headers, self.encode(document))
+
+    def serialize_error(
+        self,
+        service: ServiceModel,
+        error: AWSError,
+        request_id: str,
+        operation: OperationModel | None,
+    ) -> HttpResponse:
+        code = error.code
+        shape = error_shape_for(service, code)
+        type_name = shape.name if shape is not None else code
+        document: dict[str, Any] = {"__type": type_name, "message": error.message}
+        if shape is not None and error.fields:
+            fields = {k: v for k, v in error.fields.items() if k in shape.members}
+            document.update(self._write(fields, shape))
+        headers = self._headers(service)
+        headers["x-amzn-ErrorType"] = type_name
+        if "awsQueryCompatible" in service.metadata:
+            # Query-compatible services name the query error code in a header so
+            # that SDKs report the same code whatever protocol they speak.
+            headers["x-amzn-query-error"] = f"{code};{'Sender' if error.sender else 'Receiver'}"
+        return HttpResponse(error.status, headers, self.encode(document))
+
+
+class CBORProtocol(JSONProtocol):
+    name = "smithy-rpc-v2-cbor"
+    binary = True
+
+    def content_type(self, service: ServiceModel) -> str:
+        return "application/cbor"
+
+    def operation_name(self, request: HttpRequest, service: ServiceModel) -> str | None:
+        # /service/{ServiceName}/operation/{Operation}
+        parts = request.path.rstrip("/").split("/")
+        if len(parts) >= 5 and parts[-2] == "operation" and parts[-4] == "service":
+            return parts[-1]
+        return None
+
+    def decode(self, body: bytes) -> Any:
+        if not body:
+            return {}
+        try:
+            return cbor2.loads(body)
+        except Exception as exc:  # cbor2 raises several types for bad input
+            raise AWSError("SerializationException", "Malformed CBOR in request body") from exc
+
+    def encode(self, document: Any) -> bytes:
+        return bytes(cbor2.dumps(document, datetime_as_timestamp=True, timezone=None))
+
+    def _timestamp(self, value: Any) -> Any:
+        return cbor2.CBORTag(1, epoch(value))
+
+    def _blob(self, value: Any) -> Any:
+        return value.encode() if isinstance(value, str) else bytes(value)
+
+    def _headers(self, service: ServiceModel) -> dict[str, str]:
+        return {"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor"}

@@ -1,0 +1,116 @@
+"""Scalar conversions shared by every wire protocol: timestamps, blobs, numbers.
+
+Operations return timestamps as ``datetime`` (aware or naive UTC), epoch
+seconds (int/float) or ISO 8601 strings; each protocol writes them its way.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+
+from gureum.errors import ValidationError
+
+
+def to_datetime(value: object) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, bool):
+        raise TypeError("a boolean is not a timestamp")
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, str):
+        return parse_timestamp(value)
+    raise TypeError(f"not a timestamp: {value!r}")
+
+
+def parse_timestamp(text: str) -> datetime:
+    """ISO 8601, epoch seconds or RFC 822, as clients send them."""
+    text = text.strip()
+    try:
+        return datetime.fromtimestamp(float(text), UTC)
+    except ValueError:
+        pass
+    try:
+        iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+        dt = datetime.fromisoformat(iso)
+        return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(text)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(message=f"Invalid timestamp: {text!r}") from exc
+
+
+def iso8601(value: object) -> str:
+    dt = to_datetime(value).astimezone(UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def epoch(value: object) -> float | int:
+    dt = to_datetime(value)
+    ts = dt.timestamp()
+    return int(ts) if ts == int(ts) else round(ts, 3)
+
+
+def rfc822(value: object) -> str:
+    return format_datetime(to_datetime(value).astimezone(UTC).replace(microsecond=0), usegmt=True)
+
+
+def format_timestamp(value: object, fmt: str) -> str:
+    if fmt == "unixtimestamp":
+        return str(epoch(value))
+    if fmt == "rfc822":
+        return rfc822(value)
+    return iso8601(value)
+
+
+def b64encode(value: bytes | str) -> str:
+    if isinstance(value, str):
+        value = value.encode()
+    return base64.b64encode(value).decode()
+
+
+def b64decode(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=False)
+    except (binascii.Error, ValueError) as exc:
+        raise ValidationError(message="Invalid base64 value") from exc
+
+
+def parse_bool(text: str) -> bool:
+    low = text.lower()
+    if low == "true":
+        return True
+    if low == "false":
+        return False
+    raise ValidationError(message=f"Invalid boolean value: {text!r}")
+
+
+def parse_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise ValidationError(message=f"Invalid integer value: {text!r}") from exc
+
+
+def parse_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError as exc:
+        raise ValidationError(message=f"Invalid number value: {text!r}") from exc
+
+
+def format_float(value: float | int) -> str:
+    f = float(value)
+    if math.isnan(f):
+        return "NaN"
+    if math.isinf(f):
+        return "Infinity" if f > 0 else "-Infinity"
+    if f == int(f) and abs(f) < 1e16:
+        return str(int(f)) if isinstance(value, int) else repr(f)
+    return repr(f)

@@ -1,0 +1,237 @@
+"""The gureum process: builds the store, services, loops and gateway from the
+settings and serves them on one aiohttp endpoint.
+
+Besides the AWS APIs it answers ``/_gureum/health`` (readiness per service),
+``/_gureum/reset`` (wipe state, for tests) and ``/_gureum/shutdown`` (for
+``gureum down``); the last two answer only loopback clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from gureum import __version__
+from gureum.config import Settings
+from gureum.control.clock import SystemClock
+from gureum.control.loop import LoopRunner
+from gureum.gateway.auth import Authenticator
+from gureum.gateway.catalog import SERVICES as SPECS
+from gureum.gateway.catalog import Models
+from gureum.gateway.handler import Gateway
+from gureum.services import SERVICES
+from gureum.services.base import Env, Service
+from gureum.store import Store
+
+log = logging.getLogger("gureum")
+
+STATE_FILE = "gureum.json"
+
+
+class Cloud:
+    """Everything one running gureum owns."""
+
+    def __init__(self, settings: Settings, clock: Any = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.started = time.time()
+        self.store = Store.open(settings.data_dir / "gureum.db")
+        key = self.store.get_access_key(settings.access_key)
+        if key is None or key.secret_access_key != settings.secret_key:
+            self.store.put_access_key(
+                settings.access_key, settings.secret_key, settings.default_account
+            )
+        self.loops = LoopRunner()
+        self.env = Env(settings=settings, store=self.store, clock=self.clock, loops=self.loops)
+        self.services: dict[str, Service] = {name: cls(self.env) for name, cls in SERVICES.items()}
+        self.models = Models()
+        self.gateway = Gateway(
+            self.services,
+            self.models,
+            Authenticator(settings, self.store, self.clock),
+            settings.region,
+        )
+        self._warm_thread: threading.Thread | None = None
+        self.stopping = asyncio.Event() if _has_loop() else None
+
+    async def start(self) -> None:
+        for service in self.services.values():
+            await service.start()
+        self.loops.start()
+        self._warm_thread = threading.Thread(target=self._warm, name="warm-models", daemon=True)
+        self._warm_thread.start()
+
+    def _warm(self) -> None:
+        # Load the models of the services in use first; a request for a model
+        # not yet loaded loads it itself (thread-safe).
+        for name in ("sts", "ec2", "s3", *SPECS):
+            try:
+                self.models.warm(name)
+            except Exception:  # a broken model must not stop the others
+                log.exception("could not load the %s model", name)
+
+    async def stop(self) -> None:
+        await self.loops.stop()
+        for service in self.services.values():
+            await service.stop()
+        self.store.close()
+
+    async def reset(self, service: str | None = None) -> list[str]:
+        names = [service] if service else list(self.services)
+        for name in names:
+            await self.services[name].reset()
+        return names
+
+    def health(self) -> dict[str, Any]:
+        services = {}
+        for name in SPECS:
+            if name not in self.services:
+                state = "unavailable"
+            else:
+                state = "available" if self.models.loaded(name) else "starting"
+            services[name] = state
+        return {
+            "status": "running",
+            "version": __version__,
+            "endpoint": self.settings.endpoint,
+            "region": self.settings.region,
+            "pid": os.getpid(),
+            "uptime": round(time.time() - self.started, 3),
+            "services": services,
+        }
+
+
+def _has_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        return False
+
+
+def _loopback(request: web.Request) -> bool:
+    try:
+        return ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        return False
+
+
+def build_app(cloud: Cloud) -> web.Application:
+    app = web.Application(client_max_size=1024**4)
+    app["cloud"] = cloud
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response(cloud.health())
+
+    async def reset(request: web.Request) -> web.Response:
+        if not _loopback(request):
+            return web.json_response({"error": "reset answers loopback clients only"}, status=403)
+        service = request.query.get("service")
+        if service is not None and service not in cloud.services:
+            return web.json_response({"error": f"unknown service {service!r}"}, status=400)
+        names = await cloud.reset(service)
+        return web.json_response({"reset": names})
+
+    async def shutdown(request: web.Request) -> web.Response:
+        if not _loopback(request):
+            message = {"error": "shutdown answers loopback clients only"}
+            return web.json_response(message, status=403)
+        stopping = request.app.get("stop")
+        if stopping is not None:
+            asyncio.get_running_loop().call_soon(stopping)
+        return web.json_response({"status": "stopping"})
+
+    app.router.add_get("/_gureum/health", health)
+    app.router.add_post("/_gureum/reset", reset)
+    app.router.add_post("/_gureum/shutdown", shutdown)
+    app.router.add_route("*", "/{tail:.*}", cloud.gateway.handle)
+    return app
+
+
+class StartupError(Exception):
+    """A reason gureum cannot start, said in one line."""
+
+
+def serve(settings: Settings, on_ready: Callable[[Cloud], None] | None = None) -> None:
+    """Run gureum in the foreground until SIGINT/SIGTERM or ``gureum down``."""
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(_serve(settings, on_ready))
+
+
+async def _serve(settings: Settings, on_ready: Callable[[Cloud], None] | None) -> None:
+    from gureum.store import StoreError
+
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        cloud = Cloud(settings)
+    except (OSError, StoreError) as exc:
+        raise StartupError(f"the data directory {settings.data_dir} is unusable: {exc}") from exc
+    app = build_app(cloud)
+    stop = asyncio.Event()
+    app["stop"] = stop.set
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True, backlog=1024)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        cloud.store.close()
+        raise StartupError(
+            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+            " (is another gureum or service using that port? try --port)"
+        ) from exc
+    await cloud.start()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    state = settings.data_dir / STATE_FILE
+    _write_state(state, settings)
+    try:
+        if on_ready is not None:
+            on_ready(cloud)
+        await stop.wait()
+    finally:
+        log.info("gureum is stopping")
+        try:
+            state.unlink()
+        except FileNotFoundError:
+            pass
+        await runner.cleanup()
+        await cloud.stop()
+
+
+def _write_state(path: Path, settings: Settings) -> None:
+    data = {
+        "pid": os.getpid(),
+        "host": settings.host,
+        "port": settings.port,
+        "endpoint": settings.endpoint,
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
+
+
+def read_state(data_dir: Path) -> dict[str, Any] | None:
+    try:
+        result: dict[str, Any] = json.loads((data_dir / STATE_FILE).read_text())
+        return result
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,11 @@
+"""The services gureum runs. Each is a ``Service`` subclass whose methods are its
+operations; ``SERVICES`` maps the botocore service name to the class."""
+
+from __future__ import annotations
+
+from .base import Service
+from .ec2 import EC2
+from .s3 import S3
+from .sts import STS
+
+SERVICES: dict[str, type[Service]] = {cls.name: cls for cls in (STS, EC2, S3)}

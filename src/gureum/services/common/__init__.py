@@ -1,0 +1,1 @@
+"""Helpers every service needs: ids and ARNs, EC2 filters, pagination, tags."""

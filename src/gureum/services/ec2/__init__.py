@@ -1,0 +1,10 @@
+"""EC2: the service object; its operations live in modules by resource."""
+
+from __future__ import annotations
+
+from ..base import Service
+from .regions import RegionOperations
+
+
+class EC2(RegionOperations, Service):
+    name = "ec2"

@@ -1,0 +1,181 @@
+"""``Store``: the SQLite database in the data dir, its transactions and repositories.
+
+Durability: the database runs in WAL mode with ``synchronous=NORMAL``. A
+transaction is committed once its frames are written to the WAL file, so a
+commit survives the gureum process being killed (even ``kill -9``) at any
+moment: the OS holds the written pages and SQLite replays the WAL on the next
+open. Only an OS crash or power loss may lose the last few commits, and even
+then the database is never corrupted.
+
+Threading: one connection, used from the asyncio thread only. A transaction
+(``with store.tx():``) must not span an ``await``; the store refuses to let a
+second asyncio task enter a transaction another task holds open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from gureum.store.errors import StoreError
+from gureum.store.keys import AccessKey, AccessKeys
+from gureum.store.migrations import Migration, applied_versions, apply_migrations
+from gureum.store.repo import Resources
+
+BUSY_TIMEOUT_MS = 5000
+MEMORY = Path(":memory:")
+
+
+class Store:
+    """The store. Build it with ``Store.open(path)``."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, now: Callable[[], float]) -> None:
+        self._conn = conn
+        self.path = path
+        self._now = now
+        self._depth = 0
+        self._owner: asyncio.Task[object] | None = None
+        self.resources = Resources(conn, now)
+        self.access_keys = AccessKeys(conn, now)
+
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        *,
+        migrations: Iterable[Migration] | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> Store:
+        """Open (creating if needed) the database at ``path`` and migrate it.
+
+        ``migrations`` defaults to ``gureum.store.migrations.MIGRATIONS``.
+        Raises ``StoreError`` when the path cannot hold a gureum database.
+        """
+        path = Path(path)
+        conn: sqlite3.Connection | None = None
+        try:
+            if path != MEMORY:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                str(path), isolation_level=None, check_same_thread=False, timeout=0
+            )
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if path != MEMORY and str(mode).lower() != "wal":
+                raise StoreError(f"cannot use the store at {path}: WAL mode unavailable ({mode})")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            apply_migrations(conn, migrations, now)
+        except StoreError as exc:
+            if conn is not None:
+                conn.close()
+            raise StoreError(f"cannot open the store at {path}: {exc.message}") from exc
+        except (OSError, sqlite3.Error) as exc:
+            if conn is not None:
+                conn.close()
+            raise StoreError(f"cannot open the store at {path}: {exc}") from exc
+        return cls(conn, path, now)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The raw connection, for repositories that services add."""
+        return self._conn
+
+    def schema_versions(self) -> list[int]:
+        return applied_versions(self._conn)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: ``BEGIN IMMEDIATE`` … ``COMMIT``, ``ROLLBACK`` on error.
+
+        Nested use joins the outer transaction through a savepoint: an error
+        escaping the inner block undoes only the inner block's writes if the
+        outer block catches it, and everything otherwise.
+        """
+        task = _current_task()
+        if self._depth and task is not self._owner:
+            raise StoreError("a transaction is open in another task (held across an await?)")
+        if self._depth == 0:
+            begin, commit, rollback = "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"
+        else:
+            name = f"sp{self._depth}"
+            begin, commit = f"SAVEPOINT {name}", f"RELEASE {name}"
+            rollback = f"ROLLBACK TO {name}; RELEASE {name}"
+        self._conn.execute(begin)
+        self._depth += 1
+        self._owner = task
+        try:
+            yield self._conn
+        except BaseException:
+            self._depth -= 1
+            if self._conn.in_transaction:  # SQLite may have rolled back already
+                for statement in rollback.split("; "):
+                    self._conn.execute(statement)
+            self.access_keys.invalidate()
+            raise
+        else:
+            self._depth -= 1
+            try:
+                self._conn.execute(commit)
+            except sqlite3.Error:
+                if self._depth == 0 and self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                self.access_keys.invalidate()
+                raise
+        finally:
+            if self._depth == 0:
+                self._owner = None
+
+    # -- meta -------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # -- access keys ------------------------------------------------------
+
+    def put_access_key(
+        self,
+        access_key_id: str,
+        secret_access_key: str,
+        account_id: str,
+        user_name: str | None = None,
+        status: str = "Active",
+    ) -> AccessKey:
+        return self.access_keys.put(
+            access_key_id, secret_access_key, account_id, user_name, status
+        )
+
+    def get_access_key(self, access_key_id: str) -> AccessKey | None:
+        return self.access_keys.get(access_key_id)
+
+    def list_access_keys(self, account_id: str, user_name: str | None = None) -> list[AccessKey]:
+        return self.access_keys.list(account_id, user_name)
+
+    def delete_access_key(self, access_key_id: str) -> bool:
+        return self.access_keys.delete(access_key_id)
+
+
+def _current_task() -> asyncio.Task[object] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None

@@ -1,0 +1,128 @@
+"""The generic resource repository: JSON documents keyed by (kind, account, region, id).
+
+Services that need no tables of their own keep their records here. ``data``
+is stored as JSON; besides JSON-native values it may hold ``datetime``/``date``
+(stored as ISO-8601 strings), ``bytes`` (stored as base64 strings), sets
+(stored as sorted lists) and enums (stored as their value). Decoding gives
+back plain JSON values: the service converts them back if it needs to.
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import datetime as dt
+import enum
+import json
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+Document = dict[str, Any]
+
+
+def _encode_default(value: object) -> object:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    raise TypeError(f"cannot store a {type(value).__name__} in a resource document")
+
+
+def encode(data: Document) -> str:
+    """JSON-encode a document (see the module docstring for accepted values)."""
+    return json.dumps(data, default=_encode_default, separators=(",", ":"), sort_keys=True)
+
+
+def decode(text: str) -> Document:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise TypeError("a resource document must be a JSON object")
+    return value
+
+
+class Resources:
+    """CRUD on the ``resources`` table. ``region`` is ``""`` for global resources."""
+
+    def __init__(self, conn: sqlite3.Connection, now: Callable[[], float]) -> None:
+        self._conn = conn
+        self._now = now
+
+    def put(self, kind: str, account: str, region: str, id: str, data: Document) -> None:
+        """Insert or replace; ``created`` is kept from the first put."""
+        text = encode(data)
+        now = self._now()
+        self._conn.execute(
+            "INSERT INTO resources (account, region, kind, id, data, created, updated)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (account, region, kind, id)"
+            " DO UPDATE SET data = excluded.data, updated = excluded.updated",
+            (account, region, kind, id, text, now, now),
+        )
+
+    def get(self, kind: str, account: str, region: str, id: str) -> Document | None:
+        row = self._conn.execute(
+            "SELECT data FROM resources WHERE account = ? AND region = ? AND kind = ? AND id = ?",
+            (account, region, kind, id),
+        ).fetchone()
+        return None if row is None else decode(row[0])
+
+    def list(
+        self,
+        kind: str,
+        account: str | None = None,
+        region: str | None = None,
+        *,
+        where: Callable[[Document], bool] | None = None,
+    ) -> builtins.list[Document]:
+        """Documents of ``kind`` (optionally in one account/region), oldest first."""
+        sql, params = self._filter(kind, account, region)
+        rows = self._conn.execute(
+            f"SELECT data FROM resources WHERE {sql} ORDER BY created, id", params
+        ).fetchall()
+        docs = [decode(r[0]) for r in rows]
+        return docs if where is None else [d for d in docs if where(d)]
+
+    def count(self, kind: str, account: str | None = None, region: str | None = None) -> int:
+        sql, params = self._filter(kind, account, region)
+        row = self._conn.execute(f"SELECT count(*) FROM resources WHERE {sql}", params).fetchone()
+        return int(row[0])
+
+    def delete(self, kind: str, account: str, region: str, id: str) -> bool:
+        """Delete one document; True if it existed."""
+        cur = self._conn.execute(
+            "DELETE FROM resources WHERE account = ? AND region = ? AND kind = ? AND id = ?",
+            (account, region, kind, id),
+        )
+        return cur.rowcount > 0
+
+    def delete_all(self, kind: str | None = None, account: str | None = None) -> int:
+        """Delete every document (of a kind, of an account); return how many."""
+        clauses: builtins.list[str] = []
+        params: builtins.list[str] = []
+        if kind is not None:
+            clauses.append("kind = ?")
+            params.append(kind)
+        if account is not None:
+            clauses.append("account = ?")
+            params.append(account)
+        sql = " AND ".join(clauses) or "1"
+        return self._conn.execute(f"DELETE FROM resources WHERE {sql}", params).rowcount
+
+    @staticmethod
+    def _filter(
+        kind: str, account: str | None, region: str | None
+    ) -> tuple[str, builtins.list[str]]:
+        clauses = ["kind = ?"]
+        params = [kind]
+        if account is not None:
+            clauses.append("account = ?")
+            params.append(account)
+        if region is not None:
+            clauses.append("region = ?")
+            params.append(region)
+        return " AND ".join(clauses), params
