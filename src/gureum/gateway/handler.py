@@ -15,7 +15,7 @@ from aiohttp import web
 from botocore import xform_name
 from botocore.model import OperationModel, ServiceModel
 
-from gureum.errors import AWSError, InternalError, NotImplementedOperation
+from gureum.errors import AWSError, InternalError, NotImplementedOperation, ValidationError
 from gureum.services.base import Call, FileBody, Service
 
 from . import routing
@@ -87,6 +87,9 @@ class Gateway:
                 http.virtual_bucket = routing.virtual_bucket(request.host)
             response = await self._dispatch(request, http, spec, protocol, model, request_id)
         except AWSError as error:
+            if isinstance(error, ValidationError) and error.code == "ValidationError":
+                # Values that do not parse as their shape's type: the service's own code.
+                error.code = spec.invalid_code
             if error.status >= 500:
                 log.warning("%s %s: %s", spec.name, error.code, error.message)
             response = self._error(protocol, model, spec, error, request_id, operation)

@@ -1,0 +1,1 @@
+"""Test support shipped with gureum: a real server fixture, fake clock."""
