@@ -186,6 +186,23 @@ def test_presigned_urls(gureum: RunningGureum) -> None:
         assert b"<Account>000000000000</Account>" in r.read()
 
 
+def test_presigned_url_signature_v2(gureum: RunningGureum) -> None:
+    # boto3's default for S3 in us-east-1 with a custom endpoint.
+    s3 = gureum.client("s3")
+    url = s3.generate_presigned_url("list_buckets", ExpiresIn=60)
+    assert "AWSAccessKeyId=" in url
+    with urllib.request.urlopen(url, timeout=10) as r:
+        assert r.status == 200 and b"ListAllMyBucketsResult" in r.read()
+    bad = url.replace("Signature=", "Signature=x")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(bad, timeout=10)
+    assert err.value.code == 403 and b"SignatureDoesNotMatch" in err.value.read()
+    wrong = gureum.client("s3", secret_key="nope").generate_presigned_url("list_buckets")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(wrong, timeout=10)
+    assert err.value.code == 403
+
+
 def test_expired_presigned_url(gureum: RunningGureum) -> None:
     s3 = gureum.client("s3", signature_version="s3v4")
     url = s3.generate_presigned_url("list_buckets", ExpiresIn=1)

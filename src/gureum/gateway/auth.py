@@ -15,7 +15,7 @@ from typing import Any
 from gureum.config import Settings
 from gureum.services.base import Identity
 
-from . import sigv4
+from . import sigv2, sigv4
 from .catalog import ServiceSpec
 from .protocols.base import HttpRequest
 
@@ -34,6 +34,10 @@ class Authenticator:
         """The caller's identity, the parsed signature and the secret it was checked
         with (S3 streaming bodies verify their chunks with them later)."""
         style = spec.error_style
+        if style == "s3":
+            v2 = sigv2.parse(request.headers, request.query)
+            if v2 is not None:
+                return self._authenticate_v2(request, v2), None, None
         signed = sigv4.parse(request.method, request.headers, request.query, style=style)
         if signed is None:
             if spec.name == "s3":
@@ -44,8 +48,7 @@ class Authenticator:
         if key is None or getattr(key, "status", "Active") != "Active":
             if self.settings.strict_credentials or key is not None:
                 raise sigv4.unknown_key_error(style, akid)
-            account = akid if len(akid) == 12 and akid.isdigit() else self.settings.default_account
-            return Identity.root(account, akid), signed, None
+            return self._unknown_key_identity(akid), signed, None
         payload_hash = self._payload_hash(request, signed, spec)
         sigv4.verify(
             signed,
@@ -59,6 +62,30 @@ class Authenticator:
             style=style,
         )
         return _identity(key), signed, key.secret_access_key
+
+    def _authenticate_v2(self, request: HttpRequest, signed: sigv2.SignedV2) -> Identity:
+        key = self.store.get_access_key(signed.access_key)
+        if key is None or getattr(key, "status", "Active") != "Active":
+            if self.settings.strict_credentials or key is not None:
+                raise sigv4.unknown_key_error("s3", signed.access_key)
+            return self._unknown_key_identity(signed.access_key)
+        path = request.raw_path
+        if request.virtual_bucket:
+            path = f"/{request.virtual_bucket}{path}"
+        sigv2.verify(
+            signed,
+            secret_key=key.secret_access_key,
+            method=request.method,
+            resource_path=path,
+            raw_query=request.raw_query,
+            headers=request.headers,
+            now=self.clock.now(),
+        )
+        return _identity(key)
+
+    def _unknown_key_identity(self, akid: str) -> Identity:
+        account = akid if len(akid) == 12 and akid.isdigit() else self.settings.default_account
+        return Identity.root(account, akid)
 
     @staticmethod
     def _payload_hash(
