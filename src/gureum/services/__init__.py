@@ -4,8 +4,9 @@ operations; ``SERVICES`` maps the botocore service name to the class."""
 from __future__ import annotations
 
 from .base import Service
+from .cloudwatch import CloudWatch
 from .ec2 import EC2
 from .s3 import S3
 from .sts import STS
 
-SERVICES: dict[str, type[Service]] = {cls.name: cls for cls in (STS, EC2, S3)}
+SERVICES: dict[str, type[Service]] = {cls.name: cls for cls in (STS, EC2, S3, CloudWatch)}
