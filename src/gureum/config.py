@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +45,7 @@ class Settings:
     log_level: str = "INFO"
 
     # env var name -> (field name, converter)
-    ENV: Mapping[str, tuple[str, type]] = dataclasses.field(
+    ENV: Mapping[str, tuple[str, Callable[[str], object]]] = dataclasses.field(
         default_factory=lambda: {
             "GUREUM_HOST": ("host", str),
             "GUREUM_PORT": ("port", int),

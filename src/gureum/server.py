@@ -37,6 +37,8 @@ from gureum.store import Store
 log = logging.getLogger("gureum")
 
 STATE_FILE = "gureum.json"
+CLOUD_KEY: web.AppKey[Cloud] = web.AppKey("cloud")
+STOP_KEY: web.AppKey[Callable[[], None]] = web.AppKey("stop")
 
 
 class Cloud:
@@ -129,7 +131,7 @@ def _loopback(request: web.Request) -> bool:
 
 def build_app(cloud: Cloud) -> web.Application:
     app = web.Application(client_max_size=1024**4)
-    app["cloud"] = cloud
+    app[CLOUD_KEY] = cloud
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response(cloud.health())
@@ -147,7 +149,7 @@ def build_app(cloud: Cloud) -> web.Application:
         if not _loopback(request):
             message = {"error": "shutdown answers loopback clients only"}
             return web.json_response(message, status=403)
-        stopping = request.app.get("stop")
+        stopping = request.app.get(STOP_KEY)
         if stopping is not None:
             asyncio.get_running_loop().call_soon(stopping)
         return web.json_response({"status": "stopping"})
@@ -184,7 +186,7 @@ async def _serve(settings: Settings, on_ready: Callable[[Cloud], None] | None) -
         raise StartupError(f"the data directory {settings.data_dir} is unusable: {exc}") from exc
     app = build_app(cloud)
     stop = asyncio.Event()
-    app["stop"] = stop.set
+    app[STOP_KEY] = stop.set
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True, backlog=1024)

@@ -79,7 +79,7 @@ class Gateway:
                 path=request.path,
                 raw_path=request.raw_path.split("?", 1)[0],
                 raw_query=request.query_string,
-                query=request.query,
+                query=request.query,  # type: ignore[arg-type]
                 headers=request.headers,
                 host=request.host,
             )
@@ -95,8 +95,8 @@ class Gateway:
             response = self._error(protocol, model, spec, error, request_id, operation)
         except Exception:
             log.exception("internal error in %s (request %s)", spec.name, request_id)
-            error = InternalError(message="We encountered an internal error. Please try again.")
-            response = self._error(protocol, model, spec, error, request_id, operation)
+            crash = InternalError(message="We encountered an internal error. Please try again.")
+            response = self._error(protocol, model, spec, crash, request_id, operation)
         return await _send(request, response)
 
     def _error(

@@ -1,0 +1,83 @@
+"""The request chain in-process: a crash inside an operation is a 500
+InternalError with no traceback in the body, and is logged."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from aiohttp import web
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from gureum.config import Settings
+from gureum.server import Cloud, build_app
+from gureum.testing.server import free_port
+
+
+@pytest.fixture
+def in_process(tmp_path: Path) -> Iterator[tuple[Cloud, str]]:
+    port = free_port()
+    settings = Settings.load({}, port=port, data_dir=tmp_path)
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def main() -> None:
+        cloud = Cloud(settings)
+        holder["cloud"] = cloud
+        runner = web.AppRunner(build_app(cloud))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        holder["stop"] = asyncio.Event()
+        ready.set()
+        await holder["stop"].wait()
+        await runner.cleanup()
+        await cloud.stop()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    try:
+        yield holder["cloud"], f"http://127.0.0.1:{port}"
+    finally:
+        loop.call_soon_threadsafe(holder["stop"].set)
+        thread.join(10)
+        loop.close()
+
+
+def test_crash_is_internal_error_without_traceback(
+    in_process: tuple[Cloud, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    cloud, endpoint = in_process
+
+    def explode(call: Any, params: Any) -> Any:
+        raise RuntimeError("secret detail of the crash")
+
+    sts = cloud.services["sts"]
+    sts.get_caller_identity = explode  # type: ignore[attr-defined,method-assign]
+    cloud.gateway._operations.clear()
+    client = boto3.client(
+        "sts", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
+        aws_secret_access_key="test", config=Config(retries={"max_attempts": 0}),
+    )
+    raw: list[bytes] = []
+    client.meta.events.register(
+        "after-call", lambda http_response, **kw: raw.append(http_response.content)
+    )
+    with caplog.at_level(logging.ERROR, logger="gureum.gateway"), pytest.raises(
+        ClientError
+    ) as err:
+        client.get_caller_identity()
+    response = err.value.response
+    assert response["Error"]["Code"] == "InternalError"
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert "secret detail" not in str(response) and "Traceback" not in str(response)
+    assert any("secret detail of the crash" in r.getMessage() or (
+        r.exc_info and "secret detail" in str(r.exc_info[1])) for r in caplog.records)
