@@ -24,6 +24,10 @@ def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("gureum", appauthor=False))
 
 
+def _default_cache_dir() -> Path:
+    return Path(platformdirs.user_cache_dir("gureum", appauthor=False))
+
+
 def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
@@ -35,6 +39,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 4566
     data_dir: Path = field(default_factory=_default_data_dir)
+    # Derived data that is safe to share and to lose (prepared API models).
+    cache_dir: Path = field(default_factory=_default_cache_dir)
     region: str = "us-east-1"
     default_account: str = DEFAULT_ACCOUNT
     access_key: str = DEFAULT_ACCESS_KEY
@@ -50,6 +56,7 @@ class Settings:
             "GUREUM_HOST": ("host", str),
             "GUREUM_PORT": ("port", int),
             "GUREUM_DATA_DIR": ("data_dir", Path),
+            "GUREUM_CACHE_DIR": ("cache_dir", Path),
             "GUREUM_REGION": ("region", str),
             "GUREUM_DEFAULT_ACCOUNT": ("default_account", str),
             "GUREUM_ACCESS_KEY": ("access_key", str),
@@ -73,8 +80,9 @@ class Settings:
             if env.get(var, "") != "":
                 values[name] = conv(env[var])
         values.update({k: v for k, v in overrides.items() if v is not None})
-        if "data_dir" in values:
-            values["data_dir"] = Path(str(values["data_dir"])).expanduser()
+        for name in ("data_dir", "cache_dir"):
+            if name in values:
+                values[name] = Path(str(values[name])).expanduser()
         return dataclasses.replace(base, **values)  # type: ignore[arg-type]
 
     @property

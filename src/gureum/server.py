@@ -57,7 +57,7 @@ class Cloud:
         self.loops = LoopRunner()
         self.env = Env(settings=settings, store=self.store, clock=self.clock, loops=self.loops)
         self.services: dict[str, Service] = {name: cls(self.env) for name, cls in SERVICES.items()}
-        self.models = Models()
+        self.models = Models(settings.cache_dir / "models")
         self.gateway = Gateway(
             self.services,
             self.models,
@@ -75,13 +75,17 @@ class Cloud:
         self._warm_thread.start()
 
     def _warm(self) -> None:
-        # Load the models of the services in use first; a request for a model
-        # not yet loaded loads it itself (thread-safe).
+        # Load the models (and what services prepare) in the order users call
+        # them; a request for a model not yet loaded loads it itself
+        # (thread-safe). Shapes resolve on first use, which takes milliseconds.
         for name in ("sts", "ec2", "s3", *SPECS):
             try:
-                self.models.warm(name)
+                self.models.get(name)
+                if name in self.services:
+                    self.services[name].warm()
             except Exception:  # a broken model must not stop the others
                 log.exception("could not load the %s model", name)
+            time.sleep(0.001)  # let the event loop's thread take the GIL
 
     async def stop(self) -> None:
         await self.loops.stop()

@@ -6,8 +6,11 @@ on first use (and warmed in the background after start) and kept.
 
 from __future__ import annotations
 
+import marshal
+import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from botocore.model import ServiceModel
@@ -86,12 +89,17 @@ for _spec in SERVICES.values():
 
 
 class Models:
-    """botocore service models, loaded once each, thread-safe (warmed off-loop)."""
+    """botocore service models, loaded once each, thread-safe (warmed off-loop).
 
-    def __init__(self) -> None:
+    With a cache dir, each model is kept there without its documentation in
+    marshal form, tagged with botocore's version: loading EC2's from the cache
+    takes a fifth of the time of botocore's gzipped JSON."""
+
+    def __init__(self, cache_dir: Path | None = None) -> None:
         self._lock = threading.Lock()
-        self._session: Any = None
+        self._loader: Any = None
         self._models: dict[str, ServiceModel] = {}
+        self._cache_dir = cache_dir
 
     def get(self, name: str) -> ServiceModel:
         model = self._models.get(name)
@@ -100,13 +108,40 @@ class Models:
         with self._lock:
             model = self._models.get(name)
             if model is None:
-                if self._session is None:
-                    import botocore.session
-
-                    self._session = botocore.session.get_session()
-                model = self._session.get_service_model(name)
+                model = ServiceModel(self._description(name), service_name=name)
                 self._models[name] = model
         return model
+
+    def _cache_path(self, name: str) -> Path | None:
+        if self._cache_dir is None:
+            return None
+        import botocore
+
+        return self._cache_dir / f"{name}-{botocore.__version__}.marshal"
+
+    def _description(self, name: str) -> dict[str, Any]:
+        path = self._cache_path(name)
+        if path is not None:
+            try:
+                cached: dict[str, Any] = marshal.loads(path.read_bytes())
+                return cached
+            except (OSError, ValueError, EOFError, TypeError):
+                pass
+        if self._loader is None:
+            from botocore.loaders import Loader
+
+            self._loader = Loader()
+        description: dict[str, Any] = self._loader.load_service_model(name, "service-2")
+        description = _without_docs(description)
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_bytes(marshal.dumps(description))
+                tmp.replace(path)
+            except OSError:
+                pass  # a read-only cache only costs speed
+        return description
 
     def loaded(self, name: str) -> bool:
         return name in self._models
@@ -118,3 +153,15 @@ class Models:
             om = model.operation_model(op)
             om.input_shape  # noqa: B018 - resolving shapes fills botocore's caches
             om.output_shape  # noqa: B018
+
+
+def _without_docs(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _without_docs(v)
+            for k, v in value.items()
+            if k not in ("documentation", "documentationUrl", "examples")
+        }
+    if isinstance(value, list):
+        return [_without_docs(v) for v in value]
+    return value

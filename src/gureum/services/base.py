@@ -95,6 +95,10 @@ class Service:
     async def start(self) -> None:
         """Register loops, recover state after a restart."""
 
+    def warm(self) -> None:
+        """Load what the first call would otherwise load (runs in a thread after
+        start, so that the first call to the service is fast)."""
+
     async def stop(self) -> None:
         """Stop loops; data planes are left to their drivers' shutdown."""
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from ..base import Service
-from .regions import RegionOperations
+from .regions import RegionOperations, all_regions
 
 
 class EC2(RegionOperations, Service):
     name = "ec2"
+
+    def warm(self) -> None:
+        all_regions()

@@ -7,6 +7,8 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from gureum.errors import AWSError
+
 from ..base import Call
 from ..common import filters
 
@@ -27,9 +29,12 @@ _DIRECTIONS = {
 
 @lru_cache(maxsize=1)
 def all_regions() -> tuple[str, ...]:
-    import botocore.session
+    """The regions of the commercial partition, from botocore's small partition
+    data (a millisecond, where the endpoint tables take a third of a second)."""
+    from botocore.loaders import Loader
 
-    names = botocore.session.get_session().get_available_regions("ec2")
+    partitions = Loader().load_data("partitions")["partitions"]
+    names = next(p["regions"] for p in partitions if p["id"] == "aws")
     return tuple(sorted(n for n in names if re.fullmatch(r"[a-z]{2}-[a-z]+-\d", n)))
 
 
@@ -88,8 +93,6 @@ class RegionOperations:
         if wanted:
             unknown = [n for n in wanted if n not in all_regions()]
             if unknown:
-                from gureum.errors import AWSError
-
                 raise AWSError("InvalidParameterValue", f"Invalid region: {unknown[0]}")
             regions = [r for r in regions if r["RegionName"] in wanted]
         return {"Regions": filters.apply(regions, params.get("Filters"), _REGION_FILTERS)}
@@ -100,8 +103,6 @@ class RegionOperations:
         if names:
             bad = [n for n in names if n not in {z["ZoneName"] for z in found}]
             if bad:
-                from gureum.errors import AWSError
-
                 raise AWSError(
                     "InvalidParameterValue", f"The zone '{bad[0]}' does not exist."
                 )
