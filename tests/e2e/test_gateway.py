@@ -57,7 +57,7 @@ def test_cloudwatch_every_protocol_is_routed(gureum: RunningGureum, protocol: st
     )
     # CloudWatch's operations are their own issue; here each protocol must be
     # recognised and answered in its own envelope, which botocore parses.
-    err = error_of(lambda: cw.describe_alarm_history())
+    err = error_of(lambda: cw.get_metric_widget_image(MetricWidget="{}"))
     assert (err["code"], err["status"]) == ("NotImplemented", 501)
     headers = {
         k.lower(): v.decode() if isinstance(v, bytes) else v for k, v in sent[0].items()

@@ -2,24 +2,36 @@
 
 Operations live in one mixin per concept: ``metrics`` (PutMetricData,
 GetMetricStatistics, ListMetrics), ``getdata`` (GetMetricData with metric
-math from ``mathexpr``). Datapoints are kept in their own tables
-(``datastore``).
+math from ``mathexpr``), ``alarms`` (alarm CRUD, state, history, tags).
+Datapoints are kept in their own tables (``datastore``); alarms are
+evaluated by the loop in ``alarmloop`` and act through ``actions``.
 """
 
 from __future__ import annotations
 
 from ..base import Env
+from .actions import ActionContext, ActionRegistry, registry
+from .alarmloop import KIND as ALARM_KIND
+from .alarmloop import AlarmLoop
+from .alarms import AlarmOps
 from .datastore import MetricStore
 from .getdata import MetricDataOps
 from .metrics import MetricOps
 
+__all__ = ["ActionContext", "ActionRegistry", "CloudWatch", "registry"]
 
-class CloudWatch(MetricOps, MetricDataOps):
+
+class CloudWatch(MetricOps, MetricDataOps, AlarmOps):
     name = "cloudwatch"
+    kinds = (ALARM_KIND,)
 
     def __init__(self, env: Env) -> None:
         super().__init__(env)
         self.metrics = MetricStore(env.store.connection)
+        self.alarm_loop = AlarmLoop(env, self.metrics)
+
+    async def start(self) -> None:
+        self.env.loops.add(self.alarm_loop.loop)
 
     async def reset(self) -> None:
         await super().reset()
