@@ -4,7 +4,9 @@ Operations live in one mixin per concept: ``metrics`` (PutMetricData,
 GetMetricStatistics, ListMetrics), ``getdata`` (GetMetricData with metric
 math from ``mathexpr``), ``alarms`` (alarm CRUD, state, history, tags).
 Datapoints are kept in their own tables (``datastore``); alarms are
-evaluated by the loop in ``alarmloop`` and act through ``actions``.
+evaluated by the loop in ``alarmloop`` and act through ``actions``;
+``retention`` rolls old data up; ``sources`` is where data planes plug in
+the metrics they measure.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ from .alarms import AlarmOps
 from .datastore import MetricStore
 from .getdata import MetricDataOps
 from .metrics import MetricOps
+from .retention import RetentionLoop
+from .sources import MetricSource, PublisherLoop, Sample, sources
 
-__all__ = ["ActionContext", "ActionRegistry", "CloudWatch", "registry"]
+__all__ = ["ActionContext", "ActionRegistry", "CloudWatch", "MetricSource", "Sample",
+           "registry", "sources"]
 
 
 class CloudWatch(MetricOps, MetricDataOps, AlarmOps):
@@ -29,9 +34,12 @@ class CloudWatch(MetricOps, MetricDataOps, AlarmOps):
         super().__init__(env)
         self.metrics = MetricStore(env.store.connection)
         self.alarm_loop = AlarmLoop(env, self.metrics)
+        self.retention = RetentionLoop(env)
+        self.publisher = PublisherLoop(env, self.metrics)
 
     async def start(self) -> None:
-        self.env.loops.add(self.alarm_loop.loop)
+        for loop in (self.alarm_loop.loop, self.retention.loop, self.publisher.loop):
+            self.env.loops.add(loop)
 
     async def reset(self) -> None:
         await super().reset()
