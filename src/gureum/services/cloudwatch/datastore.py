@@ -200,7 +200,7 @@ class MetricStore:
                   unit: str | None) -> list[tuple[int, str, float, float, float, float]]:
         """(bucket start, unit, count, sum, min, max) per period, computed by SQLite."""
         sql = (
-            "SELECT ? + ((ts - ?) / ?) * ? AS b, unit, SUM(COALESCE(n, 1)), SUM(value),"
+            "SELECT ? + ((ts - ?) / ?) * ? AS b, unit, TOTAL(COALESCE(n, 1)), TOTAL(value),"
             " MIN(COALESCE(lo, value)), MAX(COALESCE(hi, value))"
             " FROM cw_datapoints WHERE metric = ? AND ts >= ? AND ts < ?"
         )
@@ -209,10 +209,9 @@ class MetricStore:
             sql += " AND unit = ?"
             params.append(UNIT_CODE.get(unit, -1))
         sql += " GROUP BY b, unit ORDER BY b"
-        return [
-            (int(b), UNITS[u], float(c), float(s), float(lo), float(hi))
-            for b, u, c, s, lo, hi in self.conn.execute(sql, params)
-        ]
+        units = UNITS
+        rows = self.conn.execute(sql, params)
+        return [(b, units[u], c, s, lo, hi) for b, u, c, s, lo, hi in rows]
 
     def rows(self, metric: int, start: int, end: int, unit: str | None) -> list[Row]:
         sql = (

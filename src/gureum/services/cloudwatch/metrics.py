@@ -231,19 +231,26 @@ class MetricOps(Service):
         key = MetricKey(call.account, call.region, params["Namespace"], params["MetricName"],
                         dims_of(params.get("Dimensions"), "Dimensions"))
         mid = self.metrics.lookup(key)
-        found = [] if mid is None else buckets(
-            self.metrics, [mid], start, end, period, params.get("Unit"),
-            by_unit=True, values=bool(extended),
-        )
-        datapoints = []
-        for b in found:
-            point: dict[str, Any] = {"Timestamp": to_time(b.ts), "Unit": b.unit}
-            for s in stats:
-                point[s] = b.stat(s)
+        if mid is None:
+            return {"Label": params["MetricName"], "Datapoints": []}
+        unit = params.get("Unit")
+        datapoints: list[dict[str, Any]] = []
+        if not extended:
+            # The hot path: SQLite aggregates, one dict per period (timestamps as epoch
+            # seconds, which every protocol serializes as a timestamp).
+            for ts, u, count, total, lo, hi in self.metrics.aggregate(mid, start, end, period,
+                                                                      unit):
+                values = {"SampleCount": count, "Sum": total, "Minimum": lo, "Maximum": hi,
+                          "Average": total / count if count else 0.0}
+                point: dict[str, Any] = {"Timestamp": ts, "Unit": u}
+                for stat in stats:
+                    point[stat] = values[stat]
+                datapoints.append(point)
+            return {"Label": params["MetricName"], "Datapoints": datapoints}
+        for b in buckets(self.metrics, [mid], start, end, period, unit, by_unit=True,
+                         values=True):
             ext = {s: v for s in extended if (v := b.stat(s)) is not None}
-            if extended:
-                point["ExtendedStatistics"] = ext
-            datapoints.append(point)
+            datapoints.append({"Timestamp": b.ts, "Unit": b.unit, "ExtendedStatistics": ext})
         return {"Label": params["MetricName"], "Datapoints": datapoints}
 
     def list_metrics(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
