@@ -191,7 +191,9 @@ async def _serve(settings: Settings, on_ready: Callable[[Cloud], None] | None) -
     app = build_app(cloud)
     stop = asyncio.Event()
     app[STOP_KEY] = stop.set
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # Bodies are read as sent: SigV4 signs the compressed bytes, and an S3
+    # object's Content-Encoding is the object's, not the transfer's.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True, backlog=1024)
     try:

@@ -32,7 +32,7 @@ def in_process(tmp_path: Path) -> Iterator[tuple[Cloud, str]]:
     async def main() -> None:
         cloud = Cloud(settings)
         holder["cloud"] = cloud
-        runner = web.AppRunner(build_app(cloud))
+        runner = web.AppRunner(build_app(cloud), auto_decompress=False)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         holder["stop"] = asyncio.Event()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import inspect
 import logging
 import uuid
+import zlib
 from collections.abc import AsyncIterable
 from typing import Any
 
@@ -138,6 +139,8 @@ class Gateway:
         if not streamed_payload:
             http.body = await _read_body(request)
         identity, signed, secret = self.auth.authenticate(http, spec)
+        if not streamed_payload and spec.name != "s3":
+            http.body = _decoded(http.body, request.headers.get("Content-Encoding", ""))
         if op_name is None:
             op_name = protocol.operation_name(http, model)
         if op_name is None or op_name not in model.operation_names:
@@ -201,6 +204,21 @@ def _unknown_operation(
         f"The action {op_name} is not valid for this web service.",
         400,
     )
+
+
+def _decoded(body: bytes, encoding: str) -> bytes:
+    """A request body as the protocol reads it: botocore gzips large bodies
+    (CloudWatch PutMetricData) after signing the compressed bytes."""
+    if "gzip" not in encoding.lower():
+        return body
+    decoder = zlib.decompressobj(wbits=31)
+    try:
+        out = decoder.decompress(body, MAX_BODY)
+    except zlib.error as exc:
+        raise AWSError("InvalidRequest", "The gzip request body could not be decoded") from exc
+    if decoder.unconsumed_tail:
+        raise AWSError("RequestEntityTooLarge", "Request body is too large", 413)
+    return out
 
 
 async def _read_body(request: web.Request) -> bytes:
