@@ -1,0 +1,93 @@
+"""The ``ComputeDriver`` protocol: isolated machines ("guests") on this host.
+
+A guest is identified by a caller-chosen id. The driver knows nothing of AWS:
+it is told an address, a hostname, limits and a first-boot script, and runs
+a process tree under its own init with them.
+
+- ``prepare()`` sets up the host side (the bridge) before anything listens on it.
+- ``network()`` says which private range guests live in (chosen once per data
+  dir, honestly: a range the host does not already route).
+- ``launch(spec)`` boots the guest if it is not running (idempotent: a running
+  guest, including one left running by a previous gureum process, is adopted
+  as it is). Its writable root volume is created on first launch and kept.
+- ``running(id)`` is True while the guest's init runs; ``booted(id)`` once its
+  init has mounted its root and started its boot scripts.
+- ``stop(id)`` asks the init to stop its processes and waits (then kills);
+  the volume stays. Stopping a stopped guest succeeds.
+- ``destroy(id)`` stops the guest and deletes its volume; destroying an
+  unknown guest succeeds.
+- ``shutdown()`` stops every guest (like the host shutting down) and removes
+  what the driver set up on the host; volumes stay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    """Where guests live: ``cidr`` (e.g. 172.31.0.0/16) and the host's address in it."""
+
+    cidr: str
+    gateway: str
+    metadata_port: int = 80
+    isolated: bool = True  # False for the loopback fallback
+
+
+@dataclass(frozen=True)
+class Limits:
+    vcpus: float
+    memory_mib: int
+    pids: int = 4096
+
+
+@dataclass(frozen=True)
+class GuestSpec:
+    id: str
+    address: str
+    hostname: str
+    fqdn: str
+    limits: Limits
+    user_data: bytes | None = None
+    # Ingress allowed: (protocol "tcp"/"udp"/"icmp"/"-1", from port, to port, source cidr).
+    ingress: tuple[tuple[str, int, int, str], ...] | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Usage:
+    cpu_seconds: float
+    memory_bytes: int
+
+
+class ComputeDriver(Protocol):
+    kind: str
+
+    def network(self) -> NetworkPlan: ...
+
+    async def prepare(self) -> None:
+        """Set up the host side of the network (idempotent), so that services for
+        guests (the metadata service) can listen on the gateway address."""
+        ...
+
+    async def launch(self, spec: GuestSpec) -> None: ...
+
+    def running(self, id: str) -> bool: ...
+
+    def booted(self, id: str) -> bool: ...
+
+    async def stop(self, id: str, timeout: float = 10.0) -> None: ...
+
+    async def destroy(self, id: str) -> None: ...
+
+    async def update_ingress(self, spec: GuestSpec) -> None: ...
+
+    def guests(self) -> list[str]: ...
+
+    def console(self, id: str) -> bytes: ...
+
+    def usage(self, id: str) -> Usage | None: ...
+
+    async def shutdown(self) -> None: ...

@@ -1,0 +1,125 @@
+"""Per-guest cgroups: CPU quota, memory and pids limits, CPU time and memory used.
+
+cgroup v2 (one hierarchy with ``cpu.max``/``memory.max``) when the root has
+those controllers; otherwise v1, where ``cpu``, ``cpuacct``, ``memory`` and
+``pids`` are separate hierarchies (or ``cpu,cpuacct`` mounted together) and a
+guest's group is created in each. Groups live under ``gureum/<id>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+from .base import Limits, Usage
+
+ROOT = Path("/sys/fs/cgroup")
+PERIOD_US = 100_000
+PARENT = "gureum"
+
+
+def _write(path: Path, value: str) -> None:
+    with contextlib.suppress(OSError):
+        path.write_text(value)
+
+
+class Cgroups:
+    """The cgroups of guests, in whichever version the host has."""
+
+    def __init__(self, root: Path = ROOT) -> None:
+        self.root = root
+        self.v2 = (root / "cgroup.controllers").exists() and "memory" in (
+            (root / "cgroup.controllers").read_text().split()
+        )
+        if self.v2:
+            self.hierarchies = {"unified": root}
+        else:
+            found: dict[str, Path] = {}
+            for name in ("cpu", "cpuacct", "memory", "pids"):
+                path = root / name
+                if path.is_dir():
+                    found[name] = path
+            self.hierarchies = found
+
+    def _dirs(self, id: str) -> list[Path]:
+        seen: dict[str, Path] = {}
+        for base in self.hierarchies.values():
+            real = os.path.realpath(base)
+            seen.setdefault(real, base / PARENT / id)
+        return list(seen.values())
+
+    def create(self, id: str, limits: Limits) -> list[str]:
+        """Create the guest's groups with its limits; the ``cgroup.procs`` files to join."""
+        if self.v2:
+            for path in (self.root, self.root / PARENT):
+                path.mkdir(exist_ok=True)
+                _write(path / "cgroup.subtree_control", "+cpu +memory +pids")
+        for d in self._dirs(id):
+            d.mkdir(parents=True, exist_ok=True)
+        quota = int(limits.vcpus * PERIOD_US)
+        memory = limits.memory_mib * 1024 * 1024
+        if self.v2:
+            d = self.root / PARENT / id
+            _write(d / "cpu.max", f"{quota} {PERIOD_US}")
+            _write(d / "memory.max", str(memory))
+            _write(d / "pids.max", str(limits.pids))
+        else:
+            h = self.hierarchies
+            if "cpu" in h:
+                d = h["cpu"] / PARENT / id
+                _write(d / "cpu.cfs_period_us", str(PERIOD_US))
+                _write(d / "cpu.cfs_quota_us", str(quota))
+            if "memory" in h:
+                _write(h["memory"] / PARENT / id / "memory.limit_in_bytes", str(memory))
+            if "pids" in h:
+                _write(h["pids"] / PARENT / id / "pids.max", str(limits.pids))
+        return [str(d / "cgroup.procs") for d in self._dirs(id)]
+
+    def pids(self, id: str) -> list[int]:
+        out: set[int] = set()
+        for d in self._dirs(id):
+            with contextlib.suppress(OSError):
+                out.update(int(p) for p in (d / "cgroup.procs").read_text().split())
+        return sorted(out)
+
+    def kill(self, id: str) -> None:
+        """SIGKILL every process in the guest's groups."""
+        if self.v2:
+            _write(self.root / PARENT / id / "cgroup.kill", "1")
+        for pid in self.pids(id):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def remove(self, id: str) -> bool:
+        """Remove the guest's groups; False if one is still busy."""
+        ok = True
+        for d in self._dirs(id):
+            try:
+                d.rmdir()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                ok = False
+        return ok
+
+    def exists(self, id: str) -> bool:
+        return any(d.is_dir() for d in self._dirs(id))
+
+    def usage(self, id: str) -> Usage | None:
+        try:
+            if self.v2:
+                d = self.root / PARENT / id
+                stat = dict(
+                    line.split() for line in (d / "cpu.stat").read_text().splitlines()
+                )
+                cpu = int(stat["usage_usec"]) / 1e6
+                memory = int((d / "memory.current").read_text())
+            else:
+                h = self.hierarchies
+                cpu = int((h["cpuacct"] / PARENT / id / "cpuacct.usage").read_text()) / 1e9
+                memory = int((h["memory"] / PARENT / id / "memory.usage_in_bytes").read_text())
+        except (OSError, KeyError, ValueError):
+            return None
+        return Usage(cpu, memory)

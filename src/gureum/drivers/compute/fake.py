@@ -1,0 +1,95 @@
+"""An in-memory compute driver with the real one's semantics, for unit tests.
+
+Guests "run" as records: ``launch`` boots at once (``booted`` is True) and
+records that the user data ran at first boot only; ``crash(id)`` makes a
+guest's init exit as if its processes died.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .base import GuestSpec, NetworkPlan, Usage
+
+
+@dataclass
+class FakeGuest:
+    spec: GuestSpec
+    running: bool = False
+    boots: int = 0
+    user_data_runs: int = 0
+    volume: dict[str, bytes] = field(default_factory=dict)
+    console: list[str] = field(default_factory=list)
+
+
+class FakeComputeDriver:
+    kind = "fake"
+
+    def __init__(self, plan: NetworkPlan | None = None) -> None:
+        self.plan = plan or NetworkPlan("172.31.0.0/16", "172.31.0.1", 80)
+        self.guests_: dict[str, FakeGuest] = {}
+        self.launches = 0
+        self.shut_down = False
+
+    def network(self) -> NetworkPlan:
+        return self.plan
+
+    async def prepare(self) -> None:
+        self.shut_down = False
+
+    async def launch(self, spec: GuestSpec) -> None:
+        guest = self.guests_.get(spec.id)
+        if guest is None:
+            guest = self.guests_[spec.id] = FakeGuest(spec)
+        if guest.running:
+            return
+        guest.spec = spec
+        guest.running = True
+        guest.boots += 1
+        self.launches += 1
+        guest.console.append(f"booting {spec.id} as {spec.hostname} ({spec.address})")
+        if spec.user_data and "user-data.done" not in guest.volume:
+            guest.volume["user-data.done"] = b"1"
+            guest.user_data_runs += 1
+            guest.console.append("running user data")
+
+    def running(self, id: str) -> bool:
+        guest = self.guests_.get(id)
+        return guest is not None and guest.running
+
+    def booted(self, id: str) -> bool:
+        return self.running(id)
+
+    async def stop(self, id: str, timeout: float = 10.0) -> None:
+        guest = self.guests_.get(id)
+        if guest is not None and guest.running:
+            guest.running = False
+            guest.console.append("stopped")
+
+    async def destroy(self, id: str) -> None:
+        await self.stop(id)
+        self.guests_.pop(id, None)
+
+    async def update_ingress(self, spec: GuestSpec) -> None:
+        guest = self.guests_.get(spec.id)
+        if guest is not None:
+            guest.spec = spec
+
+    def guests(self) -> list[str]:
+        return sorted(self.guests_)
+
+    def console(self, id: str) -> bytes:
+        guest = self.guests_.get(id)
+        return b"" if guest is None else ("\n".join(guest.console) + "\n").encode()
+
+    def usage(self, id: str) -> Usage | None:
+        guest = self.guests_.get(id)
+        return None if guest is None or not guest.running else Usage(0.0, 0)
+
+    async def shutdown(self) -> None:
+        for guest in self.guests_.values():
+            guest.running = False
+        self.shut_down = True
+
+    def crash(self, id: str) -> None:
+        self.guests_[id].running = False

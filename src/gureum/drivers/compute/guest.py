@@ -1,0 +1,296 @@
+"""The launcher and init of one instance, run with the host's ``python3``.
+
+This file is a standalone script (standard library only, nothing of gureum is
+imported): ``python3 guest.py launch CONFIG.json``.
+
+- ``launch`` forks a launcher and returns at once, the launcher's pid written
+  to the config's ``pidfile`` (so the launcher belongs to the host's init, not
+  to gureum, and outlives a gureum that is killed).
+- The launcher joins the instance's cgroups and network namespace, sets up
+  its interface and nftables rules, unshares PID, mount, UTS and IPC
+  namespaces and forks the init. It forwards SIGTERM to the init and exits
+  with it.
+- The init is PID 1 of the instance: it mounts the root volume (an overlay over
+  ``/`` whose writable layer is the instance's), ``/proc``, ``/dev``, ``/sys``,
+  a ``/tmp``, sets the hostname and ``/etc/hosts``, chroots, runs the per-boot
+  scripts and, at first boot only, the user data; it logs to the console log,
+  reaps every orphan, and on SIGTERM terminates everything and exits.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+STOP_GRACE = 5.0
+DONE_MARKER = "/var/lib/gureum/user-data.done"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
+          data: str | None = None) -> None:
+    enc = [None if s is None else s.encode() for s in (source, target, fstype, data)]
+    _check(_libc.mount(enc[0], enc[1], enc[2], ctypes.c_ulong(flags), enc[3]),
+           f"mount {target}")
+
+
+def log(console: int, message: str) -> None:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    os.write(console, f"[{stamp}] gureum-init: {message}\n".encode())
+
+
+# -- launch -------------------------------------------------------------------
+
+
+def launch(config_path: str) -> None:
+    # Whatever the caller let this process inherit (its sockets, its pipes) must
+    # not live on in the instance.
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+    with open(config_path) as f:
+        config = json.load(f)
+    pid = os.fork()
+    if pid:
+        tmp = config["pidfile"] + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(str(pid))
+        os.replace(tmp, config["pidfile"])
+        os._exit(0)
+    os.setsid()
+    devnull = os.open("/dev/null", os.O_RDWR)
+    console = os.open(config["console"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(devnull, 0)
+    os.dup2(console, 1)
+    os.dup2(console, 2)
+    try:
+        launcher(config, console)
+    except BaseException as exc:  # the console log is the only place to say why
+        log(console, f"launch failed: {exc!r}")
+        os._exit(1)
+
+
+def launcher(config: dict[str, Any], console: int) -> None:
+    for procs in config["cgroups"]:
+        with open(procs, "w") as f:
+            f.write(str(os.getpid()))
+    fd = os.open(config["netns"], os.O_RDONLY)
+    _check(_libc.setns(fd, CLONE_NEWNET), "setns")
+    os.close(fd)
+    subprocess.run(["ip", "-batch", "-"], input="\n".join(config["ip"]).encode(), check=True)
+    if config.get("nft"):
+        subprocess.run(["nft", "-f", "-"], input=config["nft"].encode(), check=True)
+    _check(_libc.unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC), "unshare")
+    child = os.fork()
+    if child == 0:
+        try:
+            init(config, console)
+        except BaseException as exc:
+            log(console, f"init failed: {exc!r}")
+            os._exit(1)
+        os._exit(0)
+
+    def forward(signum: int, frame: object) -> None:
+        try:
+            os.kill(child, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+            break
+        except ChildProcessError:
+            status = 0
+            break
+    os._exit(os.waitstatus_to_exitcode(status) if status else 0)
+
+
+# -- init ---------------------------------------------------------------------
+
+
+def setup_root(config: dict[str, Any]) -> None:
+    root = config["root"]
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    options = f"lowerdir=/,upperdir={config['upper']},workdir={config['work']}"
+    mount("overlay", root, "overlay", 0, options)
+    mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    mount("/dev", root + "/dev", None, MS_BIND | MS_REC)
+    mount("sysfs", root + "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for tmp in ("/tmp", "/run"):
+        mount("tmpfs", root + tmp, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+    for hidden in config.get("hide", []):
+        if os.path.isdir(root + hidden):
+            mount("tmpfs", root + hidden, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=4k")
+    hostname, fqdn = config["hostname"], config["fqdn"]
+    socket.sethostname(hostname)
+    with open(root + "/etc/hostname", "w") as f:
+        f.write(hostname + "\n")
+    with open(root + "/etc/hosts", "w") as f:
+        f.write(f"127.0.0.1 localhost\n{config['address']} {fqdn} {hostname}\n"
+                "::1 localhost ip6-localhost ip6-loopback\n")
+    os.chroot(root)
+    os.chdir("/")
+
+
+def spawn(argv: list[str], console: int) -> int:
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+           "HOME": "/root", "LANG": "C.UTF-8", "TERM": "dumb"}
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=console, stderr=console,
+                            env=env, cwd="/", start_new_session=True)
+    return proc.pid
+
+
+def user_data_argv(data: bytes, console: int) -> list[str] | None:
+    """How to run the user data: a ``#!`` script, or a cloud-config subset."""
+    os.makedirs("/var/lib/cloud/instance", exist_ok=True)
+    if data.startswith(b"#!"):
+        path = "/var/lib/cloud/instance/user-data.txt"
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chmod(path, 0o700)
+        return [path]
+    if data.startswith(b"#cloud-config"):
+        return cloud_config(data, console)
+    log(console, "user data is neither a #! script nor #cloud-config: not run")
+    return None
+
+
+def cloud_config(data: bytes, console: int) -> list[str] | None:
+    try:
+        import yaml  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        log(console, "cloud-config needs python3-yaml in the image: not run")
+        return None
+    doc = yaml.safe_load(data) or {}
+    for item in doc.get("write_files") or []:
+        path = item["path"]
+        os.makedirs(os.path.dirname(path) or "/", exist_ok=True)
+        with open(path, "a" if item.get("append") else "w") as f:
+            f.write(item.get("content", ""))
+        os.chmod(path, int(str(item.get("permissions", "0644")), 8))
+        log(console, f"cloud-config: wrote {path}")
+    if doc.get("packages"):
+        log(console, f"cloud-config: packages {doc['packages']} unsupported by this image")
+    lines = ["#!/bin/sh", "set -e"]
+    for cmd in doc.get("runcmd") or []:
+        if isinstance(cmd, list):
+            lines.append(" ".join("'" + str(a).replace("'", "'\\''") + "'" for a in cmd))
+        else:
+            lines.append(str(cmd))
+    path = "/var/lib/cloud/instance/runcmd"
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.chmod(path, 0o700)
+    return [path]
+
+
+def boot(config: dict[str, Any], console: int, user_data: bytes | None) -> None:
+    log(console, f"booting {config['id']} as {config['hostname']} ({config['address']})")
+    scripts = ["/etc/rc.local"]
+    per_boot = "/var/lib/cloud/scripts/per-boot"
+    if os.path.isdir(per_boot):
+        scripts += [os.path.join(per_boot, n) for n in sorted(os.listdir(per_boot))]
+    for script in scripts:
+        if os.path.isfile(script) and os.access(script, os.X_OK):
+            log(console, f"running {script}")
+            spawn([script], console)
+    if user_data and not os.path.exists(DONE_MARKER):
+        os.makedirs(os.path.dirname(DONE_MARKER), exist_ok=True)
+        with open(DONE_MARKER, "w") as f:
+            f.write(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + "\n")
+        argv = user_data_argv(user_data, console)
+        if argv:
+            log(console, "running user data")
+            spawn(argv, console)
+    log(console, "boot finished")
+
+
+def reap() -> bool:
+    """Reap every exited child; False once there are no children left."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        if pid == 0:
+            return True
+
+
+def init(config: dict[str, Any], console: int) -> None:
+    user_data = None
+    if config.get("user_data") and os.path.exists(config["user_data"]):
+        with open(config["user_data"], "rb") as f:
+            user_data = f.read()
+    ready = os.open(config["ready"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    stop = False
+    rfd, wfd = os.pipe()
+    os.set_blocking(wfd, False)
+    signal.set_wakeup_fd(wfd)
+
+    def on_term(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    signal.signal(signal.SIGCHLD, lambda s, f: None)
+    setup_root(config)
+    boot(config, console, user_data)
+    os.write(ready, b"%d\n" % time.time_ns())
+    os.close(ready)
+    while not stop:
+        select.select([rfd], [], [], 5.0)
+        try:
+            os.read(rfd, 512)
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            if exc.errno != errno.EAGAIN:
+                raise
+        reap()
+    log(console, "stopping: terminating every process")
+    for sig, grace in ((signal.SIGTERM, STOP_GRACE), (signal.SIGKILL, 2.0)):
+        try:
+            os.kill(-1, sig)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + grace
+        while reap() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    log(console, "stopped")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3 or argv[1] != "launch":
+        print("usage: guest.py launch CONFIG.json", file=sys.stderr)
+        return 2
+    launch(argv[2])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,131 @@
+"""The host side of guest networking: choosing a private range, the bridge.
+
+The range is chosen once per state directory and remembered there
+(``network.json``): the first of 172.31.0.0/16, 172.30.0.0/16, ... that the
+host does not already route and no other gureum on this host has claimed
+(claims live in ``/run/gureum/networks``, naming the claimant's directory; a
+claim whose directory is gone is free). The bridge gets the range's first
+address; nothing is forwarded or NATed (``ip_forward`` is never touched), so
+guests reach the host, each other and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import socket
+from pathlib import Path
+
+from .base import NetworkPlan
+
+CANDIDATES = [f"172.{n}.0.0/16" for n in range(31, 15, -1)]
+CLAIMS = Path("/run/gureum/networks")
+
+
+class CommandError(RuntimeError):
+    pass
+
+
+async def run(*argv: str, input: bytes | None = None, check: bool = True) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        close_fds=True,
+    )
+    out, err = await proc.communicate(input)
+    if check and proc.returncode != 0:
+        raise CommandError(f"{' '.join(argv)}: {err.decode(errors='replace').strip()}")
+    return out.decode(errors="replace")
+
+
+def routed_networks() -> list[ipaddress.IPv4Network]:
+    """Every IPv4 network the host routes (from /proc/net/route)."""
+    nets = []
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/net/route").read_text().splitlines()[1:]:
+            fields = line.split()
+            dest = socket.inet_ntoa(int(fields[1], 16).to_bytes(4, "little"))
+            mask = socket.inet_ntoa(int(fields[7], 16).to_bytes(4, "little"))
+            if dest == "0.0.0.0" and mask == "0.0.0.0":
+                continue  # the default route overlaps everything and routes nothing of ours
+            nets.append(ipaddress.IPv4Network(f"{dest}/{mask}", strict=False))
+    return nets
+
+
+def bridge_name(cidr: str) -> str:
+    return f"gureum{CANDIDATES.index(cidr)}" if cidr in CANDIDATES else "gureumx"
+
+
+def link_exists(name: str) -> bool:
+    return Path("/sys/class/net", name).exists()
+
+
+def _claimed_by_other(cidr: str, state_dir: Path) -> bool:
+    claim = CLAIMS / cidr.replace("/", "_")
+    try:
+        owner = claim.read_text().strip()
+    except OSError:
+        return False
+    if not Path(owner).is_dir():
+        with contextlib.suppress(OSError):
+            claim.unlink()  # its state directory is gone: the claim is stale
+        return False
+    return owner != str(state_dir)
+
+
+def choose(state_dir: Path) -> NetworkPlan:
+    """This state directory's range: remembered, or the first free candidate."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    remembered = state_dir / "network.json"
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        data = json.loads(remembered.read_text())
+        return NetworkPlan(data["cidr"], data["gateway"], int(data["metadata_port"]))
+    routed = routed_networks()
+    for cidr in CANDIDATES:
+        net = ipaddress.IPv4Network(cidr)
+        if any(net.overlaps(r) for r in routed) or link_exists(bridge_name(cidr)):
+            continue
+        if _claimed_by_other(cidr, state_dir):
+            continue
+        break
+    else:
+        raise CommandError("no free private range for instances on this host")
+    CLAIMS.mkdir(parents=True, exist_ok=True)
+    (CLAIMS / cidr.replace("/", "_")).write_text(str(state_dir))
+    plan = NetworkPlan(cidr, str(next(net.hosts())), 80)
+    remembered.write_text(
+        json.dumps({"cidr": plan.cidr, "gateway": plan.gateway, "metadata_port": 80})
+    )
+    return plan
+
+
+def release(state_dir: Path, plan: NetworkPlan) -> None:
+    """Forget the claim (when the state directory is being deleted)."""
+    with contextlib.suppress(OSError):
+        (CLAIMS / plan.cidr.replace("/", "_")).unlink()
+    with contextlib.suppress(OSError):
+        (state_dir / "network.json").unlink()
+
+
+async def ensure_bridge(plan: NetworkPlan) -> str:
+    name = bridge_name(plan.cidr)
+    prefix = plan.cidr.split("/")[1]
+    if not link_exists(name):
+        script = (
+            f"link add {name} type bridge\n"
+            f"link set {name} type bridge stp_state 0 forward_delay 0\n"
+            f"addr add {plan.gateway}/{prefix} dev {name}\n"
+            f"link set {name} up\n"
+        )
+        await run("ip", "-batch", "-", input=script.encode())
+    return name
+
+
+async def remove_bridge(plan: NetworkPlan) -> None:
+    name = bridge_name(plan.cidr)
+    if link_exists(name):
+        await run("ip", "link", "del", name, check=False)

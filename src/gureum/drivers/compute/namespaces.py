@@ -1,0 +1,257 @@
+"""The real compute driver (root on Linux): each guest is a network namespace
+joined to the host bridge by a veth, with PID, mount, UTS and IPC namespaces,
+an overlay root volume, cgroup limits and its own init (``guest.py``).
+
+On disk, per guest, under ``<state dir>/guests/<id>/``: ``volume/upper`` and
+``volume/work`` (the root volume's writable layer), ``root`` (its mount
+point, inside the guest's mount namespace only), ``console.log``,
+``config.json``, ``launcher.pid`` and ``ready`` (written by the init once
+booted). Host-side names: netns ``gureum-<id>``, veth ``gv<12 hex of id>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sys
+from pathlib import Path
+
+from . import hostnet
+from .base import GuestSpec, NetworkPlan, Usage
+from .cgroups import Cgroups
+
+GUEST_SCRIPT = Path(__file__).with_name("guest.py")
+METADATA_ADDRESS = "169.254.169.254"
+CONSOLE_LIMIT = 64 * 1024
+
+
+def host_python() -> str:
+    for candidate in ("/usr/bin/python3", shutil.which("python3")):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    return sys.executable
+
+
+def netns_name(id: str) -> str:
+    return f"gureum-{id}"
+
+
+def veth_name(id: str) -> str:
+    return "gv" + id.split("-", 1)[-1][:12]
+
+
+def nft_rules(plan: NetworkPlan, spec: GuestSpec) -> str:
+    lines = [
+        "table ip gureum {",
+        "  chain metadata {",
+        "    type nat hook output priority -100; policy accept;",
+        f"    ip daddr {METADATA_ADDRESS} tcp dport 80 dnat to {plan.gateway}:{plan.metadata_port}",
+        "  }",
+        "}",
+    ]
+    if spec.ingress is not None:
+        lines += ingress_rules(plan, spec.ingress)
+    return "\n".join(lines) + "\n"
+
+
+def ingress_rules(plan: NetworkPlan, rules: tuple[tuple[str, int, int, str], ...]) -> list[str]:
+    """A security group's ingress as an nftables input chain (stateful, default drop)."""
+    body = [
+        "table inet gureum_sg {",
+        "  chain input {",
+        "    type filter hook input priority 0; policy drop;",
+        "    ct state established,related accept",
+        "    iif lo accept",
+        # Answers from the metadata service and the host come back as established.
+    ]
+    for proto, low, high, cidr in rules:
+        family = "ip6" if ":" in cidr else "ip"
+        source = "" if cidr in ("0.0.0.0/0", "::/0") else f"{family} saddr {cidr} "
+        if proto in ("-1", "all"):
+            body.append(f"    {source}accept")
+        elif proto == "icmp":
+            body.append(f"    {source}meta l4proto icmp accept")
+        elif proto in ("tcp", "udp"):
+            ports = f"{low}" if low == high else f"{low}-{high}"
+            body.append(f"    {source}{proto} dport {ports} accept")
+    body += ["  }", "}"]
+    return body
+
+
+class NamespaceDriver:
+    """Guests as namespaced process trees; see the module docstring."""
+
+    kind = "namespace"
+
+    def __init__(self, state_dir: Path, hide: tuple[str, ...] = ()) -> None:
+        self.state_dir = state_dir
+        self.guests_dir = state_dir / "guests"
+        self.hide = hide
+        self.cgroups = Cgroups()
+        self._plan: NetworkPlan | None = None
+        self._bridge: str | None = None
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def network(self) -> NetworkPlan:
+        if self._plan is None:
+            self._plan = hostnet.choose(self.state_dir)
+        return self._plan
+
+    async def prepare(self) -> None:
+        self._bridge = await hostnet.ensure_bridge(self.network())
+
+    def _dir(self, id: str) -> Path:
+        return self.guests_dir / id
+
+    def _lock(self, id: str) -> asyncio.Lock:
+        return self._locks.setdefault(id, asyncio.Lock())
+
+    def _launcher_pid(self, id: str) -> int | None:
+        try:
+            pid = int((self._dir(id) / "launcher.pid").read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        if b"guest.py" not in cmdline or str(self._dir(id)).encode() not in cmdline:
+            return None
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return None
+        return pid
+
+    def running(self, id: str) -> bool:
+        return self._launcher_pid(id) is not None
+
+    def booted(self, id: str) -> bool:
+        return self.running(id) and (self._dir(id) / "ready").exists()
+
+    async def launch(self, spec: GuestSpec) -> None:
+        async with self._lock(spec.id):
+            if self.running(spec.id):
+                return
+            await self._cleanup(spec.id)
+            plan = self.network()
+            self._bridge = await hostnet.ensure_bridge(plan)
+            d = self._dir(spec.id)
+            for sub in ("volume/upper", "volume/work", "root"):
+                (d / sub).mkdir(parents=True, exist_ok=True)
+            for name in ("ready", "launcher.pid"):
+                with contextlib.suppress(FileNotFoundError):
+                    (d / name).unlink()
+            user_data = None
+            if spec.user_data:
+                (d / "user-data").write_bytes(spec.user_data)
+                user_data = str(d / "user-data")
+            ns, veth = netns_name(spec.id), veth_name(spec.id)
+            prefix = plan.cidr.split("/")[1]
+            await hostnet.run("ip", "netns", "add", ns)
+            script = (
+                f"link add {veth} type veth peer name eth0 netns {ns}\n"
+                f"link set {veth} master {self._bridge}\n"
+                f"link set {veth} up\n"
+            )
+            await hostnet.run("ip", "-batch", "-", input=script.encode())
+            procs = self.cgroups.create(spec.id, spec.limits)
+            config = {
+                "id": spec.id,
+                "netns": f"/run/netns/{ns}",
+                "cgroups": procs,
+                "ip": [
+                    "link set lo up",
+                    f"addr add {spec.address}/{prefix} dev eth0",
+                    "link set eth0 up",
+                    f"route add default via {plan.gateway}",
+                ],
+                "nft": nft_rules(plan, spec),
+                "address": spec.address,
+                "hostname": spec.hostname,
+                "fqdn": spec.fqdn,
+                "root": str(d / "root"),
+                "upper": str(d / "volume/upper"),
+                "work": str(d / "volume/work"),
+                "hide": [str(self.state_dir), *self.hide],
+                "console": str(d / "console.log"),
+                "user_data": user_data,
+                "ready": str(d / "ready"),
+                "pidfile": str(d / "launcher.pid"),
+            }
+            (d / "config.json").write_text(json.dumps(config))
+            await hostnet.run(host_python(), str(GUEST_SCRIPT), "launch", str(d / "config.json"))
+
+    async def stop(self, id: str, timeout: float = 10.0) -> None:
+        async with self._lock(id):
+            pid = self._launcher_pid(id)
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + timeout
+                while self._launcher_pid(id) is not None and loop.time() < deadline:
+                    await asyncio.sleep(0.02)
+            await self._cleanup(id)
+
+    async def _cleanup(self, id: str) -> None:
+        """Remove every host-side trace of a stopped guest (the volume stays)."""
+        pid = self._launcher_pid(id)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for _ in range(100):
+            self.cgroups.kill(id)
+            if self.cgroups.remove(id):
+                break
+            await asyncio.sleep(0.02)
+        ns = netns_name(id)
+        if Path("/run/netns", ns).exists():
+            await hostnet.run("ip", "netns", "del", ns, check=False)
+        if hostnet.link_exists(veth_name(id)):
+            await hostnet.run("ip", "link", "del", veth_name(id), check=False)
+        for name in ("ready", "launcher.pid"):
+            with contextlib.suppress(FileNotFoundError):
+                (self._dir(id) / name).unlink()
+
+    async def destroy(self, id: str) -> None:
+        await self.stop(id)
+        await asyncio.to_thread(shutil.rmtree, self._dir(id), True)
+        self._locks.pop(id, None)
+
+    async def update_ingress(self, spec: GuestSpec) -> None:
+        if not self.running(spec.id):
+            return
+        rules = "flush ruleset\n" + nft_rules(self.network(), spec)
+        await hostnet.run("ip", "netns", "exec", netns_name(spec.id), "nft", "-f", "-",
+                          input=rules.encode())
+
+    def guests(self) -> list[str]:
+        try:
+            return sorted(p.name for p in self.guests_dir.iterdir() if p.is_dir())
+        except FileNotFoundError:
+            return []
+
+    def console(self, id: str) -> bytes:
+        path = self._dir(id) / "console.log"
+        try:
+            with open(path, "rb") as f:
+                f.seek(max(0, path.stat().st_size - CONSOLE_LIMIT))
+                return f.read()
+        except OSError:
+            return b""
+
+    def usage(self, id: str) -> Usage | None:
+        return self.cgroups.usage(id)
+
+    async def shutdown(self) -> None:
+        ids = [i for i in self.guests() if self.running(i) or self.cgroups.exists(i)]
+        await asyncio.gather(*(self.stop(i) for i in ids), return_exceptions=True)
+        if self._plan is None and (self.state_dir / "network.json").exists():
+            self.network()
+        if self._plan is not None:
+            await hostnet.remove_bridge(self._plan)
+        self._bridge = None
