@@ -1,13 +1,35 @@
-"""EC2: the service object; its operations live in modules by resource."""
+"""EC2: the service object; its operations live in modules by resource.
+
+Instances are real, isolated process trees run by a compute driver
+(``gureum.drivers.compute``); ``lifecycle.py`` is the loop that drives them,
+``metadata.py`` the metadata service they reach at 169.254.169.254.
+"""
 
 from __future__ import annotations
 
-from ..base import Service
+from ..base import Env
+from .catalog import CatalogOperations, images
+from .instances import InstanceOperations
+from .keypairs import KeyPairOperations
+from .lifecycle import Lifecycle
 from .regions import RegionOperations, all_regions
+from .tags import TagOperations
 
 
-class EC2(RegionOperations, Service):
+class EC2(
+    RegionOperations,
+    CatalogOperations,
+    InstanceOperations,
+    KeyPairOperations,
+    TagOperations,
+    Lifecycle,
+):
     name = "ec2"
+
+    def __init__(self, env: Env) -> None:
+        super().__init__(env)
+        self.setup_lifecycle()
 
     def warm(self) -> None:
         all_regions()
+        images()

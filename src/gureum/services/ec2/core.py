@@ -1,0 +1,106 @@
+"""What every EC2 operation module shares: the compute driver, the store kinds,
+the instance loop's name, and reading instances with AWS's errors."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from gureum.drivers.compute import ComputeDriver
+from gureum.errors import AWSError
+
+from ..base import Call, Env, Service
+
+INSTANCE = "ec2:instance"
+KEYPAIR = "ec2:keypair"
+TAGS = "ec2:tags"
+LOOP = "ec2-instances"
+DRIVER_KEY = "ec2.compute"  # Env.extras: a ComputeDriver to use instead of the host's
+_INSTANCE_ID = re.compile(r"i-[0-9a-f]{8}([0-9a-f]{9})?")
+
+
+def make_driver(env: Env) -> ComputeDriver:
+    given = env.extras.get(DRIVER_KEY)
+    if given is not None:
+        driver: ComputeDriver = given
+        return driver
+    state_dir = Path(env.settings.data_dir) / "ec2"
+    if os.geteuid() == 0 and shutil.which("ip") and Path("/proc/self/ns/net").exists():
+        from gureum.drivers.compute.namespaces import NamespaceDriver
+
+        return NamespaceDriver(state_dir)
+    from gureum.drivers.compute.processes import ProcessDriver
+
+    return ProcessDriver(state_dir)
+
+
+def check_instance_id(instance_id: str) -> None:
+    if not isinstance(instance_id, str) or not _INSTANCE_ID.fullmatch(instance_id):
+        raise AWSError("InvalidInstanceID.Malformed", f'Invalid id: "{instance_id}"')
+
+
+def loop_key(account: str, region: str, instance_id: str) -> str:
+    return f"{account}|{region}|{instance_id}"
+
+
+class EC2Core(Service):
+    """State and helpers of the EC2 service; operations live in mixins."""
+
+    kinds = (INSTANCE, KEYPAIR, TAGS)
+
+    def __init__(self, env: Env) -> None:
+        super().__init__(env)
+        self.driver: ComputeDriver = make_driver(env)
+
+    @property
+    def store(self) -> Any:
+        return self.env.store
+
+    def now(self) -> float:
+        now: float = self.env.clock.now()
+        return now
+
+    def wake(self, account: str, region: str, instance_id: str, after: float = 0.0) -> None:
+        if LOOP in self.env.loops:
+            self.env.loops.wake(LOOP, loop_key(account, region, instance_id), after=after)
+
+    def instance(self, call: Call, instance_id: str) -> dict[str, Any]:
+        check_instance_id(instance_id)
+        doc: dict[str, Any] | None = self.store.resources.get(
+            INSTANCE, call.account, call.region, instance_id
+        )
+        if doc is None:
+            raise AWSError(
+                "InvalidInstanceID.NotFound", f"The instance ID '{instance_id}' does not exist"
+            )
+        return doc
+
+    def instances(self, call: Call, ids: list[str] | None) -> list[dict[str, Any]]:
+        if ids:
+            for i in ids:
+                check_instance_id(i)
+            docs = []
+            missing = []
+            for i in dict.fromkeys(ids):
+                doc = self.store.resources.get(INSTANCE, call.account, call.region, i)
+                if doc is None:
+                    missing.append(i)
+                else:
+                    docs.append(doc)
+            if missing:
+                which = ", ".join(f"'{m}'" for m in missing)
+                noun = "IDs" if len(missing) > 1 else "ID"
+                verb = "do" if len(missing) > 1 else "does"
+                raise AWSError("InvalidInstanceID.NotFound", f"The instance {noun} {which} "
+                               f"{verb} not exist")
+            return docs
+        found: list[dict[str, Any]] = self.store.resources.list(
+            INSTANCE, call.account, call.region
+        )
+        return found
+
+    def save(self, doc: dict[str, Any]) -> None:
+        self.store.resources.put(INSTANCE, doc["account"], doc["region"], doc["id"], doc)

@@ -1,0 +1,180 @@
+"""The instance loop: drives each instance's processes toward its recorded state.
+
+pending → (guest launched and booted) → running; stopping → (guest stopped)
+→ stopped; shutting-down → (guest destroyed) → terminated, kept visible for
+``TERMINATED_VISIBLE`` seconds. A running instance whose init exited is
+reported stopped ("instance initiated shutdown"), except just after gureum
+starts, when instances recorded as running are booted again (as a host that
+rebooted) or adopted if still running. Transitions are written only if the
+record is still in the state the step started from, so an API call made while
+the driver worked always wins.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from gureum.control import Loop
+from gureum.drivers.compute import GuestSpec
+
+from .catalog import instance_type
+from .core import INSTANCE, LOOP, EC2Core, loop_key
+from .metadata import MetadataServer
+
+log = logging.getLogger("gureum.ec2")
+
+TERMINATED_VISIBLE = 3600.0
+BOOT_TIMEOUT = 60.0
+POLL = 0.05
+CHECK_RUNNING = 10.0
+
+
+class Lifecycle(EC2Core):
+    _adopt: set[str]
+    _boot_started: dict[str, float]
+    metadata: MetadataServer
+
+    def setup_lifecycle(self) -> None:
+        self._adopt = set()
+        self._boot_started = {}
+        self.metadata = MetadataServer(self.store, self.driver)
+
+    async def start(self) -> None:
+        self._adopt = {
+            loop_key(d["account"], d["region"], d["id"])
+            for d in self.store.resources.list(INSTANCE)
+            if d["state"] in ("running", "pending")
+        }
+        self.env.loops.add(Loop(LOOP, self.reconcile, clock=self.env.clock,
+                                resync=self.resync, resync_interval=60.0, concurrency=16))
+
+    async def stop(self) -> None:
+        await self.driver.shutdown()
+        await self.metadata.stop()
+
+    async def reset(self) -> None:
+        for guest in self.driver.guests():
+            await self.driver.destroy(guest)
+        await self.driver.shutdown()
+        await self.metadata.stop()
+        await super().reset()
+
+    async def resync(self) -> Iterable[str]:
+        docs = self.store.resources.list(INSTANCE)
+        keys = [loop_key(d["account"], d["region"], d["id"]) for d in docs]
+        known = {d["id"] for d in docs}
+        keys += [loop_key("", "", g) for g in self.driver.guests() if g not in known]
+        return keys
+
+    def spec(self, doc: dict[str, Any]) -> GuestSpec:
+        user_data = base64.b64decode(doc["user_data"]) if doc.get("user_data") else None
+        return GuestSpec(
+            id=doc["id"], address=doc["ip"], hostname=doc["hostname"], fqdn=doc["fqdn"],
+            limits=instance_type(doc["type"]).limits, user_data=user_data,
+        )
+
+    def _get(self, key: str) -> dict[str, Any] | None:
+        account, region, instance_id = key.split("|")
+        doc: dict[str, Any] | None = self.store.resources.get(
+            INSTANCE, account, region, instance_id
+        )
+        return doc
+
+    def _transition(self, key: str, expected: str, **updates: Any) -> bool:
+        with self.store.tx():
+            doc = self._get(key)
+            if doc is None or doc["state"] != expected:
+                return False
+            doc.update(updates)
+            self.save(doc)
+            return True
+
+    async def reconcile(self, key: str) -> float | None:
+        doc = self._get(key)
+        instance_id = key.split("|")[2]
+        if doc is None:
+            if instance_id in self.driver.guests():
+                await self.driver.destroy(instance_id)
+            return None
+        state = doc["state"]
+        if state == "pending":
+            return await self._boot(key, doc)
+        if state == "running":
+            return await self._keep_running(key, doc)
+        if state == "stopping":
+            await self.driver.stop(doc["id"])
+            self._transition(key, "stopping", state="stopped")
+            return None
+        if state == "shutting-down":
+            await self.driver.destroy(doc["id"])
+            self._transition(key, "shutting-down", state="terminated", terminated_at=self.now())
+            return TERMINATED_VISIBLE
+        if state == "terminated":
+            if instance_id in self.driver.guests():
+                await self.driver.destroy(instance_id)
+            left = float(doc.get("terminated_at", 0.0)) + TERMINATED_VISIBLE - self.now()
+            if left <= 0:
+                with self.store.tx():
+                    self.store.resources.delete(INSTANCE, doc["account"], doc["region"], doc["id"])
+                return None
+            return left
+        return None  # stopped: nothing runs
+
+    async def _boot(self, key: str, doc: dict[str, Any]) -> float | None:
+        self._adopt.discard(key)
+        if self.driver.booted(doc["id"]):
+            self._boot_started.pop(key, None)
+            self._transition(key, "pending", state="running", state_reason=None)
+            return CHECK_RUNNING
+        if not self.driver.running(doc["id"]):
+            started = self._boot_started.get(key)
+            if started is not None:
+                # The launch was made and the init is gone: it could not boot.
+                self._boot_started.pop(key, None)
+                log.warning("instance %s failed to boot", doc["id"])
+                self._transition(key, "pending", state="stopped", state_reason=[
+                    "Server.InternalError", "Server.InternalError: Instance failed to boot"])
+                return None
+            await self.metadata.ensure(self.driver)
+            self._boot_started[key] = self.env.clock.monotonic()
+            await self.driver.launch(self.spec(doc))
+            if self._get(key) is None:
+                await self.driver.destroy(doc["id"])
+                return None
+            return POLL
+        started = self._boot_started.setdefault(key, self.env.clock.monotonic())
+        if self.env.clock.monotonic() - started > BOOT_TIMEOUT:
+            log.warning("instance %s did not finish booting", doc["id"])
+        return POLL
+
+    async def _keep_running(self, key: str, doc: dict[str, Any]) -> float | None:
+        instance_id = doc["id"]
+        adopting = key in self._adopt
+        self._adopt.discard(key)
+        if doc.get("rebooted", 0) < doc.get("reboots", 0):
+            await self.driver.stop(instance_id)
+            await self.metadata.ensure(self.driver)
+            await self.driver.launch(self.spec(doc))
+            with self.store.tx():
+                fresh = self._get(key)
+                if fresh is not None:
+                    fresh["rebooted"] = doc["reboots"]
+                    self.save(fresh)
+            return CHECK_RUNNING
+        if self.driver.running(instance_id):
+            if adopting:
+                await self.metadata.ensure(self.driver)
+            return CHECK_RUNNING
+        if adopting:
+            # gureum (re)started: boot the instance again, as a host that rebooted.
+            await self.metadata.ensure(self.driver)
+            await self.driver.launch(self.spec(doc))
+            return CHECK_RUNNING
+        await self.driver.stop(instance_id)  # clean what the dead init left
+        self._transition(key, "running", state="stopped", state_reason=[
+            "Client.InstanceInitiatedShutdown",
+            "Client.InstanceInitiatedShutdown: Instance initiated shutdown"])
+        return None

@@ -1,0 +1,127 @@
+"""Helpers for the EC2 end-to-end tests: a private gureum whose instances are
+swept away even if a test fails, and checks that nothing is left on the host."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from gureum.testing.server import RunningGureum, running_gureum
+
+USER_DATA = """#!/bin/bash
+mkdir -p /srv/www && cd /srv/www
+echo "hello from $(hostname)" > index.html
+TOKEN=$(curl -s -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' \\
+        http://169.254.169.254/latest/api/token)
+echo "id=$(curl -s -H "X-aws-ec2-metadata-token: $TOKEN" \\
+        http://169.254.169.254/latest/meta-data/instance-id)" >> index.html
+echo "v1-ip=$(curl -s http://169.254.169.254/latest/meta-data/local-ipv4)" >> index.html
+cat > /etc/rc.local <<'EOF2'
+#!/bin/bash
+cd /srv/www && exec python3 -m http.server 80
+EOF2
+chmod +x /etc/rc.local
+exec /etc/rc.local
+"""
+
+root_only = os.geteuid() != 0
+
+
+def guest_pids(data_dir: Path) -> list[int]:
+    marker = str(data_dir / "ec2" / "guests").encode()
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if marker in (entry / "cmdline").read_bytes():
+                    out.append(int(entry.name))
+    return out
+
+
+def init_pid(data_dir: Path, instance_id: str) -> int:
+    """The host pid of an instance's init (the child of its launcher)."""
+    launcher = int((data_dir / "ec2" / "guests" / instance_id / "launcher.pid").read_text())
+    children = Path(f"/proc/{launcher}/task/{launcher}/children").read_text().split()
+    return int(children[0])
+
+
+def leftovers(instance_ids: list[str], data_dir: Path) -> list[str]:
+    """What the given instances left on the host: processes, namespaces, links, cgroups, mounts."""
+    found = [f"pid {p}" for p in guest_pids(data_dir)]
+    netns = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
+    links = set(os.listdir("/sys/class/net"))
+    mounts = Path("/proc/mounts").read_text()
+    for i in instance_ids:
+        if f"gureum-{i}" in netns:
+            found.append(f"netns gureum-{i}")
+        if "gv" + i[2:14] in links:
+            found.append(f"veth of {i}")
+        for ctl in ("cpu", "cpuacct", "memory", "pids", "unified"):
+            if Path(f"/sys/fs/cgroup/{ctl}/gureum/{i}").exists():
+                found.append(f"cgroup {ctl} of {i}")
+        if i in mounts:
+            found.append(f"mount of {i}")
+    return found
+
+
+def sweep(data_dir: Path) -> None:
+    """Remove whatever instances of this data dir are left (after a failed test)."""
+    for pid in guest_pids(data_dir):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    claims = Path("/run/gureum/networks")
+    if claims.is_dir():
+        for claim in claims.iterdir():
+            with contextlib.suppress(OSError):
+                if claim.read_text().strip() == str(data_dir / "ec2"):
+                    claim.unlink()
+    guests = data_dir / "ec2" / "guests"
+    ids = [p.name for p in guests.iterdir()] if guests.is_dir() else []
+    for i in ids:
+        subprocess.run(["ip", "netns", "del", f"gureum-{i}"], capture_output=True)
+        for ctl in ("cpu", "cpuacct", "memory", "pids", "unified"):
+            d = Path(f"/sys/fs/cgroup/{ctl}/gureum/{i}")
+            for _ in range(50):
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def ec2_gureum() -> Iterator[RunningGureum]:
+    with running_gureum() as g:
+        try:
+            yield g
+        finally:
+            g.stop()
+            sweep(g.data_dir)
+
+
+def wait_for(check: Callable[[], object], timeout: float = 20.0, interval: float = 0.05) -> object:
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception as exc:  # the condition is not met yet
+            last = exc
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last error: {last!r})")
+
+
+def http_get(url: str, timeout: float = 1.0) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        body: bytes = r.read()
+        return body.decode()
