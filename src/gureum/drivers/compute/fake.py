@@ -26,7 +26,8 @@ class FakeComputeDriver:
     kind = "fake"
 
     def __init__(self, plan: NetworkPlan | None = None) -> None:
-        self.plan = plan or NetworkPlan("172.31.0.0/16", "172.31.0.1", 80)
+        # Nothing listens on a fake network: no metadata site is started for it.
+        self.plan = plan or NetworkPlan("172.31.0.0/16", "172.31.0.1", 0, isolated=False)
         self.guests_: dict[str, FakeGuest] = {}
         self.launches = 0
         self.shut_down = False

@@ -162,6 +162,10 @@ class InstanceOperations(VpcOperations):
         getters = dict(render.FILTERS)
         getters["reservation-id"] = filters.field("_reservation")
         getters["owner-id"] = filters.field("_owner")
+        for f in params.get("Filters") or []:
+            name = f.get("Name", "")
+            if name not in getters and not name.startswith("tag"):
+                raise AWSError("InvalidParameterValue", f"The filter '{name}' is invalid")
         rendered = []
         for d in docs:
             r = render.instance(d)

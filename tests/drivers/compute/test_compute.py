@@ -1,0 +1,44 @@
+"""The compute driver contract on the fake, the metadata tree an instance sees,
+and the nftables rules a guest gets (pure functions: no root needed)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from gureum.drivers.compute import GuestSpec, Limits, NetworkPlan
+from gureum.drivers.compute.fake import FakeComputeDriver
+from gureum.drivers.compute.namespaces import ingress_rules, nft_rules, veth_name
+
+SPEC = GuestSpec("i-0123456789abcdef0", "172.31.0.9", "ip-172-31-0-9",
+                 "ip-172-31-0-9.ec2.internal", Limits(2, 1024), b"#!/bin/sh\necho hi\n")
+
+
+def test_fake_semantics() -> None:
+    async def main() -> None:
+        d = FakeComputeDriver()
+        await d.launch(SPEC)
+        await d.launch(SPEC)  # idempotent: adopted, not booted twice
+        assert d.running(SPEC.id) and d.guests_[SPEC.id].boots == 1
+        await d.stop(SPEC.id)
+        await d.stop(SPEC.id)
+        assert not d.running(SPEC.id)
+        await d.launch(SPEC)
+        assert d.guests_[SPEC.id].user_data_runs == 1  # first boot only
+        assert b"running user data" in d.console(SPEC.id)
+        await d.destroy(SPEC.id)
+        await d.destroy(SPEC.id)
+        assert d.guests() == []
+
+    asyncio.run(main())
+
+
+def test_guest_rules_dnat_metadata_to_the_gateway() -> None:
+    plan = NetworkPlan("172.31.0.0/16", "172.31.0.1", 80)
+    rules = nft_rules(plan, SPEC)
+    assert "ip daddr 169.254.169.254 tcp dport 80 dnat to 172.31.0.1:80" in rules
+    assert "gureum_sg" not in rules  # no ingress filter unless asked
+    sg = "\n".join(ingress_rules(plan, (("tcp", 80, 80, "0.0.0.0/0"),
+                                         ("tcp", 8000, 8100, "10.0.0.0/8"))))
+    assert "policy drop" in sg and "tcp dport 80 accept" in sg
+    assert "ip saddr 10.0.0.0/8 tcp dport 8000-8100 accept" in sg
+    assert len(veth_name(SPEC.id)) <= 15

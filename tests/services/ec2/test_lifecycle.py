@@ -1,0 +1,170 @@
+"""The instance loop and operations against the fake compute driver, with a
+fake clock: state transitions, honest reporting of a dead init, adoption
+after a restart, reboot, and terminated records expiring."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gureum.config import Settings
+from gureum.control import FakeClock, LoopRunner
+from gureum.drivers.compute.fake import FakeComputeDriver
+from gureum.errors import AWSError
+from gureum.services.base import Call, Env, Identity
+from gureum.services.ec2 import EC2
+from gureum.services.ec2.catalog import default_image_id
+from gureum.services.ec2.core import DRIVER_KEY
+from gureum.services.ec2.lifecycle import TERMINATED_VISIBLE
+from gureum.store import Store
+
+CALL = Call("ec2", "RunInstances", "000000000000", "us-east-1",
+            Identity.root("000000000000"), "req")
+
+
+class World:
+    def __init__(self, tmp: Path, driver: FakeComputeDriver | None = None) -> None:
+        self.tmp = tmp
+        self.clock = FakeClock()
+        self.driver = driver or FakeComputeDriver()
+        self.store = Store.open(tmp / "gureum.db")
+        self.loops = LoopRunner()
+        env = Env(settings=Settings(data_dir=tmp), store=self.store, clock=self.clock,
+                  loops=self.loops, extras={DRIVER_KEY: self.driver})
+        self.ec2 = EC2(env)
+
+    async def start(self) -> None:
+        await self.ec2.start()
+        self.loops.start()
+
+    async def settle(self, seconds: float = 1.0) -> None:
+        await self.clock.advance(seconds)
+        await self.loops.idle()
+
+    async def stop(self) -> None:
+        await self.loops.stop()
+        await self.ec2.stop()
+        self.store.close()
+
+    def state(self, instance_id: str) -> str:
+        out = self.ec2.describe_instances(CALL, {"InstanceIds": [instance_id]})
+        name: str = out["Reservations"][0]["Instances"][0]["State"]["Name"]
+        return name
+
+    def run(self, **params: Any) -> list[str]:
+        full = {"ImageId": default_image_id(), "MinCount": 1, "MaxCount": 1, **params}
+        out = self.ec2.run_instances(CALL, full)
+        return [i["InstanceId"] for i in out["Instances"]]
+
+
+def scenario(fn: Callable[[World], Awaitable[None]]) -> Callable[[Path], None]:
+    def test(tmp_path: Path) -> None:
+        async def main() -> None:
+            world = World(tmp_path)
+            await world.start()
+            try:
+                await fn(world)
+            finally:
+                await world.stop()
+
+        asyncio.run(asyncio.wait_for(main(), 30))
+
+    test.__name__ = fn.__name__
+    return test
+
+
+@scenario
+async def test_run_boots_and_runs_user_data_once(w: World) -> None:
+    [iid] = w.run(UserData="IyEvYmluL3NoCmVjaG8gaGkK")
+    assert w.state(iid) == "pending"
+    await w.settle()
+    assert w.state(iid) == "running"
+    assert w.driver.guests_[iid].user_data_runs == 1
+    w.ec2.stop_instances(CALL, {"InstanceIds": [iid]})
+    assert w.state(iid) == "stopping"
+    await w.settle()
+    assert w.state(iid) == "stopped" and not w.driver.running(iid)
+    w.ec2.start_instances(CALL, {"InstanceIds": [iid]})
+    await w.settle()
+    assert w.state(iid) == "running"
+    assert w.driver.guests_[iid].boots == 2 and w.driver.guests_[iid].user_data_runs == 1
+
+
+@scenario
+async def test_dead_init_is_reported_stopped(w: World) -> None:
+    [iid] = w.run()
+    await w.settle()
+    w.driver.crash(iid)
+    await w.settle(30)
+    out = w.ec2.describe_instances(CALL, {"InstanceIds": [iid]})
+    instance = out["Reservations"][0]["Instances"][0]
+    assert instance["State"]["Name"] == "stopped"
+    assert instance["StateReason"]["Code"] == "Client.InstanceInitiatedShutdown"
+
+
+@scenario
+async def test_terminate_destroys_and_expires(w: World) -> None:
+    ids = w.run(MinCount=2, MaxCount=2)
+    await w.settle()
+    w.ec2.terminate_instances(CALL, {"InstanceIds": ids})
+    await w.settle()
+    assert {w.state(i) for i in ids} == {"terminated"}
+    assert w.driver.guests() == []
+    await w.settle(TERMINATED_VISIBLE + 1)
+    with pytest.raises(AWSError) as err:
+        w.state(ids[0])
+    assert err.value.code == "InvalidInstanceID.NotFound"
+
+
+@scenario
+async def test_reboot_restarts_the_guest(w: World) -> None:
+    [iid] = w.run()
+    await w.settle()
+    w.ec2.reboot_instances(CALL, {"InstanceIds": [iid]})
+    await w.settle()
+    assert w.state(iid) == "running" and w.driver.guests_[iid].boots == 2
+
+
+@scenario
+async def test_modify_type_only_while_stopped(w: World) -> None:
+    [iid] = w.run(InstanceType="t3.micro")
+    await w.settle()
+    with pytest.raises(AWSError) as err:
+        w.ec2.modify_instance_attribute(CALL, {"InstanceId": iid,
+                                               "InstanceType": {"Value": "m5.large"}})
+    assert err.value.code == "IncorrectInstanceState"
+    w.ec2.stop_instances(CALL, {"InstanceIds": [iid]})
+    await w.settle()
+    w.ec2.modify_instance_attribute(CALL, {"InstanceId": iid,
+                                           "InstanceType": {"Value": "m5.large"}})
+    w.ec2.start_instances(CALL, {"InstanceIds": [iid]})
+    await w.settle()
+    assert w.driver.guests_[iid].spec.limits.memory_mib == 8192
+
+
+def test_restart_adopts_running_and_reboots_lost_guests(tmp_path: Path) -> None:
+    async def main() -> None:
+        driver = FakeComputeDriver()
+        first = World(tmp_path, driver)
+        await first.start()
+        kept, lost, stopped = first.run(MinCount=3, MaxCount=3)
+        await first.settle()
+        first.ec2.stop_instances(CALL, {"InstanceIds": [stopped]})
+        await first.settle()
+        await first.loops.stop()  # as if gureum were killed: guests keep running
+        first.store.close()
+        driver.crash(lost)  # this one did not survive (a host reboot)
+        launches = driver.launches
+        second = World(tmp_path, driver)
+        await second.start()
+        await second.settle()
+        assert second.state(kept) == "running" and second.state(lost) == "running"
+        assert second.state(stopped) == "stopped" and not driver.running(stopped)
+        assert driver.launches == launches + 1  # only the lost one booted again
+        await second.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 30))
