@@ -1,5 +1,13 @@
 """Streamed S3 request bodies: raw, aws-chunked (signed or with trailers), and a
-declared SHA-256 checked as the bytes go by."""
+declared SHA-256 checked as the bytes go by.
+
+Every stream is a ``RequestBody``: an async iterator of the decoded payload
+whose ``trailers`` (lowercase header name -> value) holds, once the payload
+has been read to its end, the trailing headers of an aws-chunked body — its
+``x-amz-checksum-*`` values already verified against the bytes where gureum
+can compute them. Operations read it by duck typing (``getattr(body,
+"trailers", {})``), so services need not import the gateway.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +19,73 @@ from aiohttp import web
 
 from gureum.errors import AWSError
 
+from .chunked import ChunkedDecoder, is_streaming
+from .sigv4 import signing_key
+
 CHUNK = 256 * 1024
 
 
-def request_body_stream(
-    request: web.Request, signed: Any, secret: str | None
-) -> AsyncIterator[bytes]:
-    declared = request.headers.get("x-amz-content-sha256", "")
-    if declared.startswith("STREAMING-"):
-        from .chunked import open_chunked
+class RequestBody:
+    """The payload of one request, read once."""
 
+    def __init__(self, chunks: AsyncIterator[bytes], decoder: ChunkedDecoder | None = None):
+        self._chunks = chunks
+        self._decoder = decoder
+
+    @property
+    def trailers(self) -> dict[str, str]:
+        return dict(self._decoder.trailers) if self._decoder is not None else {}
+
+    def __aiter__(self) -> RequestBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return await self._chunks.__anext__()
+
+
+def request_body_stream(request: web.Request, signed: Any, secret: str | None) -> RequestBody:
+    declared = request.headers.get("x-amz-content-sha256", "")
+    if is_streaming(declared):
         return open_chunked(request, signed, secret)
     if len(declared) == 64 and signed is not None:
-        return _checked(request, declared)
-    return _raw(request)
+        return RequestBody(_checked(request, declared))
+    return RequestBody(_raw(request))
+
+
+def open_chunked(request: web.Request, signed: Any, secret: str | None) -> RequestBody:
+    """An aws-chunked body; chunk signatures are checked when the secret is known."""
+    verify = signed is not None and secret is not None and not declared_unsigned(request)
+    if verify:
+        cred = signed.credential
+        decoder = ChunkedDecoder.from_headers(
+            request.content,
+            request.headers,
+            seed_signature=signed.signature,
+            signing_key=signing_key(secret, cred.date, cred.region, cred.service),
+            amz_date=signed.amz_date,
+            scope=cred.scope,
+        )
+    else:
+        # An unknown key (accepted by convention) cannot verify chunk
+        # signatures; the framing, length and checksums are still checked.
+        decoder = ChunkedDecoder.from_headers(
+            request.content, {**_lower(request.headers), "x-amz-content-sha256": _unsigned_mode()}
+        )
+    return RequestBody(decoder.chunks(), decoder)
+
+
+def declared_unsigned(request: web.Request) -> bool:
+    return request.headers.get("x-amz-content-sha256", "").startswith("STREAMING-UNSIGNED")
+
+
+def _unsigned_mode() -> str:
+    from .chunked import UNSIGNED_PAYLOAD_TRAILER
+
+    return UNSIGNED_PAYLOAD_TRAILER
+
+
+def _lower(headers: Any) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
 
 
 async def _raw(request: web.Request) -> AsyncIterator[bytes]:

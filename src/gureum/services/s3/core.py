@@ -1,0 +1,138 @@
+"""What every group of S3 operations shares: the bucket lookup, the object
+records, the blob store holding the bytes, and the write → commit → collect
+cycle that makes a write visible only once its bytes are durable.
+
+A write streams into a fresh blob (its key is entered in ``s3_garbage`` first,
+so a crash mid-write leaves nothing behind after the next start), then one
+transaction commits the record naming it and hands the blobs it replaced to
+the collector, which deletes them a short grace period later (a GET that
+has just been answered with a file path still finds its file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterable, Collection, Iterable
+from typing import Any, ClassVar
+
+from gureum.drivers.blobs import BlobInfo, BlobStore, FileBlobStore
+from gureum.errors import AWSError
+
+from ..base import Call, Env, Service
+from .records import Records
+
+log = logging.getLogger("gureum.s3")
+
+KIND = "s3:bucket"
+GRACE_SECONDS = 5.0
+
+
+def no_such_bucket(name: str) -> AWSError:
+    return AWSError("NoSuchBucket", "The specified bucket does not exist", 404, BucketName=name)
+
+
+def no_such_key(key: str) -> AWSError:
+    return AWSError("NoSuchKey", "The specified key does not exist.", 404, Key=key)
+
+
+class S3Core(Service):
+    """State and helpers; the operations live in the mixins built on it."""
+
+    name = "s3"
+    kinds = (KIND,)
+    grace: ClassVar[float] = GRACE_SECONDS
+
+    def __init__(self, env: Env) -> None:
+        super().__init__(env)
+        blobs = env.extras.get("s3_blobs")
+        self.blobs: BlobStore = (
+            blobs if blobs is not None else FileBlobStore(env.settings.data_dir / "s3")
+        )
+        self.records = Records(env.store.connection)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle ----------------------------------------------------------
+
+    async def start(self) -> None:
+        if isinstance(self.blobs, FileBlobStore):
+            await asyncio.to_thread(self.blobs.sweep_temp)
+        await self._delete_blobs(self.records.garbage())
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def reset(self) -> None:
+        store = self.env.store
+        with store.tx():
+            doomed = self.records.all_blobs()
+            doomed += [p.blob for u in self._all_uploads() for p in self.records.parts(u)]
+            self.records.add_garbage(doomed, self.now())
+            self.records.wipe()
+            store.resources.delete_all(kind=KIND)
+        await self._delete_blobs(self.records.garbage())
+
+    def _all_uploads(self) -> list[str]:
+        rows = self.env.store.connection.execute("SELECT upload_id FROM s3_uploads")
+        return [str(r[0]) for r in rows]
+
+    # -- lookups ------------------------------------------------------------
+
+    def now(self) -> float:
+        return float(self.env.clock.now())
+
+    def bucket(self, name: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = self.env.store.resources.get(KIND, "", "", name)
+        return found
+
+    def owned(self, call: Call, name: str) -> dict[str, Any]:
+        bucket = self.bucket(name)
+        if bucket is None:
+            raise no_such_bucket(name)
+        if bucket["Owner"] != call.account:
+            raise AWSError("AccessDenied", "Access Denied", 403)
+        return bucket
+
+    # -- writing bytes --------------------------------------------------------
+
+    async def write_blob(
+        self, chunks: AsyncIterable[bytes], checksums: Collection[str] = (), prefix: str = "o"
+    ) -> BlobInfo:
+        """Stream ``chunks`` into a new durable blob, not yet referenced by any record."""
+        key = f"{prefix}{secrets.token_hex(16)}"
+        with self.env.store.tx():
+            self.records.add_garbage([key], self.now())
+        try:
+            return await self.blobs.write(key, chunks, checksums=checksums)
+        except BaseException:
+            self.collect([key], grace=0)
+            raise
+
+    def collect(self, blobs: Iterable[str], grace: float | None = None) -> None:
+        """Delete ``blobs`` (already entered in ``s3_garbage``) after the grace period."""
+        keys = list(blobs)
+        if not keys:
+            return
+        delay = self.grace if grace is None else grace
+        task = asyncio.get_running_loop().create_task(self._delete_later(keys, delay))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _delete_later(self, keys: list[str], delay: float) -> None:
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await self._delete_blobs(keys)
+
+    async def _delete_blobs(self, keys: list[str]) -> None:
+        for key in keys:
+            try:
+                await self.blobs.delete(key)
+            except OSError:
+                log.warning("could not delete blob %s; it stays listed as garbage", key)
+                continue
+            with self.env.store.tx():
+                self.records.keep([key])

@@ -1,0 +1,371 @@
+"""Object operations: PutObject, GetObject, HeadObject, DeleteObject,
+DeleteObjects and CopyObject.
+
+Bytes stream from the request into a new blob and back out of the blobs an
+object record names (a file body for sendfile when the object is one file);
+nothing holds a whole object in memory. A record is committed only after its
+blob is durable, and an overwrite swaps records in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
+from urllib.parse import unquote
+
+from gureum.errors import AWSError
+
+from ..base import Call, FileBody
+from . import checksums
+from .conditions import check_conditions, parse_range, precondition_failed
+from .core import S3Core, no_such_bucket, no_such_key
+from .records import ObjectRecord
+
+MAX_PUT = 5 * 1024**3
+MAX_DELETE = 1000
+DEFAULT_TYPE = "binary/octet-stream"
+# Standard headers stored with an object and answered on GET/HEAD.
+CONTENT_HEADERS = (
+    "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage", "ContentType",
+    "Expires", "WebsiteRedirectLocation",
+)
+_OVERRIDES = {
+    "ResponseCacheControl": "CacheControl",
+    "ResponseContentDisposition": "ContentDisposition",
+    "ResponseContentEncoding": "ContentEncoding",
+    "ResponseContentLanguage": "ContentLanguage",
+    "ResponseContentType": "ContentType",
+    "ResponseExpires": "Expires",
+}
+
+
+async def as_chunks(body: Any) -> AsyncIterator[bytes]:
+    """The request payload as an async stream, whatever form the gateway gave it in."""
+    if body is None:
+        return
+    if isinstance(body, bytes | bytearray | memoryview):
+        if body:
+            yield bytes(body)
+        return
+    if isinstance(body, str):
+        yield body.encode()
+        return
+    async for chunk in body:
+        yield chunk
+
+
+def check_key(key: str) -> None:
+    if not key:
+        raise AWSError("InvalidArgument", "Key must not be empty", 400)
+    if len(key.encode("utf-8", "surrogatepass")) > 1024:
+        raise AWSError("KeyTooLongError", "Your key is too long", 400)
+
+
+def content_headers(params: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in CONTENT_HEADERS:
+        value = params.get(name)
+        if value is None:
+            continue
+        out[name] = value.timestamp() if hasattr(value, "timestamp") else value
+    out.setdefault("ContentType", DEFAULT_TYPE)
+    return out
+
+
+def declared_length(call: Call, params: dict[str, Any]) -> int | None:
+    decoded = call.headers.get("x-amz-decoded-content-length")
+    if decoded is not None:
+        return int(decoded) if decoded.isdigit() else None
+    if "chunked" in call.headers.get("Transfer-Encoding", "").lower():
+        return None
+    length = params.get("ContentLength")
+    return int(length) if isinstance(length, int) else None
+
+
+def parse_copy_source(source: str) -> tuple[str, str, str | None]:
+    path, _, query = source.partition("?")
+    version = None
+    for item in query.split("&") if query else []:
+        name, _, value = item.partition("=")
+        if name == "versionId":
+            version = unquote(value)
+    path = unquote(path).lstrip("/")
+    bucket, _, key = path.partition("/")
+    if not bucket or not key:
+        raise AWSError("InvalidArgument", "Copy Source must mention the source bucket and key: "
+                       "sourcebucket/sourcekey", 400, ArgumentName="x-amz-copy-source")
+    return bucket, key, version
+
+
+class ObjectOps(S3Core):
+    # -- writing ------------------------------------------------------------
+
+    async def store_object(
+        self,
+        call: Call,
+        bucket: str,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        meta: dict[str, Any],
+        params: dict[str, Any],
+        body: Any = None,
+        expected_length: int | None = None,
+    ) -> ObjectRecord:
+        """Stream, check, then commit one object; on any failure nothing is visible."""
+        self._check_write_conditions(bucket, key, params)
+        wanted = checksums.requested(params, body)
+        info = await self.write_blob(chunks, checksums.to_compute(wanted))
+        try:
+            if expected_length is not None and info.size != expected_length:
+                raise AWSError(
+                    "IncompleteBody",
+                    "You did not provide the number of bytes specified by the Content-Length "
+                    "HTTP header",
+                    400,
+                )
+            checksums.check_content_md5(params.get("ContentMD5"), info)
+            meta["checksums"] = checksums.settle(wanted, info, body)
+            record = ObjectRecord(
+                bucket, key, info.size, f'"{info.md5}"', self.now(), [(info.key, info.size)], meta
+            )
+            self.commit(record, params)
+        except BaseException:
+            self.collect([info.key], grace=0)
+            raise
+        return record
+
+    def _check_write_conditions(self, bucket: str, key: str, params: dict[str, Any]) -> None:
+        if_match, if_none = params.get("IfMatch"), params.get("IfNoneMatch")
+        if if_match is None and if_none is None:
+            return
+        current = self.records.get(bucket, key)
+        if if_none is not None:
+            if str(if_none).strip() != "*":
+                raise AWSError("NotImplemented", "If-None-Match on writes takes only '*'", 501)
+            if current is not None:
+                raise precondition_failed("If-None-Match")
+        if if_match is not None:
+            if current is None:
+                raise no_such_key(key)
+            check_conditions(current.etag, current.modified, if_match=if_match)
+
+    def commit(self, record: ObjectRecord, params: dict[str, Any] | None = None) -> None:
+        """Make ``record`` the object, atomically; its predecessor's blobs are collected."""
+        with self.env.store.tx():
+            stale = self.replace(record, params)
+        self.collect(stale)
+
+    def replace(self, record: ObjectRecord, params: dict[str, Any] | None = None) -> list[str]:
+        """Inside a transaction: put ``record``; return the blobs it made garbage."""
+        if params is not None:
+            self._check_write_conditions(record.bucket, record.key, params)
+        if self.bucket(record.bucket) is None:
+            raise no_such_bucket(record.bucket)
+        old = self.records.put(record)
+        self.records.keep([b for b, _ in record.blobs])
+        stale = [b for b, _ in old.blobs] if old is not None else []
+        self.records.add_garbage(stale, self.now())
+        return stale
+
+    async def put_object(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        bucket = self.owned(call, params["Bucket"])["Name"]
+        key = params["Key"]
+        check_key(key)
+        length = declared_length(call, params)
+        if length is not None and length > MAX_PUT:
+            raise AWSError("EntityTooLarge", "Your proposed upload exceeds the maximum allowed "
+                           "size", 400, ProposedSize=length, MaxSizeAllowed=MAX_PUT)
+        meta = {"headers": content_headers(params), "user": params.get("Metadata") or {}}
+        body = params.get("Body")
+        record = await self.store_object(
+            call, bucket, key, as_chunks(body), meta, params, body, length
+        )
+        return {"ETag": record.etag, "Size": record.size,
+                **checksums.output(record.meta["checksums"])}
+
+    # -- reading --------------------------------------------------------------
+
+    def _readable(self, call: Call, params: dict[str, Any]) -> ObjectRecord:
+        bucket = self.owned(call, params["Bucket"])["Name"]
+        record = self.records.get(bucket, params["Key"])
+        if record is None:
+            raise no_such_key(params["Key"])
+        check_conditions(
+            record.etag,
+            record.modified,
+            if_match=params.get("IfMatch"),
+            if_none_match=params.get("IfNoneMatch"),
+            if_modified_since=params.get("IfModifiedSince"),
+            if_unmodified_since=params.get("IfUnmodifiedSince"),
+        )
+        return record
+
+    def _describe(
+        self, record: ObjectRecord, params: dict[str, Any]
+    ) -> tuple[dict[str, Any], tuple[int, int] | None]:
+        """Output headers of GET/HEAD, and the byte range asked for (None: whole)."""
+        out: dict[str, Any] = {
+            "ETag": record.etag,
+            "LastModified": record.modified,
+            "ContentLength": record.size,
+            "AcceptRanges": "bytes",
+            "Metadata": record.meta.get("user") or {},
+            "StorageClass": None,
+        }
+        out.update(record.meta.get("headers") or {})
+        for param, header in _OVERRIDES.items():
+            if params.get(param) is not None:
+                out[header] = params[param]
+        span: tuple[int, int] | None = None
+        part = params.get("PartNumber")
+        if part is not None:
+            span = self._part_span(record, int(part))
+            out["PartsCount"] = record.parts_count or 1
+        elif params.get("Range"):
+            span = parse_range(params["Range"], record.size)
+        if span is not None:
+            start, end = span
+            out["ContentLength"] = end - start
+            out["ContentRange"] = f"bytes {start}-{end - 1}/{record.size}"
+        elif params.get("ChecksumMode") == "ENABLED":
+            out.update(
+                checksums.output(
+                    record.meta.get("checksums") or {},
+                    record.meta.get("checksum_type", "FULL_OBJECT"),
+                )
+            )
+        return out, span
+
+    @staticmethod
+    def _part_span(record: ObjectRecord, number: int) -> tuple[int, int]:
+        count = record.parts_count
+        blobs = record.blobs if count else [("", record.size)]
+        if number < 1 or number > len(blobs):
+            raise AWSError("InvalidPartNumber", "The requested partnumber is not satisfiable",
+                           416, PartNumberRequested=number, ActualPartCount=len(blobs))
+        start = sum(size for _, size in blobs[: number - 1])
+        return start, start + blobs[number - 1][1]
+
+    def body(self, record: ObjectRecord, span: tuple[int, int] | None) -> Any:
+        """The bytes ``[start, end)`` of an object: a file body when one file holds them."""
+        start, end = span if span is not None else (0, record.size)
+        if len(record.blobs) == 1:
+            path = self.blobs.path(record.blobs[0][0])
+            if path is not None:
+                return FileBody(path, start, end - start)
+        return self._stream(record.blobs, start, end)
+
+    async def _stream(
+        self, blobs: list[tuple[str, int]], start: int, end: int
+    ) -> AsyncIterator[bytes]:
+        offset = 0
+        for key, size in blobs:
+            lo, hi = max(start - offset, 0), min(end - offset, size)
+            offset += size
+            if lo >= hi:
+                continue
+            async with await self.blobs.read(key, lo, hi) as stream:
+                async for chunk in stream:
+                    yield chunk
+
+    def get_object(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        record = self._readable(call, params)
+        out, span = self._describe(record, params)
+        out["Body"] = self.body(record, span)
+        return out
+
+    def head_object(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        record = self._readable(call, params)
+        out, _ = self._describe(record, params)
+        return out
+
+    # -- deleting -------------------------------------------------------------
+
+    def delete_keys(self, bucket: str, keys: list[str]) -> None:
+        with self.env.store.tx():
+            stale: list[str] = []
+            for key in keys:
+                old = self.records.delete(bucket, key)
+                if old is not None:
+                    stale.extend(b for b, _ in old.blobs)
+            self.records.add_garbage(stale, self.now())
+        self.collect(stale)
+
+    def delete_object(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        bucket = self.owned(call, params["Bucket"])["Name"]
+        if params.get("IfMatch") is not None:
+            current = self.records.get(bucket, params["Key"])
+            if current is None:
+                raise no_such_key(params["Key"])
+            check_conditions(current.etag, current.modified, if_match=params["IfMatch"])
+        self.delete_keys(bucket, [params["Key"]])
+        return {}
+
+    def delete_objects(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        bucket = self.owned(call, params["Bucket"])["Name"]
+        request = params.get("Delete") or {}
+        objects = request.get("Objects") or []
+        if not objects or len(objects) > MAX_DELETE:
+            raise AWSError("MalformedXML", "The XML you provided was not well-formed or did "
+                           "not validate against our published schema", 400)
+        keys = [o["Key"] for o in objects]
+        self.delete_keys(bucket, keys)
+        out: dict[str, Any] = {}
+        if not request.get("Quiet"):
+            out["Deleted"] = [{"Key": k} for k in keys]
+        return out
+
+    # -- copying --------------------------------------------------------------
+
+    async def copy_object(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        bucket = self.owned(call, params["Bucket"])["Name"]
+        key = params["Key"]
+        check_key(key)
+        src_bucket, src_key, _ = parse_copy_source(params["CopySource"])
+        self.owned(call, src_bucket)
+        source = self.records.get(src_bucket, src_key)
+        if source is None:
+            raise no_such_key(src_key)
+        check_conditions(
+            source.etag,
+            source.modified,
+            if_match=params.get("CopySourceIfMatch"),
+            if_none_match=params.get("CopySourceIfNoneMatch"),
+            if_modified_since=params.get("CopySourceIfModifiedSince"),
+            if_unmodified_since=params.get("CopySourceIfUnmodifiedSince"),
+            copy=True,
+        )
+        directive = (params.get("MetadataDirective") or "COPY").upper()
+        if directive not in ("COPY", "REPLACE"):
+            raise AWSError("InvalidArgument", "Unknown metadata directive.", 400)
+        if (src_bucket, src_key) == (bucket, key) and directive == "COPY" and not (
+            params.get("StorageClass") or params.get("WebsiteRedirectLocation")
+        ):
+            raise AWSError(
+                "InvalidRequest",
+                "This copy request is illegal because it is trying to copy an object to itself "
+                "without changing the object's metadata, storage class, website redirect "
+                "location or encryption attributes.",
+                400,
+            )
+        if directive == "REPLACE":
+            meta = {"headers": content_headers(params), "user": params.get("Metadata") or {}}
+        else:
+            meta = {"headers": dict(source.meta.get("headers") or {}),
+                    "user": dict(source.meta.get("user") or {})}
+        wanted_params = dict(params)
+        for name in source.meta.get("checksums") or {}:
+            if name in checksums.COMPUTED and not params.get("ChecksumAlgorithm"):
+                wanted_params["ChecksumAlgorithm"] = name
+        wanted_params.pop("ContentMD5", None)
+        chunks = self._stream(source.blobs, 0, source.size)
+        record = await self.store_object(call, bucket, key, chunks, meta, wanted_params)
+        result = {"ETag": record.etag, "LastModified": record.modified,
+                  **checksums.output(record.meta["checksums"])}
+        return {"CopyObjectResult": result}
+
+
+def etag_of_parts(md5s: list[str]) -> str:
+    joined = b"".join(bytes.fromhex(m.strip('"')) for m in md5s)
+    return f'"{hashlib.md5(joined, usedforsecurity=False).hexdigest()}-{len(md5s)}"'

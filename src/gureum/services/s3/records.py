@@ -1,0 +1,255 @@
+"""Where S3 keeps its object records: the ``s3_objects``, ``s3_uploads``,
+``s3_parts`` and ``s3_garbage`` tables, and small typed views of their rows.
+
+An object row names the blobs that hold its bytes, in order (one blob for a
+single PUT, the part blobs for a completed multipart upload), so completing
+an upload never copies the data. ``(bucket, key)`` is the primary key of a
+``WITHOUT ROWID`` table: a listing page is an indexed range scan, in the
+BINARY (memcmp, i.e. UTF-8 byte) order S3 lists keys in.
+
+``s3_garbage`` lists blobs that no record references (or may not yet): a blob
+is entered there before its bytes are written and taken out in the
+transaction that commits the record naming it; a replaced or deleted
+object's blobs go in with the transaction that unlinks them. Whatever a
+crash leaves behind is therefore found and removed at the next start.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+from gureum.store import register_migration
+
+register_migration(
+    3000,
+    "s3_objects",
+    """
+    CREATE TABLE s3_objects (
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        etag TEXT NOT NULL,
+        modified REAL NOT NULL,
+        blobs TEXT NOT NULL,
+        meta TEXT NOT NULL,
+        PRIMARY KEY (bucket, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE s3_uploads (
+        upload_id TEXT PRIMARY KEY,
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        initiated REAL NOT NULL,
+        meta TEXT NOT NULL
+    );
+    CREATE INDEX s3_uploads_by_key ON s3_uploads (bucket, key, initiated);
+    CREATE TABLE s3_parts (
+        upload_id TEXT NOT NULL,
+        part INTEGER NOT NULL,
+        blob TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        etag TEXT NOT NULL,
+        modified REAL NOT NULL,
+        checksums TEXT NOT NULL,
+        PRIMARY KEY (upload_id, part)
+    ) WITHOUT ROWID;
+    CREATE TABLE s3_garbage (blob TEXT PRIMARY KEY, since REAL NOT NULL);
+    """,
+)
+
+
+@dataclass
+class ObjectRecord:
+    """One object: its bytes are ``blobs`` ([blob key, size] in order) read in sequence."""
+
+    bucket: str
+    key: str
+    size: int
+    etag: str  # quoted, as S3 answers it
+    modified: float
+    blobs: list[tuple[str, int]]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def parts_count(self) -> int | None:
+        count = self.meta.get("parts")
+        return int(count) if count is not None else None
+
+
+@dataclass
+class Upload:
+    upload_id: str
+    bucket: str
+    key: str
+    initiated: float
+    meta: dict[str, Any]
+
+
+@dataclass
+class Part:
+    upload_id: str
+    number: int
+    blob: str
+    size: int
+    etag: str
+    modified: float
+    checksums: dict[str, str]
+
+
+_OBJECT_COLUMNS = "bucket, key, size, etag, modified, blobs, meta"
+
+
+def _object(row: tuple[Any, ...]) -> ObjectRecord:
+    blobs = [(str(b), int(s)) for b, s in json.loads(row[5])]
+    return ObjectRecord(row[0], row[1], row[2], row[3], row[4], blobs, json.loads(row[6]))
+
+
+def _upload(row: tuple[Any, ...]) -> Upload:
+    return Upload(row[0], row[1], row[2], row[3], json.loads(row[4]))
+
+
+class Records:
+    """Queries on the S3 tables; writes must run inside ``store.tx()``."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    # -- objects ----------------------------------------------------------
+
+    def get(self, bucket: str, key: str) -> ObjectRecord | None:
+        row = self._conn.execute(
+            f"SELECT {_OBJECT_COLUMNS} FROM s3_objects WHERE bucket = ? AND key = ?",
+            (bucket, key),
+        ).fetchone()
+        return None if row is None else _object(row)
+
+    def put(self, record: ObjectRecord) -> ObjectRecord | None:
+        """Insert or replace; return the record replaced (its blobs become garbage)."""
+        old = self.get(record.bucket, record.key)
+        self._conn.execute(
+            f"INSERT OR REPLACE INTO s3_objects ({_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.bucket, record.key, record.size, record.etag, record.modified,
+                json.dumps(record.blobs), json.dumps(record.meta, separators=(",", ":")),
+            ),
+        )
+        return old
+
+    def delete(self, bucket: str, key: str) -> ObjectRecord | None:
+        old = self.get(bucket, key)
+        if old is not None:
+            self._conn.execute(
+                "DELETE FROM s3_objects WHERE bucket = ? AND key = ?", (bucket, key)
+            )
+        return old
+
+    def any_object(self, bucket: str) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM s3_objects WHERE bucket = ? LIMIT 1", (bucket,)
+        ).fetchone()
+        return row is not None
+
+    def scan(self, bucket: str, start: str, inclusive: bool) -> Generator[ObjectRecord, None, None]:
+        """Objects of ``bucket`` from ``start`` on, in key order, read lazily."""
+        op = ">=" if inclusive else ">"
+        cur = self._conn.execute(
+            f"SELECT {_OBJECT_COLUMNS} FROM s3_objects WHERE bucket = ? AND key {op} ?"
+            " ORDER BY key",
+            (bucket, start),
+        )
+        try:
+            while True:
+                rows = cur.fetchmany(256)
+                if not rows:
+                    return
+                for row in rows:
+                    yield _object(row)
+        finally:
+            cur.close()
+
+    def all_blobs(self, bucket: str | None = None) -> list[str]:
+        sql = "SELECT blobs FROM s3_objects" + (" WHERE bucket = ?" if bucket else "")
+        out: list[str] = []
+        for (blobs,) in self._conn.execute(sql, (bucket,) if bucket else ()):
+            out.extend(str(b) for b, _ in json.loads(blobs))
+        return out
+
+    # -- uploads and parts --------------------------------------------------
+
+    def add_upload(self, upload: Upload) -> None:
+        self._conn.execute(
+            "INSERT INTO s3_uploads (upload_id, bucket, key, initiated, meta)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (upload.upload_id, upload.bucket, upload.key, upload.initiated,
+             json.dumps(upload.meta)),
+        )
+
+    def upload(self, upload_id: str) -> Upload | None:
+        row = self._conn.execute(
+            "SELECT upload_id, bucket, key, initiated, meta FROM s3_uploads WHERE upload_id = ?",
+            (upload_id,),
+        ).fetchone()
+        return None if row is None else _upload(row)
+
+    def uploads(self, bucket: str, key_from: str = "") -> list[Upload]:
+        rows = self._conn.execute(
+            "SELECT upload_id, bucket, key, initiated, meta FROM s3_uploads"
+            " WHERE bucket = ? AND key >= ? ORDER BY key, initiated, upload_id",
+            (bucket, key_from),
+        ).fetchall()
+        return [_upload(r) for r in rows]
+
+    def delete_upload(self, upload_id: str) -> list[Part]:
+        """Forget an upload and its parts; return the parts (their blobs are the caller's)."""
+        parts = self.parts(upload_id)
+        self._conn.execute("DELETE FROM s3_parts WHERE upload_id = ?", (upload_id,))
+        self._conn.execute("DELETE FROM s3_uploads WHERE upload_id = ?", (upload_id,))
+        return parts
+
+    def put_part(self, part: Part) -> Part | None:
+        old = self._conn.execute(
+            "SELECT blob FROM s3_parts WHERE upload_id = ? AND part = ?",
+            (part.upload_id, part.number),
+        ).fetchone()
+        self._conn.execute(
+            "INSERT OR REPLACE INTO s3_parts"
+            " (upload_id, part, blob, size, etag, modified, checksums)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (part.upload_id, part.number, part.blob, part.size, part.etag, part.modified,
+             json.dumps(part.checksums)),
+        )
+        if old is None:
+            return None
+        return Part(part.upload_id, part.number, str(old[0]), 0, "", 0.0, {})
+
+    def parts(self, upload_id: str, after: int = 0) -> list[Part]:
+        rows = self._conn.execute(
+            "SELECT upload_id, part, blob, size, etag, modified, checksums FROM s3_parts"
+            " WHERE upload_id = ? AND part > ? ORDER BY part",
+            (upload_id, after),
+        ).fetchall()
+        return [
+            Part(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows
+        ]
+
+    # -- garbage ------------------------------------------------------------
+
+    def add_garbage(self, blobs: list[str], now: float) -> None:
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO s3_garbage (blob, since) VALUES (?, ?)",
+            [(b, now) for b in blobs],
+        )
+
+    def keep(self, blobs: list[str]) -> None:
+        """The blobs are now referenced by a committed record: not garbage."""
+        self._conn.executemany("DELETE FROM s3_garbage WHERE blob = ?", [(b,) for b in blobs])
+
+    def garbage(self) -> list[str]:
+        return [str(r[0]) for r in self._conn.execute("SELECT blob FROM s3_garbage")]
+
+    def wipe(self) -> None:
+        for table in ("s3_objects", "s3_parts", "s3_uploads"):
+            self._conn.execute(f"DELETE FROM {table}")
