@@ -38,6 +38,9 @@ DETACH_DEADLINE = 20.0
 DOWN_DEADLINE = 20.0
 HTTP_TIMEOUT = 2.0
 
+# Set in the environment of the server `gureum up --detach` starts.
+_DETACHED_ENV = "_GUREUM_DETACHED"
+
 # The variables an AWS CLI/SDK reads that would make it talk to something else.
 _CONFLICTING_ENV = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
@@ -45,24 +48,32 @@ _CONFLICTING_ENV = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 class CliError(Exception):
     """Something to tell the user in one line, then exit with ``code``."""
 
-    def __init__(self, message: str, code: int = 1) -> None:
+    def __init__(self, message: str, code: int = 1, prefix: bool = True) -> None:
         super().__init__(message)
         self.code = code
+        self.prefix = prefix
 
 
 # ---------------------------------------------------------------------------
 # helpers
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.load(
-        host=getattr(args, "host", None),
-        port=getattr(args, "port", None),
-        data_dir=getattr(args, "data_dir", None),
-        region=getattr(args, "region", None),
-        strict_credentials=True if getattr(args, "strict_credentials", False) else None,
-        log_level=getattr(args, "log_level", None),
-    )
+def _settings(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
+    try:
+        settings = Settings.load(
+            environ,
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            data_dir=getattr(args, "data_dir", None),
+            region=getattr(args, "region", None),
+            strict_credentials=True if getattr(args, "strict_credentials", False) else None,
+            log_level=getattr(args, "log_level", None),
+        )
+    except ValueError as exc:  # e.g. GUREUM_PORT=abc
+        raise CliError(f"invalid setting in the environment: {exc}") from None
+    if not 1 <= settings.port <= 65535:
+        raise CliError(f"a port is between 1 and 65535, not {settings.port}")
+    return settings
 
 
 def _read_state(data_dir: Path) -> dict[str, Any] | None:
@@ -180,13 +191,22 @@ def _banner(settings: Settings, endpoint: str, pid: int, detached: bool) -> str:
         f"  account      {settings.default_account}",
         f"  data dir     {settings.data_dir}",
         "",
-        'Point the AWS CLI and SDKs at it:  eval "$(gureum env)"',
+        f'Point the AWS CLI and SDKs at it:  eval "$(gureum env{_env_flags(settings)})"',
     ]
     if detached:
-        lines.append(f"Logs: {settings.data_dir / LOG_FILE}    Stop it: gureum down")
+        lines.append(
+            f"Logs: {settings.data_dir / LOG_FILE}    Stop it: gureum down{_env_flags(settings)}"
+        )
     else:
-        lines.append("Stop it with Ctrl-C or gureum down.")
+        lines.append(f"Stop it with Ctrl-C or gureum down{_env_flags(settings)}.")
     return "\n".join(lines)
+
+
+def _env_flags(settings: Settings) -> str:
+    """The flags ``gureum env`` needs to find this gureum (its data dir holds the port)."""
+    if settings.data_dir.absolute() == Settings.load().data_dir.absolute():
+        return ""
+    return f" --data-dir {shlex.quote(str(settings.data_dir))}"
 
 
 def _format_uptime(seconds: float) -> str:
@@ -216,7 +236,7 @@ def _running_elsewhere(settings: Settings) -> str | None:
     if health is None or health.get("pid") != pid:
         return None
     return (
-        f"gureum is already running at {state.get('endpoint', url)} (pid {pid}) "
+        f"already running at {state.get('endpoint', url)} (pid {pid}) "
         f"with the data directory {settings.data_dir}; stop it with gureum down"
     )
 
@@ -251,7 +271,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     from gureum.server import StartupError, serve
 
     def on_ready(cloud: Cloud) -> None:
-        print(_banner(settings, settings.endpoint, os.getpid(), detached=False), flush=True)
+        detached = os.environ.get(_DETACHED_ENV) == "1"
+        print(_banner(settings, settings.endpoint, os.getpid(), detached), flush=True)
 
     try:
         serve(settings, on_ready=on_ready)
@@ -290,6 +311,7 @@ def _up_detached(args: argparse.Namespace, settings: Settings) -> int:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
+            env={**os.environ, _DETACHED_ENV: "1"},
         )
     url = _local_url(settings.host, settings.port)
     deadline = time.monotonic() + DETACH_DEADLINE
@@ -341,7 +363,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if health is None:
         if args.json:
             print(json.dumps({"status": "stopped", "endpoint": target.endpoint}))
-        raise CliError(f"gureum is not running (nothing answers at {target.endpoint})")
+        raise CliError(
+            f"gureum is not running (nothing answers at {target.endpoint})", prefix=False
+        )
     if args.json:
         print(json.dumps(health, indent=2, sort_keys=True))
         return 0
@@ -374,7 +398,9 @@ def cmd_down(args: argparse.Namespace) -> int:
     if health is not None and isinstance(health.get("pid"), int):
         pid = int(health["pid"])
     if health is None and (pid is None or not _alive(pid)):
-        raise CliError(f"gureum is not running (nothing answers at {target.endpoint})")
+        raise CliError(
+            f"gureum is not running (nothing answers at {target.endpoint})", prefix=False
+        )
     deadline = time.monotonic() + DOWN_DEADLINE
     asked = False
     if health is not None:
@@ -426,7 +452,7 @@ def find_aws() -> str | None:
 
 
 def run_aws(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> int:
-    settings = Settings.load(environ)
+    settings = _settings(argparse.Namespace(), environ)
     target = _target(argparse.Namespace(), settings)
     aws = find_aws()
     if aws is None:
@@ -450,9 +476,19 @@ def run_aws(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> in
 # the parser
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is between 1 and 65535, not {port}")
+    return port
+
+
 def _add_location(parser: argparse.ArgumentParser, endpoint: bool = True) -> None:
     parser.add_argument("--host", help="the address gureum listens on (GUREUM_HOST)")
-    parser.add_argument("--port", type=int, help="the port gureum listens on (GUREUM_PORT)")
+    parser.add_argument("--port", type=_port, help="the port gureum listens on (GUREUM_PORT)")
     parser.add_argument(
         "--data-dir", type=Path, metavar="DIR", help="gureum's data directory (GUREUM_DATA_DIR)"
     )
@@ -517,7 +553,11 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         args = build_parser().parse_args(args_list)
         sys.exit(args.func(args))
     except CliError as exc:
-        print(f"gureum: {exc}", file=sys.stderr)
+        print(f"gureum: {exc}" if exc.prefix else str(exc), file=sys.stderr)
         sys.exit(exc.code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:  # gureum status | head
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)

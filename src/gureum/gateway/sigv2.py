@@ -18,12 +18,15 @@ from gureum.errors import AWSError
 # The sub-resources that are part of the signed resource (as S3 and botocore
 # define them).
 SUBRESOURCES = frozenset(
-    "accelerate acl cors defaultObjectAcl location logging partNumber policy requestPayment "
-    "torrent versioning versionId versions website uploads uploadId response-content-type "
-    "response-content-language response-expires response-cache-control "
-    "response-content-disposition response-content-encoding delete lifecycle tagging restore "
-    "storageClass notification replication analytics metrics inventory select select-type "
-    "object-lock".split()
+    {
+        "accelerate", "acl", "cors", "defaultObjectAcl", "location", "logging", "partNumber",
+        "policy", "requestPayment", "torrent", "versioning", "versionId", "versions", "website",
+        "uploads", "uploadId", "response-content-type", "response-content-language",
+        "response-expires", "response-cache-control", "response-content-disposition",
+        "response-content-encoding", "delete", "lifecycle", "tagging", "restore",
+        "storageClass", "notification", "replication", "analytics", "metrics", "inventory",
+        "select", "select-type", "object-lock",
+    }
 )
 
 
