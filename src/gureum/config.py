@@ -49,6 +49,10 @@ class Settings:
     # default unknown keys are accepted as the root of an account.
     strict_credentials: bool = False
     log_level: str = "INFO"
+    # The /16 of 127.0.0.0/8 whose addresses this gureum gives its endpoints
+    # (load balancers, databases, caches); by default derived from the port so
+    # that several gureums on one machine do not collide.
+    loopback_prefix: str = ""
 
     # env var name -> (field name, converter)
     ENV: Mapping[str, tuple[str, Callable[[str], object]]] = dataclasses.field(
@@ -63,6 +67,7 @@ class Settings:
             "GUREUM_SECRET_KEY": ("secret_key", str),
             "GUREUM_STRICT_CREDENTIALS": ("strict_credentials", _bool),
             "GUREUM_LOG_LEVEL": ("log_level", str),
+            "GUREUM_LOOPBACK_PREFIX": ("loopback_prefix", str),
         },
         repr=False,
         compare=False,
@@ -80,6 +85,11 @@ class Settings:
             if env.get(var, "") != "":
                 values[name] = conv(env[var])
         values.update({k: v for k, v in overrides.items() if v is not None})
+        port = int(str(values.get("port", base.port)))
+        if not 0 < port < 65536:
+            raise ValueError(f"port must be between 1 and 65535, not {port}")
+        if not values.get("loopback_prefix"):
+            values["loopback_prefix"] = f"127.{64 + port % 160}"
         for name in ("data_dir", "cache_dir"):
             if name in values:
                 values[name] = Path(str(values[name])).expanduser()

@@ -9,6 +9,7 @@ Besides the AWS APIs it answers ``/_gureum/health`` (readiness per service),
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import json
 import logging
@@ -26,12 +27,14 @@ from gureum import __version__
 from gureum.config import Settings
 from gureum.control.clock import SystemClock
 from gureum.control.loop import LoopRunner
+from gureum.drivers.names import HostsFile, MemoryNames, NameRegistry
 from gureum.gateway.auth import Authenticator
 from gureum.gateway.catalog import SERVICES as SPECS
 from gureum.gateway.catalog import Models
 from gureum.gateway.handler import Gateway
 from gureum.services import SERVICES
 from gureum.services.base import Env, Service
+from gureum.services.common.addresses import AddressPool
 from gureum.store import Store
 
 log = logging.getLogger("gureum")
@@ -55,7 +58,16 @@ class Cloud:
                 settings.access_key, settings.secret_key, settings.default_account
             )
         self.loops = LoopRunner()
-        self.env = Env(settings=settings, store=self.store, clock=self.clock, loops=self.loops)
+        self.names = _names(settings)
+        self.names.clear()  # names left by a gureum that was killed
+        self.env = Env(
+            settings=settings,
+            store=self.store,
+            clock=self.clock,
+            loops=self.loops,
+            names=self.names,
+            addresses=AddressPool(self.store, settings.loopback_prefix),
+        )
         self.services: dict[str, Service] = {name: cls(self.env) for name, cls in SERVICES.items()}
         self.models = Models(settings.cache_dir / "models")
         self.gateway = Gateway(
@@ -91,6 +103,7 @@ class Cloud:
         await self.loops.stop()
         for service in self.services.values():
             await service.stop()
+        self.names.clear()
         self.store.close()
 
     async def reset(self, service: str | None = None) -> list[str]:
@@ -116,6 +129,15 @@ class Cloud:
             "uptime": round(time.time() - self.started, 3),
             "services": services,
         }
+
+
+def _names(settings: Settings) -> NameRegistry:
+    """Endpoint names in /etc/hosts when gureum may write it (as root), else
+    kept in memory (endpoints are then given by address)."""
+    if os.geteuid() == 0 and HostsFile.usable():
+        tag = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:12]
+        return HostsFile(tag)
+    return MemoryNames()
 
 
 def _has_loop() -> bool:

@@ -76,6 +76,10 @@ class Env:
     store: Any
     clock: Any
     loops: Any
+    # Names that clients on this machine resolve (gureum.drivers.names), and
+    # loopback addresses for endpoints (common.addresses.AddressPool).
+    names: Any = None
+    addresses: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
