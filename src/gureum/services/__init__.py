@@ -6,7 +6,12 @@ from __future__ import annotations
 from .base import Service
 from .cloudwatch import CloudWatch
 from .ec2 import EC2
+from .elasticache import ElastiCache
+from .elbv2 import ELBv2
+from .rds import RDS
 from .s3 import S3
 from .sts import STS
 
-SERVICES: dict[str, type[Service]] = {cls.name: cls for cls in (STS, EC2, S3, CloudWatch)}
+SERVICES: dict[str, type[Service]] = {
+    cls.name: cls for cls in (STS, EC2, S3, CloudWatch, ELBv2, RDS, ElastiCache)
+}
