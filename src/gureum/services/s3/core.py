@@ -128,11 +128,14 @@ class S3Core(Service):
         await self._delete_blobs(keys)
 
     async def _delete_blobs(self, keys: list[str]) -> None:
+        deleted: list[str] = []
         for key in keys:
             try:
                 await self.blobs.delete(key)
             except OSError:
                 log.warning("could not delete blob %s; it stays listed as garbage", key)
                 continue
+            deleted.append(key)
+        if deleted:
             with self.env.store.tx():
-                self.records.keep([key])
+                self.records.keep(deleted)
