@@ -398,6 +398,9 @@ def cmd_down(args: argparse.Namespace) -> int:
     if health is not None and isinstance(health.get("pid"), int):
         pid = int(health["pid"])
     if health is None and (pid is None or not _alive(pid)):
+        if getattr(args, "purge", False):
+            _purge(settings.data_dir)
+            return 0
         raise CliError(
             f"gureum is not running (nothing answers at {target.endpoint})", prefix=False
         )
@@ -425,7 +428,53 @@ def cmd_down(args: argparse.Namespace) -> int:
             f"gureum (pid {pid}) did not stop within {DOWN_DEADLINE:.0f} s; kill it with kill {pid}"
         )
     print(f"gureum (pid {pid}) stopped")
+    if getattr(args, "purge", False):
+        _purge(settings.data_dir)
     return 0
+
+
+def _live_guests(data_dir: Path) -> list[str]:
+    guests = data_dir / "ec2" / "guests"
+    live = []
+    for pidfile in guests.glob("*/launcher.pid") if guests.is_dir() else []:
+        with contextlib.suppress(OSError, ValueError):
+            if _alive(int(pidfile.read_text())):
+                live.append(pidfile.parent.name)
+    return live
+
+
+def _purge(data_dir: Path) -> None:
+    """Delete the data dir of a stopped gureum, with what it claimed on the host."""
+    live = _live_guests(data_dir)
+    if live:
+        raise CliError(
+            f"instances still run from {data_dir} ({', '.join(live)}); start gureum and run "
+            "gureum down --purge to stop them first"
+        )
+    state = data_dir / "ec2"
+    if (state / "network.json").exists():
+        from gureum.drivers.compute import hostnet
+
+        hostnet.release(state, hostnet.choose(state))
+    shutil.rmtree(data_dir, ignore_errors=True)
+    print(f"deleted {data_dir}")
+
+
+def cmd_ssh(args: argparse.Namespace) -> int:
+    """A root shell inside an instance: enter the namespaces of its init."""
+    settings = _settings(args)
+    launcher = settings.data_dir / "ec2" / "guests" / args.instance_id / "launcher.pid"
+    try:
+        pid = int(launcher.read_text())
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except (OSError, ValueError):
+        children = []
+    if not children:
+        raise CliError(f"instance {args.instance_id} is not running here")
+    command = args.command or ["/bin/bash", "-l"]
+    nsenter = shutil.which("nsenter") or "nsenter"
+    argv = [nsenter, "-t", children[0], "-m", "-u", "-i", "-n", "-p", "-r", "-w", *command]
+    os.execv(nsenter, argv)
 
 
 # ---------------------------------------------------------------------------
@@ -529,7 +578,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     down = commands.add_parser("down", help="stop a running gureum (exit 1 if none runs)")
     _add_location(down)
+    down.add_argument(
+        "--purge", action="store_true",
+        help="also delete the data dir (every bucket, instance volume and database)",
+    )
     down.set_defaults(func=cmd_down)
+
+    ssh = commands.add_parser("ssh", help="a root shell inside an instance: gureum ssh i-...")
+    ssh.add_argument("--data-dir", help="the data directory (GUREUM_DATA_DIR)")
+    ssh.add_argument("instance_id")
+    ssh.add_argument("command", nargs=argparse.REMAINDER, help="a command instead of a shell")
+    ssh.set_defaults(func=cmd_ssh)
 
     env = commands.add_parser("env", help='print shell exports: eval "$(gureum env)"')
     _add_location(env)
