@@ -1,0 +1,27 @@
+"""Load-balancer data planes: HAProxy processes, or an in-memory fake.
+
+``ProxyDriver`` is the contract (``base``); ``HAProxyDriver`` runs one HAProxy
+per proxy (``haproxy``, configuration from ``haproxy_config``);
+``FakeProxyDriver`` documents the semantics for unit tests."""
+
+from __future__ import annotations
+
+from .base import (
+    Action,
+    Backend,
+    Check,
+    Condition,
+    Counters,
+    Listener,
+    ProxyDriver,
+    ProxySpec,
+    Rule,
+    Server,
+    ServerHealth,
+)
+from .fake import FakeProxyDriver
+from .haproxy import HAProxyDriver, ProxyError, available
+
+__all__ = ["Action", "Backend", "Check", "Condition", "Counters", "FakeProxyDriver",
+           "HAProxyDriver", "Listener", "ProxyDriver", "ProxyError", "ProxySpec", "Rule",
+           "Server", "ServerHealth", "available"]
