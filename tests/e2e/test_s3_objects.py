@@ -18,14 +18,8 @@ from botocore.exceptions import ClientError
 
 from gureum.testing.server import RunningGureum
 
-from .test_s3_support import temp_bucket
+from .test_s3_support import ROUTING, temp_bucket
 
-# The rest-xml router picks the first of several operations sharing a method
-# and URI template (it does not weigh required query members such as
-# uploadId/partNumber): DELETE /{Bucket}/{Key+} reaches AbortMultipartUpload.
-ROUTING = pytest.mark.xfail(
-    reason="rest-xml routes DeleteObject to AbortMultipartUpload", strict=False
-)
 KEYS = ["plain.txt", "with space/and+plus.txt", "유니코드/키.bin", "a%2Fb?c=d&e#f", "~!@$^*()[]"]
 
 
