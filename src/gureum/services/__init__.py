@@ -3,6 +3,7 @@ operations; ``SERVICES`` maps the botocore service name to the class."""
 
 from __future__ import annotations
 
+from .autoscaling import AutoScaling
 from .base import Service
 from .cloudwatch import CloudWatch
 from .ec2 import EC2
@@ -13,5 +14,5 @@ from .s3 import S3
 from .sts import STS
 
 SERVICES: dict[str, type[Service]] = {
-    cls.name: cls for cls in (STS, EC2, S3, CloudWatch, ELBv2, RDS, ElastiCache)
+    cls.name: cls for cls in (STS, EC2, S3, CloudWatch, ELBv2, RDS, ElastiCache, AutoScaling)
 }
