@@ -1,0 +1,117 @@
+"""Auto Scaling groups end to end through boto3, with real instances: a group
+converges on its desired capacity with instances that serve their user
+data's page, replaces an instance whose processes were killed, scales in,
+and a forced delete leaves nothing running."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import botocore.exceptions
+import pytest
+
+from gureum.testing.server import RunningGureum
+
+from .ec2_support import USER_DATA, ec2_gureum, http_get, init_pid, leftovers, root_only, wait_for
+
+pytestmark = pytest.mark.skipif(root_only, reason="the namespace driver needs root")
+
+
+@pytest.fixture(scope="module")
+def cloud() -> Iterator[RunningGureum]:
+    with ec2_gureum() as g:
+        yield g
+
+
+def in_service(asg: Any, name: str) -> list[str]:
+    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+    return sorted(i["InstanceId"] for i in group["Instances"]
+                  if i["LifecycleState"] == "InService" and i["HealthStatus"] == "Healthy")
+
+
+def ip_of(ec2: Any, instance_id: str) -> str:
+    r = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    ip: str = r["PrivateIpAddress"]
+    return ip
+
+
+def error_code(exc: pytest.ExceptionInfo[botocore.exceptions.ClientError]) -> str:
+    code: str = exc.value.response["Error"]["Code"]
+    return code
+
+
+def test_group_lifecycle_with_real_instances(cloud: RunningGureum) -> None:
+    asg, ec2 = cloud.client("autoscaling"), cloud.client("ec2")
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    asg.create_launch_configuration(LaunchConfigurationName="web-lc", ImageId=image,
+                                    InstanceType="t3.micro", UserData=USER_DATA)
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        asg.create_launch_configuration(LaunchConfigurationName="web-lc", ImageId=image,
+                                        InstanceType="t3.micro")
+    assert error_code(err) == "AlreadyExists"
+    subnets = ec2.describe_subnets()["Subnets"][:2]
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="web", LaunchConfigurationName="web-lc", MinSize=1, MaxSize=3,
+        DesiredCapacity=2, VPCZoneIdentifier=",".join(s["SubnetId"] for s in subnets),
+        Tags=[{"Key": "app", "Value": "web", "PropagateAtLaunch": True}])
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        asg.create_auto_scaling_group(AutoScalingGroupName="web",
+                                      LaunchConfigurationName="web-lc", MinSize=1, MaxSize=3,
+                                      AvailabilityZones=["us-east-1a"])
+    assert error_code(err) == "AlreadyExists"
+    ids: Any = wait_for(lambda: len(in_service(asg, "web")) == 2 and in_service(asg, "web"),
+                        timeout=30)
+    zones = {s["AvailabilityZone"] for s in subnets}
+    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]
+    assert {i["AvailabilityZone"] for i in group["Instances"]} == zones
+    for i in ids:
+        page: Any = wait_for(lambda i=i: http_get(f"http://{ip_of(ec2, i)}/"), timeout=30)
+        assert f"id={i}" in page
+    tagged = ec2.describe_instances(Filters=[{"Name": "tag:aws:autoscaling:groupName",
+                                              "Values": ["web"]}])
+    assert sorted(i["InstanceId"] for r in tagged["Reservations"] for i in r["Instances"]) == ids
+
+    # Kill an instance's processes: EC2 reports it stopped, the group replaces it.
+    victim = ids[0]
+    os.kill(init_pid(cloud.data_dir, victim), signal.SIGKILL)
+    wait_for(lambda: victim not in in_service(asg, "web") and len(in_service(asg, "web")) == 2,
+             timeout=60, interval=0.5)
+    causes = [a["Cause"] for a in asg.describe_scaling_activities(
+        AutoScalingGroupName="web")["Activities"]]
+    assert any("EC2 health check" in c for c in causes)
+
+    asg.set_desired_capacity(AutoScalingGroupName="web", DesiredCapacity=1)
+    wait_for(lambda: len(in_service(asg, "web")) == 1 and len(
+        asg.describe_auto_scaling_instances()["AutoScalingInstances"]) == 1, timeout=30)
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        asg.delete_auto_scaling_group(AutoScalingGroupName="web")
+    assert error_code(err) == "ResourceInUse"
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        asg.delete_launch_configuration(LaunchConfigurationName="web-lc")
+    assert error_code(err) == "ResourceInUse"
+
+    everything = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
+    asg.delete_auto_scaling_group(AutoScalingGroupName="web", ForceDelete=True)
+    wait_for(lambda: not asg.describe_auto_scaling_groups()["AutoScalingGroups"], timeout=30)
+    states = {i["InstanceId"]: i["State"]["Name"] for r in ec2.describe_instances()[
+        "Reservations"] for i in r["Instances"]}
+    assert set(states.values()) == {"terminated"}
+    assert leftovers([i["InstanceId"] for i in everything], cloud.data_dir) == []
+    asg.delete_launch_configuration(LaunchConfigurationName="web-lc")
+    assert asg.describe_launch_configurations()["LaunchConfigurations"] == []
+
+
+def test_validation_errors(cloud: RunningGureum) -> None:
+    asg = cloud.client("autoscaling")
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        asg.create_auto_scaling_group(AutoScalingGroupName="bad", LaunchConfigurationName="none",
+                                      MinSize=1, MaxSize=2, AvailabilityZones=["us-east-1a"])
+    assert error_code(err) == "ValidationError"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        asg.set_desired_capacity(AutoScalingGroupName="none", DesiredCapacity=1)
+    assert error_code(err) == "ValidationError"
+    assert asg.describe_scaling_activities(AutoScalingGroupName="none")["Activities"] == []
