@@ -1,0 +1,222 @@
+"""The meter: a loop that turns what is on (gauges from the usage sources) and
+what was counted (requests, bytes) into priced usage rows per hour.
+
+Each tick covers ``[watermark, now]``: it integrates every gauge over the
+part of that interval it was on, cut at hour boundaries, prices the
+quantities from the price list, adds them to the usage rows and moves the
+watermark, all in one transaction. A crash before the commit loses the tick
+and the next one covers the same interval again; a crash after it leaves
+nothing to redo. Nothing is ever counted twice.
+
+Time while gureum was down is metered as it was recorded: an instance
+recorded running stays billed (gureum boots it again at start, as a host
+that rebooted), which is what AWS would bill for an instance whose host
+restarted.
+
+A run with a minimum (EC2: 60 seconds per start) is billed its minimum as
+soon as it is seen; later ticks bill only what goes past the minimum.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from gureum.control import Loop
+
+from ..base import Env
+from .pricelist import PriceList, prices
+from .sources import SOURCES, Gauge, UsageSource
+from .usage import HOUR, Key, Usage, hour_of, hour_pieces, hours_in_month
+
+log = logging.getLogger("gureum.billing")
+
+LOOP = "billing-meter"
+EXTRA = "billing.meter"  # Env.extras: the one Meter of a gureum
+INTERVAL_EXTRA = "billing.interval"  # Env.extras: seconds between ticks (tests)
+DEFAULT_INTERVAL = 15.0
+SERVICE_CODES = {"ec2": "AmazonEC2", "s3": "AmazonS3", "elbv2": "AWSELB", "rds": "AmazonRDS",
+                 "elasticache": "AmazonElastiCache", "cloudwatch": "AmazonCloudWatch"}
+
+
+@dataclass(frozen=True)
+class Counted:
+    key: Key
+    hour: int
+    operation: str
+    unit: str
+
+
+def quantity(gauge: Gauge, hour: int, seconds: float) -> float:
+    """What ``seconds`` of a gauge in ``hour`` amount to in its unit."""
+    if gauge.unit == "GB-Mo":
+        return gauge.amount * seconds / (HOUR * hours_in_month(hour))
+    return gauge.amount * seconds / HOUR
+
+
+class Meter:
+    """Usage metering for one store. ``tick()`` is synchronous: it runs whole
+    between two awaits, so an API call may tick before answering."""
+
+    def __init__(self, env: Env, price_list: PriceList | None = None) -> None:
+        self.env = env
+        self.prices = price_list or prices()
+        self.usage = Usage(env.store.connection)
+        self.sources: list[UsageSource] = [factory() for factory in SOURCES.values()]
+        self._counted: dict[Counted, tuple[float, dict[str, Any]]] = {}
+        self.listeners: list[Any] = []  # callables(now) run after each tick
+
+    @property
+    def interval(self) -> float:
+        given = self.env.extras.get(INTERVAL_EXTRA)
+        if given is not None:
+            return float(given)
+        return float(getattr(self.env.settings, "meter_interval", DEFAULT_INTERVAL))
+
+    def now(self) -> float:
+        t: float = self.env.clock.now()
+        return t
+
+    # -- counted usage ----------------------------------------------------------
+
+    def count(self, account: str, region: str, service: str, usage_type: str, n: float = 1.0,
+              *, resource: str = "", operation: str = "", unit: str = "Requests",
+              attrs: dict[str, Any] | None = None) -> None:
+        """Count ``n`` units now; written by the next tick (in memory until then)."""
+        key = Counted(Key(account, region, service, usage_type, resource),
+                      hour_of(self.now()), operation, unit)
+        before, _ = self._counted.get(key, (0.0, {}))
+        self._counted[key] = (before + n, attrs or {})
+
+    # -- the loop -----------------------------------------------------------------
+
+    def loop(self) -> Loop:
+        return Loop(LOOP, self._reconcile, clock=self.env.clock, resync=self._resync,
+                    resync_interval=3600.0, concurrency=1)
+
+    async def _resync(self) -> list[str]:
+        return ["meter"]
+
+    async def _reconcile(self, key: str) -> float | None:
+        self.tick()
+        return self.interval
+
+    def tick(self) -> float:
+        """Meter up to now; return the new watermark."""
+        now = self.now()
+        counted, self._counted = self._counted, {}
+        try:
+            with self.env.store.tx():
+                since = self.usage.watermark()
+                if since is None or since > now:
+                    since = now  # nothing before the meter's first tick is billed
+                if now > since:
+                    self._gauges(since, now)
+                self._write_counted(counted)
+                self.usage.set_watermark(max(now, since))
+        except BaseException:
+            for k, (n, attrs) in counted.items():  # keep them for the next tick
+                before, _ = self._counted.get(k, (0.0, {}))
+                self._counted[k] = (before + n, attrs)
+            raise
+        for listener in list(self.listeners):
+            try:
+                listener(now)
+            except Exception:
+                log.warning("billing listener failed", exc_info=True)
+        return now
+
+    def _gauges(self, since: float, now: float) -> None:
+        runs = self.usage.runs()
+        seen: set[Key] = set()
+        for source in self.sources:
+            try:
+                gauges = list(source.gauges(self.env.store.connection, since, now))
+            except Exception:
+                log.warning("usage source %s failed", source.name, exc_info=True)
+                seen.update(k for k in runs if k.service.lower().endswith(source.name))
+                continue
+            for gauge in gauges:
+                key = Key(gauge.account, gauge.region, gauge.service, gauge.usage_type,
+                          gauge.resource)
+                run = runs.get(key)
+                if gauge.until is not None:  # went off between the ticks
+                    if run is not None:
+                        self._accrue(gauge, key, since, max(since, min(gauge.until, now)),
+                                     run[1])
+                        self.usage.end_run(key)
+                        seen.add(key)
+                    continue
+                seen.add(key)
+                if run is None:
+                    start = since if gauge.since is None else min(now, max(since, gauge.since))
+                    topup = max(0.0, gauge.minimum - (now - start))
+                    if topup > 0:
+                        self._add(gauge, key, hour_of(start), quantity(gauge, hour_of(start),
+                                                                       topup))
+                    self._accrue(gauge, key, start, now, 0.0)
+                    self.usage.put_run(key, start, topup)
+                else:
+                    left = self._accrue(gauge, key, since, now, run[1])
+                    if left != run[1]:
+                        self.usage.put_run(key, run[0], left)
+        for key in runs.keys() - seen:
+            self.usage.end_run(key)
+
+    def _accrue(self, gauge: Gauge, key: Key, start: float, end: float, prepaid: float) -> float:
+        """Add ``[start, end)`` of a gauge, less what the minimum already paid;
+        return the prepaid seconds left."""
+        used = min(prepaid, max(0.0, end - start))
+        for hour, seconds in hour_pieces(start + used, end):
+            self._add(gauge, key, hour, quantity(gauge, hour, seconds))
+        return prepaid - used
+
+    def _add(self, gauge: Gauge, key: Key, hour: int, amount: float) -> None:
+        if amount <= 0:
+            return
+        cost = self._price(key, gauge.operation, hour, amount)
+        self.usage.add(key, hour, gauge.operation, gauge.unit, amount, cost, gauge.attrs)
+
+    def _price(self, key: Key, operation: str, hour: int, amount: float) -> float:
+        product = self.prices.product(key.service, key.usage_type, operation)
+        if product is None:
+            return 0.0
+        before = 0.0
+        if product.tiered:
+            before = self.usage.month_to_date(key.account, key.service, key.usage_type, hour)
+        return product.cost(amount, before)
+
+    def _write_counted(self, counted: dict[Counted, tuple[float, dict[str, Any]]]) -> None:
+        merged: dict[Counted, float] = defaultdict(float)
+        for k, (n, _) in counted.items():
+            merged[k] += n
+        for k, n in merged.items():
+            cost = self._price(k.key, k.operation, k.hour, n)
+            self.usage.add(k.key, k.hour, k.operation, k.unit, n, cost, counted[k][1])
+
+    def wipe(self) -> None:
+        self._counted.clear()
+        with self.env.store.tx():
+            self.usage.wipe()
+            self.usage.set_watermark(self.now())
+
+
+def meter_for(env: Env) -> Meter:
+    """The gureum's meter (made on first use; shared by ce, budgets and services
+    that count usage)."""
+    meter = env.extras.get(EXTRA)
+    if meter is None:
+        meter = env.extras[EXTRA] = Meter(env)
+    assert isinstance(meter, Meter)
+    return meter
+
+
+def count(env: Env, account: str, region: str, service: str, usage_type: str,
+          n: float = 1.0, **details: Any) -> None:
+    """Count usage as it happens (``count(env, acct, region, "s3",
+    "Requests-Tier2", 1, resource=bucket, operation="GetObject")``); ``service``
+    is a price list service code or a gureum service name."""
+    code = SERVICE_CODES.get(service, service)
+    meter_for(env).count(account, region, code, usage_type, n, **details)
