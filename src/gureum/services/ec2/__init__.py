@@ -14,6 +14,7 @@ from .keypairs import KeyPairOperations
 from .lifecycle import Lifecycle
 from .regions import RegionOperations, all_regions
 from .tags import TagOperations
+from .templates import LaunchTemplateOperations
 
 
 class EC2(
@@ -22,6 +23,7 @@ class EC2(
     InstanceOperations,
     KeyPairOperations,
     TagOperations,
+    LaunchTemplateOperations,
     Lifecycle,
 ):
     name = "ec2"

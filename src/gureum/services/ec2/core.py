@@ -17,6 +17,13 @@ from ..base import Call, Env, Service
 INSTANCE = "ec2:instance"
 KEYPAIR = "ec2:keypair"
 TAGS = "ec2:tags"
+TEMPLATE = "ec2:launch-template"
+SECURITY_GROUP = "ec2:security-group"
+VPC = "ec2:vpc"
+SUBNET = "ec2:subnet"
+IMAGE = "ec2:image"
+# Resources stored under their own id, by id prefix (CreateTags and DescribeTags find them).
+BY_PREFIX = {"lt": TEMPLATE, "sg": SECURITY_GROUP, "vpc": VPC, "subnet": SUBNET, "ami": IMAGE}
 LOOP = "ec2-instances"
 DRIVER_KEY = "ec2.compute"  # Env.extras: a ComputeDriver to use instead of the host's
 _INSTANCE_ID = re.compile(r"i-[0-9a-f]{8}([0-9a-f]{9})?")
@@ -49,7 +56,7 @@ def loop_key(account: str, region: str, instance_id: str) -> str:
 class EC2Core(Service):
     """State and helpers of the EC2 service; operations live in mixins."""
 
-    kinds = (INSTANCE, KEYPAIR, TAGS)
+    kinds = (INSTANCE, KEYPAIR, TAGS, TEMPLATE, SECURITY_GROUP, VPC, SUBNET, IMAGE)
 
     def __init__(self, env: Env) -> None:
         super().__init__(env)

@@ -18,6 +18,7 @@ from ..common.pagination import paginate
 from . import render
 from .catalog import DEFAULT_TYPE, architecture, find_image, instance_type
 from .core import INSTANCE, KEYPAIR
+from .templates import merge_run_params, resolve_launch_template
 from .vpc import VpcOperations
 
 MAX_USER_DATA = 16 * 1024
@@ -72,6 +73,10 @@ class InstanceOperations(VpcOperations):
             )
             if same:
                 return self._reservation(same)
+        template = params.get("LaunchTemplate")
+        if template:
+            params = merge_run_params(
+                resolve_launch_template(self.store, call.account, call.region, template), params)
         low, high = params.get("MinCount"), params.get("MaxCount")
         if low is None or high is None:
             raise AWSError("MissingParameter", "The request must contain MinCount and MaxCount")
@@ -86,6 +91,9 @@ class InstanceOperations(VpcOperations):
             raise AWSError("InvalidKeyPair.NotFound", f"The key pair '{key_name}' does not exist")
         user_data = decode_user_data(params.get("UserData"))
         tags = tags_for(params, "instance")
+        if template:
+            tags["aws:ec2launchtemplate:id"] = params["LaunchTemplate"]["LaunchTemplateId"]
+            tags["aws:ec2launchtemplate:version"] = params["LaunchTemplate"]["Version"]
         zone = (params.get("Placement") or {}).get("AvailabilityZone")
         subnet = self.subnet_for(call, params.get("SubnetId"), zone)
         groups = self._groups(call, params)
@@ -119,6 +127,8 @@ class InstanceOperations(VpcOperations):
                     "http_tokens": metadata.get("HttpTokens", "optional"),
                     "metadata_tags": metadata.get("InstanceMetadataTags", "disabled"),
                     "requester": call.identity.arn,
+                    "monitoring": "enabled" if (params.get("Monitoring") or {}).get("Enabled")
+                    else "disabled",
                 }
                 self.save(doc)
                 docs.append(doc)

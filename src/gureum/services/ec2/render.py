@@ -34,7 +34,7 @@ def instance(doc: dict[str, Any]) -> dict[str, Any]:
         "InstanceType": doc["type"],
         "LaunchTime": doc["launch_time"],
         "Placement": {"AvailabilityZone": doc["az"], "GroupName": "", "Tenancy": "default"},
-        "Monitoring": {"State": "disabled"},
+        "Monitoring": {"State": doc.get("monitoring", "disabled")},
         "Architecture": doc["architecture"],
         "RootDeviceType": "ebs",
         "RootDeviceName": "/dev/xvda",
@@ -116,5 +116,6 @@ FILTERS = {
         "instance.group-name": "SecurityGroups.GroupName",
         "state-reason-code": "StateReason.Code",
         "platform-details": "PlatformDetails",
+        "monitoring-state": "Monitoring.State",
     }.items()
 }

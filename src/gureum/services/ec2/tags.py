@@ -10,10 +10,11 @@ from gureum.errors import AWSError
 from ..base import Call
 from ..common import filters
 from ..common import tags as tagging
-from .core import INSTANCE, KEYPAIR, TAGS, EC2Core
+from .core import BY_PREFIX, INSTANCE, KEYPAIR, TAGS, EC2Core
 
 _TYPES = {"i": "instance", "key": "key-pair", "vpc": "vpc", "subnet": "subnet",
-          "sg": "security-group", "ami": "image", "dopt": "dhcp-options"}
+          "sg": "security-group", "ami": "image", "dopt": "dhcp-options",
+          "lt": "launch-template"}
 
 
 class TagOperations(EC2Core):
@@ -30,6 +31,14 @@ class TagOperations(EC2Core):
                            f"The key pair '{resource_id}' does not exist")
         if prefix not in _TYPES:
             raise AWSError("InvalidID", f"The ID '{resource_id}' is not valid")
+        if prefix in BY_PREFIX:
+            own = self.store.resources.get(BY_PREFIX[prefix], call.account, call.region,
+                                           resource_id)
+            if own is not None:
+                return BY_PREFIX[prefix], resource_id, own
+            if prefix == "lt":
+                raise AWSError("InvalidLaunchTemplateId.NotFound",
+                               f"The launch template ID '{resource_id}' does not exist")
         doc = self.store.resources.get(TAGS, call.account, call.region, resource_id)
         return TAGS, resource_id, doc or {"id": resource_id, "tags": {}}
 
@@ -57,7 +66,7 @@ class TagOperations(EC2Core):
 
     def describe_tags(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         rows = []
-        for kind in (INSTANCE, KEYPAIR, TAGS):
+        for kind in (INSTANCE, KEYPAIR, TAGS, *BY_PREFIX.values()):
             for doc in self.store.resources.list(kind, call.account, call.region):
                 rtype = _TYPES.get(doc["id"].rsplit("-", 1)[0], "")
                 for k, v in (doc.get("tags") or {}).items():
