@@ -1,9 +1,57 @@
-"""ElastiCache: managed Redis."""
+"""ElastiCache: managed Redis. Each cache node is a real ``redis-server``
+process (``gureum.drivers.redis``) on its own loopback address, reached by
+endpoint names that resolve on this machine.
+
+``clusters.py`` and ``groups.py`` hold the operations; ``nodes.py`` is the
+loop that keeps node processes as recorded, ``replication.py`` the loop that
+forms replication groups, fails them over and reshards them.
+"""
 
 from __future__ import annotations
 
-from ..base import Service
+import asyncio
+import shutil
+
+from gureum.control import Loop
+
+from ..base import Env
+from .core import GROUP, GROUP_LOOP, NODE, NODE_LOOP, group_name, node_name
+from .replication import GroupLoop
 
 
-class ElastiCache(Service):
+class ElastiCache(GroupLoop):
     name = "elasticache"
+
+    def __init__(self, env: Env) -> None:
+        super().__init__(env)
+        self.setup_nodes()
+        self.setup_groups()
+
+    async def start(self) -> None:
+        for doc in self.store.resources.list(NODE):
+            if doc["status"] != "creating":
+                self.env.names.add(node_name(doc), doc["address"])
+        self.env.loops.add(Loop(NODE_LOOP, self.reconcile_node, clock=self.env.clock,
+                                resync=self.resync_nodes, resync_interval=30.0,
+                                concurrency=16, backoff_max=10.0))
+        self.env.loops.add(Loop(GROUP_LOOP, self.reconcile_group, clock=self.env.clock,
+                                resync=self.resync_groups, resync_interval=30.0,
+                                concurrency=8, backoff_max=5.0))
+
+    async def stop(self) -> None:
+        await self.driver.shutdown()
+
+    async def reset(self) -> None:
+        docs = self.store.resources.list(NODE)
+        groups = self.store.resources.list(GROUP)
+        await super().reset()
+        for doc in docs:
+            self.env.names.remove(node_name(doc))
+            self.env.addresses.release(self.address_owner(doc))
+        for group in groups:
+            for kind in ("master", "replica", "clustercfg"):
+                self.env.names.remove(group_name(kind, group))
+        await asyncio.gather(*(self.driver.destroy(n) for n in self.driver.nodes()))
+        self._seen.clear()
+        self._dead_since.clear()
+        await asyncio.to_thread(shutil.rmtree, self.snapshot_dir, True)
