@@ -1,0 +1,45 @@
+"""A simple linear forecast: the spend rate of the recent past (up to 14 days,
+from the first metered hour) carried forward over the forecast period."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal
+
+from ..billing.usage import Line, Usage
+from . import query
+
+WINDOW = 14 * 86400.0
+Forecast = tuple[Decimal, list[tuple[dt.datetime, dt.datetime, Decimal, Decimal, Decimal]]]
+
+
+def rate(usage: Usage, account: str, now: float, test: Callable[[Line], bool],
+         cost: bool) -> Decimal | None:
+    """Units (USD or usage) per second over the recent past; None without history."""
+    first = usage.first_hour(account)
+    if first is None:
+        return None
+    since = max(now - WINDOW, float(first))
+    metric = "UnblendedCost" if cost else "UsageQuantity"
+    total = sum((query.line_value(ln, metric) for ln in usage.lines(account, since, now + 1)
+                 if test(ln)), Decimal(0))
+    return total / Decimal(max(60.0, now - since))
+
+
+def forecast(usage: Usage, account: str, now: float, start: dt.datetime, end: dt.datetime,
+             granularity: str, test: Callable[[Line], bool], cost: bool,
+             level: int) -> Forecast | None:
+    per_second = rate(usage, account, now, test, cost)
+    if per_second is None:
+        return None
+    spread = Decimal(level - 50) / Decimal(100)
+    by_time = []
+    total = Decimal(0)
+    for lo, hi in query.periods(start, end, granularity):
+        ahead = max(0.0, hi.timestamp() - max(lo.timestamp(), now))
+        mean = (per_second * Decimal(ahead)).quantize(query.PLACES)
+        total += mean
+        by_time.append((lo, hi, mean, (mean * (1 - spread)).quantize(query.PLACES),
+                        (mean * (1 + spread)).quantize(query.PLACES)))
+    return total, by_time
