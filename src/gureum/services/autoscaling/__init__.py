@@ -3,22 +3,29 @@ and scale on CloudWatch alarms.
 
 Operations live in one mixin per concept: ``configs`` (launch
 configurations), ``groups`` (groups and their tags), ``instances`` (capacity
-and members), ``activities`` (history). The group loop (``reconcile``) is the
+and members), ``activities`` (history), ``policies`` (scaling policies, run
+by CloudWatch alarms through its action registry). The group loop (``reconcile``) is the
 only code that launches or terminates, through the EC2 seam in ``fleet``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ..base import Env, Service
+from ..cloudwatch.actions import registry
+from ..cloudwatch.sources import Sample, sources
 from .activities import ActivityOperations
 from .configs import ConfigOperations
 from .core import ACTIVITY, CONFIG, GROUP, POLICY, SCHEDULED
 from .groups import GroupOperations
 from .instances import InstanceOperations
+from .policies import PolicyOperations
 from .reconcile import GroupLoop
 
 
 class AutoScaling(
+    PolicyOperations,
     GroupOperations,
     ConfigOperations,
     InstanceOperations,
@@ -31,9 +38,21 @@ class AutoScaling(
     def __init__(self, env: Env) -> None:
         super().__init__(env)
         self.group_loop = GroupLoop(env)
+        self.group_loop.before.append(self.rerun)
+        self._last_run = {}
 
     async def start(self) -> None:
         self.env.loops.add(self.group_loop.loop)
+        registry(self.env).register("arn:aws:autoscaling:", self.on_alarm)
+        sources(self.env).add_dimensioner(self.dimensions)
+
+    def dimensions(self, sample: Sample) -> Iterable[tuple[tuple[str, str], ...]]:
+        """EC2 metrics of group members are also published per group."""
+        if sample.namespace != "AWS/EC2":
+            return ()
+        instance = dict(sample.dimensions).get("InstanceId")
+        name = self.group_loop.member_of.get((sample.account, sample.region, instance or ""))
+        return ((("AutoScalingGroupName", name),),) if name else ()
 
     async def reset(self) -> None:
         # Terminate what the groups launched (EC2's own reset also stops

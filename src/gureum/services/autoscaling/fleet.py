@@ -28,12 +28,19 @@ def peer(env: Env, name: str) -> Any:
     services = env.extras.get(SERVICES_KEY)
     if isinstance(services, Mapping) and name in services:
         return services[name]
-    owners = {"ec2": "ec2-instances"}
+    owners = {"ec2": "ec2-instances", "cloudwatch": "cloudwatch-alarms"}
     loop_name = owners.get(name)
-    if loop_name is not None and loop_name in env.loops:
-        # The loop's reconcile is a bound method of the service that added it.
-        return getattr(getattr(env.loops[loop_name], "_reconcile", None), "__self__", None)
-    return None
+    if loop_name is None or loop_name not in env.loops:
+        return None
+    # The loop's reconcile is a bound method of the object that added it.
+    owner = getattr(getattr(env.loops[loop_name], "_reconcile", None), "__self__", None)
+    if name == "cloudwatch" and owner is not None:
+        from ..cloudwatch.alarms import AlarmOps
+
+        alarms = AlarmOps(env)  # the alarm operations, waking the running alarm loop
+        alarms.alarm_loop = owner
+        return alarms
+    return owner
 
 
 def service_call(service: str, operation: str, account: str, region: str) -> Call:

@@ -19,7 +19,7 @@ twice. Activities record each launch and termination with its cause.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from gureum.control import Loop
@@ -45,13 +45,20 @@ from .groups import resolve_template
 log = logging.getLogger("gureum.autoscaling")
 
 DOWN = ("stopping", "stopped", "shutting-down", "terminated")
+Hook = Callable[[str, str, str], Awaitable[None]]  # (account, region, group name)
 
 
 class GroupLoop:
-    """The reconciler of groups; ``hooks`` let target groups and policies join in."""
+    """The reconciler of groups. ``before`` and ``after`` hooks run outside the
+    step's transaction: policies re-run for alarms before, target groups
+    register and deregister after. ``member_of`` maps each active instance to
+    its group (the ``AutoScalingGroupName`` metric dimension)."""
 
     def __init__(self, env: Env) -> None:
         self.env = env
+        self.before: list[Hook] = []
+        self.after: list[Hook] = []
+        self.member_of: dict[tuple[str, str, str], str] = {}
         self.loop = Loop(LOOP, self.reconcile, clock=env.clock, resync=self.resync,
                          resync_interval=60.0, concurrency=8)
 
@@ -67,18 +74,24 @@ class GroupLoop:
         account, region, name = split_key(key)
         if get_group(self.env, account, region, name) is None:
             return None
-        await self.before(account, region, name)
+        for hook in self.before:
+            await hook(account, region, name)
         with self.env.store.tx():
             group = get_group(self.env, account, region, name)
             if group is None:
                 return None
             failed = self.step(group)
-            if group.get("status") and not group["instances"]:
+            gone = bool(group.get("status")) and not group["instances"]
+            if gone:
                 self.env.store.resources.delete(GROUP, account, region, name)
                 activities.forget(self.env, account, region, name)
-                return None
-            self.env.store.resources.put(GROUP, account, region, name, group)
-        await self.after(account, region, name)
+            else:
+                self.env.store.resources.put(GROUP, account, region, name, group)
+        self._index(account, region, name, {} if gone else group["instances"])
+        for hook in self.after:
+            await hook(account, region, name)
+        if gone:
+            return None
         t = timing(self.env)
         if failed:
             return t.retry
@@ -86,11 +99,14 @@ class GroupLoop:
                    for m in group["instances"].values())
         return t.settle if busy else t.check
 
-    async def before(self, account: str, region: str, name: str) -> None:
-        """Before a step, outside the transaction (target health, alarms)."""
-
-    async def after(self, account: str, region: str, name: str) -> None:
-        """After a step, outside the transaction (target registration)."""
+    def _index(self, account: str, region: str, name: str,
+               members: dict[str, dict[str, Any]]) -> None:
+        for key in [k for k, v in self.member_of.items() if v == name and k[:2] == (account,
+                                                                                    region)]:
+            del self.member_of[key]
+        for iid, m in members.items():
+            if m["lifecycle"] in ("Pending", "InService", "Standby"):
+                self.member_of[(account, region, iid)] = name
 
     # -- one step --------------------------------------------------------------------
 
