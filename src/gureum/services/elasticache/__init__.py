@@ -16,10 +16,10 @@ from gureum.control import Loop
 
 from ..base import Env
 from .core import GROUP, GROUP_LOOP, NODE, NODE_LOOP, group_name, node_name
-from .replication import GroupLoop
+from .snapshots import SnapshotOperations
 
 
-class ElastiCache(GroupLoop):
+class ElastiCache(SnapshotOperations):
     name = "elasticache"
 
     def __init__(self, env: Env) -> None:
@@ -37,6 +37,7 @@ class ElastiCache(GroupLoop):
         self.env.loops.add(Loop(GROUP_LOOP, self.reconcile_group, clock=self.env.clock,
                                 resync=self.resync_groups, resync_interval=30.0,
                                 concurrency=8, backoff_max=5.0))
+        self.setup_snapshots()
 
     async def stop(self) -> None:
         await self.driver.shutdown()

@@ -170,14 +170,16 @@ class ClusterOperations(ElastiCacheCore):
                                f"(it is {doc['status']}).")
             final = params.get("FinalSnapshotIdentifier")
             if final:
-                self.request_snapshot(call, final, doc, None)
+                self.request_snapshot(call, final, doc, None, "manual")
+                doc["final_snapshot"] = final
             doc["status"] = "deleting"
             self.save_node(doc)
         self.wake_node(call.account, call.region, doc["id"])
         return {"CacheCluster": cache_cluster(doc, False)}
 
     def request_snapshot(self, call: Call, name: str, node: dict[str, Any],
-                         group: dict[str, Any] | None) -> dict[str, Any]:
+                         group: dict[str, Any] | None, source: str = "manual"
+                         ) -> dict[str, Any]:
         raise AWSError("SnapshotFeatureNotSupportedFault", "Snapshots are not supported yet")
 
     # -- events -----------------------------------------------------------

@@ -153,6 +153,9 @@ class ElastiCacheCore(Service):
     def address_owner(self, doc: dict[str, Any]) -> str:
         return f"elasticache:{doc['account']}:{doc['region']}:{doc['id']}"
 
+    async def take_snapshot(self, account: str, region: str, name: str) -> None:
+        """Write a requested snapshot's file now (see ``snapshots.py``)."""
+
     def event(self, account: str, region: str, source: str, kind: str, message: str) -> None:
         now = self.now()
         id = f"{now:017.6f}-{secrets.token_hex(4)}"

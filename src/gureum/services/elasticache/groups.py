@@ -385,6 +385,7 @@ class GroupOperations(ClusterOperations):
                 if primary is not None:
                     self.request_snapshot(call, params["FinalSnapshotIdentifier"], primary,
                                           group)
+                    group["final_snapshot"] = params["FinalSnapshotIdentifier"]
             group["status"] = "deleting"
             self.save_group(group)
         self.wake_group(call.account, call.region, group["id"])

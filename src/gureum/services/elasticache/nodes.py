@@ -152,6 +152,10 @@ class NodeLoop(GroupOperations):
 
     async def _delete(self, doc: dict[str, Any], group: dict[str, Any] | None) -> None:
         spec_id = self.driver_id(doc)
+        if doc.get("final_snapshot"):
+            await self.take_snapshot(doc["account"], doc["region"], doc["final_snapshot"])
+        if group is not None and group.get("final_snapshot"):
+            await self.take_snapshot(doc["account"], doc["region"], group["final_snapshot"])
         if doc.get("cluster_mode") and group is not None and self.driver.running(spec_id):
             others = [self.driver_id(m) for m in self.members(group) if m["id"] != doc["id"]]
             with contextlib.suppress(RedisError):
