@@ -200,3 +200,40 @@ async def test_update_moves_bounds_and_source(w: World) -> None:
     assert kept != old
     rows = w.api("DescribeAutoScalingInstances")["AutoScalingInstances"]
     assert [r["LaunchConfigurationName"] for r in rows] == ["lc2"]
+
+
+@scenario
+async def test_groups_from_launch_templates(w: World) -> None:
+    from gureum.services.ec2.catalog import default_image_id
+
+    from .world import call
+
+    ec2 = call("ec2")
+    template = w.ec2.create_launch_template(ec2, {
+        "LaunchTemplateName": "web-lt",
+        "LaunchTemplateData": {"ImageId": default_image_id(), "InstanceType": "t3.micro"}})
+    template_id = template["LaunchTemplate"]["LaunchTemplateId"]
+    w.ec2.create_launch_template_version(ec2, {
+        "LaunchTemplateId": template_id, "SourceVersion": "1",
+        "LaunchTemplateData": {"InstanceType": "t3.small"}})
+    w.api("CreateAutoScalingGroup", AutoScalingGroupName="latest", MinSize=1, MaxSize=1,
+          LaunchTemplate={"LaunchTemplateName": "web-lt", "Version": "$Latest"},
+          AvailabilityZones=["us-east-1a"])
+    w.api("CreateAutoScalingGroup", AutoScalingGroupName="default", MinSize=1, MaxSize=1,
+          LaunchTemplate={"LaunchTemplateId": template_id}, AvailabilityZones=["us-east-1a"])
+    await w.settle(steps=3)
+    latest, default = w.group("latest"), w.group("default")
+    assert latest["LaunchTemplate"] == {"LaunchTemplateId": template_id,
+                                        "LaunchTemplateName": "web-lt", "Version": "$Latest"}
+    assert latest["Instances"][0]["InstanceType"] == "t3.small"
+    assert latest["Instances"][0]["LaunchTemplate"]["Version"] == "2"
+    assert default["Instances"][0]["InstanceType"] == "t3.micro"
+    assert default["LaunchTemplate"]["Version"] == "$Default"
+    with pytest.raises(AWSError) as err:
+        w.api("CreateAutoScalingGroup", AutoScalingGroupName="bad", MinSize=1, MaxSize=1,
+              LaunchTemplate={"LaunchTemplateName": "nope"}, AvailabilityZones=["us-east-1a"])
+    assert err.value.code == "ValidationError"
+    for name in ("latest", "default"):
+        w.api("DeleteAutoScalingGroup", AutoScalingGroupName=name, ForceDelete=True)
+    await w.settle(steps=4)
+    assert w.running() == []
