@@ -1,0 +1,197 @@
+"""The node and replication group loops on the fake Redis driver, with a fake
+clock: creation, restart of a dead node, failover of a dead primary with the
+endpoint name following, holding a dead primary until it is replaced, scale
+up, replica counts, resharding bookkeeping and deletion."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gureum.config import Settings
+from gureum.control import FakeClock, LoopRunner
+from gureum.drivers.names import MemoryNames
+from gureum.drivers.redis.fake import FakeRedis
+from gureum.errors import AWSError
+from gureum.services.base import Call, Env, Identity
+from gureum.services.common.addresses import AddressPool
+from gureum.services.elasticache import ElastiCache
+from gureum.services.elasticache.core import DRIVER_KEY, group_name, node_name
+from gureum.store import Store
+
+CALL = Call("elasticache", "X", "000000000000", "us-east-1", Identity.root("000000000000"), "r")
+
+
+class World:
+    def __init__(self, tmp: Path) -> None:
+        self.clock = FakeClock()
+        self.driver = FakeRedis()
+        self.store = Store.open(tmp / "gureum.db")
+        self.loops = LoopRunner()
+        self.names = MemoryNames()
+        env = Env(settings=Settings(data_dir=tmp), store=self.store, clock=self.clock,
+                  loops=self.loops, names=self.names,
+                  addresses=AddressPool(self.store, "127.77"), extras={DRIVER_KEY: self.driver})
+        self.ec = ElastiCache(env)
+
+    async def start(self) -> None:
+        await self.ec.start()
+        self.loops.start()
+
+    async def settle(self, seconds: float = 1.0) -> None:
+        for _ in range(int(seconds / 0.1)):
+            await self.clock.advance(0.1)
+
+    async def stop(self) -> None:
+        await self.loops.stop()
+        await self.ec.stop()
+        self.store.close()
+
+    def did(self, id: str) -> str:
+        return f"000000000000-us-east-1-{id}"
+
+    def group(self, id: str) -> dict[str, Any]:
+        out: dict[str, Any] = self.ec.describe_replication_groups(
+            CALL, {"ReplicationGroupId": id})["ReplicationGroups"][0]
+        return out
+
+
+def run(test: Callable[[World], Awaitable[None]], tmp: Path) -> None:
+    async def main() -> None:
+        world = World(tmp)
+        await world.start()
+        try:
+            await test(world)
+        finally:
+            await world.stop()
+
+    asyncio.run(main())
+
+
+def test_cluster_lifecycle(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        w.ec.create_cache_cluster(CALL, {"CacheClusterId": "c1", "CacheNodeType":
+                                         "cache.t3.micro"})
+        await w.settle()
+        c = w.ec.describe_cache_clusters(CALL, {"CacheClusterId": "c1",
+                                                "ShowCacheNodeInfo": True})["CacheClusters"][0]
+        assert c["CacheClusterStatus"] == "available"
+        doc = w.ec.find_node("000000000000", "us-east-1", "c1")
+        assert doc is not None and w.names.names()[node_name(doc)] == doc["address"]
+        w.driver.kill(w.did("c1"))
+        await w.settle()
+        assert w.driver.running(w.did("c1")) and w.driver.starts.count(w.did("c1")) == 2
+        w.ec.modify_cache_cluster(CALL, {"CacheClusterId": "c1",
+                                         "CacheNodeType": "cache.r6g.large"})
+        await w.settle()
+        assert w.driver.config[w.did("c1")]["maxmemory"] == str(int(13.07 * 1024**3))
+        with pytest.raises(AWSError) as e:
+            w.ec.modify_cache_cluster(CALL, {"CacheClusterId": "c1",
+                                             "CacheNodeType": "cache.t3.micro"})
+        assert e.value.code == "InvalidParameterCombination"
+        w.ec.delete_cache_cluster(CALL, {"CacheClusterId": "c1"})
+        await w.settle()
+        assert w.driver.nodes() == [] and w.names.names() == {}
+        assert w.ec.describe_cache_clusters(CALL, {})["CacheClusters"] == []
+
+    run(body, tmp_path)
+
+
+def test_failover_moves_the_primary_endpoint(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        w.ec.create_replication_group(CALL, {
+            "ReplicationGroupId": "g", "ReplicationGroupDescription": "d",
+            "NumCacheClusters": 3, "AutomaticFailoverEnabled": True})
+        await w.settle()
+        g = w.group("g")
+        assert g["Status"] == "available"
+        doc = w.ec.find_group("000000000000", "us-east-1", "g")
+        assert doc is not None
+        first = doc["shards"][0]["primary"]
+        assert w.driver.primary_of[w.did("g-002")] is not None
+        w.driver.kill(w.did(first))
+        await w.settle(2.0)
+        doc = w.ec.find_group("000000000000", "us-east-1", "g")
+        assert doc is not None
+        new = doc["shards"][0]["primary"]
+        assert new != first and w.driver.primary_of[w.did(new)] is None
+        new_doc = w.ec.find_node("000000000000", "us-east-1", new)
+        assert new_doc is not None
+        assert w.names.names()[group_name("master", doc)] == new_doc["address"]
+        # the old primary was restarted as a replica of the new one
+        assert w.driver.running(w.did(first))
+        assert w.driver.primary_of[w.did(first)] == (new_doc["address"], 6379)
+        events = [e["Message"] for e in w.ec.describe_events(CALL, {})["Events"]]
+        assert any("Failover" in e for e in events)
+
+        w.ec.increase_replica_count(CALL, {"ReplicationGroupId": "g", "NewReplicaCount": 4})
+        await w.settle()
+        assert w.group("g")["Status"] == "available"
+        assert len(w.group("g")["MemberClusters"]) == 5
+        w.ec.decrease_replica_count(CALL, {"ReplicationGroupId": "g", "NewReplicaCount": 1})
+        await w.settle()
+        assert len(w.group("g")["MemberClusters"]) == 2
+        w.ec.modify_replication_group(CALL, {"ReplicationGroupId": "g",
+                                             "CacheNodeType": "cache.m5.large"})
+        await w.settle()
+        assert w.group("g")["CacheNodeType"] == "cache.m5.large"
+        assert w.group("g")["Status"] == "available"
+        w.ec.delete_replication_group(CALL, {"ReplicationGroupId": "g"})
+        await w.settle()
+        assert w.ec.describe_replication_groups(CALL, {})["ReplicationGroups"] == []
+        assert w.driver.nodes() == []
+
+    run(body, tmp_path)
+
+
+def test_cluster_mode_reshard_bookkeeping(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        w.ec.create_replication_group(CALL, {
+            "ReplicationGroupId": "cm", "ReplicationGroupDescription": "d",
+            "NumNodeGroups": 2, "ReplicasPerNodeGroup": 1})
+        await w.settle()
+        g = w.group("cm")
+        assert g["Status"] == "available" and g["ClusterEnabled"]
+        assert [s["Slots"] for s in g["NodeGroups"]] == ["0-8191", "8192-16383"]
+        w.ec.modify_replication_group_shard_configuration(CALL, {
+            "ReplicationGroupId": "cm", "NodeGroupCount": 4, "ApplyImmediately": True})
+        await w.settle()
+        g = w.group("cm")
+        assert g["Status"] == "available" and len(g["NodeGroups"]) == 4
+        assert all(s["Slots"] for s in g["NodeGroups"])
+        w.ec.modify_replication_group_shard_configuration(CALL, {
+            "ReplicationGroupId": "cm", "NodeGroupCount": 3,
+            "NodeGroupsToRemove": ["0002"], "ApplyImmediately": True})
+        await w.settle()
+        g = w.group("cm")
+        assert [s["NodeGroupId"] for s in g["NodeGroups"]] == ["0001", "0003", "0004"]
+        assert len(g["MemberClusters"]) == 6
+        with pytest.raises(AWSError) as e:
+            w.ec.modify_replication_group_shard_configuration(CALL, {
+                "ReplicationGroupId": "cm", "NodeGroupCount": 3})
+        assert e.value.code == "InvalidParameterValue"
+
+    run(body, tmp_path)
+
+
+def test_validation(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        for params, code in [
+            ({"CacheClusterId": "x", "CacheNodeType": "cache.nope"}, "InvalidParameterValue"),
+            ({"CacheClusterId": "x", "Port": 80}, "InvalidParameterValue"),
+            ({"CacheClusterId": "x", "EngineVersion": "99.0"}, "InvalidParameterValue"),
+            ({"CacheClusterId": "x", "SnapshotRetentionLimit": 40}, "InvalidParameterValue"),
+            ({"CacheClusterId": "x", "SnapshotName": "none"}, "SnapshotNotFoundFault"),
+        ]:
+            with pytest.raises(AWSError) as e:
+                w.ec.create_cache_cluster(CALL, params)
+            assert e.value.code == code, params
+        w.ec.create_cache_cluster(CALL, {"CacheClusterId": "Upper", "EngineVersion": "7.0"})
+        assert w.ec.describe_cache_clusters(CALL, {"CacheClusterId": "upper"})[
+            "CacheClusters"][0]["CacheClusterId"] == "upper"
+
+    run(body, tmp_path)
