@@ -22,10 +22,12 @@ from .groups import GroupOperations
 from .instances import InstanceOperations
 from .policies import PolicyOperations
 from .reconcile import GroupLoop
+from .targets import TargetOperations
 
 
 class AutoScaling(
     PolicyOperations,
+    TargetOperations,
     GroupOperations,
     ConfigOperations,
     InstanceOperations,
@@ -38,7 +40,8 @@ class AutoScaling(
     def __init__(self, env: Env) -> None:
         super().__init__(env)
         self.group_loop = GroupLoop(env)
-        self.group_loop.before.append(self.rerun)
+        self.group_loop.before += [self.elb_health, self.rerun]
+        self.group_loop.after.append(self.sync_targets)
         self._last_run = {}
 
     async def start(self) -> None:

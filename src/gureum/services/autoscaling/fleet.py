@@ -28,7 +28,8 @@ def peer(env: Env, name: str) -> Any:
     services = env.extras.get(SERVICES_KEY)
     if isinstance(services, Mapping) and name in services:
         return services[name]
-    owners = {"ec2": "ec2-instances", "cloudwatch": "cloudwatch-alarms"}
+    owners = {"ec2": "ec2-instances", "cloudwatch": "cloudwatch-alarms",
+              "elbv2": "elbv2-loadbalancers"}
     loop_name = owners.get(name)
     if loop_name is None or loop_name not in env.loops:
         return None

@@ -124,6 +124,13 @@ class GroupLoop:
         for iid, m in list(members.items()):
             state = states.get(iid)
             if m["lifecycle"] in ("Terminating", "Detaching"):
+                if m.get("drain") and not m.get("registered") and m.get(
+                        "drain_until") is not None and now >= float(m["drain_until"]):
+                    m["drain"] = False
+                    self.fleet.terminate(account, region, [iid])
+                    continue
+                if m.get("drain") and state not in (None, *GONE):
+                    continue
                 if state is None or state == "terminated":
                     activities.finish(self.env, account, region, m.get("activity"))
                     del members[iid]
@@ -254,6 +261,9 @@ class GroupLoop:
                                cause)
         member["lifecycle"] = "Terminating"
         member["activity"] = act["ActivityId"]
+        if member.get("registered"):
+            member["drain"] = True  # deregistered and drained first (targets.py)
+            return
         self.fleet.terminate(group["account"], group["region"], [member["id"]])
 
     def victims(self, group: dict[str, Any], count: int) -> list[dict[str, Any]]:
