@@ -53,6 +53,9 @@ class Settings:
     # (load balancers, databases, caches); by default derived from the port so
     # that several gureums on one machine do not collide.
     loopback_prefix: str = ""
+    # Speeds up the cloud's clocks for demos and local work: cooldowns,
+    # warm-ups and alarm periods are divided by it (1 = AWS's own timing).
+    time_scale: float = 1.0
 
     # env var name -> (field name, converter)
     ENV: Mapping[str, tuple[str, Callable[[str], object]]] = dataclasses.field(
@@ -68,6 +71,7 @@ class Settings:
             "GUREUM_STRICT_CREDENTIALS": ("strict_credentials", _bool),
             "GUREUM_LOG_LEVEL": ("log_level", str),
             "GUREUM_LOOPBACK_PREFIX": ("loopback_prefix", str),
+            "GUREUM_TIME_SCALE": ("time_scale", float),
         },
         repr=False,
         compare=False,
@@ -88,6 +92,9 @@ class Settings:
         port = int(str(values.get("port", base.port)))
         if not 0 < port < 65536:
             raise ValueError(f"port must be between 1 and 65535, not {port}")
+        scale = float(str(values.get("time_scale", base.time_scale)))
+        if not 0 < scale <= 3600:
+            raise ValueError(f"time scale must be above 0 and at most 3600, not {scale}")
         if not values.get("loopback_prefix"):
             values["loopback_prefix"] = f"127.{64 + port % 160}"
         for name in ("data_dir", "cache_dir"):

@@ -69,6 +69,9 @@ class Cloud:
             addresses=AddressPool(self.store, settings.loopback_prefix),
         )
         self.services: dict[str, Service] = {name: cls(self.env) for name, cls in SERVICES.items()}
+        # Services call each other in-process (Auto Scaling launches through
+        # EC2, registers with ELB, owns CloudWatch alarms).
+        self.env.extras["services"] = self.services
         self.models = Models(settings.cache_dir / "models")
         self.gateway = Gateway(
             self.services,
