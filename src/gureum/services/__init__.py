@@ -5,14 +5,19 @@ from __future__ import annotations
 
 from .autoscaling import AutoScaling
 from .base import Service
+from .budgets import Budgets
+from .ce import CostExplorer
 from .cloudwatch import CloudWatch
 from .ec2 import EC2
 from .elasticache import ElastiCache
 from .elbv2 import ELBv2
+from .pricing import Pricing
 from .rds import RDS
 from .s3 import S3
 from .sts import STS
 
 SERVICES: dict[str, type[Service]] = {
-    cls.name: cls for cls in (STS, EC2, S3, CloudWatch, ELBv2, RDS, ElastiCache, AutoScaling)
+    cls.name: cls
+    for cls in (STS, EC2, S3, CloudWatch, ELBv2, RDS, ElastiCache, AutoScaling,
+                CostExplorer, Budgets, Pricing)
 }
