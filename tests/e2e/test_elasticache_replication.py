@@ -103,6 +103,16 @@ def test_group_replicates_fails_over_and_resizes(gureum: RunningGureum) -> None:
     g = wait_group(ec, id)
     assert len(g["MemberClusters"]) == 2
 
+    # Scale up: every node gets the new node type's memory, the data stays.
+    ec.modify_replication_group(ReplicationGroupId=id, CacheNodeType="cache.t3.small",
+                                ApplyImmediately=True)
+    g = wait_group(ec, id)
+    assert g["CacheNodeType"] == "cache.t3.small"
+    for m in g["NodeGroups"][0]["NodeGroupMembers"]:
+        memory = cli(m["ReadEndpoint"]["Address"], port, "CONFIG", "GET", "maxmemory")
+        assert memory.split()[-1] == str(int(1.37 * 1024**3))
+    assert cli(host, port, "GET", "before:42") == "42"
+
     with pytest.raises(ClientError) as e:
         ec.create_replication_group(ReplicationGroupId=id, ReplicationGroupDescription="x",
                                     NumCacheClusters=2, Engine="redis")

@@ -79,7 +79,7 @@ def _location(template: str) -> str:
         "#{protocol}": "http",
         "#{host}": "%[req.hdr(host),field(1,:)]",
         "#{port}": "%[dst_port]",
-        "#{path}": "%[path]",
+        "#{path}": "%[path,regsub(^/,)]",  # AWS: the path without its leading "/"
         "#{query}": "%[query]",
     }
     out = template.replace("%", "%%")

@@ -163,8 +163,41 @@ class GroupLoop(NodeLoop):
                         view = await self.driver.cluster_nodes(did)
         return None if view is None else (ids, view)
 
+    async def _take_over(self, group: dict[str, Any]) -> None:
+        """Promote a replica of every shard whose primary process died.
+
+        Redis Cluster elects a new primary only when a majority of primaries
+        agree that the old one failed, which a group of one or two shards
+        never reaches; gureum, which saw the process exit, decides instead
+        (``CLUSTER FAILOVER TAKEOVER`` needs no agreement)."""
+        for shard in group["shards"]:
+            primary = self._did(group, shard["primary"])
+            if primary not in self._seen or self.driver.running(primary):
+                continue
+            best, best_offset = None, -1
+            for m in shard["members"]:
+                did = self._did(group, m)
+                if m == shard["primary"] or not self.driver.running(did):
+                    continue
+                with contextlib.suppress(RedisError):
+                    info = await self.driver.replication(did)
+                    if info.get("role") == "master":
+                        best = None
+                        break  # already promoted
+                    offset = int(info.get("slave_repl_offset", 0))
+                    if offset > best_offset:
+                        best, best_offset = did, offset
+            if best is None:
+                continue
+            await self.driver.call(best, "CLUSTER", "FAILOVER", "TAKEOVER")
+            for _ in range(100):
+                if (await self.driver.replication(best)).get("role") == "master":
+                    break
+                await asyncio.sleep(0.05)
+
     async def _observe_cluster(self, k: str, group: dict[str, Any],
                                members: dict[str, dict[str, Any]]) -> None:
+        await self._take_over(group)
         found = await self._view(group)
         if found is None:
             return

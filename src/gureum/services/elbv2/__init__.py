@@ -1,9 +1,53 @@
-"""Elastic Load Balancing (v2): load balancers, listeners, target groups."""
+"""Elastic Load Balancing (v2): load balancers, listeners, target groups.
+
+Operations live in one mixin per concept: ``loadbalancers``,
+``targetgroups`` (with targets), ``listeners`` (with rules; actions and
+conditions in ``actions``), ``health`` (DescribeTargetHealth) and ``tags``.
+``dataplane`` is the loop that runs each load balancer's proxy through the
+proxy driver (``gureum.drivers.proxy``).
+"""
 
 from __future__ import annotations
 
-from ..base import Service
+from ..base import Env
+from .core import LB
+from .dataplane import DataPlane
+from .health import HealthOperations
+from .listeners import ListenerOperations
+from .loadbalancers import LoadBalancerOperations
+from .tags import TagOperations
+from .targetgroups import TargetGroupOperations
 
 
-class ELBv2(Service):
+class ELBv2(
+    LoadBalancerOperations,
+    TargetGroupOperations,
+    ListenerOperations,
+    HealthOperations,
+    TagOperations,
+    DataPlane,
+):
     name = "elbv2"
+
+    def __init__(self, env: Env) -> None:
+        super().__init__(env)
+        self.setup_dataplane()
+
+    async def start(self) -> None:
+        for doc in self.store.resources.list(LB):  # names are cleared when gureum stops
+            if doc.get("address"):
+                self.env.names.add(doc["dns"], doc["address"])
+        self.env.loops.add(self.loop())
+
+    async def stop(self) -> None:
+        if self._driver is not None:
+            await self._driver.shutdown()
+
+    async def reset(self) -> None:
+        for doc in self.store.resources.list(LB):
+            self.env.addresses.release(doc["arn"])
+            self.env.names.remove(doc["dns"])
+        if self._driver is not None:
+            for name in self._driver.names():
+                await self._driver.remove(name)
+        await super().reset()

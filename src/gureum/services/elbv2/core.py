@@ -1,0 +1,187 @@
+"""What every ELBv2 operation module shares: store kinds, ARNs, lookups with
+AWS's errors, validation helpers and waking the data-plane loop."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from typing import Any
+
+from gureum.drivers.proxy import ProxyDriver
+from gureum.errors import AWSError
+
+from ..base import Call, Env, Service
+from ..common.pagination import paginate
+
+LB = "elbv2:loadbalancer"
+TG = "elbv2:targetgroup"
+LISTENER = "elbv2:listener"
+RULE = "elbv2:rule"
+LOOP = "elbv2-loadbalancers"
+DRIVER_KEY = "elbv2.proxy"  # Env.extras: a ProxyDriver to use instead of the host's
+SERVICE = "elasticloadbalancing"
+_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?")
+
+Doc = dict[str, Any]
+
+
+def validation(message: str) -> AWSError:
+    return AWSError("ValidationError", message)
+
+
+def check_name(name: Any, what: str) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise validation(
+            f"{what} name '{name}' must be 1-32 alphanumeric characters or hyphens, "
+            "and must not begin or end with a hyphen")
+    return name
+
+
+def check_port(port: Any) -> int:
+    if not isinstance(port, int) or not 1 <= port <= 65535:
+        raise validation(f"Port '{port}' must be between 1 and 65535")
+    return port
+
+
+def new_hex() -> str:
+    return secrets.token_hex(8)
+
+
+def arn(call: Call, resource: str) -> str:
+    return f"arn:aws:{SERVICE}:{call.region}:{call.account}:{resource}"
+
+
+def arn_scope(text: str) -> tuple[str, str] | None:
+    """(account, region) of an ELB ARN, or None when it is not one."""
+    parts = text.split(":", 5) if isinstance(text, str) else []
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != SERVICE:
+        return None
+    return parts[4], parts[3]
+
+
+def proxy_name(lb: Doc) -> str:
+    """The data plane's name for a load balancer (no AWS words in the driver)."""
+    return "lb-" + hashlib.sha256(lb["arn"].encode()).hexdigest()[:16]
+
+
+def backend_name(tg_arn: str) -> str:
+    return hashlib.sha256(tg_arn.encode()).hexdigest()[:16]
+
+
+def default_vpc_id(account: str, region: str) -> str:
+    # The same derivation as EC2's default VPC (services/ec2/vpc.py).
+    return "vpc-" + hashlib.sha256(f"{account}|{region}|default".encode()).hexdigest()[:17]
+
+
+def default_subnet_id(account: str, region: str, zone: str) -> str:
+    return "subnet-" + hashlib.sha256(f"{account}|{region}|{zone}".encode()).hexdigest()[:17]
+
+
+def page(items: list[Doc], params: dict[str, Any], key: str = "arn"
+         ) -> tuple[list[Doc], str | None]:
+    size = params.get("PageSize")
+    return paginate(items, params.get("Marker"), size, key=lambda d: str(d[key]),
+                    default_limit=400, max_limit=400, error_code="ValidationError")
+
+
+def make_driver(env: Env) -> ProxyDriver:
+    given = env.extras.get(DRIVER_KEY)
+    if given is not None:
+        driver: ProxyDriver = given
+        return driver
+    from gureum.drivers.proxy import HAProxyDriver, available
+
+    if not available():
+        raise RuntimeError("haproxy is not installed (apt-get install haproxy)")
+    return HAProxyDriver(env.settings.data_dir / "elbv2")
+
+
+class ELBv2Core(Service):
+    """State and helpers of the ELBv2 service; operations live in mixins."""
+
+    kinds = (LB, TG, LISTENER, RULE)
+
+    def __init__(self, env: Env) -> None:
+        super().__init__(env)
+        self._driver: ProxyDriver | None = None
+
+    @property
+    def driver(self) -> ProxyDriver:
+        if self._driver is None:
+            self._driver = make_driver(self.env)
+        return self._driver
+
+    @property
+    def store(self) -> Any:
+        return self.env.store
+
+    def now(self) -> float:
+        now: float = self.env.clock.now()
+        return now
+
+    def wake(self, lb_arn: str, after: float = 0.0) -> None:
+        if LOOP in self.env.loops:
+            self.env.loops.wake(LOOP, lb_arn, after=after)
+
+    def put(self, kind: str, doc: Doc) -> None:
+        self.store.resources.put(kind, doc["account"], doc["region"], doc["arn"], doc)
+
+    def all(self, call: Call, kind: str) -> list[Doc]:
+        docs: list[Doc] = self.store.resources.list(kind, call.account, call.region)
+        return docs
+
+    def get(self, call: Call, kind: str, arn_: str) -> Doc | None:
+        if not isinstance(arn_, str):
+            return None
+        doc: Doc | None = self.store.resources.get(kind, call.account, call.region, arn_)
+        return doc
+
+    def lb(self, call: Call, lb_arn: str) -> Doc:
+        doc = self.get(call, LB, lb_arn)
+        if doc is None:
+            raise AWSError("LoadBalancerNotFound", f"Load balancer '{lb_arn}' not found")
+        return doc
+
+    def tg(self, call: Call, tg_arn: str) -> Doc:
+        doc = self.get(call, TG, tg_arn)
+        if doc is None:
+            raise AWSError("TargetGroupNotFound", f"Target groups '{tg_arn}' not found")
+        return doc
+
+    def listener(self, call: Call, listener_arn: str) -> Doc:
+        doc = self.get(call, LISTENER, listener_arn)
+        if doc is None:
+            raise AWSError("ListenerNotFound", f"Listener '{listener_arn}' not found")
+        return doc
+
+    def listeners_of(self, call: Call, lb_arn: str) -> list[Doc]:
+        return [d for d in self.all(call, LISTENER) if d["lb"] == lb_arn]
+
+    def rules_of(self, call: Call, listener_arn: str) -> list[Doc]:
+        return sorted((d for d in self.all(call, RULE) if d["listener"] == listener_arn),
+                      key=lambda d: int(d["priority"]))
+
+    def actions_tgs(self, actions: list[Doc]) -> list[str]:
+        """Target group ARNs an action list forwards to."""
+        out: list[str] = []
+        for a in actions:
+            if a.get("Type") != "forward":
+                continue
+            if a.get("TargetGroupArn"):
+                out.append(a["TargetGroupArn"])
+            for t in (a.get("ForwardConfig") or {}).get("TargetGroups") or []:
+                out.append(t["TargetGroupArn"])
+        return list(dict.fromkeys(out))
+
+    def lbs_of_tg(self, call: Call, tg_arn: str) -> list[str]:
+        """ARNs of the load balancers whose listeners or rules forward to a group."""
+        lbs: list[str] = []
+        listeners = {d["arn"]: d for d in self.all(call, LISTENER)}
+        for lst in listeners.values():
+            if tg_arn in self.actions_tgs(lst["default_actions"]):
+                lbs.append(lst["lb"])
+        for rule in self.all(call, RULE):
+            if tg_arn in self.actions_tgs(rule["actions"]) and rule["listener"] in listeners:
+                lbs.append(listeners[rule["listener"]]["lb"])
+        return list(dict.fromkeys(lbs))

@@ -1,0 +1,223 @@
+"""Listeners and their rules: create/describe/modify/delete, rule priorities."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gureum.errors import AWSError
+
+from ..base import Call
+from ..common import tags as tagutil
+from .actions import ActionSupport
+from .core import LISTENER, RULE, Doc, check_port, new_hex, page, validation
+
+ALB_PROTOCOLS = ("HTTP", "HTTPS")
+NLB_PROTOCOLS = ("TCP", "TLS", "UDP", "TCP_UDP")
+
+
+class ListenerOperations(ActionSupport):
+    def _protocol(self, lb: Doc, protocol: Any) -> str:
+        allowed = ALB_PROTOCOLS if lb["type"] == "application" else NLB_PROTOCOLS
+        if protocol is None:
+            return allowed[0]
+        if protocol not in allowed:
+            raise AWSError("UnsupportedProtocol",
+                           f"Protocol '{protocol}' is not supported by a {lb['type']} "
+                           "load balancer")
+        if protocol not in ("HTTP", "TCP"):
+            raise AWSError("UnsupportedProtocol", f"Protocol '{protocol}' is not supported here")
+        return str(protocol)
+
+    def create_listener(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        tags = tagutil.to_dict(params.get("Tags"), "ValidationError")
+        with self.store.tx():
+            lb = self.lb(call, params.get("LoadBalancerArn", ""))
+            protocol = self._protocol(lb, params.get("Protocol"))
+            port = check_port(params.get("Port"))
+            actions = self.normalize_actions(call, lb, params.get("DefaultActions"))
+            for other in self.listeners_of(call, lb["arn"]):
+                if other["port"] == port:
+                    if other["protocol"] == protocol and other["default_actions"] == actions:
+                        return {"Listeners": [self.render_listener(other)]}
+                    raise AWSError("DuplicateListener",
+                                   f"A listener already exists on port {port}")
+            lb_path = lb["arn"].split(":loadbalancer/", 1)[1]
+            hexid = new_hex()
+            doc: Doc = {
+                "arn": lb["arn"].replace(":loadbalancer/", ":listener/") + "/" + hexid,
+                "default_rule": lb["arn"].split(":loadbalancer/")[0]
+                + f":listener-rule/{lb_path}/{hexid}/{new_hex()}",
+                "account": call.account, "region": call.region, "lb": lb["arn"],
+                "port": port, "protocol": protocol, "default_actions": actions, "tags": tags,
+            }
+            self.put(LISTENER, doc)
+        self.wake(lb["arn"])
+        return {"Listeners": [self.render_listener(doc)]}
+
+    @staticmethod
+    def render_listener(doc: Doc) -> dict[str, Any]:
+        return {"ListenerArn": doc["arn"], "LoadBalancerArn": doc["lb"], "Port": doc["port"],
+                "Protocol": doc["protocol"], "DefaultActions": doc["default_actions"]}
+
+    def describe_listeners(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("ListenerArns"):
+            docs = [self.listener(call, a) for a in dict.fromkeys(params["ListenerArns"])]
+        elif params.get("LoadBalancerArn"):
+            docs = self.listeners_of(call, self.lb(call, params["LoadBalancerArn"])["arn"])
+        else:
+            raise validation("A load balancer ARN or listener ARNs must be specified")
+        items, marker = page(docs, params)
+        out: dict[str, Any] = {"Listeners": [self.render_listener(d) for d in items]}
+        if marker:
+            out["NextMarker"] = marker
+        return out
+
+    def modify_listener(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        with self.store.tx():
+            doc = self.listener(call, params.get("ListenerArn", ""))
+            lb = self.lb(call, doc["lb"])
+            if params.get("Protocol"):
+                doc["protocol"] = self._protocol(lb, params["Protocol"])
+            if params.get("Port") is not None:
+                port = check_port(params["Port"])
+                if any(o["port"] == port and o["arn"] != doc["arn"]
+                       for o in self.listeners_of(call, lb["arn"])):
+                    raise AWSError("DuplicateListener",
+                                   f"A listener already exists on port {port}")
+                doc["port"] = port
+            if params.get("DefaultActions"):
+                doc["default_actions"] = self.normalize_actions(call, lb,
+                                                                params["DefaultActions"])
+            self.put(LISTENER, doc)
+        self.wake(lb["arn"])
+        return {"Listeners": [self.render_listener(doc)]}
+
+    def delete_listener(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        with self.store.tx():
+            doc = self.listener(call, params.get("ListenerArn", ""))
+            for rule in self.rules_of(call, doc["arn"]):
+                self.store.resources.delete(RULE, call.account, call.region, rule["arn"])
+            self.store.resources.delete(LISTENER, call.account, call.region, doc["arn"])
+        self.wake(doc["lb"])
+        return {}
+
+    # -- rules ------------------------------------------------------------
+
+    def _priority(self, value: Any) -> int:
+        if not isinstance(value, int) or not 1 <= value <= 50000:
+            raise validation(f"Priority '{value}' must be between 1 and 50000")
+        return value
+
+    def create_rule(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        tags = tagutil.to_dict(params.get("Tags"), "ValidationError")
+        with self.store.tx():
+            lst = self.listener(call, params.get("ListenerArn", ""))
+            lb = self.lb(call, lst["lb"])
+            if lb["type"] != "application":
+                raise validation("Rules are only for application load balancer listeners")
+            priority = self._priority(params.get("Priority"))
+            conditions = self.normalize_conditions(params.get("Conditions"))
+            actions = self.normalize_actions(call, lb, params.get("Actions"))
+            rules = self.rules_of(call, lst["arn"])
+            if any(r["priority"] == priority for r in rules):
+                raise AWSError("PriorityInUse", f"Priority '{priority}' is currently in use")
+            if len(rules) >= 100:
+                raise AWSError("TooManyRules", "A listener can have at most 100 rules")
+            doc: Doc = {
+                "arn": lst["default_rule"].rsplit("/", 1)[0] + "/" + new_hex(),
+                "account": call.account, "region": call.region, "listener": lst["arn"],
+                "priority": priority, "conditions": conditions, "actions": actions,
+                "tags": tags,
+            }
+            self.put(RULE, doc)
+        self.wake(lb["arn"])
+        return {"Rules": [self.render_rule(doc)]}
+
+    @staticmethod
+    def render_rule(doc: Doc) -> dict[str, Any]:
+        return {"RuleArn": doc["arn"], "Priority": str(doc["priority"]),
+                "Conditions": doc["conditions"], "Actions": doc["actions"],
+                "IsDefault": doc["priority"] == "default"}
+
+    def _default_rule(self, lst: Doc) -> Doc:
+        return {"arn": lst["default_rule"], "priority": "default", "conditions": [],
+                "actions": lst["default_actions"], "listener": lst["arn"]}
+
+    def _rule(self, call: Call, rule_arn: str) -> Doc:
+        doc = self.get(call, RULE, rule_arn)
+        if doc is not None:
+            return doc
+        for lst in self.all(call, LISTENER):
+            if lst["default_rule"] == rule_arn:
+                return self._default_rule(lst)
+        raise AWSError("RuleNotFound", f"One or more rules not found: '{rule_arn}'")
+
+    def describe_rules(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("RuleArns"):
+            docs = [self._rule(call, a) for a in dict.fromkeys(params["RuleArns"])]
+        elif params.get("ListenerArn"):
+            lst = self.listener(call, params["ListenerArn"])
+            docs = [*self.rules_of(call, lst["arn"]), self._default_rule(lst)]
+        else:
+            raise validation("A listener ARN or rule ARNs must be specified")
+        size = params.get("PageSize") or 400
+        start = int(params.get("Marker") or 0) if str(params.get("Marker") or "0").isdigit() \
+            else 0
+        items = docs[start:start + size]
+        out: dict[str, Any] = {"Rules": [self.render_rule(d) for d in items]}
+        if start + size < len(docs):
+            out["NextMarker"] = str(start + size)
+        return out
+
+    def modify_rule(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        with self.store.tx():
+            doc = self._rule(call, params.get("RuleArn", ""))
+            lst = self.listener(call, doc["listener"])
+            lb = self.lb(call, lst["lb"])
+            if params.get("Conditions"):
+                if doc["priority"] == "default":
+                    raise AWSError("OperationNotPermitted",
+                                   "The default rule cannot have conditions")
+                doc["conditions"] = self.normalize_conditions(params["Conditions"])
+            if params.get("Actions"):
+                doc["actions"] = self.normalize_actions(call, lb, params["Actions"])
+            if doc["priority"] == "default":
+                lst["default_actions"] = doc["actions"]
+                self.put(LISTENER, lst)
+            else:
+                self.put(RULE, doc)
+        self.wake(lb["arn"])
+        return {"Rules": [self.render_rule(doc)]}
+
+    def set_rule_priorities(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        changes = params.get("RulePriorities") or []
+        with self.store.tx():
+            docs = []
+            for change in changes:
+                doc = self._rule(call, change.get("RuleArn", ""))
+                if doc["priority"] == "default":
+                    raise AWSError("OperationNotPermitted",
+                                   "The priority of the default rule cannot be changed")
+                doc["priority"] = self._priority(change.get("Priority"))
+                docs.append(doc)
+            changed = {d["arn"] for d in docs}
+            for lst_arn in {d["listener"] for d in docs}:
+                taken = [d["priority"] for d in docs if d["listener"] == lst_arn]
+                taken += [r["priority"] for r in self.rules_of(call, lst_arn)
+                          if r["arn"] not in changed]
+                if len(taken) != len(set(taken)):
+                    raise AWSError("PriorityInUse", "A priority is used by more than one rule")
+            for doc in docs:
+                self.put(RULE, doc)
+        for lst_arn in {d["listener"] for d in docs}:
+            self.wake(self.listener(call, lst_arn)["lb"])
+        return {"Rules": [self.render_rule(d) for d in docs]}
+
+    def delete_rule(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        with self.store.tx():
+            doc = self._rule(call, params.get("RuleArn", ""))
+            if doc["priority"] == "default":
+                raise AWSError("OperationNotPermitted", "The default rule cannot be deleted")
+            self.store.resources.delete(RULE, call.account, call.region, doc["arn"])
+        self.wake(self.listener(call, doc["listener"])["lb"])
+        return {}

@@ -1,0 +1,213 @@
+"""Load balancers: create, describe, delete, attributes.
+
+A new load balancer is ``provisioning`` until the data-plane loop has its
+proxy listening, then ``active``. Its DNS name (AWS's format, under
+``gureum.internal``) resolves on this machine to its own loopback address."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from gureum.errors import AWSError
+
+from ..base import Call
+from ..common import tags as tagutil
+from ..ec2.regions import zones
+from .core import (
+    LB,
+    LISTENER,
+    RULE,
+    Doc,
+    ELBv2Core,
+    arn,
+    check_name,
+    default_subnet_id,
+    default_vpc_id,
+    new_hex,
+    page,
+    validation,
+)
+
+# Not under ``localhost``: curl and browsers answer every *.localhost name with
+# 127.0.0.1 themselves, without looking at /etc/hosts (RFC 6761), so a load
+# balancer on its own 127.x.y.z would be unreachable by its name.
+DOMAIN = "gureum.internal"
+ALB_ATTRIBUTES = {
+    "deletion_protection.enabled": "false",
+    "idle_timeout.timeout_seconds": "60",
+    "access_logs.s3.enabled": "false",
+    "access_logs.s3.bucket": "",
+    "access_logs.s3.prefix": "",
+    "routing.http2.enabled": "true",
+    "routing.http.drop_invalid_header_fields.enabled": "false",
+    "routing.http.x_amzn_tls_version_and_cipher_suite.enabled": "false",
+    "routing.http.xff_client_port.enabled": "false",
+    "routing.http.xff_header_processing.mode": "append",
+    "waf.fail_open.enabled": "false",
+}
+NLB_ATTRIBUTES = {
+    "deletion_protection.enabled": "false",
+    "load_balancing.cross_zone.enabled": "false",
+    "access_logs.s3.enabled": "false",
+    "access_logs.s3.bucket": "",
+    "access_logs.s3.prefix": "",
+}
+
+
+def _check_attribute(key: str, value: str) -> None:
+    if key.endswith(".enabled") and value not in ("true", "false"):
+        raise validation(f"Load balancer attribute '{key}' must be 'true' or 'false'")
+    bad_timeout = not value.isdigit() or not 1 <= int(value) <= 4000
+    if key == "idle_timeout.timeout_seconds" and bad_timeout:
+        raise validation("Idle timeout must be an integer between 1 and 4000 seconds")
+
+
+class LoadBalancerOperations(ELBv2Core):
+    def _subnets(self, call: Call, params: dict[str, Any]) -> list[dict[str, str]]:
+        known = {default_subnet_id(call.account, call.region, z["ZoneName"]): z["ZoneName"]
+                 for z in zones(call.region)}
+        given = list(params.get("Subnets") or [])
+        given += [m["SubnetId"] for m in params.get("SubnetMappings") or [] if "SubnetId" in m]
+        if not given:
+            given = list(known)
+        out = []
+        for subnet in dict.fromkeys(given):
+            if subnet not in known:
+                raise AWSError("SubnetNotFound", f"The subnet ID '{subnet}' is not valid")
+            out.append({"SubnetId": subnet, "ZoneName": known[subnet]})
+        return out
+
+    def create_load_balancer(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        name = check_name(params.get("Name"), "Load balancer")
+        if name.lower().startswith("internal-"):
+            raise validation("Load balancer names cannot start with 'internal-'")
+        kind = params.get("Type") or "application"
+        if kind not in ("application", "network"):
+            raise AWSError("UnsupportedProtocol" if kind == "gateway" else "ValidationError",
+                           f"Load balancer type '{kind}' is not supported")
+        scheme = params.get("Scheme") or "internet-facing"
+        if scheme not in ("internet-facing", "internal"):
+            raise AWSError("InvalidScheme", f"Scheme '{scheme}' is not valid")
+        tags = tagutil.to_dict(params.get("Tags"), "ValidationError")
+        subnets = self._subnets(call, params)
+        if kind == "application" and len(subnets) < 2:
+            raise validation("At least two subnets in two different Availability Zones "
+                             "must be specified")
+        with self.store.tx():
+            for other in self.all(call, LB):
+                if other["name"] == name:
+                    if other["type"] == kind and other["scheme"] == scheme:
+                        return {"LoadBalancers": [self.render_lb(other)]}  # idempotent
+                    raise AWSError("DuplicateLoadBalancerName",
+                                   f"A load balancer with the name '{name}' already exists")
+            short = "app" if kind == "application" else "net"
+            hexid = new_hex()
+            lb_arn = arn(call, f"loadbalancer/{short}/{name}/{hexid}")
+            prefix = "internal-" if scheme == "internal" else ""
+            number = secrets.randbelow(9 * 10**9) + 10**9
+            dns = (f"{prefix}{name}-{number}.{call.region}.elb.{DOMAIN}"
+                   if kind == "application"
+                   else f"{prefix}{name}-{hexid[:16]}.elb.{call.region}.{DOMAIN}")
+            doc: Doc = {
+                "arn": lb_arn, "account": call.account, "region": call.region, "name": name,
+                "type": kind, "scheme": scheme, "state": "provisioning", "reason": None,
+                "dns": dns.lower(), "subnets": subnets, "created": self.now(),
+                "security_groups": list(params.get("SecurityGroups") or []),
+                "ip_type": params.get("IpAddressType") or "ipv4",
+                "attributes": dict(ALB_ATTRIBUTES if kind == "application"
+                                   else NLB_ATTRIBUTES),
+                "tags": tags,
+            }
+            self.put(LB, doc)
+        doc["address"] = self.env.addresses.allocate(lb_arn)
+        with self.store.tx():
+            self.put(LB, doc)
+        self.wake(lb_arn)
+        return {"LoadBalancers": [self.render_lb(doc)]}
+
+    def render_lb(self, doc: Doc) -> dict[str, Any]:
+        state: dict[str, Any] = {"Code": doc["state"]}
+        if doc.get("reason"):
+            state["Reason"] = doc["reason"]
+        out: dict[str, Any] = {
+            "LoadBalancerArn": doc["arn"],
+            "DNSName": doc["dns"],
+            "CanonicalHostedZoneId": "Z35SXDOTRQ7X7K" if doc["type"] == "application"
+            else "Z26RNL4JYFTOTI",
+            "CreatedTime": doc["created"],
+            "LoadBalancerName": doc["name"],
+            "Scheme": doc["scheme"],
+            "VpcId": default_vpc_id(doc["account"], doc["region"]),
+            "State": state,
+            "Type": doc["type"],
+            "AvailabilityZones": [
+                {"ZoneName": s["ZoneName"], "SubnetId": s["SubnetId"],
+                 "LoadBalancerAddresses": ([{"IpAddress": doc.get("address", "")}]
+                                           if doc["type"] == "network" else [])}
+                for s in doc["subnets"]],
+            "IpAddressType": doc["ip_type"],
+        }
+        if doc["type"] == "application" or doc["security_groups"]:
+            out["SecurityGroups"] = doc["security_groups"]
+        return out
+
+    def describe_load_balancers(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        docs = self.all(call, LB)
+        arns, names = params.get("LoadBalancerArns"), params.get("Names")
+        if arns:
+            by_arn = {d["arn"]: d for d in docs}
+            missing = [a for a in arns if a not in by_arn]
+            if missing:
+                raise AWSError("LoadBalancerNotFound",
+                               f"Load balancers '{missing}' not found")
+            docs = [by_arn[a] for a in dict.fromkeys(arns)]
+        elif names:
+            by_name = {d["name"]: d for d in docs}
+            missing = [n for n in names if n not in by_name]
+            if missing:
+                raise AWSError("LoadBalancerNotFound",
+                               f"Load balancers '{missing}' not found")
+            docs = [by_name[n] for n in dict.fromkeys(names)]
+        items, marker = page(docs, params)
+        out: dict[str, Any] = {"LoadBalancers": [self.render_lb(d) for d in items]}
+        if marker:
+            out["NextMarker"] = marker
+        return out
+
+    def delete_load_balancer(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        lb_arn = params.get("LoadBalancerArn", "")
+        with self.store.tx():
+            doc = self.get(call, LB, lb_arn)
+            if doc is None:
+                return {}  # deleting what is gone succeeds, as in AWS
+            if doc["attributes"].get("deletion_protection.enabled") == "true":
+                raise AWSError("OperationNotPermitted",
+                               f"Load balancer '{lb_arn}' cannot be deleted because "
+                               "deletion protection is enabled")
+            for lst in self.listeners_of(call, lb_arn):
+                for rule in self.rules_of(call, lst["arn"]):
+                    self.store.resources.delete(RULE, call.account, call.region, rule["arn"])
+                self.store.resources.delete(LISTENER, call.account, call.region, lst["arn"])
+            self.store.resources.delete(LB, call.account, call.region, lb_arn)
+        self.wake(lb_arn)  # the loop stops its proxy and releases its name and address
+        return {}
+
+    def describe_load_balancer_attributes(self, call: Call, params: dict[str, Any]
+                                          ) -> dict[str, Any]:
+        doc = self.lb(call, params.get("LoadBalancerArn", ""))
+        return {"Attributes": [{"Key": k, "Value": v} for k, v in doc["attributes"].items()]}
+
+    def modify_load_balancer_attributes(self, call: Call, params: dict[str, Any]
+                                        ) -> dict[str, Any]:
+        with self.store.tx():
+            doc = self.lb(call, params.get("LoadBalancerArn", ""))
+            for item in params.get("Attributes") or []:
+                key, value = item.get("Key", ""), str(item.get("Value", ""))
+                if key not in doc["attributes"]:
+                    raise validation(f"Load balancer attribute key '{key}' is not recognized")
+                _check_attribute(key, value)
+                doc["attributes"][key] = value
+            self.put(LB, doc)
+        self.wake(doc["arn"])
+        return {"Attributes": [{"Key": k, "Value": v} for k, v in doc["attributes"].items()]}
