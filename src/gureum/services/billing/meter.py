@@ -29,7 +29,7 @@ from gureum.control import Loop
 from ..base import Env
 from .pricelist import PriceList, prices
 from .sources import SOURCES, Gauge, UsageSource
-from .usage import HOUR, Key, Usage, hour_of, hour_pieces, hours_in_month
+from .usage import HOUR, Key, Usage, hour_of, hour_pieces, hours_in_month, month_start
 
 log = logging.getLogger("gureum.billing")
 
@@ -67,6 +67,8 @@ class Meter:
         self.sources: list[UsageSource] = [factory() for factory in SOURCES.values()]
         self._counted: dict[Counted, tuple[float, dict[str, Any]]] = {}
         self.listeners: list[Any] = []  # callables(now) run after each tick
+        # Month-to-date units of tiered usage types, read once per tick.
+        self._mtd: dict[tuple[str, str, str, float], float] = {}
 
     @property
     def interval(self) -> float:
@@ -107,6 +109,7 @@ class Meter:
         """Meter up to now; return the new watermark."""
         now = self.now()
         counted, self._counted = self._counted, {}
+        self._mtd = {}
         try:
             with self.env.store.tx():
                 since = self.usage.watermark()
@@ -183,9 +186,13 @@ class Meter:
         product = self.prices.product(key.service, key.usage_type, operation)
         if product is None:
             return 0.0
-        before = 0.0
-        if product.tiered:
+        if not product.tiered:
+            return product.cost(amount)
+        mtd = (key.account, key.service, key.usage_type, month_start(hour))
+        before = self._mtd.get(mtd)
+        if before is None:
             before = self.usage.month_to_date(key.account, key.service, key.usage_type, hour)
+        self._mtd[mtd] = before + amount
         return product.cost(amount, before)
 
     def _write_counted(self, counted: dict[Counted, tuple[float, dict[str, Any]]]) -> None:
