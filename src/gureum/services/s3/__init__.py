@@ -8,9 +8,10 @@ from .buckets import BucketOps, check_bucket_name
 from .core import KIND
 from .listing import ListingOps
 from .multipart import MultipartOps
+from .permissions import PermissionOps
 
 
-class S3(BucketOps, ListingOps, MultipartOps):
+class S3(BucketOps, ListingOps, MultipartOps, PermissionOps):
     """The S3 service."""
 
 

@@ -5,7 +5,6 @@ in the generic resource store."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any
 
@@ -13,7 +12,9 @@ from gureum.errors import AWSError
 
 from ..base import Call
 from ..common.pagination import paginate
-from .core import KIND, S3Core
+from . import acl
+from .acl import owner
+from .core import KIND, S3Core, access_denied
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
@@ -32,14 +33,6 @@ def check_bucket_name(name: str) -> None:
         raise AWSError("InvalidBucketName", "The specified bucket is not valid.", BucketName=name)
 
 
-def canonical_id(account: str) -> str:
-    return hashlib.sha256(f"gureum-canonical-{account}".encode()).hexdigest()
-
-
-def owner(account: str) -> dict[str, str]:
-    return {"ID": canonical_id(account), "DisplayName": "gureum"}
-
-
 def _incompatible(location: str | None) -> str:
     what = location or "unspecified"
     return (
@@ -50,8 +43,11 @@ def _incompatible(location: str | None) -> str:
 
 class BucketOps(S3Core):
     def create_bucket(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        if call.identity.anonymous:
+            raise access_denied()
         name = params["Bucket"]
         check_bucket_name(name)
+        grants = acl.from_request(params, acl.canonical_id(call.account), default=None)
         config = params.get("CreateBucketConfiguration") or {}
         location = config.get("LocationConstraint")
         if call.region == "us-east-1":
@@ -84,11 +80,11 @@ class BucketOps(S3Core):
                     409,
                     BucketName=name,
                 )
-            store.resources.put(
-                KIND, "", "", name,
-                {"Name": name, "Owner": call.account, "Region": call.region,
-                 "CreationDate": self.now()},
-            )
+            doc: dict[str, Any] = {"Name": name, "Owner": call.account, "Region": call.region,
+                                   "CreationDate": self.now()}
+            if grants is not None:
+                doc["Acl"] = grants
+            store.resources.put(KIND, "", "", name, doc)
         return {"Location": f"/{name}"}
 
     def head_bucket(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
@@ -120,6 +116,8 @@ class BucketOps(S3Core):
         return {}
 
     def list_buckets(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        if call.identity.anonymous:
+            raise access_denied()
         prefix = params.get("Prefix") or ""
         region = params.get("BucketRegion")
         buckets = [

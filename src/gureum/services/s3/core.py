@@ -21,6 +21,7 @@ from gureum.drivers.blobs import BlobInfo, BlobStore, FileBlobStore
 from gureum.errors import AWSError
 
 from ..base import Call, Env, Service
+from . import access, acl
 from .records import Records
 
 log = logging.getLogger("gureum.s3")
@@ -31,6 +32,10 @@ GRACE_SECONDS = 5.0
 
 def no_such_bucket(name: str) -> AWSError:
     return AWSError("NoSuchBucket", "The specified bucket does not exist", 404, BucketName=name)
+
+
+def access_denied() -> AWSError:
+    return AWSError("AccessDenied", "Access Denied", 403)
 
 
 def no_such_key(key: str) -> AWSError:
@@ -89,13 +94,30 @@ class S3Core(Service):
         found: dict[str, Any] | None = self.env.store.resources.get(KIND, "", "", name)
         return found
 
-    def owned(self, call: Call, name: str) -> dict[str, Any]:
+    def owned(
+        self, call: Call, name: str, key: str | None = None,
+        params: dict[str, Any] | None = None, action: str | None = None,
+    ) -> dict[str, Any]:
+        """The bucket ``name`` if the caller may do ``call.operation`` (or
+        ``action``) on it or on its object ``key``; else AccessDenied."""
         bucket = self.bucket(name)
         if bucket is None:
             raise no_such_bucket(name)
-        if bucket["Owner"] != call.account:
-            raise AWSError("AccessDenied", "Access Denied", 403)
-        return bucket
+        owner = bucket["Owner"] == call.account and not call.identity.anonymous
+        if owner and not bucket.get("Policy"):
+            return bucket  # the common case: the owner, no policy to consult
+        if call.operation in access.OWNER_ONLY:
+            if owner:
+                return bucket
+            raise access_denied()
+        what = action or access.action_for(call.operation, params or {})
+        object_grants = None
+        if key is not None and not owner and what in acl.OBJECT_PERMISSION:
+            record = self.records.get(name, key)
+            object_grants = record.meta.get("acl") if record is not None else None
+        if access.allowed(bucket, call, what, key, params or {}, object_grants):
+            return bucket
+        raise access_denied()
 
     # -- writing bytes --------------------------------------------------------
 

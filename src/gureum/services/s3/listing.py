@@ -18,7 +18,7 @@ from urllib.parse import quote
 from gureum.errors import AWSError
 
 from ..base import Call
-from .buckets import owner
+from .acl import owner
 from .core import S3Core
 from .records import ObjectRecord
 
@@ -152,7 +152,7 @@ def _untoken(token: str) -> str:
 
 class ListingOps(S3Core):
     def _page(self, call: Call, params: dict[str, Any], after: str | None) -> tuple[str, Page]:
-        bucket = self.owned(call, params["Bucket"])["Name"]
+        bucket = self.owned(call, params["Bucket"], None, params)["Name"]
         page = list_page(
             self.records.scan, bucket, params.get("Prefix") or "", params.get("Delimiter") or "",
             after, _limit(params),

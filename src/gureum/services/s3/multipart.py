@@ -15,7 +15,7 @@ from gureum.errors import AWSError
 
 from ..base import Call
 from . import checksums
-from .buckets import owner
+from .acl import owner
 from .objects import (
     ObjectOps,
     as_chunks,
@@ -47,24 +47,25 @@ def _bare(etag: str) -> str:
 
 class MultipartOps(ObjectOps):
     def _upload(self, call: Call, params: dict[str, Any]) -> Upload:
-        bucket = self.owned(call, params["Bucket"])["Name"]
+        bucket = self.owned(call, params["Bucket"], params["Key"], params)["Name"]
         upload = self.records.upload(params["UploadId"])
         if upload is None or upload.bucket != bucket or upload.key != params["Key"]:
             raise no_such_upload(params["UploadId"])
         return upload
 
     def create_multipart_upload(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        bucket = self.owned(call, params["Bucket"])["Name"]
+        bucket_doc = self.owned(call, params["Bucket"], params["Key"], params)
+        bucket = bucket_doc["Name"]
         check_key(params["Key"])
         upload_id = secrets.token_urlsafe(48)
         algorithm = params.get("ChecksumAlgorithm")
-        meta = {
-            "headers": content_headers(params),
-            "user": params.get("Metadata") or {},
+        meta = self.new_meta(call, bucket_doc, params, content_headers(params),
+                             params.get("Metadata") or {})
+        meta.update({
             "checksum": algorithm.upper() if isinstance(algorithm, str) else None,
             "checksum_type": params.get("ChecksumType") or "COMPOSITE",
             "owner": call.account,
-        }
+        })
         with self.env.store.tx():
             self.records.add_upload(Upload(upload_id, bucket, params["Key"], self.now(), meta))
         out: dict[str, Any] = {"Bucket": bucket, "Key": params["Key"], "UploadId": upload_id}
@@ -143,6 +144,11 @@ class MultipartOps(ObjectOps):
             "parts": len(chosen),
             "checksums": {},
         }
+        for name in ("acl", "tags"):
+            if upload.meta.get(name):
+                meta[name] = upload.meta[name]
+        if upload.meta.get("owner") and upload.meta["owner"] != self._bucket_owner(upload):
+            meta["owner"] = upload.meta["owner"]
         algorithm = upload.meta.get("checksum")
         if algorithm and all(algorithm in p.checksums for p in chosen):
             value = checksums.composite([p.checksums[algorithm] for p in chosen], algorithm)
@@ -164,6 +170,7 @@ class MultipartOps(ObjectOps):
             stale = self.replace(record)
         self.collect(unused + stale)
         out: dict[str, Any] = {
+            **({"VersionId": record.version} if "version" in record.meta else {}),
             "Location": f"/{upload.bucket}/{upload.key}",
             "Bucket": upload.bucket,
             "Key": upload.key,
@@ -171,6 +178,10 @@ class MultipartOps(ObjectOps):
         }
         out.update(checksums.output(meta["checksums"], "COMPOSITE"))
         return out
+
+    def _bucket_owner(self, upload: Upload) -> str | None:
+        bucket = self.bucket(upload.bucket)
+        return None if bucket is None else str(bucket["Owner"])
 
     def abort_multipart_upload(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         upload = self._upload(call, params)
@@ -209,7 +220,7 @@ class MultipartOps(ObjectOps):
         return out
 
     def list_multipart_uploads(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        bucket = self.owned(call, params["Bucket"])["Name"]
+        bucket = self.owned(call, params["Bucket"], None, params)["Name"]
         prefix = params.get("Prefix") or ""
         limit = min(int(params.get("MaxUploads") or 1000), 1000)
         key_marker = params.get("KeyMarker") or ""

@@ -10,14 +10,15 @@ blob is durable, and an overwrite swaps records in one transaction.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 from gureum.errors import AWSError
 
 from ..base import Call, FileBody
-from . import checksums
+from . import acl, checksums
 from .conditions import check_conditions, parse_range, precondition_failed
 from .core import S3Core, no_such_bucket, no_such_key
 from .records import ObjectRecord
@@ -157,40 +158,91 @@ class ObjectOps(S3Core):
         self.collect(stale)
 
     def replace(self, record: ObjectRecord, params: dict[str, Any] | None = None) -> list[str]:
-        """Inside a transaction: put ``record``; return the blobs it made garbage."""
+        """Inside a transaction: put ``record``; return the blobs it made garbage.
+
+        With versioning enabled the predecessor becomes a non-current version;
+        suspended, the new object is the ``null`` version and replaces any other.
+        """
         if params is not None:
             self._check_write_conditions(record.bucket, record.key, params)
-        if self.bucket(record.bucket) is None:
+        bucket = self.bucket(record.bucket)
+        if bucket is None:
             raise no_such_bucket(record.bucket)
-        old = self.records.put(record)
+        state = bucket.get("Versioning")
+        stale: list[str] = []
+        if state == "Enabled":
+            record.meta["version"] = new_version_id()
+        else:
+            record.meta.pop("version", None)
+        old = self.records.put(record) if state is None else self.records.delete(
+            record.bucket, record.key
+        )
+        if state is not None:
+            if old is not None and (state == "Enabled" or old.version != "null"):
+                self.records.push_version(old)
+                old = None
+            if state == "Suspended":
+                null = self.records.remove_version(record.bucket, record.key, "null")
+                stale += [b for b, _ in null.blobs] if null is not None else []
+            self.records.put(record)
         self.records.keep([b for b, _ in record.blobs])
-        stale = [b for b, _ in old.blobs] if old is not None else []
+        stale += [b for b, _ in old.blobs] if old is not None else []
         self.records.add_garbage(stale, self.now())
         return stale
 
     async def put_object(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        bucket = self.owned(call, params["Bucket"])["Name"]
+        bucket_doc = self.owned(call, params["Bucket"], params["Key"], params)
+        bucket = bucket_doc["Name"]
         key = params["Key"]
         check_key(key)
         length = declared_length(call, params)
         if length is not None and length > MAX_PUT:
             raise AWSError("EntityTooLarge", "Your proposed upload exceeds the maximum allowed "
                            "size", 400, ProposedSize=length, MaxSizeAllowed=MAX_PUT)
-        meta = {"headers": content_headers(params), "user": params.get("Metadata") or {}}
+        meta = self.new_meta(call, bucket_doc, params, content_headers(params),
+                             params.get("Metadata") or {})
         body = params.get("Body")
         record = await self.store_object(
             call, bucket, key, as_chunks(body), meta, params, body, length
         )
-        return {"ETag": record.etag, "Size": record.size,
-                **checksums.output(record.meta["checksums"])}
+        out = {"ETag": record.etag, "Size": record.size,
+               **checksums.output(record.meta["checksums"])}
+        if "version" in record.meta:
+            out["VersionId"] = record.version
+        return out
+
+    def new_meta(
+        self, call: Call, bucket: dict[str, Any], params: dict[str, Any],
+        headers: dict[str, Any], user: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The metadata of a new object: headers, user metadata, owner, ACL, tags."""
+        meta: dict[str, Any] = {"headers": headers, "user": user}
+        if call.account != bucket["Owner"]:
+            meta["owner"] = call.account
+        grants = acl.from_request(params, acl.canonical_id(call.account),
+                                  acl.canonical_id(bucket["Owner"]), default=None)
+        if grants is not None:
+            block = bucket.get("PublicAccessBlock") or {}
+            if block.get("BlockPublicAcls") and acl.is_public(grants):
+                raise AWSError("AccessDenied", "Access Denied", 403)
+            meta["acl"] = grants
+        if params.get("Tagging"):
+            meta["tags"] = tags_from_query(str(params["Tagging"]))
+        return meta
 
     # -- reading --------------------------------------------------------------
 
     def _readable(self, call: Call, params: dict[str, Any]) -> ObjectRecord:
-        bucket = self.owned(call, params["Bucket"])["Name"]
-        record = self.records.get(bucket, params["Key"])
+        bucket = self.owned(call, params["Bucket"], params["Key"], params)["Name"]
+        version = params.get("VersionId")
+        record = self.records.find_version(bucket, params["Key"], version)
         if record is None:
+            if version is not None:
+                raise no_such_version(params["Key"], version)
             raise no_such_key(params["Key"])
+        if record.marker:
+            raise AWSError("MethodNotAllowed", "The specified method is not allowed against "
+                           "this resource.", 405, Method="GET", ResourceType="DeleteMarker")
         check_conditions(
             record.etag,
             record.modified,
@@ -213,6 +265,10 @@ class ObjectOps(S3Core):
             "Metadata": record.meta.get("user") or {},
             "StorageClass": None,
         }
+        if "version" in record.meta or params.get("VersionId"):
+            out["VersionId"] = record.version
+        if record.meta.get("tags"):
+            out["TagCount"] = len(record.meta["tags"])
         out.update(record.meta.get("headers") or {})
         for param, header in _OVERRIDES.items():
             if params.get(param) is not None:
@@ -282,51 +338,126 @@ class ObjectOps(S3Core):
 
     # -- deleting -------------------------------------------------------------
 
-    def delete_keys(self, bucket: str, keys: list[str]) -> None:
+    def delete_keys(
+        self, bucket: str, keys: list[tuple[str, str | None]]
+    ) -> list[dict[str, Any]]:
+        """Delete objects (or versions of them); return what each deletion did."""
+        results: list[dict[str, Any]] = []
         with self.env.store.tx():
+            doc = self.bucket(bucket)
+            if doc is None:
+                raise no_such_bucket(bucket)
+            state = doc.get("Versioning")
             stale: list[str] = []
-            for key in keys:
+            for key, version in keys:
+                if version is not None:
+                    results.append(self._delete_version(bucket, key, version, stale))
+                    continue
                 old = self.records.delete(bucket, key)
-                if old is not None:
+                if state is None:
+                    if old is not None:
+                        stale.extend(b for b, _ in old.blobs)
+                    results.append({"Key": key})
+                    continue
+                if old is not None and (state == "Enabled" or old.version != "null"):
+                    self.records.push_version(old)
+                elif old is not None:
                     stale.extend(b for b, _ in old.blobs)
+                if state == "Suspended":
+                    null = self.records.remove_version(bucket, key, "null")
+                    if null is not None:
+                        stale.extend(b for b, _ in null.blobs)
+                meta: dict[str, Any] = {"marker": True}
+                if state == "Enabled":
+                    meta["version"] = new_version_id()
+                marker = ObjectRecord(bucket, key, 0, "", self.now(), [], meta)
+                self.records.push_version(marker)
+                results.append({"Key": key, "DeleteMarker": True,
+                                "DeleteMarkerVersionId": marker.version})
             self.records.add_garbage(stale, self.now())
         self.collect(stale)
+        return results
+
+    def _delete_version(
+        self, bucket: str, key: str, version: str, stale: list[str]
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = {"Key": key, "VersionId": version}
+        current = self.records.get(bucket, key)
+        if current is not None and current.version == version:
+            self.records.delete(bucket, key)
+            stale.extend(b for b, _ in current.blobs)
+        else:
+            old = self.records.remove_version(bucket, key, version)
+            if old is None:
+                return result
+            stale.extend(b for b, _ in old.blobs)
+            if old.marker:
+                result["DeleteMarker"] = True
+                result["DeleteMarkerVersionId"] = version
+            if current is not None:
+                return result
+        newest = self.records.newest_version(bucket, key)
+        if newest is not None and not newest.marker:
+            # The newest remaining version becomes the current object again.
+            self.records.remove_version(bucket, key, newest.version)
+            self.records.put(newest)
+        return result
 
     def delete_object(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        bucket = self.owned(call, params["Bucket"])["Name"]
+        bucket = self.owned(call, params["Bucket"], params["Key"], params)["Name"]
         if params.get("IfMatch") is not None:
             current = self.records.get(bucket, params["Key"])
             if current is None:
                 raise no_such_key(params["Key"])
             check_conditions(current.etag, current.modified, if_match=params["IfMatch"])
-        self.delete_keys(bucket, [params["Key"]])
-        return {}
+        (result,) = self.delete_keys(bucket, [(params["Key"], params.get("VersionId"))])
+        out: dict[str, Any] = {}
+        if result.get("DeleteMarker"):
+            out["DeleteMarker"] = True
+        version = result.get("DeleteMarkerVersionId") or result.get("VersionId")
+        if version:
+            out["VersionId"] = version
+        return out
 
     def delete_objects(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        bucket = self.owned(call, params["Bucket"])["Name"]
+        bucket = self.owned(call, params["Bucket"], None, params)["Name"]
         request = params.get("Delete") or {}
         objects = request.get("Objects") or []
         if not objects or len(objects) > MAX_DELETE:
             raise AWSError("MalformedXML", "The XML you provided was not well-formed or did "
                            "not validate against our published schema", 400)
-        keys = [o["Key"] for o in objects]
-        self.delete_keys(bucket, keys)
+        wanted: list[tuple[str, str | None]] = []
+        errors: list[dict[str, Any]] = []
+        for o in objects:
+            try:
+                self.owned(call, bucket, o["Key"], o, action="s3:DeleteObject")
+            except AWSError as error:
+                errors.append({"Key": o["Key"], "Code": error.code, "Message": error.message})
+                continue
+            wanted.append((o["Key"], o.get("VersionId")))
+        results = self.delete_keys(bucket, wanted) if wanted else []
         out: dict[str, Any] = {}
         if not request.get("Quiet"):
-            out["Deleted"] = [{"Key": k} for k in keys]
+            out["Deleted"] = results
+        if errors:
+            out["Errors"] = errors
         return out
 
     # -- copying --------------------------------------------------------------
 
-    async def copy_object(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        bucket = self.owned(call, params["Bucket"])["Name"]
-        key = params["Key"]
-        check_key(key)
-        src_bucket, src_key, _ = parse_copy_source(params["CopySource"])
-        self.owned(call, src_bucket)
-        source = self.records.get(src_bucket, src_key)
+    def copy_source(self, call: Call, params: dict[str, Any]) -> ObjectRecord:
+        """The object ``CopySource`` names, readable by the caller, preconditions met."""
+        src_bucket, src_key, src_version = parse_copy_source(params["CopySource"])
+        self.owned(call, src_bucket, src_key, {"VersionId": src_version},
+                   action="s3:GetObjectVersion" if src_version else "s3:GetObject")
+        source = self.records.find_version(src_bucket, src_key, src_version)
         if source is None:
+            if src_version is not None:
+                raise no_such_version(src_key, src_version)
             raise no_such_key(src_key)
+        if source.marker:
+            raise AWSError("InvalidRequest", "The source of a copy request may not "
+                           "specifically refer to a delete marker by version id.", 400)
         check_conditions(
             source.etag,
             source.modified,
@@ -336,6 +467,15 @@ class ObjectOps(S3Core):
             if_unmodified_since=params.get("CopySourceIfUnmodifiedSince"),
             copy=True,
         )
+        return source
+
+    async def copy_object(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        bucket_doc = self.owned(call, params["Bucket"], params["Key"], params)
+        bucket = bucket_doc["Name"]
+        key = params["Key"]
+        check_key(key)
+        src_bucket, src_key, _ = parse_copy_source(params["CopySource"])
+        source = self.copy_source(call, params)
         directive = (params.get("MetadataDirective") or "COPY").upper()
         if directive not in ("COPY", "REPLACE"):
             raise AWSError("InvalidArgument", "Unknown metadata directive.", 400)
@@ -350,10 +490,16 @@ class ObjectOps(S3Core):
                 400,
             )
         if directive == "REPLACE":
-            meta = {"headers": content_headers(params), "user": params.get("Metadata") or {}}
+            meta = self.new_meta(call, bucket_doc, params, content_headers(params),
+                                 params.get("Metadata") or {})
         else:
-            meta = {"headers": dict(source.meta.get("headers") or {}),
-                    "user": dict(source.meta.get("user") or {})}
+            meta = self.new_meta(call, bucket_doc, params,
+                                 dict(source.meta.get("headers") or {}),
+                                 dict(source.meta.get("user") or {}))
+        if (params.get("TaggingDirective") or "COPY").upper() == "COPY":
+            meta.pop("tags", None)
+            if source.meta.get("tags"):
+                meta["tags"] = dict(source.meta["tags"])
         wanted_params = dict(params)
         for name in source.meta.get("checksums") or {}:
             if name in checksums.COMPUTED and not params.get("ChecksumAlgorithm"):
@@ -363,7 +509,36 @@ class ObjectOps(S3Core):
         record = await self.store_object(call, bucket, key, chunks, meta, wanted_params)
         result = {"ETag": record.etag, "LastModified": record.modified,
                   **checksums.output(record.meta["checksums"])}
-        return {"CopyObjectResult": result}
+        out: dict[str, Any] = {"CopyObjectResult": result}
+        if "version" in record.meta:
+            out["VersionId"] = record.version
+        if "version" in source.meta:
+            out["CopySourceVersionId"] = source.version
+        return out
+
+
+def new_version_id() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def no_such_version(key: str, version: str) -> AWSError:
+    return AWSError("NoSuchVersion", "The specified version does not exist.", 404, Key=key,
+                    VersionId=version)
+
+
+def tags_from_query(text: str) -> dict[str, str]:
+    """``x-amz-tagging`` (``k1=v1&k2=v2``, URL-encoded) as a dict, validated."""
+    tags = dict(parse_qsl(text, keep_blank_values=True))
+    check_tags(tags)
+    return tags
+
+
+def check_tags(tags: dict[str, str], limit: int = 10) -> None:
+    if len(tags) > limit:
+        raise AWSError("BadRequest", f"Object tags cannot be greater than {limit}", 400)
+    for name, value in tags.items():
+        if not name or len(name) > 128 or len(value) > 256:
+            raise AWSError("InvalidTag", "The TagKey you have provided is invalid", 400)
 
 
 def etag_of_parts(md5s: list[str]) -> str:

@@ -60,6 +60,26 @@ register_migration(
     """,
 )
 
+register_migration(
+    3001,
+    "s3_versions",
+    """
+    CREATE TABLE s3_versions (
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        version TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        etag TEXT NOT NULL,
+        modified REAL NOT NULL,
+        blobs TEXT NOT NULL,
+        meta TEXT NOT NULL,
+        PRIMARY KEY (bucket, key, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX s3_versions_by_id ON s3_versions (bucket, key, version);
+    """,
+)
+
 
 @dataclass
 class ObjectRecord:
@@ -72,6 +92,16 @@ class ObjectRecord:
     modified: float
     blobs: list[tuple[str, int]]
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        """The version id; ``"null"`` for objects written while versioning was off."""
+        return str(self.meta.get("version") or "null")
+
+    @property
+    def marker(self) -> bool:
+        """A delete marker (kept only among the versions)."""
+        return bool(self.meta.get("marker"))
 
     @property
     def parts_count(self) -> int | None:
@@ -148,9 +178,95 @@ class Records:
 
     def any_object(self, bucket: str) -> bool:
         row = self._conn.execute(
-            "SELECT 1 FROM s3_objects WHERE bucket = ? LIMIT 1", (bucket,)
+            "SELECT 1 FROM s3_objects WHERE bucket = ? UNION ALL"
+            " SELECT 1 FROM s3_versions WHERE bucket = ? LIMIT 1", (bucket, bucket)
         ).fetchone()
         return row is not None
+
+    # -- versions (every version but the current one, and delete markers) ----
+
+    def push_version(self, record: ObjectRecord) -> None:
+        """Keep ``record`` as the newest of the non-current versions of its key."""
+        row = self._conn.execute(
+            "SELECT COALESCE(MAX(seq), 0) FROM s3_versions WHERE bucket = ? AND key = ?",
+            (record.bucket, record.key),
+        ).fetchone()
+        self._conn.execute(
+            "INSERT INTO s3_versions (bucket, key, seq, version, size, etag, modified, blobs,"
+            " meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (record.bucket, record.key, int(row[0]) + 1, record.version, record.size,
+             record.etag, record.modified, json.dumps(record.blobs),
+             json.dumps(record.meta, separators=(",", ":"))),
+        )
+
+    def newest_version(self, bucket: str, key: str) -> ObjectRecord | None:
+        row = self._conn.execute(
+            f"SELECT {_OBJECT_COLUMNS} FROM s3_versions WHERE bucket = ? AND key = ?"
+            " ORDER BY seq DESC LIMIT 1",
+            (bucket, key),
+        ).fetchone()
+        return None if row is None else _object(row)
+
+    def get_version(self, bucket: str, key: str, version: str) -> ObjectRecord | None:
+        row = self._conn.execute(
+            f"SELECT {_OBJECT_COLUMNS} FROM s3_versions WHERE bucket = ? AND key = ?"
+            " AND version = ?",
+            (bucket, key, version),
+        ).fetchone()
+        return None if row is None else _object(row)
+
+    def remove_version(self, bucket: str, key: str, version: str) -> ObjectRecord | None:
+        old = self.get_version(bucket, key, version)
+        if old is not None:
+            self._conn.execute(
+                "DELETE FROM s3_versions WHERE bucket = ? AND key = ? AND version = ?",
+                (bucket, key, version),
+            )
+        return old
+
+    def find_version(self, bucket: str, key: str, version: str | None) -> ObjectRecord | None:
+        """The current object (``version`` None), or the version named, current or not."""
+        current = self.get(bucket, key)
+        if version is None or (current is not None and current.version == version):
+            return current
+        return self.get_version(bucket, key, version)
+
+    def update_meta(self, record: ObjectRecord) -> None:
+        """Store ``record.meta`` (tags, ACL) on whichever row holds that version."""
+        meta = json.dumps(record.meta, separators=(",", ":"))
+        current = self.get(record.bucket, record.key)
+        if current is not None and current.version == record.version:
+            self._conn.execute("UPDATE s3_objects SET meta = ? WHERE bucket = ? AND key = ?",
+                               (meta, record.bucket, record.key))
+        else:
+            self._conn.execute(
+                "UPDATE s3_versions SET meta = ? WHERE bucket = ? AND key = ? AND version = ?",
+                (meta, record.bucket, record.key, record.version),
+            )
+
+    def scan_versions(
+        self, bucket: str, start: str
+    ) -> Generator[tuple[ObjectRecord, bool], None, None]:
+        """(version, is latest) of every key from ``start`` on: keys in order, newest first."""
+        cur = self._conn.execute(
+            f"SELECT {_OBJECT_COLUMNS}, 9223372036854775807 AS seq FROM s3_objects"
+            " WHERE bucket = ? AND key >= ?"
+            f" UNION ALL SELECT {_OBJECT_COLUMNS}, seq FROM s3_versions"
+            " WHERE bucket = ? AND key >= ? ORDER BY key, seq DESC",
+            (bucket, start, bucket, start),
+        )
+        last_key: str | None = None
+        try:
+            while True:
+                rows = cur.fetchmany(256)
+                if not rows:
+                    return
+                for row in rows:
+                    record = _object(row)
+                    yield record, record.key != last_key
+                    last_key = record.key
+        finally:
+            cur.close()
 
     def scan(self, bucket: str, start: str, inclusive: bool) -> Generator[ObjectRecord, None, None]:
         """Objects of ``bucket`` from ``start`` on, in key order, read lazily."""
@@ -171,10 +287,11 @@ class Records:
             cur.close()
 
     def all_blobs(self, bucket: str | None = None) -> list[str]:
-        sql = "SELECT blobs FROM s3_objects" + (" WHERE bucket = ?" if bucket else "")
         out: list[str] = []
-        for (blobs,) in self._conn.execute(sql, (bucket,) if bucket else ()):
-            out.extend(str(b) for b, _ in json.loads(blobs))
+        for table in ("s3_objects", "s3_versions"):
+            sql = f"SELECT blobs FROM {table}" + (" WHERE bucket = ?" if bucket else "")
+            for (blobs,) in self._conn.execute(sql, (bucket,) if bucket else ()):
+                out.extend(str(b) for b, _ in json.loads(blobs))
         return out
 
     # -- uploads and parts --------------------------------------------------
@@ -251,5 +368,5 @@ class Records:
         return [str(r[0]) for r in self._conn.execute("SELECT blob FROM s3_garbage")]
 
     def wipe(self) -> None:
-        for table in ("s3_objects", "s3_parts", "s3_uploads"):
+        for table in ("s3_objects", "s3_versions", "s3_parts", "s3_uploads"):
             self._conn.execute(f"DELETE FROM {table}")
