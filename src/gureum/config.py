@@ -56,6 +56,8 @@ class Settings:
     # Speeds up the cloud's clocks for demos and local work: cooldowns,
     # warm-ups and alarm periods are divided by it (1 = AWS's own timing).
     time_scale: float = 1.0
+    # Seconds between two ticks of the billing meter.
+    meter_interval: float = 15.0
 
     # env var name -> (field name, converter)
     ENV: Mapping[str, tuple[str, Callable[[str], object]]] = dataclasses.field(
@@ -72,6 +74,7 @@ class Settings:
             "GUREUM_LOG_LEVEL": ("log_level", str),
             "GUREUM_LOOPBACK_PREFIX": ("loopback_prefix", str),
             "GUREUM_TIME_SCALE": ("time_scale", float),
+            "GUREUM_METER_INTERVAL": ("meter_interval", float),
         },
         repr=False,
         compare=False,
