@@ -121,7 +121,11 @@ async def ensure_bridge(plan: NetworkPlan) -> str:
             f"addr add {plan.gateway}/{prefix} dev {name}\n"
             f"link set {name} up\n"
         )
-        await run("ip", "-batch", "-", input=script.encode())
+        try:
+            await run("ip", "-batch", "-", input=script.encode())
+        except CommandError:
+            if not link_exists(name):  # else: a concurrent launch made it first
+                raise
     return name
 
 

@@ -78,6 +78,8 @@ def ingress_rules(plan: NetworkPlan, rules: tuple[tuple[str, int, int, str], ...
         elif proto in ("tcp", "udp"):
             ports = f"{low}" if low == high else f"{low}-{high}"
             body.append(f"    {source}{proto} dport {ports} accept")
+        elif proto.isdigit():
+            body.append(f"    {source}meta l4proto {proto} accept")
     body += ["  }", "}"]
     return body
 
@@ -95,6 +97,7 @@ class NamespaceDriver:
         self._plan: NetworkPlan | None = None
         self._bridge: str | None = None
         self._locks: dict[str, asyncio.Lock] = {}
+        self._bridge_lock = asyncio.Lock()
 
     def network(self) -> NetworkPlan:
         if self._plan is None:
@@ -102,7 +105,8 @@ class NamespaceDriver:
         return self._plan
 
     async def prepare(self) -> None:
-        self._bridge = await hostnet.ensure_bridge(self.network())
+        async with self._bridge_lock:
+            self._bridge = await hostnet.ensure_bridge(self.network())
 
     def _dir(self, id: str) -> Path:
         return self.guests_dir / id
@@ -138,7 +142,7 @@ class NamespaceDriver:
                 return
             await self._cleanup(spec.id)
             plan = self.network()
-            self._bridge = await hostnet.ensure_bridge(plan)
+            await self.prepare()
             d = self._dir(spec.id)
             for sub in ("volume/upper", "volume/work", "root"):
                 (d / sub).mkdir(parents=True, exist_ok=True)

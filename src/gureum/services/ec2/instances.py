@@ -18,8 +18,8 @@ from ..common.pagination import paginate
 from . import render
 from .catalog import DEFAULT_TYPE, architecture, find_image, instance_type
 from .core import INSTANCE, KEYPAIR
+from .secgroups import SecurityGroupOperations
 from .templates import merge_run_params, resolve_launch_template
-from .vpc import VpcOperations
 
 MAX_USER_DATA = 16 * 1024
 MAX_INSTANCES = 256  # non-terminated instances one gureum holds
@@ -62,7 +62,7 @@ def changes(docs: list[dict[str, Any]], before: dict[str, str]) -> list[dict[str
     ]
 
 
-class InstanceOperations(VpcOperations):
+class InstanceOperations(SecurityGroupOperations):
     # -- RunInstances -----------------------------------------------------------
 
     def run_instances(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +96,7 @@ class InstanceOperations(VpcOperations):
             tags["aws:ec2launchtemplate:version"] = params["LaunchTemplate"]["Version"]
         zone = (params.get("Placement") or {}).get("AvailabilityZone")
         subnet = self.subnet_for(call, params.get("SubnetId"), zone)
-        groups = self._groups(call, params)
+        groups = self.groups_for_launch(call, params, subnet["VpcId"])
         metadata = params.get("MetadataOptions") or {}
         with self.store.tx():
             held = self.store.resources.count(INSTANCE) - len(
@@ -134,21 +134,8 @@ class InstanceOperations(VpcOperations):
                 docs.append(doc)
         for doc in docs:
             self.wake(call.account, call.region, doc["id"])
+        self.groups_changed(call, {g["GroupId"] for g in groups})
         return self._reservation(docs)
-
-    def _groups(self, call: Call, params: dict[str, Any]) -> list[dict[str, str]]:
-        default = self.default_security_group(call.account, call.region)
-        wanted = list(params.get("SecurityGroupIds") or [])
-        names = list(params.get("SecurityGroups") or [])
-        for gid in wanted:
-            if gid != default["GroupId"]:
-                raise AWSError("InvalidGroup.NotFound",
-                               f"The security group '{gid}' does not exist")
-        for name in names:
-            if name != "default":
-                raise AWSError("InvalidGroup.NotFound",
-                               f"The security group '{name}' does not exist in default VPC")
-        return [default]
 
     def _reservation(self, docs: list[dict[str, Any]]) -> dict[str, Any]:
         first = docs[0]
@@ -302,7 +289,10 @@ class InstanceOperations(VpcOperations):
                                      "Client.UserInitiatedShutdown: User initiated shutdown"]
                 d["transition_reason"] = f"User initiated ({self._stamp()})"
 
-        return {"TerminatingInstances": self._change(call, params.get("InstanceIds") or [], act)}
+        out = self._change(call, params.get("InstanceIds") or [], act)
+        self.groups_changed(call, {g["GroupId"] for d in self.instances(call, [
+            c["InstanceId"] for c in out]) for g in d.get("security_groups") or []})
+        return {"TerminatingInstances": out}
 
     def reboot_instances(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         def act(d: dict[str, Any], check: bool) -> None:
@@ -347,6 +337,12 @@ class InstanceOperations(VpcOperations):
             disable = (params.get("DisableApiTermination") or {}).get("Value")
             if attribute == "disableApiTermination":
                 disable = str(value).lower() == "true"
+            groups = params.get("Groups")
+            if groups is not None:
+                before = {g["GroupId"] for g in doc["security_groups"]}
+                doc["security_groups"] = self.groups_for_launch(
+                    call, {"SecurityGroupIds": groups}, doc["vpc_id"])
+                changed = before | {g["GroupId"] for g in doc["security_groups"]}
             if new_type is not None:
                 instance_type(new_type)
                 if doc["state"] != "stopped":
@@ -361,10 +357,15 @@ class InstanceOperations(VpcOperations):
                 doc["user_data"] = base64.b64encode(raw).decode() if raw else None
             if disable is not None:
                 doc["disable_api_termination"] = bool(disable)
-            if new_type is None and user_data is None and disable is None:
+            if groups is not None and not groups:
+                raise AWSError("InvalidParameterValue", "At least one security group is required")
+            if new_type is None and user_data is None and disable is None and groups is None:
                 raise AWSError("InvalidParameterCombination",
                                "No attributes specified to modify")
             self.save(doc)
+        if groups is not None:
+            self.wake(call.account, call.region, doc["id"])
+            self.groups_changed(call, changed)
         return {}
 
     def describe_instance_attribute(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:

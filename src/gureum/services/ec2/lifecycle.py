@@ -23,6 +23,7 @@ from gureum.drivers.compute import GuestSpec
 from .catalog import instance_type
 from .core import INSTANCE, LOOP, EC2Core, loop_key
 from .metadata import MetadataServer
+from .secgroups import MEMBERS_KEY, instance_ingress
 
 log = logging.getLogger("gureum.ec2")
 
@@ -35,11 +36,13 @@ CHECK_RUNNING = 10.0
 class Lifecycle(EC2Core):
     _adopt: set[str]
     _boot_started: dict[str, float]
+    _applied: dict[str, tuple[tuple[str, int, int, str], ...] | None]
     metadata: MetadataServer
 
     def setup_lifecycle(self) -> None:
         self._adopt = set()
         self._boot_started = {}
+        self._applied = {}
         self.metadata = MetadataServer(self.store, self.driver)
 
     async def start(self) -> None:
@@ -71,10 +74,24 @@ class Lifecycle(EC2Core):
 
     def spec(self, doc: dict[str, Any]) -> GuestSpec:
         user_data = base64.b64decode(doc["user_data"]) if doc.get("user_data") else None
+        ingress = instance_ingress(self.store, doc, self.env.extras.get(MEMBERS_KEY))
         return GuestSpec(
             id=doc["id"], address=doc["ip"], hostname=doc["hostname"], fqdn=doc["fqdn"],
-            limits=instance_type(doc["type"]).limits, user_data=user_data,
+            limits=instance_type(doc["type"]).limits, user_data=user_data, ingress=ingress,
         )
+
+    async def _launch(self, doc: dict[str, Any]) -> None:
+        spec = self.spec(doc)
+        await self.metadata.ensure(self.driver)
+        await self.driver.launch(spec)
+        self._applied[doc["id"]] = spec.ingress
+
+    async def _apply_ingress(self, doc: dict[str, Any]) -> None:
+        """Re-apply the instance's security group rules if they changed."""
+        spec = self.spec(doc)
+        if self._applied.get(doc["id"]) != spec.ingress:
+            await self.driver.update_ingress(spec)
+            self._applied[doc["id"]] = spec.ingress
 
     def _get(self, key: str) -> dict[str, Any] | None:
         account, region, instance_id = key.split("|")
@@ -140,7 +157,7 @@ class Lifecycle(EC2Core):
                 return None
             await self.metadata.ensure(self.driver)
             self._boot_started[key] = self.env.clock.monotonic()
-            await self.driver.launch(self.spec(doc))
+            await self._launch(doc)
             if self._get(key) is None:
                 await self.driver.destroy(doc["id"])
                 return None
@@ -156,8 +173,7 @@ class Lifecycle(EC2Core):
         self._adopt.discard(key)
         if doc.get("rebooted", 0) < doc.get("reboots", 0):
             await self.driver.stop(instance_id)
-            await self.metadata.ensure(self.driver)
-            await self.driver.launch(self.spec(doc))
+            await self._launch(doc)
             with self.store.tx():
                 fresh = self._get(key)
                 if fresh is not None:
@@ -167,11 +183,11 @@ class Lifecycle(EC2Core):
         if self.driver.running(instance_id):
             if adopting:
                 await self.metadata.ensure(self.driver)
+            await self._apply_ingress(doc)
             return CHECK_RUNNING
         if adopting:
             # gureum (re)started: boot the instance again, as a host that rebooted.
-            await self.metadata.ensure(self.driver)
-            await self.driver.launch(self.spec(doc))
+            await self._launch(doc)
             return CHECK_RUNNING
         await self.driver.stop(instance_id)  # clean what the dead init left
         self._transition(key, "running", state="stopped", state_reason=[

@@ -73,9 +73,6 @@ class VpcOperations(EC2Core):
             })
         return out
 
-    def default_security_group(self, account: str, region: str) -> dict[str, str]:
-        return {"GroupId": _id("sg", account, region, "default"), "GroupName": "default"}
-
     def subnet_for(self, call: Call, subnet_id: str | None, zone: str | None) -> dict[str, Any]:
         subnets = self.default_subnets(call.account, call.region)
         if subnet_id:
