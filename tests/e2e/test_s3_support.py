@@ -32,6 +32,11 @@ def empty_bucket(s3: Any, bucket: str) -> None:
         keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
         if keys:
             s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        found = page.get("Versions", []) + page.get("DeleteMarkers", [])
+        versions = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in found]
+        if versions:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": versions, "Quiet": True})
 
 
 @contextmanager

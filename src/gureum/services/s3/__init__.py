@@ -4,14 +4,14 @@ write → commit → collect cycle); ``S3`` is their union."""
 
 from __future__ import annotations
 
+from .attributes import AttributeOps
 from .buckets import BucketOps, check_bucket_name
 from .core import KIND
 from .listing import ListingOps
 from .multipart import MultipartOps
-from .permissions import PermissionOps
 
 
-class S3(BucketOps, ListingOps, MultipartOps, PermissionOps):
+class S3(BucketOps, ListingOps, MultipartOps, AttributeOps):
     """The S3 service."""
 
 

@@ -8,7 +8,9 @@ sequence; parts left out of the completion are collected.
 
 from __future__ import annotations
 
+import re
 import secrets
+from collections.abc import AsyncIterable
 from typing import Any
 
 from gureum.errors import AWSError
@@ -39,6 +41,18 @@ def no_such_upload(upload_id: str) -> AWSError:
         404,
         UploadId=upload_id,
     )
+
+
+_RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")
+
+
+def _part_number(params: dict[str, Any]) -> int:
+    number = int(params["PartNumber"])
+    if not 1 <= number <= MAX_PARTS:
+        raise AWSError("InvalidArgument", "Part number must be an integer between 1 and "
+                       "10000, inclusive", 400, ArgumentName="partNumber",
+                       ArgumentValue=str(number))
+    return number
 
 
 def _bare(etag: str) -> str:
@@ -76,18 +90,53 @@ class MultipartOps(ObjectOps):
 
     async def upload_part(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         upload = self._upload(call, params)
-        number = int(params["PartNumber"])
-        if not 1 <= number <= MAX_PARTS:
-            raise AWSError("InvalidArgument", "Part number must be an integer between 1 and "
-                           "10000, inclusive", 400, ArgumentName="partNumber",
-                           ArgumentValue=str(number))
+        number = _part_number(params)
         length = declared_length(call, params)
         if length is not None and length > MAX_PART:
             raise AWSError("EntityTooLarge", "Your proposed upload exceeds the maximum allowed "
                            "size", 400)
         body = params.get("Body")
+        part, sums = await self._store_part(upload, number, as_chunks(body), params, body)
+        out: dict[str, Any] = {"ETag": part.etag}
+        out.update({f"Checksum{name}": value for name, value in sums.items()})
+        return out
+
+    async def upload_part_copy(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        upload = self._upload(call, params)
+        number = _part_number(params)
+        source = self.copy_source(call, params)
+        start, end = 0, source.size
+        spec = params.get("CopySourceRange")
+        if spec:
+            m = _RANGE.match(str(spec).strip())
+            if m is None or int(m.group(1)) > int(m.group(2)) or int(m.group(2)) >= source.size:
+                raise AWSError("InvalidArgument", "The x-amz-copy-source-range value must be of "
+                               "the form bytes=first-last where first and last are the "
+                               "zero-based offsets of the first and last bytes to copy", 400,
+                               ArgumentName="x-amz-copy-source-range", ArgumentValue=spec)
+            start, end = int(m.group(1)), int(m.group(2)) + 1
+        if end - start > MAX_PART:
+            raise AWSError("InvalidRequest", "The specified copy source is larger than the "
+                           "maximum allowable size for a copy source: 5368709120", 400)
+        wanted = {k: v for k, v in params.items() if k != "ContentMD5"}
+        if upload.meta.get("checksum"):
+            wanted["ChecksumAlgorithm"] = upload.meta["checksum"]
+        part, sums = await self._store_part(
+            upload, number, self._stream(source.blobs, start, end), wanted, None
+        )
+        result: dict[str, Any] = {"ETag": part.etag, "LastModified": part.modified}
+        result.update({f"Checksum{name}": value for name, value in sums.items()})
+        out: dict[str, Any] = {"CopyPartResult": result}
+        if "version" in source.meta:
+            out["CopySourceVersionId"] = source.version
+        return out
+
+    async def _store_part(
+        self, upload: Upload, number: int, chunks: AsyncIterable[bytes],
+        params: dict[str, Any], body: Any,
+    ) -> tuple[Part, dict[str, str]]:
         wanted = checksums.requested(params, body)
-        info = await self.write_blob(as_chunks(body), checksums.to_compute(wanted), prefix="p")
+        info = await self.write_blob(chunks, checksums.to_compute(wanted), prefix="p")
         try:
             checksums.check_content_md5(params.get("ContentMD5"), info)
             sums = checksums.settle(wanted, info, body)
@@ -104,9 +153,7 @@ class MultipartOps(ObjectOps):
             self.collect([info.key], grace=0)
             raise
         self.collect(stale)
-        out: dict[str, Any] = {"ETag": part.etag}
-        out.update({f"Checksum{name}": value for name, value in sums.items()})
-        return out
+        return part, sums
 
     def complete_multipart_upload(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         upload = self._upload(call, params)
