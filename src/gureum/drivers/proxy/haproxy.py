@@ -50,6 +50,7 @@ class _Proxy:
     pid: int | None = None
     config: str = ""
     servers: set[str] = field(default_factory=set)  # "backend/server" already checked
+    pending: set[str] = field(default_factory=set)  # new servers not yet forced down
 
     @property
     def socket(self) -> Path:
@@ -138,6 +139,9 @@ class HAProxyDriver:
         else:
             p.state_file.write_text("")
             p.servers.clear()
+        # HAProxy starts servers up; until they are forced down they count as new.
+        p.pending = {f"b_{b.name}/{s.name}" for b in spec.backends for s in b.servers}
+        p.pending -= p.servers
         await self._start(p, old)
         p.config = text
         await self._force_new_down(p, spec)
@@ -187,6 +191,7 @@ class HAProxyDriver:
             with contextlib.suppress(OSError, asyncio.TimeoutError):
                 await command(p.socket, f"set server {key} health down")
         p.servers = current
+        p.pending = set()
 
     async def remove(self, name: str) -> None:
         p = self._proxy(name)
@@ -224,11 +229,14 @@ class HAProxyDriver:
 
     async def health(self, name: str) -> dict[str, dict[str, ServerHealth]]:
         out: dict[str, dict[str, ServerHealth]] = {}
+        pending = self._proxies[name].pending if name in self._proxies else set()
         for row in await self._stat(name):
             px, sv = row.get("pxname", ""), row.get("svname", "")
             if not px.startswith("b_") or sv in ("FRONTEND", "BACKEND"):
                 continue
-            out.setdefault(px[2:], {})[sv] = _server_health(row)
+            new = f"{px}/{sv}" in pending
+            out.setdefault(px[2:], {})[sv] = ServerHealth("initial") if new else \
+                _server_health(row)
         return out
 
     async def counters(self, name: str) -> dict[str, Counters]:
