@@ -62,7 +62,7 @@ def leftovers(instance_ids: list[str], data_dir: Path) -> list[str]:
             found.append(f"netns gureum-{i}")
         if "gv" + i[2:14] in links:
             found.append(f"veth of {i}")
-        for ctl in ("cpu", "cpuacct", "memory", "pids", "unified"):
+        for ctl in ("cpu", "cpuacct", "memory", "pids", "blkio", "unified"):
             if Path(f"/sys/fs/cgroup/{ctl}/gureum/{i}").exists():
                 found.append(f"cgroup {ctl} of {i}")
         if i in mounts:
@@ -85,7 +85,7 @@ def sweep(data_dir: Path) -> None:
     ids = [p.name for p in guests.iterdir()] if guests.is_dir() else []
     for i in ids:
         subprocess.run(["ip", "netns", "del", f"gureum-{i}"], capture_output=True)
-        for ctl in ("cpu", "cpuacct", "memory", "pids", "unified"):
+        for ctl in ("cpu", "cpuacct", "memory", "pids", "blkio", "unified"):
             d = Path(f"/sys/fs/cgroup/{ctl}/gureum/{i}")
             for _ in range(50):
                 try:

@@ -58,8 +58,20 @@ class GuestSpec:
 
 @dataclass(frozen=True)
 class Usage:
+    """What a guest has used since it booted (counters) and holds now (memory).
+
+    Network counters are from the guest's side: ``bytes_in`` is what it received.
+    Disk counters are ``None`` where the host cannot measure them per guest."""
+
     cpu_seconds: float
     memory_bytes: int
+    memory_limit: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    packets_in: int = 0
+    packets_out: int = 0
+    disk_read_bytes: int | None = None
+    disk_write_bytes: int | None = None
 
 
 class ComputeDriver(Protocol):

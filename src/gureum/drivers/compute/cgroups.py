@@ -9,6 +9,7 @@ guest's group is created in each. Groups live under ``gureum/<id>``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 from pathlib import Path
@@ -37,7 +38,7 @@ class Cgroups:
             self.hierarchies = {"unified": root}
         else:
             found: dict[str, Path] = {}
-            for name in ("cpu", "cpuacct", "memory", "pids"):
+            for name in ("cpu", "cpuacct", "memory", "pids", "blkio"):
                 path = root / name
                 if path.is_dir():
                     found[name] = path
@@ -116,10 +117,37 @@ class Cgroups:
                 )
                 cpu = int(stat["usage_usec"]) / 1e6
                 memory = int((d / "memory.current").read_text())
+                limit_text = (d / "memory.max").read_text().strip()
+                limit = 0 if limit_text == "max" else int(limit_text)
             else:
                 h = self.hierarchies
                 cpu = int((h["cpuacct"] / PARENT / id / "cpuacct.usage").read_text()) / 1e9
-                memory = int((h["memory"] / PARENT / id / "memory.usage_in_bytes").read_text())
+                mem = h["memory"] / PARENT / id
+                memory = int((mem / "memory.usage_in_bytes").read_text())
+                limit = int((mem / "memory.limit_in_bytes").read_text())
         except (OSError, KeyError, ValueError):
             return None
-        return Usage(cpu, memory)
+        read, written = self._disk(id)
+        return dataclasses.replace(Usage(cpu, memory, limit), disk_read_bytes=read,
+                                   disk_write_bytes=written)
+
+    def _disk(self, id: str) -> tuple[int | None, int | None]:
+        """Bytes read and written by the guest's processes (v2 io.stat, v1 blkio)."""
+        read = written = 0
+        try:
+            if self.v2:
+                for line in (self.root / PARENT / id / "io.stat").read_text().splitlines():
+                    fields = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
+                    read += int(fields.get("rbytes", 0))
+                    written += int(fields.get("wbytes", 0))
+            else:
+                path = self.hierarchies["blkio"] / PARENT / id / "blkio.throttle.io_service_bytes"
+                for line in path.read_text().splitlines():
+                    parts = line.split()
+                    if len(parts) == 3 and parts[1] == "Read":
+                        read += int(parts[2])
+                    elif len(parts) == 3 and parts[1] == "Write":
+                        written += int(parts[2])
+        except (OSError, KeyError, ValueError):
+            return None, None
+        return read, written

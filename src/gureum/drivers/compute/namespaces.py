@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -249,7 +250,19 @@ class NamespaceDriver:
             return b""
 
     def usage(self, id: str) -> Usage | None:
-        return self.cgroups.usage(id)
+        used = self.cgroups.usage(id)
+        if used is None:
+            return None
+        stats = Path("/sys/class/net", veth_name(id), "statistics")
+        try:
+            # The host end's transmit is what the guest received.
+            counters = {name: int((stats / name).read_text())
+                        for name in ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets")}
+        except (OSError, ValueError):
+            return used
+        return dataclasses.replace(
+            used, bytes_in=counters["tx_bytes"], bytes_out=counters["rx_bytes"],
+            packets_in=counters["tx_packets"], packets_out=counters["rx_packets"])
 
     async def shutdown(self) -> None:
         ids = [i for i in self.guests() if self.running(i) or self.cgroups.exists(i)]

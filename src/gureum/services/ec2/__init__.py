@@ -12,6 +12,7 @@ from .catalog import CatalogOperations, images
 from .instances import InstanceOperations
 from .keypairs import KeyPairOperations
 from .lifecycle import Lifecycle
+from .monitoring import MonitoringOperations
 from .regions import RegionOperations, all_regions
 from .tags import TagOperations
 from .templates import LaunchTemplateOperations
@@ -24,6 +25,7 @@ class EC2(
     KeyPairOperations,
     TagOperations,
     LaunchTemplateOperations,
+    MonitoringOperations,
     Lifecycle,
 ):
     name = "ec2"

@@ -20,9 +20,11 @@ from typing import Any
 from gureum.control import Loop
 from gureum.drivers.compute import GuestSpec
 
+from ..cloudwatch.sources import sources
 from .catalog import instance_type
 from .core import INSTANCE, LOOP, EC2Core, loop_key
 from .metadata import MetadataServer
+from .monitoring import InstanceMetrics
 from .secgroups import MEMBERS_KEY, instance_ingress
 
 log = logging.getLogger("gureum.ec2")
@@ -53,8 +55,11 @@ class Lifecycle(EC2Core):
         }
         self.env.loops.add(Loop(LOOP, self.reconcile, clock=self.env.clock,
                                 resync=self.resync, resync_interval=60.0, concurrency=16))
+        sources(self.env).add(InstanceMetrics(self.store, self.driver, self.env.clock,
+                                              self.env.settings.time_scale))
 
     async def stop(self) -> None:
+        sources(self.env).remove(InstanceMetrics.name)
         await self.driver.shutdown()
         await self.metadata.stop()
 
