@@ -177,9 +177,6 @@ class SecurityGroupOperations(VpcOperations):
         doc = self.default_group(account, region, self.default_vpc(account, region)["VpcId"])
         return {"GroupId": doc["id"], "GroupName": doc["name"]}
 
-    def vpc_ids(self, call: Call) -> list[str]:
-        return [self.default_vpc(call.account, call.region)["VpcId"]]
-
     def all_groups(self, call: Call) -> list[dict[str, Any]]:
         for vpc_id in self.vpc_ids(call):
             self.default_group(call.account, call.region, vpc_id)

@@ -1,9 +1,15 @@
-"""The default VPC of every account and region, its subnets (one /20 per
-availability zone) and default security group, and private address allocation.
+"""VPCs and subnets: the default VPC of every account and region (the host's
+instance network, one /20 subnet per availability zone), VPCs and subnets
+created with CreateVpc/CreateSubnet (CIDRs validated as AWS does: /16 to /28,
+subnets inside their VPC and not overlapping), and private address allocation.
 
 Every VPC's addresses are real addresses on this host's instance network, so
 they are allocated from one pool across all accounts and regions: two
-instances never share an address, whatever their VPC.
+instances never share an address, whatever their VPC. Instances run in the
+default VPC only: a created VPC's range is not one the host can give its
+instances without routing it, so RunInstances into its subnets answers
+``Unsupported`` (a documented limit), while the VPC, its subnets and its
+security groups are kept and described like AWS's.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ from gureum.errors import AWSError
 
 from ..base import Call
 from ..common import filters
-from .core import INSTANCE, EC2Core
+from ..common import tags as tagging
+from ..common.ids import hex_id
+from .core import INSTANCE, SECURITY_GROUP, SUBNET, VPC, EC2Core
 from .regions import zone_id, zones
 
 SUBNET_PREFIX = 20
@@ -79,6 +87,11 @@ class VpcOperations(EC2Core):
             for s in subnets:
                 if s["SubnetId"] == subnet_id:
                     return s
+            own = self.store.resources.get(SUBNET, call.account, call.region, subnet_id)
+            if own is not None:
+                raise AWSError("Unsupported",
+                               f"gureum runs instances in the default VPC only; subnet "
+                               f"'{subnet_id}' is in {own['vpc_id']}")
             raise AWSError("InvalidSubnetID.NotFound",
                            f"The subnet ID '{subnet_id}' does not exist")
         if zone:
@@ -105,13 +118,25 @@ class VpcOperations(EC2Core):
         raise AWSError("InsufficientFreeAddressesInSubnet",
                        f"Subnet '{subnet['SubnetId']}' has no free addresses left")
 
+    def vpc_ids(self, call: Call) -> list[str]:
+        return [v["VpcId"] for v in self.all_vpcs(call)]
+
+    def all_vpcs(self, call: Call) -> list[dict[str, Any]]:
+        own = self.store.resources.list(VPC, call.account, call.region)
+        return [self.default_vpc(call.account, call.region), *(_vpc_view(v) for v in own)]
+
+    def all_subnets(self, call: Call) -> list[dict[str, Any]]:
+        own = self.store.resources.list(SUBNET, call.account, call.region)
+        return [*self.default_subnets(call.account, call.region), *(_subnet_view(s) for s in own)]
+
     def describe_vpcs(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        vpcs = [self.default_vpc(call.account, call.region)]
+        vpcs = self.all_vpcs(call)
         ids = params.get("VpcIds")
         if ids:
             for vpc_id in ids:
                 if vpc_id not in {v["VpcId"] for v in vpcs}:
                     raise AWSError("InvalidVpcID.NotFound", f"The vpc ID '{vpc_id}' does not exist")
+            vpcs = [v for v in vpcs if v["VpcId"] in ids]
         getters = {
             "vpc-id": filters.field("VpcId"), "cidr": filters.field("CidrBlock"),
             "cidr-block-association.cidr-block": filters.field("CidrBlock"),
@@ -121,7 +146,7 @@ class VpcOperations(EC2Core):
         return {"Vpcs": filters.apply(vpcs, params.get("Filters"), getters)}
 
     def describe_subnets(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        subnets = self.default_subnets(call.account, call.region)
+        subnets = self.all_subnets(call)
         ids = params.get("SubnetIds")
         if ids:
             known = {s["SubnetId"] for s in subnets}
@@ -139,3 +164,126 @@ class VpcOperations(EC2Core):
             "owner-id": filters.field("OwnerId"),
         }
         return {"Subnets": filters.apply(subnets, params.get("Filters"), getters)}
+
+    # -- CreateVpc, CreateSubnet, DeleteVpc, DeleteSubnet -----------------------
+
+    def create_vpc(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        net = _block(params.get("CidrBlock"), "InvalidVpc.Range")
+        tags: dict[str, str] = {}
+        for spec in params.get("TagSpecifications") or []:
+            tags.update(tagging.to_dict(spec.get("Tags")))
+        vpc_id = hex_id("vpc")
+        doc = {"id": vpc_id, "account": call.account, "region": call.region,
+               "cidr": str(net), "tags": tags,
+               "tenancy": params.get("InstanceTenancy") or "default"}
+        with self.store.tx():
+            self.store.resources.put(VPC, call.account, call.region, vpc_id, doc)
+        return {"Vpc": {**_vpc_view(doc), "State": "pending"}}
+
+    def delete_vpc(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        vpc_id = params.get("VpcId") or ""
+        with self.store.tx():
+            if vpc_id == self.default_vpc(call.account, call.region)["VpcId"]:
+                raise AWSError("OperationNotPermitted",
+                               "gureum keeps the default VPC (it is the host's instance network)")
+            if self.store.resources.get(VPC, call.account, call.region, vpc_id) is None:
+                raise AWSError("InvalidVpcID.NotFound", f"The vpc ID '{vpc_id}' does not exist")
+            subnets = self.store.resources.list(SUBNET, call.account, call.region,
+                                                where=lambda s: s["vpc_id"] == vpc_id)
+            groups = self.store.resources.list(
+                SECURITY_GROUP, call.account, call.region,
+                where=lambda g: g["vpc_id"] == vpc_id and not g.get("default"))
+            if subnets or groups:
+                raise AWSError("DependencyViolation",
+                               f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
+            for g in self.store.resources.list(SECURITY_GROUP, call.account, call.region,
+                                               where=lambda g: g["vpc_id"] == vpc_id):
+                self.store.resources.delete(SECURITY_GROUP, call.account, call.region, g["id"])
+            self.store.resources.delete(VPC, call.account, call.region, vpc_id)
+        return {}
+
+    def create_subnet(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        vpc_id = params.get("VpcId") or ""
+        vpc = next((v for v in self.all_vpcs(call) if v["VpcId"] == vpc_id), None)
+        if vpc is None:
+            raise AWSError("InvalidVpcID.NotFound", f"The vpc ID '{vpc_id}' does not exist")
+        net = _block(params.get("CidrBlock"), "InvalidSubnet.Range")
+        if not net.subnet_of(ipaddress.IPv4Network(vpc["CidrBlock"])):
+            raise AWSError("InvalidSubnet.Range", f"The CIDR '{net}' is invalid.")
+        for other in self.all_subnets(call):
+            if other["VpcId"] == vpc_id and net.overlaps(
+                    ipaddress.IPv4Network(other["CidrBlock"])):
+                raise AWSError("InvalidSubnet.Conflict",
+                               f"The CIDR '{net}' conflicts with another subnet")
+        names = {z["ZoneName"]: i for i, z in enumerate(zones(call.region))}
+        zone = params.get("AvailabilityZone") or next(iter(names))
+        if zone not in names:
+            raise AWSError("InvalidParameterValue",
+                           f"Value ({zone}) for parameter availabilityZone is invalid.")
+        tags: dict[str, str] = {}
+        for spec in params.get("TagSpecifications") or []:
+            tags.update(tagging.to_dict(spec.get("Tags")))
+        doc = {"id": hex_id("subnet"), "account": call.account, "region": call.region,
+               "vpc_id": vpc_id, "cidr": str(net), "az": zone,
+               "az_id": zone_id(call.region, names[zone]), "tags": tags}
+        with self.store.tx():
+            self.store.resources.put(SUBNET, call.account, call.region, doc["id"], doc)
+        return {"Subnet": _subnet_view(doc)}
+
+    def delete_subnet(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        subnet_id = params.get("SubnetId") or ""
+        with self.store.tx():
+            if self.store.resources.get(SUBNET, call.account, call.region, subnet_id) is None:
+                if any(s["SubnetId"] == subnet_id
+                       for s in self.default_subnets(call.account, call.region)):
+                    raise AWSError("OperationNotPermitted",
+                                   "gureum keeps the default subnets")
+                raise AWSError("InvalidSubnetID.NotFound",
+                               f"The subnet ID '{subnet_id}' does not exist")
+            if self.store.resources.list(
+                    INSTANCE, call.account, call.region,
+                    where=lambda d: d["subnet_id"] == subnet_id and d["state"] != "terminated"):
+                raise AWSError("DependencyViolation",
+                               f"The subnet '{subnet_id}' has dependencies and cannot be deleted.")
+            self.store.resources.delete(SUBNET, call.account, call.region, subnet_id)
+        return {}
+
+
+def _block(text: Any, code: str) -> ipaddress.IPv4Network:
+    """A VPC or subnet CIDR block as AWS accepts it: IPv4, aligned, /16 to /28."""
+    try:
+        net = ipaddress.IPv4Network(str(text), strict=True)
+    except ValueError:
+        raise AWSError("InvalidParameterValue",
+                       f"Value ({text}) for parameter cidrBlock is invalid. This is not a valid "
+                       "CIDR block.") from None
+    if "/" not in str(text) or not 16 <= net.prefixlen <= 28:
+        raise AWSError(code, f"The CIDR '{text}' is invalid: the netmask must be between /16 "
+                       "and /28.")
+    return net
+
+
+def _vpc_view(doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "VpcId": doc["id"], "OwnerId": doc["account"], "CidrBlock": doc["cidr"],
+        "CidrBlockAssociationSet": [
+            {"AssociationId": _id("vpc-cidr-assoc", doc["id"]), "CidrBlock": doc["cidr"],
+             "CidrBlockState": {"State": "associated"}}],
+        "DhcpOptionsId": _id("dopt", doc["account"], doc["region"]),
+        "InstanceTenancy": doc["tenancy"], "IsDefault": False, "State": "available",
+        "Tags": tagging.to_list(doc.get("tags")),
+    }
+
+
+def _subnet_view(doc: dict[str, Any]) -> dict[str, Any]:
+    net = ipaddress.IPv4Network(doc["cidr"])
+    return {
+        "SubnetId": doc["id"],
+        "SubnetArn": f"arn:aws:ec2:{doc['region']}:{doc['account']}:subnet/{doc['id']}",
+        "VpcId": doc["vpc_id"], "OwnerId": doc["account"], "CidrBlock": doc["cidr"],
+        "AvailabilityZone": doc["az"], "AvailabilityZoneId": doc["az_id"],
+        "AvailableIpAddressCount": net.num_addresses - 5, "DefaultForAz": False,
+        "MapPublicIpOnLaunch": False, "State": "available",
+        "AssignIpv6AddressOnCreation": False, "Ipv6CidrBlockAssociationSet": [],
+        "Tags": tagging.to_list(doc.get("tags")),
+    }
