@@ -7,12 +7,19 @@ from __future__ import annotations
 from .attributes import AttributeOps
 from .buckets import BucketOps, check_bucket_name
 from .core import KIND
+from .lifecycle import LOOP
 from .listing import ListingOps
 from .multipart import MultipartOps
+from .web import WebAnswer, WebOps
 
 
-class S3(BucketOps, ListingOps, MultipartOps, AttributeOps):
+class S3(BucketOps, ListingOps, MultipartOps, AttributeOps, WebOps):
     """The S3 service."""
 
+    async def start(self) -> None:
+        await super().start()
+        if self.env.loops is not None:
+            self.env.loops.add(self.lifecycle_loop())
 
-__all__ = ["KIND", "S3", "check_bucket_name"]
+
+__all__ = ["KIND", "LOOP", "S3", "WebAnswer", "check_bucket_name"]

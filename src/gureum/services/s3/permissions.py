@@ -11,7 +11,8 @@ from gureum.errors import AWSError
 
 from ..base import Call
 from . import acl
-from .core import KIND, S3Core, no_such_key
+from .core import KIND, no_such_key
+from .objects import ObjectOps
 from .policy import parse_policy, policy_is_public
 
 PAB_FIELDS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
@@ -21,7 +22,7 @@ def _blocked() -> AWSError:
     return AWSError("AccessDenied", "Access Denied", 403)
 
 
-class PermissionOps(S3Core):
+class PermissionOps(ObjectOps):
     def update_bucket(self, name: str, **changes: Any) -> dict[str, Any]:
         """Change fields of a bucket document in one transaction (None removes one)."""
         store = self.env.store
