@@ -123,6 +123,11 @@ class Cloud:
             else:
                 state = "available" if self.models.loaded(name) else "starting"
             services[name] = state
+        drivers = {}
+        for name, service in self.services.items():
+            kind = getattr(getattr(service, "driver", None), "kind", None)
+            if isinstance(kind, str):
+                drivers[name] = kind  # e.g. ec2: namespace | process | fake
         return {
             "status": "running",
             "version": __version__,
@@ -131,6 +136,7 @@ class Cloud:
             "pid": os.getpid(),
             "uptime": round(time.time() - self.started, 3),
             "services": services,
+            "drivers": drivers,
         }
 
 

@@ -74,6 +74,7 @@ def test_health_names_every_service(gureum: RunningGureum) -> None:
     assert health["status"] == "running"
     for name in ("sts", "ec2", "s3"):
         assert health["services"][name] in ("available", "starting")
+    assert health["drivers"].get("ec2") in {"namespace", "process", "fake"}
     assert set(health["services"]) >= {"s3", "ec2", "elbv2", "autoscaling", "cloudwatch",
                                        "rds", "elasticache", "iam", "sts", "ce"}
 
