@@ -1,9 +1,12 @@
-"""RDS: managed relational databases."""
+"""RDS: managed PostgreSQL. Each DB instance is a real server process (see
+``gureum.drivers.postgres``) on its own loopback address, driven by the
+instance loop in ``lifecycle.py``; ``instances.py`` and ``snapshots.py`` hold
+the operations."""
 
 from __future__ import annotations
 
-from ..base import Service
+from .lifecycle import Lifecycle
 
 
-class RDS(Service):
+class RDS(Lifecycle):
     name = "rds"

@@ -1,0 +1,114 @@
+"""An in-memory PostgreSQL driver: documents the contract for unit tests.
+
+An engine is a dict of state; "tables" is a list of rows standing for data,
+so that backups, restores and replicas can be checked to carry it."""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .base import EngineError, EngineSpec, Role
+
+
+@dataclass
+class FakeEngine:
+    spec: EngineSpec
+    running: bool = False
+    recovery: bool = False
+    source: str | None = None
+    roles: dict[str, str] = field(default_factory=dict)
+    databases: set[str] = field(default_factory=lambda: {"postgres"})
+    rows: list[Any] = field(default_factory=list)
+    starts: int = 0
+
+
+class FakePostgres:
+    version = "15.0"
+
+    def __init__(self) -> None:
+        self.engines_: dict[str, FakeEngine] = {}
+        self.backups: dict[Path, FakeEngine] = {}
+        self.fail_start: set[str] = set()
+
+    def engines(self) -> list[str]:
+        return sorted(self.engines_)
+
+    async def create(self, spec: EngineSpec) -> None:
+        self.engines_.setdefault(spec.id, FakeEngine(spec))
+
+    async def restore(self, spec: EngineSpec, backup: Path, *, archive: Path | None = None,
+                      target_time: float | None = None) -> None:
+        if spec.id in self.engines_:
+            return
+        if backup not in self.backups:
+            raise EngineError(f"no backup at {backup}")
+        engine = copy.deepcopy(self.backups[backup])
+        engine.spec, engine.running, engine.source = spec, False, None
+        self.engines_[spec.id] = engine
+
+    async def clone_replica(self, spec: EngineSpec, source: str) -> None:
+        if spec.id in self.engines_:
+            return
+        engine = copy.deepcopy(self._engine(source, running=True))
+        engine.spec, engine.running, engine.recovery, engine.source = spec, False, True, source
+        self.engines_[spec.id] = engine
+
+    def _engine(self, id: str, running: bool = False) -> FakeEngine:
+        engine = self.engines_.get(id)
+        if engine is None or (running and not engine.running):
+            raise EngineError(f"engine {id} is not {'running' if running else 'there'}")
+        return engine
+
+    async def start(self, spec: EngineSpec) -> None:
+        engine = self._engine(spec.id)
+        if spec.id in self.fail_start:
+            raise EngineError(f"engine {spec.id} failed to start")
+        engine.spec = spec
+        if not engine.running:
+            engine.running = True
+            engine.starts += 1
+
+    async def stop(self, id: str) -> None:
+        if id in self.engines_:
+            self.engines_[id].running = False
+
+    def running(self, id: str) -> bool:
+        return id in self.engines_ and self.engines_[id].running
+
+    async def destroy(self, id: str) -> None:
+        self.engines_.pop(id, None)
+
+    async def execute(self, id: str, sql: str, database: str = "postgres") -> list[list[str]]:
+        self._engine(id, running=True)
+        return []
+
+    async def ensure_role(self, id: str, role: Role, *, database: str | None = None) -> None:
+        engine = self._engine(id, running=True)
+        engine.roles[role.name] = role.verifier
+        if database:
+            engine.databases.add(database)
+
+    async def backup(self, id: str, dest: Path) -> None:
+        self.backups[dest] = copy.deepcopy(self._engine(id, running=True))
+
+    async def switch_wal(self, id: str) -> float:
+        self._engine(id, running=True)
+        return time.time()
+
+    async def in_recovery(self, id: str) -> bool:
+        return self._engine(id, running=True).recovery
+
+    async def promote(self, id: str) -> None:
+        engine = self._engine(id, running=True)
+        engine.recovery, engine.source = False, None
+
+    async def kill(self, id: str) -> None:
+        await self.stop(id)
+
+    async def shutdown(self) -> None:
+        for engine in self.engines_.values():
+            engine.running = False

@@ -1,0 +1,235 @@
+"""What every RDS module shares: store kinds, the engine driver, names and
+addresses of endpoints, reading records with AWS's errors, and rendering
+records in AWS's output shapes.
+
+An instance record (kind ``rds:instance``) holds what the user asked for and
+what the loop has done: ``status``, the engines it runs (``engine_id``, and
+``standby_id`` for Multi-AZ), its endpoint (``address``, ``host``, ``port``)
+and its backups. The master password is kept only as a SCRAM verifier.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from gureum.drivers.postgres import EngineSpec, PostgresDriver
+from gureum.errors import AWSError
+from gureum.services.common import ids
+from gureum.services.common import tags as tagutil
+
+from ..base import Call, Env, Service
+from .classes import instance_class
+
+INSTANCE = "rds:instance"
+SNAPSHOT = "rds:snapshot"
+AUTOMATED = "rds:automated-backup"
+EVENT = "rds:event"
+LOOP = "rds-instances"
+SNAPSHOT_LOOP = "rds-snapshots"
+DRIVER_KEY = "rds.postgres"  # Env.extras: a PostgresDriver to use instead of the host's
+HOSTED_ZONE = "Z2R2ITUGPM61AM"
+_NAME = re.compile(r"[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}")
+
+
+def make_driver(env: Env) -> PostgresDriver | None:
+    given = env.extras.get(DRIVER_KEY)
+    if given is not None:
+        driver: PostgresDriver = given
+        return driver
+    from gureum.drivers.postgres import EngineError, PostgresServers
+
+    try:
+        return PostgresServers(Path(env.settings.data_dir) / "rds" / "engines")
+    except (EngineError, KeyError, OSError):
+        return None  # PostgreSQL is not installed: CreateDBInstance says so
+
+
+def check_identifier(value: Any, what: str = "DBInstanceIdentifier") -> str:
+    if not isinstance(value, str) or not _NAME.fullmatch(value) or value.endswith("-"):
+        raise AWSError(
+            "InvalidParameterValue",
+            f"The parameter {what} is not a valid identifier. Identifiers must begin with a "
+            f"letter; must contain only ASCII letters, digits, and hyphens; and must not end "
+            f"with a hyphen or contain two consecutive hyphens.")
+    return value.lower()
+
+
+def loop_key(account: str, region: str, id: str) -> str:
+    return f"{account}|{region}|{id}"
+
+
+def resource_id() -> str:
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+    return "db-" + "".join(secrets.choice(alphabet) for _ in range(26))
+
+
+def iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+class RDSCore(Service):
+    """State and helpers of the RDS service; operations live in mixins."""
+
+    kinds = (INSTANCE, SNAPSHOT, AUTOMATED, EVENT)
+
+    def __init__(self, env: Env) -> None:
+        super().__init__(env)
+        self.driver: PostgresDriver | None = make_driver(env)
+        self.root = Path(env.settings.data_dir) / "rds"
+
+    @property
+    def store(self) -> Any:
+        return self.env.store
+
+    def now(self) -> float:
+        now: float = self.env.clock.now()
+        return now
+
+    def wake(self, account: str, region: str, id: str, after: float = 0.0) -> None:
+        if LOOP in self.env.loops:
+            self.env.loops.wake(LOOP, loop_key(account, region, id), after=after)
+
+    def wake_snapshot(self, account: str, region: str, id: str) -> None:
+        if SNAPSHOT_LOOP in self.env.loops:
+            self.env.loops.wake(SNAPSHOT_LOOP, loop_key(account, region, id))
+
+    # -- records ----------------------------------------------------------
+
+    def find(self, account: str, region: str, id: str) -> dict[str, Any] | None:
+        doc: dict[str, Any] | None = self.store.resources.get(INSTANCE, account, region,
+                                                               id.lower())
+        return doc
+
+    def instance(self, call: Call, id: Any) -> dict[str, Any]:
+        if not isinstance(id, str) or not id:
+            raise AWSError("InvalidParameterValue", "DBInstanceIdentifier is required")
+        doc = self.find(call.account, call.region, id)
+        if doc is None:
+            raise AWSError("DBInstanceNotFound", f"DBInstance {id} not found.", 404)
+        return doc
+
+    def save(self, doc: dict[str, Any]) -> None:
+        self.store.resources.put(INSTANCE, doc["account"], doc["region"], doc["id"], doc)
+
+    def snapshot(self, call: Call, id: Any) -> dict[str, Any]:
+        doc: dict[str, Any] | None = None
+        if isinstance(id, str) and id:
+            doc = self.store.resources.get(SNAPSHOT, call.account, call.region, id.lower())
+        if doc is None:
+            raise AWSError("DBSnapshotNotFound", f"DBSnapshot {id} not found.", 404)
+        return doc
+
+    def event(self, account: str, region: str, source: str, kind: str, message: str) -> None:
+        """Record an event (DescribeEvents); call inside a transaction."""
+        now = self.now()
+        eid = f"{now:020.6f}-{secrets.token_hex(4)}"
+        self.store.resources.put(EVENT, account, region, eid, {
+            "SourceIdentifier": source, "SourceType": kind, "Message": message,
+            "Date": now, "SourceArn": self.arn(account, region, kind, source)})
+
+    @staticmethod
+    def arn(account: str, region: str, kind: str, id: str) -> str:
+        resource = {"db-instance": "db", "db-snapshot": "snapshot"}.get(kind, kind)
+        return ids.arn("rds", region, account, f"{resource}:{id}")
+
+    # -- endpoints and engines -------------------------------------------
+
+    def host(self, account: str, region: str, id: str) -> str:
+        suffix = "c" + hashlib.sha256(f"{account}/{region}".encode()).hexdigest()[:11]
+        return f"{id}.{suffix}.{region}.rds.localhost"
+
+    def owner(self, doc: dict[str, Any]) -> str:
+        return f"rds/{doc['account']}/{doc['region']}/{doc['id']}/{doc['resource_id']}"
+
+    def archive_dir(self, resource: str) -> Path:
+        return self.root / "archive" / resource
+
+    def backups_dir(self, resource: str) -> Path:
+        return self.root / "backups" / resource
+
+    def snapshot_dir(self, account: str, region: str, id: str) -> Path:
+        return self.root / "snapshots" / account / region / id
+
+    def spec(self, doc: dict[str, Any], *, standby: bool = False) -> EngineSpec:
+        settings = instance_class(doc["class"]).settings()
+        archive = None
+        if doc["retention"] > 0 and not doc.get("replica_of"):
+            archive = self.archive_dir(doc["resource_id"])
+        if standby:
+            return EngineSpec(doc["standby_id"], "", doc["port"], settings, archive)
+        return EngineSpec(doc["engine_id"], doc["address"], doc["port"], settings, archive)
+
+    # -- rendering --------------------------------------------------------
+
+    def render(self, doc: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "DBInstanceIdentifier": doc["id"],
+            "DBInstanceClass": doc["class"],
+            "Engine": doc["engine"],
+            "DBInstanceStatus": doc["status"],
+            "MasterUsername": doc["master_username"],
+            "AllocatedStorage": doc["storage"],
+            "InstanceCreateTime": doc["created"],
+            "PreferredBackupWindow": doc["backup_window"],
+            "BackupRetentionPeriod": doc["retention"],
+            "DBSecurityGroups": [],
+            "VpcSecurityGroups": [],
+            "DBParameterGroups": [{"DBParameterGroupName": doc["parameter_group"],
+                                   "ParameterApplyStatus": "in-sync"}],
+            "AvailabilityZone": doc["az"],
+            "PreferredMaintenanceWindow": doc["maintenance_window"],
+            "PendingModifiedValues": self.pending_values(doc),
+            "MultiAZ": doc["multi_az"],
+            "EngineVersion": doc["engine_version"],
+            "AutoMinorVersionUpgrade": True,
+            "ReadReplicaDBInstanceIdentifiers": list(doc.get("replicas", [])),
+            "LicenseModel": "postgresql-license",
+            "PubliclyAccessible": False,
+            "StorageType": doc.get("storage_type", "gp2"),
+            "DbInstancePort": 0,
+            "StorageEncrypted": doc["encrypted"],
+            "DbiResourceId": doc["resource_id"],
+            "DomainMemberships": [],
+            "CopyTagsToSnapshot": doc["copy_tags"],
+            "MonitoringInterval": 0,
+            "DBInstanceArn": self.arn(doc["account"], doc["region"], "db-instance", doc["id"]),
+            "IAMDatabaseAuthenticationEnabled": False,
+            "PerformanceInsightsEnabled": False,
+            "DeletionProtection": doc["deletion_protection"],
+            "TagList": tagutil.to_list(doc.get("tags")),
+            "CustomerOwnedIpEnabled": False,
+            "BackupTarget": "region",
+            "NetworkType": "IPV4",
+        }
+        if doc.get("db_name"):
+            out["DBName"] = doc["db_name"]
+        if doc["status"] != "creating" or doc.get("endpoint_ready"):
+            out["Endpoint"] = {"Address": doc["host"], "Port": doc["port"],
+                               "HostedZoneId": HOSTED_ZONE}
+        if doc.get("latest_restorable") and doc["retention"] > 0:
+            out["LatestRestorableTime"] = doc["latest_restorable"]
+        if doc.get("replica_of"):
+            out["ReadReplicaSourceDBInstanceIdentifier"] = doc["replica_of"]
+        if doc["multi_az"]:
+            out["SecondaryAvailabilityZone"] = doc["secondary_az"]
+        return out
+
+    def pending_values(self, doc: dict[str, Any]) -> dict[str, Any]:
+        pending = doc.get("pending") or {}
+        out: dict[str, Any] = {}
+        if "class" in pending:
+            out["DBInstanceClass"] = pending["class"]
+        if "verifier" in pending:
+            out["MasterUserPassword"] = "****"
+        if "retention" in pending:
+            out["BackupRetentionPeriod"] = pending["retention"]
+        if "multi_az" in pending:
+            out["MultiAZ"] = pending["multi_az"]
+        if "storage" in pending:
+            out["AllocatedStorage"] = pending["storage"]
+        return out
