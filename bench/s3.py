@@ -105,10 +105,42 @@ def measure(endpoint: str, pid: int, path: Path, rounds: int) -> dict[str, float
             "put_cpu": statistics.median(put_cpu), "get_cpu": statistics.median(get_cpu)}
 
 
+def measure_small(endpoint: str, pid: int, count: int, threads: int = 16) -> dict[str, float]:
+    """Server CPU milliseconds per PUT, GET and HEAD of 4 KiB objects, 16 client threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    clients = [client(endpoint) for _ in range(threads)]
+    bucket = f"small-{os.getpid()}"
+    clients[0].create_bucket(Bucket=bucket)
+    data = os.urandom(4096)
+    out: dict[str, float] = {}
+
+    def run(op: str, i: int) -> None:
+        s3 = clients[i % threads]
+        key = f"k{i:06d}"
+        if op == "put":
+            s3.put_object(Bucket=bucket, Key=key, Body=data)
+        elif op == "get":
+            assert len(s3.get_object(Bucket=bucket, Key=key)["Body"].read()) == 4096
+        else:
+            s3.head_object(Bucket=bucket, Key=key)
+
+    with ThreadPoolExecutor(threads) as pool:
+        for op in ("put", "get", "head"):
+            cpu = cpu_seconds(pid)
+            start = time.perf_counter()
+            list(pool.map(lambda i, op=op: run(op, i), range(count)))  # type: ignore[misc]
+            out[f"{op}_wall"] = (time.perf_counter() - start) * 1000 / count
+            out[op] = (cpu_seconds(pid) - cpu) * 1000 / count
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mib", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--small", type=int, default=2000,
+                        help="4 KiB objects for the per-request CPU figures (0: skip)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gureum-bench-"))
     try:
@@ -117,10 +149,15 @@ def main() -> None:
             for _ in range(args.mib):
                 f.write(os.urandom(MiB))
         results = {}
+        small = {}
         with running_gureum() as g:
             results["gureum"] = measure(g.endpoint, g.pid, path, args.rounds)
+            if args.small:
+                small["gureum"] = measure_small(g.endpoint, g.pid, args.small)
         with moto_server() as (endpoint, pid):
             results["moto"] = measure(endpoint, pid, path, args.rounds)
+            if args.small:
+                small["moto"] = measure_small(endpoint, pid, args.small)
         print(f"{args.mib} MiB object, median of {args.rounds} rounds")
         print(f"{'server':8} {'PUT MiB/s':>10} {'GET MiB/s':>10} {'PUT cpu s':>10} "
               f"{'GET cpu s':>10}")
@@ -129,6 +166,16 @@ def main() -> None:
                   f"{r['get_cpu']:10.3f}")
         g, m = results["gureum"], results["moto"]
         print(f"gureum/moto: PUT {g['put'] / m['put']:.2f}x, GET {g['get'] / m['get']:.2f}x")
+        if small:
+            print(f"\n4 KiB objects x {args.small}, 16 threads: server CPU ms per request"
+                  " (client wall ms per request)")
+            for name, r in small.items():
+                print(f"{name:8} " + "  ".join(
+                    f"{op.upper()} {r[op]:.3f} ({r[op + '_wall']:.2f})"
+                    for op in ("put", "get", "head")))
+            gs, ms = small["gureum"], small["moto"]
+            print("moto/gureum CPU: " + ", ".join(
+                f"{op.upper()} {ms[op] / gs[op]:.1f}x" for op in ("put", "get", "head")))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
