@@ -67,6 +67,9 @@ class Gateway:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         request_id = str(uuid.uuid4())
+        browser = self._browser_answer(request)
+        if browser is not None:
+            return await _send(request, browser)
         spec, protocol_name = routing.find_service(
             request.headers, request.query, request.path, request.host
         )
@@ -98,7 +101,46 @@ class Gateway:
             log.exception("internal error in %s (request %s)", spec.name, request_id)
             crash = InternalError(message="We encountered an internal error. Please try again.")
             response = self._error(protocol, model, spec, crash, request_id, operation)
+        if spec.name == "s3" and "Origin" in request.headers:
+            self._add_cors(request, response)
         return await _send(request, response)
+
+    # -- S3 as browsers see it: CORS preflight, CORS headers, website endpoints --
+
+    def _browser_answer(self, request: web.Request) -> HttpResponse | None:
+        """Answers that are not API operations: ``OPTIONS`` preflights of S3 CORS
+        and the website endpoint ``<bucket>.s3-website[.-]<region>...``."""
+        s3: Any = self.services.get("s3")
+        if s3 is None or "Authorization" in request.headers:
+            return None
+        host = request.host
+        site = routing.website_bucket(host)
+        if site is not None:
+            answer = s3.website(site, request.path, request.method, request.remote or "")
+        elif request.method == "OPTIONS" and not routing.is_api_target(request.headers):
+            bucket = _s3_bucket(request)
+            if bucket is None:
+                return None
+            answer = s3.preflight(
+                bucket,
+                request.headers.get("Origin"),
+                request.headers.get("Access-Control-Request-Method"),
+                request.headers.get("Access-Control-Request-Headers", ""),
+            )
+        else:
+            return None
+        return HttpResponse(answer.status, dict(answer.headers), answer.body)
+
+    def _add_cors(self, request: web.Request, response: HttpResponse) -> None:
+        s3: Any = self.services.get("s3")
+        bucket = _s3_bucket(request)
+        if s3 is None or bucket is None:
+            return
+        try:
+            extra = s3.cors_headers(bucket, request.headers.get("Origin"), request.method)
+        except AWSError:
+            return
+        response.headers.update(extra)
 
     def _error(
         self,
@@ -182,6 +224,14 @@ class Gateway:
         if http.method == "HEAD" and isinstance(response.body, bytes):
             response.body = b""
         return response
+
+
+def _s3_bucket(request: web.Request) -> str | None:
+    bucket = routing.virtual_bucket(request.host)
+    if bucket:
+        return bucket
+    first = request.path.lstrip("/").split("/", 1)[0]
+    return first or None
 
 
 def _unknown_operation(

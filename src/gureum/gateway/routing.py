@@ -80,3 +80,18 @@ def virtual_bucket(host: str) -> str | None:
             return None
         return bucket
     return None
+
+
+_WEBSITE = re.compile(r"^(?P<bucket>.+?)\.s3-website[.-]")
+
+
+def website_bucket(host: str) -> str | None:
+    """The bucket of an S3 website endpoint host: ``bucket.s3-website-us-east-1.
+    amazonaws.com``, ``bucket.s3-website.localhost:4566``."""
+    m = _WEBSITE.match(host)
+    return m.group("bucket") if m else None
+
+
+def is_api_target(headers: Mapping[str, str]) -> bool:
+    """A request that names an API operation in its headers (not a browser's)."""
+    return "X-Amz-Target" in headers or "smithy-protocol" in headers
