@@ -1,8 +1,13 @@
 """EC2 benchmark: RunInstances → first HTTP 200 from the user-data web server
-(median of N launches), and the memory of idle instances.
+(median of N launches); IDLE (default 50) running idle instances: gureum's RSS
+before and after, each instance's own memory (its cgroup) and its host-side
+processes (launcher and init); and server CPU per DescribeInstances over the
+IDLE instances and per RunInstances call, against moto_server in the same run.
 
     sudo .venv/bin/python bench/ec2.py [N] [IDLE]
 
+Server CPU is the server process's user+system time over a batch of calls
+(gureum's includes its instance loop's work in that time, moto has none).
 Needs root (the namespace driver). Prints one JSON object.
 """
 
@@ -10,12 +15,19 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
+
+import boto3
 
 from gureum.testing.server import running_gureum
+
+sys.path.insert(0, str(Path(__file__).parent))
+from api import cpu_seconds, find_moto, free_port, stop, wait_http
 
 USER_DATA = "#!/bin/bash\nmkdir -p /srv && echo ok > /srv/index.html\ncd /srv\n" \
             "exec python3 -m http.server 80\n"
@@ -39,9 +51,56 @@ def first_200(url: str, deadline: float) -> float:
     raise TimeoutError(url)
 
 
+def host_side_kib(instance_id: str, data_dir: Path) -> int:
+    """RSS of the host-side processes of an instance outside its cgroup (none, normally)."""
+    total = 0
+    marker = f"{data_dir}/ec2/guests/{instance_id}/".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "cmdline").read_bytes():
+                    cgroup = (entry / "cgroup").read_text()
+                    if instance_id not in cgroup:
+                        total += rss_kib(int(entry.name))
+            except OSError:
+                pass
+    return total
+
+
+def server_cpu_ms(pid: int, calls: int, fn: Any) -> float:
+    before = cpu_seconds(pid)
+    for _ in range(calls):
+        fn()
+    return (cpu_seconds(pid) - before) / calls * 1000
+
+
+def moto_figures(idle: int, calls: int, image: str) -> dict[str, float]:
+    port = free_port()
+    proc = subprocess.Popen([find_moto(), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/moto-api/", proc, "moto_server")
+        ec2 = boto3.client("ec2", endpoint_url=f"http://127.0.0.1:{port}",
+                           region_name="us-east-1", aws_access_key_id="test",
+                           aws_secret_access_key="test")
+        moto_image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        ec2.describe_instances()  # warm
+        run_ms = server_cpu_ms(proc.pid, calls, lambda: ec2.run_instances(
+            ImageId=moto_image, MinCount=1, MaxCount=1, InstanceType="t3.nano"))
+        ec2.run_instances(ImageId=moto_image, MinCount=idle - calls, MaxCount=idle - calls,
+                          InstanceType="t3.nano")
+        listed = sum(len(r["Instances"]) for r in ec2.describe_instances()["Reservations"])
+        describe_ms = server_cpu_ms(proc.pid, 20, ec2.describe_instances)
+        return {"run_instances_cpu_ms": round(run_ms, 2),
+                "describe_instances_cpu_ms": round(describe_ms, 2), "listed": listed}
+    finally:
+        stop(proc)
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    idle = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+    idle = int(sys.argv[2]) if len(sys.argv) > 2 else 50
+    calls = 10
     with running_gureum() as g:
         ec2 = g.client("ec2")
         image = ec2.describe_images()["Images"][0]["ImageId"]
@@ -57,31 +116,52 @@ def main() -> None:
             Filters=[{"Name": "instance-state-name", "Values": ["terminated"]}])
         before = rss_kib(g.pid)
         t0 = time.monotonic()
-        ids = [i["InstanceId"] for i in ec2.run_instances(
-            ImageId=image, MinCount=idle, MaxCount=idle, InstanceType="t3.nano")["Instances"]]
+        ec2.describe_instances()
+        run_ms = server_cpu_ms(g.pid, calls, lambda: ec2.run_instances(
+            ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.nano"))
+        ec2.run_instances(ImageId=image, MinCount=idle - calls, MaxCount=idle - calls,
+                          InstanceType="t3.nano")
+        ids = [i["InstanceId"] for r in ec2.describe_instances(Filters=[
+            {"Name": "instance-state-name", "Values": ["pending", "running"]}])["Reservations"]
+            for i in r["Instances"]]
         ec2.get_waiter("instance_running").wait(InstanceIds=ids, WaiterConfig={"Delay": 1})
         all_running = time.monotonic() - t0
+        time.sleep(5)  # let the loop settle: only periodic checks remain
         memory = []
         for i in ids:
             usage = Path(f"/sys/fs/cgroup/memory/gureum/{i}/memory.usage_in_bytes")
             memory.append(int(usage.read_text()) // 1024 if usage.exists() else 0)
-        cpu = time.process_time()
-        t0 = time.monotonic()
-        for _ in range(20):
-            ec2.describe_instances()
-        describe_ms = (time.monotonic() - t0) / 20 * 1000
+        outside = [host_side_kib(i, g.data_dir) for i in ids]
+        live = [i for r in ec2.describe_instances(Filters=[
+            {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
+            for i in r["Instances"]]
+        describe_ms = server_cpu_ms(g.pid, 20, ec2.describe_instances)
+        idle_cpu0 = cpu_seconds(g.pid)
+        time.sleep(10)
+        idle_cpu_pct = (cpu_seconds(g.pid) - idle_cpu0) / 10 * 100
         after = rss_kib(g.pid)
         ec2.terminate_instances(InstanceIds=ids)
         ec2.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig={"Delay": 1})
-        del cpu
+    moto = moto_figures(idle, calls, image)
     print(json.dumps({
         "run_to_first_200_s": {"median": round(statistics.median(times), 3),
                                "min": round(min(times), 3), "max": round(max(times), 3), "n": n},
-        "idle_instances": idle,
+        "idle_instances_running": len(live),
         "idle_all_running_s": round(all_running, 2),
         "per_instance_cgroup_memory_kib_median": statistics.median(memory),
+        "per_instance_host_side_outside_cgroup_kib_median": statistics.median(outside),
         "gureum_rss_kib_before_after": [before, after],
-        "describe_instances_ms_client_side": round(describe_ms, 2),
+        "gureum_rss_kib_per_instance": round((after - before) / max(len(ids), 1), 1),
+        "gureum_idle_cpu_percent_with_instances": round(idle_cpu_pct, 2),
+        "server_cpu_ms": {
+            "describe_instances": {"gureum": round(describe_ms, 2),
+                                   "moto": moto["describe_instances_cpu_ms"],
+                                   "instances_listed": [len(live), moto["listed"]],
+                                   "ratio": round(describe_ms / moto["describe_instances_cpu_ms"],
+                                                  3)},
+            "run_instances": {"gureum": round(run_ms, 2), "moto": moto["run_instances_cpu_ms"],
+                              "ratio": round(run_ms / moto["run_instances_cpu_ms"], 3)},
+        },
     }, indent=2))
 
 

@@ -16,6 +16,11 @@ a process tree under its own init with them.
   the volume stays. Stopping a stopped guest succeeds.
 - ``destroy(id)`` stops the guest and deletes its volume; destroying an
   unknown guest succeeds.
+- ``capture(id, layer)`` copies the guest's root volume (its writable layer)
+  into a named read-only layer; a guest launched with ``GuestSpec.layers``
+  starts its volume from the top one (a copy: overlayfs will not stack a
+  lower layer that lives inside the base system). ``drop_layer(layer)``
+  deletes one (dropping an unknown layer succeeds).
 - ``shutdown()`` stops every guest (like the host shutting down) and removes
   what the driver set up on the host; volumes stay.
 """
@@ -54,6 +59,8 @@ class GuestSpec:
     # Ingress allowed: (protocol "tcp"/"udp"/"icmp"/"-1", from port, to port, source cidr).
     ingress: tuple[tuple[str, int, int, str], ...] | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # Layers (made by ``capture``, top first) the guest's new volume starts from.
+    layers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,10 @@ class ComputeDriver(Protocol):
     async def update_ingress(self, spec: GuestSpec) -> None: ...
 
     def guests(self) -> list[str]: ...
+
+    async def capture(self, id: str, layer: str) -> None: ...
+
+    async def drop_layer(self, layer: str) -> None: ...
 
     def console(self, id: str) -> bytes: ...
 

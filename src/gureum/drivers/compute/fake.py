@@ -31,6 +31,7 @@ class FakeComputeDriver:
         self.guests_: dict[str, FakeGuest] = {}
         self.launches = 0
         self.shut_down = False
+        self.layers: dict[str, dict[str, bytes]] = {}
 
     def network(self) -> NetworkPlan:
         return self.plan
@@ -42,6 +43,8 @@ class FakeComputeDriver:
         guest = self.guests_.get(spec.id)
         if guest is None:
             guest = self.guests_[spec.id] = FakeGuest(spec)
+            for layer in reversed(spec.layers):
+                guest.volume.update(self.layers.get(layer, {}))
         if guest.running:
             return
         guest.spec = spec
@@ -49,8 +52,8 @@ class FakeComputeDriver:
         guest.boots += 1
         self.launches += 1
         guest.console.append(f"booting {spec.id} as {spec.hostname} ({spec.address})")
-        if spec.user_data and "user-data.done" not in guest.volume:
-            guest.volume["user-data.done"] = b"1"
+        if spec.user_data and f"user-data.done:{spec.id}" not in guest.volume:
+            guest.volume[f"user-data.done:{spec.id}"] = b"1"
             guest.user_data_runs += 1
             guest.console.append("running user data")
 
@@ -75,6 +78,12 @@ class FakeComputeDriver:
         guest = self.guests_.get(spec.id)
         if guest is not None:
             guest.spec = spec
+
+    async def capture(self, id: str, layer: str) -> None:
+        self.layers.setdefault(layer, dict(self.guests_[id].volume))
+
+    async def drop_layer(self, layer: str) -> None:
+        self.layers.pop(layer, None)
 
     def guests(self) -> list[str]:
         return sorted(self.guests_)

@@ -218,9 +218,14 @@ def boot(config: dict[str, Any], console: int, user_data: bytes | None) -> None:
         if os.path.isfile(script) and os.access(script, os.X_OK):
             log(console, f"running {script}")
             spawn([script], console)
-    if user_data and not os.path.exists(DONE_MARKER):
-        os.makedirs(os.path.dirname(DONE_MARKER), exist_ok=True)
-        with open(DONE_MARKER, "w") as f:
+    # Per instance, as cloud-init: an instance launched from an image made of
+    # another instance runs its own user data. (The older shared marker still
+    # counts for volumes without image layers, made before this.)
+    marker = f"/var/lib/cloud/instances/{config['id']}/sem/user-data.done"
+    legacy = not config.get("from_image") and os.path.exists(DONE_MARKER)
+    if user_data and not os.path.exists(marker) and not legacy:
+        os.makedirs(os.path.dirname(marker), exist_ok=True)
+        with open(marker, "w") as f:
             f.write(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + "\n")
         argv = user_data_argv(user_data, console)
         if argv:

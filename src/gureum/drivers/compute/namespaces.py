@@ -145,6 +145,13 @@ class NamespaceDriver:
             plan = self.network()
             await self.prepare()
             d = self._dir(spec.id)
+            if spec.layers and not (d / "volume/upper").exists():
+                # overlayfs refuses a lower layer inside another lower (/), so an image's
+                # layer is copied into the new volume on first launch.
+                (d / "volume").mkdir(parents=True, exist_ok=True)
+                await hostnet.run("cp", "-a", "--reflink=auto",
+                                  str(self.state_dir / "layers" / spec.layers[0]),
+                                  str(d / "volume/upper"))
             for sub in ("volume/upper", "volume/work", "root"):
                 (d / sub).mkdir(parents=True, exist_ok=True)
             for name in ("ready", "launcher.pid"):
@@ -180,6 +187,7 @@ class NamespaceDriver:
                 "fqdn": spec.fqdn,
                 "root": str(d / "root"),
                 "upper": str(d / "volume/upper"),
+                "from_image": bool(spec.layers),
                 "work": str(d / "volume/work"),
                 "hide": [str(self.state_dir), *self.hide],
                 "console": str(d / "console.log"),
@@ -233,6 +241,21 @@ class NamespaceDriver:
         rules = "flush ruleset\n" + nft_rules(self.network(), spec)
         await hostnet.run("ip", "netns", "exec", netns_name(spec.id), "nft", "-f", "-",
                           input=rules.encode())
+
+    async def capture(self, id: str, layer: str) -> None:
+        """Copy the guest's writable layer (whiteouts and xattrs kept) into ``layer``."""
+        target = self.state_dir / "layers" / layer
+        partial = target.with_name(layer + ".partial")
+        if target.exists():
+            return
+        await asyncio.to_thread(shutil.rmtree, partial, True)
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        await hostnet.run("cp", "-a", "--reflink=auto", str(self._dir(id) / "volume/upper"),
+                          str(partial))
+        partial.rename(target)
+
+    async def drop_layer(self, layer: str) -> None:
+        await asyncio.to_thread(shutil.rmtree, self.state_dir / "layers" / layer, True)
 
     def guests(self) -> list[str]:
         try:

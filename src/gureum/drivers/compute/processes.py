@@ -53,6 +53,12 @@ class ProcessDriver:
         if self.running(spec.id):
             return
         d = self._dir(spec.id)
+        if spec.layers and not (d / "volume").exists():
+            source = self.guests_dir.parent / "layers" / spec.layers[0]
+            if source.exists():
+                await asyncio.to_thread(shutil.copytree, source, d / "volume", symlinks=True)
+                with contextlib.suppress(FileNotFoundError):
+                    (d / "volume" / ".user-data.done").unlink()  # its own user data runs
         (d / "volume").mkdir(parents=True, exist_ok=True)
         script = "exec sleep infinity"
         done = d / "volume" / ".user-data.done"
@@ -92,6 +98,17 @@ class ProcessDriver:
 
     async def update_ingress(self, spec: GuestSpec) -> None:
         return None
+
+    async def capture(self, id: str, layer: str) -> None:
+        """Layers are copies of a volume; a guest launched with layers starts
+        with a copy of the top one (no overlay without root)."""
+        target = self.guests_dir.parent / "layers" / layer
+        if not target.exists():
+            await asyncio.to_thread(shutil.copytree, self.guests_dir / id / "volume", target,
+                                    symlinks=True)
+
+    async def drop_layer(self, layer: str) -> None:
+        await asyncio.to_thread(shutil.rmtree, self.guests_dir.parent / "layers" / layer, True)
 
     def guests(self) -> list[str]:
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..base import Env
 from .catalog import CatalogOperations, images
+from .images import ImageOperations
 from .instances import InstanceOperations
 from .keypairs import KeyPairOperations
 from .lifecycle import Lifecycle
@@ -33,6 +34,13 @@ class EC2(
     def __init__(self, env: Env) -> None:
         super().__init__(env)
         self.setup_lifecycle()
+
+    # The catalog's images and those made by CreateImage.
+    describe_images = ImageOperations.describe_images
+
+    async def start(self) -> None:
+        await super().start()
+        self.setup_images()
 
     def warm(self) -> None:
         all_regions()

@@ -16,8 +16,9 @@ from ..common import tags as tagging
 from ..common.ids import hex_id
 from ..common.pagination import paginate
 from . import render
-from .catalog import DEFAULT_TYPE, architecture, find_image, instance_type
+from .catalog import DEFAULT_TYPE, architecture, instance_type
 from .core import INSTANCE, KEYPAIR
+from .images import ImageOperations
 from .secgroups import SecurityGroupOperations
 from .templates import merge_run_params, resolve_launch_template
 
@@ -62,7 +63,7 @@ def changes(docs: list[dict[str, Any]], before: dict[str, str]) -> list[dict[str
     ]
 
 
-class InstanceOperations(SecurityGroupOperations):
+class InstanceOperations(SecurityGroupOperations, ImageOperations):
     # -- RunInstances -----------------------------------------------------------
 
     def run_instances(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +84,7 @@ class InstanceOperations(SecurityGroupOperations):
         if low < 1 or high < low:
             raise AWSError("InvalidParameterValue",
                            f"MinCount ({low}) must be at least 1 and at most MaxCount ({high})")
-        image = find_image(params.get("ImageId"))
+        image = self.launch_image(call, params.get("ImageId"))
         itype = instance_type(params.get("InstanceType") or DEFAULT_TYPE)
         key_name = params.get("KeyName")
         if key_name and self.store.resources.get(KEYPAIR, call.account, call.region,
@@ -116,6 +117,7 @@ class InstanceOperations(SecurityGroupOperations):
                     "id": hex_id("i"), "account": call.account, "region": call.region,
                     "reservation": reservation, "launch_index": index,
                     "image_id": image["ImageId"], "architecture": architecture(),
+                    "layers": image["layers"],
                     "type": itype.name, "key_name": key_name, "user_data": user_data,
                     "client_token": token, "tags": tags, "ip": ip, "hostname": hostname(ip),
                     "fqdn": hostname(ip) + (".ec2.internal" if call.region == "us-east-1"

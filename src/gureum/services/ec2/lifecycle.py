@@ -83,6 +83,7 @@ class Lifecycle(EC2Core):
         return GuestSpec(
             id=doc["id"], address=doc["ip"], hostname=doc["hostname"], fqdn=doc["fqdn"],
             limits=instance_type(doc["type"]).limits, user_data=user_data, ingress=ingress,
+            layers=tuple(doc.get("layers") or ()),
         )
 
     async def _launch(self, doc: dict[str, Any]) -> None:
