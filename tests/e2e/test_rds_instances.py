@@ -121,6 +121,19 @@ def test_errors(rds: Any, db: dict[str, Any]) -> None:
     assert code(e) == "InvalidParameterCombination"
 
 
+def test_tags(rds: Any, db: dict[str, Any]) -> None:
+    arn = db["DBInstanceArn"]
+    rds.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": "env", "Value": "test"}])
+    tags = rds.list_tags_for_resource(ResourceName=arn)["TagList"]
+    assert {"Key": "env", "Value": "test"} in tags
+    rds.remove_tags_from_resource(ResourceName=arn, TagKeys=["env"])
+    assert rds.list_tags_for_resource(ResourceName=arn)["TagList"] == [
+        {"Key": "team", "Value": "core"}]
+    tagged = rds.describe_db_instances(
+        Filters=[{"Name": "engine", "Values": ["postgres"]}])["DBInstances"]
+    assert "main-db" in [d["DBInstanceIdentifier"] for d in tagged]
+
+
 def test_filters_and_pagination(rds: Any, db: dict[str, Any]) -> None:
     by_id = rds.describe_db_instances(
         Filters=[{"Name": "db-instance-id", "Values": ["main-db"]}])["DBInstances"]

@@ -6,7 +6,8 @@ the operations."""
 from __future__ import annotations
 
 from .lifecycle import Lifecycle
+from .misc import MiscOperations
 
 
-class RDS(Lifecycle):
+class RDS(Lifecycle, MiscOperations):
     name = "rds"

@@ -1,0 +1,82 @@
+"""Events (what the loops really did) and resource tags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gureum.errors import AWSError
+from gureum.services.common import ids, pagination
+from gureum.services.common import tags as tagutil
+
+from ..base import Call
+from . import validate
+from .core import EVENT, INSTANCE, SNAPSHOT, RDSCore
+
+
+def _epoch(value: Any) -> float | None:
+    if value is None:
+        return None
+    return float(value.timestamp() if hasattr(value, "timestamp") else value)
+
+
+class MiscOperations(RDSCore):
+    def describe_events(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        events = self.store.resources.list(EVENT, call.account, call.region)
+        if params.get("SourceIdentifier"):
+            if not params.get("SourceType"):
+                raise validate.invalid("SourceType is required with SourceIdentifier")
+            events = [e for e in events if e["SourceIdentifier"] == params["SourceIdentifier"]]
+        if params.get("SourceType"):
+            events = [e for e in events if e["SourceType"] == params["SourceType"]]
+        start, end = params.get("StartTime"), params.get("EndTime")
+        if start is None and params.get("Duration") is not None:
+            start = self.now() - 60.0 * params["Duration"]
+        if start is None and end is None:
+            start = self.now() - 3600.0
+        lo, hi = _epoch(start), _epoch(end)
+        events = [e for e in events if (lo is None or e["Date"] >= lo)
+                  and (hi is None or e["Date"] <= hi)]
+        keyed = [(f"{e['Date']:020.6f}|{i:06d}", e) for i, e in enumerate(events)]
+        page, marker = pagination.paginate(keyed, params.get("Marker"),
+                                           params.get("MaxRecords"), key=lambda k: k[0],
+                                           default_limit=100, min_limit=20, max_limit=100)
+        out: dict[str, Any] = {"Events": [
+            {"SourceIdentifier": e["SourceIdentifier"], "SourceType": e["SourceType"],
+             "Message": e["Message"], "Date": e["Date"], "SourceArn": e["SourceArn"],
+             "EventCategories": []} for _, e in page]}
+        if marker:
+            out["Marker"] = marker
+        return out
+
+    def _tagged(self, call: Call, arn: Any) -> tuple[str, dict[str, Any]]:
+        parts = ids.parse_arn(arn) if isinstance(arn, str) else None
+        if parts is None or parts["service"] != "rds" or ":" not in parts["resource"]:
+            raise validate.invalid(f"Invalid resource name: {arn}")
+        kind, name = parts["resource"].split(":", 1)
+        store_kind = {"db": INSTANCE, "snapshot": SNAPSHOT}.get(kind)
+        doc = None if store_kind is None else self.store.resources.get(
+            store_kind, call.account, call.region, name)
+        if doc is None or store_kind is None:
+            code = "DBSnapshotNotFound" if kind == "snapshot" else "DBInstanceNotFound"
+            raise AWSError(code, f"{name} not found.", 404)
+        return store_kind, doc
+
+    def list_tags_for_resource(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        _, doc = self._tagged(call, params.get("ResourceName"))
+        return {"TagList": tagutil.to_list(doc.get("tags"))}
+
+    def add_tags_to_resource(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        with self.store.tx():
+            kind, doc = self._tagged(call, params.get("ResourceName"))
+            doc["tags"] = tagutil.merge(doc.get("tags") or {},
+                                        tagutil.to_dict(params.get("Tags")))
+            self.store.resources.put(kind, call.account, call.region, doc["id"], doc)
+        return {}
+
+    def remove_tags_from_resource(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        with self.store.tx():
+            kind, doc = self._tagged(call, params.get("ResourceName"))
+            for key in params.get("TagKeys") or []:
+                (doc.get("tags") or {}).pop(key, None)
+            self.store.resources.put(kind, call.account, call.region, doc["id"], doc)
+        return {}
