@@ -171,6 +171,7 @@ class Lifecycle(SnapshotOperations):
             fresh = self.find(doc["account"], doc["region"], doc["id"])
             if fresh is not None:
                 fresh["latest_restorable"] = when
+                fresh["last_archive"] = self.now()
                 self.save(fresh)
             record = self.automated(doc["account"], doc["region"], doc["resource_id"])
             if record is not None:
@@ -202,7 +203,7 @@ class Lifecycle(SnapshotOperations):
             record["backups"] = [b for b in record["backups"] if b not in old]
             self.store.resources.put(AUTOMATED, doc["account"], doc["region"],
                                      doc["resource_id"], record)
-            fresh["last_backup"] = now
+            fresh["last_backup"] = fresh["last_archive"] = now
             fresh["latest_restorable"] = marker
             self.save(fresh)
         for b in old:
@@ -259,7 +260,7 @@ class Lifecycle(SnapshotOperations):
             now = self.now()
             if now - float(doc.get("last_backup") or 0) >= BACKUP_EVERY:
                 await self._base_backup(doc)
-            elif now - float(doc.get("latest_restorable") or 0) >= ARCHIVE_EVERY:
+            elif now - float(doc.get("last_archive") or 0) >= ARCHIVE_EVERY:
                 self._note_restorable(doc, await self.driver.switch_wal(doc["engine_id"]))
         return CHECK
 
