@@ -65,6 +65,13 @@ def test_create_then_psql_with_master_credentials(db: dict[str, Any]) -> None:
     assert psql(db, "SELECT 1", password="wrong-password", check=False).returncode != 0
 
 
+def test_engine_versions_and_no_password_in_log(cloud: RunningGureum, rds: Any,
+                                                 db: dict[str, Any]) -> None:
+    versions = rds.describe_db_engine_versions(Engine="postgres")["DBEngineVersions"]
+    assert [v["EngineVersion"] for v in versions] == [db["EngineVersion"]]
+    assert PASSWORD not in cloud.log_path.read_text(errors="replace")
+
+
 def test_own_port_and_cli(cloud: RunningGureum, rds: Any) -> None:
     # AWS CLI v1's rds commands do not read AWS_ENDPOINT_URL: say it explicitly.
     out = cloud.aws("--endpoint-url", cloud.endpoint, "rds", "create-db-instance",

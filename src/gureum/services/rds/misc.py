@@ -48,6 +48,26 @@ class MiscOperations(RDSCore):
             out["Marker"] = marker
         return out
 
+    def describe_db_engine_versions(self, call: Call, params: dict[str, Any]
+                                    ) -> dict[str, Any]:
+        """What is installed on this host (one version per engine)."""
+        versions = []
+        if self.driver is not None:
+            version = self.driver.version
+            major = version.split(".")[0]
+            versions.append({
+                "Engine": "postgres", "EngineVersion": version,
+                "DBParameterGroupFamily": f"postgres{major}",
+                "DBEngineDescription": "PostgreSQL",
+                "DBEngineVersionDescription": f"PostgreSQL {version}",
+                "MajorEngineVersion": major, "Status": "available",
+                "SupportsReadReplica": True, "SupportedEngineModes": ["provisioned"],
+            })
+        engine, wanted = params.get("Engine"), params.get("EngineVersion")
+        versions = [v for v in versions if (not engine or v["Engine"] == engine) and (
+            not wanted or v["EngineVersion"] == wanted or v["MajorEngineVersion"] == wanted)]
+        return {"DBEngineVersions": versions}
+
     def _tagged(self, call: Call, arn: Any) -> tuple[str, dict[str, Any]]:
         parts = ids.parse_arn(arn) if isinstance(arn, str) else None
         if parts is None or parts["service"] != "rds" or ":" not in parts["resource"]:
