@@ -20,6 +20,12 @@ from typing import Any
 
 from botocore.model import Shape
 from hypothesis import strategies as st
+from hypothesis.database import InMemoryExampleDatabase
+
+# One in-memory example database for the round-trip tests: nothing is written
+# to the tree, and (unlike ``database=None``) hypothesis 6.155 does not recurse
+# in its settings after ~1000 parametrized tests in one process.
+EXAMPLES = InMemoryExampleDatabase()
 
 MAX_DEPTH = 3
 HARD_DEPTH = 6  # required members past MAX_DEPTH stop here (recursive shapes)
@@ -29,7 +35,7 @@ JSON_PROTOCOLS = ("json", "smithy-rpc-v2-cbor")
 # Printable, with spaces and some non-ASCII; no control characters (XML 1.0
 # cannot carry most of them and no AWS string means them).
 TEXT_ALPHABET = st.sampled_from(
-    list("abcXYZ019 -_.:/+=&?%#<>\"'*~,;") + ["é", "ü", "ß", "한", "글", "☃", "€"]
+    [*"abcXYZ019 -_.:/+=&?%#<>\"'*~,;", "é", "ü", "ß", "한", "글", "☃", "€"]
 )
 # HTTP header values: visible ASCII; inner spaces only (HTTP trims the ends).
 HEADER_ALPHABET = st.sampled_from(list("abcXYZ019-_.:/+=&?%#<>\"'*~,;()"))
@@ -86,7 +92,8 @@ def carried(shape: Shape, protocol: str) -> bool:
 
 
 def _document() -> st.SearchStrategy[Any]:
-    scalar = st.none() | st.booleans() | st.integers(-1000, 1000) | st.text(TEXT_ALPHABET, max_size=4)
+    text = st.text(TEXT_ALPHABET, max_size=4)
+    scalar = st.none() | st.booleans() | st.integers(-1000, 1000) | text
     return st.recursive(
         scalar,
         lambda inner: st.lists(inner, max_size=2)
@@ -145,18 +152,36 @@ def values(
     raise AssertionError(f"no strategy for {t} ({shape.name})")
 
 
+def _element_name(member: Shape, name: str) -> str:
+    if member.type_name == "list" and member.serialization.get("flattened"):
+        return str(member.member.serialization.get("name", member.serialization.get("name", name)))
+    return str(member.serialization.get("name", name))
+
+
 def _structure(shape: Shape, protocol: str, depth: int, non_empty: bool) -> st.SearchStrategy[Any]:
     required: dict[str, st.SearchStrategy[Any]] = {}
     optional: dict[str, st.SearchStrategy[Any]] = {}
     required_names = set(shape.required_members)
+    elements: dict[str, list[str]] = {}
+    if protocol in XML_PROTOCOLS:
+        for name, member in shape.members.items():
+            if not member.serialization.get("location"):
+                elements.setdefault(_element_name(member, name), []).append(name)
     for name, member in shape.members.items():
         if not carried(member, protocol):
+            continue
+        clash = elements.get(_element_name(member, name), [name]) if elements else [name]
+        if len(clash) > 1 and name not in required_names and name != clash[0]:
+            # Two members written as the same element (S3's deprecated
+            # ``Event`` and the flattened ``Events`` list of ``<Event>``): XML
+            # cannot say which one it was, so only the first is drawn.
             continue
         ser = member.serialization
         location = ser.get("location")
         if location == "statusCode":
             continue
-        is_required = name in required_names
+        # A union must have one member set, whatever the depth.
+        is_required = name in required_names or bool(getattr(shape, "is_tagged_union", False))
         if not is_required and depth >= MAX_DEPTH and member.type_name in (
             "structure", "list", "map"
         ):
@@ -200,10 +225,16 @@ def normalise(value: Any, shape: Shape, protocol: str, direction: str = "request
     * ec2 requests: empty lists, maps and structures write nothing.
     * XML responses (query, ec2, rest-xml): an empty flattened list writes no
       element, so it is absent.
+    * rest-xml: an empty flattened list or an empty query-string list writes
+      nothing; an empty header map (``x-amz-meta-*``) sends no header; an empty
+      payload body is no body.
+    * XML: of members written as the same element (S3's ``Event`` and
+      ``Events``) only the first is compared; a reader fills both from it.
     * rest-xml requests: user metadata (``x-amz-meta-*``) keys come back lower
       case, as S3 stores them (HTTP header names are case-insensitive).
     * timestamps that travel as epoch seconds (json and cbor requests with
-      botocore's default precision) or RFC 822 (rest-xml headers) lose the
+      botocore's default precision), as RFC 822 (rest-xml headers) or in any
+      request header (botocore cuts them to seconds first) lose the
       milliseconds; they are truncated to whole seconds.
     """
     return _norm(value, shape, protocol, direction, None, top=True)
@@ -220,11 +251,20 @@ def _norm(
         if getattr(shape, "is_document_type", False):
             return value
         out: dict[str, Any] = {}
+        payload = shape.serialization.get("payload") if top else None
+        seen: set[str] = set()
         for name, member in shape.members.items():
-            if name not in value:
+            if protocol in XML_PROTOCOLS and not member.serialization.get("location"):
+                element = _element_name(member, name)
+                if element in seen:
+                    continue  # read from the same element as an earlier member
+                seen.add(element)
+            if name not in value or not carried(member, protocol):
                 continue
             loc = member.serialization.get("location") or location
             v = _norm(value[name], member, protocol, direction, loc)
+            if name == payload and (v in (b"", "") or (v == {} and protocol == "rest-xml")):
+                v = None  # an empty body is no body (botocore reads {} from none)
             if v is not None:
                 out[name] = v
         if not out and not top and direction == "request" and protocol in ("query", "ec2"):
@@ -233,17 +273,25 @@ def _norm(
     if t == "list":
         items = [_norm(v, shape.member, protocol, direction, location) for v in value]
         items = [v for v in items if v is not None]  # items that write nothing
+        if value and not items and direction == "request" and protocol in ("query", "ec2"):
+            return None  # only items that wrote nothing: no key at all
         if not items:
             if direction == "request" and protocol == "ec2":
                 return None
-            if direction == "response" and protocol in XML_PROTOCOLS and shape.serialization.get(
-                "flattened"
+            if shape.serialization.get("flattened") and (
+                protocol == "rest-xml" or (direction == "response" and protocol in XML_PROTOCOLS)
             ):
+                return None
+            if protocol == "rest-xml" and location == "querystring":
                 return None
         return items
     if t == "map":
-        if location == "headers" and protocol == "rest-xml" and direction == "request":
-            return {str(k).lower(): v for k, v in value.items()}
+        if location == "headers" and protocol == "rest-xml":
+            if not value:
+                return None  # no header at all
+            if direction == "request":
+                return {str(k).lower(): v for k, v in value.items()}
+            return dict(value)
         m = {
             _norm(k, shape.key, protocol, direction, location): _norm(
                 v, shape.value, protocol, direction, location
@@ -265,6 +313,9 @@ def _norm(
             else:
                 fmt = "iso8601"
         if fmt == "rfc822" or (fmt == "unixtimestamp" and direction == "request"):
+            return _ts_seconds(value)
+        if protocol == "rest-xml" and location == "header" and direction == "request":
+            # botocore cuts header timestamps to whole seconds in every format.
             return _ts_seconds(value)
         return value
     return value

@@ -58,13 +58,35 @@ S3_OUTPUT_ROOTS = {
 }
 
 
+# Named patch: GetBucketLocation answers a bare ``<LocationConstraint>`` whose
+# text is the region (empty for us-east-1), not a document with a member
+# element; botocore reads it with a customisation (parse_get_bucket_location).
+BARE_DOCUMENTS = {"GetBucketLocation": "LocationConstraint"}
+S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
+
+
+def _bare_document(member: str, output: Mapping[str, Any]) -> bytes:
+    value = output.get(member)
+    text = "" if value is None else xml.escape(str(value))
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<{member} xmlns="{S3_NAMESPACE}">{text}</{member}>'
+    ).encode()
+
+
 @dataclass(frozen=True)
 class _Route:
     operation: str
     method: str
     segments: tuple[str, ...]  # literal path segments or "{Label}" / "{Label+}"
-    query: tuple[tuple[str, str | None], ...]  # required query keys (and values)
+    # Query keys the request must carry: the requestUri's literal keys (and
+    # values) and the wire names of required querystring members.
+    query: tuple[tuple[str, str | None], ...]
     required_headers: tuple[str, ...]
+    optional_query: frozenset[str]  # other modelled query keys: a tie-breaker
+    deprecated: bool
+    labels: tuple[tuple[int, str, bool], ...]  # (segment index, label, greedy)
+    host_prefix: re.Pattern[str] | None  # endpoint.hostPrefix, labels as groups
 
 
 def _compile(operation: OperationModel) -> _Route:
@@ -76,13 +98,43 @@ def _compile(operation: OperationModel) -> _Route:
         key, eq, value = part.partition("=")
         query.append((key, value if eq else None))
     required: list[str] = []
+    optional_query: set[str] = set()
     shape = operation.input_shape
     if shape is not None:
-        for name in shape.required_members:
-            member = shape.members[name]
-            if member.serialization.get("location") == "header":
-                required.append(member.serialization.get("name", name).lower())
-    return _Route(operation.name, operation.http["method"], segments, tuple(query), tuple(required))
+        required_members = set(shape.required_members)
+        for name, member in shape.members.items():
+            location = member.serialization.get("location")
+            wire = member.serialization.get("name", name)
+            if location == "header" and name in required_members:
+                required.append(wire.lower())
+            elif location == "querystring" and member.type_name != "map":
+                if name in required_members:
+                    query.append((wire, None))
+                else:
+                    optional_query.add(wire)
+    labels = tuple(
+        (i, seg[1:-2] if seg.endswith("+}") else seg[1:-1], seg.endswith("+}"))
+        for i, seg in enumerate(segments)
+        if seg.startswith("{")
+    )
+    host_prefix = None
+    endpoint = operation.endpoint
+    if endpoint and endpoint.get("hostPrefix"):
+        pattern = re.sub(
+            r"\\{([^}]+)\\}", r"(?P<\1>[^.]+)", re.escape(endpoint["hostPrefix"])
+        )
+        host_prefix = re.compile(pattern)
+    return _Route(
+        operation.name,
+        operation.http["method"],
+        segments,
+        tuple(query),
+        tuple(required),
+        frozenset(optional_query),
+        bool(operation.deprecated),
+        labels,
+        host_prefix,
+    )
 
 
 class RestXMLProtocol:
@@ -90,13 +142,24 @@ class RestXMLProtocol:
 
     def __init__(self) -> None:
         self._routes: dict[str, list[_Route]] = {}
+        self._by_operation: dict[tuple[str, str], _Route] = {}
 
     def _routes_for(self, service: ServiceModel) -> list[_Route]:
         routes = self._routes.get(service.service_name)
         if routes is None:
             routes = [_compile(service.operation_model(n)) for n in service.operation_names]
+            for route in routes:
+                self._by_operation[service.service_name, route.operation] = route
             self._routes[service.service_name] = routes
         return routes
+
+    def _route(self, operation: OperationModel) -> _Route:
+        service = operation.service_model
+        route = self._by_operation.get((service.service_name, operation.name))
+        if route is None:
+            self._routes_for(service)
+            route = self._by_operation[service.service_name, operation.name]
+        return route
 
     @staticmethod
     def full_path(request: HttpRequest) -> str:
@@ -105,38 +168,47 @@ class RestXMLProtocol:
         return request.raw_path
 
     def operation_name(self, request: HttpRequest, service: ServiceModel) -> str | None:
-        method = request.method if request.method != "HEAD" else "HEAD"
-        raw = self.full_path(request)
-        segments = [s for s in raw.split("/")]
+        """The best matching route: required query keys (10 each) and headers
+        (5 each), then modelled optional query keys present (1 each); on a tie
+        a current operation beats a deprecated one (``GetBucketLifecycle`` and
+        ``GetBucketLifecycleConfiguration`` are the same request), then model
+        order wins."""
+        method = request.method
+        segments = self.full_path(request).split("/")
         segments = segments[1:] if segments and segments[0] == "" else segments
         # "/bucket/" and "/bucket" are the same resource; "/bucket/a/" keeps its slash.
         if len(segments) == 2 and segments[1] == "":
             segments = segments[:1]
         if segments == [""]:
             segments = []
-        best: tuple[int, str] | None = None
+        query = request.query
+        headers = request.headers
+        best: tuple[int, int] | None = None
+        best_name: str | None = None
         for route in self._routes_for(service):
-            if route.method != method:
-                continue
-            if not _path_matches(route.segments, segments):
+            if route.method != method or not _path_matches(route.segments, segments):
                 continue
             score = 0
             ok = True
             for key, value in route.query:
-                if key not in request.query or (value is not None and request.query[key] != value):
+                if key not in query or (value is not None and query[key] != value):
                     ok = False
                     break
                 score += 10
             if not ok:
                 continue
             for header in route.required_headers:
-                if header not in request.headers:
+                if header not in headers:
                     ok = False
                     break
                 score += 5
-            if ok and (best is None or score > best[0]):
-                best = (score, route.operation)
-        return best[1] if best else None
+            if not ok:
+                continue
+            score += sum(1 for key in route.optional_query if key in query)
+            rank = (score, 0 if route.deprecated else 1)
+            if best is None or rank > best:
+                best, best_name = rank, route.operation
+        return best_name
 
     # -- request ----------------------------------------------------------
 
@@ -144,14 +216,22 @@ class RestXMLProtocol:
         shape = operation.input_shape
         if shape is None:
             return {}
-        labels = _labels(operation.http["requestUri"], self.full_path(request))
+        route = self._route(operation)
+        labels = _labels(route, self.full_path(request))
+        if route.host_prefix is not None:
+            match = route.host_prefix.match(request.host)
+            if match:
+                labels.update(match.groupdict())
         params: dict[str, Any] = {}
         payload = shape.serialization.get("payload")
+        body_members = False
         for mname, mshape in shape.members.items():
             ser = mshape.serialization
             location = ser.get("location")
             wire = ser.get("name", mname)
-            if location == "uri":
+            if ser.get("hostLabel") and mname in labels:
+                params[mname] = _from_text(labels[mname], mshape)
+            elif location == "uri":
                 if wire in labels:
                     params[mname] = _from_text(labels[wire], mshape)
             elif location == "querystring":
@@ -169,18 +249,35 @@ class RestXMLProtocol:
                     params[mname] = _from_header(request.headers[wire], mshape)
             elif location == "headers":
                 prefix = wire.lower()
-                params[mname] = {
+                found = {
                     k.lower()[len(prefix) :]: v
                     for k, v in request.headers.items()
                     if k.lower().startswith(prefix)
                 }
+                if found:
+                    params[mname] = found
+            elif location is None and mname != payload:
+                body_members = True
         if payload is not None:
             pshape = shape.members[payload]
             if pshape.type_name in ("blob", "string"):
-                params[payload] = request.stream if request.stream is not None else request.body
+                if request.stream is not None:
+                    params[payload] = request.stream
+                elif pshape.serialization.get("streaming") or operation.has_streaming_input:
+                    params[payload] = request.body
+                elif request.body:
+                    body = request.body
+                    params[payload] = body.decode() if pshape.type_name == "string" else body
             elif request.body.strip():
                 root = xml.parse_document(request.body)
                 params[payload] = xml.read_value(root, pshape)
+        elif body_members and request.body.strip():
+            # No payload member: the input shape itself is the document
+            # (SelectObjectContentRequest).
+            document = xml.read_value(xml.parse_document(request.body), shape)
+            for mname, value in document.items():
+                if shape.members[mname].serialization.get("location") is None:
+                    params[mname] = value
         return params
 
     # -- response ---------------------------------------------------------
@@ -222,6 +319,9 @@ class RestXMLProtocol:
                 root = pshape.serialization.get("name", payload)
                 response.body = _document(root, value, pshape)
                 response.headers["Content-Type"] = "application/xml"
+        elif operation.name in BARE_DOCUMENTS:
+            response.body = _bare_document(BARE_DOCUMENTS[operation.name], output)
+            response.headers["Content-Type"] = "application/xml"
         elif body_members:
             root = S3_OUTPUT_ROOTS.get(operation.name) or shape.name.removesuffix("Output")
             response.body = _document(root, output, shape, operation.service_model)
@@ -251,7 +351,7 @@ class RestXMLProtocol:
 
 
 def _document(root: str, value: Any, shape: Shape, service: ServiceModel | None = None) -> bytes:
-    ns = "http://s3.amazonaws.com/doc/2006-03-01/"
+    ns = S3_NAMESPACE
     out = ['<?xml version="1.0" encoding="UTF-8"?>\n']
     if shape.type_name == "structure":
         out.append(f'<{root} xmlns="{ns}">')
@@ -264,9 +364,17 @@ def _document(root: str, value: Any, shape: Shape, service: ServiceModel | None 
 
 def _path_matches(template: tuple[str, ...], segments: list[str]) -> bool:
     if template and template[-1].endswith("+}"):
-        return len(segments) >= len(template) and all(
-            t.startswith("{") or t == s for t, s in zip(template[:-1], segments, strict=False)
-        ) and any(s for s in segments[len(template) - 1 :])
+        # A greedy label takes the rest of the path, which must not be empty
+        # (but may be "/": the key "/" is "/bucket//").
+        head = len(template) - 1
+        return (
+            len(segments) > head
+            and (len(segments) > head + 1 or segments[head] != "")
+            and all(
+                (t.startswith("{") and s != "") or t == s
+                for t, s in zip(template[:head], segments, strict=False)
+            )
+        )
     if len(template) != len(segments):
         return False
     return all(
@@ -274,22 +382,13 @@ def _path_matches(template: tuple[str, ...], segments: list[str]) -> bool:
     )
 
 
-_LABEL = re.compile(r"{([^}]+)}")
-
-
-def _labels(uri: str, raw_path: str) -> dict[str, str]:
-    template = [s for s in uri.partition("?")[0].split("/") if s]
+def _labels(route: _Route, raw_path: str) -> dict[str, str]:
     segments = raw_path.split("/")[1:]
     out: dict[str, str] = {}
-    for i, part in enumerate(template):
-        m = _LABEL.fullmatch(part)
-        if not m:
-            continue
-        name = m.group(1)
-        if name.endswith("+"):
-            out[name[:-1]] = unquote("/".join(segments[i:]))
-            break
-        if i < len(segments):
+    for i, name, greedy in route.labels:
+        if greedy:
+            out[name] = unquote("/".join(segments[i:]))
+        elif i < len(segments):
             out[name] = unquote(segments[i])
     return out
 
@@ -311,13 +410,49 @@ def _from_text(text: str, shape: Shape) -> Any:
 
 def _from_header(text: str, shape: Shape) -> Any:
     if shape.type_name == "list":
-        return [_from_text(v.strip().strip('"'), shape.member) for v in text.split(",")]
+        return [_from_text(v, shape.member) for v in split_header_list(text)]
     if shape.type_name == "string" and shape.serialization.get("jsonvalue"):
         try:
             return json.loads(b64decode(text))
         except ValueError as exc:
             raise ValidationError(message="Invalid JSON header value") from exc
     return _from_text(text, shape)
+
+
+def split_header_list(text: str) -> list[str]:
+    """``a, "b,c", "d\\"e"`` → ``["a", "b,c", 'd"e']``: items that hold a comma or
+    a quote are quoted, with inner quotes backslash-escaped (as botocore writes
+    them)."""
+    if '"' not in text:
+        return [v.strip() for v in text.split(",")]
+    items: list[str] = []
+    i, n = 0, len(text)
+    while i <= n:
+        while i < n and text[i] == " ":
+            i += 1
+        if i < n and text[i] == '"':
+            i += 1
+            buf: list[str] = []
+            while i < n and text[i] != '"':
+                if text[i] == "\\" and i + 1 < n:
+                    i += 1
+                buf.append(text[i])
+                i += 1
+            items.append("".join(buf))
+            end = text.find(",", i)
+        else:
+            end = text.find(",", i)
+            items.append(text[i : n if end < 0 else end].strip())
+        if end < 0:
+            break
+        i = end + 1
+    return items
+
+
+def _quote_header_item(value: str) -> str:
+    if '"' in value or "," in value:
+        return '"' + value.replace('"', '\\"') + '"'
+    return value
 
 
 def _to_header(value: Any, shape: Shape) -> str:
@@ -329,7 +464,7 @@ def _to_header(value: Any, shape: Shape) -> str:
     if t in ("float", "double"):
         return format_float(value)
     if t == "list":
-        return ",".join(_to_header(v, shape.member) for v in value)
+        return ",".join(_quote_header_item(_to_header(v, shape.member)) for v in value)
     if t == "blob":
         return b64encode(value)
     if t == "string" and shape.serialization.get("jsonvalue"):
