@@ -49,26 +49,44 @@ class FileBlobStore:
     ) -> BlobInfo:
         final = self._file(key)
         digests = Digests(checksums)
-        await asyncio.to_thread(self._ensure_dir, final.parent)
         tmp = final.with_name(f"{TEMP_PREFIX}{key}-{secrets.token_hex(6)}")
-        f = await asyncio.to_thread(open, tmp, "xb")
+        batch: list[bytes] = []
+        batched = 0
+        f: BufferedWriter | None = None
         try:
-            batch: list[bytes] = []
-            batched = 0
             async for chunk in chunks:
                 batch.append(chunk)
                 batched += len(chunk)
                 if batched >= FLUSH_BYTES:
+                    if f is None:
+                        f = await asyncio.to_thread(self._open, tmp)
                     await asyncio.to_thread(_write_batch, f, digests, batch)
                     batch, batched = [], 0
-            if batch:
-                await asyncio.to_thread(_write_batch, f, digests, batch)
-            await asyncio.to_thread(self._commit, f, tmp, final)
+            # A small blob costs one hand-off to a thread: open, write, sync, rename.
+            await asyncio.to_thread(self._finish, f, tmp, final, digests, batch)
         except BaseException:
-            f.close()
+            if f is not None:
+                f.close()
             tmp.unlink(missing_ok=True)
             raise
         return digests.info(key)
+
+    def _open(self, tmp: Path) -> BufferedWriter:
+        self._ensure_dir(tmp.parent)
+        return open(tmp, "xb")
+
+    def _finish(
+        self,
+        f: BufferedWriter | None,
+        tmp: Path,
+        final: Path,
+        digests: Digests,
+        batch: list[bytes],
+    ) -> None:
+        if f is None:
+            f = self._open(tmp)
+        _write_batch(f, digests, batch)
+        self._commit(f, tmp, final)
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> BlobStream:
         try:
@@ -121,7 +139,7 @@ class FileBlobStore:
     def _commit(self, f: BufferedWriter, tmp: Path, final: Path) -> None:
         f.flush()
         if self._fsync:
-            os.fsync(f.fileno())
+            os.fdatasync(f.fileno())
         f.close()
         os.replace(tmp, final)
         self._fsync_dir(final.parent)
