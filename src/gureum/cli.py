@@ -511,6 +511,9 @@ def run_aws(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> in
         env.pop(name, None)
     env.update(_aws_env(settings, target.endpoint))
     command = [aws, *argv]
+    if not any(a == "--endpoint-url" or a.startswith("--endpoint-url=") for a in argv):
+        # Some AWS CLI v1 commands (rds among them) ignore AWS_ENDPOINT_URL.
+        command[1:1] = ["--endpoint-url", target.endpoint]
     if os.name == "posix":
         sys.stdout.flush()
         sys.stderr.flush()

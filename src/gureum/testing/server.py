@@ -150,8 +150,11 @@ class RunningGureum:
             raise RuntimeError("the AWS CLI is not installed (pip install awscli)")
         env = {**os.environ, **self.env_vars(access_key, secret_key, region)}
         env.pop("AWS_PROFILE", None)
+        # Some AWS CLI v1 commands (rds among them) ignore AWS_ENDPOINT_URL.
+        prefix = [] if "--endpoint-url" in args else ["--endpoint-url", self.endpoint]
         return subprocess.run(
-            [exe, *args], capture_output=True, text=True, env=env, check=check, timeout=120
+            [exe, *prefix, *args], capture_output=True, text=True, env=env, check=check,
+            timeout=120,
         )
 
 
