@@ -267,20 +267,31 @@ class RedisServers:
         await self._replicas(shards)
         await self._state_ok([via, *new])
 
+    async def _cluster_cli(self, *args: str) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(
+            self.cli, "--cluster", *args, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        out, _ = await proc.communicate()
+        return proc.returncode or 0, out.decode(errors="replace")
+
     async def cluster_rebalance(self, via: str, weights: Mapping[str, float]) -> None:
         spec = self._specs[via]
-        args = [self.cli, "--cluster", "rebalance", f"{spec.address}:{spec.port}",
-                "--cluster-use-empty-masters", "--cluster-pipeline", "200"]
+        node = f"{spec.address}:{spec.port}"
+
+        async def agreed() -> bool:
+            # Gossip spreads a new node's view over a few heartbeats; redis-cli
+            # refuses to rebalance while nodes disagree about the configuration.
+            code, text = await self._cluster_cli("check", node)
+            return code == 0 and "[ERR]" not in text
+
+        await self._until(agreed, "the cluster nodes to agree about the configuration")
+        args = ["rebalance", node, "--cluster-use-empty-masters", "--cluster-pipeline", "200"]
         if weights:
             args.append("--cluster-weight")
             for id, weight in weights.items():
                 args.append(f"{await self.cluster_id(id)}={weight:g}")
-        proc = await asyncio.create_subprocess_exec(
-            *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT)
-        out, _ = await proc.communicate()
-        text = out.decode(errors="replace")
-        if proc.returncode != 0 or "[ERR]" in text:
+        code, text = await self._cluster_cli(*args)
+        if code != 0 or "[ERR]" in text:
             raise RuntimeError(f"redis cluster rebalance failed:\n{text[-2000:]}")
 
     async def cluster_forget(self, via: list[str], id: str) -> None:
