@@ -16,9 +16,11 @@ from gureum.services.autoscaling.core import TIMING_KEY, Timing
 from gureum.services.autoscaling.fleet import SERVICES_KEY
 from gureum.services.base import Call, Env, Identity, Service
 from gureum.services.cloudwatch import CloudWatch
+from gureum.services.cloudwatch.sources import sources
 from gureum.services.ec2 import EC2
 from gureum.services.ec2.catalog import default_image_id
 from gureum.services.ec2.core import DRIVER_KEY
+from gureum.services.ec2.monitoring import InstanceMetrics
 from gureum.store import Store
 
 ACCOUNT = "000000000000"
@@ -48,6 +50,9 @@ class World:
     async def start(self) -> None:
         for service in (self.ec2, self.cloudwatch, self.asg):
             await service.start()
+        # The tests publish the members' CPU themselves (``cpu()``); EC2's own
+        # source would add the fake driver's idle measurements to the average.
+        sources(self.env).remove(InstanceMetrics.name)
         self.loops.start()
 
     async def settle(self, seconds: float = 1.0, steps: int = 1) -> None:
