@@ -107,6 +107,7 @@ class RunningGureum:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         self.proc = None
+        _prune_names()
 
     def restart(self, kill: bool = False) -> None:
         self.stop(kill=kill)
@@ -156,6 +157,15 @@ class RunningGureum:
             [exe, *prefix, *args], capture_output=True, text=True, env=env, check=check,
             timeout=120,
         )
+
+
+def _prune_names() -> None:
+    """Drop the /etc/hosts blocks of gureums that are gone (killed ones cannot)."""
+    from gureum.drivers.names import HostsFile
+
+    if os.geteuid() == 0 and HostsFile.usable():
+        with contextlib.suppress(OSError):
+            HostsFile("test-prune").clear()
 
 
 def _force_protocol(session: Any, service: str, protocol: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,11 +53,32 @@ def test_blocks_of_two_owners_are_independent(tmp_path: Path) -> None:
     assert hosts.read_text() == "127.0.0.1 localhost\n::1 ip6-localhost\n"
 
 
+def test_blocks_of_dead_processes_are_dropped_and_the_newest_comes_first(
+    tmp_path: Path,
+) -> None:
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    gone = HostsFile("gone", hosts, tmp_path / "lock", pid=dead.pid)
+    gone.add("db.localhost", "127.9.0.1")
+    live = HostsFile("live", hosts, tmp_path / "lock")
+    older = HostsFile("older", hosts, tmp_path / "lock", pid=os.getppid())
+    older.add("db.localhost", "127.9.0.2")
+    live.add("db.localhost", "127.9.0.3")
+    text = hosts.read_text()
+    assert "127.9.0.1" not in text  # the dead owner's block is gone
+    # The most recently edited block comes first: its address wins.
+    assert text.index("127.9.0.3") < text.index("127.9.0.2")
+    assert older.names() == {"db.localhost": "127.9.0.2"}
+
+
 @pytest.fixture
 def machine_hosts() -> Iterator[HostsFile]:
     if not HostsFile.usable() or os.geteuid() != 0:
         pytest.skip("the machine's hosts file is not writable here")
     registry = HostsFile(f"test-{uuid.uuid4().hex[:8]}")
+    registry.clear()  # drops blocks of gureums that were killed, so "before" is stable
     before = HOSTS.read_text()
     try:
         yield registry

@@ -51,13 +51,28 @@ class MemoryNames:
 
 
 class HostsFile:
-    """A tagged block of lines in a hosts file."""
+    """A tagged block of lines in a hosts file.
 
-    def __init__(self, tag: str, path: Path = HOSTS, lock: Path = LOCK) -> None:
-        self.begin = f"# BEGIN gureum {tag} (managed by gureum; do not edit)"
-        self.end = f"# END gureum {tag}"
+    The block's header names the owning process; blocks of processes that are
+    gone (a gureum killed with SIGKILL) are dropped at the next edit, and the
+    block being edited is put first among gureum's blocks, so the most recent
+    gureum wins when two of them publish the same name."""
+
+    def __init__(
+        self, tag: str, path: Path = HOSTS, lock: Path = LOCK, pid: int | None = None
+    ) -> None:
+        self.tag = tag
+        self.pid = os.getpid() if pid is None else pid
         self.path = path
         self.lock = lock
+
+    @property
+    def begin(self) -> str:
+        return f"# BEGIN gureum {self.tag} pid {self.pid} (managed by gureum; do not edit)"
+
+    @property
+    def end(self) -> str:
+        return f"# END gureum {self.tag}"
 
     @staticmethod
     def usable(path: Path = HOSTS) -> bool:
@@ -72,29 +87,39 @@ class HostsFile:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _split(self, text: str) -> tuple[list[str], dict[str, str]]:
+    def _split(self, text: str) -> tuple[list[str], dict[str, str], list[list[str]]]:
+        """(lines that are not gureum's, this tag's names, other live blocks)."""
         others: list[str] = []
         mine: dict[str, str] = {}
-        inside = False
+        blocks: list[list[str]] = []
+        block: list[str] | None = None
+        owner = ""
         for line in text.splitlines():
-            if line == self.begin:
-                inside = True
-            elif line == self.end:
-                inside = False
-            elif inside:
+            if line.startswith("# BEGIN gureum "):
+                block = [line]
+                owner = line.split()[3]
+            elif line.startswith("# END gureum ") and block is not None:
+                block.append(line)
+                if owner != self.tag and _alive(block[0]):
+                    blocks.append(block)
+                block = None
+            elif block is not None:
+                block.append(line)
                 parts = line.split()
-                if len(parts) == 2:
+                if owner == self.tag and len(parts) == 2:
                     mine[parts[1]] = parts[0]
             else:
                 others.append(line)
-        return others, mine
+        return others, mine, blocks
 
-    def _write(self, others: list[str], mine: dict[str, str]) -> None:
+    def _write(self, others: list[str], mine: dict[str, str], blocks: list[list[str]]) -> None:
         lines = list(others)
         if mine:
             lines.append(self.begin)
             lines += [f"{address} {name}" for name, address in sorted(mine.items())]
             lines.append(self.end)
+        for block in blocks:
+            lines += block
         data = "\n".join(lines) + "\n"
         with open(self.path, "r+") as f:
             f.seek(0)
@@ -105,15 +130,12 @@ class HostsFile:
 
     def _edit(self, name: str, address: str | None) -> None:
         with self._locked():
-            others, mine = self._split(self.path.read_text())
+            others, mine, blocks = self._split(self.path.read_text())
             if address is None:
-                if mine.pop(name.lower(), None) is None:
-                    return
+                mine.pop(name.lower(), None)
             else:
-                if mine.get(name.lower()) == address:
-                    return
                 mine[name.lower()] = address
-            self._write(others, mine)
+            self._write(others, mine, blocks)
 
     def add(self, name: str, address: str) -> None:
         self._edit(name, address)
@@ -126,6 +148,20 @@ class HostsFile:
 
     def clear(self) -> None:
         with self._locked():
-            others, mine = self._split(self.path.read_text())
-            if mine:
-                self._write(others, {})
+            others, _, blocks = self._split(self.path.read_text())
+            self._write(others, {}, blocks)
+
+
+def _alive(header: str) -> bool:
+    """Whether the process named in a block header still runs (a header with
+    no pid is from an older gureum, which is gone)."""
+    parts = header.split()
+    if len(parts) < 6 or parts[4] != "pid" or not parts[5].isdigit():
+        return False
+    try:
+        os.kill(int(parts[5]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

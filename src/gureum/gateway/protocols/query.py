@@ -17,7 +17,7 @@ from gureum.errors import AWSError, ValidationError
 
 from . import xml
 from .base import HttpRequest, HttpResponse, error_shape_for
-from .values import b64decode, parse_bool, parse_float, parse_int, parse_timestamp
+from .values import parse_scalar
 
 Tree = dict[str, Any]
 
@@ -247,18 +247,4 @@ def _error_fields(service: ServiceModel, error: AWSError) -> str:
 
 
 def _scalar(text: Any, shape: Shape) -> Any:
-    text = str(text)
-    t = shape.type_name
-    if t == "string":
-        return text
-    if t == "boolean":
-        return parse_bool(text)
-    if t in ("integer", "long"):
-        return parse_int(text)
-    if t in ("float", "double"):
-        return parse_float(text)
-    if t == "timestamp":
-        return parse_timestamp(text)
-    if t == "blob":
-        return b64decode(text)
-    return text
+    return parse_scalar(str(text), shape.type_name)

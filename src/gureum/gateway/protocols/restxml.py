@@ -27,10 +27,7 @@ from .values import (
     b64encode,
     format_float,
     format_timestamp,
-    parse_bool,
-    parse_float,
-    parse_int,
-    parse_timestamp,
+    parse_scalar,
 )
 
 # Named patch: the S3 model does not name the root element of its XML
@@ -394,18 +391,7 @@ def _labels(route: _Route, raw_path: str) -> dict[str, str]:
 
 
 def _from_text(text: str, shape: Shape) -> Any:
-    t = shape.type_name
-    if t == "boolean":
-        return parse_bool(text)
-    if t in ("integer", "long"):
-        return parse_int(text)
-    if t in ("float", "double"):
-        return parse_float(text)
-    if t == "timestamp":
-        return parse_timestamp(text)
-    if t == "blob":
-        return b64decode(text)
-    return text
+    return parse_scalar(text, shape.type_name)
 
 
 def _from_header(text: str, shape: Shape) -> Any:

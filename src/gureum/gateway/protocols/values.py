@@ -11,6 +11,7 @@ import binascii
 import math
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
 
 from gureum.errors import ValidationError
 
@@ -114,3 +115,18 @@ def format_float(value: float | int) -> str:
     if f == int(f) and abs(f) < 1e16:
         return str(int(f)) if isinstance(value, int) else repr(f)
     return repr(f)
+
+
+def parse_scalar(text: str, type_name: str) -> Any:
+    """A scalar from its text form (query strings, headers, XML text)."""
+    if type_name == "boolean":
+        return parse_bool(text)
+    if type_name in ("integer", "long"):
+        return parse_int(text)
+    if type_name in ("float", "double"):
+        return parse_float(text)
+    if type_name == "timestamp":
+        return parse_timestamp(text)
+    if type_name == "blob":
+        return b64decode(text)
+    return text

@@ -16,7 +16,7 @@ from botocore.model import Shape
 
 from gureum.errors import AWSError
 
-from .values import b64decode, b64encode, format_float, iso8601, parse_bool, parse_timestamp
+from .values import b64encode, format_float, iso8601, parse_scalar
 
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\r": "&#xD;"})
 
@@ -172,19 +172,4 @@ def read_value(node: ET.Element | list[ET.Element], shape: Shape) -> Any:
 
 
 def read_scalar(text: str, shape: Shape) -> Any:
-    t = shape.type_name
-    if t == "boolean":
-        return parse_bool(text)
-    if t in ("integer", "long"):
-        from .values import parse_int
-
-        return parse_int(text)
-    if t in ("float", "double"):
-        from .values import parse_float
-
-        return parse_float(text)
-    if t == "timestamp":
-        return parse_timestamp(text)
-    if t == "blob":
-        return b64decode(text)
-    return text
+    return parse_scalar(text, shape.type_name)
