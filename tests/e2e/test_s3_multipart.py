@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from gureum.testing.server import RunningGureum
 
-from .test_s3_support import ROUTING, temp_bucket
+from .test_s3_support import temp_bucket
 
 MiB = 1024 * 1024
 
@@ -38,7 +38,6 @@ def big_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@ROUTING
 def test_transfer_manager_threads(s3: Any, bucket: str, big_file: Path, tmp_path: Path) -> None:
     config = TransferConfig(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB,
                             max_concurrency=8)
@@ -53,7 +52,6 @@ def test_transfer_manager_threads(s3: Any, bucket: str, big_file: Path, tmp_path
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
-@ROUTING
 def test_low_level_calls_and_errors(s3: Any, bucket: str) -> None:
     upload = s3.create_multipart_upload(Bucket=bucket, Key="k", ContentType="text/plain",
                                         Metadata={"m": "1"})["UploadId"]
@@ -87,7 +85,6 @@ def test_low_level_calls_and_errors(s3: Any, bucket: str) -> None:
     assert exc.value.response["Error"]["Code"] == "NoSuchUpload"
 
 
-@ROUTING
 def test_entity_too_small_and_abort(s3: Any, bucket: str) -> None:
     upload = s3.create_multipart_upload(Bucket=bucket, Key="small")["UploadId"]
     etags = [s3.upload_part(Bucket=bucket, Key="small", UploadId=upload, PartNumber=n,
@@ -105,7 +102,6 @@ def test_entity_too_small_and_abort(s3: Any, bucket: str) -> None:
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
 
 
-@ROUTING
 def test_aws_cli_multipart(gureum: RunningGureum, bucket: str, big_file: Path,
                            tmp_path: Path) -> None:
     gureum.aws("s3", "cp", str(big_file), f"s3://{bucket}/cli.bin", check=True)

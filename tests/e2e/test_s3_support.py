@@ -8,17 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
-
-# The committed rest-xml router picks the first of several operations sharing a
-# method and URI template (it does not weigh required query members such as
-# uploadId/partNumber): DELETE /{Bucket}/{Key+} reaches AbortMultipartUpload,
-# PUT with ?partNumber&uploadId reaches PutObject, GET with ?uploadId GetObject.
-# A fix is under way in the gateway; until it lands these tests may fail.
-ROUTING = pytest.mark.xfail(
-    reason="rest-xml routing of operations sharing /{Bucket}/{Key+}", strict=False
-)
-
 
 def unique(prefix: str = "bkt") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
