@@ -87,3 +87,23 @@ def test_static_website(gureum: RunningGureum, bucket: str) -> None:
     assert (status, body) == (200, b"<h1>docs</h1>")
     status, _, body = fetch(f"{gureum.endpoint}/nope.html", headers={"Host": site})
     assert (status, body) == (404, b"<h1>lost</h1>")
+
+
+def test_plain_http_range_and_not_modified(gureum: RunningGureum, bucket: str) -> None:
+    s3 = gureum.client("s3")
+    s3.put_object(Bucket=bucket, Key="data.bin", Body=bytes(range(256)) * 4)
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
+    url = f"{gureum.endpoint}/{bucket}/data.bin"
+    status, headers, body = fetch(url, headers={"Range": "bytes=10-19"})
+    assert status == 206 and body == bytes(range(10, 20))
+    assert headers["Content-Range"] == "bytes 10-19/1024"
+    status, headers, _ = fetch(url)
+    etag = headers["ETag"]
+    assert etag.startswith('"') and etag.endswith('"')
+    status, headers, body = fetch(url, headers={"If-None-Match": etag})
+    assert (status, body) == (304, b"")
+    assert headers["ETag"] == etag and "Last-Modified" in headers
+    status, _, _ = fetch(url, headers={"Range": "bytes=5000-"})
+    assert status == 416

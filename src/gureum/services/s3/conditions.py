@@ -48,8 +48,9 @@ def precondition_failed(condition: str) -> AWSError:
     )
 
 
-def not_modified() -> AWSError:
-    return AWSError("NotModified", "Not Modified", 304)
+def not_modified(etag: str, modified: float) -> AWSError:
+    """304, with the object's validators (sent as ETag and Last-Modified headers)."""
+    return AWSError("NotModified", "Not Modified", 304, ETag=etag, LastModified=modified)
 
 
 def check_conditions(
@@ -74,11 +75,11 @@ def check_conditions(
             raise precondition_failed("If-Unmodified-Since")
     if if_none_match is not None:
         if _etag_matches(str(if_none_match), etag):
-            raise precondition_failed("If-None-Match") if copy else not_modified()
+            raise precondition_failed("If-None-Match") if copy else not_modified(etag, modified)
     else:
         since = _ts(if_modified_since)
         if since is not None and whole <= since:
-            raise precondition_failed("If-Modified-Since") if copy else not_modified()
+            raise precondition_failed("If-Modified-Since") if copy else not_modified(etag, modified)
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
