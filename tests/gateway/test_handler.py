@@ -81,3 +81,44 @@ def test_crash_is_internal_error_without_traceback(
     assert "secret detail" not in str(response) and "Traceback" not in str(response)
     assert any("secret detail of the crash" in r.getMessage() or (
         r.exc_info and "secret detail" in str(r.exc_info[1])) for r in caplog.records)
+
+
+def test_reset_from_elsewhere_needs_root_credentials(
+    in_process: tuple[Cloud, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import urllib.error
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from gureum import server
+
+    cloud, endpoint = in_process
+    # Pretend every client is remote: only a signature by an issued root key works.
+    monkeypatch.setattr(server, "_loopback", lambda request: False)
+    boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
+        aws_secret_access_key="test",
+    ).create_bucket(Bucket="kept-unless-root")
+
+    def post(access_key: str | None, secret: str = "test") -> int:
+        request = AWSRequest(method="POST", url=f"{endpoint}/_gureum/reset", data=b"")
+        if access_key is not None:
+            SigV4Auth(Credentials(access_key, secret), "sts", "us-east-1").add_auth(request)
+        prepared = request.prepare()
+        req = urllib.request.Request(prepared.url, data=b"", method="POST",
+                                     headers=dict(prepared.headers))
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as e:
+            return int(e.code)
+
+    assert post(None) == 403
+    assert post("111122223333", "anything") == 403  # unknown keys prove nothing
+    assert post("test", "wrong") == 403
+    assert cloud.store.resources.count("s3:bucket") == 1
+    assert post("test") == 200
+    assert cloud.store.resources.count("s3:bucket") == 0
