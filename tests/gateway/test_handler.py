@@ -122,3 +122,13 @@ def test_reset_from_elsewhere_needs_root_credentials(
     assert cloud.store.resources.count("s3:bucket") == 1
     assert post("test") == 200
     assert cloud.store.resources.count("s3:bucket") == 0
+
+
+def test_warming_every_service_logs_no_error(
+    in_process: tuple[Cloud, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    cloud, _ = in_process
+    with caplog.at_level(logging.ERROR, logger="gureum"):
+        cloud._warm()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert all(cloud.models.loaded(name) for name in cloud.services)

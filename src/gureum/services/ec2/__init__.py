@@ -8,7 +8,8 @@ Instances are real, isolated process trees run by a compute driver
 from __future__ import annotations
 
 from ..base import Env
-from .catalog import CatalogOperations, images
+from .catalog import CatalogOperations
+from .catalog import images as catalog_images
 from .images import ImageOperations
 from .instances import InstanceOperations
 from .keypairs import KeyPairOperations
@@ -44,4 +45,5 @@ class EC2(
 
     def warm(self) -> None:
         all_regions()
-        images()
+        # (``images`` here is the submodule: importing it rebinds the name.)
+        catalog_images()
