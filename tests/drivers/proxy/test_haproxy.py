@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import http.server
 import threading
 import time
@@ -165,3 +166,47 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
         NoRedirect.location = headers["Location"]
         return None
+
+
+def test_counters_and_totals(tmp_path: Path, backends: Backends) -> None:
+    hosts = [f"{BASE}.21", f"{BASE}.22"]
+    for h in hosts:
+        backends.start(h)
+    backends.start(f"{BASE}.9", status=500)
+    driver = HAProxyDriver(tmp_path)
+    runner = asyncio.Runner()
+    url = f"http://{BASE}.100:18081"
+    rules = (Rule((Condition("path", ("/api/*",)),), Action("forward", (("api", 1),))),
+             Rule((Condition("path", ("/fixed",)),), Action("fixed", status=503)))
+
+    async def states() -> set[str]:
+        found = await driver.health("lb1")
+        return {h.state for servers in found.values() for h in servers.values()}
+
+    base = spec(hosts, rules, port=18081)
+    api = base.backends[1]
+    # The api server answers 500 to everything, its checks included.
+    api = dataclasses.replace(api, check=dataclasses.replace(api.check, codes=(500,)))
+    try:
+        runner.run(driver.apply(dataclasses.replace(base, backends=(base.backends[0], api))))
+        wait_for(lambda: runner.run(states()) == {"healthy"})
+        assert runner.run(driver.totals("lb1")).requests == 0
+        for _ in range(6):
+            assert get(url + "/x")[0] == 200
+        for _ in range(2):
+            assert get(url + "/api/x")[0] == 500
+        assert get(url + "/fixed")[0] == 503
+        counters = runner.run(driver.counters("lb1"))
+        assert counters["web"].requests == 6
+        assert counters["web"].responses["2xx"] == 6
+        assert counters["api"].requests == 2
+        assert counters["api"].responses["5xx"] == 2  # the target's own 5xx
+        totals = runner.run(driver.totals("lb1"))
+        assert totals.requests == 9
+        assert totals.responses["5xx"] == 3  # the proxy's own 503 too
+        assert totals.connections >= 9
+        assert totals.bytes_in > 0 and totals.bytes_out > 0
+    finally:
+        runner.run(driver.remove("lb1"))
+        runner.close()
+    assert not driver.running("lb1")

@@ -116,12 +116,18 @@ class ServerHealth:
 
 @dataclass(frozen=True)
 class Counters:
-    """Cumulative counters since the proxy started (per backend where noted)."""
+    """Cumulative counters since the proxy started, of one backend (what its
+    servers did: their responses, not the proxy's own) or of the whole proxy
+    (its listeners: every response, the proxy's own included). Gauges
+    (``active_connections``, ``response_time_ms``) are as of now."""
 
     requests: int = 0
     responses: dict[str, int] = field(default_factory=dict)  # "2xx" → count
     active_connections: int = 0
     response_time_ms: float = 0.0  # average of recent responses
+    connections: int = 0  # accepted (proxy) or opened to servers (backend)
+    bytes_in: int = 0
+    bytes_out: int = 0
 
 
 class ProxyDriver(Protocol):
@@ -144,6 +150,9 @@ class ProxyDriver(Protocol):
 
     async def counters(self, name: str) -> dict[str, Counters]:
         """backend → counters since the proxy started."""
+
+    async def totals(self, name: str) -> Counters:
+        """The whole proxy's counters since it started (zero for an unknown proxy)."""
 
     async def shutdown(self) -> None:
         """Stop every proxy."""

@@ -1,7 +1,8 @@
 """An in-memory proxy driver: records specs; health is what the test says.
 
 Every server starts ``initial``; ``set_health`` changes what ``health``
-reports, so services and loops can be tested without processes."""
+reports, and ``backend_counters``/``proxy_totals`` what the counters say, so
+services and loops can be tested without processes."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ class FakeProxyDriver:
         self.observed: dict[tuple[str, int], ServerHealth] = {}
         self.default = ServerHealth("initial")
         self.fail: str | None = None  # an error message apply raises
+        # What ``counters``/``totals`` report; tests set them.
+        self.backend_counters: dict[str, dict[str, Counters]] = {}
+        self.proxy_totals: dict[str, Counters] = {}
 
     def set_health(self, host: str, port: int, state: str, reason: str = "") -> None:
         self.observed[(host, port)] = ServerHealth(state, reason)
@@ -46,7 +50,12 @@ class FakeProxyDriver:
 
     async def counters(self, name: str) -> dict[str, Counters]:
         spec = self.specs.get(name)
-        return {} if spec is None else {b.name: Counters() for b in spec.backends}
+        given = self.backend_counters.get(name, {})
+        return {} if spec is None else {b.name: given.get(b.name, Counters())
+                                        for b in spec.backends}
+
+    async def totals(self, name: str) -> Counters:
+        return self.proxy_totals.get(name, Counters()) if name in self.specs else Counters()
 
     async def shutdown(self) -> None:
         self.specs.clear()

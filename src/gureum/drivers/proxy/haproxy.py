@@ -240,20 +240,38 @@ class HAProxyDriver:
         return out
 
     async def counters(self, name: str) -> dict[str, Counters]:
-        out: dict[str, Counters] = {}
+        """Per backend, summed over its servers' rows: a weighted forward's
+        combined backend (``w_…``) has servers named ``<backend>__<server>``."""
+        sums: dict[str, dict[str, float]] = {}
+        rtime: dict[str, float] = {}
         for row in await self._stat(name):
-            px = row.get("pxname", "")
-            if not px.startswith("b_") or row.get("svname") != "BACKEND":
+            px, sv = row.get("pxname", ""), row.get("svname", "")
+            if sv == "FRONTEND":
                 continue
-            responses = {k[5:]: int(row.get(k) or 0)
-                         for k in ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx")}
-            requests = int(row.get("req_tot") or 0) if row.get("mode") != "tcp" else 0
-            out[px[2:]] = Counters(
-                requests=requests or int(row.get("stot") or 0),
-                responses=responses,
-                active_connections=int(row.get("scur") or 0),
-                response_time_ms=float(row.get("rtime") or 0))
-        return out
+            if sv == "BACKEND":
+                if px.startswith("b_"):
+                    rtime[px[2:]] = _num(row, "rtime")
+                continue
+            if px.startswith("b_"):
+                backend = px[2:]
+            elif px.startswith("w_") and "__" in sv:
+                backend = sv.split("__", 1)[0]
+            else:
+                continue
+            acc = sums.setdefault(backend, {})
+            for key, value in _row_counts(row).items():
+                acc[key] = acc.get(key, 0.0) + value
+        return {b: _counters(acc, rtime.get(b, 0.0)) for b, acc in sums.items()} | {
+            b: Counters(response_time_ms=t) for b, t in rtime.items() if b not in sums}
+
+    async def totals(self, name: str) -> Counters:
+        acc: dict[str, float] = {}
+        for row in await self._stat(name):
+            if row.get("svname") != "FRONTEND":
+                continue
+            for key, value in _row_counts(row).items():
+                acc[key] = acc.get(key, 0.0) + value
+        return _counters(acc, 0.0)
 
     async def shutdown(self) -> None:
         for name in list(self._proxies):
@@ -287,3 +305,35 @@ def _server_health(row: dict[str, str]) -> ServerHealth:
     if status.startswith("DRAIN"):
         return ServerHealth("draining", "", code)
     return ServerHealth("initial", "", code)
+
+
+def _num(row: dict[str, str], key: str) -> float:
+    try:
+        return float(row.get(key) or 0)
+    except ValueError:
+        return 0.0
+
+
+RESPONSE_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+
+
+def _row_counts(row: dict[str, str]) -> dict[str, float]:
+    """The additive counters of one ``show stat`` row."""
+    tcp = row.get("mode") == "tcp"
+    out = {f"hrsp_{c}": _num(row, f"hrsp_{c}") for c in RESPONSE_CLASSES}
+    out.update(
+        # HTTP: requests; TCP: every stream is one "request".
+        requests=_num(row, "stot") if tcp or not row.get("req_tot") else _num(row, "req_tot"),
+        scur=_num(row, "scur"), bin=_num(row, "bin"), bout=_num(row, "bout"),
+        # conn_tot is a frontend's accepted connections; a server's are its sessions.
+        conns=_num(row, "conn_tot") if row.get("conn_tot") else _num(row, "stot"))
+    return out
+
+
+def _counters(acc: dict[str, float], rtime: float) -> Counters:
+    return Counters(
+        requests=int(acc.get("requests", 0)),
+        responses={c: int(acc.get(f"hrsp_{c}", 0)) for c in RESPONSE_CLASSES},
+        active_connections=int(acc.get("scur", 0)), response_time_ms=rtime,
+        connections=int(acc.get("conns", 0)), bytes_in=int(acc.get("bin", 0)),
+        bytes_out=int(acc.get("bout", 0)))
