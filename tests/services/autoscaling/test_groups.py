@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from gureum.errors import AWSError
+from gureum.services.base import Call
 
 from .world import World, scenario
 
@@ -38,7 +39,7 @@ async def test_group_launches_to_desired_balanced_across_zones(w: World) -> None
     assert rows[0]["LaunchConfigurationName"] == "lc"
 
 
-def w_call():  # type: ignore[no-untyped-def]
+def w_call() -> Call:
     from .world import call
 
     return call("ec2")

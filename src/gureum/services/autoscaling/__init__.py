@@ -4,7 +4,8 @@ and scale on CloudWatch alarms.
 Operations live in one mixin per concept: ``configs`` (launch
 configurations), ``groups`` (groups and their tags), ``instances`` (capacity
 and members), ``activities`` (history), ``policies`` (scaling policies, run
-by CloudWatch alarms through its action registry). The group loop (``reconcile``) is the
+by CloudWatch alarms through its action registry), ``scheduled`` (scheduled
+actions, run by the group loop when due). The group loop (``reconcile``) is the
 only code that launches or terminates, through the EC2 seam in ``fleet``.
 """
 
@@ -22,10 +23,12 @@ from .groups import GroupOperations
 from .instances import InstanceOperations
 from .policies import PolicyOperations
 from .reconcile import GroupLoop
+from .scheduled import ScheduledOperations
 from .targets import TargetOperations
 
 
 class AutoScaling(
+    ScheduledOperations,
     PolicyOperations,
     TargetOperations,
     GroupOperations,
@@ -40,7 +43,7 @@ class AutoScaling(
     def __init__(self, env: Env) -> None:
         super().__init__(env)
         self.group_loop = GroupLoop(env)
-        self.group_loop.before += [self.elb_health, self.rerun]
+        self.group_loop.before += [self.elb_health, self.rerun, self.run_scheduled]
         self.group_loop.after.append(self.sync_targets)
         self._last_run = {}
 
