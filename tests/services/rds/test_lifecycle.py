@@ -99,7 +99,7 @@ async def test_create_backs_up_then_is_available(world: World) -> None:
     assert world.names.names()[doc["host"]] == doc["address"]
     backups = world.store.resources.get(AUTOMATED, CALL.account, CALL.region,
                                         doc["resource_id"])
-    assert len(backups["backups"]) == 1
+    assert backups is not None and len(backups["backups"]) == 1
     assert world.describe()["LatestRestorableTime"]
 
 
@@ -122,7 +122,7 @@ async def test_archiving_and_daily_backups_on_schedule(world: World) -> None:
     await world.settle(BACKUP_EVERY)
     record = world.store.resources.get(AUTOMATED, CALL.account, CALL.region,
                                        world.doc()["resource_id"])
-    assert len(record["backups"]) >= 2
+    assert record is not None and len(record["backups"]) >= 2
 
 
 @scenario

@@ -36,6 +36,17 @@ class Role:
     verifier: str
 
 
+@dataclass(frozen=True)
+class EngineUsage:
+    """What an engine has used since it started (counters only grow while it
+    runs) and what its data directory takes now."""
+
+    cpu_seconds: float
+    read_bytes: int | None  # None: not measurable on this host
+    write_bytes: int | None
+    data_bytes: int
+
+
 class EngineError(Exception):
     """The engine could not do what was asked (its log tail is in the message)."""
 
@@ -84,6 +95,15 @@ class PostgresDriver(Protocol):
 
     async def promote(self, id: str) -> None:
         """Make a standby a primary (and forget its source)."""
+
+    async def usage(self, id: str) -> EngineUsage | None:
+        """CPU, I/O and disk use of a running engine (None: not running)."""
+
+    async def connections(self, id: str) -> int:
+        """Client connections open now (gureum's own are not counted)."""
+
+    async def replica_lag(self, id: str) -> float | None:
+        """Seconds a standby's replay is behind its source (None: not a standby)."""
 
     async def shutdown(self) -> None:
         """Stop every engine (gureum is stopping)."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .base import EngineError, EngineSpec, Role
+from .base import EngineError, EngineSpec, EngineUsage, Role
 
 
 @dataclass
@@ -24,6 +24,13 @@ class FakeEngine:
     databases: set[str] = field(default_factory=lambda: {"postgres"})
     rows: list[Any] = field(default_factory=list)
     starts: int = 0
+    # What ``usage``/``connections``/``replica_lag`` report; tests move them.
+    cpu_seconds: float = 0.0
+    read_bytes: int = 0
+    write_bytes: int = 0
+    data_bytes: int = 8 * 1024 * 1024
+    clients: int = 0
+    lag: float = 0.0
 
 
 class FakePostgres:
@@ -105,6 +112,20 @@ class FakePostgres:
     async def promote(self, id: str) -> None:
         engine = self._engine(id, running=True)
         engine.recovery, engine.source = False, None
+
+    async def usage(self, id: str) -> EngineUsage | None:
+        engine = self.engines_.get(id)
+        if engine is None or not engine.running:
+            return None
+        return EngineUsage(engine.cpu_seconds, engine.read_bytes, engine.write_bytes,
+                           engine.data_bytes)
+
+    async def connections(self, id: str) -> int:
+        return self._engine(id, running=True).clients
+
+    async def replica_lag(self, id: str) -> float | None:
+        engine = self._engine(id, running=True)
+        return engine.lag if engine.recovery else None
 
     async def kill(self, id: str) -> None:
         await self.stop(id)

@@ -25,7 +25,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from .base import EngineError, EngineSpec, Role
+from .base import EngineError, EngineSpec, EngineUsage, Role
+from .procstat import dir_bytes, tree_usage
 
 log = logging.getLogger("gureum.drivers.postgres")
 
@@ -446,6 +447,36 @@ class PostgresServers:
                                "SELECT pg_reload_conf();")
         with contextlib.suppress(FileNotFoundError):
             (self.data(id) / "gureum-recovery.conf").unlink()
+
+    # -- measurements -----------------------------------------------------
+
+    async def usage(self, id: str) -> EngineUsage | None:
+        pid = self._pid(id)
+        if pid is None:
+            return None
+        tree = await asyncio.to_thread(tree_usage, pid)
+        if tree is None:
+            return None
+        size = await asyncio.to_thread(dir_bytes, self.data(id))
+        return EngineUsage(tree.cpu_seconds, tree.read_bytes, tree.write_bytes, size)
+
+    async def connections(self, id: str) -> int:
+        rows = await self.execute(
+            id, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+                f" AND usename IS DISTINCT FROM {_quote(ADMIN)};")
+        return int(rows[0][0]) if rows else 0
+
+    async def replica_lag(self, id: str) -> float | None:
+        # Caught up (everything received is replayed): no lag, however long
+        # ago the source last wrote; otherwise the age of the last replayed commit.
+        rows = await self.execute(
+            id, "SELECT pg_is_in_recovery(), CASE WHEN pg_last_wal_receive_lsn() IS NOT NULL"
+                " AND pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0"
+                " ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()),"
+                " 0) END;")
+        if not rows or rows[0][0] != "t":
+            return None
+        return max(float(rows[0][1]), 0.0)
 
     # -- backups ----------------------------------------------------------
 

@@ -23,7 +23,9 @@ from typing import Any
 from gureum.control import Loop
 from gureum.drivers.postgres import EngineError, Role
 
+from ..cloudwatch.sources import sources
 from .core import AUTOMATED, INSTANCE, LOOP, SNAPSHOT, SNAPSHOT_LOOP, loop_key
+from .metrics import InstanceMetrics
 from .snapshots import SnapshotOperations
 
 log = logging.getLogger("gureum.rds")
@@ -45,8 +47,11 @@ class Lifecycle(SnapshotOperations):
         self.env.loops.add(Loop(SNAPSHOT_LOOP, self.reconcile_snapshot, clock=self.env.clock,
                                 resync=self.resync_snapshots, resync_interval=60.0,
                                 backoff_max=30.0))
+        sources(self.env).add(InstanceMetrics(self.store, self.driver, self.env.clock,
+                                              self.env.settings.time_scale))
 
     async def stop(self) -> None:
+        sources(self.env).remove(InstanceMetrics.name)
         if self.driver is not None:
             await self.driver.shutdown()
 
