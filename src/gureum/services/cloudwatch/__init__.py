@@ -4,7 +4,8 @@ Operations live in one mixin per concept: ``metrics`` (PutMetricData,
 GetMetricStatistics, ListMetrics), ``getdata`` (GetMetricData with metric
 math from ``mathexpr``), ``alarms`` (alarm CRUD, state, history, tags).
 Datapoints are kept in their own tables (``datastore``); alarms are
-evaluated by the loop in ``alarmloop`` and act through ``actions``;
+evaluated by the loop in ``alarmloop`` and act through ``actions``
+(EC2 stop/terminate/reboot in ``ec2actions``);
 ``retention`` rolls old data up; ``sources`` is where data planes plug in
 the metrics they measure.
 """
@@ -17,6 +18,7 @@ from .alarmloop import KIND as ALARM_KIND
 from .alarmloop import AlarmLoop
 from .alarms import AlarmOps
 from .datastore import MetricStore
+from .ec2actions import install as install_ec2_actions
 from .getdata import MetricDataOps
 from .metrics import MetricOps
 from .retention import RetentionLoop
@@ -36,6 +38,7 @@ class CloudWatch(MetricOps, MetricDataOps, AlarmOps):
         self.alarm_loop = AlarmLoop(env, self.metrics)
         self.retention = RetentionLoop(env)
         self.publisher = PublisherLoop(env, self.metrics)
+        install_ec2_actions(env)
 
     async def start(self) -> None:
         for loop in (self.alarm_loop.loop, self.retention.loop, self.publisher.loop):

@@ -57,12 +57,29 @@ def iso(ts: float) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}+0000"
 
 
+def scaled_queries(queries: list[dict[str, Any]], time_scale: float) -> list[dict[str, Any]]:
+    """Metric-math queries with their periods shortened by ``time_scale``."""
+    if time_scale <= 1.0:
+        return queries
+    out = []
+    for q in queries:
+        q = dict(q)
+        if q.get("MetricStat"):
+            stat = q["MetricStat"] = dict(q["MetricStat"])
+            stat["Period"] = scaled_period(int(stat["Period"]), time_scale)
+        if q.get("Period"):
+            q["Period"] = scaled_period(int(q["Period"]), time_scale)
+        out.append(q)
+    return out
+
+
 def alarm_series(metrics: MetricStore, account: str, region: str, alarm: dict[str, Any],
-                 start: float, end: float, now: float
+                 start: float, end: float, now: float, time_scale: float = 1.0
                  ) -> tuple[Series, tuple[Series, Series] | None]:
     """The alarm's evaluated series, and the (lower, upper) band if it has one."""
     if alarm.get("Metrics"):
-        results = run_queries(metrics, account, region, alarm["Metrics"], start, end, now)
+        results = run_queries(metrics, account, region,
+                              scaled_queries(alarm["Metrics"], time_scale), start, end, now)
         band_id = alarm.get("ThresholdMetricId")
         main = [r for r in results if r.return_data and r.id != band_id]
         band = [r.series for r in results if r.id == band_id]
@@ -72,7 +89,8 @@ def alarm_series(metrics: MetricStore, account: str, region: str, alarm: dict[st
     spec = {
         "Metric": {"Namespace": alarm.get("Namespace"), "MetricName": alarm.get("MetricName"),
                    "Dimensions": alarm.get("Dimensions") or []},
-        "Period": alarm["Period"], "Stat": stat, "Unit": alarm.get("Unit"),
+        "Period": scaled_period(int(alarm["Period"]), time_scale), "Stat": stat,
+        "Unit": alarm.get("Unit"),
     }
     series, _ = metric_stat_series(metrics, account, region, spec, start, end, now)
     return series, None
@@ -87,9 +105,25 @@ def period_of(alarm: dict[str, Any]) -> int:
     return min(periods) if periods else 60
 
 
-def window(alarm: dict[str, Any], now: float) -> tuple[int, int, int]:
+def scaled_period(period: int, time_scale: float = 1.0) -> int:
+    """The wall-clock period an alarm of ``period`` evaluates under ``time_scale``.
+
+    With the clocks sped up (``Settings.time_scale``) the data planes publish
+    a "minute" of data every ``60 / time_scale`` seconds, so an alarm looks at
+    periods shortened the same way: the longest period CloudWatch can
+    aggregate (1, 5, 10, 30 s or whole minutes) no longer than the scaled one.
+    """
+    if time_scale <= 1.0:
+        return period
+    wall = period / time_scale
+    if wall >= 60:
+        return int(wall // 60 * 60)
+    return max(p for p in (1, 5, 10, 30) if p <= max(wall, 1))
+
+
+def window(alarm: dict[str, Any], now: float, time_scale: float = 1.0) -> tuple[int, int, int]:
     """(start, end, period): the last N complete periods before ``now``."""
-    period = period_of(alarm)
+    period = scaled_period(period_of(alarm), time_scale)
     end = int(now // period * period)
     return end - int(alarm["EvaluationPeriods"]) * period, end, period
 

@@ -174,7 +174,7 @@ def ingest(metrics: MetricStore, account: str, region: str, namespace: str,
     for key, row in checked:
         mid = metrics.metric_id(key, now)
         touched.add(mid)
-        rows.append((mid, *row[1:]))  # type: ignore[arg-type]
+        rows.append((mid, *row[1:]))
     metrics.insert(rows)
     metrics.touch(touched, now)
     return len(rows)

@@ -87,11 +87,15 @@ def publish(env: Env, metrics: MetricStore, samples: Iterable[Sample],
     """Store samples (and their extra-dimension copies) in one transaction."""
     batches: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     extra = list(dimensioners)
+    # With sped-up clocks a data plane's "minute" lasts 60 / time_scale seconds:
+    # kept at 1-second resolution, or a wall minute's samples would all be
+    # stamped at its start and the alarms' shortened periods would see none.
+    scaled = env.settings.time_scale > 1.0
     for s in samples:
         for dims in [s.dimensions, *(d for fn in extra for d in fn(s))]:
             batches.setdefault((s.account, s.region, s.namespace), []).append({
                 "MetricName": s.name, "Value": s.value, "Unit": s.unit,
-                "StorageResolution": s.resolution,
+                "StorageResolution": 1 if scaled else s.resolution,
                 "Timestamp": datetime.fromtimestamp(s.timestamp, UTC),
                 "Dimensions": [{"Name": k, "Value": v} for k, v in dims],
             })
