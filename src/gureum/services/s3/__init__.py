@@ -9,10 +9,12 @@ from .buckets import BucketOps, check_bucket_name
 from .core import KIND
 from .lifecycle import LOOP
 from .listing import ListingOps
+from .metering import metered
 from .multipart import MultipartOps
 from .web import WebAnswer, WebOps
 
 
+@metered
 class S3(BucketOps, ListingOps, MultipartOps, AttributeOps, WebOps):
     """The S3 service."""
 

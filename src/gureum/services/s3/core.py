@@ -22,6 +22,7 @@ from gureum.errors import AWSError
 
 from ..base import Call, Env, Service
 from . import access, acl
+from .metering import note_bucket
 from .records import Records
 
 log = logging.getLogger("gureum.s3")
@@ -103,6 +104,7 @@ class S3Core(Service):
         bucket = self.bucket(name)
         if bucket is None:
             raise no_such_bucket(name)
+        note_bucket(bucket)
         owner = bucket["Owner"] == call.account and not call.identity.anonymous
         if owner and not bucket.get("Policy"):
             return bucket  # the common case: the owner, no policy to consult

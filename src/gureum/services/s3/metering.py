@@ -1,0 +1,114 @@
+"""What S3 bills as it happens: one request of its tier per operation, and the
+bytes a GET sends. ``metered`` wraps every operation of the service class once,
+so no operation has to remember to count itself.
+
+The bucket owner pays (as in AWS): ``owned`` notes the bucket it resolved in a
+context variable that the wrapper reads after the operation; a call that never
+reached a bucket is billed to the caller, and an anonymous one to nobody.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ..base import Call, Env
+from ..billing import count, s3_request_usage_type
+
+GB = float(1 << 30)
+TRANSFER_OUT = "DataTransfer-Out-Bytes"
+
+# The bucket an operation resolved: [owner, region, name] (one per request task).
+_payer: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "s3_payer", default=None
+)
+
+T = TypeVar("T")
+
+
+def note_bucket(bucket: dict[str, Any]) -> None:
+    """Record the bucket the current operation acts on (its owner pays)."""
+    holder = _payer.get()
+    if holder is not None and not holder:
+        holder += [bucket["Owner"], bucket.get("Region") or "", bucket["Name"]]
+
+
+def bill(env: Env, call: Call, operation: str, holder: list[str], out: Any) -> None:
+    """Count ``operation`` (and the bytes a GET sends) for whoever pays."""
+    usage = s3_request_usage_type(operation)
+    if holder:
+        account, region = holder[0], holder[1] or call.region
+    elif not call.identity.anonymous:
+        account, region = call.account, call.region
+    else:
+        return
+    resource = holder[2] if holder else ""
+    if usage is not None:
+        count(env, account, region, "s3", usage, 1, resource=resource, operation=operation)
+    if operation == "GetObject" and isinstance(out, dict) and out.get("Body") is not None:
+        sent = int(out.get("ContentLength") or 0)
+        if sent:
+            count(env, account, region, "s3", TRANSFER_OUT, sent / GB, resource=resource,
+                  operation=operation, unit="GB")
+
+
+def _is_operation(fn: Any) -> bool:
+    if not callable(fn):
+        return False
+    try:
+        names = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return False
+    return names == ["self", "call", "params"]
+
+
+def _wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def run_async(self: Any, call: Call, params: dict[str, Any]) -> Any:
+            if _payer.get() is not None:  # called by another operation: billed there
+                return await fn(self, call, params)
+            holder: list[str] = []
+            token = _payer.set(holder)
+            out: Any = None
+            try:
+                out = await fn(self, call, params)
+                return out
+            finally:
+                _payer.reset(token)
+                bill(self.env, call, call.operation, holder, out)
+
+        return run_async
+
+    @functools.wraps(fn)
+    def run(self: Any, call: Call, params: dict[str, Any]) -> Any:
+        if _payer.get() is not None:
+            return fn(self, call, params)
+        holder: list[str] = []
+        token = _payer.set(holder)
+        out: Any = None
+        try:
+            out = fn(self, call, params)
+            return out
+        finally:
+            _payer.reset(token)
+            bill(self.env, call, call.operation, holder, out)
+
+    return run
+
+
+def metered(cls: type[T]) -> type[T]:
+    """Wrap every operation (a method taking ``(call, params)``) of ``cls``."""
+    for name in dir(cls):
+        if name.startswith("_"):
+            continue
+        fn = getattr(cls, name)
+        if _is_operation(fn) and not getattr(fn, "__metered__", False):
+            wrapped = _wrap(fn)
+            wrapped.__metered__ = True  # type: ignore[attr-defined]
+            setattr(cls, name, wrapped)
+    return cls
