@@ -5,8 +5,12 @@ the operations."""
 
 from __future__ import annotations
 
+from ..billing.sources import register_source
 from .lifecycle import Lifecycle
+from .metering import InstanceUsage
 from .misc import MiscOperations
+
+register_source("rds", InstanceUsage)
 
 
 class RDS(Lifecycle, MiscOperations):
