@@ -5,8 +5,9 @@ Operations live in one mixin per concept: ``configs`` (launch
 configurations), ``groups`` (groups and their tags), ``instances`` (capacity
 and members), ``activities`` (history), ``policies`` (scaling policies, run
 by CloudWatch alarms through its action registry), ``scheduled`` (scheduled
-actions, run by the group loop when due). The group loop (``reconcile``) is the
-only code that launches or terminates, through the EC2 seam in ``fleet``.
+actions, run by the group loop when due), ``hooks`` (lifecycle hooks). The
+group loop (``reconcile``) is the only code that launches or terminates,
+through the EC2 seam in ``fleet``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .activities import ActivityOperations
 from .configs import ConfigOperations
 from .core import ACTIVITY, CONFIG, GROUP, POLICY, SCHEDULED
 from .groups import GroupOperations
+from .hooks import HookOperations
 from .instances import InstanceOperations
 from .policies import PolicyOperations
 from .reconcile import GroupLoop
@@ -29,6 +31,7 @@ from .targets import TargetOperations
 
 class AutoScaling(
     ScheduledOperations,
+    HookOperations,
     PolicyOperations,
     TargetOperations,
     GroupOperations,

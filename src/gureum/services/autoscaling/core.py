@@ -27,7 +27,7 @@ LOOP = "autoscaling-groups"
 TIMING_KEY = "autoscaling.timing"  # Env.extras: a Timing to use instead of AWS's
 
 # Lifecycle states of a member that count toward the group's capacity.
-ACTIVE = ("Pending", "InService")
+ACTIVE = ("Pending", "Pending:Wait", "InService")
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ class InstanceOperations:
             now = self.env.clock.now()
             cause = f"At {stamp(now)} instance {instance_id} was taken out of service in " \
                     "response to a user request"
-            if member["lifecycle"] in ("Terminating", "Detaching"):
+            if member["lifecycle"] in ("Terminating", "Terminating:Wait", "Detaching"):
                 raise AWSError("ScalingActivityInProgress",
                                f"The instance {instance_id} is already terminating")
             if decrement:

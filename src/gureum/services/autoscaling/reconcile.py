@@ -26,7 +26,7 @@ from gureum.control import Loop
 from gureum.errors import AWSError
 
 from ..base import Env
-from . import activities
+from . import activities, hooks
 from .configs import run_params
 from .core import (
     CONFIG,
@@ -123,6 +123,11 @@ class GroupLoop:
         states = self.fleet.states(account, region, list(members))
         for iid, m in list(members.items()):
             state = states.get(iid)
+            if m["lifecycle"] == "Terminating:Wait":
+                if hooks.waiting(m, now) and state not in (None, *GONE):
+                    continue
+                self._end(group, m)
+                continue
             if m["lifecycle"] in ("Terminating", "Detaching"):
                 if m.get("drain") and not m.get("registered") and m.get(
                         "drain_until") is not None and now >= float(m["drain_until"]):
@@ -143,15 +148,31 @@ class GroupLoop:
                                    f"EC2 health check indicating it has been {what}")
                 continue
             if m["lifecycle"] == "Pending" and state == "running":
-                m["lifecycle"] = "InService"
-                m["in_service"] = now
-                activities.finish(self.env, account, region, m.get("activity"))
+                if hooks.begin(group, m, hooks.LAUNCHING, now):
+                    continue
+                self._in_service(m, account, region, now)
+            elif m["lifecycle"] == "Pending:Wait" and not hooks.waiting(m, now):
+                if m.get("result") == "ABANDON":
+                    m["health"], m["skip_hooks"] = "Unhealthy", True
+                    m["reason"] = ("an instance was taken out of service because a launching "
+                                   "lifecycle action was abandoned")
+                    activities.finish(self.env, account, region, m.get("activity"),
+                                      status="Cancelled",
+                                      message="The lifecycle action was abandoned")
+                else:
+                    self._in_service(m, account, region, now)
+
+    def _in_service(self, m: dict[str, Any], account: str, region: str, now: float) -> None:
+        m["lifecycle"] = "InService"
+        m["in_service"] = now
+        activities.finish(self.env, account, region, m.get("activity"))
 
     def replace(self, group: dict[str, Any], now: float) -> None:
         if "ReplaceUnhealthy" in group.get("suspended", []):
             return
         for m in list(group["instances"].values()):
-            if m["health"] != "Unhealthy" or m["lifecycle"] in ("Terminating", "Detaching"):
+            if m["health"] != "Unhealthy" or m["lifecycle"] in ("Terminating", "Detaching",
+                                                                 "Terminating:Wait"):
                 continue
             if m["lifecycle"] == "Standby":
                 continue
@@ -259,9 +280,17 @@ class GroupLoop:
     def terminate(self, group: dict[str, Any], member: dict[str, Any], cause: str) -> None:
         act = activities.start(self.env, group, f"Terminating EC2 instance: {member['id']}",
                                cause)
-        member["lifecycle"] = "Terminating"
         member["activity"] = act["ActivityId"]
-        if member.get("registered"):
+        if not group.get("status") and not member.get("skip_hooks") and hooks.begin(
+                group, member, hooks.TERMINATING, self.env.clock.now()):
+            return  # Terminating:Wait; the loop ends it when its actions are done
+        self._end(group, member)
+
+    def _end(self, group: dict[str, Any], member: dict[str, Any]) -> None:
+        """Terminate a member now (after draining it from its target groups)."""
+        member["lifecycle"] = "Terminating"
+        draining = float(member.get("drain_until") or 0.0) > self.env.clock.now()
+        if member.get("registered") or draining:
             member["drain"] = True  # deregistered and drained first (targets.py)
             return
         self.fleet.terminate(group["account"], group["region"], [member["id"]])
