@@ -5,7 +5,8 @@ Operations live in one mixin per concept: ``configs`` (launch
 configurations), ``groups`` (groups and their tags), ``instances`` (capacity
 and members), ``activities`` (history), ``policies`` (scaling policies, run
 by CloudWatch alarms through its action registry), ``scheduled`` (scheduled
-actions, run by the group loop when due), ``hooks`` (lifecycle hooks). The
+actions, run by the group loop when due), ``hooks`` (lifecycle hooks),
+``members`` (standby, attach and detach). The
 group loop (``reconcile``) is the only code that launches or terminates,
 through the EC2 seam in ``fleet``.
 """
@@ -23,6 +24,7 @@ from .core import ACTIVITY, CONFIG, GROUP, POLICY, SCHEDULED
 from .groups import GroupOperations
 from .hooks import HookOperations
 from .instances import InstanceOperations
+from .members import MemberOperations
 from .policies import PolicyOperations
 from .reconcile import GroupLoop
 from .scheduled import ScheduledOperations
@@ -32,6 +34,7 @@ from .targets import TargetOperations
 class AutoScaling(
     ScheduledOperations,
     HookOperations,
+    MemberOperations,
     PolicyOperations,
     TargetOperations,
     GroupOperations,

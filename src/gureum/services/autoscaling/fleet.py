@@ -72,6 +72,11 @@ class Fleet(Protocol):
         """Instance id → EC2 state name; ids EC2 no longer knows are left out."""
         ...
 
+    def facts(self, account: str, region: str, instance_id: str) -> dict[str, Any] | None:
+        """What a group records of an instance it adopts: ``state``, ``az``,
+        ``type``, ``image`` and ``tags``; None when EC2 does not know it."""
+        ...
+
 
 class EC2Fleet:
     """``Fleet`` on the EC2 service of this gureum."""
@@ -118,6 +123,13 @@ class EC2Fleet:
             if doc is not None:
                 out[i] = str(doc["state"])
         return out
+
+    def facts(self, account: str, region: str, instance_id: str) -> dict[str, Any] | None:
+        doc = self.env.store.resources.get("ec2:instance", account, region, instance_id)
+        if doc is None:
+            return None
+        return {"state": str(doc["state"]), "az": doc.get("az", ""), "type": doc.get("type", ""),
+                "image": doc.get("image_id", ""), "tags": dict(doc.get("tags") or {})}
 
 
 def fleet(env: Env) -> Fleet:

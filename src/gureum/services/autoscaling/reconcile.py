@@ -128,7 +128,12 @@ class GroupLoop:
                     continue
                 self._end(group, m)
                 continue
-            if m["lifecycle"] in ("Terminating", "Detaching"):
+            if m["lifecycle"] == "Detaching":  # leaves once drained; the instance lives on
+                if not m.get("registered") and now >= float(m.get("drain_until") or 0.0):
+                    activities.finish(self.env, account, region, m.get("activity"))
+                    del members[iid]
+                continue
+            if m["lifecycle"] == "Terminating":
                 if m.get("drain") and not m.get("registered") and m.get(
                         "drain_until") is not None and now >= float(m["drain_until"]):
                     m["drain"] = False

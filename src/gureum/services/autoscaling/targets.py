@@ -139,7 +139,7 @@ class TargetOperations:
             for arn in gone:
                 self._call(elb, "deregister_targets", account, region, arn, iid)
             until = None
-            if gone and m["lifecycle"] in ("Terminating", "Terminating:Wait"):
+            if gone and m["lifecycle"] in ("Terminating", "Terminating:Wait", "Detaching"):
                 until = self.env.clock.now() + drain_delay(self.env, account, region, gone)
             changes[iid] = (registered, until)
         if not changes:
