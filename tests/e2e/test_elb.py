@@ -6,6 +6,7 @@ responses; a network load balancer forwards TCP; AWS errors."""
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import socket
@@ -178,8 +179,11 @@ def test_rules_route_by_request(elb: Any, backends: Backends) -> None:
     assert rules[-1]["IsDefault"] is True
 
     wait_active(elb, lb["LoadBalancerArn"])
+    def all_healthy(tg: str) -> bool:
+        return {s for s, _ in states(elb, tg).values()} == {"healthy"}
+
     for tg in (web, api, canary):
-        wait_for(lambda tg=tg: {s for s, _ in states(elb, tg).values()} == {"healthy"}, 30)
+        wait_for(functools.partial(all_healthy, tg), 30)
     base = f"http://{lb['DNSName']}"
     assert curl(base + "/")[1].split()[0] == "web"
     assert curl(base + "/api/users")[1].split()[:2] == ["api", "/api/users"]

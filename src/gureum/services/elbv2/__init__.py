@@ -4,19 +4,26 @@ Operations live in one mixin per concept: ``loadbalancers``,
 ``targetgroups`` (with targets), ``listeners`` (with rules; actions and
 conditions in ``actions``), ``health`` (DescribeTargetHealth) and ``tags``.
 ``dataplane`` is the loop that runs each load balancer's proxy through the
-proxy driver (``gureum.drivers.proxy``).
+proxy driver (``gureum.drivers.proxy``); ``metrics`` publishes what the
+proxies count to CloudWatch; ``usage`` is what the billing meter bills.
 """
 
 from __future__ import annotations
 
 from ..base import Env
+from ..billing.sources import register_source
+from ..cloudwatch.sources import sources
 from .core import LB
 from .dataplane import DataPlane
 from .health import HealthOperations
 from .listeners import ListenerOperations
 from .loadbalancers import LoadBalancerOperations
+from .metrics import LoadBalancerMetrics
 from .tags import TagOperations
 from .targetgroups import TargetGroupOperations
+from .usage import LoadBalancerUsage
+
+register_source(LoadBalancerUsage.name, LoadBalancerUsage)
 
 
 class ELBv2(
@@ -38,8 +45,10 @@ class ELBv2(
             if doc.get("address"):
                 self.env.names.add(doc["dns"], doc["address"])
         self.env.loops.add(self.loop())
+        sources(self.env).add(LoadBalancerMetrics(self, self.env.settings.time_scale))
 
     async def stop(self) -> None:
+        sources(self.env).remove(LoadBalancerMetrics.name)
         if self._driver is not None:
             await self._driver.shutdown()
 

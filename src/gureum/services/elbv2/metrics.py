@@ -1,0 +1,205 @@
+"""Load balancer metrics for CloudWatch and the capacity units billing reads.
+
+``LoadBalancerMetrics`` is a CloudWatch ``MetricSource`` (registered by
+ELBv2's ``start()``). Once a period (60 s divided by ``Settings.time_scale``)
+it reads each running proxy's counters (HAProxy's ``show stat``) and
+publishes what happened since the previous period.
+
+Application load balancers, under ``AWS/ApplicationELB``:
+
+- per ``LoadBalancer``: ``RequestCount``, ``HTTPCode_Target_2XX/3XX/4XX/5XX_Count``
+  (what targets answered), ``HTTPCode_ELB_4XX/5XX_Count`` (what the load
+  balancer answered itself: no healthy target, fixed 5xx responses),
+  ``TargetResponseTime`` (seconds), ``ActiveConnectionCount``,
+  ``NewConnectionCount``, ``ProcessedBytes``, ``RuleEvaluations`` and
+  ``ConsumedLCUs``;
+- per ``TargetGroup`` and ``LoadBalancer``: ``RequestCount``, the target
+  response codes, ``TargetResponseTime``, ``HealthyHostCount``,
+  ``UnHealthyHostCount`` and ``RequestCountPerTarget``;
+- per ``TargetGroup``: ``RequestCountPerTarget`` (what Auto Scaling's
+  ``ALBRequestCountPerTarget`` reads).
+
+Network load balancers, under ``AWS/NetworkELB``: ``ActiveFlowCount``,
+``NewFlowCount``, ``ProcessedBytes``, ``ConsumedLCUs`` per ``LoadBalancer``
+and ``HealthyHostCount``/``UnHealthyHostCount`` per target group.
+
+The capacity units consumed in the period (the highest of AWS's four
+dimensions) are kept on the load balancer's record as ``lcu``: the billing
+source (``usage``) bills them by the hour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gureum.drivers.proxy import Counters, ServerHealth
+
+from ..cloudwatch.sources import Sample
+from .core import LB, Doc, backend_name, proxy_name
+
+if TYPE_CHECKING:
+    from .dataplane import DataPlane
+
+PERIOD = 60.0
+GB = 1e9
+FREE_RULES = 10
+# One LCU: per second new connections, per minute active ones, GB per hour,
+# rule evaluations per second (AWS's published dimensions).
+ALB_LCU = (25.0, 3000.0, 1.0, 1000.0)
+NLB_LCU = (800.0, 100000.0, 1.0, float("inf"))
+
+
+def delta(after: int, before: int) -> int:
+    return after - before if after >= before else after  # a reloaded proxy restarts at 0
+
+
+def dimension(arn: str) -> str:
+    """The CloudWatch dimension value of an ARN: ``app/<name>/<id>`` of a load
+    balancer's, ``targetgroup/<name>/<id>`` of a target group's."""
+    resource = arn.split(":", 5)[-1]
+    return resource.removeprefix("loadbalancer/")
+
+
+def lcus(kind: str, seconds: float, new: float, active: float, nbytes: float,
+         rule_evals: float) -> float:
+    """Capacity units used over ``seconds`` (each dimension as a rate)."""
+    per = ALB_LCU if kind == "application" else NLB_LCU
+    seconds = max(seconds, 1e-9)
+    used = (new / seconds / per[0], active / per[1],
+            nbytes / GB / (seconds / 3600.0) / per[2], rule_evals / seconds / per[3])
+    return max(used)
+
+
+@dataclass
+class _Last:
+    mono: float
+    totals: Counters
+    backends: dict[str, Counters]
+
+
+class LoadBalancerMetrics:
+    """The ELBv2 metric source (see the module docstring)."""
+
+    name = "elbv2-loadbalancers"
+
+    def __init__(self, service: DataPlane, time_scale: float = 1.0) -> None:
+        self.service = service
+        self.interval = PERIOD / time_scale
+        self._last: dict[str, _Last] = {}
+
+    async def collect(self, now: float) -> Iterable[Sample]:
+        svc = self.service
+        mono: float = svc.env.clock.monotonic()
+        samples: list[Sample] = []
+        live: set[str] = set()
+        for lb in svc.store.resources.list(LB):
+            name = proxy_name(lb)
+            if not svc.driver.running(name):
+                continue
+            live.add(name)
+            totals = await svc.driver.totals(name)
+            backends = await svc.driver.counters(name)
+            health = await svc.driver.health(name)
+            last = self._last.get(name) or _Last(mono - self.interval, Counters(), {})
+            self._last[name] = _Last(mono, totals, backends)
+            samples += self.samples(lb, last, totals, backends, health, mono - last.mono, now)
+        for gone in set(self._last) - live:
+            del self._last[gone]
+        return samples
+
+    def _groups(self, lb: Doc) -> tuple[list[str], int]:
+        """Target groups a load balancer forwards to, and its rule count."""
+        svc = self.service
+        call = svc._call(lb["arn"])
+        if call is None:
+            return [], 0
+        tgs: list[str] = []
+        rules = 0
+        for lst in svc.listeners_of(call, lb["arn"]):
+            tgs += svc.actions_tgs(lst["default_actions"])
+            for rule in svc.rules_of(call, lst["arn"]):
+                rules += 1
+                tgs += svc.actions_tgs(rule["actions"])
+        return list(dict.fromkeys(tgs)), rules
+
+    def samples(self, lb: Doc, last: _Last, totals: Counters, backends: dict[str, Counters],
+                health: dict[str, dict[str, ServerHealth]], seconds: float,
+                now: float) -> list[Sample]:
+        app = lb["type"] == "application"
+        namespace = "AWS/ApplicationELB" if app else "AWS/NetworkELB"
+        lb_dim = ("LoadBalancer", dimension(lb["arn"]))
+        out: list[Sample] = []
+
+        def put(metric: str, value: float, unit: str, *dims: tuple[str, str]) -> None:
+            out.append(Sample(lb["account"], lb["region"], namespace, metric, float(value),
+                              now, tuple(dims) or (lb_dim,), unit))
+
+        requests = delta(totals.requests, last.totals.requests)
+        new = delta(totals.connections, last.totals.connections)
+        nbytes = (delta(totals.bytes_in, last.totals.bytes_in)
+                  + delta(totals.bytes_out, last.totals.bytes_out))
+        tg_arns, rule_count = self._groups(lb)
+        rule_evals = requests * max(0, rule_count - FREE_RULES)
+        if app:
+            put("RequestCount", requests, "Count")
+            put("ActiveConnectionCount", totals.active_connections, "Count")
+            put("NewConnectionCount", new, "Count")
+            put("RuleEvaluations", rule_evals, "Count")
+        else:
+            put("ActiveFlowCount", totals.active_connections, "Count")
+            put("NewFlowCount", new, "Count")
+        put("ProcessedBytes", nbytes, "Bytes")
+        consumed = lcus(lb["type"], seconds, new, totals.active_connections, nbytes, rule_evals)
+        put("ConsumedLCUs", consumed, "Count")
+        self._keep_lcu(lb, consumed)
+
+        target_codes = {c: 0 for c in ("2xx", "3xx", "4xx", "5xx")}
+        timed = 0.0
+        timed_requests = 0
+        for tg_arn in tg_arns:
+            bname = backend_name(tg_arn)
+            tg_dim = ("TargetGroup", dimension(tg_arn))
+            servers = health.get(bname, {})
+            healthy = sum(1 for h in servers.values() if h.state == "healthy")
+            unhealthy = sum(1 for h in servers.values() if h.state == "unhealthy")
+            put("HealthyHostCount", healthy, "Count", tg_dim, lb_dim)
+            put("UnHealthyHostCount", unhealthy, "Count", tg_dim, lb_dim)
+            if not app:
+                continue
+            now_c = backends.get(bname, Counters())
+            before = last.backends.get(bname, Counters())
+            tg_requests = delta(now_c.requests, before.requests)
+            put("RequestCount", tg_requests, "Count", tg_dim, lb_dim)
+            per_target = tg_requests / healthy if healthy else float(tg_requests)
+            put("RequestCountPerTarget", per_target, "Count", tg_dim, lb_dim)
+            put("RequestCountPerTarget", per_target, "Count", tg_dim)
+            for code in target_codes:
+                n = delta(now_c.responses.get(code, 0), before.responses.get(code, 0))
+                target_codes[code] += n
+                put(f"HTTPCode_Target_{code[0]}XX_Count", n, "Count", tg_dim, lb_dim)
+            if tg_requests:
+                put("TargetResponseTime", now_c.response_time_ms / 1000.0, "Seconds",
+                    tg_dim, lb_dim)
+                timed += now_c.response_time_ms * tg_requests
+                timed_requests += tg_requests
+        if app:
+            for code, n in target_codes.items():
+                put(f"HTTPCode_Target_{code[0]}XX_Count", n, "Count")
+            for code in ("4xx", "5xx"):
+                total = delta(totals.responses.get(code, 0), last.totals.responses.get(code, 0))
+                put(f"HTTPCode_ELB_{code[0]}XX_Count", max(0, total - target_codes[code]),
+                    "Count")
+            if timed_requests:
+                put("TargetResponseTime", timed / timed_requests / 1000.0, "Seconds")
+        return out
+
+    def _keep_lcu(self, lb: Doc, consumed: float) -> None:
+        store = self.service.store
+        rounded = round(consumed, 6)
+        with store.tx():
+            fresh = store.resources.get(LB, lb["account"], lb["region"], lb["arn"])
+            if fresh is not None and fresh.get("lcu") != rounded:
+                fresh["lcu"] = rounded
+                store.resources.put(LB, lb["account"], lb["region"], lb["arn"], fresh)
