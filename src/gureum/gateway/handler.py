@@ -89,7 +89,10 @@ class Gateway:
             )
             if spec.name == "s3":
                 http.virtual_bucket = routing.virtual_bucket(request.host)
-            response = await self._dispatch(request, http, spec, protocol, model, request_id)
+            if spec.name == "s3" and _is_form_upload(request):
+                response = await self._form_upload(request, request_id)
+            else:
+                response = await self._dispatch(request, http, spec, protocol, model, request_id)
         except AWSError as error:
             if isinstance(error, ValidationError) and error.code == "ValidationError":
                 # Values that do not parse as their shape's type: the service's own code.
@@ -129,6 +132,12 @@ class Gateway:
             )
         else:
             return None
+        return HttpResponse(answer.status, dict(answer.headers), answer.body)
+
+    async def _form_upload(self, request: web.Request, request_id: str) -> HttpResponse:
+        """A browser form upload (POST Object): S3 reads the form and the file itself."""
+        s3: Any = self.services["s3"]
+        answer = await s3.post_object(_s3_bucket(request), request, request_id)
         return HttpResponse(answer.status, dict(answer.headers), answer.body)
 
     def _add_cors(self, request: web.Request, response: HttpResponse) -> None:
@@ -224,6 +233,15 @@ class Gateway:
         if http.method == "HEAD" and isinstance(response.body, bytes):
             response.body = b""
         return response
+
+
+def _is_form_upload(request: web.Request) -> bool:
+    return (
+        request.method == "POST"
+        and request.content_type == "multipart/form-data"
+        and "Authorization" not in request.headers
+        and not request.query_string
+    )
 
 
 def _s3_bucket(request: web.Request) -> str | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from .attributes import AttributeOps
 from .buckets import BucketOps, check_bucket_name
 from .core import KIND
+from .forms import FormOps
 from .lifecycle import LOOP
 from .listing import ListingOps
 from .metering import metered
@@ -15,7 +16,7 @@ from .web import WebAnswer, WebOps
 
 
 @metered
-class S3(BucketOps, ListingOps, MultipartOps, AttributeOps, WebOps):
+class S3(BucketOps, ListingOps, MultipartOps, AttributeOps, WebOps, FormOps):
     """The S3 service."""
 
     async def start(self) -> None:
