@@ -180,13 +180,14 @@ def test_cluster_mode_reshard_bookkeeping(tmp_path: Path) -> None:
 
 def test_validation(tmp_path: Path) -> None:
     async def body(w: World) -> None:
-        for params, code in [
+        cases: list[tuple[dict[str, Any], str]] = [
             ({"CacheClusterId": "x", "CacheNodeType": "cache.nope"}, "InvalidParameterValue"),
             ({"CacheClusterId": "x", "Port": 80}, "InvalidParameterValue"),
             ({"CacheClusterId": "x", "EngineVersion": "99.0"}, "InvalidParameterValue"),
             ({"CacheClusterId": "x", "SnapshotRetentionLimit": 40}, "InvalidParameterValue"),
             ({"CacheClusterId": "x", "SnapshotName": "none"}, "SnapshotNotFoundFault"),
-        ]:
+        ]
+        for params, code in cases:
             with pytest.raises(AWSError) as e:
                 w.ec.create_cache_cluster(CALL, params)
             assert e.value.code == code, params

@@ -25,6 +25,7 @@ class FakeRedis:
         self.cluster_primary: dict[str, str | None] = {}
         self.starts: list[str] = []
         self.config: dict[str, dict[str, str]] = {}
+        self.info: dict[str, dict[str, str]] = {}  # extra ``INFO`` fields a test sets
 
     def version(self) -> str:
         return "7.0.15"
@@ -74,6 +75,9 @@ class FakeRedis:
         name = str(args[0]).upper()
         if name == "PING":
             return "PONG"
+        if name == "INFO":
+            fields = {**await self.replication(id), **self.info.get(id, {})}
+            return "\r\n".join(f"{k}:{v}" for k, v in fields.items()) + "\r\n"
         if name == "CONFIG" and str(args[1]).upper() == "SET":
             self.config[id][str(args[2])] = str(args[3])
             return "OK"

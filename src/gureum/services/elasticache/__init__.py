@@ -4,7 +4,8 @@ endpoint names that resolve on this machine.
 
 ``clusters.py`` and ``groups.py`` hold the operations; ``nodes.py`` is the
 loop that keeps node processes as recorded, ``replication.py`` the loop that
-forms replication groups, fails them over and reshards them.
+forms replication groups, fails them over and reshards them; ``metrics.py``
+publishes each node's ``INFO`` to CloudWatch.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import shutil
 from gureum.control import Loop
 
 from ..base import Env
+from ..cloudwatch.sources import sources
 from .core import GROUP, GROUP_LOOP, NODE, NODE_LOOP, group_name, node_name
+from .metrics import NodeMetrics
 from .snapshots import SnapshotOperations
 
 
@@ -38,8 +41,11 @@ class ElastiCache(SnapshotOperations):
                                 resync=self.resync_groups, resync_interval=30.0,
                                 concurrency=8, backoff_max=5.0))
         self.setup_snapshots()
+        sources(self.env).add(NodeMetrics(self.store, self.driver, self.env.clock, self.driver_id,
+                                          self.env.settings.time_scale))
 
     async def stop(self) -> None:
+        sources(self.env).remove(NodeMetrics.name)
         await self.driver.shutdown()
 
     async def reset(self) -> None:
