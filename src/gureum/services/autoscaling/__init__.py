@@ -6,7 +6,7 @@ configurations), ``groups`` (groups and their tags), ``instances`` (capacity
 and members), ``activities`` (history), ``policies`` (scaling policies, run
 by CloudWatch alarms through its action registry), ``scheduled`` (scheduled
 actions, run by the group loop when due), ``hooks`` (lifecycle hooks),
-``members`` (standby, attach and detach). The
+``members`` (standby, attach and detach), ``metrics`` (group metrics). The
 group loop (``reconcile``) is the only code that launches or terminates,
 through the EC2 seam in ``fleet``.
 """
@@ -25,6 +25,7 @@ from .groups import GroupOperations
 from .hooks import HookOperations
 from .instances import InstanceOperations
 from .members import MemberOperations
+from .metrics import GroupMetrics, MetricsOperations
 from .policies import PolicyOperations
 from .reconcile import GroupLoop
 from .scheduled import ScheduledOperations
@@ -35,6 +36,7 @@ class AutoScaling(
     ScheduledOperations,
     HookOperations,
     MemberOperations,
+    MetricsOperations,
     PolicyOperations,
     TargetOperations,
     GroupOperations,
@@ -57,6 +59,7 @@ class AutoScaling(
         self.env.loops.add(self.group_loop.loop)
         registry(self.env).register("arn:aws:autoscaling:", self.on_alarm)
         sources(self.env).add_dimensioner(self.dimensions)
+        sources(self.env).add(GroupMetrics(self.env))
 
     def dimensions(self, sample: Sample) -> Iterable[tuple[tuple[str, str], ...]]:
         """EC2 metrics of group members are also published per group."""

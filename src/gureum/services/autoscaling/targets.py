@@ -15,6 +15,7 @@ from typing import Any
 from gureum.errors import AWSError
 
 from ..base import Call, Env
+from ..common.pagination import paginate
 from .core import get_group, need_group, save_group, stamp, validation, wake
 from .fleet import peer, service_call
 
@@ -77,6 +78,41 @@ class TargetOperations:
         return {"LoadBalancerTargetGroups": [
             {"LoadBalancerTargetGroupARN": arn, "State": "InService"}
             for arn in group["target_groups"]]}
+
+    def _sources(self, call: Call, params: dict[str, Any]) -> list[str]:
+        arns = []
+        for source in params.get("TrafficSources") or []:
+            kind = source.get("Type") or "elbv2"
+            if kind != "elbv2":
+                raise validation(f"Traffic source type {kind} is not supported; use elbv2")
+            arns.append(str(source.get("Identifier") or ""))
+        if not arns:
+            raise validation("TrafficSources is required")
+        return arns
+
+    def attach_traffic_sources(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        return self.attach_load_balancer_target_groups(call, {
+            "AutoScalingGroupName": params.get("AutoScalingGroupName"),
+            "TargetGroupARNs": self._sources(call, params)})
+
+    def detach_traffic_sources(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        return self.detach_load_balancer_target_groups(call, {
+            "AutoScalingGroupName": params.get("AutoScalingGroupName"),
+            "TargetGroupARNs": self._sources(call, params)})
+
+    def describe_traffic_sources(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        group = need_group(self.env, call, params.get("AutoScalingGroupName"))
+        kind = params.get("TrafficSourceType")
+        rows = [] if kind not in (None, "elbv2") else [
+            {"TrafficSource": arn, "Identifier": arn, "Type": "elbv2", "State": "InService"}
+            for arn in group["target_groups"]]
+        page, token = paginate(rows, params.get("NextToken"), params.get("MaxRecords"),
+                               key=lambda r: str(r["Identifier"]), default_limit=50,
+                               min_limit=1, max_limit=50, error_code="ValidationError")
+        out: dict[str, Any] = {"TrafficSources": page}
+        if token:
+            out["NextToken"] = token
+        return out
 
     # -- the group loop's hooks ----------------------------------------------------------
 
