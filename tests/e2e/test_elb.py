@@ -302,3 +302,33 @@ def test_api_errors_attributes_and_tags(elb: Any, gureum: RunningGureum) -> None
     elb.delete_load_balancer(LoadBalancerArn=lb_arn)
     elb.delete_load_balancer(LoadBalancerArn=lb_arn)  # gone is fine
     elb.delete_target_group(TargetGroupArn=tcp)
+
+
+def test_https_listener_terminates_tls(elb: Any, backends: Backends) -> None:
+    backends.start(f"{NET}.41")
+    lb = make_alb(elb, unique("tls"))
+    tg = make_tg(elb, unique("tls"))
+    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": f"{NET}.41"}])
+    forward = [{"Type": "forward", "TargetGroupArn": tg}]
+    with pytest.raises(elb.exceptions.ClientError) as err:
+        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS", Port=443,
+                            DefaultActions=forward)
+    assert err.value.response["Error"]["Code"] == "ValidationError"
+    cert = "arn:aws:acm:us-east-1:000000000000:certificate/0b1c2d3e"
+    lst = elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS",
+                              Port=443, DefaultActions=forward,
+                              Certificates=[{"CertificateArn": cert}])["Listeners"][0]
+    assert lst["Certificates"] == [{"CertificateArn": cert}]
+    assert lst["SslPolicy"].startswith("ELBSecurityPolicy")
+    wait_active(elb, lb["LoadBalancerArn"])
+    wait_for(lambda: states(elb, tg)[f"{NET}.41"][0] == "healthy", 30, "healthy")
+
+    url = f"https://{lb['DNSName']}/secure"
+    code, body = curl(url, "-k")
+    assert code == 200
+    assert body.split()[1:] == ["/secure", "127.0.0.1", "https"]  # X-Forwarded-Proto
+    assert curl(url)[0] == 0  # self-signed: refused without -k
+
+    elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+    wait_for(lambda: curl(url, "-k")[0] == 0, 10, "proxy gone")
+    elb.delete_target_group(TargetGroupArn=tg)

@@ -92,6 +92,7 @@ class Listener:
     default: Action
     rules: tuple[Rule, ...] = ()  # in priority order
     idle_timeout: float = 60.0
+    certificate: str | None = None  # PEM (certificate, then key): TLS is terminated here
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .base import Counters, ProxySpec, ServerHealth
-from .haproxy_config import render
+from .haproxy_config import certificate_file, render
 
 log = logging.getLogger("gureum.proxy")
 
@@ -128,8 +128,14 @@ class HAProxyDriver:
     async def apply(self, spec: ProxySpec) -> None:
         p = self._proxy(spec.name)
         text = render(spec, p.socket, p.state_file)
-        if text == p.config and self.running(spec.name):
+        pems = {certificate_file(p.dir, lst.port): lst.certificate
+                for lst in spec.listeners if lst.certificate}
+        stale = any(not f.exists() or f.read_text() != pem for f, pem in pems.items())
+        if text == p.config and not stale and self.running(spec.name):
             return
+        for f, pem in pems.items():
+            f.touch(mode=0o600)
+            f.write_text(pem)
         p.cfg.write_text(text)
         await self._check(p)
         old = p.pid if p.pid is not None and _alive(p.pid) else None

@@ -88,9 +88,15 @@ def _location(template: str) -> str:
     return out
 
 
+def certificate_file(directory: Path, port: int) -> Path:
+    """Where the driver writes the certificate PEM of the listener on ``port``."""
+    return directory / f"l{port}.pem"
+
+
 class _Renderer:
-    def __init__(self, spec: ProxySpec) -> None:
+    def __init__(self, spec: ProxySpec, directory: Path) -> None:
         self.spec = spec
+        self.directory = directory
         self.backends = {b.name: b for b in spec.backends}
         self.combined: dict[str, tuple[tuple[str, int], ...]] = {}
 
@@ -120,7 +126,10 @@ class _Renderer:
 
     def frontend(self, lst: Listener) -> list[str]:
         addr = self.spec.address
-        lines = [f"frontend l{lst.port}", f"    bind {addr}:{lst.port}", f"    mode {lst.mode}",
+        bind = f"    bind {addr}:{lst.port}"
+        if lst.certificate:
+            bind += f" ssl crt {certificate_file(self.directory, lst.port)}"
+        lines = [f"frontend l{lst.port}", bind, f"    mode {lst.mode}",
                  f"    timeout client {_seconds(lst.idle_timeout)}"]
         if lst.mode == "tcp":
             backend = (self.backend_for(lst.default.targets)
@@ -130,7 +139,8 @@ class _Renderer:
             return lines
         lines += [
             "    option forwardfor",
-            "    http-request set-header X-Forwarded-Proto http",
+            "    http-request set-header X-Forwarded-Proto "
+            + ("https" if lst.certificate else "http"),
             f"    http-request set-header X-Forwarded-Port {lst.port}",
         ]
         actions: list[str] = []
@@ -222,4 +232,6 @@ class _Renderer:
 
 
 def render(spec: ProxySpec, socket: Path, state_file: Path) -> str:
-    return _Renderer(spec).render(socket, state_file)
+    """The configuration; certificates are read from ``certificate_file``
+    in the socket's directory."""
+    return _Renderer(spec, socket.parent).render(socket, state_file)

@@ -140,7 +140,7 @@ class DataPlane(ELBv2Core):
                 self._action(lst["default_actions"]),
                 tuple(Rule(tuple(_condition(c) for c in r["conditions"]),
                            self._action(r["actions"])) for r in rules),
-                idle_timeout=idle))
+                idle_timeout=idle, certificate=lst.get("pem")))
         backends = []
         next_expiry: float | None = None
         now = self.now()

@@ -9,9 +9,11 @@ from gureum.errors import AWSError
 from ..base import Call
 from ..common import tags as tagutil
 from .actions import ActionSupport
+from .certs import self_signed
 from .core import LISTENER, RULE, Doc, check_port, new_hex, page, validation
 
 ALB_PROTOCOLS = ("HTTP", "HTTPS")
+DEFAULT_SSL_POLICY = "ELBSecurityPolicy-2016-08"
 NLB_PROTOCOLS = ("TCP", "TLS", "UDP", "TCP_UDP")
 
 
@@ -24,7 +26,7 @@ class ListenerOperations(ActionSupport):
             raise AWSError("UnsupportedProtocol",
                            f"Protocol '{protocol}' is not supported by a {lb['type']} "
                            "load balancer")
-        if protocol not in ("HTTP", "TCP"):
+        if protocol not in ("HTTP", "HTTPS", "TCP"):
             raise AWSError("UnsupportedProtocol", f"Protocol '{protocol}' is not supported here")
         return str(protocol)
 
@@ -50,14 +52,37 @@ class ListenerOperations(ActionSupport):
                 "account": call.account, "region": call.region, "lb": lb["arn"],
                 "port": port, "protocol": protocol, "default_actions": actions, "tags": tags,
             }
+            self._tls(lb, doc, params)
             self.put(LISTENER, doc)
         self.wake(lb["arn"])
         return {"Listeners": [self.render_listener(doc)]}
 
+    def _tls(self, lb: Doc, doc: Doc, params: dict[str, Any]) -> None:
+        """An HTTPS listener's certificates and policy; it serves a self-signed
+        certificate for the load balancer's name (``certs``)."""
+        if doc["protocol"] != "HTTPS":
+            for key in ("certificates", "ssl_policy", "pem"):
+                doc.pop(key, None)
+            return
+        given = params.get("Certificates")
+        if given is not None or not doc.get("certificates"):
+            arns = [c.get("CertificateArn") for c in given or [] if isinstance(c, dict)]
+            if not arns or not all(isinstance(a, str) and a for a in arns):
+                raise validation("A certificate must be specified for HTTPS listeners")
+            doc["certificates"] = arns[:1]
+        doc["ssl_policy"] = params.get("SslPolicy") or doc.get("ssl_policy") \
+            or DEFAULT_SSL_POLICY
+        if not doc.get("pem"):
+            doc["pem"] = self_signed(lb["dns"], self.now())
+
     @staticmethod
     def render_listener(doc: Doc) -> dict[str, Any]:
-        return {"ListenerArn": doc["arn"], "LoadBalancerArn": doc["lb"], "Port": doc["port"],
-                "Protocol": doc["protocol"], "DefaultActions": doc["default_actions"]}
+        out = {"ListenerArn": doc["arn"], "LoadBalancerArn": doc["lb"], "Port": doc["port"],
+               "Protocol": doc["protocol"], "DefaultActions": doc["default_actions"]}
+        if doc.get("certificates"):
+            out["Certificates"] = [{"CertificateArn": a} for a in doc["certificates"]]
+            out["SslPolicy"] = doc["ssl_policy"]
+        return out
 
     def describe_listeners(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         if params.get("ListenerArns"):
@@ -88,6 +113,7 @@ class ListenerOperations(ActionSupport):
             if params.get("DefaultActions"):
                 doc["default_actions"] = self.normalize_actions(call, lb,
                                                                 params["DefaultActions"])
+            self._tls(lb, doc, params)
             self.put(LISTENER, doc)
         self.wake(lb["arn"])
         return {"Listeners": [self.render_listener(doc)]}

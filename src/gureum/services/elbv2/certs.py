@@ -1,0 +1,37 @@
+"""Self-signed certificates for HTTPS listeners.
+
+ACM does not run here, so a listener's ``CertificateArn`` is recorded but the
+listener serves a certificate made for it: an ECDSA P-256 key and a
+self-signed certificate for the load balancer's DNS name (clients use
+``curl -k`` or trust it explicitly). The PEM holds certificate then key, as
+HAProxy's ``crt`` takes it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+VALID_DAYS = 395
+
+
+def self_signed(dns_name: str, now: float) -> str:
+    """Certificate and key PEM for ``dns_name``, valid from ``now``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_name[:64])])
+    start = dt.datetime.fromtimestamp(now, dt.UTC) - dt.timedelta(minutes=5)
+    cert = (x509.CertificateBuilder()
+            .subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(start + dt.timedelta(days=VALID_DAYS))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns_name)]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM,
+                                serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return (cert.public_bytes(serialization.Encoding.PEM) + key_pem).decode()
