@@ -5,7 +5,7 @@ endpoint names that resolve on this machine.
 ``clusters.py`` and ``groups.py`` hold the operations; ``nodes.py`` is the
 loop that keeps node processes as recorded, ``replication.py`` the loop that
 forms replication groups, fails them over and reshards them; ``metrics.py``
-publishes each node's ``INFO`` to CloudWatch.
+publishes each node's ``INFO`` to CloudWatch, ``billing.py`` meters node hours.
 """
 
 from __future__ import annotations
@@ -16,10 +16,14 @@ import shutil
 from gureum.control import Loop
 
 from ..base import Env
+from ..billing import register_source
 from ..cloudwatch.sources import sources
+from .billing import CacheNodes
 from .core import GROUP, GROUP_LOOP, NODE, NODE_LOOP, group_name, node_name
 from .metrics import NodeMetrics
 from .snapshots import SnapshotOperations
+
+register_source(CacheNodes.name, CacheNodes)
 
 
 class ElastiCache(SnapshotOperations):
