@@ -24,6 +24,7 @@ from gureum.services.common import tags as tagutil
 
 from ..base import Call, Env, Service
 from .classes import instance_class
+from .engines import MYSQL_ENGINES, Engines
 
 INSTANCE = "rds:instance"
 SNAPSHOT = "rds:snapshot"
@@ -32,21 +33,33 @@ EVENT = "rds:event"
 LOOP = "rds-instances"
 SNAPSHOT_LOOP = "rds-snapshots"
 DRIVER_KEY = "rds.postgres"  # Env.extras: a PostgresDriver to use instead of the host's
+MYSQL_DRIVER_KEY = "rds.mysql"  # Env.extras: a MariaDB driver to use instead of the host's
 HOSTED_ZONE = "Z2R2ITUGPM61AM"
 _NAME = re.compile(r"[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}")
 
 
-def make_driver(env: Env) -> PostgresDriver | None:
-    given = env.extras.get(DRIVER_KEY)
-    if given is not None:
-        driver: PostgresDriver = given
-        return driver
+def make_driver(env: Env) -> Engines | None:
+    """Every installed engine behind one driver (None: no engine is installed)."""
     from gureum.drivers.postgres import EngineError, PostgresServers
 
-    try:
-        return PostgresServers(Path(env.settings.data_dir) / "rds" / "engines")
-    except (EngineError, KeyError, OSError):
-        return None  # PostgreSQL is not installed: CreateDBInstance says so
+    root = Path(env.settings.data_dir) / "rds"
+    postgres: PostgresDriver | None = env.extras.get(DRIVER_KEY)
+    mysql: Any = env.extras.get(MYSQL_DRIVER_KEY)
+    if postgres is None:
+        try:
+            postgres = PostgresServers(root / "engines")
+        except (EngineError, KeyError, OSError):
+            postgres = None  # not installed: CreateDBInstance says so
+    if mysql is None and DRIVER_KEY not in env.extras:
+        from gureum.drivers.mysql import MariaDBServers
+
+        try:
+            mysql = MariaDBServers(root / "mysql")
+        except (EngineError, KeyError, OSError):
+            mysql = None
+    if postgres is None and mysql is None:
+        return None
+    return Engines(postgres, mysql)
 
 
 def check_identifier(value: Any, what: str = "DBInstanceIdentifier") -> str:
@@ -79,7 +92,7 @@ class RDSCore(Service):
 
     def __init__(self, env: Env) -> None:
         super().__init__(env)
-        self.driver: PostgresDriver | None = make_driver(env)
+        self.driver: Engines | None = make_driver(env)
         self.root = Path(env.settings.data_dir) / "rds"
 
     @property
@@ -188,7 +201,8 @@ class RDSCore(Service):
             "EngineVersion": doc["engine_version"],
             "AutoMinorVersionUpgrade": True,
             "ReadReplicaDBInstanceIdentifiers": list(doc.get("replicas", [])),
-            "LicenseModel": "postgresql-license",
+            "LicenseModel": "general-public-license" if doc["engine"] in MYSQL_ENGINES
+            else "postgresql-license",
             "PubliclyAccessible": False,
             "StorageType": doc.get("storage_type", "gp2"),
             "DbInstancePort": 0,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from gureum.drivers.mysql import native_hash
 from gureum.drivers.postgres import verifier
 from gureum.errors import AWSError
 from gureum.services.common import filters, pagination
@@ -15,6 +16,7 @@ from ..base import Call
 from . import validate
 from .classes import instance_class
 from .core import INSTANCE, SNAPSHOT, RDSCore, check_identifier
+from .engines import MYSQL_ENGINES, engine_id
 
 GETTERS: dict[str, filters.Getter] = {
     "db-instance-id": lambda d: [d["id"], RDSCore.arn(d["account"], d["region"],
@@ -29,12 +31,14 @@ BUSY = ("creating", "deleting", "backing-up-first")
 
 
 class InstanceOperations(RDSCore):
-    def _installed(self) -> str:
-        if self.driver is None:
+    def _installed(self, engine: str = "postgres") -> str:
+        driver = self.driver.installed(engine) if self.driver is not None else None
+        if driver is None:
+            package = "mariadb-server" if engine in MYSQL_ENGINES else "postgresql"
             raise AWSError("InvalidParameterCombination",
-                           "The postgres engine is not installed on this gureum host "
-                           "(install PostgreSQL: apt-get install postgresql)")
-        return self.driver.version
+                           f"The {engine} engine is not installed on this gureum host "
+                           f"(install it: apt-get install {package})")
+        return driver.version
 
     def new_record(self, call: Call, params: dict[str, Any], id: str, **extra: Any
                    ) -> dict[str, Any]:
@@ -42,13 +46,19 @@ class InstanceOperations(RDSCore):
         now = self.now()
         region = call.region
         az = params.get("AvailabilityZone") or f"{region}a"
+        engine = str(extra.pop("engine", None) or "postgres")
+        mysql = engine in MYSQL_ENGINES
+        version = self._installed(engine)
+        group = f"default.{engine}{'.'.join(version.split('.')[:2])}" if mysql else \
+            "default.postgres15"
         doc: dict[str, Any] = {
             "id": id, "account": call.account, "region": region, "status": "creating",
-            "engine": "postgres", "engine_version": self._installed(),
+            "engine": engine, "engine_version": version,
             "class": params["DBInstanceClass"], "storage": params.get("AllocatedStorage", 20),
             "storage_type": params.get("StorageType") or "gp2",
             "master_username": params.get("MasterUsername", ""), "verifier": None,
-            "db_name": params.get("DBName"), "port": validate.port(params.get("Port")),
+            "db_name": params.get("DBName"),
+            "port": validate.port(params.get("Port"), 3306 if mysql else 5432),
             "retention": validate.retention(params.get("BackupRetentionPeriod")),
             "backup_window": validate.window(params.get("PreferredBackupWindow"),
                                              "PreferredBackupWindow", "03:00-03:30"),
@@ -57,13 +67,13 @@ class InstanceOperations(RDSCore):
                 "sun:05:00-sun:05:30"),
             "multi_az": bool(params.get("MultiAZ", False)),
             "az": az, "secondary_az": f"{region}b" if az.endswith("a") else f"{region}a",
-            "parameter_group": params.get("DBParameterGroupName") or "default.postgres15",
+            "parameter_group": params.get("DBParameterGroupName") or group,
             "encrypted": bool(params.get("StorageEncrypted", False)),
             "deletion_protection": bool(params.get("DeletionProtection", False)),
             "copy_tags": bool(params.get("CopyTagsToSnapshot", False)),
             "tags": tagutil.to_dict(params.get("Tags")),
-            "created": now, "resource_id": "", "engine_id": "e" + secrets.token_hex(6),
-            "standby_id": "e" + secrets.token_hex(6), "replicas": [], "pending": {},
+            "created": now, "resource_id": "", "engine_id": engine_id(engine),
+            "standby_id": engine_id(engine), "replicas": [], "pending": {},
             "backups": [], "latest_restorable": None, "last_backup": None, "replica_of": None,
         }
         doc["resource_id"] = "db-" + secrets.token_hex(13).upper()
@@ -87,10 +97,10 @@ class InstanceOperations(RDSCore):
     def create_db_instance(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         id = check_identifier(params.get("DBInstanceIdentifier"))
         engine = params.get("Engine")
-        if engine != "postgres":
+        if engine != "postgres" and engine not in MYSQL_ENGINES:
             raise validate.invalid(f"Invalid DB engine: {engine}")
-        installed = self._installed()
-        version = validate.engine_version(params.get("EngineVersion"), installed)
+        installed = self._installed(engine)
+        version = validate.engine_version(params.get("EngineVersion"), installed, engine)
         instance_class(params.get("DBInstanceClass", ""), engine)
         if params.get("AllocatedStorage") is None:
             raise validate.invalid("The parameter AllocatedStorage must be provided and must "
@@ -112,8 +122,13 @@ class InstanceOperations(RDSCore):
         password = validate.password(params["MasterUserPassword"])
         if params.get("DBName") is not None:
             validate.db_name(params["DBName"])
-        doc = self.new_record(call, params, id, engine_version=version,
-                              master_username=user, verifier=verifier(password))
+        if engine in MYSQL_ENGINES and params.get("MultiAZ"):
+            raise validate.combination(f"Multi-AZ {engine} DB instances are not supported "
+                                       "by this gureum yet")
+        # MariaDB keeps mysql_native_password hashes, PostgreSQL SCRAM verifiers.
+        hashed = native_hash(password) if engine in MYSQL_ENGINES else verifier(password)
+        doc = self.new_record(call, params, id, engine=engine, engine_version=version,
+                              master_username=user, verifier=hashed)
         self._insert(call, doc)
         return {"DBInstance": self.render(doc)}
 
@@ -154,7 +169,9 @@ class InstanceOperations(RDSCore):
                 if doc.get("replica_of"):
                     raise validate.combination("The master password of a read replica "
                                                "comes from its source.")
-                pending["verifier"] = verifier(validate.password(params["MasterUserPassword"]))
+                password = validate.password(params["MasterUserPassword"])
+                pending["verifier"] = native_hash(password) \
+                    if doc["engine"] in MYSQL_ENGINES else verifier(password)
             if params.get("DBInstanceClass") and params["DBInstanceClass"] != doc["class"]:
                 instance_class(params["DBInstanceClass"])
                 pending["class"] = params["DBInstanceClass"]

@@ -11,6 +11,7 @@ from gureum.services.common import tags as tagutil
 from ..base import Call
 from . import validate
 from .core import EVENT, INSTANCE, SNAPSHOT, RDSCore
+from .engines import MYSQL_ENGINES
 
 
 def _epoch(value: Any) -> float | None:
@@ -52,7 +53,19 @@ class MiscOperations(RDSCore):
                                     ) -> dict[str, Any]:
         """What is installed on this host (one version per engine)."""
         versions = []
-        if self.driver is not None:
+        mysql = self.driver.installed("mysql") if self.driver is not None else None
+        if mysql is not None:
+            major = ".".join(mysql.version.split(".")[:2])
+            for name in MYSQL_ENGINES:
+                versions.append({
+                    "Engine": name, "EngineVersion": mysql.version,
+                    "DBParameterGroupFamily": f"{name}{major}",
+                    "DBEngineDescription": "MariaDB Community Edition",
+                    "DBEngineVersionDescription": f"MariaDB {mysql.version}",
+                    "MajorEngineVersion": major, "Status": "available",
+                    "SupportsReadReplica": False, "SupportedEngineModes": ["provisioned"],
+                })
+        if self.driver is not None and self.driver.postgres is not None:
             version = self.driver.version
             major = version.split(".")[0]
             versions.append({

@@ -145,7 +145,8 @@ class SnapshotOperations(InstanceOperations):
             raise validate.combination("Requesting a specific availability zone is not valid "
                                        "for Multi-AZ instances.")
         return self.new_record(
-            call, merged, id, master_username=origin["master_username"],
+            call, merged, id, engine=origin.get("engine"),
+            master_username=origin["master_username"],
             db_name=origin.get("db_name"), engine_version=origin["engine_version"],
             source=source, encrypted=origin.get("encrypted", False))
 
@@ -259,6 +260,9 @@ class SnapshotOperations(InstanceOperations):
         with self.store.tx():
             source = self.instance(call, params.get("SourceDBInstanceIdentifier"))
             self._require(source, "available")
+            if source["engine"] != "postgres":
+                raise validate.combination(f"Read replicas of {source['engine']} DB instances "
+                                           "are not supported by this gureum yet")
             if source.get("replica_of"):
                 raise validate.combination("A read replica of a read replica is not "
                                            "supported here.")

@@ -53,9 +53,9 @@ def db_name(value: Any) -> str:
     return value
 
 
-def port(value: Any) -> int:
+def port(value: Any, default: int = 5432) -> int:
     if value is None:
-        return 5432
+        return default
     if not isinstance(value, int) or not 1150 <= value <= 65535:
         raise invalid(f"Invalid port {value}: it must be between 1150 and 65535")
     return value
@@ -79,7 +79,7 @@ def storage(value: Any, engine: str = "postgres") -> int:
     return value
 
 
-def engine_version(value: Any, installed: str) -> str:
+def engine_version(value: Any, installed: str, engine: str = "postgres") -> str:
     if value is None or value == "":
         return installed
     if not isinstance(value, str):
@@ -87,7 +87,7 @@ def engine_version(value: Any, installed: str) -> str:
     major = installed.split(".")[0]
     if value in (major, installed) or value.startswith(major + "."):
         return installed
-    raise combination(f"Cannot find version {value} for postgres")
+    raise combination(f"Cannot find version {value} for {engine}")
 
 
 def window(value: Any, name: str, default: str) -> str:
