@@ -29,6 +29,7 @@ log = logging.getLogger("gureum.s3")
 
 KIND = "s3:bucket"
 GRACE_SECONDS = 5.0
+RESERVE = 64  # blob keys entered in s3_garbage per transaction
 
 
 def no_such_bucket(name: str) -> AWSError:
@@ -58,6 +59,7 @@ class S3Core(Service):
         )
         self.records = Records(env.store.connection)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._reserved: dict[str, list[str]] = {}
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -74,6 +76,7 @@ class S3Core(Service):
 
     async def reset(self) -> None:
         store = self.env.store
+        self._reserved.clear()
         with store.tx():
             doomed = self.records.all_blobs()
             doomed += [p.blob for u in self._all_uploads() for p in self.records.parts(u)]
@@ -127,14 +130,28 @@ class S3Core(Service):
         self, chunks: AsyncIterable[bytes], checksums: Collection[str] = (), prefix: str = "o"
     ) -> BlobInfo:
         """Stream ``chunks`` into a new durable blob, not yet referenced by any record."""
-        key = f"{prefix}{secrets.token_hex(16)}"
-        with self.env.store.tx():
-            self.records.add_garbage([key], self.now())
+        key = self._reserve(prefix)
         try:
             return await self.blobs.write(key, chunks, checksums=checksums)
         except BaseException:
             self.collect([key], grace=0)
             raise
+
+    def _reserve(self, prefix: str) -> str:
+        """A fresh blob key already entered in ``s3_garbage``: keys are entered
+        ``RESERVE`` at a time, so a small PUT costs one transaction, not two
+        (keys never used are deleted, as missing blobs, at the next start)."""
+        pool = self._reserved.setdefault(prefix, [])
+        if not pool:
+            fresh = [f"{prefix}{secrets.token_hex(16)}" for _ in range(RESERVE)]
+            with self.env.store.tx():
+                self.records.add_garbage(fresh, self.now())
+            pool.extend(fresh)
+        return pool.pop()
+
+    def unused_reserved(self) -> set[str]:
+        """Reserved blob keys not yet handed out (listed in ``s3_garbage``)."""
+        return {key for pool in self._reserved.values() for key in pool}
 
     def collect(self, blobs: Iterable[str], grace: float | None = None) -> None:
         """Delete ``blobs`` (already entered in ``s3_garbage``) after the grace period."""
