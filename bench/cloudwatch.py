@@ -1,25 +1,34 @@
 """CloudWatch benchmark: PutMetricData ingestion and GetMetricStatistics speed.
 
-1. Ingestion through a real gureum: several threads each send PutMetricData
-   calls of 1,000 datapoints (json protocol, 50 metrics x 20 timestamps per
-   call) for a fixed number of calls; prints datapoints/s end to end.
+1. Ingestion through a real gureum: several client processes (each its own
+   boto3 client and interpreter, so the clients do not share one GIL) send
+   PutMetricData calls of 1,000 datapoints (json protocol, 50 metrics x 20
+   timestamps per call) for a fixed number of calls; prints datapoints/s end
+   to end, and the server process's CPU time per 1,000 datapoints (from
+   /proc, before and after). ``--profile FILE`` runs the server under
+   cProfile and prints where its time goes.
 2. Storage: bytes per stored datapoint (table + indexes, from SQLite's dbstat).
 3. Query, in process (server time: the operation itself, no HTTP): one day of
    1-minute data for one metric, GetMetricStatistics with Period=60 (1,440
    datapoints) and Period=3600, all five statistics, and p99; median of runs.
    The same query through boto3 is printed for comparison.
 
-    .venv/bin/python bench/cloudwatch.py [--threads 4] [--calls 200]
+    .venv/bin/python bench/cloudwatch.py [--processes 4] [--calls 100] [--profile out.prof]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import multiprocessing
+import os
+import pstats
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -29,43 +38,119 @@ from gureum.control import FakeClock, LoopRunner
 from gureum.services.base import Call, Env, Identity
 from gureum.services.cloudwatch import CloudWatch
 from gureum.store import Store
-from gureum.testing.server import running_gureum
+from gureum.testing.server import RunningGureum, free_port, running_gureum
 
 STATS = ["SampleCount", "Average", "Sum", "Minimum", "Maximum"]
 
 
-def ingest(threads: int, calls: int) -> tuple[float, int]:
-    with running_gureum() as g:
-        # botocore gzips bodies over 10 KiB, which the gateway cannot verify yet.
-        clients = [g.client("cloudwatch", protocol="json", disable_request_compression=True)
-                   for _ in range(threads)]
-        base = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+def batch(base: dt.datetime, worker: int, n: int) -> list[dict[str, Any]]:
+    """One call's 1,000 datapoints: 50 metrics x 20 timestamps."""
+    t = base + dt.timedelta(seconds=(n * 20) % 3000)
+    return [{"MetricName": f"m{worker}-{i % 50}", "Value": float(i),
+             "Dimensions": [{"Name": "Host", "Value": f"h{i % 50}"}],
+             "Timestamp": t + dt.timedelta(seconds=i // 50), "StorageResolution": 1}
+            for i in range(1000)]
 
-        def batch(worker: int, n: int) -> list[dict[str, Any]]:
-            t = base + dt.timedelta(seconds=(n * 20) % 3000)
-            return [{"MetricName": f"m{worker}-{i % 50}", "Value": float(i),
-                     "Dimensions": [{"Name": "Host", "Value": f"h{i % 50}"}],
-                     "Timestamp": t + dt.timedelta(seconds=i // 50), "StorageResolution": 1}
-                    for i in range(1000)]
 
-        payloads = [[batch(w, n) for n in range(calls)] for w in range(threads)]
-        clients[0].put_metric_data(Namespace="Bench/warm", MetricData=payloads[0][0][:10])
+def client_process(data_dir: Path, port: int, worker: int, calls: int, base: dt.datetime,
+                   ready: Any, go: Any, done: Any) -> None:
+    """One client process: its own boto3 client, its payloads built before the start."""
+    # botocore gzips bodies over 10 KiB, which the gateway cannot verify yet.
+    cw = RunningGureum(data_dir, port).client("cloudwatch", protocol="json",
+                                              disable_request_compression=True)
+    payloads = [batch(base, worker, n) for n in range(calls)]
+    cw.put_metric_data(Namespace="Bench/warm", MetricData=payloads[0][:10])
+    ready.put(worker)
+    go.wait()
+    started = time.perf_counter()
+    for data in payloads:
+        cw.put_metric_data(Namespace="Bench", MetricData=data)
+    done.put(time.perf_counter() - started)
 
-        def work(worker: int) -> None:
-            for data in payloads[worker]:
-                clients[worker].put_metric_data(Namespace="Bench", MetricData=data)
 
-        pool = [threading.Thread(target=work, args=(w,)) for w in range(threads)]
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (and its reaped children), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
+
+
+class ProfiledGureum(RunningGureum):
+    """A gureum run under cProfile, its profile written to ``out`` when it stops."""
+
+    def __init__(self, data_dir: Path, port: int, out: Path) -> None:
+        super().__init__(data_dir, port)
+        self.out = out
+
+    def start(self, timeout: float = 30.0) -> None:
+        cmd = [sys.executable, "-m", "cProfile", "-o", str(self.out), "-m", "gureum", "up",
+               "--port", str(self.port), "--data-dir", str(self.data_dir)]
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                if self.health().get("status") == "running":
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("gureum did not become ready under cProfile")
+
+
+def ingest(processes: int, calls: int, profile: Path | None = None) -> tuple[float, int]:
+    """PutMetricData from ``processes`` client processes (no shared GIL), and the
+    server's CPU time per 1,000 datapoints."""
+    ctx = multiprocessing.get_context("spawn")
+    ready, done, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    base = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    server: contextlib.AbstractContextManager[RunningGureum]
+    if profile is not None:
+        g: RunningGureum = ProfiledGureum(Path(tempfile.mkdtemp(prefix="gureum-bench-")),
+                                          free_port(), profile)
+        g.start()
+        server = contextlib.nullcontext(g)
+    else:
+        server = running_gureum()
+    with server as g:
+        workers = [ctx.Process(target=client_process,
+                               args=(g.data_dir, g.port, w, calls, base, ready, go, done))
+                   for w in range(processes)]
+        for p in workers:
+            p.start()
+        for _ in workers:
+            ready.get(timeout=120)
+        cpu_before = cpu_seconds(g.pid)
         started = time.perf_counter()
-        for t in pool:
-            t.start()
-        for t in pool:
-            t.join()
+        go.set()
+        per_client = [done.get(timeout=600) for _ in workers]
         elapsed = time.perf_counter() - started
-        total = threads * calls * 1000
+        cpu = cpu_seconds(g.pid) - cpu_before
+        for p in workers:
+            p.join()
+        total = processes * calls * 1000
         print(f"ingestion: {total} datapoints in {elapsed:.2f}s = {total / elapsed:,.0f}/s "
-              f"({threads} threads x {calls} calls of 1000, json)")
+              f"({processes} client processes x {calls} calls of 1000, json; slowest client "
+              f"{max(per_client):.2f}s)")
+        print(f"server CPU: {cpu:.2f}s for {total} datapoints = "
+              f"{1000 * cpu / total * 1000:.1f} ms per 1,000 datapoints "
+              f"({100 * cpu / elapsed:.0f}% of one core while ingesting; "
+              f"{os.cpu_count()} cores on this host)")
+        if profile is not None:
+            os.killpg(g.pid, signal.SIGINT)  # cProfile writes its file on a clean exit
+            assert g.proc is not None
+            g.proc.wait(30)
+            g.proc = None
+            report(profile)
         return total / elapsed, total
+
+
+def report(profile: Path, top: int = 25) -> None:
+    stats = pstats.Stats(str(profile))
+    print(f"server profile ({profile}), by cumulative time:")
+    stats.sort_stats("cumulative").print_stats(top)
+    print("by own time:")
+    stats.sort_stats("tottime").print_stats(top)
 
 
 def storage_and_query() -> None:
@@ -135,10 +220,12 @@ def query_round_trip() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="run the server under cProfile, write its profile here, print it")
     args = parser.parse_args(argv)
-    ingest(args.threads, args.calls)
+    ingest(args.processes, args.calls, args.profile)
     storage_and_query()
     query_round_trip()
     return 0
