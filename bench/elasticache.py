@@ -1,9 +1,14 @@
 """ElastiCache figures: CreateReplicationGroup (1 primary + 2 replicas) to
 writable and replicating; failover after SIGKILL of the primary to writable;
-redis-benchmark through the primary endpoint against a plain redis-server in
-the same run; adding a shard to a cluster-mode group holding --keys keys.
+redis-benchmark through a single-node cache cluster's endpoint against a plain
+redis-server with the very same command line (no replicas on either side),
+alternating the two so that neither gets a quieter machine, and, for
+information, through the primary endpoint of the 1+2 group (each write also
+streamed to two replicas on the same CPUs); adding a shard to a cluster-mode
+group holding --keys keys.
 
     .venv/bin/python bench/elasticache.py [--runs 3] [--keys 20000] [--requests 100000]
+        [--rounds 3]
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gureum.drivers.redis import NodeSpec
+from gureum.drivers.redis.server import RedisServers
+from gureum.services.elasticache.catalog import maxmemory
 from gureum.testing.server import running_gureum
 
 
@@ -67,6 +75,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keys", type=int, default=20000)
     parser.add_argument("--requests", type=int, default=100000)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     with running_gureum() as g:
         ec = g.client("elasticache")
@@ -100,18 +109,32 @@ def main() -> None:
         print(f"failover after SIGKILL → writable: median {statistics.median(failovers):.2f} s "
               f"({', '.join(f'{f:.2f}' for f in failovers)})")
 
+        ec.create_cache_cluster(CacheClusterId="single", CacheNodeType="cache.t3.micro",
+                                Engine="redis")
+        until(lambda: ec.describe_cache_clusters(CacheClusterId="single")["CacheClusters"][0][
+            "CacheClusterStatus"] == "available")
+        node = ec.describe_cache_clusters(CacheClusterId="single", ShowCacheNodeInfo=True)[
+            "CacheClusters"][0]["CacheNodes"][0]["Endpoint"]
         plain_dir = Path(tempfile.mkdtemp(prefix="bench-redis-"))
-        plain = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.99", "--port", "6399", "--save", "",
-             "--dir", str(plain_dir), "--maxmemory", str(512 << 20)],
-            stdout=subprocess.DEVNULL)
+        spec = NodeSpec(id="plain", address="127.0.0.99", port=6399,
+                        maxmemory=maxmemory("cache.t3.micro"))
+        (plain_dir / spec.id).mkdir()
+        plain = subprocess.Popen(["redis-server", *RedisServers(plain_dir).arguments(spec)],
+                                 stdout=subprocess.DEVNULL)
         try:
             until(lambda: cli("127.0.0.99", "-p", "6399", "PING") == "PONG")
             for pipeline in (1, 16):
-                ours = bench_rps(host, 6379, args.requests, pipeline)
-                theirs = bench_rps("127.0.0.99", 6399, args.requests, pipeline)
-                print(f"redis-benchmark set/get -c 50 -P {pipeline}: endpoint {ours:,.0f} rps, "
-                      f"plain redis-server {theirs:,.0f} rps (ratio {ours / theirs:.2f})")
+                ours, theirs, grouped = [], [], []
+                for _ in range(args.rounds):
+                    ours.append(bench_rps(node["Address"], node["Port"], args.requests,
+                                          pipeline))
+                    theirs.append(bench_rps("127.0.0.99", 6399, args.requests, pipeline))
+                    grouped.append(bench_rps(host, 6379, args.requests, pipeline))
+                a, b, c = (statistics.median(x) for x in (ours, theirs, grouped))
+                print(f"redis-benchmark set/get -c 50 -P {pipeline}, median of {args.rounds}: "
+                      f"single-node endpoint {a:,.0f} rps, plain redis-server {b:,.0f} rps "
+                      f"(ratio {a / b:.2f}); 1+2 group primary {c:,.0f} rps "
+                      f"(ratio {c / b:.2f})")
         finally:
             plain.terminate()
             plain.wait()

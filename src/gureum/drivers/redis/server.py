@@ -68,7 +68,9 @@ class RedisServers:
     def _dir(self, id: str) -> Path:
         return self.root / id
 
-    def _args(self, spec: NodeSpec) -> list[str]:
+    def arguments(self, spec: NodeSpec) -> list[str]:
+        """The ``redis-server`` command line of a node (the benchmark starts a
+        plain server with the same one)."""
         args = [
             "--bind", spec.address, "--port", str(spec.port), "--dir", str(self._dir(spec.id)),
             "--daemonize", "no", "--save", "", "--appendonly", "no", "--protected-mode", "no",
@@ -97,7 +99,7 @@ class RedisServers:
         if spec.seed is not None and not (d / "seeded").exists():
             shutil.copyfile(spec.seed, d / "dump.rdb")
             (d / "seeded").write_text("1")
-        cmd = [self.binary, *self._args(spec)]
+        cmd = [self.binary, *self.arguments(spec)]
         setpriv = shutil.which("setpriv")
         if setpriv:
             cmd = [setpriv, "--pdeathsig", "KILL", "--", *cmd]
