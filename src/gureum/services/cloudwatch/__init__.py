@@ -2,7 +2,8 @@
 
 Operations live in one mixin per concept: ``metrics`` (PutMetricData,
 GetMetricStatistics, ListMetrics), ``getdata`` (GetMetricData with metric
-math from ``mathexpr``), ``alarms`` (alarm CRUD, state, history, tags).
+math from ``mathexpr``), ``alarms`` (alarm CRUD, state, history, tags),
+``composite`` (PutCompositeAlarm and its loop, rules parsed by ``alarmrule``).
 Datapoints are kept in their own tables (``datastore``); alarms are
 evaluated by the loop in ``alarmloop`` and act through ``actions``
 (EC2 stop/terminate/reboot in ``ec2actions``);
@@ -14,9 +15,10 @@ from __future__ import annotations
 
 from ..base import Env
 from .actions import ActionContext, ActionRegistry, registry
+from .alarmloop import COMPOSITE_KIND, AlarmLoop
 from .alarmloop import KIND as ALARM_KIND
-from .alarmloop import AlarmLoop
 from .alarms import AlarmOps
+from .composite import CompositeLoop, CompositeOps
 from .datastore import MetricStore
 from .ec2actions import install as install_ec2_actions
 from .getdata import MetricDataOps
@@ -28,20 +30,23 @@ __all__ = ["ActionContext", "ActionRegistry", "CloudWatch", "MetricSource", "Sam
            "registry", "sources"]
 
 
-class CloudWatch(MetricOps, MetricDataOps, AlarmOps):
+class CloudWatch(MetricOps, MetricDataOps, AlarmOps, CompositeOps):
     name = "cloudwatch"
-    kinds = (ALARM_KIND,)
+    kinds = (ALARM_KIND, COMPOSITE_KIND)
 
     def __init__(self, env: Env) -> None:
         super().__init__(env)
         self.metrics = MetricStore(env.store.connection)
         self.alarm_loop = AlarmLoop(env, self.metrics)
+        self.composite_loop = CompositeLoop(env, self.alarm_loop)
+        self.alarm_loop.on_change = self.composite_loop.wake_parents
         self.retention = RetentionLoop(env)
         self.publisher = PublisherLoop(env, self.metrics)
         install_ec2_actions(env)
 
     async def start(self) -> None:
-        for loop in (self.alarm_loop.loop, self.retention.loop, self.publisher.loop):
+        for loop in (self.alarm_loop.loop, self.composite_loop.loop, self.retention.loop,
+                     self.publisher.loop):
             self.env.loops.add(loop)
 
     async def reset(self) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from gureum.control import Loop
@@ -26,6 +26,7 @@ from .history import record
 log = logging.getLogger("gureum.cloudwatch")
 
 KIND = "cloudwatch:alarm"
+COMPOSITE_KIND = "cloudwatch:composite-alarm"
 LOOP_NAME = "cloudwatch-alarms"
 ACTIONS_FOR = {OK: "OKActions", ALARM: "AlarmActions", INSUFFICIENT: "InsufficientDataActions"}
 
@@ -71,6 +72,8 @@ class AlarmLoop:
         self.metrics = metrics
         # Sped-up clocks (fast local runs) shorten the periods alarms evaluate.
         self.time_scale = env.settings.time_scale
+        # Called after each evaluation: composite alarms re-read their children.
+        self.on_change: Callable[[str, str, str], None] = lambda account, region, name: None
         self.loop = Loop(LOOP_NAME, self.reconcile, clock=env.clock, resync=self.resync,
                          resync_interval=resync_interval)
 
@@ -103,16 +106,17 @@ class AlarmLoop:
                 alarm["_next"] = end + period
                 store.resources.put(KIND, account, region, name, alarm)
         await self.deliver(account, region, name)
+        self.on_change(account, region, name)
         alarm = store.resources.get(KIND, account, region, name)
         if alarm is None:
             return None
         delay: float = max(0.0, float(alarm["_next"]) - self.env.clock.now())
         return delay
 
-    async def deliver(self, account: str, region: str, name: str) -> None:
+    async def deliver(self, account: str, region: str, name: str, kind: str = KIND) -> None:
         """Run the actions a transition left pending, recording each in history."""
         store = self.env.store
-        alarm = store.resources.get(KIND, account, region, name)
+        alarm = store.resources.get(kind, account, region, name)
         if alarm is None or not alarm.get("_pending"):
             return
         actions = registry(self.env)
@@ -121,11 +125,11 @@ class AlarmLoop:
                                 item["new"], self.env.clock.now())
             delivery = await actions.deliver(ctx)
             with store.tx():
-                fresh = store.resources.get(KIND, account, region, name)
+                fresh = store.resources.get(kind, account, region, name)
                 if fresh is None:
                     return
                 fresh["_pending"] = [p for p in fresh.get("_pending") or [] if p != item]
-                store.resources.put(KIND, account, region, name, fresh)
+                store.resources.put(kind, account, region, name, fresh)
                 data = {"actionState": "Succeeded" if delivery.delivered else "Failed",
                         "notificationResource": item["action"],
                         "stateUpdateTimestamp": item["ts"], "error": None

@@ -16,7 +16,7 @@ from gureum.services.common.ids import arn, parse_arn
 from gureum.services.common.pagination import decode_token, encode_token
 
 from ..base import Call, Service
-from .alarmloop import KIND, AlarmLoop, transition
+from .alarmloop import COMPOSITE_KIND, KIND, AlarmLoop, transition
 from .evaluate import BAND_COMPARE, COMPARE, STATES
 from .history import HISTORY_TYPES, query, record
 from .mathexpr import ExpressionError, parse
@@ -190,7 +190,19 @@ class AlarmOps(Service):
         limit = int(params.get("MaxRecords") or 50)
         if not 1 <= limit <= 100:
             raise bad("MaxRecords must be between 1 and 100.", "InvalidParameterValue")
+        for t in types:
+            if t not in ("MetricAlarm", "CompositeAlarm"):
+                raise bad(f"The value {t} for parameter AlarmTypes is invalid.")
         alarms = self._all(call) if "MetricAlarm" in types else []
+        if "CompositeAlarm" in types:
+            alarms = sorted(alarms + self._composites(call), key=lambda a: a["AlarmName"])
+        children = params.get("ChildrenOfAlarmName")
+        parents = params.get("ParentsOfAlarmName")
+        if children or parents:
+            if names or prefix or state or action_prefix:
+                raise AWSError("InvalidParameterCombination", "ChildrenOfAlarmName and "
+                               "ParentsOfAlarmName cannot be combined with other filters.")
+            alarms = self._family(call, alarms, children, parents)
         if names:
             alarms = [a for a in alarms if a["AlarmName"] in names]
         if prefix:
@@ -208,11 +220,27 @@ class AlarmOps(Service):
                 raise AWSError("InvalidNextToken", "The NextToken is invalid.")
             alarms = [a for a in alarms if a["AlarmName"] > after]
         page = alarms[:limit]
-        out: dict[str, Any] = {"MetricAlarms": [public(a) for a in page],
-                               "CompositeAlarms": []}
+        out: dict[str, Any] = {
+            "MetricAlarms": [public(a) for a in page if "_children" not in a],
+            "CompositeAlarms": [public(a) for a in page if "_children" in a]}
         if len(alarms) > limit:
             out["NextToken"] = encode_token(page[-1]["AlarmName"])
         return out
+
+    def _composites(self, call: Call) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.env.store.resources.list(
+            COMPOSITE_KIND, call.account, call.region)
+        return found
+
+    def _family(self, call: Call, alarms: list[dict[str, Any]], children: str | None,
+                parents: str | None) -> list[dict[str, Any]]:
+        """The alarms a composite's rule names, or the composites naming an alarm."""
+        if children:
+            parent = self.env.store.resources.get(COMPOSITE_KIND, call.account, call.region,
+                                                  children)
+            named = set(parent["_children"]) if parent else set()
+            return [a for a in alarms if a["AlarmName"] in named]
+        return [a for a in alarms if parents in (a.get("_children") or ())]
 
     def describe_alarms_for_metric(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         dims = dims_of(params.get("Dimensions"), "Dimensions")
@@ -242,13 +270,20 @@ class AlarmOps(Service):
             raise bad(f"The collection AlarmNames must not have a size greater than "
                       f"{MAX_ALARM_NAMES}.", "InvalidParameterValue")
         with self.env.store.tx():
-            missing = [n for n in names if self._get(call, n) is None]
+            kinds = {n: self._kind_of(call, n) for n in names}
+            missing = [n for n, k in kinds.items() if k is None]
             if missing:
                 raise AWSError("ResourceNotFound", f"{len(missing)} or more alarms not found: "
                                + ", ".join(missing), 404)
-            for name in names:
-                self.env.store.resources.delete(KIND, call.account, call.region, name)
+            for name, kind in kinds.items():
+                self.env.store.resources.delete(kind, call.account, call.region, name)
         return {}
+
+    def _kind_of(self, call: Call, name: str) -> str | None:
+        for kind in (KIND, COMPOSITE_KIND):
+            if self.env.store.resources.get(kind, call.account, call.region, name) is not None:
+                return kind
+        return None
 
     def set_alarm_state(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         state = params["StateValue"]
@@ -263,25 +298,32 @@ class AlarmOps(Service):
                 raise AWSError("InvalidFormat", "StateReasonData is not valid JSON.") from None
         now = self.env.clock.now()
         with self.env.store.tx():
-            alarm = self._get(call, params["AlarmName"])
-            if alarm is None:
+            kind = self._kind_of(call, params["AlarmName"])
+            alarm = None if kind is None else self.env.store.resources.get(
+                kind, call.account, call.region, params["AlarmName"])
+            if kind is None or alarm is None:
                 raise AWSError("ResourceNotFound",
                                f"Alarm {params['AlarmName']} not found", 404)
             if alarm["StateValue"] != state:
                 transition(self.env, call.account, call.region, alarm, state,
                            params["StateReason"], data, now)
-                self.env.store.resources.put(KIND, call.account, call.region,
+                self.env.store.resources.put(kind, call.account, call.region,
                                              alarm["AlarmName"], alarm)
-        self.alarm_loop.wake(call.account, call.region, params["AlarmName"])
+        if kind == KIND:
+            self.alarm_loop.wake(call.account, call.region, params["AlarmName"])
+        else:  # a composite's actions run (and its parents re-read it) in its own loop
+            self.alarm_loop.on_change(call.account, call.region, params["AlarmName"])
         return {}
 
     def _set_actions_enabled(self, call: Call, names: list[str], enabled: bool) -> None:
         with self.env.store.tx():
             for name in names:
-                alarm = self._get(call, name)
-                if alarm is not None:
+                kind = self._kind_of(call, name)
+                alarm = None if kind is None else self.env.store.resources.get(
+                    kind, call.account, call.region, name)
+                if kind is not None and alarm is not None:
                     alarm["ActionsEnabled"] = enabled
-                    self.env.store.resources.put(KIND, call.account, call.region, name, alarm)
+                    self.env.store.resources.put(kind, call.account, call.region, name, alarm)
 
     def enable_alarm_actions(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         self._set_actions_enabled(call, params["AlarmNames"], True)
@@ -305,8 +347,7 @@ class AlarmOps(Service):
             if not isinstance(after, int):
                 raise AWSError("InvalidNextToken", "The NextToken is invalid.")
         types = params.get("AlarmTypes") or ["MetricAlarm"]
-        if "MetricAlarm" not in types:
-            return {"AlarmHistoryItems": []}
+        composites = {a["AlarmName"] for a in self._composites(call)}
         rows = query(
             self.env.store.connection, call.account, call.region,
             alarm=params.get("AlarmName"), kind=kind,
@@ -315,7 +356,11 @@ class AlarmOps(Service):
             descending=(params.get("ScanBy") or "TimestampDescending") == "TimestampDescending",
             after=after, limit=limit + 1,
         )
-        out: dict[str, Any] = {"AlarmHistoryItems": [item for _, item in rows[:limit]]}
+        for _, item in rows:
+            if item["AlarmName"] in composites:
+                item["AlarmType"] = "CompositeAlarm"
+        out: dict[str, Any] = {"AlarmHistoryItems": [item for _, item in rows[:limit]
+                                                     if item["AlarmType"] in types]}
         if len(rows) > limit:
             out["NextToken"] = encode_token(rows[limit - 1][0])
         return out
@@ -329,7 +374,9 @@ class AlarmOps(Service):
         kind, _, name = parts["resource"].partition(":")
         alarm: dict[str, Any] | None = None
         if kind == "alarm" and parts["account"] == call.account:
-            alarm = self.env.store.resources.get(KIND, call.account, parts["region"], name)
+            alarm = (self.env.store.resources.get(KIND, call.account, parts["region"], name)
+                     or self.env.store.resources.get(COMPOSITE_KIND, call.account,
+                                                     parts["region"], name))
         if alarm is None:
             raise AWSError("ResourceNotFoundException",
                            f"The resource {resource_arn} does not exist.", 404)
@@ -340,7 +387,8 @@ class AlarmOps(Service):
             alarm = self._tagged(call, params["ResourceARN"])
             added = tagging.to_dict(params["Tags"], "InvalidParameterValue")
             alarm["Tags"] = tagging.merge(alarm.get("Tags") or {}, added)
-            self.env.store.resources.put(KIND, alarm["_account"], alarm["_region"],
+            self.env.store.resources.put(COMPOSITE_KIND if "_children" in alarm else KIND,
+                                         alarm["_account"], alarm["_region"],
                                          alarm["AlarmName"], alarm)
         return {}
 
@@ -349,7 +397,8 @@ class AlarmOps(Service):
             alarm = self._tagged(call, params["ResourceARN"])
             drop = set(params["TagKeys"])
             alarm["Tags"] = {k: v for k, v in (alarm.get("Tags") or {}).items() if k not in drop}
-            self.env.store.resources.put(KIND, alarm["_account"], alarm["_region"],
+            self.env.store.resources.put(COMPOSITE_KIND if "_children" in alarm else KIND,
+                                         alarm["_account"], alarm["_region"],
                                          alarm["AlarmName"], alarm)
         return {}
 
