@@ -2,7 +2,7 @@
 writable and replicating; failover after SIGKILL of the primary to writable;
 redis-benchmark through a single-node cache cluster's endpoint against a plain
 redis-server with the very same command line (no replicas on either side),
-alternating the two so that neither gets a quieter machine, and, for
+taking turns in rounds so that neither gets a quieter machine, and, for
 information, through the primary endpoint of the 1+2 group (each write also
 streamed to two replicas on the same CPUs); adding a shard to a cluster-mode
 group holding --keys keys.
@@ -124,13 +124,13 @@ def main() -> None:
         try:
             until(lambda: cli("127.0.0.99", "-p", "6399", "PING") == "PONG")
             for pipeline in (1, 16):
-                ours, theirs, grouped = [], [], []
-                for _ in range(args.rounds):
-                    ours.append(bench_rps(node["Address"], node["Port"], args.requests,
-                                          pipeline))
-                    theirs.append(bench_rps("127.0.0.99", 6399, args.requests, pipeline))
-                    grouped.append(bench_rps(host, 6379, args.requests, pipeline))
-                a, b, c = (statistics.median(x) for x in (ours, theirs, grouped))
+                targets = [(node["Address"], node["Port"]), ("127.0.0.99", 6399), (host, 6379)]
+                rates: list[list[float]] = [[], [], []]
+                for round in range(args.rounds):
+                    # Each target goes first, second and third in turn.
+                    for i in (round % 3, (round + 1) % 3, (round + 2) % 3):
+                        rates[i].append(bench_rps(*targets[i], args.requests, pipeline))
+                a, b, c = (statistics.median(x) for x in rates)
                 print(f"redis-benchmark set/get -c 50 -P {pipeline}, median of {args.rounds}: "
                       f"single-node endpoint {a:,.0f} rps, plain redis-server {b:,.0f} rps "
                       f"(ratio {a / b:.2f}); 1+2 group primary {c:,.0f} rps "
