@@ -28,10 +28,10 @@ from gureum.config import Settings
 from gureum.control.clock import SystemClock
 from gureum.control.loop import LoopRunner
 from gureum.drivers.names import HostsFile, MemoryNames, NameRegistry
+from gureum.errors import AWSError
 from gureum.gateway.auth import Authenticator
 from gureum.gateway.catalog import SERVICES as SPECS
 from gureum.gateway.catalog import Models
-from gureum.errors import AWSError
 from gureum.gateway.handler import Gateway
 from gureum.gateway.protocols.base import HttpRequest
 from gureum.services import SERVICES

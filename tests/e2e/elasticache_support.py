@@ -41,11 +41,11 @@ def group(ec: Any, id: str) -> dict[str, Any]:
     return found
 
 
-def wait_cluster(ec: Any, id: str, status: str = "available", timeout: float = 30.0) -> None:
+def wait_cluster(ec: Any, id: str, status: str = "available", timeout: float = 90.0) -> None:
     wait_for(lambda: cluster_status(ec, id) == status, timeout, f"{id} to be {status}")
 
 
-def wait_group(ec: Any, id: str, status: str = "available", timeout: float = 60.0
+def wait_group(ec: Any, id: str, status: str = "available", timeout: float = 180.0
                ) -> dict[str, Any]:
     found: dict[str, Any] = wait_for(
         lambda: (g := group(ec, id))["Status"] == status and g, timeout, f"{id} {status}")
