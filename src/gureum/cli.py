@@ -490,6 +490,20 @@ def cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bill(args: argparse.Namespace) -> int:
+    """Month-to-date cost by service, top resources, forecast and budgets."""
+    settings = _settings(args)
+    target = _target(args, settings)
+    if _health(target.url) is None:
+        raise CliError(
+            f"gureum is not running (nothing answers at {target.endpoint})", prefix=False
+        )
+    from gureum.bill import report
+
+    print(report(target.url, settings.access_key, settings.secret_key, top=args.top))
+    return 0
+
+
 def find_aws() -> str | None:
     """The ``aws`` next to this Python first (the venv's), then on PATH."""
     here = Path(sys.executable).parent
@@ -586,6 +600,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="also delete the data dir (every bucket, instance volume and database)",
     )
     down.set_defaults(func=cmd_down)
+
+    bill = commands.add_parser("bill", help="the month-to-date bill, top resources, forecast")
+    _add_location(bill)
+    bill.add_argument("--top", type=int, default=5, help="how many resources to list")
+    bill.set_defaults(func=cmd_bill)
 
     ssh = commands.add_parser("ssh", help="a root shell inside an instance: gureum ssh i-...")
     ssh.add_argument("--data-dir", help="the data directory (GUREUM_DATA_DIR)")
