@@ -196,3 +196,77 @@ def test_validation(tmp_path: Path) -> None:
             "CacheClusters"][0]["CacheClusterId"] == "upper"
 
     run(body, tmp_path)
+
+
+def test_parameter_groups_apply_live(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        ec = w.ec
+        ec.create_cache_parameter_group(CALL, {"CacheParameterGroupName": "lru",
+                                               "CacheParameterGroupFamily": "redis7",
+                                               "Description": "d"})
+        with pytest.raises(AWSError) as e:
+            ec.create_cache_parameter_group(CALL, {"CacheParameterGroupName": "lru",
+                                                   "CacheParameterGroupFamily": "redis7",
+                                                   "Description": "d"})
+        assert e.value.code == "CacheParameterGroupAlreadyExists"
+        with pytest.raises(AWSError) as e:
+            ec.modify_cache_parameter_group(CALL, {"CacheParameterGroupName": "lru",
+                                                   "ParameterNameValues": [{
+                                                       "ParameterName": "maxmemory-policy",
+                                                       "ParameterValue": "sometimes"}]})
+        assert e.value.code == "InvalidParameterValue"
+        with pytest.raises(AWSError) as e:
+            ec.create_cache_cluster(CALL, {"CacheClusterId": "c0",
+                                           "CacheParameterGroupName": "nope"})
+        assert e.value.code == "CacheParameterGroupNotFound"
+        with pytest.raises(AWSError) as e:
+            ec.modify_cache_parameter_group(CALL, {"CacheParameterGroupName": "default.redis7",
+                                                   "ParameterNameValues": [{
+                                                       "ParameterName": "timeout",
+                                                       "ParameterValue": "30"}]})
+        assert e.value.code == "InvalidCacheParameterGroupState"
+        ec.modify_cache_parameter_group(CALL, {"CacheParameterGroupName": "lru",
+                                               "ParameterNameValues": [{
+                                                   "ParameterName": "maxmemory-policy",
+                                                   "ParameterValue": "allkeys-lru"}]})
+        ec.create_cache_cluster(CALL, {"CacheClusterId": "c1", "CacheParameterGroupName": "lru"})
+        ec.create_cache_cluster(CALL, {"CacheClusterId": "c2"})
+        await w.settle()
+        assert w.driver.config[w.did("c1")]["maxmemory-policy"] == "allkeys-lru"
+        assert "maxmemory-policy" not in w.driver.config[w.did("c2")]
+        ec.modify_cache_parameter_group(CALL, {"CacheParameterGroupName": "lru",
+                                               "ParameterNameValues": [{
+                                                   "ParameterName": "timeout",
+                                                   "ParameterValue": "60"}]})
+        await w.settle()
+        assert w.driver.config[w.did("c1")]["timeout"] == "60"
+        rows = ec.describe_cache_parameters(CALL, {"CacheParameterGroupName": "lru",
+                                                   "Source": "user"})["Parameters"]
+        assert {r["ParameterName"] for r in rows} == {"maxmemory-policy", "timeout"}
+        ec.modify_cache_cluster(CALL, {"CacheClusterId": "c2",
+                                       "CacheParameterGroupName": "lru"})
+        await w.settle()
+        assert w.driver.config[w.did("c2")]["maxmemory-policy"] == "allkeys-lru"
+        with pytest.raises(AWSError) as e:
+            ec.delete_cache_parameter_group(CALL, {"CacheParameterGroupName": "lru"})
+        assert e.value.code == "InvalidCacheParameterGroupState"
+        ec.reset_cache_parameter_group(CALL, {"CacheParameterGroupName": "lru",
+                                              "ResetAllParameters": True})
+        await w.settle()
+        assert w.driver.config[w.did("c1")]["maxmemory-policy"] == "volatile-lru"
+        assert w.driver.config[w.did("c1")]["timeout"] == "0"
+        names = [g["CacheParameterGroupName"] for g in ec.describe_cache_parameter_groups(
+            CALL, {})["CacheParameterGroups"]]
+        assert names == ["default.redis7", "default.redis7.cluster.on", "lru"]
+        defaults = ec.describe_engine_default_parameters(
+            CALL, {"CacheParameterGroupFamily": "redis7"})["EngineDefaults"]["Parameters"]
+        assert any(p["ParameterName"] == "maxmemory-policy" for p in defaults)
+        for c in ("c1", "c2"):
+            ec.delete_cache_cluster(CALL, {"CacheClusterId": c})
+        await w.settle()
+        ec.delete_cache_parameter_group(CALL, {"CacheParameterGroupName": "lru"})
+        with pytest.raises(AWSError) as e:
+            ec.describe_cache_parameters(CALL, {"CacheParameterGroupName": "lru"})
+        assert e.value.code == "CacheParameterGroupNotFound"
+
+    run(body, tmp_path)

@@ -38,7 +38,7 @@ class FakeRedis:
         self.starts.append(spec.id)
         self.primary_of[spec.id] = spec.replica_of
         self.data[spec.id] = {}
-        self.config[spec.id] = {"maxmemory": str(spec.maxmemory)}
+        self.config[spec.id] = {"maxmemory": str(spec.maxmemory), **spec.config}
         self.slots.setdefault(spec.id, [])
 
     def kill(self, id: str) -> None:

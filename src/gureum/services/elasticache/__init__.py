@@ -21,12 +21,13 @@ from ..cloudwatch.sources import sources
 from .billing import CacheNodes
 from .core import GROUP, GROUP_LOOP, NODE, NODE_LOOP, group_name, node_name
 from .metrics import NodeMetrics
+from .params import ParameterGroupOperations
 from .snapshots import SnapshotOperations
 
 register_source(CacheNodes.name, CacheNodes)
 
 
-class ElastiCache(SnapshotOperations):
+class ElastiCache(SnapshotOperations, ParameterGroupOperations):
     name = "elasticache"
 
     def __init__(self, env: Env) -> None:

@@ -13,6 +13,7 @@ from gureum.services.common.pagination import paginate
 from ..base import Call
 from .catalog import check_engine, check_node_type, check_port, maxmemory
 from .core import EVENT, GROUP, NODE, SNAPSHOT, ElastiCacheCore, check_id
+from .params import require as require_parameter_group
 from .render import cache_cluster
 
 DEFAULT_PARAMETER_GROUP = "default.redis7"
@@ -67,6 +68,13 @@ class ClusterOperations(ElastiCacheCore):
         port = check_port(params.get("Port"))
         tags = tagging.to_dict(params.get("Tags"))
         seed = self.snapshot_seed(call, params.get("SnapshotName"))
+        if params.get("CacheParameterGroupName"):
+            pg = require_parameter_group(self.store, call.account, call.region,
+                                         params["CacheParameterGroupName"])
+            if pg["id"].endswith(".cluster.on") or \
+                    pg["values"].get("cluster-enabled") == "yes":
+                raise AWSError("InvalidParameterCombination", "A cache cluster cannot use a "
+                               "cluster-mode parameter group")
         with self.store.tx():
             doc = self.new_node(
                 call.account, call.region, id, node_type=node_type, engine=engine,
@@ -136,7 +144,8 @@ class ClusterOperations(ElastiCacheCore):
             if params.get("PreferredMaintenanceWindow"):
                 doc["maintenance_window"] = params["PreferredMaintenanceWindow"]
             if params.get("CacheParameterGroupName"):
-                doc["parameter_group"] = params["CacheParameterGroupName"]
+                doc["parameter_group"] = require_parameter_group(
+                    self.store, call.account, call.region, params["CacheParameterGroupName"])["id"]
             if params.get("EngineVersion"):
                 check_engine(doc["engine"], params["EngineVersion"], self.driver.version())
             if "AutoMinorVersionUpgrade" in params:

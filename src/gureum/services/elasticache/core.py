@@ -19,6 +19,7 @@ NODE = "elasticache:cluster"  # a cache cluster: one node (Redis)
 GROUP = "elasticache:group"
 EVENT = "elasticache:event"
 SNAPSHOT = "elasticache:snapshot"
+PARAMETER_GROUP = "elasticache:parametergroup"
 NODE_LOOP = "elasticache-nodes"
 GROUP_LOOP = "elasticache-groups"
 DRIVER_KEY = "elasticache.redis"  # Env.extras: a RedisDriver to use instead of the host's
@@ -83,7 +84,7 @@ def group_name(kind: str, group: dict[str, Any]) -> str:
 class ElastiCacheCore(Service):
     """State and helpers of the ElastiCache service; operations live in mixins."""
 
-    kinds = (NODE, GROUP, EVENT, SNAPSHOT)
+    kinds = (NODE, GROUP, EVENT, SNAPSHOT, PARAMETER_GROUP)
 
     def __init__(self, env: Env) -> None:
         super().__init__(env)

@@ -15,6 +15,7 @@ from ..base import Call
 from .catalog import check_engine, check_node_type, check_port, maxmemory
 from .clusters import DEFAULT_PARAMETER_GROUP, ClusterOperations, retention
 from .core import GROUP, check_id
+from .params import require as require_parameter_group
 from .render import replication_group
 
 MAX_REPLICAS = 5
@@ -88,6 +89,9 @@ class GroupOperations(ClusterOperations):
                                        self.driver.version())
         port = check_port(params.get("Port"))
         configs = params.get("NodeGroupConfiguration") or []
+        if params.get("CacheParameterGroupName"):
+            require_parameter_group(self.store, call.account, call.region,
+                                    params["CacheParameterGroupName"])
         cluster_mode = (params.get("ClusterMode") == "enabled"
                         or params.get("NumNodeGroups", 1) > 1 or len(configs) > 1
                         or (params.get("CacheParameterGroupName") or "").endswith(".cluster.on"))
@@ -211,6 +215,11 @@ class GroupOperations(ClusterOperations):
                 group["description"] = params["ReplicationGroupDescription"]
             if "SnapshotRetentionLimit" in params:
                 group["snapshot_retention"] = retention(params["SnapshotRetentionLimit"])
+            if params.get("SnapshotWindow"):
+                group["snapshot_window"] = params["SnapshotWindow"]
+            if params.get("CacheParameterGroupName"):
+                group["parameter_group"] = require_parameter_group(
+                    self.store, call.account, call.region, params["CacheParameterGroupName"])["id"]
             new_type = params.get("CacheNodeType")
             self.save_group(group)
             if new_type and new_type != group["node_type"]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from gureum.drivers.redis import NodeSpec, RedisError
 from .catalog import maxmemory
 from .core import NODE, key, node_name, split
 from .groups import GroupOperations
+from .params import PARAMETERS, effective
 
 log = logging.getLogger("gureum.elasticache")
 
@@ -62,8 +64,20 @@ class NodeLoop(GroupOperations):
         return NodeSpec(
             id=self.driver_id(doc), address=doc["address"], port=int(doc["port"]),
             maxmemory=maxmemory(doc["node_type"]), cluster=bool(doc.get("cluster_mode")),
-            replica_of=replica_of, seed=Path(doc["seed"]) if doc.get("seed") else None,
+            replica_of=replica_of, config=self.node_config(doc, group),
+            seed=Path(doc["seed"]) if doc.get("seed") else None,
         )
+
+    def node_config(self, doc: dict[str, Any], group: dict[str, Any] | None) -> dict[str, str]:
+        name = (group or doc).get("parameter_group") or doc["parameter_group"]
+        return effective(self.store, doc["account"], doc["region"], name)
+
+    async def _apply_config(self, id: str, old: Mapping[str, str],
+                            new: Mapping[str, str]) -> None:
+        for name in sorted(set(old) | set(new)):
+            value = new.get(name, PARAMETERS[name].default if name in PARAMETERS else None)
+            if value is not None and old.get(name) != new.get(name):
+                await self.driver.call(id, "CONFIG", "SET", name, value)
 
     async def _hold(self, doc: dict[str, Any], group: dict[str, Any] | None,
                     spec: NodeSpec) -> bool:
@@ -124,6 +138,9 @@ class NodeLoop(GroupOperations):
                 await self.driver.start(spec)
             if current is not None and current.maxmemory != spec.maxmemory:
                 await self.driver.call(spec.id, "CONFIG", "SET", "maxmemory", spec.maxmemory)
+                await self.driver.start(spec)
+            if current is not None and dict(current.config) != dict(spec.config):
+                await self._apply_config(spec.id, current.config, spec.config)
                 await self.driver.start(spec)
         if doc.get("rebooted", 0) < doc.get("reboots", 0):
             await self.driver.stop(spec.id)
