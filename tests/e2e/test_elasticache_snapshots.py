@@ -37,6 +37,9 @@ def test_snapshot_and_restore(gureum: RunningGureum) -> None:
     out = ec.create_snapshot(CacheClusterId=src, SnapshotName=snap)["Snapshot"]
     assert out["SnapshotStatus"] == "creating" and out["CacheClusterId"] == src
     wait_for(lambda: snapshot_status(ec, snap) == "available", 20, "the snapshot")
+    copy = ec.copy_snapshot(SourceSnapshotName=snap, TargetSnapshotName=f"copy-{tag}")
+    assert copy["Snapshot"]["SnapshotStatus"] == "available"
+    ec.delete_snapshot(SnapshotName=f"copy-{tag}")
     with pytest.raises(ClientError) as e:
         ec.create_snapshot(CacheClusterId=src, SnapshotName=snap)
     assert e.value.response["Error"]["Code"] == "SnapshotAlreadyExistsFault"

@@ -270,3 +270,48 @@ def test_parameter_groups_apply_live(tmp_path: Path) -> None:
         assert e.value.code == "CacheParameterGroupNotFound"
 
     run(body, tmp_path)
+
+
+def test_copy_and_automatic_snapshots(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        ec = w.ec
+        # The fake clock starts at 22:13 UTC.
+        ec.create_cache_cluster(CALL, {"CacheClusterId": "c1", "SnapshotRetentionLimit": 2,
+                                       "SnapshotWindow": "22:00-23:00"})
+        ec.create_cache_cluster(CALL, {"CacheClusterId": "c2"})
+        await w.settle()
+        ec.create_snapshot(CALL, {"CacheClusterId": "c2", "SnapshotName": "s1"})
+        await w.settle()
+        with pytest.raises(AWSError) as e:
+            ec.copy_snapshot(CALL, {"SourceSnapshotName": "nope", "TargetSnapshotName": "s2"})
+        assert e.value.code == "SnapshotNotFoundFault"
+        copied = ec.copy_snapshot(CALL, {"SourceSnapshotName": "s1",
+                                         "TargetSnapshotName": "s2"})["Snapshot"]
+        assert copied["SnapshotName"] == "s2" and copied["SnapshotStatus"] == "available"
+        with pytest.raises(AWSError) as e:
+            ec.copy_snapshot(CALL, {"SourceSnapshotName": "s1", "TargetSnapshotName": "s2"})
+        assert e.value.code == "SnapshotAlreadyExistsFault"
+        files = list((tmp_path / "elasticache" / "snapshots").rglob("s2.rdb"))
+        assert len(files) == 1
+
+        def automatic() -> list[str]:
+            return [s["SnapshotName"] for s in ec.describe_snapshots(
+                CALL, {"SnapshotSource": "automated"})["Snapshots"]]
+
+        for day in range(4):
+            ec.automatic_snapshots()
+            await w.settle(0.5)
+            ec.automatic_snapshots()  # once a day only
+            assert len(automatic()) == min(day + 1, 2)
+            w.clock.set(w.clock.now() + 86400)
+        names = automatic()
+        assert names[-1].startswith("automatic.c1-2023-11-17-22")
+        assert all(n.startswith("automatic.c1-") for n in names)
+        left = sorted(p.name for p in (tmp_path / "elasticache" / "snapshots").rglob(
+            "automatic.*"))
+        assert left == sorted(f"{n}.rdb" for n in names)
+        w.clock.set(w.clock.now() + 3600 * 3)  # out of the window
+        ec.automatic_snapshots()
+        assert len(automatic()) == 2
+
+    run(body, tmp_path)

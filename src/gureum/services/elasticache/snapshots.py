@@ -1,10 +1,17 @@
 """Snapshots: a node's dataset as an RDB file in the data dir. CreateSnapshot
 records the request; the snapshot loop writes the file (``SAVE`` on the
 node); a cluster or group created with ``SnapshotName`` loads it at its first
-start. Cluster-mode groups are not snapshotted yet."""
+start. CopySnapshot copies the file. Clusters and groups with a
+SnapshotRetentionLimit get an automatic snapshot once a day in their
+SnapshotWindow (UTC), checked at each resync of the snapshot loop; the oldest
+automatic ones beyond the limit are deleted. Cluster-mode groups are not
+snapshotted yet."""
 
 from __future__ import annotations
 
+import shutil
+import time
+from pathlib import Path
 from typing import Any
 
 from gureum.control import Loop
@@ -12,11 +19,26 @@ from gureum.errors import AWSError
 from gureum.services.common import tags as tagging
 from gureum.services.common.pagination import paginate
 
-from ..base import Call
-from .core import SNAPSHOT, check_id, key, split
+from ..base import Call, Identity
+from .core import GROUP, NODE, SNAPSHOT, check_id, key, split
 from .replication import GroupLoop
 
 SNAPSHOT_LOOP = "elasticache-snapshots"
+DAY = 86400.0
+AUTOMATED = "automated"
+
+
+def in_window(now: float, window: str) -> bool:
+    """Whether ``now`` (epoch seconds) falls in a ``hh:mm-hh:mm`` UTC window."""
+    try:
+        start, end = (int(a) * 60 + int(b) for a, b in
+                      (part.split(":") for part in window.split("-")))
+    except ValueError:
+        return False
+    minute = int(now % DAY) // 60
+    if start <= end:
+        return start <= minute < end
+    return minute >= start or minute < end
 
 
 def render(snap: dict[str, Any]) -> dict[str, Any]:
@@ -28,7 +50,8 @@ def render(snap: dict[str, Any]) -> dict[str, Any]:
         "CacheClusterCreateTime": snap["cluster_created"], "Port": snap["port"],
         "CacheParameterGroupName": snap["parameter_group"],
         "SnapshotRetentionLimit": snap.get("retention", 0),
-        "SnapshotWindow": "05:00-06:00", "ARN": snap["arn"], "DataTiering": "disabled",
+        "SnapshotWindow": snap.get("window", "05:00-06:00"), "ARN": snap["arn"],
+        "DataTiering": "disabled",
         "NodeSnapshots": [{
             "CacheClusterId": snap["cluster"], "CacheNodeId": "0001",
             "CacheSize": f"{snap.get('size', 0) / 1024 / 1024:.1f} MB",
@@ -54,7 +77,8 @@ class SnapshotOperations(GroupLoop):
     def request_snapshot(self, call: Call, name: str, node: dict[str, Any],
                          group: dict[str, Any] | None, source: str = "manual"
                          ) -> dict[str, Any]:
-        name = check_id(name, "SnapshotName", 255)
+        if source != AUTOMATED:  # automatic names hold a dot, as on AWS
+            name = check_id(name, "SnapshotName", 255)
         if self.store.resources.get(SNAPSHOT, call.account, call.region, name) is not None:
             raise AWSError("SnapshotAlreadyExistsFault", f"Snapshot {name} already exists.")
         if group is not None and group["cluster_mode"]:
@@ -69,7 +93,8 @@ class SnapshotOperations(GroupLoop):
             "engine_version": node["engine_version"], "az": node["az"],
             "cluster_created": node["created"], "port": node["port"],
             "parameter_group": node["parameter_group"],
-            "retention": node.get("snapshot_retention", 0), "created": self.now(),
+            "retention": (group or node).get("snapshot_retention", 0), "created": self.now(),
+            "window": (group or node).get("snapshot_window", "05:00-06:00"),
             "arn": self.arn(call, f"snapshot:{name}"), "tags": {},
             "files": [str(self.snapshot_dir / call.account / call.region / f"{name}.rdb")],
         }
@@ -107,8 +132,72 @@ class SnapshotOperations(GroupLoop):
         return None
 
     async def resync_snapshots(self) -> list[str]:
+        self.automatic_snapshots()
         return [key(s["account"], s["region"], s["id"])
                 for s in self.store.resources.list(SNAPSHOT) if s["status"] == "creating"]
+
+    def automatic_snapshots(self) -> None:
+        """Take today's automatic snapshots that are due; drop expired ones."""
+        now = self.now()
+        sources: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+        for group in self.store.resources.list(GROUP):
+            if group["status"] == "available" and not group["cluster_mode"] and \
+                    group.get("snapshot_retention", 0) > 0 and group["shards"]:
+                primary = self.find_node(group["account"], group["region"],
+                                         group["shards"][0]["primary"])
+                if primary is not None:
+                    sources.append((primary, group))
+        for node in self.store.resources.list(NODE):
+            if not node.get("group") and node["status"] == "available" and \
+                    node.get("snapshot_retention", 0) > 0:
+                sources.append((node, None))
+        for node, group in sources:
+            owner = group or node
+            mine = sorted((s for s in self.store.resources.list(
+                SNAPSHOT, owner["account"], owner["region"])
+                if s["source"] == AUTOMATED
+                and (s.get("group") == group["id"] if group else
+                     s["cluster"] == node["id"] and not s.get("group"))),
+                key=lambda s: s["created"])
+            window = owner.get("snapshot_window") or "05:00-06:00"
+            if in_window(now, window) and (not mine or now - mine[-1]["created"] > DAY / 2):
+                stamp = time.strftime("%Y-%m-%d-%H-%M", time.gmtime(now))
+                call = Call("elasticache", "CreateSnapshot", owner["account"], owner["region"],
+                            Identity.root(owner["account"]), "automatic")
+                with self.store.tx():
+                    mine.append(self.request_snapshot(call, f"automatic.{owner['id']}-{stamp}",
+                                                      node, group, AUTOMATED))
+            done = [s for s in mine if s["status"] != "creating"]
+            for old in done[: max(0, len(mine) - int(owner["snapshot_retention"]))]:
+                self.store.resources.delete(SNAPSHOT, old["account"], old["region"], old["id"])
+                for f in old["files"]:
+                    Path(f).unlink(missing_ok=True)
+
+    def copy_snapshot(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        source_name = params.get("SourceSnapshotName")
+        target = check_id(params.get("TargetSnapshotName"), "TargetSnapshotName", 255)
+        if params.get("TargetBucket"):
+            raise AWSError("InvalidParameterValue", "Exporting a snapshot to S3 is not "
+                           "supported here")
+        with self.store.tx():
+            source = self.store.resources.get(SNAPSHOT, call.account, call.region,
+                                              str(source_name))
+            if source is None:
+                raise AWSError("SnapshotNotFoundFault", f"Snapshot {source_name} not found.",
+                               404)
+            if source["status"] != "available":
+                raise AWSError("InvalidSnapshotState",
+                               f"Snapshot {source_name} is not available.")
+            if self.store.resources.get(SNAPSHOT, call.account, call.region, target):
+                raise AWSError("SnapshotAlreadyExistsFault", f"Snapshot {target} already exists.")
+            path = self.snapshot_dir / call.account / call.region / f"{target}.rdb"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source["files"][0], path)
+            snap = {**source, "id": target, "source": "manual", "created": self.now(),
+                    "arn": self.arn(call, f"snapshot:{target}"), "files": [str(path)],
+                    "tags": tagging.to_dict(params.get("Tags"))}
+            self.store.resources.put(SNAPSHOT, call.account, call.region, target, snap)
+        return {"Snapshot": render(snap)}
 
     def create_snapshot(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         name = params.get("SnapshotName")
