@@ -42,6 +42,7 @@ class NodeSpec:
     replica_of: tuple[str, int] | None = None
     config: Mapping[str, str] = field(default_factory=dict)
     seed: Path | None = None
+    cpus: float = 0.0  # a CPU limit (vCPUs) where cgroups can be used; 0: none
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from typing import Any
 
 from . import resp
 from .base import SLOTS, ClusterNode, NodeSpec, Shard, parse_cluster_nodes
+from .cgroups import CpuLimits
 
 log = logging.getLogger("gureum.redis")
 
@@ -54,6 +55,7 @@ class RedisServers:
         self._specs: dict[str, NodeSpec] = {}
         self._ids: dict[str, str] = {}
         self._version: str | None = None
+        self.cpu = CpuLimits()
 
     def version(self) -> str:
         if self._version is None:
@@ -103,11 +105,13 @@ class RedisServers:
         setpriv = shutil.which("setpriv")
         if setpriv:
             cmd = [setpriv, "--pdeathsig", "KILL", "--", *cmd]
+        cgroup = await asyncio.to_thread(self.cpu.create, spec.id, spec.cpus)
         with open(d / "redis.log", "ab") as out:
             proc = await asyncio.create_subprocess_exec(
                 *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, cwd=str(d),
                 start_new_session=True,
             )
+        self.cpu.attach(cgroup, proc.pid)
         self._procs[spec.id] = proc
         self._specs[spec.id] = spec
         asyncio.get_running_loop().create_task(self._watch(spec.id, proc))
@@ -168,6 +172,7 @@ class RedisServers:
         self._specs.pop(id, None)
         self._ids.pop(id, None)
         await asyncio.to_thread(shutil.rmtree, self._dir(id), True)
+        await asyncio.to_thread(self.cpu.remove, id)
 
     def nodes(self) -> list[str]:
         known = set(self._procs)

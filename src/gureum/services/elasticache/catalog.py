@@ -20,6 +20,14 @@ NODE_TYPES: dict[str, float] = {
     "cache.r6g.large": 13.07, "cache.r6g.xlarge": 26.32, "cache.r6g.2xlarge": 52.82,
     "cache.r7g.large": 13.07, "cache.r7g.xlarge": 26.32,
 }
+
+
+def vcpus(node_type: str) -> int:
+    """vCPUs of a node type, as AWS lists them (micro to medium: 2; large: 2)."""
+    size = node_type.rsplit(".", 1)[-1]
+    return {"xlarge": 4, "2xlarge": 8}.get(size, 2)
+
+
 DEFAULT_NODE_TYPE = "cache.t3.micro"
 ENGINES = ("redis", "valkey")
 DEFAULT_PORT = 6379

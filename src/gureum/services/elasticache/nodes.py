@@ -19,7 +19,7 @@ from typing import Any
 
 from gureum.drivers.redis import NodeSpec, RedisError
 
-from .catalog import maxmemory
+from .catalog import maxmemory, vcpus
 from .core import NODE, key, node_name, split
 from .groups import GroupOperations
 from .params import PARAMETERS, effective
@@ -65,6 +65,7 @@ class NodeLoop(GroupOperations):
             id=self.driver_id(doc), address=doc["address"], port=int(doc["port"]),
             maxmemory=maxmemory(doc["node_type"]), cluster=bool(doc.get("cluster_mode")),
             replica_of=replica_of, config=self.node_config(doc, group),
+            cpus=float(vcpus(doc["node_type"])),
             seed=Path(doc["seed"]) if doc.get("seed") else None,
         )
 
