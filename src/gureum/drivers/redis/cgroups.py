@@ -20,15 +20,33 @@ PREFIX = "gureum-cache-"
 
 
 class CpuLimits:
-    def __init__(self, root: Path = Path("/sys/fs/cgroup"), enabled: bool | None = None) -> None:
+    """One cgroup per node, named ``gureum-cache-<owner>-<node id>`` so that two
+    gureums on one machine never share one; empty ones left by a gureum that
+    was killed are removed when the next one starts."""
+
+    def __init__(
+        self, root: Path = Path("/sys/fs/cgroup"), enabled: bool | None = None, owner: str = ""
+    ) -> None:
         self.root = root
+        self.owner = owner
         self.enabled = os.geteuid() == 0 if enabled is None else enabled
+        if self.enabled:
+            self.sweep()
+
+    def sweep(self) -> None:
+        """Remove empty node cgroups (a cgroup with processes refuses rmdir)."""
+        base = self.root if self._v2() else self.root / "cpu"
+        for path in base.glob(f"{PREFIX}*") if base.is_dir() else []:
+            with contextlib.suppress(OSError):
+                if not (path / "cgroup.procs").read_text().strip():
+                    path.rmdir()
 
     def _v2(self) -> bool:
         return (self.root / "cgroup.controllers").exists()
 
     def path(self, id: str) -> Path:
-        return (self.root if self._v2() else self.root / "cpu") / f"{PREFIX}{id}"
+        name = f"{PREFIX}{self.owner}-{id}" if self.owner else f"{PREFIX}{id}"
+        return (self.root if self._v2() else self.root / "cpu") / name
 
     def create(self, id: str, cpus: float) -> Path | None:
         """The node's cgroup with its quota, or ``None`` if limits are off."""

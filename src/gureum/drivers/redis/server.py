@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import shutil
@@ -55,7 +56,8 @@ class RedisServers:
         self._specs: dict[str, NodeSpec] = {}
         self._ids: dict[str, str] = {}
         self._version: str | None = None
-        self.cpu = CpuLimits()
+        owner = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:8]
+        self.cpu = CpuLimits(owner=owner)
 
     def version(self) -> str:
         if self._version is None:
