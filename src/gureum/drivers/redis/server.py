@@ -319,8 +319,12 @@ class RedisServers:
         await asyncio.to_thread(shutil.move, str(src), str(dest))
 
     async def shutdown(self) -> None:
-        await asyncio.gather(*(self.stop(i, save=True) for i in list(self._procs)),
+        stopping = list(self._procs)
+        await asyncio.gather(*(self.stop(i, save=True) for i in stopping),
                              return_exceptions=True)
+        # A stopped node's cgroup is made again when it starts; none outlives gureum.
+        for id in stopping:
+            await asyncio.to_thread(self.cpu.remove, id)
 
 
 __all__ = ["SLOTS", "RedisServers", "find_binary"]
