@@ -108,6 +108,7 @@ class RunningGureum:
             os.killpg(proc.pid, signal.SIGKILL)
         self.proc = None
         _prune_names()
+        _sweep_cgroups()
 
     def restart(self, kill: bool = False) -> None:
         self.stop(kill=kill)
@@ -166,6 +167,26 @@ def _prune_names() -> None:
     if os.geteuid() == 0 and HostsFile.usable():
         with contextlib.suppress(OSError):
             HostsFile("test-prune").clear()
+
+
+def _sweep_cgroups(root: Path = Path("/sys/fs/cgroup")) -> None:
+    """Remove the empty cgroups a killed gureum could not remove itself: cache
+    nodes' and the instances' parent when it holds no instance."""
+    if os.geteuid() != 0:
+        return
+    for hierarchy in [root, *root.iterdir()] if root.is_dir() else []:
+        for path in hierarchy.glob("gureum-cache-*"):
+            with contextlib.suppress(OSError):
+                if not (path / "cgroup.procs").read_text().strip():
+                    path.rmdir()
+        parent = hierarchy / "gureum"
+        with contextlib.suppress(OSError):
+            if (
+                parent.is_dir()
+                and not any(p.is_dir() for p in parent.iterdir())
+                and not (parent / "cgroup.procs").read_text().strip()
+            ):
+                parent.rmdir()
 
 
 def _force_protocol(session: Any, service: str, protocol: str) -> None:
