@@ -189,23 +189,39 @@ def _sweep_cgroups(root: Path = Path("/sys/fs/cgroup")) -> None:
                 parent.rmdir()
 
 
+_MODEL_ROOT: Path | None = None
+
+
+def _model_root() -> Path:
+    """One directory of protocol-forced models per test process, removed at exit."""
+    global _MODEL_ROOT
+    if _MODEL_ROOT is None:
+        import atexit
+
+        _MODEL_ROOT = Path(tempfile.mkdtemp(prefix="gureum-model-"))
+        atexit.register(shutil.rmtree, _MODEL_ROOT, True)
+    return _MODEL_ROOT
+
+
 def _force_protocol(session: Any, service: str, protocol: str) -> None:
     """Make ``session`` load a copy of the service model that lists only
     ``protocol`` (botocore otherwise picks its own preferred one)."""
     from botocore.loaders import Loader
 
+    root = _model_root() / protocol
     loader = session._session.get_component("data_loader")
     model = Loader().load_service_model(service, "service-2")
     if protocol not in model["metadata"].get("protocols", [model["metadata"]["protocol"]]):
         raise ValueError(f"{service} does not speak {protocol}")
-    model = json.loads(json.dumps(model))
-    model["metadata"]["protocol"] = protocol
-    model["metadata"]["protocols"] = [protocol]
-    api_version = model["metadata"]["apiVersion"]
-    root = Path(tempfile.mkdtemp(prefix="gureum-model-"))
-    target = root / service / api_version
-    target.mkdir(parents=True)
-    (target / "service-2.json").write_text(json.dumps(model))
+    target = root / service / model["metadata"]["apiVersion"]
+    if not (target / "service-2.json").exists():
+        model = json.loads(json.dumps(model))
+        model["metadata"]["protocol"] = protocol
+        model["metadata"]["protocols"] = [protocol]
+        target.mkdir(parents=True, exist_ok=True)
+        tmp = target / f"service-2.json.{os.getpid()}"
+        tmp.write_text(json.dumps(model))
+        tmp.replace(target / "service-2.json")
     loader.search_paths.insert(0, str(root))
 
 

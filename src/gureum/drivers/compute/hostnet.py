@@ -16,6 +16,7 @@ import contextlib
 import ipaddress
 import json
 import socket
+import subprocess
 from pathlib import Path
 
 from .base import NetworkPlan
@@ -77,6 +78,34 @@ def _claimed_by_other(cidr: str, state_dir: Path) -> bool:
     return owner != str(state_dir)
 
 
+def _drop_orphan_bridges() -> None:
+    """Delete gureum bridges that nobody claims and no instance uses: a gureum
+    killed with SIGKILL whose data directory was then deleted left them."""
+    for cidr in CANDIDATES:
+        name = bridge_name(cidr)
+        members = Path("/sys/class/net", name, "brif")
+        if not link_exists(name) or _claim_owner(cidr) is not None:
+            continue
+        with contextlib.suppress(OSError):
+            if any(members.iterdir()):
+                continue
+        subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+
+
+def _claim_owner(cidr: str) -> str | None:
+    """The live state directory claiming ``cidr``, if any (stale claims removed)."""
+    claim = CLAIMS / cidr.replace("/", "_")
+    try:
+        owner = claim.read_text().strip()
+    except OSError:
+        return None
+    if not Path(owner).is_dir():
+        with contextlib.suppress(OSError):
+            claim.unlink()
+        return None
+    return owner
+
+
 def choose(state_dir: Path) -> NetworkPlan:
     """This state directory's range: remembered, or the first free candidate."""
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -84,6 +113,7 @@ def choose(state_dir: Path) -> NetworkPlan:
     with contextlib.suppress(OSError, ValueError, KeyError):
         data = json.loads(remembered.read_text())
         return NetworkPlan(data["cidr"], data["gateway"], int(data["metadata_port"]))
+    _drop_orphan_bridges()
     routed = routed_networks()
     for cidr in CANDIDATES:
         net = ipaddress.IPv4Network(cidr)
