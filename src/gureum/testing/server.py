@@ -109,6 +109,7 @@ class RunningGureum:
         self.proc = None
         _prune_names()
         _sweep_cgroups()
+        _prune_claims()
 
     def restart(self, kill: bool = False) -> None:
         self.stop(kill=kill)
@@ -167,6 +168,15 @@ def _prune_names() -> None:
     if os.geteuid() == 0 and HostsFile.usable():
         with contextlib.suppress(OSError):
             HostsFile("test-prune").clear()
+
+
+def _prune_claims(claims: Path = Path("/run/gureum/networks")) -> None:
+    """Drop instance-network claims whose data directory is gone (a test
+    deletes its data dir; the next gureum would drop them too)."""
+    for claim in claims.glob("*") if claims.is_dir() else []:
+        with contextlib.suppress(OSError):
+            if not Path(claim.read_text().strip()).is_dir():
+                claim.unlink()
 
 
 def _sweep_cgroups(root: Path = Path("/sys/fs/cgroup")) -> None:
@@ -241,3 +251,4 @@ def running_gureum(
         server.stop()
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+            _prune_claims()
