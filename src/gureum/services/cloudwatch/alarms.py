@@ -8,6 +8,7 @@ holding the MetricAlarm fields; keys starting with ``_`` are gureum's own
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from gureum.errors import AWSError
@@ -120,6 +121,30 @@ def check_alarm(params: dict[str, Any]) -> None:
     check_actions(params)
 
 
+def new_alarm(call: Call, name: str, params: dict[str, Any], now: float) -> dict[str, Any]:
+    """The record of a new metric or composite alarm, before its configuration."""
+    return {
+        "AlarmName": name,
+        "AlarmArn": arn("cloudwatch", call.region, call.account, f"alarm:{name}"),
+        "StateValue": "INSUFFICIENT_DATA",
+        "StateReason": "Unchecked: Initial alarm creation",
+        "StateUpdatedTimestamp": now, "StateTransitionedTimestamp": now,
+        "Tags": tagging.to_dict(params.get("Tags")),
+        "_account": call.account, "_region": call.region,
+    }
+
+
+def configure(alarm: dict[str, Any], params: dict[str, Any], fields: Iterable[str]) -> None:
+    """Replace an alarm's configuration with the one a Put call gives."""
+    for field in fields:
+        alarm.pop(field, None)
+        if params.get(field) is not None:
+            alarm[field] = params[field]
+    for field in ("OKActions", "AlarmActions", "InsufficientDataActions"):
+        alarm.setdefault(field, [])
+    alarm["ActionsEnabled"] = bool(params.get("ActionsEnabled", True))
+
+
 CONFIG_FIELDS = (
     "AlarmDescription", "OKActions", "AlarmActions", "InsufficientDataActions", "MetricName",
     "Namespace", "Statistic", "ExtendedStatistic", "Dimensions", "Period", "Unit",
@@ -148,23 +173,9 @@ class AlarmOps(Service):
             alarm = self._get(call, name)
             created = alarm is None
             if alarm is None:
-                alarm = {
-                    "AlarmName": name,
-                    "AlarmArn": arn("cloudwatch", call.region, call.account, f"alarm:{name}"),
-                    "StateValue": "INSUFFICIENT_DATA",
-                    "StateReason": "Unchecked: Initial alarm creation",
-                    "StateUpdatedTimestamp": now, "StateTransitionedTimestamp": now,
-                    "Tags": tagging.to_dict(params.get("Tags")),
-                    "_account": call.account, "_region": call.region,
-                }
-            for field in CONFIG_FIELDS:
-                alarm.pop(field, None)
-                if params.get(field) is not None:
-                    alarm[field] = params[field]
-            for field in ("OKActions", "AlarmActions", "InsufficientDataActions"):
-                alarm.setdefault(field, [])
+                alarm = new_alarm(call, name, params, now)
+            configure(alarm, params, CONFIG_FIELDS)
             alarm.setdefault("Dimensions", [])
-            alarm["ActionsEnabled"] = bool(params.get("ActionsEnabled", True))
             alarm["AlarmConfigurationUpdatedTimestamp"] = now
             alarm["_next"] = now
             self.env.store.resources.put(KIND, call.account, call.region, name, alarm)

@@ -16,13 +16,12 @@ from typing import Any
 
 from gureum.control import Loop
 from gureum.errors import AWSError
-from gureum.services.common import tags as tagging
 from gureum.services.common.ids import arn
 
 from ..base import Call, Env, Service
 from .alarmloop import COMPOSITE_KIND, KIND, AlarmLoop, alarm_key, transition
 from .alarmrule import RuleError, parse
-from .alarms import check_actions
+from .alarms import check_actions, configure, new_alarm
 from .evaluate import ALARM, OK, iso
 from .history import record
 
@@ -117,22 +116,8 @@ class CompositeOps(Service):
             alarm = store.resources.get(COMPOSITE_KIND, call.account, call.region, name)
             created = alarm is None
             if alarm is None:
-                alarm = {
-                    "AlarmName": name,
-                    "AlarmArn": arn("cloudwatch", call.region, call.account, f"alarm:{name}"),
-                    "StateValue": "INSUFFICIENT_DATA",
-                    "StateReason": "Unchecked: Initial alarm creation",
-                    "StateUpdatedTimestamp": now, "StateTransitionedTimestamp": now,
-                    "Tags": tagging.to_dict(params.get("Tags")),
-                    "_account": call.account, "_region": call.region,
-                }
-            for field in CONFIG_FIELDS:
-                alarm.pop(field, None)
-                if params.get(field) is not None:
-                    alarm[field] = params[field]
-            for field in ("OKActions", "AlarmActions", "InsufficientDataActions"):
-                alarm.setdefault(field, [])
-            alarm["ActionsEnabled"] = bool(params.get("ActionsEnabled", True))
+                alarm = new_alarm(call, name, params, now)
+            configure(alarm, params, CONFIG_FIELDS)
             alarm["AlarmConfigurationUpdatedTimestamp"] = now
             alarm["_children"] = list(rule.children)
             store.resources.put(COMPOSITE_KIND, call.account, call.region, name, alarm)
