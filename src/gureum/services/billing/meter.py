@@ -144,6 +144,9 @@ class Meter:
             for gauge in gauges:
                 key = Key(gauge.account, gauge.region, gauge.service, gauge.usage_type,
                           gauge.resource)
+                if gauge.hourly:
+                    self._hourly(gauge, key, since, now)
+                    continue
                 run = runs.get(key)
                 if gauge.until is not None:  # went off between the ticks
                     if run is not None:
@@ -167,6 +170,19 @@ class Meter:
                         self.usage.put_run(key, run[0], left)
         for key in runs.keys() - seen:
             self.usage.end_run(key)
+
+    def _hourly(self, gauge: Gauge, key: Key, since: float, now: float) -> None:
+        """Bill each hour a per-hour gauge touched in ``[since, now]`` that is not
+        billed yet (a usage row of that hour means it is)."""
+        lo = since if gauge.since is None else max(since, gauge.since)
+        hi = now if gauge.until is None else min(now, gauge.until)
+        if hi < lo:
+            return
+        hour = hour_of(lo)
+        while hour <= hi:
+            if not self.usage.billed(key, hour):
+                self._add(gauge, key, hour, gauge.amount / hours_in_month(hour))
+            hour += int(HOUR)
 
     def _accrue(self, gauge: Gauge, key: Key, start: float, end: float, prepaid: float) -> float:
         """Add ``[start, end)`` of a gauge, less what the minimum already paid;

@@ -41,6 +41,11 @@ class Gauge:
     until: float | None = None
     # Seconds billed at least per run (EC2 Linux: 60).
     minimum: float = 0.0
+    # Prorated by the hour (CloudWatch metrics and alarms): ``amount`` units
+    # per month, each hour it is on at any moment billed a whole hour's share
+    # (``amount / hours in the month``), once. ``since == until``: on at an
+    # instant (a custom metric sent then).
+    hourly: bool = False
     attrs: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 

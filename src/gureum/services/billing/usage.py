@@ -133,6 +133,15 @@ class Usage:
              operation, unit, quantity, cost, json.dumps(attrs, sort_keys=True)),
         )
 
+    def billed(self, key: Key, hour: int) -> bool:
+        """Whether ``key`` has a usage row in ``hour``."""
+        row = self.conn.execute(
+            "SELECT 1 FROM billing_usage WHERE account = ? AND region = ? AND service = ?"
+            " AND usage_type = ? AND resource = ? AND hour = ?",
+            (key.account, key.region, key.service, key.usage_type, key.resource, hour),
+        ).fetchone()
+        return row is not None
+
     def month_to_date(self, account: str, service: str, usage_type: str, t: float) -> float:
         """Units of a usage type the account used this month before hour ``hour_of(t)``
         ends (what tiered prices are counted over)."""
