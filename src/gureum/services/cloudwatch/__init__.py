@@ -8,7 +8,7 @@ Datapoints are kept in their own tables (``datastore``); alarms are
 evaluated by the loop in ``alarmloop`` and act through ``actions``
 (EC2 stop/terminate/reboot in ``ec2actions``);
 ``retention`` rolls old data up; ``sources`` is where data planes plug in
-the metrics they measure.
+the metrics they measure; ``metering`` is what the bill counts.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from .composite import CompositeLoop, CompositeOps
 from .datastore import MetricStore
 from .ec2actions import install as install_ec2_actions
 from .getdata import MetricDataOps
+from .metering import metered
 from .metrics import MetricOps
 from .retention import RetentionLoop
 from .sources import MetricSource, PublisherLoop, Sample, sources
@@ -30,6 +31,7 @@ __all__ = ["ActionContext", "ActionRegistry", "CloudWatch", "MetricSource", "Sam
            "registry", "sources"]
 
 
+@metered
 class CloudWatch(MetricOps, MetricDataOps, AlarmOps, CompositeOps):
     name = "cloudwatch"
     kinds = (ALARM_KIND, COMPOSITE_KIND)
