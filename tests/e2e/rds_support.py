@@ -100,3 +100,27 @@ def create(rds: Any, id: str, **kw: Any) -> dict[str, Any]:
     params.update(kw)
     db: dict[str, Any] = rds.create_db_instance(**params)["DBInstance"]
     return db
+
+
+def mysql(db: dict[str, Any], sql: str, *, user: str = "admin", password: str = PASSWORD,
+          database: str = "app") -> subprocess.CompletedProcess[str]:
+    """Run ``sql`` with the ``mysql`` client through the instance's endpoint."""
+    env = {**os.environ, "MYSQL_PWD": password}
+    return subprocess.run(
+        ["mysql", "--no-defaults", "-h", db["Endpoint"]["Address"],
+         "-P", str(db["Endpoint"]["Port"]), "-u", user, "-N", "-B", database, "-e", sql],
+        capture_output=True, text=True, env=env, timeout=30)
+
+
+def wait_apply_status(rds: Any, id: str, status: str, timeout: float = 60.0
+                      ) -> dict[str, Any]:
+    """Wait until the instance's parameter group is ``status`` (in-sync, pending-reboot)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        db: dict[str, Any] = rds.describe_db_instances(DBInstanceIdentifier=id)["DBInstances"][0]
+        if db["DBParameterGroups"][0]["ParameterApplyStatus"] == status and \
+                db["DBInstanceStatus"] == "available":
+            return db
+        assert time.monotonic() < deadline, (id, db["DBParameterGroups"],
+                                             db["DBInstanceStatus"])
+        time.sleep(0.1)

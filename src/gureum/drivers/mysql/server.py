@@ -28,6 +28,7 @@ import signal
 import stat
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from gureum.drivers.postgres.base import EngineError, EngineSpec, EngineUsage, Role
@@ -39,6 +40,7 @@ READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 POLL = 0.05
 INTERNAL = ("system user", "event_scheduler")
+EMPTY = '""'  # an empty value in an option file
 
 
 def find_mariadbd() -> Path | None:
@@ -133,6 +135,8 @@ class MariaDBServers:
             "skip-name-resolve", "innodb_flush_log_at_trx_commit = 1",
         ]
         lines.append(f"bind-address = {spec.address}" if spec.address else "skip-networking")
+        # The user's parameters come last: a later line wins in an option file.
+        lines += [f"{k} = {v or EMPTY}" for k, v in sorted(spec.params.items())]
         conf = d / "my.cnf"
         conf.write_text("# written by gureum at every start\n" + "\n".join(lines) + "\n")
         os.chmod(conf, 0o644)
@@ -250,6 +254,29 @@ class MariaDBServers:
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
+
+    async def reload(self, spec: EngineSpec, dynamic: Sequence[str]) -> None:
+        """``SET GLOBAL`` each dynamic parameter to its value in ``spec`` (the
+        server's default when it has none); ``my.cnf`` is rewritten so that the
+        next start (and the static parameters) see the same values."""
+        if not self.running(spec.id):
+            return
+        self._write_conf(spec)
+        wanted = {"max_connections": spec.settings.get("max_connections", "100"),
+                  **spec.params}
+        sql = []
+        for name in dynamic:
+            if not re.fullmatch(r"[a-z_]+", name):
+                continue
+            value = wanted.get(name)
+            if value is None:
+                sql.append(f"SET GLOBAL {name} = DEFAULT;")
+            elif re.fullmatch(r"-?\d+(\.\d+)?", value):
+                sql.append(f"SET GLOBAL {name} = {value};")
+            else:
+                sql.append(f"SET GLOBAL {name} = {_quote(value)};")
+        if sql:
+            await self.execute(spec.id, "\n".join(sql) + "\n")
 
     async def kill(self, id: str) -> None:
         pid = self._pid(id)

@@ -8,7 +8,7 @@ An engine is named by a short id; it lives in ``<root>/<id>/`` (``data/``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -25,6 +25,8 @@ class EngineSpec:
     settings: Mapping[str, str] = field(default_factory=dict)
     # Where finished WAL segments are copied (continuous archiving), if anywhere.
     archive: Path | None = None
+    # The user's parameters (engine names and units), over ``settings``.
+    params: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,10 @@ class PostgresDriver(Protocol):
 
     async def stop(self, id: str) -> None:
         """Fast shutdown; stopping a stopped engine is fine."""
+
+    async def reload(self, spec: EngineSpec, dynamic: Sequence[str]) -> None:
+        """Apply ``spec``'s settings to a running engine without a restart: the
+        parameters named in ``dynamic`` (the others wait for the next start)."""
 
     def running(self, id: str) -> bool: ...
 

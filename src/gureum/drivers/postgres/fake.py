@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ class FakeEngine:
     databases: set[str] = field(default_factory=lambda: {"postgres"})
     rows: list[Any] = field(default_factory=list)
     starts: int = 0
+    reloads: int = 0
     # What ``usage``/``connections``/``replica_lag`` report; tests move them.
     cpu_seconds: float = 0.0
     read_bytes: int = 0
@@ -78,6 +80,16 @@ class FakePostgres:
         if not engine.running:
             engine.running = True
             engine.starts += 1
+
+    async def reload(self, spec: EngineSpec, dynamic: Sequence[str]) -> None:
+        """Dynamic parameters take effect at once; the others at the next start."""
+        engine = self._engine(spec.id, running=True)
+        engine.reloads += 1
+        engine.spec = EngineSpec(engine.spec.id, engine.spec.address, engine.spec.port,
+                                 engine.spec.settings, engine.spec.archive,
+                                 {**{k: v for k, v in engine.spec.params.items()
+                                     if k not in dynamic},
+                                  **{k: v for k, v in spec.params.items() if k in dynamic}})
 
     async def stop(self, id: str) -> None:
         if id in self.engines_:

@@ -22,7 +22,7 @@ import shutil
 import signal
 import stat
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .base import EngineError, EngineSpec, EngineUsage, Role
@@ -171,6 +171,7 @@ class PostgresServers:
         d = self.dir(spec.id)
         settings: dict[str, str] = dict(DEFAULTS)
         settings.update(spec.settings)
+        settings.update(spec.params)
         settings["listen_addresses"] = spec.address
         settings["port"] = str(spec.port)
         settings["unix_socket_directories"] = str(d / "run")
@@ -357,6 +358,14 @@ class PostgresServers:
         if recovery.exists():
             await self._wait_promoted(spec.id)
             recovery.unlink()
+
+    async def reload(self, spec: EngineSpec, dynamic: Sequence[str]) -> None:
+        """Rewrite ``gureum.conf`` and have the server reread it: the server
+        itself applies what may change live and keeps the rest until restart."""
+        if not self.running(spec.id):
+            return
+        self._write_conf(spec)
+        await self.execute(spec.id, "SELECT pg_reload_conf();")
 
     async def _wait_promoted(self, id: str) -> None:
         deadline = time.monotonic() + READY_TIMEOUT

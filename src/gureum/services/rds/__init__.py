@@ -9,9 +9,10 @@ from ..billing.sources import register_source
 from .lifecycle import Lifecycle
 from .metering import InstanceUsage
 from .misc import MiscOperations
+from .params import ParameterGroupOperations
 
 register_source("rds", InstanceUsage)
 
 
-class RDS(Lifecycle, MiscOperations):
+class RDS(Lifecycle, MiscOperations, ParameterGroupOperations):
     name = "rds"

@@ -25,10 +25,12 @@ from gureum.services.common import tags as tagutil
 from ..base import Call, Env, Service
 from .classes import instance_class
 from .engines import MYSQL_ENGINES, Engines
+from .parameters import catalog, static_values
 
 INSTANCE = "rds:instance"
 SNAPSHOT = "rds:snapshot"
 AUTOMATED = "rds:automated-backup"
+PARAMETER_GROUP = "rds:parameter-group"
 EVENT = "rds:event"
 LOOP = "rds-instances"
 SNAPSHOT_LOOP = "rds-snapshots"
@@ -88,7 +90,7 @@ def iso(t: float) -> str:
 class RDSCore(Service):
     """State and helpers of the RDS service; operations live in mixins."""
 
-    kinds = (INSTANCE, SNAPSHOT, AUTOMATED, EVENT)
+    kinds = (INSTANCE, SNAPSHOT, AUTOMATED, EVENT, PARAMETER_GROUP)
 
     def __init__(self, env: Env) -> None:
         super().__init__(env)
@@ -137,6 +139,58 @@ class RDSCore(Service):
             raise AWSError("DBSnapshotNotFound", f"DBSnapshot {id} not found.", 404)
         return doc
 
+    def parameter_group(self, account: str, region: str, name: str
+                        ) -> dict[str, Any] | None:
+        """A parameter group's record; the default groups are built on the fly."""
+        name = name.lower()
+        if name.startswith("default."):
+            family = name[len("default."):]
+            if self.driver is None or family not in self._installed_families():
+                return None
+            return {"id": name, "family": family, "default": True, "values": {},
+                    "methods": {}, "version": 0, "account": account, "region": region,
+                    "description": f"Default parameter group for {family}"}
+        doc: dict[str, Any] | None = self.store.resources.get(PARAMETER_GROUP, account,
+                                                               region, name)
+        return doc
+
+    def _installed_families(self) -> list[str]:
+        from .parameters import family_of
+
+        out: list[str] = []
+        if self.driver is not None and self.driver.postgres is not None:
+            out.append(family_of("postgres", self.driver.postgres.version))
+        if self.driver is not None and self.driver.mysql is not None:
+            out += [family_of(e, self.driver.mysql.version) for e in MYSQL_ENGINES]
+        return out
+
+    def require_group(self, call: Call, name: Any) -> dict[str, Any]:
+        doc = self.parameter_group(call.account, call.region, name) \
+            if isinstance(name, str) and name else None
+        if doc is None:
+            raise AWSError("DBParameterGroupNotFound", f"DBParameterGroup not found: {name}",
+                           404)
+        return doc
+
+    def group_values(self, doc: dict[str, Any]) -> tuple[dict[str, str], int, str]:
+        """The instance's parameter group: its user values, version and family."""
+        group = self.parameter_group(doc["account"], doc["region"], doc["parameter_group"])
+        if group is None:
+            return {}, 0, ""
+        return dict(group["values"]), int(group.get("version", 0)), str(group["family"])
+
+    def apply_status(self, doc: dict[str, Any]) -> str:
+        """in-sync, applying (dynamic values not yet applied) or pending-reboot
+        (static values, or a new group, wait for a restart)."""
+        values, version, family = self.group_values(doc)
+        if doc.get("params_new_group"):
+            return "pending-reboot"
+        if doc.get("params_version", 0) != version:
+            return "applying"
+        if static_values(family, values) != (doc.get("params_static") or {}):
+            return "pending-reboot"
+        return "in-sync"
+
     def event(self, account: str, region: str, source: str, kind: str, message: str) -> None:
         """Record an event (DescribeEvents); call inside a transaction."""
         now = self.now()
@@ -147,7 +201,8 @@ class RDSCore(Service):
 
     @staticmethod
     def arn(account: str, region: str, kind: str, id: str) -> str:
-        resource = {"db-instance": "db", "db-snapshot": "snapshot"}.get(kind, kind)
+        resource = {"db-instance": "db", "db-snapshot": "snapshot",
+                    "db-parameter-group": "pg"}.get(kind, kind)
         return ids.arn("rds", region, account, f"{resource}:{id}")
 
     # -- endpoints and engines -------------------------------------------
@@ -173,9 +228,13 @@ class RDSCore(Service):
         archive = None
         if doc["retention"] > 0 and not doc.get("replica_of"):
             archive = self.archive_dir(doc["resource_id"])
+        values, _, family = self.group_values(doc)
+        known = catalog(family) if family else {}
+        params = {k: v for k, v in values.items() if k in known}
         if standby:
-            return EngineSpec(doc["standby_id"], "", doc["port"], settings, archive)
-        return EngineSpec(doc["engine_id"], doc["address"], doc["port"], settings, archive)
+            return EngineSpec(doc["standby_id"], "", doc["port"], settings, archive, params)
+        return EngineSpec(doc["engine_id"], doc["address"], doc["port"], settings, archive,
+                          params)
 
     # -- rendering --------------------------------------------------------
 
@@ -193,7 +252,7 @@ class RDSCore(Service):
             "DBSecurityGroups": [],
             "VpcSecurityGroups": [],
             "DBParameterGroups": [{"DBParameterGroupName": doc["parameter_group"],
-                                   "ParameterApplyStatus": "in-sync"}],
+                                   "ParameterApplyStatus": self.apply_status(doc)}],
             "AvailabilityZone": doc["az"],
             "PreferredMaintenanceWindow": doc["maintenance_window"],
             "PendingModifiedValues": self.pending_values(doc),

@@ -7,6 +7,7 @@ PostgreSQL's, so a record never needs to say which driver owns its engines.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,9 @@ class Engines:
 
     async def stop(self, id: str) -> None:
         await self._for(id).stop(id)
+
+    async def reload(self, spec: EngineSpec, dynamic: Sequence[str]) -> None:
+        await self._for(spec.id).reload(spec, dynamic)
 
     def running(self, id: str) -> bool:
         return self._for(id).running(id)

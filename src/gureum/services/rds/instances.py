@@ -17,6 +17,7 @@ from . import validate
 from .classes import instance_class
 from .core import INSTANCE, SNAPSHOT, RDSCore, check_identifier
 from .engines import MYSQL_ENGINES, engine_id
+from .parameters import family_of
 
 GETTERS: dict[str, filters.Getter] = {
     "db-instance-id": lambda d: [d["id"], RDSCore.arn(d["account"], d["region"],
@@ -49,8 +50,10 @@ class InstanceOperations(RDSCore):
         engine = str(extra.pop("engine", None) or "postgres")
         mysql = engine in MYSQL_ENGINES
         version = self._installed(engine)
-        group = f"default.{engine}{'.'.join(version.split('.')[:2])}" if mysql else \
-            "default.postgres15"
+        family = family_of(engine, version)
+        group = f"default.{family}"
+        if params.get("DBParameterGroupName"):
+            group = self._group_for(call, params["DBParameterGroupName"], family)
         doc: dict[str, Any] = {
             "id": id, "account": call.account, "region": region, "status": "creating",
             "engine": engine, "engine_version": version,
@@ -67,7 +70,7 @@ class InstanceOperations(RDSCore):
                 "sun:05:00-sun:05:30"),
             "multi_az": bool(params.get("MultiAZ", False)),
             "az": az, "secondary_az": f"{region}b" if az.endswith("a") else f"{region}a",
-            "parameter_group": params.get("DBParameterGroupName") or group,
+            "parameter_group": group,
             "encrypted": bool(params.get("StorageEncrypted", False)),
             "deletion_protection": bool(params.get("DeletionProtection", False)),
             "copy_tags": bool(params.get("CopyTagsToSnapshot", False)),
@@ -80,6 +83,15 @@ class InstanceOperations(RDSCore):
         doc["host"] = self.host(call.account, region, id)
         doc.update(extra)
         return doc
+
+    def _group_for(self, call: Call, name: Any, family: str) -> str:
+        group = self.require_group(call, name)
+        if group["family"] != family:
+            raise validate.combination(f"The parameter group {group['id']} with "
+                                       f"DBParameterGroupFamily {group['family']} can't be "
+                                       f"used for this instance. Use a parameter group with "
+                                       f"DBParameterGroupFamily {family}.")
+        return str(group["id"])
 
     def _insert(self, call: Call, doc: dict[str, Any]) -> None:
         """Store a new record (one transaction) and wake the loop."""
@@ -194,6 +206,13 @@ class InstanceOperations(RDSCore):
                 if doc.get("replica_of"):
                     raise validate.combination("A read replica cannot be Multi-AZ here.")
                 pending["multi_az"] = bool(params["MultiAZ"])
+            if params.get("DBParameterGroupName") and \
+                    params["DBParameterGroupName"].lower() != doc["parameter_group"]:
+                # AWS: a new group's values take effect at the next reboot.
+                doc["parameter_group"] = self._group_for(
+                    call, params["DBParameterGroupName"],
+                    family_of(doc["engine"], doc["engine_version"]))
+                doc["params_new_group"] = True
             if params.get("DeletionProtection") is not None:
                 doc["deletion_protection"] = bool(params["DeletionProtection"])
             if params.get("CopyTagsToSnapshot") is not None:

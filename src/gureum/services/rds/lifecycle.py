@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from gureum.control import Loop
-from gureum.drivers.postgres import EngineError, Role
+from gureum.drivers.postgres import EngineError, EngineSpec, Role
 
 from ..cloudwatch.sources import sources
 from .core import AUTOMATED, INSTANCE, LOOP, SNAPSHOT, SNAPSHOT_LOOP, loop_key
 from .metrics import InstanceMetrics
+from .parameters import dynamic_names, static_values
 from .snapshots import SnapshotOperations
 
 log = logging.getLogger("gureum.rds")
@@ -137,7 +138,7 @@ class Lifecycle(SnapshotOperations):
             await self.driver.clone_replica(spec, origin["engine_id"])
         else:
             await self.driver.create(spec)
-        await self.driver.start(spec)
+        await self._boot(doc, spec)
         if doc.get("verifier") and not doc.get("replica_of"):
             await self.driver.ensure_role(spec.id, Role(doc["master_username"], doc["verifier"]),
                                           database=doc.get("db_name"))
@@ -238,7 +239,7 @@ class Lifecycle(SnapshotOperations):
         await self.driver.stop(new)
         swapped = {**doc, "engine_id": new, "standby_id": old,
                    "az": doc["secondary_az"], "secondary_az": doc["az"]}
-        await self.driver.start(self.spec(swapped))
+        await self._boot(swapped)
         updated = self._update(key, None, event="Multi-AZ instance failover completed",
                                engine_id=new, standby_id=old, az=doc["secondary_az"],
                                secondary_az=doc["az"])
@@ -255,12 +256,17 @@ class Lifecycle(SnapshotOperations):
                 log.warning("rds: %s primary died; failing over", doc["id"])
                 await self._failover(key, doc)
             else:
-                await self.driver.start(self.spec(doc))
+                await self._boot(doc)
                 self._update(key, "available", event="DB instance restarted")
             return 0.0
         if doc["multi_az"] and not self.driver.running(doc["standby_id"]):
             await self._ensure_standby(doc)
         self._publish(doc)
+        _, version, family = self.group_values(doc)
+        if not doc.get("params_new_group") and doc.get("params_version", 0) != version:
+            await self.driver.reload(self.spec(doc), dynamic_names(family))
+            self._update(key, "available", params_version=version,
+                         event="Applied the parameter group's dynamic parameters")
         if doc["retention"] > 0 and not doc.get("replica_of"):
             now = self.now()
             if now - float(doc.get("last_backup") or 0) >= BACKUP_EVERY:
@@ -272,7 +278,21 @@ class Lifecycle(SnapshotOperations):
     async def _restart(self, doc: dict[str, Any]) -> None:
         assert self.driver is not None
         await self.driver.stop(doc["engine_id"])
-        await self.driver.start(self.spec(doc))
+        await self._boot(doc)
+
+    async def _boot(self, doc: dict[str, Any], spec: EngineSpec | None = None) -> None:
+        """Start the primary engine: its parameter group as it is now is then
+        wholly in effect (static parameters included)."""
+        assert self.driver is not None
+        values, version, family = self.group_values(doc)
+        await self.driver.start(spec or self.spec(doc))
+        with self.store.tx():
+            fresh = self.find(doc["account"], doc["region"], doc["id"])
+            if fresh is not None:
+                fresh["params_static"] = static_values(family, values)
+                fresh["params_version"] = version
+                fresh["params_new_group"] = False
+                self.save(fresh)
 
     async def _modify(self, key: str, doc: dict[str, Any]) -> float | None:
         assert self.driver is not None
@@ -338,7 +358,7 @@ class Lifecycle(SnapshotOperations):
         return None
 
     async def _start(self, key: str, doc: dict[str, Any]) -> float | None:
-        await self.driver.start(self.spec(doc)) if self.driver else None
+        await self._boot(doc)
         if doc["multi_az"]:
             await self._ensure_standby(doc)
         self._update(key, "starting", event="DB instance started", status="available")
