@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 import cbor2
 from botocore.model import OperationModel, ServiceModel, Shape
 
-from gureum.errors import AWSError, ValidationError
+from gureum.errors import AWSError
 
 from .base import HttpRequest, HttpResponse, error_shape_for
-from .values import b64decode, b64encode, epoch, parse_timestamp, to_datetime
+from .document import reader, writer
+from .values import b64encode, epoch
 
 
 class JSONProtocol:
@@ -52,98 +52,19 @@ class JSONProtocol:
         document = self.decode(request.body)
         if not isinstance(document, dict):
             raise AWSError("SerializationException", "Request body must be an object")
-        return self._read(document, shape)  # type: ignore[no-any-return]
+        return reader(shape)(document)  # type: ignore[no-any-return]
 
     # -- reading ----------------------------------------------------------
 
     def _read(self, value: Any, shape: Shape) -> Any:
         if value is None:
             return None
-        t = shape.type_name
-        if t == "structure":
-            if getattr(shape, "is_document_type", False):
-                return value
-            if not isinstance(value, dict):
-                raise ValidationError(message=f"Expected an object for {shape.name}")
-            out: dict[str, Any] = {}
-            for mname, mshape in shape.members.items():
-                key = mshape.serialization.get("name", mname)
-                if key in value and value[key] is not None:
-                    out[mname] = self._read(value[key], mshape)
-            return out
-        if t == "list":
-            if not isinstance(value, list):
-                raise ValidationError(message=f"Expected a list for {shape.name}")
-            return [self._read(v, shape.member) for v in value]
-        if t == "map":
-            if not isinstance(value, dict):
-                raise ValidationError(message=f"Expected a map for {shape.name}")
-            return {k: self._read(v, shape.value) for k, v in value.items()}
-        return self._read_scalar(value, shape)
-
-    def _read_scalar(self, value: Any, shape: Shape) -> Any:
-        t = shape.type_name
-        if t == "timestamp":
-            if isinstance(value, datetime):
-                return to_datetime(value)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                return to_datetime(value)
-            if isinstance(value, str):
-                return parse_timestamp(value)
-            raise ValidationError(message=f"Invalid timestamp for {shape.name}")
-        if t == "blob":
-            if isinstance(value, bytes | bytearray):
-                return bytes(value)
-            if isinstance(value, str):
-                return b64decode(value)
-            raise ValidationError(message=f"Invalid blob for {shape.name}")
-        if t == "boolean":
-            if not isinstance(value, bool):
-                raise ValidationError(message=f"Expected a boolean for {shape.name}")
-            return value
-        if t in ("integer", "long"):
-            if isinstance(value, bool) or not isinstance(value, int):
-                if isinstance(value, float) and value.is_integer():
-                    return int(value)
-                raise ValidationError(message=f"Expected an integer for {shape.name}")
-            return value
-        if t in ("float", "double"):
-            if isinstance(value, str) and value in ("NaN", "Infinity", "-Infinity"):
-                return float(value)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValidationError(message=f"Expected a number for {shape.name}")
-            return float(value)
-        if t == "string" and not isinstance(value, str):
-            raise ValidationError(message=f"Expected a string for {shape.name}")
-        return value
+        return reader(shape)(value)
 
     # -- writing ----------------------------------------------------------
 
     def _write(self, value: Any, shape: Shape) -> Any:
-        t = shape.type_name
-        if t == "structure":
-            if getattr(shape, "is_document_type", False):
-                return value
-            out: dict[str, Any] = {}
-            for mname, mshape in shape.members.items():
-                v = value.get(mname)
-                if v is not None:
-                    out[mshape.serialization.get("name", mname)] = self._write(v, mshape)
-            return out
-        if t == "list":
-            return [self._write(v, shape.member) for v in value]
-        if t == "map":
-            return {k: self._write(v, shape.value) for k, v in value.items()}
-        if t == "timestamp":
-            return self._timestamp(value)
-        if t == "blob":
-            return self._blob(value)
-        if t in ("float", "double"):
-            f = float(value)
-            if f != f or f in (float("inf"), float("-inf")):
-                return "NaN" if f != f else ("Infinity" if f > 0 else "-Infinity")
-            return f
-        return value
+        return writer(shape, self.name, self._timestamp, self._blob)(value)
 
     def _timestamp(self, value: Any) -> Any:
         return epoch(value)

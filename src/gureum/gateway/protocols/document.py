@@ -1,0 +1,223 @@
+"""Shapes compiled into readers and writers of JSON/CBOR documents.
+
+A reader turns a decoded request document into operation input (member names,
+checked scalar types, timestamps as aware datetimes, blobs as bytes); a writer
+turns operation output into the document to encode. Each is built once per
+shape: a structure becomes a closure over its members' (wire key, name,
+reader) triples, so a request walks only its own values, not the model.
+Recursive shapes are compiled lazily, one level at a time, when a value
+reaches that deep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from botocore.model import Shape
+
+from gureum.errors import ValidationError
+
+from .values import b64decode, parse_timestamp, to_datetime
+
+Convert = Callable[[Any], Any]
+
+_READERS: dict[int, tuple[Shape, Convert]] = {}
+
+
+def reader(shape: Shape) -> Convert:
+    """The compiled reader of ``shape`` (values are never None)."""
+    found = _READERS.get(id(shape))
+    if found is None:
+        found = (shape, _reader(shape, ()))
+        _READERS[id(shape)] = found
+    return found[1]
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _deferred(shape: Shape, compile_: Callable[[Shape], Convert]) -> Convert:
+    compiled: list[Convert] = []
+
+    def convert(value: Any) -> Any:
+        if not compiled:
+            compiled.append(compile_(shape))
+        return compiled[0](value)
+
+    return convert
+
+
+def _reader(shape: Shape, stack: tuple[str, ...]) -> Convert:
+    t = shape.type_name
+    if t == "structure":
+        if getattr(shape, "is_document_type", False):
+            return _identity
+        if shape.name in stack:
+            return _deferred(shape, lambda s: _reader(s, ()))
+        inner = (*stack, shape.name)
+        fields = tuple(
+            (mshape.serialization.get("name", mname), mname, _reader(mshape, inner))
+            for mname, mshape in shape.members.items()
+        )
+        not_object = f"Expected an object for {shape.name}"
+
+        def read_structure(value: Any) -> Any:
+            if not isinstance(value, dict):
+                raise ValidationError(message=not_object)
+            out: dict[str, Any] = {}
+            get = value.get
+            for key, mname, read in fields:
+                v = get(key)
+                if v is not None:
+                    out[mname] = read(v)
+            return out
+
+        return read_structure
+    if t == "list":
+        read_item = _reader(shape.member, stack)
+        not_list = f"Expected a list for {shape.name}"
+
+        def read_list(value: Any) -> Any:
+            if not isinstance(value, list):
+                raise ValidationError(message=not_list)
+            return [None if v is None else read_item(v) for v in value]
+
+        return read_list
+    if t == "map":
+        read_value = _reader(shape.value, stack)
+        not_map = f"Expected a map for {shape.name}"
+
+        def read_map(value: Any) -> Any:
+            if not isinstance(value, dict):
+                raise ValidationError(message=not_map)
+            return {k: None if v is None else read_value(v) for k, v in value.items()}
+
+        return read_map
+    return _scalar_reader(shape)
+
+
+def _scalar_reader(shape: Shape) -> Convert:
+    t = shape.type_name
+    name = shape.name
+    if t == "timestamp":
+        def read_timestamp(value: Any) -> Any:
+            if isinstance(value, datetime):
+                return to_datetime(value)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return to_datetime(value)
+            if isinstance(value, str):
+                return parse_timestamp(value)
+            raise ValidationError(message=f"Invalid timestamp for {name}")
+
+        return read_timestamp
+    if t == "blob":
+        def read_blob(value: Any) -> Any:
+            if isinstance(value, bytes | bytearray):
+                return bytes(value)
+            if isinstance(value, str):
+                return b64decode(value)
+            raise ValidationError(message=f"Invalid blob for {name}")
+
+        return read_blob
+    if t == "boolean":
+        def read_boolean(value: Any) -> Any:
+            if value is True or value is False:
+                return value
+            raise ValidationError(message=f"Expected a boolean for {name}")
+
+        return read_boolean
+    if t in ("integer", "long"):
+        def read_integer(value: Any) -> Any:
+            if isinstance(value, bool) or not isinstance(value, int):
+                if isinstance(value, float) and value.is_integer():
+                    return int(value)
+                raise ValidationError(message=f"Expected an integer for {name}")
+            return value
+
+        return read_integer
+    if t in ("float", "double"):
+        def read_number(value: Any) -> Any:
+            if type(value) is float:
+                return value
+            if isinstance(value, str) and value in ("NaN", "Infinity", "-Infinity"):
+                return float(value)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValidationError(message=f"Expected a number for {name}")
+            return float(value)
+
+        return read_number
+    if t == "string":
+        def read_string(value: Any) -> Any:
+            if not isinstance(value, str):
+                raise ValidationError(message=f"Expected a string for {name}")
+            return value
+
+        return read_string
+    return _identity
+
+
+# -- writing -----------------------------------------------------------------
+
+_WRITERS: dict[tuple[int, str], tuple[Shape, Convert]] = {}
+
+
+def writer(shape: Shape, flavour: str, timestamp: Convert, blob: Convert) -> Convert:
+    """The compiled writer of ``shape`` for one document flavour (json or cbor),
+    which differ only in how timestamps and blobs are written."""
+    key = (id(shape), flavour)
+    found = _WRITERS.get(key)
+    if found is None:
+        found = (shape, _writer(shape, (), timestamp, blob))
+        _WRITERS[key] = found
+    return found[1]
+
+
+def _writer(shape: Shape, stack: tuple[str, ...], timestamp: Convert, blob: Convert) -> Convert:
+    t = shape.type_name
+    if t == "structure":
+        if getattr(shape, "is_document_type", False):
+            return _identity
+        if shape.name in stack:
+            return _deferred(shape, lambda s: _writer(s, (), timestamp, blob))
+        inner = (*stack, shape.name)
+        fields = tuple(
+            (mname, mshape.serialization.get("name", mname),
+             _writer(mshape, inner, timestamp, blob))
+            for mname, mshape in shape.members.items()
+        )
+
+        def write_structure(value: Any) -> Any:
+            out: dict[str, Any] = {}
+            get = value.get
+            for mname, key, write in fields:
+                v = get(mname)
+                if v is not None:
+                    out[key] = write(v)
+            return out
+
+        return write_structure
+    if t == "list":
+        write_item = _writer(shape.member, stack, timestamp, blob)
+        if write_item is _identity:
+            return list
+        return lambda value: [write_item(v) for v in value]
+    if t == "map":
+        write_value = _writer(shape.value, stack, timestamp, blob)
+        return lambda value: {k: write_value(v) for k, v in value.items()}
+    if t == "timestamp":
+        return timestamp
+    if t == "blob":
+        return blob
+    if t in ("float", "double"):
+        return _write_float
+    return _identity
+
+
+def _write_float(value: Any) -> Any:
+    f = float(value)
+    if f != f or f in (float("inf"), float("-inf")):
+        return "NaN" if f != f else ("Infinity" if f > 0 else "-Infinity")
+    return f

@@ -1,0 +1,143 @@
+"""The compiled shape readers, writers and checkers against the walkers they
+replaced (``reference``): for every operation of every service, valid input
+drawn from the shapes is spoiled here and there (wrong types, out-of-range
+numbers, unknown enum values, too long or empty strings and lists, missing
+required members), and both must give the same value or the same error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from gureum.errors import AWSError
+from gureum.gateway.protocols.document import reader, writer
+from gureum.gateway.protocols.values import b64encode, epoch
+from gureum.gateway.validate import validate
+
+from . import reference
+from .shapes import EXAMPLES, values
+from .test_roundtrip_requests import SERVICES, model
+
+SPOILERS: list[Any] = [
+    None, "", "x" * 3000, "bogus-value", "NaN", -(10**13), 10**13, 0, -1, 1.5, True, [], [1] * 300,
+    {}, {"k": "v"}, b"", b"x" * 5000,
+]
+CODES = (("MissingParameter", "InvalidParameterValue", False),
+         ("ValidationError", "ValidationError", False),
+         ("ValidationException", "ValidationException", True))
+
+
+def spoil(value: Any, shape: Any, draw: Any, wire: bool) -> Any:
+    """``value`` with some of its parts replaced by values that do not fit."""
+    if draw(st.integers(0, 7)) == 0:
+        return draw(st.sampled_from(SPOILERS))
+    t = shape.type_name
+    if t == "structure" and isinstance(value, dict) and not getattr(
+            shape, "is_document_type", False):
+        by_key = {
+            (m.serialization.get("name", n) if wire else n): m for n, m in shape.members.items()
+        }
+        out = {k: spoil(v, by_key[k], draw, wire) if k in by_key else v
+               for k, v in value.items()}
+        if out and draw(st.integers(0, 3)) == 0:
+            out.pop(draw(st.sampled_from(sorted(out))))
+        return out
+    if t == "list" and isinstance(value, list):
+        return [spoil(v, shape.member, draw, wire) for v in value]
+    if t == "map" and isinstance(value, dict):
+        return {k: spoil(v, shape.value, draw, wire) for k, v in value.items()}
+    return value
+
+
+def outcome(fn: Any, *args: Any) -> Any:
+    try:
+        return ("ok", fn(*args))
+    except AWSError as exc:
+        return ("error", exc.code, exc.message, exc.status)
+
+
+def operations() -> list[Any]:
+    return [pytest.param(service, id=service) for service in SERVICES]
+
+
+@st.composite
+def spoiled_input(draw: Any, service: str, wire: bool) -> tuple[Any, Any]:
+    m = model(service)
+    op = m.operation_model(draw(st.sampled_from(sorted(m.operation_names))))
+    shape = op.input_shape
+    if shape is None:
+        return None, {}
+    protocol = "json" if wire else (m.metadata.get("protocols") or [m.metadata["protocol"]])[0]
+    params = draw(values(shape, protocol))
+    if wire:
+        params = reference.DocumentWalker()._write(params, shape)
+    return shape, spoil(params, shape, draw, wire)
+
+
+CHECKS = settings(max_examples=150, deadline=None, database=EXAMPLES,
+                  suppress_health_check=list(HealthCheck), phases=(Phase.explicit, Phase.generate))
+
+
+@pytest.mark.parametrize("service", operations())
+@CHECKS
+@given(data=st.data())
+def test_checker_matches_the_walker(service: str, data: st.DataObject) -> None:
+    shape, params = data.draw(spoiled_input(service, wire=False))
+    for missing, invalid, json_style in CODES:
+        old = outcome(reference.validate, params, shape, missing, invalid, json_style)
+        new = outcome(validate, params, shape, missing, invalid, json_style)
+        assert new == old
+
+
+@pytest.mark.parametrize("service", operations())
+@CHECKS
+@given(data=st.data())
+def test_document_reader_matches_the_walker(service: str, data: st.DataObject) -> None:
+    shape, document = data.draw(spoiled_input(service, wire=True))
+    if shape is None or not isinstance(document, dict):
+        return
+    old = outcome(reference.DocumentWalker()._read, document, shape)
+    new = outcome(reader(shape), document)
+    assert new == old
+
+
+@pytest.mark.parametrize("service", operations())
+@CHECKS
+@given(data=st.data())
+def test_document_writer_matches_the_walker(service: str, data: st.DataObject) -> None:
+    m = model(service)
+    op = m.operation_model(data.draw(st.sampled_from(sorted(m.operation_names))))
+    shape = op.output_shape
+    if shape is None:
+        return
+    output = data.draw(values(shape, "json"))
+    old = reference.DocumentWalker()._write(output, shape)
+    assert writer(shape, "json", epoch, b64encode)(output) == old
+
+
+def test_a_violation_names_its_path() -> None:
+    """The path is built while the violation unwinds: list index, member, key."""
+    op = model("cloudwatch").operation_model("PutMetricData")
+    params = {"Namespace": "N", "MetricData": [
+        {"MetricName": "a"},
+        {"MetricName": "b",
+         "Dimensions": [{"Name": "d", "Value": "v"}, {"Name": "", "Value": "v"}]},
+    ]}
+    with pytest.raises(AWSError) as err:
+        validate(params, op.input_shape, "MissingParameter", "InvalidParameterValue")
+    assert err.value.code == "InvalidParameterValue"
+    assert err.value.message == (
+        "Invalid value for parameter metricData.2.member.dimensions.2.member.name: "
+        "Member must have length greater than or equal to 1"
+    )
+    del params["Namespace"]
+    with pytest.raises(AWSError) as err:
+        validate(params, op.input_shape, "MissingParameter", "InvalidParameterValue", True)
+    assert err.value.code == "MissingParameter"
+    assert err.value.message == (
+        "1 validation error detected: Value null at 'namespace' failed to satisfy constraint: "
+        "Member must not be null"
+    )
