@@ -1,6 +1,6 @@
 """VPCs and subnets through boto3: CIDR validation, overlaps, dependencies,
-each VPC's own default security group, and the documented limit that
-instances run in the default VPC only."""
+each VPC's own default security group, and the documented limit that a VPC
+whose range the host already gives to the default VPC has no instances."""
 
 from __future__ import annotations
 
@@ -66,9 +66,18 @@ def test_vpcs_and_subnets(cloud: RunningGureum) -> None:
     with pytest.raises(ClientError) as err:
         ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SecurityGroupIds=[sg])
     assert code(err) == "InvalidParameter"
+    # The host gives the default VPC's range to its instances: a VPC of that range cannot
+    # have instances on this host.
+    default_cidr = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])[
+        "Vpcs"][0]["CidrBlock"]
+    clash = ec2.create_vpc(CidrBlock=default_cidr)["Vpc"]["VpcId"]
+    clash_subnet = ec2.create_subnet(VpcId=clash, CidrBlock=default_cidr.replace("/16", "/24"))
     with pytest.raises(ClientError) as err:
-        ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"])
+        ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                          SubnetId=clash_subnet["Subnet"]["SubnetId"])
     assert code(err) == "Unsupported"
+    ec2.delete_subnet(SubnetId=clash_subnet["Subnet"]["SubnetId"])
+    ec2.delete_vpc(VpcId=clash)
 
     with pytest.raises(ClientError) as err:
         ec2.delete_vpc(VpcId=vpc_id)

@@ -5,8 +5,12 @@ it is told an address, a hostname, limits and a first-boot script, and runs
 a process tree under its own init with them.
 
 - ``prepare()`` sets up the host side (the bridge) before anything listens on it.
-- ``network()`` says which private range guests live in (chosen once per data
-  dir, honestly: a range the host does not already route).
+- ``network()`` says which private range guests live in by default (chosen
+  once per data dir, honestly: a range the host does not already route). A
+  guest whose ``GuestSpec.network`` names another range (a VPC the user made)
+  lives on a network of that range: reachable from the host, isolated from
+  the other networks' guests. ``network_conflict(cidr)`` says why a range
+  cannot be given to guests now (``None``: it can).
 - ``launch(spec)`` boots the guest if it is not running (idempotent: a running
   guest, including one left running by a previous gureum process, is adopted
   as it is). Its writable root volume is created on first launch and kept.
@@ -61,6 +65,12 @@ class GuestSpec:
     extra: dict[str, str] = field(default_factory=dict)
     # Layers (made by ``capture``, top first) the guest's new volume starts from.
     layers: tuple[str, ...] = ()
+    # The guest's own network (cidr and the host's address in it); None: the default one.
+    network: NetworkPlan | None = None
+    # OpenSSH public keys for logins over ssh (where the host has sshd), and the
+    # user who gets them besides root.
+    authorized_keys: str | None = None
+    login_user: str = "ec2-user"
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,8 @@ class ComputeDriver(Protocol):
     kind: str
 
     def network(self) -> NetworkPlan: ...
+
+    def network_conflict(self, cidr: str) -> str | None: ...
 
     async def prepare(self) -> None:
         """Set up the host side of the network (idempotent), so that services for

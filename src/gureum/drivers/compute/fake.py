@@ -36,6 +36,9 @@ class FakeComputeDriver:
     def network(self) -> NetworkPlan:
         return self.plan
 
+    def network_conflict(self, cidr: str) -> str | None:
+        return None
+
     async def prepare(self) -> None:
         self.shut_down = False
 

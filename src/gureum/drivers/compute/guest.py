@@ -208,8 +208,78 @@ def cloud_config(data: bytes, console: int) -> list[str] | None:
     return [path]
 
 
+SSHD = "/usr/sbin/sshd"
+SSH_DIR = "/etc/ssh/gureum"
+SSHD_CONFIG = f"""Port 22
+HostKey {SSH_DIR}/ssh_host_ed25519_key
+HostKey {SSH_DIR}/ssh_host_rsa_key
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+AuthorizedKeysFile .ssh/authorized_keys
+PidFile /run/sshd.pid
+Subsystem sftp internal-sftp
+"""
+SSHD_SCRIPT = f"""#!/bin/sh
+# The instance's own host keys (made at first boot, kept on its root volume).
+for kind in ed25519 rsa; do
+  [ -f {SSH_DIR}/ssh_host_${{kind}}_key ] ||
+    ssh-keygen -q -t $kind -N '' -C "$(hostname)" -f {SSH_DIR}/ssh_host_${{kind}}_key
+done
+mkdir -p /run/sshd && chmod 0755 /run/sshd
+exec {SSHD} -D -e -f {SSH_DIR}/sshd_config
+"""
+
+
+def authorize(keys: str, user: str, console: int) -> None:
+    """Install the key pair's public key for root and ``user`` (made if missing,
+    with no password: key logins only)."""
+    import pwd
+
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        subprocess.run(["useradd", "-m", "-s", "/bin/bash", "-p", "*", user],
+                       stdout=console, stderr=console, check=False)
+    for name in dict.fromkeys(["root", user]):
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        ssh = os.path.join(entry.pw_dir, ".ssh")
+        os.makedirs(ssh, mode=0o700, exist_ok=True)
+        path = os.path.join(ssh, "authorized_keys")
+        with open(path, "w") as f:
+            f.write(keys.strip() + "\n")
+        os.chmod(path, 0o600)
+        for p in (entry.pw_dir, ssh, path):
+            if p != "/root" or name == "root":
+                os.chown(p, entry.pw_uid, entry.pw_gid)
+
+
+def start_sshd(config: dict[str, Any], console: int) -> None:
+    """Where the image has sshd and the instance a key pair: sshd on port 22."""
+    keys = config.get("authorized_keys")
+    if not keys:
+        return
+    if not os.path.exists(SSHD):
+        log(console, "a key pair was given, but this image has no sshd")
+        return
+    authorize(keys, config.get("login_user") or "ec2-user", console)
+    os.makedirs(SSH_DIR, mode=0o700, exist_ok=True)
+    with open(f"{SSH_DIR}/sshd_config", "w") as f:
+        f.write(SSHD_CONFIG)
+    with open(f"{SSH_DIR}/start", "w") as f:
+        f.write(SSHD_SCRIPT)
+    os.chmod(f"{SSH_DIR}/start", 0o700)
+    log(console, "starting sshd")
+    spawn([f"{SSH_DIR}/start"], console)
+
+
 def boot(config: dict[str, Any], console: int, user_data: bytes | None) -> None:
     log(console, f"booting {config['id']} as {config['hostname']} ({config['address']})")
+    start_sshd(config, console)
     scripts = ["/etc/rc.local"]
     per_boot = "/var/lib/cloud/scripts/per-boot"
     if os.path.isdir(per_boot):

@@ -7,14 +7,24 @@ host does not already route and no other gureum on this host has claimed
 claim whose directory is gone is free). The bridge gets the range's first
 address; nothing is forwarded or NATed (``ip_forward`` is never touched), so
 guests reach the host, each other and nothing else.
+
+Guests of other networks (a VPC the user created: 10.0.0.0/16, ...) get a
+bridge of their own (``gureumv`` and a hash of the range), claimed the same
+way while guests use it. The host reaches every such network; since nothing
+is forwarded, guests of one network cannot reach guests of another (only the
+host's addresses, and the metadata service on the default network's gateway).
+A range that overlaps one the host already routes, or one another gureum
+claims, is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import ipaddress
 import json
+import os
 import socket
 import subprocess
 from pathlib import Path
@@ -58,7 +68,9 @@ def routed_networks() -> list[ipaddress.IPv4Network]:
 
 
 def bridge_name(cidr: str) -> str:
-    return f"gureum{CANDIDATES.index(cidr)}" if cidr in CANDIDATES else "gureumx"
+    if cidr in CANDIDATES:
+        return f"gureum{CANDIDATES.index(cidr)}"
+    return "gureumv" + hashlib.sha256(cidr.encode()).hexdigest()[:8]
 
 
 def link_exists(name: str) -> bool:
@@ -81,15 +93,62 @@ def _claimed_by_other(cidr: str, state_dir: Path) -> bool:
 def _drop_orphan_bridges() -> None:
     """Delete gureum bridges that nobody claims and no instance uses: a gureum
     killed with SIGKILL whose data directory was then deleted left them."""
-    for cidr in CANDIDATES:
-        name = bridge_name(cidr)
-        members = Path("/sys/class/net", name, "brif")
-        if not link_exists(name) or _claim_owner(cidr) is not None:
+    claimed = set()
+    with contextlib.suppress(OSError):
+        for claim in CLAIMS.iterdir():
+            cidr = claim.name.replace("_", "/")
+            if _claim_owner(cidr) is not None:
+                claimed.add(bridge_name(cidr))
+    names = {bridge_name(c) for c in CANDIDATES}
+    with contextlib.suppress(OSError):
+        names |= {n for n in os.listdir("/sys/class/net") if n.startswith("gureumv")}
+    for name in sorted(names):
+        if not link_exists(name) or name in claimed or has_members(name):
             continue
-        with contextlib.suppress(OSError):
-            if any(members.iterdir()):
-                continue
         subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+
+
+def has_members(bridge: str) -> bool:
+    with contextlib.suppress(OSError):
+        return any(Path("/sys/class/net", bridge, "brif").iterdir())
+    return False
+
+
+def conflict(cidr: str, state_dir: Path, default: NetworkPlan) -> str | None:
+    """Why guests of ``cidr`` cannot live on this host now (None: they can)."""
+    net = ipaddress.IPv4Network(cidr)
+    if net.overlaps(ipaddress.IPv4Network(default.cidr)):
+        return f"{cidr} overlaps {default.cidr}, the default VPC's range on this host"
+    owner = _claim_owner(cidr)
+    if owner is not None and owner != str(state_dir):
+        return f"{cidr} is used by another gureum on this host ({owner})"
+    ours = owner is not None and link_exists(bridge_name(cidr))
+    for routed in routed_networks():
+        if net.overlaps(routed) and not (ours and routed == net):
+            return f"{cidr} overlaps {routed}, which this host already routes"
+    return None
+
+
+def claim(cidr: str, state_dir: Path) -> None:
+    CLAIMS.mkdir(parents=True, exist_ok=True)
+    (CLAIMS / cidr.replace("/", "_")).write_text(str(state_dir))
+
+
+def unclaim(cidr: str, state_dir: Path) -> None:
+    if _claim_owner(cidr) == str(state_dir):
+        with contextlib.suppress(OSError):
+            (CLAIMS / cidr.replace("/", "_")).unlink()
+
+
+def claimed_by(state_dir: Path) -> list[str]:
+    """The ranges ``state_dir`` claims (its default network's and its VPCs')."""
+    out = []
+    with contextlib.suppress(OSError):
+        for entry in CLAIMS.iterdir():
+            cidr = entry.name.replace("_", "/")
+            if _claim_owner(cidr) == str(state_dir):
+                out.append(cidr)
+    return sorted(out)
 
 
 def _claim_owner(cidr: str) -> str | None:
@@ -124,8 +183,7 @@ def choose(state_dir: Path) -> NetworkPlan:
         break
     else:
         raise CommandError("no free private range for instances on this host")
-    CLAIMS.mkdir(parents=True, exist_ok=True)
-    (CLAIMS / cidr.replace("/", "_")).write_text(str(state_dir))
+    claim(cidr, state_dir)
     plan = NetworkPlan(cidr, str(next(net.hosts())), 80)
     remembered.write_text(
         json.dumps({"cidr": plan.cidr, "gateway": plan.gateway, "metadata_port": 80})

@@ -162,14 +162,10 @@ class NamespaceDriver:
                 (d / "user-data").write_bytes(spec.user_data)
                 user_data = str(d / "user-data")
             ns, veth = netns_name(spec.id), veth_name(spec.id)
-            prefix = plan.cidr.split("/")[1]
+            own = spec.network or plan
+            prefix = own.cidr.split("/")[1]
             await hostnet.run("ip", "netns", "add", ns)
-            script = (
-                f"link add {veth} type veth peer name eth0 netns {ns}\n"
-                f"link set {veth} master {self._bridge}\n"
-                f"link set {veth} up\n"
-            )
-            await hostnet.run("ip", "-batch", "-", input=script.encode())
+            await self._attach(own, veth, ns)
             procs = self.cgroups.create(spec.id, spec.limits)
             config = {
                 "id": spec.id,
@@ -179,7 +175,7 @@ class NamespaceDriver:
                     "link set lo up",
                     f"addr add {spec.address}/{prefix} dev eth0",
                     "link set eth0 up",
-                    f"route add default via {plan.gateway}",
+                    f"route add default via {own.gateway}",
                 ],
                 "nft": nft_rules(plan, spec),
                 "address": spec.address,
@@ -192,11 +188,46 @@ class NamespaceDriver:
                 "hide": [str(self.state_dir), *self.hide],
                 "console": str(d / "console.log"),
                 "user_data": user_data,
+                "authorized_keys": spec.authorized_keys,
+                "login_user": spec.login_user,
                 "ready": str(d / "ready"),
                 "pidfile": str(d / "launcher.pid"),
             }
             (d / "config.json").write_text(json.dumps(config))
             await hostnet.run(host_python(), str(GUEST_SCRIPT), "launch", str(d / "config.json"))
+
+    async def _attach(self, own: NetworkPlan, veth: str, ns: str) -> None:
+        """Join a new guest's veth to its network's bridge (made if need be)."""
+        script = "link add {veth} type veth peer name eth0 netns {ns}\n" \
+                 "link set {veth} master {bridge}\nlink set {veth} up\n"
+        if own.cidr == self.network().cidr:
+            bridge = self._bridge or ""
+            await hostnet.run("ip", "-batch", "-", input=script.format(
+                veth=veth, ns=ns, bridge=bridge).encode())
+            return
+        async with self._bridge_lock:  # not released by a guest stopping meanwhile
+            reason = hostnet.conflict(own.cidr, self.state_dir, self.network())
+            if reason is not None:
+                raise hostnet.CommandError(reason)
+            hostnet.claim(own.cidr, self.state_dir)
+            bridge = await hostnet.ensure_bridge(own)
+            await hostnet.run("ip", "-batch", "-", input=script.format(
+                veth=veth, ns=ns, bridge=bridge).encode())
+
+    def network_conflict(self, cidr: str) -> str | None:
+        return hostnet.conflict(cidr, self.state_dir, self.network())
+
+    async def _release_networks(self, every: bool = False) -> None:
+        """Remove the bridges (and claims) of non-default networks no guest uses."""
+        default = self.network().cidr
+        async with self._bridge_lock:
+            for cidr in hostnet.claimed_by(self.state_dir):
+                if cidr == default:
+                    continue
+                bridge = hostnet.bridge_name(cidr)
+                if every or not hostnet.has_members(bridge):
+                    await hostnet.run("ip", "link", "del", bridge, check=False)
+                    hostnet.unclaim(cidr, self.state_dir)
 
     async def stop(self, id: str, timeout: float = 10.0) -> None:
         async with self._lock(id):
@@ -229,6 +260,7 @@ class NamespaceDriver:
         for name in ("ready", "launcher.pid"):
             with contextlib.suppress(FileNotFoundError):
                 (self._dir(id) / name).unlink()
+        await self._release_networks()
 
     async def destroy(self, id: str) -> None:
         await self.stop(id)
@@ -293,5 +325,6 @@ class NamespaceDriver:
         if self._plan is None and (self.state_dir / "network.json").exists():
             self.network()
         if self._plan is not None:
+            await self._release_networks(every=True)
             await hostnet.remove_bridge(self._plan)
         self._bridge = None

@@ -29,6 +29,10 @@ class ProcessDriver:
     def network(self) -> NetworkPlan:
         return PLAN
 
+    def network_conflict(self, cidr: str) -> str | None:
+        return (f"{cidr}: without root, instances live on loopback addresses "
+                f"({PLAN.cidr}) and only the default VPC has them")
+
     async def prepare(self) -> None:
         return None
 

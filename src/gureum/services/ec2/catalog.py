@@ -133,7 +133,8 @@ def images() -> dict[str, dict[str, Any]]:
         "Name": name,
         "Description": (
             f"{pretty}: this host's own operating system. Each instance's root volume is a "
-            "copy-on-write overlay of the host's root filesystem (kernel shared with the host)."
+            "copy-on-write overlay of the host's root filesystem (kernel shared with the host). "
+            "With a key pair, ssh as ec2-user or root (where the host has sshd)."
         ),
         "ImageLocation": f"gureum/{name}",
         "ImageOwnerAlias": "amazon",

@@ -87,8 +87,9 @@ class InstanceOperations(SecurityGroupOperations, ImageOperations):
         image = self.launch_image(call, params.get("ImageId"))
         itype = instance_type(params.get("InstanceType") or DEFAULT_TYPE)
         key_name = params.get("KeyName")
-        if key_name and self.store.resources.get(KEYPAIR, call.account, call.region,
-                                                 key_name) is None:
+        key = self.store.resources.get(KEYPAIR, call.account, call.region,
+                                       key_name) if key_name else None
+        if key_name and key is None:
             raise AWSError("InvalidKeyPair.NotFound", f"The key pair '{key_name}' does not exist")
         user_data = decode_user_data(params.get("UserData"))
         tags = tags_for(params, "instance")
@@ -119,10 +120,12 @@ class InstanceOperations(SecurityGroupOperations, ImageOperations):
                     "image_id": image["ImageId"], "architecture": architecture(),
                     "layers": image["layers"],
                     "type": itype.name, "key_name": key_name, "user_data": user_data,
+                    "public_key": key["public_key"] if key else None,
                     "client_token": token, "tags": tags, "ip": ip, "hostname": hostname(ip),
                     "fqdn": hostname(ip) + (".ec2.internal" if call.region == "us-east-1"
                                             else f".{call.region}.compute.internal"),
                     "subnet_id": subnet["SubnetId"], "vpc_id": subnet["VpcId"],
+                    "network": subnet.get("_network"),
                     "az": subnet["AvailabilityZone"], "security_groups": groups,
                     "launch_time": now, "state": "pending", "reboots": 0, "rebooted": 0,
                     "disable_api_termination": bool(params.get("DisableApiTermination")),

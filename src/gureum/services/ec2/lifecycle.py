@@ -18,11 +18,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from gureum.control import Loop
-from gureum.drivers.compute import GuestSpec
+from gureum.drivers.compute import GuestSpec, NetworkPlan
 
 from ..cloudwatch.sources import sources
 from .catalog import instance_type
-from .core import INSTANCE, LOOP, EC2Core, loop_key
+from .core import INSTANCE, KEYPAIR, LOOP, EC2Core, loop_key
 from .metadata import MetadataServer
 from .monitoring import InstanceMetrics
 from .secgroups import MEMBERS_KEY, instance_ingress
@@ -80,11 +80,20 @@ class Lifecycle(EC2Core):
     def spec(self, doc: dict[str, Any]) -> GuestSpec:
         user_data = base64.b64decode(doc["user_data"]) if doc.get("user_data") else None
         ingress = instance_ingress(self.store, doc, self.env.extras.get(MEMBERS_KEY))
+        net = doc.get("network")
         return GuestSpec(
             id=doc["id"], address=doc["ip"], hostname=doc["hostname"], fqdn=doc["fqdn"],
             limits=instance_type(doc["type"]).limits, user_data=user_data, ingress=ingress,
             layers=tuple(doc.get("layers") or ()),
+            network=NetworkPlan(net["cidr"], net["gateway"]) if net else None,
+            authorized_keys=self._public_key(doc),
         )
+
+    def _public_key(self, doc: dict[str, Any]) -> str | None:
+        if doc.get("public_key") or not doc.get("key_name"):
+            return doc.get("public_key")  # the key as it was at launch, as AWS keeps it
+        key = self.store.resources.get(KEYPAIR, doc["account"], doc["region"], doc["key_name"])
+        return str(key["public_key"]) if key is not None else None
 
     async def _launch(self, doc: dict[str, Any]) -> None:
         spec = self.spec(doc)

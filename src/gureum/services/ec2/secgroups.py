@@ -34,7 +34,7 @@ from ..common import filters
 from ..common import tags as tagging
 from ..common.ids import hex_id
 from ..common.pagination import paginate
-from .core import INSTANCE, SECURITY_GROUP
+from .core import INSTANCE, SECURITY_GROUP, VPC
 from .vpc import VpcOperations, _id
 
 # Env.extras: callables (account, region, group_id) -> list of CIDRs that are
@@ -156,6 +156,9 @@ class SecurityGroupOperations(VpcOperations):
         if doc is not None:
             return doc
         host = f"{self.driver.network().gateway}/32"
+        vpc = self.store.resources.get(VPC, account, region, vpc_id)
+        if vpc is not None:  # the host's address on that VPC's network
+            host = f"{ipaddress.IPv4Network(vpc['cidr']).network_address + 1}/32"
         doc = {
             "id": group_id, "account": account, "region": region, "name": "default",
             "description": "default VPC security group", "vpc_id": vpc_id, "tags": {},

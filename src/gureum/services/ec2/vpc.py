@@ -3,13 +3,15 @@ instance network, one /20 subnet per availability zone), VPCs and subnets
 created with CreateVpc/CreateSubnet (CIDRs validated as AWS does: /16 to /28,
 subnets inside their VPC and not overlapping), and private address allocation.
 
-Every VPC's addresses are real addresses on this host's instance network, so
-they are allocated from one pool across all accounts and regions: two
-instances never share an address, whatever their VPC. Instances run in the
-default VPC only: a created VPC's range is not one the host can give its
-instances without routing it, so RunInstances into its subnets answers
-``Unsupported`` (a documented limit), while the VPC, its subnets and its
-security groups are kept and described like AWS's.
+Every VPC's addresses are real addresses on this host, so they are allocated
+from one pool across all accounts and regions: two instances never share an
+address, whatever their VPC. Instances of a created VPC live on a network of
+the VPC's range (the driver gives it a bridge of its own, the host holding the
+range's first address): the host reaches them, they reach each other and the
+host, and not the instances of other VPCs. The host can route a range to one
+place only, so RunInstances into a VPC whose range overlaps another VPC that
+has instances, the default VPC's range or a network the host already routes
+answers ``Unsupported`` saying which (a documented limit).
 """
 
 from __future__ import annotations
@@ -89,9 +91,9 @@ class VpcOperations(EC2Core):
                     return s
             own = self.store.resources.get(SUBNET, call.account, call.region, subnet_id)
             if own is not None:
-                raise AWSError("Unsupported",
-                               f"gureum runs instances in the default VPC only; subnet "
-                               f"'{subnet_id}' is in {own['vpc_id']}")
+                view = _subnet_view(own)
+                view["_network"] = self.vpc_network(call, own["vpc_id"])
+                return view
             raise AWSError("InvalidSubnetID.NotFound",
                            f"The subnet ID '{subnet_id}' does not exist")
         if zone:
@@ -100,6 +102,23 @@ class VpcOperations(EC2Core):
                     return s
             raise AWSError("InvalidParameterValue", f"Invalid availability zone: [{zone}]")
         return subnets[0]
+
+    def vpc_network(self, call: Call, vpc_id: str) -> dict[str, str]:
+        """A created VPC's network on this host: its range and the host's address in
+        it (the range's first), if the host can give it to instances now."""
+        vpc = self.store.resources.get(VPC, call.account, call.region, vpc_id)
+        net = ipaddress.IPv4Network(vpc["cidr"])
+        for d in self.store.resources.list(INSTANCE):
+            other = d.get("network")
+            if (other and d["vpc_id"] != vpc_id and d["state"] != "terminated"
+                    and net.overlaps(ipaddress.IPv4Network(other["cidr"]))):
+                raise AWSError("Unsupported", f"gureum cannot run instances in {vpc_id} "
+                               f"({net}) while {d['vpc_id']} ({other['cidr']}) has instances: "
+                               "this host routes one range to one place")
+        reason = self.driver.network_conflict(str(net))
+        if reason is not None:
+            raise AWSError("Unsupported", f"gureum cannot run instances in {vpc_id}: {reason}")
+        return {"cidr": str(net), "gateway": str(net.network_address + 1)}
 
     def allocate_addresses(self, subnet: dict[str, Any], count: int) -> list[str]:
         """``count`` free addresses of ``subnet`` (AWS reserves the first four and the last)."""
