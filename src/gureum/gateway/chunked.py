@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import hashlib
 import hmac
-import importlib
 import zlib
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, Protocol
+from typing import Protocol
+
+from awscrt import checksums as crt
 
 from gureum.errors import AWSError
 
@@ -97,7 +99,7 @@ class _Crc32:
 
 
 class _CrcFunc:
-    """A CRC computed by an optional library function ``fn(data, previous) -> int``."""
+    """A CRC computed by ``fn(data, previous) -> int`` (awscrt's CRC32C and CRC64NVME)."""
 
     def __init__(self, fn: Callable[[bytes, int], int], width: int) -> None:
         self._fn = fn
@@ -122,35 +124,27 @@ class _Hash:
         return base64.b64encode(self._h.digest()).decode("ascii")
 
 
-def _optional_crc(module_attrs: tuple[tuple[str, str], ...]) -> Callable[[bytes, int], int] | None:
-    for module_name, attr in module_attrs:
-        try:
-            module: Any = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        fn = getattr(module, attr, None)
-        if callable(fn):
-            return fn  # type: ignore[no-any-return]
-    return None
-
-
-_CRC32C = _optional_crc((("crc32c", "crc32c"), ("awscrt.checksums", "crc32c")))
-_CRC64NVME = _optional_crc((("awscrt.checksums", "crc64nvme"),))
-
-
 def _new_checksum(header: str) -> _Checksum | None:
     """A running checksum for a trailer header name, or None if gureum cannot compute it."""
     if header == "x-amz-checksum-crc32":
         return _Crc32()
     if header == "x-amz-checksum-crc32c":
-        return _CrcFunc(_CRC32C, 4) if _CRC32C is not None else None
+        return _CrcFunc(crt.crc32c, 4)
     if header == "x-amz-checksum-crc64nvme":
-        return _CrcFunc(_CRC64NVME, 8) if _CRC64NVME is not None else None
+        return _CrcFunc(crt.crc64nvme, 8)
     if header == "x-amz-checksum-sha1":
         return _Hash("sha1")
     if header == "x-amz-checksum-sha256":
         return _Hash("sha256")
     return None
+
+
+def _same_size(value: str, computed: str) -> bool:
+    """Whether a sent checksum is base64 of a digest as long as the computed one."""
+    try:
+        return len(base64.b64decode(value, validate=True)) == len(base64.b64decode(computed))
+    except (ValueError, binascii.Error):
+        return False
 
 
 # --------------------------------------------------------------------------- errors
@@ -475,6 +469,9 @@ class ChunkedDecoder:
                 continue
             computed = checksum.b64digest()
             self.checksums[name] = computed
+            if not _same_size(value, computed):
+                raise AWSError("InvalidRequest", f"Value for {name} trailing header is invalid.",
+                               400)
             if not hmac.compare_digest(computed.encode("ascii"), value.encode("latin-1")):
                 algorithm = _CHECKSUM_NAMES.get(name, name[len("x-amz-checksum-") :].upper())
                 raise AWSError(

@@ -11,8 +11,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
+from awscrt import checksums as crt
+
 READ_CHUNK = 256 * 1024
-CHECKSUMS = frozenset({"sha1", "sha256", "crc32"})
+# CRC name -> (function(data, previous) -> int, width in bytes).
+CRCS: dict[str, tuple[Callable[[bytes, int], int], int]] = {
+    "crc32": (zlib.crc32, 4),
+    "crc32c": (crt.crc32c, 4),
+    "crc64nvme": (crt.crc64nvme, 8),
+}
+CHECKSUMS = frozenset({"sha1", "sha256", *CRCS})
 _KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}")
 
 
@@ -135,19 +143,20 @@ class Digests:
             raise ValueError(f"unknown checksums: {sorted(unknown)}")
         self.size = 0
         self._md5 = hashlib.md5(usedforsecurity=False)
-        self._hashes = {name: hashlib.new(name) for name in checksums if name != "crc32"}
-        self._crc32: int | None = 0 if "crc32" in checksums else None
+        self._hashes = {name: hashlib.new(name) for name in checksums if name not in CRCS}
+        self._crcs = [(name, *CRCS[name]) for name in sorted(checksums) if name in CRCS]
+        self._crc_values = [0] * len(self._crcs)
 
     def update(self, data: bytes) -> None:
         self.size += len(data)
         self._md5.update(data)
         for h in self._hashes.values():
             h.update(data)
-        if self._crc32 is not None:
-            self._crc32 = zlib.crc32(data, self._crc32)
+        for i, (_, fn, _) in enumerate(self._crcs):
+            self._crc_values[i] = fn(data, self._crc_values[i])
 
     def info(self, key: str) -> BlobInfo:
         sums = {name: h.hexdigest() for name, h in self._hashes.items()}
-        if self._crc32 is not None:
-            sums["crc32"] = f"{self._crc32:08x}"
+        for (name, _, width), value in zip(self._crcs, self._crc_values, strict=True):
+            sums[name] = value.to_bytes(width, "big").hex()
         return BlobInfo(key, self.size, self._md5.hexdigest(), sums)

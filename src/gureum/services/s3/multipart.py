@@ -72,14 +72,10 @@ class MultipartOps(ObjectOps):
         bucket = bucket_doc["Name"]
         check_key(params["Key"])
         upload_id = secrets.token_urlsafe(48)
-        algorithm = params.get("ChecksumAlgorithm")
+        algorithm, kind = _checksum_choice(params)
         meta = self.new_meta(call, bucket_doc, params, content_headers(params),
                              params.get("Metadata") or {})
-        meta.update({
-            "checksum": algorithm.upper() if isinstance(algorithm, str) else None,
-            "checksum_type": params.get("ChecksumType") or "COMPOSITE",
-            "owner": call.account,
-        })
+        meta.update({"checksum": algorithm, "checksum_type": kind, "owner": call.account})
         with self.env.store.tx():
             self.records.add_upload(Upload(upload_id, bucket, params["Key"], self.now(), meta))
         out: dict[str, Any] = {"Bucket": bucket, "Key": params["Key"], "UploadId": upload_id}
@@ -136,6 +132,14 @@ class MultipartOps(ObjectOps):
         params: dict[str, Any], body: Any,
     ) -> tuple[Part, dict[str, str]]:
         wanted = checksums.requested(params, body)
+        expected = upload.meta.get("checksum")
+        sent = [name for name, value in wanted.items() if value is not None]
+        if expected and sent and sent[0] != expected:
+            raise AWSError("InvalidRequest", "Checksum Type mismatch occurred, expected checksum "
+                           f"Type: {expected.lower()}, actual checksum Type: "
+                           f"{sent[0].lower()}", 400)
+        if expected:
+            wanted.setdefault(expected, None)
         info = await self.write_blob(chunks, checksums.to_compute(wanted), prefix="p")
         try:
             checksums.check_content_md5(params.get("ContentMD5"), info)
@@ -196,12 +200,7 @@ class MultipartOps(ObjectOps):
                 meta[name] = upload.meta[name]
         if upload.meta.get("owner") and upload.meta["owner"] != self._bucket_owner(upload):
             meta["owner"] = upload.meta["owner"]
-        algorithm = upload.meta.get("checksum")
-        if algorithm and all(algorithm in p.checksums for p in chosen):
-            value = checksums.composite([p.checksums[algorithm] for p in chosen], algorithm)
-            if value is not None:
-                meta["checksums"] = {algorithm: value}
-                meta["checksum_type"] = "COMPOSITE"
+        kind = _settle_checksum(upload, chosen, wanted, params, meta)
         record = ObjectRecord(
             upload.bucket, upload.key, sum(p.size for p in chosen),
             etag_of_parts([p.etag for p in chosen]), self.now(),
@@ -223,7 +222,7 @@ class MultipartOps(ObjectOps):
             "Key": upload.key,
             "ETag": record.etag,
         }
-        out.update(checksums.output(meta["checksums"], "COMPOSITE"))
+        out.update(checksums.output(meta["checksums"], kind))
         return out
 
     def _bucket_owner(self, upload: Upload) -> str | None:
@@ -298,3 +297,57 @@ class MultipartOps(ObjectOps):
             out["NextKeyMarker"] = page[-1].key
             out["NextUploadIdMarker"] = page[-1].upload_id
         return out
+
+
+def _checksum_choice(params: dict[str, Any]) -> tuple[str | None, str | None]:
+    """CreateMultipartUpload's ChecksumAlgorithm and ChecksumType, checked as S3 does."""
+    algorithm = checksums.algorithm_of(params)
+    kind = params.get("ChecksumType")
+    if kind is not None:
+        kind = str(kind).upper()
+        if kind not in ("COMPOSITE", "FULL_OBJECT"):
+            raise AWSError("InvalidRequest", "Value for x-amz-checksum-type header is invalid.",
+                           400)
+        if algorithm is None:
+            raise AWSError("InvalidRequest", "The x-amz-checksum-type header can only be used "
+                           "with the x-amz-checksum-algorithm header.", 400)
+    if algorithm is None:
+        return None, None
+    allowed = checksums.TYPES[algorithm]
+    if kind is None:
+        kind = allowed[0]
+    elif kind not in allowed:
+        raise AWSError("InvalidRequest", f"The {kind} checksum type cannot be used with the "
+                       f"{algorithm.lower()} checksum algorithm.", 400)
+    return algorithm, kind
+
+
+def _settle_checksum(upload: Upload, chosen: list[Part], wanted: list[dict[str, Any]],
+                     params: dict[str, Any], meta: dict[str, Any]) -> str:
+    """The completed object's checksum: parts' values sent back must match the
+    stored ones, and a full-object value sent must match the combined CRC."""
+    algorithm = upload.meta.get("checksum")
+    kind = upload.meta.get("checksum_type") or "COMPOSITE"
+    if not algorithm:
+        return kind
+    for part, item in zip(chosen, wanted, strict=True):
+        sent = item.get(f"Checksum{algorithm}")
+        if sent and sent != part.checksums.get(algorithm):
+            raise AWSError("InvalidPart", "One or more of the specified parts could not be "
+                           "found. The part may not have been uploaded, or the specified "
+                           "entity tag may not match the part's entity tag.", 400,
+                           UploadId=upload.upload_id, PartNumber=part.number)
+    if not all(algorithm in p.checksums for p in chosen):
+        return kind
+    if kind == "FULL_OBJECT":
+        value = checksums.full_object(
+            [(p.checksums[algorithm], p.size) for p in chosen], algorithm)
+    else:
+        value = checksums.composite([p.checksums[algorithm] for p in chosen], algorithm)
+    sent = params.get(f"Checksum{algorithm}")
+    if sent and value is not None and str(sent).split("-")[0] != value.split("-")[0]:
+        raise checksums.bad_digest(algorithm)
+    if value is not None:
+        meta["checksums"] = {algorithm: value}
+        meta["checksum_type"] = kind
+    return kind
