@@ -78,6 +78,36 @@ def test_snapshot_restores_old_rows_only(rds: Any, source: dict[str, Any]) -> No
     assert rows(source) == [1, 2, 3]
     delete(rds, "from-snap")
     rds.delete_db_snapshot(DBSnapshotIdentifier="snap-one")
+
+
+def test_copied_snapshot_restores_and_outlives_its_source(rds: Any,
+                                                          source: dict[str, Any]) -> None:
+    psql(source, "CREATE TABLE copied (n int); INSERT INTO copied VALUES (7)")
+    rds.create_db_snapshot(DBInstanceIdentifier="source", DBSnapshotIdentifier="to-copy",
+                           Tags=[{"Key": "team", "Value": "data"}])
+    original = wait_snapshot(rds, "to-copy")
+    psql(source, "INSERT INTO copied VALUES (8)")
+    copy = rds.copy_db_snapshot(SourceDBSnapshotIdentifier=original["DBSnapshotArn"],
+                                TargetDBSnapshotIdentifier="the-copy", CopyTags=True,
+                                Tags=[{"Key": "kind", "Value": "copy"}])["DBSnapshot"]
+    assert copy["SourceDBSnapshotIdentifier"] == original["DBSnapshotArn"]
+    copied = wait_snapshot(rds, "the-copy")
+    assert copied["SnapshotType"] == "manual"
+    assert {t["Key"]: t["Value"] for t in copied["TagList"]} == {"team": "data",
+                                                                  "kind": "copy"}
+    for source_id, target, code in (("to-copy", "the-copy", "DBSnapshotAlreadyExists"),
+                                    ("no-such-snap", "other", "DBSnapshotNotFound")):
+        with pytest.raises(ClientError) as e:
+            rds.copy_db_snapshot(SourceDBSnapshotIdentifier=source_id,
+                                 TargetDBSnapshotIdentifier=target)
+        assert e.value.response["Error"]["Code"] == code
+    rds.delete_db_snapshot(DBSnapshotIdentifier="to-copy")
+    rds.restore_db_instance_from_db_snapshot(DBInstanceIdentifier="from-copy",
+                                             DBSnapshotIdentifier="the-copy")
+    restored = wait_status(rds, "from-copy")
+    assert rows(restored, "copied") == [7]
+    delete(rds, "from-copy")
+    rds.delete_db_snapshot(DBSnapshotIdentifier="the-copy")
     with pytest.raises(rds.exceptions.DBSnapshotNotFoundFault):
         for _ in range(100):
             rds.describe_db_snapshots(DBSnapshotIdentifier="snap-one")

@@ -356,6 +356,15 @@ class MariaDBServers:
         tmp.rename(dest)
         (self.dir(id) / "last-backup").write_text(repr(marker))
 
+    async def copy_backup(self, source: Path, dest: Path) -> None:
+        if dest.exists():
+            return
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".tmp")
+        await asyncio.to_thread(shutil.rmtree, tmp, True)
+        await self._run("cp", "-a", str(source), str(tmp))
+        tmp.rename(dest)
+
     async def switch_wal(self, id: str) -> float:
         try:
             return float((self.dir(id) / "last-backup").read_text())

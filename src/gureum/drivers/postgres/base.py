@@ -93,6 +93,9 @@ class PostgresDriver(Protocol):
     async def backup(self, id: str, dest: Path) -> None:
         """A consistent base backup of a running engine into ``dest``."""
 
+    async def copy_backup(self, source: Path, dest: Path) -> None:
+        """Copy a backup (ownership and modes kept); an existing ``dest`` is kept."""
+
     async def switch_wal(self, id: str) -> float:
         """Commit a marker transaction, switch WAL and wait until it is
         archived; the time of the marker (everything before it is restorable)."""

@@ -114,6 +114,11 @@ class FakePostgres:
     async def backup(self, id: str, dest: Path) -> None:
         self.backups[dest] = copy.deepcopy(self._engine(id, running=True))
 
+    async def copy_backup(self, source: Path, dest: Path) -> None:
+        if source not in self.backups:
+            raise EngineError(f"no backup at {source}")
+        self.backups.setdefault(dest, copy.deepcopy(self.backups[source]))
+
     async def switch_wal(self, id: str) -> float:
         self._engine(id, running=True)
         return time.time()

@@ -501,6 +501,15 @@ class PostgresServers:
         await self._sync(tmp)
         tmp.rename(dest)
 
+    async def copy_backup(self, source: Path, dest: Path) -> None:
+        if dest.exists():
+            return
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".tmp")
+        await asyncio.to_thread(shutil.rmtree, tmp, True)
+        await self._run("cp", "-a", str(source), str(tmp), as_engine=False)
+        tmp.rename(dest)
+
     async def switch_wal(self, id: str) -> float:
         marker = time.time()
         rows = await self.execute(

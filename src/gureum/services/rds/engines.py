@@ -75,6 +75,12 @@ class Engines:
     async def backup(self, id: str, dest: Path) -> None:
         await self._for(id).backup(id, dest)
 
+    async def copy_backup(self, engine: str, source: Path, dest: Path) -> None:
+        driver = self.installed(engine)
+        if driver is None:
+            raise EngineError(f"the {engine} engine is not installed")
+        await driver.copy_backup(source, dest)
+
     async def switch_wal(self, id: str) -> float:
         return await self._for(id).switch_wal(id)
 

@@ -428,6 +428,9 @@ class Lifecycle(SnapshotOperations):
             return None
         if snap["status"] != "creating":
             return None
+        if snap.get("copy_from"):
+            await self._copy_snapshot(key, snap)
+            return None
         doc = self.find(account, region, snap["instance_id"])
         if doc is None or doc["status"] == "deleting":
             return None  # a final snapshot: the delete step takes it
@@ -441,3 +444,15 @@ class Lifecycle(SnapshotOperations):
                 self.store.resources.put(SNAPSHOT, account, region, id, fresh)
                 self.event(account, region, id, "db-snapshot", "Manual snapshot created")
         return None
+
+    async def _copy_snapshot(self, key: str, snap: dict[str, Any]) -> None:
+        account, region, id = key.split("|")
+        assert self.driver is not None
+        await self.driver.copy_backup(snap["engine"], Path(snap["copy_from"]),
+                                      Path(snap["path"]))
+        with self.store.tx():
+            fresh = self.store.resources.get(SNAPSHOT, account, region, id)
+            if fresh is not None and fresh["status"] == "creating":
+                fresh["status"] = "available"
+                self.store.resources.put(SNAPSHOT, account, region, id, fresh)
+                self.event(account, region, id, "db-snapshot", "Finished copying snapshot")

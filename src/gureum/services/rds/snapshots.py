@@ -75,11 +75,14 @@ class SnapshotOperations(InstanceOperations):
                                       snap["id"]),
             "IAMDatabaseAuthenticationEnabled": False, "DbiResourceId": snap["resource_id"],
             "TagList": tagutil.to_list(snap.get("tags")),
-            "OriginalSnapshotCreateTime": snap["created"],
+            "OriginalSnapshotCreateTime": snap.get("original_created", snap["created"]),
             "SnapshotTarget": "region",
         }
         if snap.get("db_name"):
             out["DBName"] = snap["db_name"]
+        if snap.get("source_arn"):
+            out["SourceDBSnapshotIdentifier"] = snap["source_arn"]
+            out["SourceRegion"] = snap["region"]
         return out
 
     # -- snapshot operations ---------------------------------------------
@@ -114,6 +117,40 @@ class SnapshotOperations(InstanceOperations):
         if marker:
             out["Marker"] = marker
         return out
+
+    def copy_db_snapshot(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        """A new manual snapshot with the source's data (its files copied by
+        the snapshot loop), in the same region."""
+        source_id = params.get("SourceDBSnapshotIdentifier")
+        if isinstance(source_id, str) and source_id.startswith("arn:"):
+            parts = source_id.split(":")
+            if len(parts) != 7 or parts[5] != "snapshot" or parts[3] != call.region or \
+                    parts[4] != call.account:
+                raise validate.invalid(f"Invalid source snapshot ARN {source_id}: only "
+                                       f"snapshots of this account and region can be copied")
+            source_id = parts[6]
+        target = check_identifier(params.get("TargetDBSnapshotIdentifier"),
+                                  "TargetDBSnapshotIdentifier")
+        with self.store.tx():
+            source = self.snapshot(call, source_id)
+            if source["status"] != "available":
+                raise AWSError("InvalidDBSnapshotState",
+                               f"Snapshot {source['id']} is not in available state.")
+            if self.store.resources.get(SNAPSHOT, call.account, call.region, target):
+                raise AWSError("DBSnapshotAlreadyExists",
+                               f"Cannot create the snapshot because a snapshot with the "
+                               f"identifier {target} already exists.")
+            tags = dict(source.get("tags") or {}) if params.get("CopyTags") else {}
+            tags.update(tagutil.to_dict(params.get("Tags")))
+            snap = {**source, "id": target, "status": "creating", "type": "manual",
+                    "created": self.now(), "tags": tags, "copy_from": source["path"],
+                    "source_arn": self.arn(call.account, call.region, "db-snapshot",
+                                           source["id"]),
+                    "original_created": source.get("original_created", source["created"]),
+                    "path": str(self.snapshot_dir(call.account, call.region, target))}
+            self.store.resources.put(SNAPSHOT, call.account, call.region, target, snap)
+        self.wake_snapshot(call.account, call.region, target)
+        return {"DBSnapshot": self.render_snapshot(snap)}
 
     def delete_db_snapshot(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         with self.store.tx():
