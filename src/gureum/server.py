@@ -3,7 +3,8 @@ settings and serves them on one aiohttp endpoint.
 
 Besides the AWS APIs it answers ``/_gureum/health`` (readiness per service),
 ``/_gureum/reset`` (wipe state, for tests) and ``/_gureum/shutdown`` (for
-``gureum down``); the last two answer only loopback clients.
+``gureum down``); the last two answer only loopback clients, as does the web
+console (``gureum.console``) at ``/_gureum/``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gureum import __version__
+from gureum import __version__, console
 from gureum.config import Settings
 from gureum.control.clock import SystemClock
 from gureum.control.loop import LoopRunner
@@ -215,6 +216,7 @@ def build_app(cloud: Cloud) -> web.Application:
     app.router.add_get("/_gureum/health", health)
     app.router.add_post("/_gureum/reset", reset)
     app.router.add_post("/_gureum/shutdown", shutdown)
+    console.install(app, cloud.env, cloud.services, allowed=_loopback)
     app.router.add_route("*", "/{tail:.*}", cloud.gateway.handle)
     return app
 
