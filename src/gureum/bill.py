@@ -5,6 +5,8 @@ running gureum's Cost Explorer and Budgets APIs, as any client would."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import urllib.request
 from decimal import Decimal
 from typing import Any
 
@@ -88,6 +90,7 @@ def _budgets(endpoint: str, access_key: str, secret_key: str, account: str) -> l
     found = budgets.describe_budgets(AccountId=account).get("Budgets", [])
     if not found:
         return []
+    crossings = _crossings(endpoint)
     lines = ["", "budgets:"]
     for budget in found:
         name = budget["BudgetName"]
@@ -101,7 +104,32 @@ def _budgets(endpoint: str, access_key: str, secret_key: str, account: str) -> l
         state = "ALARM" if alarms else "ok"
         lines.append(f"  {name}: {_money(Decimal(actual))} of ${limit} ({state})")
         for n in alarms:
-            unit = "" if n.get("ThresholdType") == "ABSOLUTE_VALUE" else "%"
-            lines.append(f"    crossed: {n['NotificationType']} {n['ComparisonOperator']} "
-                         f"{n['Threshold']}{unit}")
+            lines.append(f"    crossed: {_threshold(n)}")
+            for c in crossings:
+                if c.get("BudgetName") == name and _threshold(c.get("Notification", {})) == \
+                        _threshold(n):
+                    at = dt.datetime.fromtimestamp(float(c["CrossedAt"]), dt.UTC)
+                    subs = ", ".join(f"{s.get('SubscriptionType')} {s.get('Address')}"
+                                     for s in c.get("Subscribers") or []) or "no subscribers"
+                    lines.append(f"      at {at:%Y-%m-%d %H:%M:%S} UTC with "
+                                 f"{_money(Decimal(c.get('Spend', '0')))} spent; "
+                                 f"not sent to {subs} (gureum delivers no notifications)")
     return lines
+
+
+def _threshold(n: dict[str, Any]) -> str:
+    unit = "" if n.get("ThresholdType") == "ABSOLUTE_VALUE" else "%"
+    return (f"{n.get('NotificationType')} {n.get('ComparisonOperator')} "
+            f"{n.get('Threshold')}{unit}")
+
+
+def _crossings(endpoint: str) -> list[dict[str, Any]]:
+    """When and at what spend each threshold was crossed: gureum's own record
+    (the Budgets API has no such call), served to loopback clients."""
+    try:
+        with urllib.request.urlopen(f"{endpoint}/_gureum/budget-alerts.json",
+                                    timeout=10) as r:
+            found: list[dict[str, Any]] = json.load(r).get("alerts", [])
+            return found
+    except (OSError, ValueError):
+        return []

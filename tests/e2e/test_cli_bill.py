@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -36,3 +37,8 @@ def test_bill_shows_services_total_forecast_and_budgets() -> None:
         assert "total" in text and "forecast for the whole month" in text
         assert "billed-bucket" in text  # the bucket is a top resource
         assert "tiny:" in text
+        crossed = [ln for ln in text.splitlines() if "crossed: ACTUAL GREATER_THAN 50.0%" in ln]
+        assert crossed, text
+        # when, at what spend, and that the subscriber was not notified
+        assert re.search(r"at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC with \$0\.\d+ spent; "
+                         r"not sent to EMAIL a@example.com", text), text
