@@ -181,11 +181,11 @@ def _prune_claims(claims: Path = Path("/run/gureum/networks")) -> None:
 
 def _sweep_cgroups(root: Path = Path("/sys/fs/cgroup")) -> None:
     """Remove the empty cgroups a killed gureum could not remove itself: cache
-    nodes' and the instances' parent when it holds no instance."""
+    nodes', DB engines' and the instances' parent when it holds no instance."""
     if os.geteuid() != 0:
         return
     for hierarchy in [root, *root.iterdir()] if root.is_dir() else []:
-        for path in hierarchy.glob("gureum-cache-*"):
+        for path in [*hierarchy.glob("gureum-cache-*"), *hierarchy.glob("gureum-rds-*")]:
             with contextlib.suppress(OSError):
                 if not (path / "cgroup.procs").read_text().strip():
                     path.rmdir()
