@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from gureum.testing.server import RunningGureum, running_gureum
+from gureum.testing.server import RunningGureum, free_port, running_gureum
 
 USER_DATA = """#!/bin/bash
 mkdir -p /srv/www && cd /srv/www
@@ -125,3 +128,60 @@ def http_get(url: str, timeout: float = 1.0) -> str:
     with urllib.request.urlopen(url, timeout=timeout) as r:
         body: bytes = r.read()
         return body.decode()
+
+
+NOBODY = 65534
+
+
+class UnprivilegedGureum(RunningGureum):
+    """A gureum run as ``nobody`` (so without root: EC2 picks the fallback driver)."""
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chown(self.data_dir, NOBODY, NOBODY)
+        cmd = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+               sys.executable, "-m", "gureum", "up", "--port", str(self.port),
+               "--data-dir", str(self.data_dir), *self.args]
+        env = {**os.environ, "HOME": str(self.data_dir), **self.env}
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                         start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gureum exited early:\n{self.log_path.read_text()[-3000:]}")
+            with contextlib.suppress(OSError):
+                if self.health().get("status") == "running":
+                    return
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"gureum did not become ready:\n{self.log_path.read_text()[-3000:]}")
+
+
+def session_pids(data_dir: Path) -> list[int]:
+    """Processes working in a fallback guest's volume (its session leader and what
+    did not change directory)."""
+    marker = str(data_dir / "ec2" / "guests")
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if os.readlink(entry / "cwd").startswith(marker):
+                    out.append(int(entry.name))
+    return out
+
+
+@contextlib.contextmanager
+def unprivileged_gureum() -> Iterator[RunningGureum]:
+    data_dir = Path(tempfile.mkdtemp(prefix="gureum-nobody-"))
+    os.chmod(data_dir, 0o755)
+    g = UnprivilegedGureum(data_dir, free_port())
+    try:
+        g.start()
+        yield g
+    finally:
+        g.stop()
+        for pid in set(session_pids(data_dir) + guest_pids(data_dir)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(data_dir, ignore_errors=True)

@@ -1,9 +1,19 @@
 """The fallback compute driver (no root, or no namespaces): each guest is a
 plain process tree in its own session, given its own loopback address
-(127.31.x.y) to bind. No isolation: guests share the host's filesystem (their
-"root volume" is a directory, ``$GUREUM_VOLUME``), users and ports; there are
-no limits and no metadata service address. Minimal by design: for laptops
-and CI without root.
+(127.31.x.y, in ``$GUREUM_ADDRESS``) to bind. No isolation: guests share the
+host's filesystem, users and ports (ports below 1024 need root); their "root
+volume" is a directory (``$GUREUM_VOLUME``, also their working directory),
+kept across stop/start and deleted on terminate. There are no cgroup limits,
+no metadata service and no security group enforcement; CPU and memory are
+measured from the processes of the guest's session.
+
+At each boot the guest's shell (its "init", the session leader) logs to the
+console, runs ``$GUREUM_VOLUME/etc/rc.local`` and
+``$GUREUM_VOLUME/var/lib/cloud/scripts/per-boot/*`` when executable, and at
+first boot only the user data if it is a ``#!`` script (a cloud-config is
+logged as unsupported here: it would write to the host's own files); then it
+sleeps until stopped. Guests outlive a gureum that is killed, and are adopted
+again (the session leader is recognised by its working directory).
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 from pathlib import Path
@@ -18,6 +29,28 @@ from pathlib import Path
 from .base import GuestSpec, NetworkPlan, Usage
 
 PLAN = NetworkPlan("127.31.0.0/16", "127.31.0.1", 0, isolated=False)
+CONSOLE_LIMIT = 64 * 1024
+
+BOOT = """log() {{ echo "[$(date -u +%Y-%m-%dT%H:%M:%S)] gureum-init: $*"; }}
+log "booting {id} as {hostname} ({address})"
+for script in "$GUREUM_VOLUME/etc/rc.local" "$GUREUM_VOLUME"/var/lib/cloud/scripts/per-boot/*; do
+  if [ -f "$script" ] && [ -x "$script" ]; then log "running $script"; "$script" & fi
+done
+{user_data}
+log "boot finished"
+exec sleep infinity
+"""
+
+
+def _session_of(pid: int) -> tuple[int, float, int] | None:
+    """(session id, CPU seconds, resident bytes) of a process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    page = os.sysconf("SC_PAGE_SIZE")
+    return int(fields[3]), (int(fields[11]) + int(fields[12])) / ticks, int(fields[21]) * page
 
 
 class ProcessDriver:
@@ -40,10 +73,14 @@ class ProcessDriver:
         return self.guests_dir / id
 
     def _pid(self, id: str) -> int | None:
+        """The guest's session leader, if it runs (a reused pid is not taken for it)."""
         try:
             pid = int((self._dir(id) / "pid").read_text())
-            os.kill(pid, 0)
-        except (OSError, ValueError):
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, ValueError, IndexError):
+            return None
+        if state == "Z" or cwd != str(self._dir(id) / "volume"):
             return None
         return pid
 
@@ -57,26 +94,32 @@ class ProcessDriver:
         if self.running(spec.id):
             return
         d = self._dir(spec.id)
-        if spec.layers and not (d / "volume").exists():
+        volume = d / "volume"
+        if spec.layers and not volume.exists():
             source = self.guests_dir.parent / "layers" / spec.layers[0]
             if source.exists():
-                await asyncio.to_thread(shutil.copytree, source, d / "volume", symlinks=True)
+                await asyncio.to_thread(shutil.copytree, source, volume, symlinks=True)
                 with contextlib.suppress(FileNotFoundError):
-                    (d / "volume" / ".user-data.done").unlink()  # its own user data runs
-        (d / "volume").mkdir(parents=True, exist_ok=True)
-        script = "exec sleep infinity"
-        done = d / "volume" / ".user-data.done"
+                    (volume / ".user-data.done").unlink()  # its own user data runs
+        volume.mkdir(parents=True, exist_ok=True)
+        user_data = ""
+        done = volume / ".user-data.done"
         if spec.user_data and not done.exists():
             done.write_text("1")
-            (d / "user-data").write_bytes(spec.user_data)
-            (d / "user-data").chmod(0o700)
-            script = f"{d / 'user-data'} & exec sleep infinity"
-        env = {**os.environ, "GUREUM_ADDRESS": spec.address, "GUREUM_VOLUME": str(d / "volume"),
-               "HOSTNAME": spec.hostname}
+            if spec.user_data.startswith(b"#!"):
+                (d / "user-data").write_bytes(spec.user_data)
+                (d / "user-data").chmod(0o700)
+                user_data = f'log "running user data"\n{shlex.quote(str(d / "user-data"))} &'
+            else:
+                user_data = 'log "user data: only #! scripts run without root"'
+        script = BOOT.format(id=spec.id, hostname=spec.hostname, address=spec.address,
+                             user_data=user_data)
+        env = {**os.environ, "GUREUM_ADDRESS": spec.address, "GUREUM_VOLUME": str(volume),
+               "GUREUM_INSTANCE_ID": spec.id, "HOSTNAME": spec.hostname}
         with open(d / "console.log", "ab") as console:
             proc = await asyncio.create_subprocess_exec(
                 "/bin/sh", "-c", script, stdin=asyncio.subprocess.DEVNULL, stdout=console,
-                stderr=console, cwd=str(d / "volume"), env=env, start_new_session=True,
+                stderr=console, cwd=str(volume), env=env, start_new_session=True,
             )
         (d / "pid").write_text(str(proc.pid))
         asyncio.get_running_loop().create_task(proc.wait())
@@ -121,13 +164,27 @@ class ProcessDriver:
             return []
 
     def console(self, id: str) -> bytes:
+        path = self._dir(id) / "console.log"
         try:
-            return (self._dir(id) / "console.log").read_bytes()[-64 * 1024:]
+            with open(path, "rb") as f:
+                f.seek(max(0, path.stat().st_size - CONSOLE_LIMIT))
+                return f.read()
         except OSError:
             return b""
 
     def usage(self, id: str) -> Usage | None:
-        return None
+        """CPU and memory of the guest's session (processes that left it are not counted)."""
+        leader = self._pid(id)
+        if leader is None:
+            return None
+        cpu, memory = 0.0, 0
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                found = _session_of(int(entry))
+                if found is not None and found[0] == leader:
+                    cpu += found[1]
+                    memory += found[2]
+        return Usage(cpu_seconds=cpu, memory_bytes=memory)
 
     async def shutdown(self) -> None:
         await asyncio.gather(*(self.stop(i) for i in self.guests()))
