@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gureum.drivers.postgres.base import EngineError, EngineSpec, EngineUsage, Role
+from gureum.drivers.postgres.cgroups import EngineLimits
 from gureum.drivers.postgres.procstat import dir_bytes, tree_usage
 
 log = logging.getLogger("gureum.drivers.mysql")
@@ -80,6 +81,8 @@ class MariaDBServers:
         self.user = user if self.as_root else pwd.getpwuid(os.geteuid()).pw_name
         self.admin = pwd.getpwuid(os.geteuid()).pw_name
         self._procs: dict[str, asyncio.subprocess.Process] = {}
+        owner = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:8]
+        self.limits = EngineLimits(owner=owner)
 
     # -- files ------------------------------------------------------------
 
@@ -203,10 +206,13 @@ class MariaDBServers:
             return
         conf = self._write_conf(spec)
         log_file = self.dir(spec.id) / "server.log"
+        groups = await asyncio.to_thread(self.limits.create, spec.id, spec.cpus, spec.memory)
         proc = await asyncio.create_subprocess_exec(
-            str(self.server), f"--defaults-file={conf}", stdin=asyncio.subprocess.DEVNULL,
+            *self._server_prefix(), str(self.server), f"--defaults-file={conf}",
+            stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
             cwd=str(self.dir(spec.id)), start_new_session=True)
+        self.limits.attach(groups, proc.pid)
         self._procs[spec.id] = proc
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
@@ -217,6 +223,18 @@ class MariaDBServers:
             if time.monotonic() > deadline:
                 raise EngineError(f"mariadbd {spec.id} did not start: {self._tail(log_file)}")
             await asyncio.sleep(POLL)
+
+    def _server_prefix(self) -> tuple[str, ...]:
+        """``setpriv``: the server runs as the engine user from the start and
+        is SIGKILLed if gureum dies (a server that changed its own user would
+        lose the parent-death signal)."""
+        if shutil.which("setpriv") is None:
+            return ()
+        if not self.as_root:
+            return ("setpriv", "--pdeathsig", "KILL", "--")
+        entry = pwd.getpwnam(self.user)
+        return ("setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}",
+                "--clear-groups", "--pdeathsig", "KILL", "--")
 
     async def _ping(self, id: str) -> bool:
         try:
@@ -236,6 +254,7 @@ class MariaDBServers:
         pid = self._pid(id)
         if pid is None:
             self._procs.pop(id, None)
+            await asyncio.to_thread(self.limits.remove, id)
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
@@ -254,6 +273,7 @@ class MariaDBServers:
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
+        await asyncio.to_thread(self.limits.remove, id)
 
     async def reload(self, spec: EngineSpec, dynamic: Sequence[str]) -> None:
         """``SET GLOBAL`` each dynamic parameter to its value in ``spec`` (the

@@ -27,6 +27,9 @@ class EngineSpec:
     archive: Path | None = None
     # The user's parameters (engine names and units), over ``settings``.
     params: Mapping[str, str] = field(default_factory=dict)
+    # Limits of the server's cgroup: vCPUs and memory bytes (0: none).
+    cpus: float = 0.0
+    memory: int = 0
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 import os
 import pwd
@@ -26,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .base import EngineError, EngineSpec, EngineUsage, Role
+from .cgroups import EngineLimits
 from .procstat import dir_bytes, tree_usage
 
 log = logging.getLogger("gureum.drivers.postgres")
@@ -94,6 +96,8 @@ class PostgresServers:
             self.uid, self.gid = os.getuid(), os.getgid()
         self._procs: dict[str, asyncio.subprocess.Process] = {}
         self._prepared = False
+        owner = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:8]
+        self.limits = EngineLimits(owner=owner)
 
     def _version(self) -> str:
         import subprocess
@@ -111,6 +115,16 @@ class PostgresServers:
             return ()
         return ("setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
                 "--")
+
+    def _server_prefix(self) -> tuple[str, ...]:
+        """Like ``_as_engine``, and the server is SIGKILLed if gureum dies
+        (``--pdeathsig``): no postmaster outlives a killed gureum."""
+        if shutil.which("setpriv") is None:
+            return self._as_engine()
+        if not self.as_root:
+            return ("setpriv", "--pdeathsig", "KILL", "--")
+        return ("setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
+                "--pdeathsig", "KILL", "--")
 
     # -- files ------------------------------------------------------------
 
@@ -334,13 +348,16 @@ class PostgresServers:
             raise EngineError(f"engine {spec.id} has no data directory")
         self._write_conf(spec)
         logfile = self.dir(spec.id) / "server.log"
+        groups = await asyncio.to_thread(self.limits.create, spec.id, spec.cpus, spec.memory)
         with open(logfile, "ab") as out:
             self._own(logfile)
             proc = await asyncio.create_subprocess_exec(
-                *self._as_engine(), str(self.bin / "postgres"), "-D", str(self.data(spec.id)),
+                *self._server_prefix(), str(self.bin / "postgres"), "-D",
+                str(self.data(spec.id)),
                 stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, cwd=str(self.root),
                 env={"LC_ALL": "C.UTF-8", "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
             )
+        self.limits.attach(groups, proc.pid)
         self._procs[spec.id] = proc
         asyncio.get_running_loop().create_task(proc.wait())
         deadline = time.monotonic() + READY_TIMEOUT
@@ -387,6 +404,7 @@ class PostgresServers:
     async def stop(self, id: str) -> None:
         pid = self._pid(id)
         if pid is None:
+            await asyncio.to_thread(self.limits.remove, id)
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGINT)  # fast shutdown
@@ -403,6 +421,7 @@ class PostgresServers:
                 os.kill(pid, signal.SIGKILL)
             await asyncio.sleep(0.1)
         self._procs.pop(id, None)
+        await asyncio.to_thread(self.limits.remove, id)
 
     async def kill(self, id: str) -> None:
         """SIGKILL the server (tests of crash recovery and failover)."""

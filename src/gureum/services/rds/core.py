@@ -224,17 +224,20 @@ class RDSCore(Service):
         return self.root / "snapshots" / account / region / id
 
     def spec(self, doc: dict[str, Any], *, standby: bool = False) -> EngineSpec:
-        settings = instance_class(doc["class"]).settings()
+        kind = instance_class(doc["class"])
+        settings = kind.settings()
         archive = None
         if doc["retention"] > 0 and not doc.get("replica_of"):
             archive = self.archive_dir(doc["resource_id"])
         values, _, family = self.group_values(doc)
         known = catalog(family) if family else {}
         params = {k: v for k, v in values.items() if k in known}
+        cpus, memory = float(kind.vcpus), kind.memory
         if standby:
-            return EngineSpec(doc["standby_id"], "", doc["port"], settings, archive, params)
+            return EngineSpec(doc["standby_id"], "", doc["port"], settings, archive, params,
+                              cpus, memory)
         return EngineSpec(doc["engine_id"], doc["address"], doc["port"], settings, archive,
-                          params)
+                          params, cpus, memory)
 
     # -- rendering --------------------------------------------------------
 
