@@ -2,18 +2,24 @@
 
 1. Ingestion through a real gureum: several client processes (each its own
    boto3 client and interpreter, so the clients do not share one GIL) send
-   PutMetricData calls of 1,000 datapoints (json protocol, 50 metrics x 20
-   timestamps per call) for a fixed number of calls; prints datapoints/s end
-   to end, and the server process's CPU time per 1,000 datapoints (from
-   /proc, before and after). ``--profile FILE`` runs the server under
-   cProfile and prints where its time goes.
+   PutMetricData calls of 1,000 datapoints (50 metrics x 20 timestamps per
+   call; smithy-rpc-v2-cbor with gzip, as boto3 sends them by default) for a
+   fixed number of calls; prints datapoints/s end to end, and the server
+   process's CPU time per 1,000 datapoints (from /proc, before and after).
+   On a small machine boto3 itself is the bottleneck (it spends several times
+   the server's CPU serializing each call), so a second run replays requests
+   that boto3 serialized and signed before the start over keep-alive
+   http.client connections: that end-to-end figure is the server's.
+   ``--profile FILE`` runs the server under cProfile and prints where its
+   time goes.
 2. Storage: bytes per stored datapoint (table + indexes, from SQLite's dbstat).
 3. Query, in process (server time: the operation itself, no HTTP): one day of
    1-minute data for one metric, GetMetricStatistics with Period=60 (1,440
    datapoints) and Period=3600, all five statistics, and p99; median of runs.
    The same query through boto3 is printed for comparison.
 
-    .venv/bin/python bench/cloudwatch.py [--processes 4] [--calls 100] [--profile out.prof]
+    .venv/bin/python bench/cloudwatch.py [--processes 4] [--calls 60] [--protocol json]
+        [--no-compression] [--skip-boto3] [--profile out.prof]
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import http.client
 import multiprocessing
 import os
 import pstats
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +48,7 @@ from gureum.services.cloudwatch import CloudWatch
 from gureum.store import Store
 from gureum.testing.server import RunningGureum, free_port, running_gureum
 
+PROTOCOL = "smithy-rpc-v2-cbor"  # what boto3 speaks to CloudWatch by default
 STATS = ["SampleCount", "Average", "Sum", "Minimum", "Maximum"]
 
 
@@ -52,20 +61,65 @@ def batch(base: dt.datetime, worker: int, n: int) -> list[dict[str, Any]]:
             for i in range(1000)]
 
 
+class Captured(Exception):
+    """Raised from botocore's ``before-send``: the request is kept, not sent."""
+
+
+def signed_requests(cw: Any, payloads: list[list[dict[str, Any]]]
+                    ) -> list[tuple[str, str, dict[str, str], bytes]]:
+    """What boto3 would send for each payload (serialized and signed by botocore
+    itself), captured before it is sent: (method, path, headers, body)."""
+    out: list[tuple[str, str, dict[str, str], bytes]] = []
+
+    def capture(request: Any, **_: Any) -> None:
+        body = request.body if isinstance(request.body, bytes) else request.body.read()
+        path = request.url.split("://", 1)[1]
+        path = path[path.index("/"):]
+        headers = {k: v if isinstance(v, str) else v.decode() for k, v in request.headers.items()}
+        out.append((request.method, path, headers, body))
+        raise Captured
+
+    cw.meta.events.register_first("before-send.cloudwatch.PutMetricData", capture)
+    for data in payloads:
+        with contextlib.suppress(Captured):
+            cw.put_metric_data(Namespace="Bench", MetricData=data)
+    cw.meta.events.unregister("before-send.cloudwatch.PutMetricData", capture)
+    return out
+
+
 def client_process(data_dir: Path, port: int, worker: int, calls: int, base: dt.datetime,
-                   ready: Any, go: Any, done: Any) -> None:
-    """One client process: its own boto3 client, its payloads built before the start."""
-    # botocore gzips bodies over 10 KiB, which the gateway cannot verify yet.
-    cw = RunningGureum(data_dir, port).client("cloudwatch", protocol="json",
-                                              disable_request_compression=True)
+                   protocol: str, raw: bool, compress: bool, ready: Any, go: Any, done: Any
+                   ) -> None:
+    """One client process: its own boto3 client, its payloads built before the start.
+    ``raw``: the requests are serialized and signed by boto3 before the start and
+    then sent as they are over one keep-alive connection (http.client)."""
+    # Request compression (gzip over 10 KiB) is boto3's default; --no-compression
+    # takes the client's gzip time out of the figure.
+    cw = RunningGureum(data_dir, port).client("cloudwatch", protocol=protocol,
+                                              disable_request_compression=not compress)
     payloads = [batch(base, worker, n) for n in range(calls)]
     cw.put_metric_data(Namespace="Bench/warm", MetricData=payloads[0][:10])
+    requests = signed_requests(cw, payloads) if raw else []
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.connect()
+    # http.client sends a large body in its own write after the headers: without
+    # TCP_NODELAY, Nagle's algorithm holds it until the headers are acknowledged.
+    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     ready.put(worker)
     go.wait()
     started = time.perf_counter()
-    for data in payloads:
-        cw.put_metric_data(Namespace="Bench", MetricData=data)
+    if raw:
+        for method, path, headers, body in requests:
+            conn.request(method, path, body, headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"PutMetricData answered {response.status}")
+    else:
+        for data in payloads:
+            cw.put_metric_data(Namespace="Bench", MetricData=data)
     done.put(time.perf_counter() - started)
+    conn.close()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -98,9 +152,10 @@ class ProfiledGureum(RunningGureum):
         raise RuntimeError("gureum did not become ready under cProfile")
 
 
-def ingest(processes: int, calls: int, profile: Path | None = None) -> tuple[float, int]:
-    """PutMetricData from ``processes`` client processes (no shared GIL), and the
-    server's CPU time per 1,000 datapoints."""
+def ingest(processes: int, calls: int, protocol: str = PROTOCOL, raw: bool = False,
+           compress: bool = True, profile: Path | None = None) -> tuple[float, float]:
+    """PutMetricData from ``processes`` client processes (no shared GIL): datapoints
+    per second end to end, and the server's CPU ms per 1,000 datapoints."""
     ctx = multiprocessing.get_context("spawn")
     ready, done, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     base = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
@@ -114,12 +169,13 @@ def ingest(processes: int, calls: int, profile: Path | None = None) -> tuple[flo
         server = running_gureum()
     with server as g:
         workers = [ctx.Process(target=client_process,
-                               args=(g.data_dir, g.port, w, calls, base, ready, go, done))
+                               args=(g.data_dir, g.port, w, calls, base, protocol, raw,
+                                     compress, ready, go, done))
                    for w in range(processes)]
         for p in workers:
             p.start()
         for _ in workers:
-            ready.get(timeout=120)
+            ready.get(timeout=300)
         cpu_before = cpu_seconds(g.pid)
         started = time.perf_counter()
         go.set()
@@ -129,20 +185,24 @@ def ingest(processes: int, calls: int, profile: Path | None = None) -> tuple[flo
         for p in workers:
             p.join()
         total = processes * calls * 1000
-        print(f"ingestion: {total} datapoints in {elapsed:.2f}s = {total / elapsed:,.0f}/s "
-              f"({processes} client processes x {calls} calls of 1000, json; slowest client "
+        how = ("pre-serialized, pre-signed boto3 requests replayed with http.client"
+               if raw else "boto3 put_metric_data")
+        print(f"ingestion ({how}; {protocol}, gzip {'on' if compress else 'off'}): "
+              f"{total} datapoints in {elapsed:.2f}s = {total / elapsed:,.0f} datapoints/s "
+              f"({processes} client processes x {calls} calls of 1000; slowest client "
               f"{max(per_client):.2f}s)")
-        print(f"server CPU: {cpu:.2f}s for {total} datapoints = "
-              f"{1000 * cpu / total * 1000:.1f} ms per 1,000 datapoints "
-              f"({100 * cpu / elapsed:.0f}% of one core while ingesting; "
-              f"{os.cpu_count()} cores on this host)")
+        per_1000 = 1000 * cpu / total * 1000
+        print(f"  server CPU: {cpu:.2f}s = {per_1000:.1f} ms per 1,000 datapoints "
+              f"({100 * cpu / elapsed:.0f}% of one core while ingesting, so one server core "
+              f"would take {1_000_000 / per_1000:,.0f} datapoints/s; {os.cpu_count()} cores "
+              f"here, load average {os.getloadavg()[0]:.2f})")
         if profile is not None:
             os.killpg(g.pid, signal.SIGINT)  # cProfile writes its file on a clean exit
             assert g.proc is not None
             g.proc.wait(30)
             g.proc = None
             report(profile)
-        return total / elapsed, total
+        return total / elapsed, per_1000
 
 
 def report(profile: Path, top: int = 25) -> None:
@@ -201,7 +261,7 @@ def storage_and_query() -> None:
 
 def query_round_trip() -> None:
     with running_gureum() as g:
-        cw = g.client("cloudwatch", protocol="json", disable_request_compression=True)
+        cw = g.client("cloudwatch", protocol=PROTOCOL)
         now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
         points = [{"MetricName": "Target", "Value": float(i % 97),
                    "Timestamp": now - dt.timedelta(minutes=1440 - i)} for i in range(1440)]
@@ -214,20 +274,31 @@ def query_round_trip() -> None:
                                      StartTime=now - dt.timedelta(days=1), EndTime=now,
                                      Period=60, Statistics=STATS)
             times.append((time.perf_counter() - t0) * 1000)
-        print(f"GetMetricStatistics through boto3 (json, 1440 datapoints): median "
+        print(f"GetMetricStatistics through boto3 ({PROTOCOL}, 1440 datapoints): median "
               f"{statistics.median(times):.1f} ms round trip")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--processes", type=int, default=4)
-    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--calls", type=int, default=60)
+    parser.add_argument("--protocol", default=PROTOCOL,
+                        choices=["smithy-rpc-v2-cbor", "json", "query"])
+    parser.add_argument("--no-compression", action="store_true",
+                        help="turn off boto3's gzip of request bodies over 10 KiB")
+    parser.add_argument("--skip-boto3", action="store_true",
+                        help="only the replayed (raw HTTP) ingestion run")
     parser.add_argument("--profile", type=Path, default=None,
                         help="run the server under cProfile, write its profile here, print it")
     args = parser.parse_args(argv)
-    ingest(args.processes, args.calls, args.profile)
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    compress = not args.no_compression
+    if not args.skip_boto3:
+        ingest(args.processes, args.calls, args.protocol, False, compress, args.profile)
+    ingest(2, args.calls * args.processes // 2, args.protocol, True, compress, args.profile)
     storage_and_query()
     query_round_trip()
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 

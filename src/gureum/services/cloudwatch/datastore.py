@@ -102,6 +102,8 @@ class Row:
     values: tuple[tuple[float, float], ...] | None  # (value, count) pairs, if known
 
 
+DimTuple = tuple[tuple[str, str], ...]
+
 # (metric id, ts, unit code, resolution, value, n, lo, hi, vals)
 NewRow = tuple[int, int, int, int, float, float | None, float | None, float | None, bytes | None]
 
@@ -126,9 +128,19 @@ class MetricStore:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self._ids: dict[MetricKey, int] = {}
+        # Ids by (name, dims) within one (account, region, namespace): what
+        # ingestion looks up once per datum, keyed by plain tuples.
+        self._scoped: dict[tuple[str, str, str], dict[tuple[str, DimTuple], int]] = {}
 
     def forget(self) -> None:
         self._ids.clear()
+        self._scoped.clear()
+
+    def ids_in(self, account: str, region: str, namespace: str
+               ) -> dict[tuple[str, DimTuple], int]:
+        """The known metric ids of one namespace by (name, dims); the caller
+        adds what ``metric_id`` creates."""
+        return self._scoped.setdefault((account, region, namespace), {})
 
     def metric_id(self, key: MetricKey, now: float) -> int:
         """The id of ``key``, created on first use; ``last_put`` moves to ``now``."""

@@ -11,7 +11,7 @@ from gureum.errors import AWSError
 from gureum.services.common.pagination import decode_token, encode_token
 
 from ..base import Call, Service
-from .datastore import UNIT_CODE, MetricKey, MetricStore, NewRow, pack_values
+from .datastore import UNIT_CODE, DimTuple, MetricKey, MetricStore, NewRow, pack_values
 from .statistics import (
     BASIC,
     MAX_DATAPOINTS,
@@ -153,6 +153,40 @@ def datum_row(metric: int, datum: dict[str, Any], where: str, now: float) -> New
     return (metric, second, code, res, total, count, lo, hi, pack_values(pairs))
 
 
+def plain_row(datum: dict[str, Any], now: float) -> NewRow | None:
+    """The row of the common datum, one valid ``Value`` and nothing unusual,
+    without building any error text; None sends the datum to ``datum_row``,
+    which checks everything and names what is wrong."""
+    if datum.get("StatisticValues") is not None or datum.get("Values") is not None:
+        return None
+    value = datum.get("Value")
+    if value is None:
+        return None
+    v = float(value)
+    if v != 0 and not VALUE_MIN <= abs(v) <= VALUE_MAX:  # NaN and infinities too
+        return None
+    res = int(datum.get("StorageResolution") or 60)
+    if res != 60 and res != 1:
+        return None
+    ts_value = datum.get("Timestamp")
+    ts = now if ts_value is None else epoch_of(ts_value)
+    if not now - PAST_LIMIT <= ts <= now + FUTURE_LIMIT:
+        return None
+    code = UNIT_CODE.get(datum.get("Unit") or "None")
+    if code is None:
+        return None
+    return (0, int(ts // res * res), code, res, v, None, None, None, None)
+
+
+def datum_dims(dimensions: list[dict[str, Any]] | None, i: int) -> DimTuple:
+    if not dimensions:
+        return ()
+    if len(dimensions) == 1:
+        d = dimensions[0]
+        return ((str(d.get("Name", "")), str(d.get("Value", ""))),)
+    return dims_of(dimensions, f"MetricData.member.{i}")
+
+
 def ingest(metrics: MetricStore, account: str, region: str, namespace: str,
            data: list[dict[str, Any]], now: float) -> int:
     """Validate every datum, then insert them all (the caller holds the transaction).
@@ -163,16 +197,22 @@ def ingest(metrics: MetricStore, account: str, region: str, namespace: str,
             f"The collection MetricData must not have a size greater than {MAX_DATUMS}."
         )
     # Validate everything before creating a metric, so a bad request leaves no trace.
-    checked: list[tuple[MetricKey, NewRow]] = []
+    checked: list[tuple[tuple[str, DimTuple], NewRow]] = []
+    append = checked.append
     for i, datum in enumerate(data, 1):
-        where = f"MetricData.member.{i}"
-        dims = dims_of(datum.get("Dimensions"), where)
-        key = MetricKey(account, region, namespace, datum["MetricName"], dims)
-        checked.append((key, datum_row(0, datum, where, now)))
+        dims = datum_dims(datum.get("Dimensions"), i)
+        row = plain_row(datum, now)
+        if row is None:
+            row = datum_row(0, datum, f"MetricData.member.{i}", now)
+        append(((datum["MetricName"], dims), row))
+    known = metrics.ids_in(account, region, namespace)
     rows: list[NewRow] = []
     touched: set[int] = set()
-    for key, row in checked:
-        mid = metrics.metric_id(key, now)
+    for named, row in checked:
+        mid = known.get(named)
+        if mid is None:
+            mid = metrics.metric_id(MetricKey(account, region, namespace, *named), now)
+            known[named] = mid
         touched.add(mid)
         rows.append((mid, *row[1:]))
     metrics.insert(rows)
