@@ -58,6 +58,9 @@ class Settings:
     time_scale: float = 1.0
     # Seconds between two ticks of the billing meter.
     meter_interval: float = 15.0
+    # Bytes in one GiB of a DB instance's AllocatedStorage (its quota): 2**30;
+    # tests and demos shrink it to fill an instance quickly.
+    rds_gib_bytes: int = 2**30
 
     # env var name -> (field name, converter)
     ENV: Mapping[str, tuple[str, Callable[[str], object]]] = dataclasses.field(
@@ -75,6 +78,7 @@ class Settings:
             "GUREUM_LOOPBACK_PREFIX": ("loopback_prefix", str),
             "GUREUM_TIME_SCALE": ("time_scale", float),
             "GUREUM_METER_INTERVAL": ("meter_interval", float),
+            "GUREUM_RDS_GIB_BYTES": ("rds_gib_bytes", int),
         },
         repr=False,
         compare=False,
