@@ -58,6 +58,9 @@ class Settings:
     time_scale: float = 1.0
     # Seconds between two ticks of the billing meter.
     meter_interval: float = 15.0
+    # The load balancers' data plane: "haproxy", "builtin" (gureum's own
+    # asyncio proxy) or "auto" (HAProxy when it is installed).
+    proxy_driver: str = "auto"
     # Bytes in one GiB of a DB instance's AllocatedStorage (its quota): 2**30;
     # tests and demos shrink it to fill an instance quickly.
     rds_gib_bytes: int = 2**30
@@ -78,6 +81,7 @@ class Settings:
             "GUREUM_LOOPBACK_PREFIX": ("loopback_prefix", str),
             "GUREUM_TIME_SCALE": ("time_scale", float),
             "GUREUM_METER_INTERVAL": ("meter_interval", float),
+            "GUREUM_PROXY_DRIVER": ("proxy_driver", str),
             "GUREUM_RDS_GIB_BYTES": ("rds_gib_bytes", int),
         },
         repr=False,
