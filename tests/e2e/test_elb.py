@@ -19,10 +19,9 @@ import pytest
 
 from gureum.testing.server import RunningGureum
 
-from .test_elb_support import Backends, curl, wait_for
+from .test_elb_support import DRIVERS, Backends, curl, gureum_with, wait_for
 
-pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None or shutil.which("curl") is None,
-                                reason="haproxy and curl are needed")
+pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is needed")
 
 NET = "127.213.0"
 
@@ -34,9 +33,14 @@ def backends() -> Iterator[Backends]:
     b.close()
 
 
+@pytest.fixture(scope="module", params=DRIVERS)
+def cloud(request: pytest.FixtureRequest) -> Iterator[RunningGureum]:
+    yield from gureum_with(request.param)
+
+
 @pytest.fixture
-def elb(gureum: RunningGureum) -> Any:
-    return gureum.client("elbv2")
+def elb(cloud: RunningGureum) -> Any:
+    return cloud.client("elbv2")
 
 
 def unique(prefix: str) -> str:
@@ -236,7 +240,7 @@ def test_nlb_forwards_tcp(elb: Any, backends: Backends) -> None:
     elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
 
 
-def test_api_errors_attributes_and_tags(elb: Any, gureum: RunningGureum) -> None:
+def test_api_errors_attributes_and_tags(elb: Any, cloud: RunningGureum) -> None:
     name = unique("errs")
     lb = elb.create_load_balancer(Name=name, Tags=[{"Key": "team", "Value": "a"}])
     lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
@@ -290,7 +294,7 @@ def test_api_errors_attributes_and_tags(elb: Any, gureum: RunningGureum) -> None
     assert tags[tcp] == [{"Key": "env", "Value": "test"}]
 
     # The AWS CLI, once.
-    out = gureum.aws("elbv2", "describe-load-balancers", "--names", name, check=True)
+    out = cloud.aws("elbv2", "describe-load-balancers", "--names", name, check=True)
     described = json.loads(out.stdout)["LoadBalancers"][0]
     assert described["LoadBalancerArn"] == lb_arn
     assert described["Type"] == "application"

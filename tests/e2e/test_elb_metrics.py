@@ -11,19 +11,17 @@ from typing import Any
 
 import pytest
 
-from gureum.testing.server import RunningGureum, running_gureum
+from gureum.testing.server import RunningGureum
 
 from .test_elb import NET, make_alb, make_tg, states, unique, wait_active
-from .test_elb_support import Backends, curl, wait_for
+from .test_elb_support import DRIVERS, Backends, curl, gureum_with, wait_for
 
-pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None or shutil.which("curl") is None,
-                                reason="haproxy and curl are needed")
+pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is needed")
 
 
-@pytest.fixture(scope="module")
-def cloud() -> Iterator[RunningGureum]:
-    with running_gureum(env={"GUREUM_TIME_SCALE": "60"}) as g:
-        yield g
+@pytest.fixture(scope="module", params=DRIVERS)
+def cloud(request: pytest.FixtureRequest) -> Iterator[RunningGureum]:
+    yield from gureum_with(request.param, {"GUREUM_TIME_SCALE": "60"})
 
 
 @pytest.fixture

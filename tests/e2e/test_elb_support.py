@@ -1,15 +1,35 @@
-"""Helpers for the ELB end-to-end tests (no tests here): HTTP and TCP backends
+"""Helpers for the ELB end-to-end tests (no tests here): a gureum per proxy
+driver (every ELB test runs on HAProxy and on the built-in proxy), HTTP and
+TCP backends
 on their own loopback addresses that a test can stop and start again, and
 curl through a load balancer's DNS name."""
 
 from __future__ import annotations
 
 import http.server
+import shutil
 import socketserver
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from gureum.testing.server import RunningGureum, running_gureum
+
+DRIVERS = ["haproxy", "builtin"]
+
+
+def gureum_with(driver: str, env: dict[str, str] | None = None) -> Iterator[RunningGureum]:
+    """A gureum whose load balancers run on ``driver``; checks that
+    /_gureum/health says so."""
+    if driver == "haproxy" and shutil.which("haproxy") is None:
+        pytest.skip("haproxy is not installed")
+    with running_gureum(env={"GUREUM_PROXY_DRIVER": driver, **(env or {})}) as g:
+        g.client("elbv2").describe_load_balancers()
+        assert g.health()["drivers"]["elbv2"] == driver
+        yield g
 
 
 class _Quiet(http.server.ThreadingHTTPServer):

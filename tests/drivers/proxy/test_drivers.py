@@ -1,4 +1,5 @@
-"""The HAProxy driver against real HAProxy processes and real HTTP backends:
+"""Both real proxy drivers (HAProxy processes, the built-in asyncio proxy)
+against real HTTP backends, the same tests for each:
 round robin over healthy servers, a killed backend dropped by its checks and
 taken back when it returns, rules, reloads that keep health, clean removal."""
 
@@ -20,17 +21,26 @@ import pytest
 from gureum.drivers.proxy import (
     Action,
     Backend,
+    BuiltinDriver,
     Check,
     Condition,
     HAProxyDriver,
     Listener,
+    ProxyDriver,
     ProxySpec,
     Rule,
     Server,
     available,
 )
 
-pytestmark = pytest.mark.skipif(not available(), reason="haproxy is not installed")
+
+@pytest.fixture(params=["haproxy", "builtin"])
+def make_driver(request: pytest.FixtureRequest) -> Callable[[Path], ProxyDriver]:
+    if request.param == "haproxy":
+        if not available():
+            pytest.skip("haproxy is not installed")
+        return HAProxyDriver
+    return BuiltinDriver
 
 BASE = "127.211.0"
 
@@ -109,12 +119,14 @@ def spec(servers: list[str], rules: tuple[Rule, ...] = (), port: int = 18080) ->
     ), (pool, api))
 
 
-def test_round_robin_failover_rules_and_reload(tmp_path: Path, backends: Backends) -> None:
+def test_round_robin_failover_rules_and_reload(tmp_path: Path, backends: Backends,
+                                               make_driver: Callable[[Path], ProxyDriver]
+                                               ) -> None:
     hosts = [f"{BASE}.{i}" for i in (1, 2, 3)]
     for h in hosts:
         backends.start(h)
     backends.start(f"{BASE}.9")
-    driver = HAProxyDriver(tmp_path)
+    driver = make_driver(tmp_path)
     runner = asyncio.Runner()
     url = f"http://{BASE}.100:18080"
 
@@ -168,12 +180,13 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def test_counters_and_totals(tmp_path: Path, backends: Backends) -> None:
+def test_counters_and_totals(tmp_path: Path, backends: Backends,
+                             make_driver: Callable[[Path], ProxyDriver]) -> None:
     hosts = [f"{BASE}.21", f"{BASE}.22"]
     for h in hosts:
         backends.start(h)
     backends.start(f"{BASE}.9", status=500)
-    driver = HAProxyDriver(tmp_path)
+    driver = make_driver(tmp_path)
     runner = asyncio.Runner()
     url = f"http://{BASE}.100:18081"
     rules = (Rule((Condition("path", ("/api/*",)),), Action("forward", (("api", 1),))),

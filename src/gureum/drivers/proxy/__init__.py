@@ -1,7 +1,9 @@
-"""Load-balancer data planes: HAProxy processes, or an in-memory fake.
+"""Load-balancer data planes: HAProxy processes, built-in asyncio proxy
+processes, or an in-memory fake.
 
 ``ProxyDriver`` is the contract (``base``); ``HAProxyDriver`` runs one HAProxy
 per proxy (``haproxy``, configuration from ``haproxy_config``);
+``BuiltinDriver`` runs gureum's own proxy process per proxy (``builtin``);
 ``FakeProxyDriver`` documents the semantics for unit tests."""
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from .base import (
     Server,
     ServerHealth,
 )
+from .builtin import BuiltinDriver
 from .fake import FakeProxyDriver
 from .haproxy import HAProxyDriver, ProxyError, available
 
-__all__ = ["Action", "Backend", "Check", "Condition", "Counters", "FakeProxyDriver",
-           "HAProxyDriver", "Listener", "ProxyDriver", "ProxyError", "ProxySpec", "Rule",
-           "Server", "ServerHealth", "available"]
+__all__ = ["Action", "Backend", "BuiltinDriver", "Check", "Condition", "Counters",
+           "FakeProxyDriver", "HAProxyDriver", "Listener", "ProxyDriver", "ProxyError",
+           "ProxySpec", "Rule", "Server", "ServerHealth", "available"]

@@ -90,11 +90,16 @@ def make_driver(env: Env) -> ProxyDriver:
     if given is not None:
         driver: ProxyDriver = given
         return driver
-    from gureum.drivers.proxy import HAProxyDriver, available
+    from gureum.drivers.proxy import BuiltinDriver, HAProxyDriver, available
 
-    if not available():
-        raise RuntimeError("haproxy is not installed (apt-get install haproxy)")
-    return HAProxyDriver(env.settings.data_dir / "elbv2")
+    choice = env.settings.proxy_driver
+    if choice == "haproxy" or (choice == "auto" and available()):
+        if not available():
+            raise RuntimeError("haproxy is not installed (apt-get install haproxy)")
+        return HAProxyDriver(env.settings.data_dir / "elbv2")
+    if choice not in ("auto", "builtin"):
+        raise RuntimeError(f"unknown proxy driver {choice!r}: haproxy, builtin or auto")
+    return BuiltinDriver(env.settings.data_dir / "elbv2")
 
 
 class ELBv2Core(Service):

@@ -1,0 +1,213 @@
+"""Backends of the built-in proxy: their servers, the health checks that move
+each server between initial, healthy and unhealthy, server choice (round
+robin, least outstanding requests, weighted forwards) and the counters the
+metrics feed reads."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from dataclasses import dataclass, field
+
+from ..base import Backend, Check, Counters, Server, ServerHealth
+
+CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+RECENT = 64  # response times averaged
+
+
+@dataclass
+class Tally:
+    """Cumulative counters of a backend or of the whole proxy."""
+
+    requests: int = 0
+    responses: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLASSES, 0))
+    active: int = 0
+    connections: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    times: list[float] = field(default_factory=list)
+
+    def response(self, status: int) -> None:
+        key = f"{status // 100}xx"
+        if key in self.responses:
+            self.responses[key] += 1
+
+    def took(self, seconds: float) -> None:
+        self.times.append(seconds)
+        if len(self.times) > RECENT:
+            del self.times[:RECENT // 2]
+
+    def counters(self) -> Counters:
+        avg = sum(self.times) / len(self.times) * 1000 if self.times else 0.0
+        return Counters(self.requests, dict(self.responses), self.active, round(avg, 3),
+                        self.connections, self.bytes_in, self.bytes_out)
+
+
+class ServerState:
+    """One server and what its checks observed."""
+
+    def __init__(self, pool: Pool, spec: Server) -> None:
+        self.pool = pool
+        self.spec = spec
+        self.state = "initial"
+        self.reason = ""
+        self.code: int | None = None
+        self.ok = 0  # consecutive passed checks
+        self.failed = 0  # consecutive failed checks
+        self.active = 0  # requests in flight
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.state == "healthy" and not self.spec.draining and self.spec.weight > 0
+
+    def health(self) -> ServerHealth:
+        if self.spec.draining and self.state == "healthy":
+            return ServerHealth("draining", "", self.code)
+        return ServerHealth(self.state, self.reason, self.code)
+
+    def record(self, reason: str, code: int | None) -> None:
+        check = self.pool.check
+        self.code = code
+        before = self.state
+        if not reason:
+            self.ok, self.failed = self.ok + 1, 0
+            if self.state != "healthy" and self.ok >= check.rise:
+                self.state, self.reason = "healthy", ""
+        else:
+            self.ok, self.failed = 0, self.failed + 1
+            if self.state == "unhealthy":
+                self.reason = reason
+            elif self.failed >= check.fall:
+                self.state, self.reason = "unhealthy", reason
+        if self.state != before:
+            self.pool.changed()
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self.task = None
+
+    async def run_checks(self) -> None:
+        check = self.pool.check
+        await asyncio.sleep(random.uniform(0, min(check.interval, 0.2)))
+        while True:
+            started = time.monotonic()
+            reason, code = await probe(self.spec, check)
+            self.record(reason, code)
+            await asyncio.sleep(max(0.0, check.interval - (time.monotonic() - started)))
+
+
+async def probe(server: Server, check: Check) -> tuple[str, int | None]:
+    """One health check: ("", code) when it passed, else (reason, code)."""
+    port = check.port or server.port
+    writer = None
+    try:
+        async with asyncio.timeout(check.timeout):
+            reader, writer = await asyncio.open_connection(server.host, port)
+            if check.protocol == "tcp":
+                return "", None
+            writer.write(f"GET {check.path} HTTP/1.1\r\nHost: {server.host}:{port}\r\n"
+                         "Connection: close\r\nUser-Agent: ELB-HealthChecker/2.0\r\n\r\n"
+                         .encode())
+            line = await reader.readline()
+    except TimeoutError:
+        return "timeout", None
+    except OSError:
+        return "connect", None
+    finally:
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+    parts = line.split()
+    if len(parts) < 2 or not parts[1].isdigit():
+        return "connect", None
+    code = int(parts[1])
+    return ("" if code in check.codes else "status"), code
+
+
+class Pool:
+    """A backend: its servers in the spec's order."""
+
+    def __init__(self, spec: Backend) -> None:
+        self.spec = spec
+        self.check = spec.check
+        self.servers: dict[str, ServerState] = {}
+        self.tally = Tally()
+        self._live: list[ServerState] | None = None
+        self._next = 0
+        self.update(spec)
+
+    def update(self, spec: Backend) -> None:
+        """Take a new spec; servers that stay (same address and checks) keep
+        their health."""
+        same_check = spec.check == self.check
+        self.spec, self.check = spec, spec.check
+        keep: dict[str, ServerState] = {}
+        for s in spec.servers:
+            old = self.servers.pop(s.name, None)
+            if old is not None and same_check and (old.spec.host, old.spec.port) == (s.host,
+                                                                                      s.port):
+                old.spec = s
+                keep[s.name] = old
+                continue
+            if old is not None:
+                old.stop()
+            keep[s.name] = ServerState(self, s)
+        for gone in self.servers.values():
+            gone.stop()
+        self.servers = keep
+        for st in keep.values():
+            if st.task is None:
+                st.task = asyncio.ensure_future(st.run_checks())
+        self.changed()
+
+    def changed(self) -> None:
+        self._live = None
+
+    def live(self) -> list[ServerState]:
+        if self._live is None:
+            self._live = [s for s in self.servers.values() if s.available]
+        return self._live
+
+    def pick(self, sticky: str | None = None) -> ServerState | None:
+        live = self.live()
+        if not live:
+            return None
+        if sticky is not None:
+            found = self.servers.get(sticky)
+            if found is not None and found.available:
+                return found
+        if self.spec.algorithm == "least_outstanding_requests":
+            return min(live, key=lambda s: s.active)
+        self._next = (self._next + 1) % len(live)
+        return live[self._next]
+
+    def close(self) -> None:
+        for s in self.servers.values():
+            s.stop()
+
+
+class Weighted:
+    """Smooth weighted round robin over backends (nginx's algorithm), skipping
+    backends with no available server."""
+
+    def __init__(self, targets: tuple[tuple[str, int], ...]) -> None:
+        self.targets = [(name, weight) for name, weight in targets if weight > 0]
+        self.current = dict.fromkeys((n for n, _ in self.targets), 0)
+
+    def pick(self, pools: dict[str, Pool]) -> Pool | None:
+        usable = [(n, w) for n, w in self.targets if n in pools and pools[n].live()]
+        if not usable:
+            return None
+        if len(usable) == 1:
+            return pools[usable[0][0]]
+        total = sum(w for _, w in usable)
+        for n, w in usable:
+            self.current[n] += w
+        best = max(usable, key=lambda t: self.current[t[0]])[0]
+        self.current[best] -= total
+        return pools[best]

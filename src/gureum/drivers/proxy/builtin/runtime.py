@@ -1,0 +1,147 @@
+"""The built-in proxy's state in its own process: listeners (``Front``) and
+backends (``Pool``) made to match each spec it is given, with their counters
+and health read back by the control socket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+from ..base import Action, Listener, ProxySpec
+from .http import HttpClient
+from .pools import Pool, Tally, Weighted
+from .rules import compile_rules
+from .tcp import TcpClient
+
+SWEEP = 0.5  # seconds between idle/timeout sweeps
+
+
+class Front:
+    """One listener: its socket, its rules and its open client connections."""
+
+    def __init__(self, proxy: Proxy, listener: Listener) -> None:
+        self.proxy = proxy
+        self.conns: set[HttpClient | TcpClient] = set()
+        self.server: asyncio.Server | None = None
+        self.key = (listener.mode, listener.certificate)
+        self.update(listener)
+
+    def update(self, listener: Listener) -> None:
+        self.listener = listener
+        self.tls = listener.certificate is not None
+        self.rules = compile_rules(listener)
+        self.forwarded = (f"X-Forwarded-Proto: {'https' if self.tls else 'http'}\r\n"
+                          f"X-Forwarded-Port: {listener.port}")
+        self.weighted: dict[Action, Weighted] = {}
+
+    def pool_for(self, action: Action) -> Pool | None:
+        pools = self.proxy.pools
+        if len(action.targets) == 1:
+            return pools.get(action.targets[0][0])
+        w = self.weighted.get(action)
+        if w is None:
+            w = self.weighted[action] = Weighted(action.targets)
+        return w.pick(pools)
+
+    async def start(self, address: str, directory: Path) -> None:
+        lst = self.listener
+        context = None
+        if lst.certificate:
+            pem = directory / f"l{lst.port}.pem"
+            pem.touch(mode=0o600)
+            pem.write_text(lst.certificate)
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(str(pem))
+        loop = asyncio.get_running_loop()
+        if lst.mode == "tcp":
+            self.server = await loop.create_server(lambda: TcpClient(self), address, lst.port,
+                                                   reuse_address=True, backlog=1024)
+        else:
+            self.server = await loop.create_server(lambda: HttpClient(self), address,
+                                                   lst.port, reuse_address=True,
+                                                   backlog=1024, ssl=context)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for conn in list(self.conns):
+            conn.close()
+
+
+class Proxy:
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.pools: dict[str, Pool] = {}
+        self.fronts: dict[int, Front] = {}
+        self.tally = Tally()
+        self.address = ""
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def apply(self, spec: ProxySpec) -> None:
+        if self._sweeper is None:
+            self._sweeper = asyncio.ensure_future(self._sweep())
+        for b in spec.backends:
+            pool = self.pools.get(b.name)
+            if pool is None:
+                self.pools[b.name] = Pool(b)
+            elif pool.spec != b:
+                pool.update(b)
+        for name in set(self.pools) - {b.name for b in spec.backends}:
+            self.pools.pop(name).close()
+        wanted = {lst.port: lst for lst in spec.listeners}
+        for port in set(self.fronts) - set(wanted):
+            self.fronts.pop(port).close()
+        for port, lst in wanted.items():
+            front = self.fronts.get(port)
+            if (front is not None and front.key == (lst.mode, lst.certificate)
+                    and spec.address == self.address):
+                front.update(lst)
+                continue
+            if front is not None:
+                self.fronts.pop(port).close()
+            front = Front(self, lst)
+            await front.start(spec.address, self.dir)
+            self.fronts[port] = front
+        self.address = spec.address
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP)
+            now = time.monotonic()
+            for front in list(self.fronts.values()):
+                for conn in list(front.conns):
+                    conn.expire(now)
+
+    def health(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, pool in self.pools.items():
+            out[name] = {}
+            for s, st in pool.servers.items():
+                h = st.health()
+                out[name][s] = [h.state, h.reason, h.code]
+        return out
+
+    def counters(self) -> dict[str, Any]:
+        return {name: dataclasses.asdict(pool.tally.counters())
+                for name, pool in self.pools.items()}
+
+    def totals(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.tally.counters())
+
+    def close(self) -> None:
+        for front in self.fronts.values():
+            front.close()
+        for pool in self.pools.values():
+            pool.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        with contextlib.suppress(OSError):
+            for f in self.dir.glob("l*.pem"):
+                os.unlink(f)
+
