@@ -25,8 +25,10 @@ from gureum.errors import AWSError
 
 from ..base import Call, Env
 from ..cloudwatch.actions import ActionContext
+from ..cloudwatch.evaluate import scaled_period
 from .core import (
     POLICY,
+    active,
     get_group,
     need_group,
     new_uid,
@@ -59,10 +61,16 @@ def policy_id(group: str, name: str) -> str:
     return f"{group}/{name}"
 
 
-def alarm_period(env: Env) -> int:
-    """AWS's one-minute period, shortened by the time scale to 30 or 10 s."""
-    seconds = timing(env).aws(60)
-    return 60 if seconds >= 60 else 30 if seconds >= 30 else 10
+ALARM_PERIOD = 60  # AWS's target-tracking alarms look at one-minute periods
+
+
+def wall_period(env: Env, alarm: dict[str, Any]) -> float:
+    """The seconds one period of ``alarm`` lasts: CloudWatch itself shortens the
+    periods alarms evaluate under ``Settings.time_scale`` (and the data planes
+    publish that often), so the alarms keep AWS's period and the policy is run
+    again as often as CloudWatch evaluates."""
+    return float(scaled_period(int(alarm.get("Period") or ALARM_PERIOD),
+                               env.settings.time_scale))
 
 
 def adjust(policy: dict[str, Any], desired: int, adjustment: int) -> int:
@@ -100,6 +108,13 @@ def check_steps(steps: list[dict[str, Any]]) -> None:
             raise validation("Only one step adjustment may have no bounds")
         if low is not None and high is not None and low >= high:
             raise validation("MetricIntervalLowerBound must be below MetricIntervalUpperBound")
+
+
+def warming_up(group: dict[str, Any], now: float, warmup: float) -> list[dict[str, Any]]:
+    """Active members launched less than ``warmup`` seconds ago, or not yet in
+    service."""
+    return [m for m in active(group) if m["lifecycle"] != "InService"
+            or now < float(m.get("in_service") or m.get("launched") or 0.0) + warmup]
 
 
 def latest_value(alarm: dict[str, Any]) -> float | None:
@@ -246,7 +261,7 @@ class PolicyOperations:
         target = float(config["TargetValue"])
         cloudwatch = self._cloudwatch()
         metric = self._metric(group, config)
-        period = alarm_period(self.env)
+        period = ALARM_PERIOD
         high = next((n for n in old if "-AlarmHigh-" in n),
                     f"TargetTracking-{group['name']}-AlarmHigh-{new_uid()}")
         low = next((n for n in old if "-AlarmLow-" in n),
@@ -390,8 +405,15 @@ class PolicyOperations:
                 return "No metric value to track"
             ratio = value / target
             if high:
-                new = max(desired + 1, math.ceil(desired * ratio)) if desired else 1
-                if cooldowns and now < last_out + warmup and new <= int(doc.get("_out_to", 0)):
+                # As on AWS, instances still warming up are not part of the
+                # current capacity: the alarm, still breached while they boot,
+                # adds capacity only beyond what they will bring.
+                warming = len(warming_up(group, now, warmup)) if cooldowns else 0
+                current = desired - warming
+                if desired and current <= 0:
+                    return "Instances launched by this policy are still warming up"
+                new = max(current + 1, math.ceil(current * ratio)) if desired else 1
+                if warming and new <= desired:
                     return "Instances launched by this policy are still warming up"
             else:
                 if doc["TargetTrackingConfiguration"].get("DisableScaleIn"):
@@ -456,7 +478,7 @@ class PolicyOperations:
                                                    where=lambda a: a["StateValue"] == "ALARM"):
             if not alarm.get("ActionsEnabled", True):
                 continue
-            period = float(alarm.get("Period") or 60)
+            period = wall_period(self.env, alarm)
             for policy in policies:
                 if policy["PolicyARN"] not in (alarm.get("AlarmActions") or []):
                     continue
