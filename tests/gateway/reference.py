@@ -5,6 +5,7 @@ match, value for value and error for error (``test_compiled``)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -19,6 +20,7 @@ from gureum.gateway.protocols.values import (
     parse_timestamp,
     to_datetime,
 )
+from gureum.gateway.protocols.xml import escape, member_element_name, scalar_text
 
 
 class Violation(Exception):
@@ -225,3 +227,61 @@ class DocumentWalker:
             return f
         return value
 
+
+
+# -- XML, as the query, ec2 and rest-xml protocols write it ----------------
+
+
+def xml_write_members(out: list[str], shape: Shape, value: Mapping[str, Any]) -> None:
+    """Append the members of structure ``value`` (in model order) to ``out``."""
+    for member_name, member_shape in shape.members.items():
+        v = value.get(member_name)
+        if v is None:
+            continue
+        ser = member_shape.serialization
+        if ser.get("location") or ser.get("xmlAttribute"):
+            continue
+        xml_write_value(out, member_element_name(member_shape, member_name), v, member_shape)
+
+
+def xml_write_value(out: list[str], name: str, value: Any, shape: Shape) -> None:
+    t = shape.type_name
+    if t == "structure":
+        attrs = ""
+        for mname, mshape in shape.members.items():
+            if mshape.serialization.get("xmlAttribute") and value.get(mname) is not None:
+                attrs += f' {mshape.serialization["name"]}="{escape(str(value[mname]))}"'
+        ns = shape.serialization.get("xmlNamespace")
+        if ns:
+            prefix = ns.get("prefix")
+            attrs += f' xmlns:{prefix}="{ns["uri"]}"' if prefix else f' xmlns="{ns["uri"]}"'
+        out.append(f"<{name}{attrs}>")
+        xml_write_members(out, shape, value)
+        out.append(f"</{name}>")
+    elif t == "list":
+        member = shape.member
+        if shape.serialization.get("flattened"):
+            for item in value:
+                xml_write_value(out, name, item, member)
+        else:
+            item_name = member.serialization.get("name", "member")
+            out.append(f"<{name}>")
+            for item in value:
+                xml_write_value(out, item_name, item, member)
+            out.append(f"</{name}>")
+    elif t == "map":
+        key_name = shape.key.serialization.get("name", "key")
+        value_name = shape.value.serialization.get("name", "value")
+        flat = shape.serialization.get("flattened")
+        if not flat:
+            out.append(f"<{name}>")
+        entry = name if flat else "entry"
+        for k, v in value.items():
+            out.append(f"<{entry}>")
+            xml_write_value(out, key_name, k, shape.key)
+            xml_write_value(out, value_name, v, shape.value)
+            out.append(f"</{entry}>")
+        if not flat:
+            out.append(f"</{name}>")
+    else:
+        out.append(f"<{name}>{scalar_text(shape, value)}</{name}>")

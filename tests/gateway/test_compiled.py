@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from gureum.errors import AWSError
+from gureum.gateway.protocols import xml
 from gureum.gateway.protocols.document import reader, writer
 from gureum.gateway.protocols.values import b64encode, epoch
 from gureum.gateway.validate import validate
@@ -141,3 +142,39 @@ def test_a_violation_names_its_path() -> None:
         "1 validation error detected: Value null at 'namespace' failed to satisfy constraint: "
         "Member must not be null"
     )
+
+
+XML_PROTOCOLS = ("query", "ec2", "rest-xml")
+
+
+def xml_services() -> list[Any]:
+    out = []
+    for service in SERVICES:
+        m = model(service)
+        listed = m.metadata.get("protocols") or [m.metadata["protocol"]]
+        protocol = next((p for p in listed if p in XML_PROTOCOLS), None)
+        if protocol is not None:
+            out.append(pytest.param(service, protocol, id=service))
+    return out
+
+
+@pytest.mark.parametrize(("service", "protocol"), xml_services())
+@CHECKS
+@given(data=st.data())
+def test_xml_writer_matches_the_walker(service: str, protocol: str, data: st.DataObject
+                                       ) -> None:
+    m = model(service)
+    op = m.operation_model(data.draw(st.sampled_from(sorted(m.operation_names))))
+    shape = op.output_shape
+    if shape is None:
+        return
+    output = data.draw(values(shape, protocol))
+    old: list[str] = []
+    reference.xml_write_members(old, shape, output)
+    new: list[str] = []
+    xml.write_members(new, shape, output)
+    assert "".join(new) == "".join(old)
+    old, new = [], []
+    reference.xml_write_value(old, "Root", output, shape)
+    xml.write_value(new, "Root", output, shape)
+    assert "".join(new) == "".join(old)

@@ -9,7 +9,7 @@ are ``entry``/``key``/``value`` unless renamed.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from botocore.model import Shape
@@ -18,11 +18,16 @@ from gureum.errors import AWSError
 
 from .values import b64encode, format_float, iso8601, parse_scalar
 
-_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\r": "&#xD;"})
-
 
 def escape(text: str) -> str:
-    return text.translate(_ESCAPES)
+    # A chain of replace calls: each is one C scan that returns the same
+    # string when there is nothing to replace (str.translate is per character).
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    return (
+        text.replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+        .replace("\r", "&#xD;")
+    )
 
 
 def member_element_name(shape: Shape, member_name: str) -> str:
@@ -55,57 +60,180 @@ def scalar_text(shape: Shape, value: Any, timestamp_format: str = "iso8601") -> 
 
 def write_members(out: list[str], shape: Shape, value: Mapping[str, Any]) -> None:
     """Append the members of structure ``value`` (in model order) to ``out``."""
-    for member_name, member_shape in shape.members.items():
-        v = value.get(member_name)
-        if v is None:
-            continue
-        ser = member_shape.serialization
-        if ser.get("location") or ser.get("xmlAttribute"):
-            continue
-        write_value(out, member_element_name(member_shape, member_name), v, member_shape)
+    members_writer(shape)(out, value)
 
 
 def write_value(out: list[str], name: str, value: Any, shape: Shape) -> None:
+    """Append ``value`` as the element ``name`` to ``out``."""
+    element_writer(shape, name)(out, value)
+
+
+# Writers are compiled once per shape (and element name): a structure becomes
+# a closure over its members' writers with their tags already spelled, so a
+# response walks only its own values. Recursive shapes compile one level at a
+# time, when a value reaches that deep.
+
+Writer = Callable[[list[str], Any], None]
+
+_MEMBERS: dict[int, tuple[Shape, Writer]] = {}
+_ELEMENTS: dict[tuple[int, str], tuple[Shape, Writer]] = {}
+
+
+def members_writer(shape: Shape) -> Writer:
+    found = _MEMBERS.get(id(shape))
+    if found is None:
+        found = (shape, _members(shape, ()))
+        _MEMBERS[id(shape)] = found
+    return found[1]
+
+
+def element_writer(shape: Shape, name: str) -> Writer:
+    key = (id(shape), name)
+    found = _ELEMENTS.get(key)
+    if found is None:
+        found = (shape, _element(shape, name, ()))
+        _ELEMENTS[key] = found
+    return found[1]
+
+
+def _members(shape: Shape, stack: tuple[str, ...]) -> Writer:
+    fields: list[tuple[str, Writer]] = []
+    for member_name, member_shape in shape.members.items():
+        ser = member_shape.serialization
+        if ser.get("location") or ser.get("xmlAttribute"):
+            continue
+        name = member_element_name(member_shape, member_name)
+        fields.append((member_name, _element(member_shape, name, stack)))
+
+    def write(out: list[str], value: Any) -> None:
+        get = value.get
+        for member_name, writer in fields:
+            v = get(member_name)
+            if v is not None:
+                writer(out, v)
+
+    return write
+
+
+def _deferred(shape: Shape, name: str) -> Writer:
+    compiled: list[Writer] = []
+
+    def write(out: list[str], value: Any) -> None:
+        if not compiled:
+            compiled.append(_element(shape, name, ()))
+        compiled[0](out, value)
+
+    return write
+
+
+def _element(shape: Shape, name: str, stack: tuple[str, ...]) -> Writer:
     t = shape.type_name
+    close = f"</{name}>"
     if t == "structure":
-        attrs = ""
-        for mname, mshape in shape.members.items():
-            if mshape.serialization.get("xmlAttribute") and value.get(mname) is not None:
-                attrs += f' {mshape.serialization["name"]}="{escape(str(value[mname]))}"'
+        if shape.name in stack:
+            return _deferred(shape, name)
+        members = _members(shape, (*stack, shape.name))
+        attributes = [
+            (mname, mshape.serialization["name"])
+            for mname, mshape in shape.members.items()
+            if mshape.serialization.get("xmlAttribute")
+        ]
         ns = shape.serialization.get("xmlNamespace")
+        ns_text = ""
         if ns:
             prefix = ns.get("prefix")
-            attrs += f' xmlns:{prefix}="{ns["uri"]}"' if prefix else f' xmlns="{ns["uri"]}"'
-        out.append(f"<{name}{attrs}>")
-        write_members(out, shape, value)
-        out.append(f"</{name}>")
-    elif t == "list":
+            ns_text = f' xmlns:{prefix}="{ns["uri"]}"' if prefix else f' xmlns="{ns["uri"]}"'
+        if not attributes:
+            opening = f"<{name}{ns_text}>"
+
+            def write_structure(out: list[str], value: Any) -> None:
+                out.append(opening)
+                members(out, value)
+                out.append(close)
+
+            return write_structure
+
+        def write_with_attributes(out: list[str], value: Any) -> None:
+            attrs = ""
+            for mname, attr in attributes:
+                if value.get(mname) is not None:
+                    attrs += f' {attr}="{escape(str(value[mname]))}"'
+            out.append(f"<{name}{attrs}{ns_text}>")
+            members(out, value)
+            out.append(close)
+
+        return write_with_attributes
+    if t == "list":
         member = shape.member
         if shape.serialization.get("flattened"):
-            for item in value:
-                write_value(out, name, item, member)
-        else:
-            item_name = member.serialization.get("name", "member")
-            out.append(f"<{name}>")
-            for item in value:
-                write_value(out, item_name, item, member)
-            out.append(f"</{name}>")
-    elif t == "map":
-        key_name = shape.key.serialization.get("name", "key")
-        value_name = shape.value.serialization.get("name", "value")
-        flat = shape.serialization.get("flattened")
-        if not flat:
-            out.append(f"<{name}>")
+            item = _element(member, name, stack)
+
+            def write_flat(out: list[str], value: Any) -> None:
+                for v in value:
+                    item(out, v)
+
+            return write_flat
+        item = _element(member, member.serialization.get("name", "member"), stack)
+        opening = f"<{name}>"
+
+        def write_list(out: list[str], value: Any) -> None:
+            out.append(opening)
+            for v in value:
+                item(out, v)
+            out.append(close)
+
+        return write_list
+    if t == "map":
+        key_writer = _element(shape.key, shape.key.serialization.get("name", "key"), stack)
+        value_writer = _element(
+            shape.value, shape.value.serialization.get("name", "value"), stack
+        )
+        flat = bool(shape.serialization.get("flattened"))
         entry = name if flat else "entry"
-        for k, v in value.items():
-            out.append(f"<{entry}>")
-            write_value(out, key_name, k, shape.key)
-            write_value(out, value_name, v, shape.value)
-            out.append(f"</{entry}>")
-        if not flat:
-            out.append(f"</{name}>")
-    else:
-        out.append(f"<{name}>{scalar_text(shape, value)}</{name}>")
+        entry_open, entry_close = f"<{entry}>", f"</{entry}>"
+        opening = f"<{name}>"
+
+        def write_map(out: list[str], value: Any) -> None:
+            if not flat:
+                out.append(opening)
+            for k, v in value.items():
+                out.append(entry_open)
+                key_writer(out, k)
+                value_writer(out, v)
+                out.append(entry_close)
+            if not flat:
+                out.append(close)
+
+        return write_map
+    return _scalar(shape, f"<{name}>", close)
+
+
+def _scalar(shape: Shape, opening: str, close: str) -> Writer:
+    t = shape.type_name
+    if t in ("string", "character") or t not in (
+        "boolean", "timestamp", "blob", "float", "double", "integer", "long"
+    ):
+        def write_text(out: list[str], value: Any) -> None:
+            out.append(opening + escape(value if type(value) is str else str(value)) + close)
+
+        return write_text
+    if t in ("integer", "long"):
+        def write_integer(out: list[str], value: Any) -> None:
+            out.append(opening + str(int(value)) + close)
+
+        return write_integer
+    if t == "boolean":
+        yes, no = opening + "true" + close, opening + "false" + close
+
+        def write_boolean(out: list[str], value: Any) -> None:
+            out.append(yes if value else no)
+
+        return write_boolean
+
+    def write_scalar(out: list[str], value: Any) -> None:
+        out.append(opening + scalar_text(shape, value) + close)
+
+    return write_scalar
 
 
 # -- reading ---------------------------------------------------------------
