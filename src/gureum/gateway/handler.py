@@ -32,6 +32,7 @@ from .validate import validate
 log = logging.getLogger("gureum.gateway")
 
 MAX_BODY = 64 * 1024 * 1024  # non-streamed request bodies (S3 objects are streamed)
+SMALL_FILE = 256 * 1024  # file bodies up to this size are sent with their headers at once
 
 PROTOCOLS: dict[str, WireProtocol] = {
     "query": QueryProtocol(),
@@ -326,12 +327,22 @@ async def _send_file(
 ) -> web.StreamResponse:
     length = body.length if body.length is not None else body.path.stat().st_size - body.offset
     headers = dict(response.headers)
+    if length <= SMALL_FILE and request.method != "HEAD":
+        # Headers and bytes leave in one write: half the syscalls of a stream.
+        with body.path.open("rb") as f:
+            f.seek(body.offset)
+            data = f.read(length)
+        return web.Response(status=response.status, headers=headers, body=data)
     headers["Content-Length"] = str(length)
     stream = web.StreamResponse(status=response.status, headers=headers)
     await stream.prepare(request)
     if request.method != "HEAD":
         loop_write = stream.write
         with body.path.open("rb") as f:
+            if request.transport is not None and await _sendfile(request, stream, f, body.offset,
+                                                                 length):
+                await stream.write_eof()
+                return stream
             f.seek(body.offset)
             left = length
             while left > 0:
@@ -342,3 +353,20 @@ async def _send_file(
                 await loop_write(chunk)
     await stream.write_eof()
     return stream
+
+
+async def _sendfile(request: web.Request, stream: web.StreamResponse, f: Any, offset: int,
+                    length: int) -> bool:
+    """Send a file's bytes with the kernel's sendfile, as aiohttp's FileResponse does;
+    False when the loop cannot (then the caller copies them)."""
+    import asyncio
+
+    await stream.drain()
+    transport = request.transport
+    if transport is None:
+        return False
+    try:
+        await asyncio.get_running_loop().sendfile(transport, f, offset, length, fallback=False)
+    except (NotImplementedError, RuntimeError):
+        return False
+    return True
