@@ -6,16 +6,20 @@ streams into ``.tmp-<key>-<random>`` in the final directory, hashing as it
 goes, then fsyncs the file, renames it over the final name and fsyncs the
 directory: after ``write`` returns the blob survives a crash, and before that
 nobody can see it. Temp files left by a crash are removed by ``sweep_temp``.
-File I/O runs in worker threads, one batch of about ``FLUSH_BYTES`` at a time.
+File I/O runs in worker threads, one batch of about ``FLUSH_BYTES`` at a time,
+hashed and written while the next batch arrives; the kernel is asked to start
+writing each batch to disk at once, so the final fdatasync has little left.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import hashlib
 import os
 import secrets
-from collections.abc import AsyncIterable, Collection
+from collections.abc import AsyncIterable, Callable, Collection
 from io import BufferedReader, BufferedWriter
 from pathlib import Path
 
@@ -53,6 +57,9 @@ class FileBlobStore:
         batch: list[bytes] = []
         batched = 0
         f: BufferedWriter | None = None
+        # One batch is hashed and written in a worker thread while the next one
+        # arrives: receiving and hashing/writing overlap instead of alternating.
+        pending: asyncio.Future[None] | None = None
         try:
             async for chunk in chunks:
                 batch.append(chunk)
@@ -60,16 +67,35 @@ class FileBlobStore:
                 if batched >= FLUSH_BYTES:
                     if f is None:
                         f = await asyncio.to_thread(self._open, tmp)
-                    await asyncio.to_thread(_write_batch, f, digests, batch)
+                    if pending is not None:
+                        await pending
+                    pending = asyncio.ensure_future(
+                        asyncio.to_thread(self._write_and_flush, f, digests, batch)
+                    )
                     batch, batched = [], 0
+            if pending is not None:
+                await pending
+                pending = None
             # A small blob costs one hand-off to a thread: open, write, sync, rename.
             await asyncio.to_thread(self._finish, f, tmp, final, digests, batch)
-        except BaseException:
-            if f is not None:
-                f.close()
-            tmp.unlink(missing_ok=True)
+        except BaseException as exc:
+            if pending is not None and not pending.done() and isinstance(exc, Exception):
+                with contextlib.suppress(BaseException):
+                    await pending
+            if pending is not None and not pending.done():
+                # Cancelled while the worker still holds the file: clean up once it lets go.
+                pending.add_done_callback(lambda _: _discard(f, tmp))
+            else:
+                _discard(f, tmp)
             raise
         return digests.info(key)
+
+    def _write_and_flush(self, f: BufferedWriter, digests: Digests, batch: list[bytes]) -> None:
+        _write_batch(f, digests, batch)
+        if self._fsync:
+            # Start the disk writing now, so the final fdatasync has little left.
+            f.flush()
+            start_writeback(f.fileno())
 
     def _open(self, tmp: Path) -> BufferedWriter:
         self._ensure_dir(tmp.parent)
@@ -152,6 +178,33 @@ class FileBlobStore:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _discard(f: BufferedWriter | None, tmp: Path) -> None:
+    if f is not None:
+        f.close()
+    tmp.unlink(missing_ok=True)
+
+
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.sync_file_range
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn  # type: ignore[no-any-return]
+
+
+_SYNC_FILE_RANGE = _sync_file_range()
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def start_writeback(fd: int) -> None:
+    """Ask the kernel to start writing a file's dirty pages (not waiting for them)."""
+    if _SYNC_FILE_RANGE is not None:
+        _SYNC_FILE_RANGE(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
 
 
 def _write_batch(f: BufferedWriter, digests: Digests, batch: list[bytes]) -> None:
