@@ -115,3 +115,47 @@ def test_validation_errors(cloud: RunningGureum) -> None:
         asg.set_desired_capacity(AutoScalingGroupName="none", DesiredCapacity=1)
     assert error_code(err) == "ValidationError"
     assert asg.describe_scaling_activities(AutoScalingGroupName="none")["Activities"] == []
+
+
+def test_hooks_made_with_the_group(cloud: RunningGureum) -> None:
+    asg, ec2 = cloud.client("autoscaling"), cloud.client("ec2")
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    asg.create_launch_configuration(LaunchConfigurationName="hooked-lc", ImageId=image,
+                                    InstanceType="t3.micro")
+    queue = "arn:aws:sqs:us-east-1:000000000000:boot-events"
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="hooked", LaunchConfigurationName="hooked-lc", MinSize=1,
+        MaxSize=1, AvailabilityZones=["us-east-1a"], LifecycleHookSpecificationList=[
+            {"LifecycleHookName": "boot", "LifecycleTransition":
+             "autoscaling:EC2_INSTANCE_LAUNCHING", "HeartbeatTimeout": 600,
+             "NotificationTargetARN": queue,
+             "RoleARN": "arn:aws:iam::000000000000:role/hooks"}])
+    [hook] = asg.describe_lifecycle_hooks(AutoScalingGroupName="hooked")["LifecycleHooks"]
+    assert hook["NotificationTargetARN"] == queue and hook["DefaultResult"] == "ABANDON"
+
+    def waiting() -> str | None:
+        group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["hooked"])[
+            "AutoScalingGroups"][0]
+        found = [i["InstanceId"] for i in group["Instances"]
+                 if i["LifecycleState"] == "Pending:Wait"]
+        return found[0] if found else None
+
+    iid: Any = wait_for(waiting, timeout=30)
+    [act] = asg.describe_scaling_activities(AutoScalingGroupName="hooked")["Activities"]
+    assert act["StatusCode"] == "MidLifecycleAction"
+    assert f"not delivered to {queue}" in act["StatusMessage"]
+    asg.complete_lifecycle_action(AutoScalingGroupName="hooked", LifecycleHookName="boot",
+                                  InstanceId=iid, LifecycleActionResult="CONTINUE")
+    wait_for(lambda: in_service(asg, "hooked") == [iid], timeout=30)
+    assert asg.describe_scaling_activities(AutoScalingGroupName="hooked")["Activities"][0][
+        "StatusCode"] == "Successful"
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        asg.put_lifecycle_hook(AutoScalingGroupName="hooked", LifecycleHookName="bad",
+                               LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+                               NotificationTargetARN="not-an-arn")
+    assert error_code(err) == "ValidationError"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    asg.delete_auto_scaling_group(AutoScalingGroupName="hooked", ForceDelete=True)
+    wait_for(lambda: not asg.describe_auto_scaling_groups(
+        AutoScalingGroupNames=["hooked"])["AutoScalingGroups"], timeout=30)
+    asg.delete_launch_configuration(LaunchConfigurationName="hooked-lc")

@@ -116,3 +116,45 @@ async def test_hook_validation(w: World) -> None:
     assert (h["HeartbeatTimeout"], h["DefaultResult"]) == (100, "ABANDON")
     w.api("DeleteLifecycleHook", AutoScalingGroupName="web", LifecycleHookName="x")
     assert w.api("DescribeLifecycleHooks", AutoScalingGroupName="web")["LifecycleHooks"] == []
+
+
+@scenario
+async def test_hooks_made_with_the_group_hold_its_first_instances(w: World) -> None:
+    w.config()
+    w.api("CreateAutoScalingGroup", AutoScalingGroupName="web", LaunchConfigurationName="lc",
+          MinSize=1, MaxSize=3, AvailabilityZones=["us-east-1a"],
+          LifecycleHookSpecificationList=[
+              {"LifecycleHookName": "boot", "LifecycleTransition": LAUNCHING,
+               "HeartbeatTimeout": 120, "DefaultResult": "CONTINUE",
+               "NotificationTargetARN": "arn:aws:sqs:us-east-1:000000000000:hooks",
+               "RoleARN": "arn:aws:iam::000000000000:role/hooks"},
+              {"LifecycleHookName": "bye", "LifecycleTransition": TERMINATING}])
+    described = w.api("DescribeLifecycleHooks", AutoScalingGroupName="web")["LifecycleHooks"]
+    assert [h["LifecycleHookName"] for h in described] == ["boot", "bye"]
+    assert described[0]["NotificationTargetARN"] == "arn:aws:sqs:us-east-1:000000000000:hooks"
+    assert described[1]["DefaultResult"] == "ABANDON"
+    await w.settle(steps=3)
+    [iid] = w.members(state="Pending:Wait")
+    # The notification AWS would send is not: the activity says so.
+    [act] = w.activities()
+    assert act["StatusCode"] == "MidLifecycleAction"
+    assert "not delivered to arn:aws:sqs:us-east-1:000000000000:hooks" in act["StatusMessage"]
+    await w.settle(seconds=121, steps=3)  # the heartbeat timeout: CONTINUE
+    assert w.members() == [iid]
+    [act] = w.activities()
+    assert act["StatusCode"] == "Successful" and "not delivered" in act["StatusMessage"]
+
+
+@scenario
+async def test_bad_hook_specifications(w: World) -> None:
+    w.config()
+    base = dict(AutoScalingGroupName="web", LaunchConfigurationName="lc", MinSize=0, MaxSize=1,
+                AvailabilityZones=["us-east-1a"])
+    for specs in ([{"LifecycleHookName": "x", "LifecycleTransition": "nope"}],
+                  [{"LifecycleHookName": "x", "LifecycleTransition": LAUNCHING}] * 2,
+                  [{"LifecycleHookName": "x", "LifecycleTransition": LAUNCHING,
+                    "NotificationTargetARN": "arn:aws:lambda:us-east-1:0:function:f"}]):
+        with pytest.raises(AWSError) as err:
+            w.api("CreateAutoScalingGroup", LifecycleHookSpecificationList=specs, **base)
+        assert err.value.code == "ValidationError"
+    assert w.api("DescribeAutoScalingGroups")["AutoScalingGroups"] == []

@@ -55,6 +55,25 @@ def finish(env: Env, account: str, region: str, activity_id: str | None,
     env.store.resources.put(ACTIVITY, account, region, activity_id, doc)
 
 
+def mid_action(env: Env, account: str, region: str, activity_id: str | None,
+               message: str) -> None:
+    """The activity now waits for lifecycle actions (``MidLifecycleAction``);
+    ``message`` stays in its StatusMessage and Details once it ends."""
+    import json
+
+    doc = env.store.resources.get(ACTIVITY, account, region, activity_id) \
+        if activity_id else None
+    if doc is None or doc["StatusCode"] in ("Successful", "Failed", "Cancelled"):
+        return
+    doc["StatusCode"] = "MidLifecycleAction"
+    if message:
+        doc["StatusMessage"] = message
+        details = json.loads(doc.get("Details") or "{}")
+        details["Lifecycle Hook Notifications"] = "Not delivered"
+        doc["Details"] = json.dumps(details)
+    env.store.resources.put(ACTIVITY, account, region, str(activity_id), doc)
+
+
 def forget(env: Env, account: str, region: str, group: str) -> None:
     for doc in env.store.resources.list(ACTIVITY, account, region,
                                         where=lambda d: d["_group"] == group):

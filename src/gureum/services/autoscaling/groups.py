@@ -24,6 +24,7 @@ from .core import (
     wake,
 )
 from .fleet import fleet
+from .hooks import specified_hooks
 
 TERMINATION_POLICIES = ("Default", "OldestInstance", "NewestInstance",
                         "OldestLaunchConfiguration", "OldestLaunchTemplate",
@@ -265,6 +266,8 @@ class GroupOperations:
             "target_groups": list(dict.fromkeys(params.get("TargetGroupARNs") or [])),
             "suspended": [], "metrics": [], "status": None, "instances": {},
             "cooldown_until": 0.0, "cause": None,
+            # Hooks made with the group apply to its first instances too.
+            "hooks": specified_hooks(params.get("LifecycleHookSpecificationList") or []),
         }
         self._launch_source(call, group, params, required=True)
         self._placement(call, group, params, required=True)

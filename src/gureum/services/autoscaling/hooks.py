@@ -30,6 +30,7 @@ DEFAULT_HEARTBEAT = 3600
 MAX_GLOBAL = 172800  # 48 hours, or 100 heartbeats if less
 MAX_HOOKS = 50
 WAITS = {LAUNCHING: "Pending:Wait", TERMINATING: "Terminating:Wait"}
+NOTIFICATION_TARGETS = ("arn:aws:sqs:", "arn:aws:sns:")
 
 
 def begin(group: dict[str, Any], member: dict[str, Any], transition: str, now: float) -> bool:
@@ -47,6 +48,25 @@ def begin(group: dict[str, Any], member: dict[str, Any], transition: str, now: f
     member["result"] = "CONTINUE"
     member["lifecycle"] = WAITS[transition]
     return True
+
+
+def undelivered(group: dict[str, Any], transition: str) -> str:
+    """What AWS would have notified when ``transition``'s hooks began, and gureum
+    did not: it has no SQS, SNS or EventBridge to deliver to."""
+    parts = []
+    for h in sorted((group.get("hooks") or {}).values(),
+                    key=lambda h: str(h["LifecycleHookName"])):
+        if h["LifecycleTransition"] != transition:
+            continue
+        target = h.get("NotificationTargetARN")
+        where = (f"to {target} (gureum has no Amazon SQS or SNS)" if target
+                 else "to EventBridge (gureum has no EventBridge)")
+        parts.append(f"Lifecycle hook {h['LifecycleHookName']}: the notification was not "
+                     f"delivered {where}")
+    if not parts:
+        return ""
+    return ("; ".join(parts) + ". Complete the action with CompleteLifecycleAction, or it "
+            "ends with the hook's default result when its heartbeat timeout passes.")
 
 
 def conclude(member: dict[str, Any], name: str, result: str) -> None:
@@ -67,6 +87,49 @@ def waiting(member: dict[str, Any], now: float) -> bool:
     return bool(actions)
 
 
+def make_hook(name: str, params: dict[str, Any],
+              old: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A hook from PutLifecycleHook's parameters (or one entry of
+    CreateAutoScalingGroup's ``LifecycleHookSpecificationList``) over ``old``."""
+    if not 1 <= len(name) <= 255:
+        raise validation("LifecycleHookName must be 1 to 255 characters")
+    hook: dict[str, Any] = dict(old or {"LifecycleHookName": name,
+                                        "HeartbeatTimeout": DEFAULT_HEARTBEAT,
+                                        "DefaultResult": "ABANDON"})
+    for key in ("LifecycleTransition", "RoleARN", "NotificationTargetARN",
+                "NotificationMetadata", "HeartbeatTimeout", "DefaultResult"):
+        if params.get(key) is not None:
+            hook[key] = params[key]
+    if hook.get("LifecycleTransition") not in TRANSITIONS:
+        raise validation("LifecycleTransition must be one of " + ", ".join(TRANSITIONS))
+    if hook["DefaultResult"] not in RESULTS:
+        raise validation("DefaultResult must be CONTINUE or ABANDON")
+    if not 30 <= int(hook["HeartbeatTimeout"]) <= 7200:
+        raise validation("HeartbeatTimeout must be between 30 and 7200 seconds")
+    target = str(hook.get("NotificationTargetARN") or "")
+    if target and not target.startswith(NOTIFICATION_TARGETS):
+        raise validation(f"Invalid notification target ARN {target}: use an Amazon SQS "
+                         "queue or Amazon SNS topic")
+    hook["GlobalTimeout"] = min(100 * int(hook["HeartbeatTimeout"]), MAX_GLOBAL)
+    return hook
+
+
+def specified_hooks(specs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The hooks of CreateAutoScalingGroup's ``LifecycleHookSpecificationList``."""
+    out: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        name = str(spec.get("LifecycleHookName") or "")
+        if name in out:
+            raise validation(f"Lifecycle hook {name} is specified more than once")
+        if not spec.get("LifecycleTransition"):
+            raise validation(f"LifecycleTransition is required for lifecycle hook {name}")
+        out[name] = make_hook(name, spec)
+    if len(out) > MAX_HOOKS:
+        raise AWSError("LimitExceeded", f"Maximum number of lifecycle hooks ({MAX_HOOKS}) "
+                       "reached for the group")
+    return out
+
+
 def render(group: dict[str, Any], hook: dict[str, Any]) -> dict[str, Any]:
     return {**hook, "AutoScalingGroupName": group["name"]}
 
@@ -76,8 +139,6 @@ class HookOperations:
 
     def put_lifecycle_hook(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         name = params.get("LifecycleHookName") or ""
-        if not 1 <= len(name) <= 255:
-            raise validation("LifecycleHookName must be 1 to 255 characters")
         with self.env.store.tx():
             group = need_group(self.env, call, params.get("AutoScalingGroupName"))
             hooks = group.setdefault("hooks", {})
@@ -85,21 +146,7 @@ class HookOperations:
             if old is None and len(hooks) >= MAX_HOOKS:
                 raise AWSError("LimitExceeded", f"Maximum number of lifecycle hooks "
                                f"({MAX_HOOKS}) reached for the group")
-            hook: dict[str, Any] = dict(old or {"LifecycleHookName": name,
-                                                "HeartbeatTimeout": DEFAULT_HEARTBEAT,
-                                                "DefaultResult": "ABANDON"})
-            for key in ("LifecycleTransition", "RoleARN", "NotificationTargetARN",
-                        "NotificationMetadata", "HeartbeatTimeout", "DefaultResult"):
-                if params.get(key) is not None:
-                    hook[key] = params[key]
-            if hook.get("LifecycleTransition") not in TRANSITIONS:
-                raise validation("LifecycleTransition must be one of " + ", ".join(TRANSITIONS))
-            if hook["DefaultResult"] not in RESULTS:
-                raise validation("DefaultResult must be CONTINUE or ABANDON")
-            if not 30 <= int(hook["HeartbeatTimeout"]) <= 7200:
-                raise validation("HeartbeatTimeout must be between 30 and 7200 seconds")
-            hook["GlobalTimeout"] = min(100 * int(hook["HeartbeatTimeout"]), MAX_GLOBAL)
-            hooks[name] = hook
+            hooks[name] = make_hook(name, params, old)
             save_group(self.env, group)
         return {}
 

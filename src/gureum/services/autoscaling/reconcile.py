@@ -154,6 +154,7 @@ class GroupLoop:
                 continue
             if m["lifecycle"] == "Pending" and state == "running":
                 if hooks.begin(group, m, hooks.LAUNCHING, now):
+                    self._wait_for_hooks(group, m, hooks.LAUNCHING)
                     continue
                 self._in_service(m, account, region, now)
             elif m["lifecycle"] == "Pending:Wait" and not hooks.waiting(m, now):
@@ -166,6 +167,14 @@ class GroupLoop:
                                       message="The lifecycle action was abandoned")
                 else:
                     self._in_service(m, account, region, now)
+
+    def _wait_for_hooks(self, group: dict[str, Any], m: dict[str, Any],
+                        transition: str) -> None:
+        message = hooks.undelivered(group, transition)
+        activities.mid_action(self.env, group["account"], group["region"], m.get("activity"),
+                              message)
+        if message:
+            log.warning("group %s, instance %s: %s", group["name"], m["id"], message)
 
     def _in_service(self, m: dict[str, Any], account: str, region: str, now: float) -> None:
         m["lifecycle"] = "InService"
@@ -288,6 +297,7 @@ class GroupLoop:
         member["activity"] = act["ActivityId"]
         if not group.get("status") and not member.get("skip_hooks") and hooks.begin(
                 group, member, hooks.TERMINATING, self.env.clock.now()):
+            self._wait_for_hooks(group, member, hooks.TERMINATING)
             return  # Terminating:Wait; the loop ends it when its actions are done
         self._end(group, member)
 
