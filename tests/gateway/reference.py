@@ -13,10 +13,12 @@ from typing import Any
 from botocore.model import Shape
 
 from gureum.errors import AWSError, ValidationError
+from gureum.gateway.protocols.query import _indexed
 from gureum.gateway.protocols.values import (
     b64decode,
     b64encode,
     epoch,
+    parse_scalar,
     parse_timestamp,
     to_datetime,
 )
@@ -285,3 +287,75 @@ def xml_write_value(out: list[str], name: str, value: Any, shape: Shape) -> None
             out.append(f"</{name}>")
     else:
         out.append(f"<{name}>{scalar_text(shape, value)}</{name}>")
+
+
+# -- query and ec2 input trees ---------------------------------------------------
+
+
+class QueryWalker:
+    """A folded query tree read by walking the shapes per value."""
+
+    def __init__(self, ec2: bool) -> None:
+        self.ec2 = ec2
+
+    def _member_key(self, shape: Shape, member_name: str) -> str:
+        ser = shape.serialization
+        if self.ec2:
+            if "queryName" in ser:
+                return str(ser["queryName"])
+            if "name" in ser:
+                name = str(ser["name"])
+                return name[0].upper() + name[1:]
+            return member_name
+        if shape.type_name == "list" and ser.get("flattened"):
+            name = shape.member.serialization.get("name")
+            if name:
+                return str(name)
+        return str(ser.get("name", member_name))
+
+    def _value(self, node: Any, shape: Shape) -> Any:
+        t = shape.type_name
+        if t == "structure":
+            return self._structure(node, shape)
+        if t == "list":
+            return self._list(node, shape)
+        if t == "map":
+            return self._map(node, shape)
+        if isinstance(node, dict):
+            node = node.get("", "")
+        return _scalar(node, shape)
+
+    def _structure(self, node: Any, shape: Shape) -> dict[str, Any]:
+        if not isinstance(node, dict):
+            return {}
+        out: dict[str, Any] = {}
+        for member_name, member_shape in shape.members.items():
+            key = self._member_key(member_shape, member_name)
+            if key in node:
+                out[member_name] = self._value(node[key], member_shape)
+        return out
+
+    def _list(self, node: Any, shape: Shape) -> list[Any]:
+        if not isinstance(node, dict):
+            return []  # "Name=" is how the query protocol sends an empty list
+        if not self.ec2 and not shape.serialization.get("flattened"):
+            node = node.get(shape.member.serialization.get("name", "member"), {})
+        return [self._value(item, shape.member) for item in _indexed(node)]
+
+    def _map(self, node: Any, shape: Shape) -> dict[Any, Any]:
+        if not isinstance(node, dict):
+            return {}
+        if not shape.serialization.get("flattened"):
+            node = node.get("entry", {})
+        key_name = shape.key.serialization.get("name", "key")
+        value_name = shape.value.serialization.get("name", "value")
+        out: dict[Any, Any] = {}
+        for entry in _indexed(node):
+            if isinstance(entry, dict) and key_name in entry:
+                key = self._value(entry[key_name], shape.key)
+                out[key] = self._value(entry.get(value_name, ""), shape.value)
+        return out
+
+
+def _scalar(text: Any, shape: Shape) -> Any:
+    return parse_scalar(str(text), shape.type_name)

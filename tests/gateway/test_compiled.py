@@ -7,6 +7,7 @@ required members), and both must give the same value or the same error."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -15,12 +16,13 @@ from hypothesis import strategies as st
 from gureum.errors import AWSError
 from gureum.gateway.protocols import xml
 from gureum.gateway.protocols.document import reader, writer
+from gureum.gateway.protocols.query import fold, form_pairs, tree_reader
 from gureum.gateway.protocols.values import b64encode, epoch
 from gureum.gateway.validate import validate
 
 from . import reference
 from .shapes import EXAMPLES, values
-from .test_roundtrip_requests import SERVICES, model
+from .test_roundtrip_requests import SERVICES, model, serializer
 
 SPOILERS: list[Any] = [
     None, "", "x" * 3000, "bogus-value", "NaN", -(10**13), 10**13, 0, -1, 1.5, True, [], [1] * 300,
@@ -178,3 +180,51 @@ def test_xml_writer_matches_the_walker(service: str, protocol: str, data: st.Dat
     reference.xml_write_value(old, "Root", output, shape)
     xml.write_value(new, "Root", output, shape)
     assert "".join(new) == "".join(old)
+
+
+QUERY_SPOILERS = ["", "x", "1.5", "true", "FALSE", "2024-01-02T03:04:05Z", "%zz", "-7", "NaN"]
+
+
+def query_services() -> list[Any]:
+    out = []
+    for service in SERVICES:
+        m = model(service)
+        listed = m.metadata.get("protocols") or [m.metadata["protocol"]]
+        for protocol in ("query", "ec2"):
+            if protocol in listed:
+                out.append(pytest.param(service, protocol, id=f"{service}-{protocol}"))
+    return out
+
+
+@pytest.mark.parametrize(("service", "protocol"), query_services())
+@CHECKS
+@given(data=st.data())
+def test_query_reader_matches_the_walker(service: str, protocol: str, data: st.DataObject
+                                         ) -> None:
+    """The form a botocore client sends, with some values and keys spoiled."""
+    m = model(service)
+    op = m.operation_model(data.draw(st.sampled_from(sorted(m.operation_names))))
+    shape = op.input_shape
+    if shape is None:
+        return
+    params = data.draw(values(shape, protocol))
+    pairs = list(serializer(protocol).serialize_to_request(params, op)["body"].items())
+    spoiled = []
+    for key, value in pairs:
+        roll = data.draw(st.integers(0, 9))
+        if roll == 0:
+            value = data.draw(st.sampled_from(QUERY_SPOILERS))
+        elif roll == 1:
+            key = key.rsplit(".", 1)[0]
+        spoiled.append((str(key), str(value)))
+    tree = fold(spoiled)
+    ec2 = protocol == "ec2"
+    old = outcome(reference.QueryWalker(ec2)._structure, tree, shape)
+    new = outcome(tree_reader(shape, ec2), tree)
+    assert new == old
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(st.sampled_from(list("ab=&+%2F3Dé ;")), max_size=30))
+def test_form_pairs_is_parse_qsl(text: str) -> None:
+    assert form_pairs(text) == parse_qsl(text, keep_blank_values=True)

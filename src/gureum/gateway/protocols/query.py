@@ -7,9 +7,9 @@ protocols differ only in naming rules, list encoding and the error envelope.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 from botocore.model import OperationModel, ServiceModel, Shape
 
@@ -46,6 +46,22 @@ def fold(items: Iterable[tuple[str, str]]) -> Tree:
     return root
 
 
+def form_pairs(text: str) -> list[tuple[str, str]]:
+    """``parse_qsl(text, keep_blank_values=True)``, faster: most keys and values
+    need no unquoting, so only those with ``%`` or ``+`` are unquoted."""
+    out: list[tuple[str, str]] = []
+    for field in text.split("&"):
+        if not field:
+            continue
+        name, _, value = field.partition("=")
+        if "%" in name or "+" in name:
+            name = unquote(name.replace("+", " "))
+        if "%" in value or "+" in value:
+            value = unquote(value.replace("+", " "))
+        out.append((name, value))
+    return out
+
+
 def _indexed(node: Any) -> list[Any]:
     if not isinstance(node, dict):
         return []
@@ -71,7 +87,7 @@ class QueryProtocol:
                 text = request.body.decode()
             except UnicodeDecodeError as exc:
                 raise ValidationError(message="Request body is not UTF-8") from exc
-            items.extend(parse_qsl(text, keep_blank_values=True))
+            items.extend(form_pairs(text))
         return items
 
     def operation_name(self, request: HttpRequest, service: ServiceModel) -> str | None:
@@ -90,66 +106,8 @@ class QueryProtocol:
         shape = operation.input_shape
         if shape is None:
             return {}
-        result = self._structure(self._tree(request), shape)
+        result = tree_reader(shape, self.ec2)(self._tree(request))
         return result if isinstance(result, dict) else {}
-
-    def _member_key(self, shape: Shape, member_name: str) -> str:
-        ser = shape.serialization
-        if self.ec2:
-            if "queryName" in ser:
-                return str(ser["queryName"])
-            if "name" in ser:
-                name = str(ser["name"])
-                return name[0].upper() + name[1:]
-            return member_name
-        if shape.type_name == "list" and ser.get("flattened"):
-            name = shape.member.serialization.get("name")
-            if name:
-                return str(name)
-        return str(ser.get("name", member_name))
-
-    def _value(self, node: Any, shape: Shape) -> Any:
-        t = shape.type_name
-        if t == "structure":
-            return self._structure(node, shape)
-        if t == "list":
-            return self._list(node, shape)
-        if t == "map":
-            return self._map(node, shape)
-        if isinstance(node, dict):
-            node = node.get("", "")
-        return _scalar(node, shape)
-
-    def _structure(self, node: Any, shape: Shape) -> dict[str, Any]:
-        if not isinstance(node, dict):
-            return {}
-        out: dict[str, Any] = {}
-        for member_name, member_shape in shape.members.items():
-            key = self._member_key(member_shape, member_name)
-            if key in node:
-                out[member_name] = self._value(node[key], member_shape)
-        return out
-
-    def _list(self, node: Any, shape: Shape) -> list[Any]:
-        if not isinstance(node, dict):
-            return []  # "Name=" is how the query protocol sends an empty list
-        if not self.ec2 and not shape.serialization.get("flattened"):
-            node = node.get(shape.member.serialization.get("name", "member"), {})
-        return [self._value(item, shape.member) for item in _indexed(node)]
-
-    def _map(self, node: Any, shape: Shape) -> dict[Any, Any]:
-        if not isinstance(node, dict):
-            return {}
-        if not shape.serialization.get("flattened"):
-            node = node.get("entry", {})
-        key_name = shape.key.serialization.get("name", "key")
-        value_name = shape.value.serialization.get("name", "value")
-        out: dict[Any, Any] = {}
-        for entry in _indexed(node):
-            if isinstance(entry, dict) and key_name in entry:
-                key = self._value(entry[key_name], shape.key)
-                out[key] = self._value(entry.get(value_name, ""), shape.value)
-        return out
 
     # -- response ---------------------------------------------------------
 
@@ -246,5 +204,110 @@ def _error_fields(service: ServiceModel, error: AWSError) -> str:
     return "".join(out)
 
 
-def _scalar(text: Any, shape: Shape) -> Any:
-    return parse_scalar(str(text), shape.type_name)
+# -- the input tree read with the shapes, compiled once per shape --------------
+
+Convert = Callable[[Any], Any]
+_READERS: dict[tuple[int, bool], tuple[Shape, Convert]] = {}
+
+
+def tree_reader(shape: Shape, ec2: bool) -> Convert:
+    """The compiled reader of a folded query tree for ``shape`` (ec2's naming
+    and list rules when ``ec2``)."""
+    key = (id(shape), ec2)
+    found = _READERS.get(key)
+    if found is None:
+        found = (shape, _reader(shape, ec2, ()))
+        _READERS[key] = found
+    return found[1]
+
+
+def member_key(shape: Shape, member_name: str, ec2: bool) -> str:
+    ser = shape.serialization
+    if ec2:
+        if "queryName" in ser:
+            return str(ser["queryName"])
+        if "name" in ser:
+            name = str(ser["name"])
+            return name[0].upper() + name[1:]
+        return member_name
+    if shape.type_name == "list" and ser.get("flattened"):
+        name = shape.member.serialization.get("name")
+        if name:
+            return str(name)
+    return str(ser.get("name", member_name))
+
+
+def _reader(shape: Shape, ec2: bool, stack: tuple[str, ...]) -> Convert:
+    t = shape.type_name
+    if t == "structure":
+        if shape.name in stack:
+            compiled: list[Convert] = []
+
+            def deferred(node: Any) -> Any:
+                if not compiled:
+                    compiled.append(_reader(shape, ec2, ()))
+                return compiled[0](node)
+
+            return deferred
+        inner = (*stack, shape.name)
+        fields = tuple(
+            (member_key(mshape, mname, ec2), mname, _reader(mshape, ec2, inner))
+            for mname, mshape in shape.members.items()
+        )
+
+        def read_structure(node: Any) -> Any:
+            if not isinstance(node, dict):
+                return {}
+            out: dict[str, Any] = {}
+            for key, mname, read in fields:
+                if key in node:
+                    out[mname] = read(node[key])
+            return out
+
+        return read_structure
+    if t == "list":
+        read_item = _reader(shape.member, ec2, stack)
+        wrapped = not ec2 and not shape.serialization.get("flattened")
+        item_name = shape.member.serialization.get("name", "member")
+
+        def read_list(node: Any) -> Any:
+            if not isinstance(node, dict):
+                return []  # "Name=" is how the query protocol sends an empty list
+            if wrapped:
+                node = node.get(item_name, {})
+            return [read_item(item) for item in _indexed(node)]
+
+        return read_list
+    if t == "map":
+        read_key = _reader(shape.key, ec2, stack)
+        read_value = _reader(shape.value, ec2, stack)
+        entries = not shape.serialization.get("flattened")
+        key_name = shape.key.serialization.get("name", "key")
+        value_name = shape.value.serialization.get("name", "value")
+
+        def read_map(node: Any) -> Any:
+            if not isinstance(node, dict):
+                return {}
+            if entries:
+                node = node.get("entry", {})
+            out: dict[Any, Any] = {}
+            for entry in _indexed(node):
+                if isinstance(entry, dict) and key_name in entry:
+                    key = read_key(entry[key_name])
+                    out[key] = read_value(entry.get(value_name, ""))
+            return out
+
+        return read_map
+    type_name = t
+    if t == "string":
+        def read_string(node: Any) -> Any:
+            return str(node.get("", "") if isinstance(node, dict) else node)
+
+        return read_string
+
+    def read_scalar(node: Any) -> Any:
+        if isinstance(node, dict):
+            node = node.get("", "")
+        return parse_scalar(str(node), type_name)
+
+    return read_scalar
