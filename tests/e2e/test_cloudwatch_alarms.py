@@ -197,3 +197,49 @@ def test_alarms_with_aws_cli(gureum: RunningGureum) -> None:
     finally:
         deleted = gureum.aws("cloudwatch", "delete-alarms", "--alarm-names", name)
         assert deleted.returncode == 0, deleted.stderr
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_metric_math_alarm_from_stored_data(gureum: RunningGureum, protocol: str) -> None:
+    """An alarm on an expression over two metrics: an error rate in percent."""
+    cw = gureum.client("cloudwatch", protocol=protocol)
+    ns = f"Test/{uuid.uuid4().hex[:8]}"
+    name = f"error-rate-{uuid.uuid4().hex[:8]}"
+    now = dt.datetime.now(dt.UTC)
+    points = [{"MetricName": metric, "Value": value, "StorageResolution": 1,
+               "Timestamp": now - dt.timedelta(seconds=s)}
+              for s in range(1, 30) for metric, value in (("Errors", 3.0), ("Requests", 20.0))]
+    cw.put_metric_data(Namespace=ns, MetricData=points)
+
+    def stat(metric: str) -> dict[str, Any]:
+        return {"Metric": {"Namespace": ns, "MetricName": metric}, "Period": 10,
+                "Stat": "Sum"}
+
+    cw.put_metric_alarm(
+        AlarmName=name, EvaluationPeriods=1, Threshold=10.0,
+        ComparisonOperator="GreaterThanThreshold", TreatMissingData="missing",
+        Metrics=[{"Id": "e", "MetricStat": stat("Errors"), "ReturnData": False},
+                 {"Id": "r", "MetricStat": stat("Requests"), "ReturnData": False},
+                 {"Id": "rate", "Expression": "100 * e / r", "Label": "Error rate",
+                  "ReturnData": True}])
+    try:
+        deadline = time.monotonic() + 10
+        alarm = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
+        while time.monotonic() < deadline and alarm["StateValue"] == "INSUFFICIENT_DATA":
+            time.sleep(0.05)
+            alarm = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
+        assert alarm["StateValue"] == "ALARM", alarm["StateReason"]  # 15% > 10%
+        assert [m["Id"] for m in alarm["Metrics"]] == ["e", "r", "rate"]
+        assert "MetricName" not in alarm
+        # 15% is not above 20%: the same data is OK for a higher threshold.
+        cw.put_metric_alarm(
+            AlarmName=name, EvaluationPeriods=1, Threshold=20.0,
+            ComparisonOperator="GreaterThanThreshold", TreatMissingData="missing",
+            Metrics=alarm["Metrics"])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and alarm["StateValue"] == "ALARM":
+            time.sleep(0.05)
+            alarm = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
+        assert alarm["StateValue"] == "OK", alarm["StateReason"]
+    finally:
+        cw.delete_alarms(AlarmNames=[name])
