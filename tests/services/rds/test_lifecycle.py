@@ -225,3 +225,28 @@ async def test_reset_stops_everything(world: World) -> None:
     assert world.driver.engines() == []
     assert world.names.names() == {}
     assert world.rds.describe_db_instances(CALL, {})["DBInstances"] == []
+
+
+@scenario
+async def test_storage_full_refuses_writes_until_grown(world: World) -> None:
+    from gureum.services.rds.lifecycle import CHECK
+
+    world.create(BackupRetentionPeriod=0)
+    await world.settle()
+    engine = world.driver.engines_[world.doc()["engine_id"]]
+    engine.data_bytes = 20 * 1024**3  # the whole 20 GiB
+    await world.settle(CHECK + 1)
+    assert world.status() == "storage-full" and engine.read_only
+    world.rds.modify_db_instance(CALL, {"DBInstanceIdentifier": "db1",
+                                        "AllocatedStorage": 40, "ApplyImmediately": True})
+    await world.settle(CHECK + 1)
+    assert world.status() == "available" and not engine.read_only
+    assert world.describe()["AllocatedStorage"] == 40
+    with pytest.raises(AWSError) as err:  # storage never shrinks
+        world.rds.modify_db_instance(CALL, {"DBInstanceIdentifier": "db1",
+                                            "AllocatedStorage": 30})
+    assert err.value.code == "InvalidParameterValue"
+    with pytest.raises(AWSError) as err:
+        world.create("huge", AllocatedStorage=65536)
+        world.create("huger", AllocatedStorage=65536)
+    assert err.value.code == "StorageQuotaExceeded"

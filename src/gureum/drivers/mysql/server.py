@@ -134,10 +134,13 @@ class MariaDBServers:
             f"pid-file = {d / 'run' / 'mysqld.pid'}", f"log-error = {d / 'server.log'}",
             f"port = {spec.port}", f"user = {self.user}",
             f"max_connections = {spec.settings.get('max_connections', '100')}",
-            "innodb_buffer_pool_size = 16M", "performance_schema = OFF",
+            "innodb_buffer_pool_size = 16M", "innodb_log_file_size = 8M",
+            "performance_schema = OFF",
             "skip-name-resolve", "innodb_flush_log_at_trx_commit = 1",
         ]
         lines.append(f"bind-address = {spec.address}" if spec.address else "skip-networking")
+        if (d / "read-only").exists():
+            lines.append("read_only = 1")
         # The user's parameters come last: a later line wins in an option file.
         lines += [f"{k} = {v or EMPTY}" for k, v in sorted(spec.params.items())]
         conf = d / "my.cnf"
@@ -327,6 +330,8 @@ class MariaDBServers:
             f"ALTER USER {user} IDENTIFIED VIA mysql_native_password USING "
             f"{_quote(role.verifier)};",
             f"GRANT ALL PRIVILEGES ON *.* TO {user} WITH GRANT OPTION;",
+            # As on RDS, the master user is no superuser: read_only binds it.
+            f"REVOKE SUPER, READ_ONLY ADMIN ON *.* FROM {user};",
         ]
         if database:
             sql.append(f"CREATE DATABASE IF NOT EXISTS {_ident(database)};")
@@ -375,6 +380,17 @@ class MariaDBServers:
         (tmp / "dump.sql").write_text(out)
         tmp.rename(dest)
         (self.dir(id) / "last-backup").write_text(repr(marker))
+
+    async def set_read_only(self, id: str, on: bool) -> None:
+        """``read_only``: the master user lacks READ_ONLY ADMIN (see
+        ``ensure_role``), so its writes are refused too; a marker file keeps
+        the setting in ``my.cnf`` across restarts."""
+        marker = self.dir(id) / "read-only"
+        if on:
+            marker.touch()
+        else:
+            marker.unlink(missing_ok=True)
+        await self.execute(id, f"SET GLOBAL read_only = {1 if on else 0};")
 
     async def copy_backup(self, source: Path, dest: Path) -> None:
         if dest.exists():

@@ -96,6 +96,10 @@ class PostgresDriver(Protocol):
     async def backup(self, id: str, dest: Path) -> None:
         """A consistent base backup of a running engine into ``dest``."""
 
+    async def set_read_only(self, id: str, on: bool) -> None:
+        """Refuse (or accept again) clients' writes, across restarts; turning it
+        on ends the clients' sessions so that none keeps writing."""
+
     async def copy_backup(self, source: Path, dest: Path) -> None:
         """Copy a backup (ownership and modes kept); an existing ``dest`` is kept."""
 

@@ -25,6 +25,7 @@ class FakeEngine:
     databases: set[str] = field(default_factory=lambda: {"postgres"})
     rows: list[Any] = field(default_factory=list)
     starts: int = 0
+    read_only: bool = False
     reloads: int = 0
     # What ``usage``/``connections``/``replica_lag`` report; tests move them.
     cpu_seconds: float = 0.0
@@ -113,6 +114,9 @@ class FakePostgres:
 
     async def backup(self, id: str, dest: Path) -> None:
         self.backups[dest] = copy.deepcopy(self._engine(id, running=True))
+
+    async def set_read_only(self, id: str, on: bool) -> None:
+        self._engine(id, running=True).read_only = on
 
     async def copy_backup(self, source: Path, dest: Path) -> None:
         if source not in self.backups:

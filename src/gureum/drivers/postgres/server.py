@@ -288,7 +288,8 @@ class PostgresServers:
         auto = tmp / "postgresql.auto.conf"
         if auto.exists():
             kept = [ln for ln in auto.read_text().splitlines()
-                    if not ln.startswith(("primary_conninfo", "primary_slot_name"))]
+                    if not ln.startswith(("primary_conninfo", "primary_slot_name",
+                                          "default_transaction_read_only"))]
             auto.write_text("\n".join(kept) + "\n")
         tmp.rename(self.data(spec.id))
         self._finish_data_dir(spec)
@@ -444,6 +445,7 @@ class PostgresServers:
             str(self.bin / "psql"), "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1",
             "-F", "\x1f", "-h", str(self.dir(id) / "run"), "-p", str(self._port(id)),
             "-U", ADMIN, "-d", database, "-f", "-", input=sql.encode(), as_engine=False,
+            env={"PGOPTIONS": "-c default_transaction_read_only=off"},
         )
         return [line.split("\x1f") for line in out.splitlines() if line]
 
@@ -519,6 +521,19 @@ class PostgresServers:
                         "-c", "fast", "--no-sync", "--no-manifest")
         await self._sync(tmp)
         tmp.rename(dest)
+
+    async def set_read_only(self, id: str, on: bool) -> None:
+        # ALTER SYSTEM lands in postgresql.auto.conf, which outlives restarts.
+        if on:
+            await self.execute(
+                id, "ALTER SYSTEM SET default_transaction_read_only = on;\n"
+                    "SELECT pg_reload_conf();\n"
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                    "backend_type = 'client backend' AND pid <> pg_backend_pid() AND "
+                    f"usename IS DISTINCT FROM {_quote(ADMIN)};")
+        else:
+            await self.execute(id, "ALTER SYSTEM RESET default_transaction_read_only;\n"
+                                   "SELECT pg_reload_conf();")
 
     async def copy_backup(self, source: Path, dest: Path) -> None:
         if dest.exists():

@@ -75,6 +75,9 @@ class Engines:
     async def backup(self, id: str, dest: Path) -> None:
         await self._for(id).backup(id, dest)
 
+    async def set_read_only(self, id: str, on: bool) -> None:
+        await self._for(id).set_read_only(id, on)
+
     async def copy_backup(self, engine: str, source: Path, dest: Path) -> None:
         driver = self.installed(engine)
         if driver is None:

@@ -29,6 +29,7 @@ GETTERS: dict[str, filters.Getter] = {
 }
 
 BUSY = ("creating", "deleting", "backing-up-first")
+STORAGE_QUOTA_GIB = 100_000
 
 
 class InstanceOperations(RDSCore):
@@ -84,6 +85,15 @@ class InstanceOperations(RDSCore):
         doc.update(extra)
         return doc
 
+    def _check_quota(self, call: Call, more: int) -> None:
+        """RDS's account quota: 100,000 GiB of allocated storage in a region."""
+        used = sum(int(d["storage"]) for d in self.store.resources.list(
+            INSTANCE, call.account, call.region))
+        if used + more > STORAGE_QUOTA_GIB:
+            raise AWSError("StorageQuotaExceeded",
+                           f"The request would exceed the account's allocated storage "
+                           f"quota of {STORAGE_QUOTA_GIB} GiB ({used} GiB allocated).")
+
     def _group_for(self, call: Call, name: Any, family: str) -> str:
         group = self.require_group(call, name)
         if group["family"] != family:
@@ -118,6 +128,7 @@ class InstanceOperations(RDSCore):
             raise validate.invalid("The parameter AllocatedStorage must be provided and must "
                                    "not be null.")
         validate.storage(params["AllocatedStorage"])
+        self._check_quota(call, params["AllocatedStorage"])
         if params.get("ManageMasterUserPassword"):
             if params.get("MasterUserPassword"):
                 raise validate.combination("Specify MasterUserPassword or "
@@ -173,7 +184,7 @@ class InstanceOperations(RDSCore):
     def modify_db_instance(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         with self.store.tx():
             doc = self.instance(call, params.get("DBInstanceIdentifier"))
-            self._require(doc, "available", "stopped")
+            self._require(doc, "available", "stopped", "storage-full")
             pending: dict[str, Any] = dict(doc.get("pending") or {})
             immediate = bool(params.get("ApplyImmediately", False))
             restart = False
@@ -194,6 +205,7 @@ class InstanceOperations(RDSCore):
                     raise validate.invalid("Invalid storage size: you can't shrink the "
                                            "allocated storage.")
                 if size != doc["storage"]:
+                    self._check_quota(call, size - doc["storage"])
                     pending["storage"] = size
             if params.get("BackupRetentionPeriod") is not None:
                 days = validate.retention(params["BackupRetentionPeriod"])
@@ -225,7 +237,8 @@ class InstanceOperations(RDSCore):
             # does); a class change waits for the maintenance window unless
             # ApplyImmediately (gureum's window is the next start or reboot).
             doc["pending"] = pending
-            if pending and (immediate or not restart) and doc["status"] == "available":
+            if pending and (immediate or not restart) and \
+                    doc["status"] in ("available", "storage-full"):
                 doc["status"] = "modifying"
             self.save(doc)
         self.wake(call.account, call.region, doc["id"])

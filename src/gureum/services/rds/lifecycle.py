@@ -49,7 +49,8 @@ class Lifecycle(SnapshotOperations):
                                 resync=self.resync_snapshots, resync_interval=60.0,
                                 backoff_max=30.0))
         sources(self.env).add(InstanceMetrics(self.store, self.driver, self.env.clock,
-                                              self.env.settings.time_scale))
+                                              self.env.settings.time_scale,
+                                              self.env.settings.rds_gib_bytes))
 
     async def stop(self) -> None:
         sources(self.env).remove(InstanceMetrics.name)
@@ -108,6 +109,7 @@ class Lifecycle(SnapshotOperations):
                 "creating": self._create, "backing-up": self._first_backup,
                 "available": self._keep, "modifying": self._modify,
                 "rebooting": self._reboot, "stopping": self._stop, "starting": self._start,
+                "storage-full": self._full,
                 "deleting": self._delete,
             }.get(status)
             return None if step is None else await step(key, doc)
@@ -262,6 +264,8 @@ class Lifecycle(SnapshotOperations):
         if doc["multi_az"] and not self.driver.running(doc["standby_id"]):
             await self._ensure_standby(doc)
         self._publish(doc)
+        if await self._check_storage(key, doc):
+            return CHECK
         _, version, family = self.group_values(doc)
         if not doc.get("params_new_group") and doc.get("params_version", 0) != version:
             await self.driver.reload(self.spec(doc), dynamic_names(family))
@@ -273,6 +277,42 @@ class Lifecycle(SnapshotOperations):
                 await self._base_backup(doc)
             elif now - float(doc.get("last_archive") or 0) >= ARCHIVE_EVERY:
                 self._note_restorable(doc, await self.driver.switch_wal(doc["engine_id"]))
+        return CHECK
+
+    async def _check_storage(self, key: str, doc: dict[str, Any]) -> bool:
+        """The AllocatedStorage quota: when the data directory (WAL or binlogs
+        included) reaches it, clients' writes are refused and the instance is
+        storage-full; once the quota is above it again (ModifyDBInstance grows
+        it), writes are accepted again. True: the instance is full."""
+        assert self.driver is not None
+        usage = await self.driver.usage(doc["engine_id"])
+        if usage is None:
+            return bool(doc.get("storage_full"))
+        quota = int(doc["storage"]) * self.env.settings.rds_gib_bytes
+        full = usage.data_bytes >= quota
+        if full and not doc.get("storage_full"):
+            await self.driver.set_read_only(doc["engine_id"], True)
+            log.warning("rds: %s is out of storage (%d of %d bytes)", doc["id"],
+                        usage.data_bytes, quota)
+            self._update(key, doc["status"], status="storage-full", storage_full=True,
+                         event="The DB instance has reached its allocated storage: writes "
+                               "are refused until AllocatedStorage is increased")
+        elif full and doc["status"] == "available":
+            self._update(key, "available", status="storage-full")
+        elif not full and doc.get("storage_full"):
+            await self.driver.set_read_only(doc["engine_id"], False)
+            self._update(key, doc["status"], storage_full=False,
+                         status="available" if doc["status"] == "storage-full"
+                         else doc["status"],
+                         event="The DB instance has free storage again: writes are accepted")
+        return full
+
+    async def _full(self, key: str, doc: dict[str, Any]) -> float | None:
+        """storage-full: still supervised (restarted if it dies), re-measured."""
+        assert self.driver is not None
+        if not self.driver.running(doc["engine_id"]):
+            await self._boot(doc)
+        await self._check_storage(key, doc)
         return CHECK
 
     async def _restart(self, doc: dict[str, Any]) -> None:
@@ -323,12 +363,19 @@ class Lifecycle(SnapshotOperations):
                 await self._ensure_standby(target)
             else:
                 await self.driver.destroy(doc["standby_id"])
+        target["storage_full"] = doc.get("storage_full", False)
+        if target["storage_full"] and "storage" in pending:
+            usage = await self.driver.usage(doc["engine_id"])
+            quota = int(target["storage"]) * self.env.settings.rds_gib_bytes
+            if usage is not None and usage.data_bytes < quota:
+                await self.driver.set_read_only(doc["engine_id"], False)
+                target["storage_full"] = False
         needs_backup = target["retention"] > 0 and (doc["retention"] == 0 or promote)
         events = ", ".join(sorted(k for k in pending if k != "verifier")) or "password"
         self._update(key, "modifying", event=f"Applied modifications: {events}",
                      status="backing-up" if needs_backup else "available", pending={},
                      **{k: target[k] for k in ("class", "retention", "storage", "verifier",
-                                               "multi_az", "replica_of")})
+                                               "multi_az", "replica_of", "storage_full")})
         return 0.0
 
     def _detach_replica(self, doc: dict[str, Any]) -> None:

@@ -36,7 +36,7 @@ log = logging.getLogger("gureum.rds")
 PERIOD = 60.0
 PAGE = 8192
 GIB = 1024**3
-MEASURED = ("available", "backing-up", "modifying")
+MEASURED = ("available", "backing-up", "modifying", "storage-full")
 
 
 class InstanceMetrics:
@@ -44,8 +44,10 @@ class InstanceMetrics:
 
     name = "rds-instances"
 
-    def __init__(self, store: Any, driver: Any, clock: Any, time_scale: float = 1.0) -> None:
+    def __init__(self, store: Any, driver: Any, clock: Any, time_scale: float = 1.0,
+                 gib: int = GIB) -> None:
         self.store = store
+        self.gib = gib
         self.driver = driver
         self.clock = clock
         self.interval = PERIOD / time_scale
@@ -84,7 +86,7 @@ class InstanceMetrics:
         out = [
             sample("DatabaseConnections", float(await self.driver.connections(engine)), "Count"),
             sample("FreeStorageSpace",
-                   float(max(int(doc["storage"]) * GIB - used.data_bytes, 0)), "Bytes"),
+                   float(max(int(doc["storage"]) * self.gib - used.data_bytes, 0)), "Bytes"),
         ]
         if doc.get("replica_of"):
             lag = await self.driver.replica_lag(engine)
