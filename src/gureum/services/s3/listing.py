@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -95,8 +96,11 @@ def list_page(
         start, inclusive = jump, True
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_.~/-]*")  # what quote(safe="/") leaves as it is
+
+
 def _encode(value: str | None, url: bool) -> str | None:
-    if value is None or not url:
+    if value is None or not url or _PLAIN.fullmatch(value):
         return value
     return quote(value, safe="/")
 
@@ -154,8 +158,8 @@ class ListingOps(S3Core):
     def _page(self, call: Call, params: dict[str, Any], after: str | None) -> tuple[str, Page]:
         bucket = self.owned(call, params["Bucket"], None, params)["Name"]
         page = list_page(
-            self.records.scan, bucket, params.get("Prefix") or "", params.get("Delimiter") or "",
-            after, _limit(params),
+            self.records.scan_listed, bucket, params.get("Prefix") or "",
+            params.get("Delimiter") or "", after, _limit(params),
         )
         return bucket, page
 

@@ -286,6 +286,34 @@ class Records:
         finally:
             cur.close()
 
+    def scan_listed(
+        self, bucket: str, start: str, inclusive: bool
+    ) -> Generator[ObjectRecord, None, None]:
+        """Like :meth:`scan`, but records carry only what a listing shows: no
+        blobs, and of the metadata only the checksums (SQLite extracts them, so
+        a page does not decode a thousand metadata documents)."""
+        op = ">=" if inclusive else ">"
+        cur = self._conn.execute(
+            "SELECT bucket, key, size, etag, modified, json_extract(meta, '$.checksums'),"
+            " json_extract(meta, '$.checksum_type') FROM s3_objects"
+            f" WHERE bucket = ? AND key {op} ? ORDER BY key",
+            (bucket, start),
+        )
+        try:
+            while True:
+                rows = cur.fetchmany(256)
+                if not rows:
+                    return
+                for row in rows:
+                    meta: dict[str, Any] = {}
+                    if row[5] and row[5] != "{}":
+                        meta["checksums"] = json.loads(row[5])
+                        if row[6]:
+                            meta["checksum_type"] = row[6]
+                    yield ObjectRecord(row[0], row[1], row[2], row[3], row[4], [], meta)
+        finally:
+            cur.close()
+
     def all_blobs(self, bucket: str | None = None) -> list[str]:
         out: list[str] = []
         for table in ("s3_objects", "s3_versions"):
