@@ -250,3 +250,46 @@ async def test_storage_full_refuses_writes_until_grown(world: World) -> None:
         world.create("huge", AllocatedStorage=65536)
         world.create("huger", AllocatedStorage=65536)
     assert err.value.code == "StorageQuotaExceeded"
+
+
+@scenario
+async def test_class_change_waits_for_the_maintenance_window(world: World) -> None:
+    from gureum.services.rds.lifecycle import CHECK
+
+    world.clock.set(1_700_000_000.0)  # Tue 2023-11-14 22:13 UTC
+    world.create(BackupRetentionPeriod=0, PreferredMaintenanceWindow="wed:03:00-wed:03:30")
+    await world.settle()
+    old_verifier = world.doc()["verifier"]
+    out = world.rds.modify_db_instance(CALL, {"DBInstanceIdentifier": "db1",
+                                              "DBInstanceClass": "db.m5.large",
+                                              "AllocatedStorage": 30,
+                                              "MasterUserPassword": "password2"})["DBInstance"]
+    assert out["PendingModifiedValues"]["DBInstanceClass"] == "db.m5.large"
+    await world.settle(CHECK + 1)
+    engine = world.driver.engines_[world.doc()["engine_id"]]
+    # The password is not deferred: applied at once.
+    assert world.doc()["verifier"] != old_verifier
+    assert engine.roles["master"] == world.doc()["verifier"]
+    described = world.describe()
+    assert described["DBInstanceClass"] == "db.t3.micro"  # not yet
+    assert described["PendingModifiedValues"] == {"DBInstanceClass": "db.m5.large",
+                                                  "AllocatedStorage": 30}
+    starts = engine.starts
+    for _ in range(int(5 * 3600 / 600)):  # to Wed 03:00 and a bit beyond
+        await world.settle(600)
+    described = world.describe()
+    assert described["DBInstanceClass"] == "db.m5.large"
+    assert described["AllocatedStorage"] == 30
+    assert described["PendingModifiedValues"] == {}
+    assert world.driver.engines_[world.doc()["engine_id"]].starts == starts + 1
+
+
+def test_in_window() -> None:
+    from gureum.services.rds.validate import in_window
+
+    tuesday_2213 = 1_700_000_000.0
+    assert in_window("tue:22:00-tue:22:30", tuesday_2213)
+    assert not in_window("tue:22:30-tue:23:00", tuesday_2213)
+    assert in_window("sun:23:00-wed:01:00", tuesday_2213)  # spans days
+    assert in_window("sat:00:00-mon:00:00", tuesday_2213 + 4 * 86400)  # Saturday
+    assert not in_window("bad", tuesday_2213)

@@ -296,7 +296,7 @@ class RDSCore(Service):
         return out
 
     def pending_values(self, doc: dict[str, Any]) -> dict[str, Any]:
-        pending = doc.get("pending") or {}
+        pending = {**(doc.get("deferred") or {}), **(doc.get("pending") or {})}
         out: dict[str, Any] = {}
         if "class" in pending:
             out["DBInstanceClass"] = pending["class"]

@@ -30,6 +30,7 @@ GETTERS: dict[str, filters.Getter] = {
 
 BUSY = ("creating", "deleting", "backing-up-first")
 STORAGE_QUOTA_GIB = 100_000
+DEFERRABLE = ("class", "storage", "multi_az")  # applied at the maintenance window
 
 
 class InstanceOperations(RDSCore):
@@ -187,7 +188,6 @@ class InstanceOperations(RDSCore):
             self._require(doc, "available", "stopped", "storage-full")
             pending: dict[str, Any] = dict(doc.get("pending") or {})
             immediate = bool(params.get("ApplyImmediately", False))
-            restart = False
             if params.get("MasterUserPassword") is not None:
                 if doc.get("replica_of"):
                     raise validate.combination("The master password of a read replica "
@@ -198,7 +198,6 @@ class InstanceOperations(RDSCore):
             if params.get("DBInstanceClass") and params["DBInstanceClass"] != doc["class"]:
                 instance_class(params["DBInstanceClass"])
                 pending["class"] = params["DBInstanceClass"]
-                restart = True
             if params.get("AllocatedStorage") is not None:
                 size = validate.storage(params["AllocatedStorage"])
                 if size < doc["storage"]:
@@ -213,7 +212,6 @@ class InstanceOperations(RDSCore):
                     raise validate.combination("A read replica has no automated backups.")
                 if days != doc["retention"]:
                     pending["retention"] = days
-                    restart = restart or (days == 0) != (doc["retention"] == 0)
             if params.get("MultiAZ") is not None and bool(params["MultiAZ"]) != doc["multi_az"]:
                 if doc.get("replica_of"):
                     raise validate.combination("A read replica cannot be Multi-AZ here.")
@@ -233,12 +231,18 @@ class InstanceOperations(RDSCore):
                               ("PreferredMaintenanceWindow", "maintenance_window")):
                 if params.get(name) is not None:
                     doc[key] = validate.window(params[name], name, doc[key])
-            # The password, retention and storage are applied at once (as AWS
-            # does); a class change waits for the maintenance window unless
-            # ApplyImmediately (gureum's window is the next start or reboot).
-            doc["pending"] = pending
-            if pending and (immediate or not restart) and \
-                    doc["status"] in ("available", "storage-full"):
+            # As on AWS, the password and the retention period are applied at
+            # once; class, storage and Multi-AZ wait for the maintenance window
+            # unless ApplyImmediately, which also brings forward what waited.
+            deferred = dict(doc.get("deferred") or {})
+            later = {k: pending.pop(k) for k in DEFERRABLE if k in pending}
+            if immediate:
+                pending = {**deferred, **later, **pending}
+                deferred = {}
+            else:
+                deferred.update(later)
+            doc["pending"], doc["deferred"] = pending, deferred
+            if pending and doc["status"] in ("available", "storage-full"):
                 doc["status"] = "modifying"
             self.save(doc)
         self.wake(call.account, call.region, doc["id"])

@@ -24,6 +24,7 @@ from gureum.control import Loop
 from gureum.drivers.postgres import EngineError, EngineSpec, Role
 
 from ..cloudwatch.sources import sources
+from . import validate
 from .core import AUTOMATED, INSTANCE, LOOP, SNAPSHOT, SNAPSHOT_LOOP, loop_key
 from .metrics import InstanceMetrics
 from .parameters import dynamic_names, static_values
@@ -266,6 +267,11 @@ class Lifecycle(SnapshotOperations):
         self._publish(doc)
         if await self._check_storage(key, doc):
             return CHECK
+        if doc.get("deferred") and validate.in_window(doc["maintenance_window"], self.now()):
+            self._update(key, "available", status="modifying", deferred={},
+                         pending={**doc["deferred"], **(doc.get("pending") or {})},
+                         event="Applying the pending modifications in the maintenance window")
+            return 0.0
         _, version, family = self.group_values(doc)
         if not doc.get("params_new_group") and doc.get("params_version", 0) != version:
             await self.driver.reload(self.spec(doc), dynamic_names(family))

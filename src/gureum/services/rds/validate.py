@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from gureum.errors import AWSError
@@ -88,6 +89,28 @@ def engine_version(value: Any, installed: str, engine: str = "postgres") -> str:
     if value in (major, installed) or value.startswith(major + "."):
         return installed
     raise combination(f"Cannot find version {value} for {engine}")
+
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def in_window(window: str, now: float) -> bool:
+    """Whether ``now`` (epoch seconds) falls in a weekly UTC window
+    ``ddd:hh:mm-ddd:hh:mm`` (a window may wrap past Sunday midnight)."""
+
+    def minute(text: str) -> int:
+        day, hh, mm = text.split(":")
+        return DAYS.index(day) * 24 * 60 + int(hh) * 60 + int(mm)
+
+    try:
+        start, end = (minute(part) for part in window.split("-"))
+    except ValueError:
+        return False
+    t = time.gmtime(now)
+    current = t.tm_wday * 24 * 60 + t.tm_hour * 60 + t.tm_min
+    if start <= end:
+        return start <= current < end
+    return current >= start or current < end
 
 
 def window(value: Any, name: str, default: str) -> str:
