@@ -5,6 +5,7 @@ and a forced delete leaves nothing running."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -159,3 +160,38 @@ def test_hooks_made_with_the_group(cloud: RunningGureum) -> None:
     wait_for(lambda: not asg.describe_auto_scaling_groups(
         AutoScalingGroupNames=["hooked"])["AutoScalingGroups"], timeout=30)
     asg.delete_launch_configuration(LaunchConfigurationName="hooked-lc")
+
+
+def test_limits_and_features_without_a_write_side(cloud: RunningGureum) -> None:
+    asg, ec2 = cloud.client("autoscaling"), cloud.client("ec2")
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    before = asg.describe_account_limits()
+    assert before["MaxNumberOfAutoScalingGroups"] == 500
+    asg.create_launch_configuration(LaunchConfigurationName="empty-lc", ImageId=image,
+                                    InstanceType="t3.micro")
+    asg.create_auto_scaling_group(AutoScalingGroupName="empty", MinSize=0, MaxSize=1,
+                                  LaunchConfigurationName="empty-lc",
+                                  AvailabilityZones=["us-east-1a"])
+    after = asg.describe_account_limits()
+    assert after["NumberOfAutoScalingGroups"] == before["NumberOfAutoScalingGroups"] + 1
+    assert after["NumberOfLaunchConfigurations"] == before["NumberOfLaunchConfigurations"] + 1
+    assert {t["AdjustmentType"] for t in asg.describe_adjustment_types()["AdjustmentTypes"]} \
+        == {"ChangeInCapacity", "ExactCapacity", "PercentChangeInCapacity"}
+    assert "autoscaling:EC2_INSTANCE_LAUNCH" in asg.describe_auto_scaling_notification_types()[
+        "AutoScalingNotificationTypes"]
+    # Read through the AWS CLI, as tools reading a group's whole state do.
+    for args in (["describe-load-balancers", "--auto-scaling-group-name", "empty"],
+                 ["describe-notification-configurations"],
+                 ["describe-warm-pool", "--auto-scaling-group-name", "empty"],
+                 ["describe-instance-refreshes", "--auto-scaling-group-name", "empty"]):
+        out = cloud.aws("autoscaling", *args, "--output", "json")
+        assert out.returncode == 0, out.stderr
+        assert all(v in ([], None) for k, v in json.loads(out.stdout).items()), \
+            out.stdout
+    missing = cloud.aws("autoscaling", "describe-warm-pool", "--auto-scaling-group-name", "none")
+    assert missing.returncode != 0 and "ValidationError" in missing.stderr
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        asg.put_warm_pool(AutoScalingGroupName="empty", MinSize=1)
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+    asg.delete_auto_scaling_group(AutoScalingGroupName="empty")
+    asg.delete_launch_configuration(LaunchConfigurationName="empty-lc")

@@ -6,7 +6,8 @@ configurations), ``groups`` (groups and their tags), ``instances`` (capacity
 and members), ``activities`` (history), ``policies`` (scaling policies, run
 by CloudWatch alarms through its action registry), ``scheduled`` (scheduled
 actions, run by the group loop when due), ``hooks`` (lifecycle hooks),
-``members`` (standby, attach and detach), ``metrics`` (group metrics). The
+``members`` (standby, attach and detach), ``metrics`` (group metrics),
+``catalog`` (account limits, and the read side of features gureum lacks). The
 group loop (``reconcile``) is the only code that launches or terminates,
 through the EC2 seam in ``fleet``.
 """
@@ -19,6 +20,7 @@ from ..base import Env, Service
 from ..cloudwatch.actions import registry
 from ..cloudwatch.sources import Sample, sources
 from .activities import ActivityOperations
+from .catalog import CatalogOperations
 from .configs import ConfigOperations
 from .core import ACTIVITY, CONFIG, GROUP, POLICY, SCHEDULED
 from .groups import GroupOperations
@@ -43,6 +45,7 @@ class AutoScaling(
     ConfigOperations,
     InstanceOperations,
     ActivityOperations,
+    CatalogOperations,
     Service,
 ):
     name = "autoscaling"

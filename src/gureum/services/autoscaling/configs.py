@@ -14,6 +14,7 @@ from ..base import Call, Env
 from ..common.pagination import paginate
 from .core import CONFIG, GROUP, config_arn, new_uid, validation
 
+MAX_CONFIGS = 200  # AWS's default quota per Region
 FIELDS = ("ImageId", "KeyName", "SecurityGroups", "UserData", "InstanceType",
           "BlockDeviceMappings", "InstanceMonitoring", "IamInstanceProfile", "EbsOptimized",
           "AssociatePublicIpAddress", "PlacementTenancy", "MetadataOptions", "SpotPrice",
@@ -69,6 +70,9 @@ class ConfigOperations:
                 raise AWSError("AlreadyExists",
                                f"Launch Configuration by this name already exists - A launch "
                                f"configuration already exists with the name {name}")
+            if self.env.store.resources.count(CONFIG, call.account, call.region) >= MAX_CONFIGS:
+                raise AWSError("LimitExceeded", f"You have reached your quota of {MAX_CONFIGS} "
+                               "launch configurations")
             doc = {k: params[k] for k in FIELDS if params.get(k) is not None}
             doc.update(
                 LaunchConfigurationName=name,
