@@ -217,7 +217,7 @@ def _writer(shape: Shape, stack: tuple[str, ...], timestamp: Convert, blob: Conv
 
 
 def _write_float(value: Any) -> Any:
-    f = float(value)
-    if f != f or f in (float("inf"), float("-inf")):
-        return "NaN" if f != f else ("Infinity" if f > 0 else "-Infinity")
-    return f
+    f = value if type(value) is float else float(value)
+    if f - f == 0.0:  # finite: inf - inf and NaN - NaN are NaN
+        return f
+    return "NaN" if f != f else ("Infinity" if f > 0 else "-Infinity")

@@ -49,10 +49,18 @@ def parse_timestamp(text: str) -> datetime:
 
 def iso8601(value: object) -> str:
     dt = to_datetime(value).astimezone(UTC)
+    if dt.year >= 1000:  # isoformat pads the year to 4 digits; strftime may not
+        return dt.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+# Whole epoch seconds that datetime can hold: written as they are.
+_EPOCH_RANGE = range(-62135596800, 253402300800)
+
+
 def epoch(value: object) -> float | int:
+    if type(value) is int and value in _EPOCH_RANGE:
+        return value
     dt = to_datetime(value)
     ts = dt.timestamp()
     return int(ts) if ts == int(ts) else round(ts, 3)

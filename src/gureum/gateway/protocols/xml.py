@@ -230,6 +230,20 @@ def _scalar(shape: Shape, opening: str, close: str) -> Writer:
 
         return write_boolean
 
+    if t in ("float", "double"):
+        def write_float(out: list[str], value: Any) -> None:
+            if type(value) is float and value - value == 0.0:  # finite: its repr
+                out.append(opening + repr(value) + close)
+            else:
+                out.append(opening + format_float(value) + close)
+
+        return write_float
+    if t == "timestamp" and shape.serialization.get("timestampFormat", "iso8601") == "iso8601":
+        def write_timestamp(out: list[str], value: Any) -> None:
+            out.append(opening + iso8601(value) + close)
+
+        return write_timestamp
+
     def write_scalar(out: list[str], value: Any) -> None:
         out.append(opening + scalar_text(shape, value) + close)
 
