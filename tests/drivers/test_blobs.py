@@ -249,10 +249,31 @@ def test_file_layout_and_sweep(tmp_path: Path) -> None:
         path = store.path("0123456789abcdef")
         assert path is not None
         assert path.relative_to(store.root).parts[:2] != ("0123456789abcdef",)
-        assert len(path.relative_to(store.root).parts) == 3
+        assert len(path.relative_to(store.root).parts) == 2  # one fan-out level
         stale = path.with_name(".tmp-0123456789abcdef-dead")
         stale.write_bytes(b"half")
         assert store.sweep_temp() == 1
         assert not stale.exists() and path.exists()
+
+    run(main())
+
+
+def test_file_store_finds_blobs_of_the_two_level_layout(tmp_path: Path) -> None:
+    """Blobs written before the one-level layout are still read, sized and deleted."""
+    store = FileBlobStore(tmp_path / "blobs")
+    fan = hashlib.md5(b"old-key", usedforsecurity=False).hexdigest()
+    legacy = tmp_path / "blobs" / fan[:2] / fan[2:4] / "old-key"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(b"from before")
+
+    async def main() -> None:
+        assert await store.exists("old-key") and await store.size("old-key") == 11
+        assert store.path("old-key") == legacy
+        assert await collect(await store.read("old-key", 5)) == b"before"
+        await store.delete("old-key")
+        assert not legacy.exists() and not await store.exists("old-key")
+        await store.write("new-key", agen([b"now"]))
+        new = store.path("new-key")
+        assert new is not None and new.parent.parent == tmp_path / "blobs"
 
     run(main())

@@ -1,7 +1,9 @@
 """``FileBlobStore``: blobs as files under a root directory, written durably.
 
-Layout: ``<root>/<aa>/<bb>/<key>`` where ``aabb`` are the first hex digits of
-md5(key), so no directory grows huge whatever the keys look like. A write
+Layout: ``<root>/_<aa>/<key>`` where ``aa`` are the first hex digits of
+md5(key): 256 directories, made once, so a write seldom pays for a new
+directory and its syncs (blobs of the earlier two-level layout,
+``<root>/<aa>/<bb>/<key>``, are still found there). A write
 streams into ``.tmp-<key>-<random>`` in the final directory, hashing as it
 goes, then fsyncs the file, renames it over the final name and fsyncs the
 directory: after ``write`` returns the blob survives a crash, and before that
@@ -42,11 +44,23 @@ class FileBlobStore:
     def __init__(self, root: Path, *, fsync: bool = True) -> None:
         self.root = Path(root)
         self._fsync = fsync
+        self._dirs: set[Path] = set()  # fan-out directories known to exist
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _file(self, key: str) -> Path:
         fan = hashlib.md5(check_key(key).encode(), usedforsecurity=False).hexdigest()
+        return self.root / f"_{fan[:2]}" / key
+
+    def _legacy(self, key: str) -> Path:
+        """Where blobs written before the one-level layout live."""
+        fan = hashlib.md5(check_key(key).encode(), usedforsecurity=False).hexdigest()
         return self.root / fan[:2] / fan[2:4] / key
+
+    def _existing(self, key: str) -> Path | None:
+        for file in (self._file(key), self._legacy(key)):
+            if file.is_file():
+                return file
+        return None
 
     async def write(
         self, key: str, chunks: AsyncIterable[bytes], *, checksums: Collection[str] = ()
@@ -116,7 +130,7 @@ class FileBlobStore:
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> BlobStream:
         try:
-            f: BufferedReader = await asyncio.to_thread(open, self._file(key), "rb")
+            f: BufferedReader = await asyncio.to_thread(self._open_existing, key)
         except FileNotFoundError:
             raise BlobNotFound(key) from None
         try:
@@ -131,36 +145,45 @@ class FileBlobStore:
 
         return BlobStream(read, stop - start, f.close)
 
+    def _open_existing(self, key: str) -> BufferedReader:
+        try:
+            return open(self._file(key), "rb")
+        except FileNotFoundError:
+            return open(self._legacy(key), "rb")
+
     def path(self, key: str) -> Path | None:
-        file = self._file(key)
-        return file if file.is_file() else None
+        return self._existing(key)
 
     async def delete(self, key: str) -> None:
         self._file(key).unlink(missing_ok=True)
+        self._legacy(key).unlink(missing_ok=True)
 
     async def exists(self, key: str) -> bool:
-        return self._file(key).is_file()
+        return self._existing(key) is not None
 
     async def size(self, key: str) -> int | None:
+        file = self._existing(key)
         try:
-            return self._file(key).stat().st_size
+            return None if file is None else file.stat().st_size
         except FileNotFoundError:
             return None
 
     def sweep_temp(self) -> int:
         """Remove temp files left by interrupted writes; call when no write runs."""
         removed = 0
-        for tmp in self.root.glob(f"*/*/{TEMP_PREFIX}*"):
-            tmp.unlink(missing_ok=True)
-            removed += 1
+        for pattern in (f"*/{TEMP_PREFIX}*", f"*/*/{TEMP_PREFIX}*"):
+            for tmp in self.root.glob(pattern):
+                tmp.unlink(missing_ok=True)
+                removed += 1
         return removed
 
     def _ensure_dir(self, directory: Path) -> None:
-        if directory.is_dir():
+        if directory in self._dirs:
             return
-        directory.mkdir(parents=True, exist_ok=True)
-        self._fsync_dir(directory.parent)
-        self._fsync_dir(directory.parent.parent)
+        if not directory.is_dir():
+            directory.mkdir(parents=True, exist_ok=True)
+            self._fsync_dir(directory.parent)
+        self._dirs.add(directory)
 
     def _commit(self, f: BufferedWriter, tmp: Path, final: Path) -> None:
         f.flush()
