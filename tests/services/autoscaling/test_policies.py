@@ -148,3 +148,26 @@ async def test_step_policy_and_execute(w: World) -> None:
     assert w.api("DescribePolicies")["ScalingPolicies"] == []
     await w.settle(steps=4)
     assert w.running() == []
+
+
+@scenario
+async def test_target_tracking_waits_for_warming_instances(w: World) -> None:
+    await make_group(w)  # DefaultCooldown 120: instances warm up for 120 s
+    w.api("PutScalingPolicy", AutoScalingGroupName="web", PolicyName="cpu50",
+          PolicyType="TargetTrackingScaling", TargetTrackingConfiguration={
+              "PredefinedMetricSpecification": {
+                  "PredefinedMetricType": "ASGAverageCPUUtilization"},
+              "TargetValue": 50.0})
+    for _ in range(6):
+        await minutes(w, 1, 80.0)
+        if w.group()["DesiredCapacity"] > 1:
+            break
+    assert w.group()["DesiredCapacity"] == 2  # ceil(1 x 80 / 50)
+    await w.settle(steps=3)
+    # The alarm stays in ALARM while the new instance warms up: the policy runs
+    # again each period but adds nothing, the warming instance will carry it.
+    await minutes(w, 1, 80.0)
+    assert w.group()["DesiredCapacity"] == 2
+    # Warmed up and the load still above target: now it scales again.
+    await minutes(w, 3, 80.0)
+    assert w.group()["DesiredCapacity"] == 4  # ceil(2 x 80 / 50)
