@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import botocore.exceptions
 import pytest
 
 from gureum.testing.server import RunningGureum
@@ -74,3 +75,37 @@ def test_policies_and_their_alarms(cloud: RunningGureum) -> None:
               for i in r["Instances"]}
     assert states <= {"terminated"}
     cw.delete_alarms(AlarmNames=["pol-busy"])
+
+
+def test_target_tracking_on_metric_math(cloud: RunningGureum) -> None:
+    asg, ec2, cw = cloud.client("autoscaling"), cloud.client("ec2"), cloud.client("cloudwatch")
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    asg.create_launch_configuration(LaunchConfigurationName="math-lc", ImageId=image,
+                                    InstanceType="t3.micro")
+    asg.create_auto_scaling_group(AutoScalingGroupName="math", LaunchConfigurationName="math-lc",
+                                  MinSize=0, MaxSize=2, AvailabilityZones=["us-east-1a"])
+    out = asg.put_scaling_policy(
+        AutoScalingGroupName="math", PolicyName="per-instance", PolicyType="TargetTrackingScaling",
+        TargetTrackingConfiguration={"TargetValue": 100.0, "CustomizedMetricSpecification": {
+            "Metrics": [
+                {"Id": "jobs", "ReturnData": False, "MetricStat": {"Stat": "Sum", "Metric": {
+                    "Namespace": "App", "MetricName": "Jobs"}}},
+                {"Id": "size", "ReturnData": False, "MetricStat": {"Stat": "Average", "Metric": {
+                    "Namespace": "AWS/AutoScaling", "MetricName": "GroupInServiceInstances",
+                    "Dimensions": [{"Name": "AutoScalingGroupName", "Value": "math"}]}}},
+                {"Id": "per", "Expression": "jobs / size", "Label": "jobs per instance"}]}})
+    names = sorted(a["AlarmName"] for a in out["Alarms"])
+    alarms = cw.describe_alarms(AlarmNames=names)["MetricAlarms"]
+    assert len(alarms) == 2
+    for alarm in alarms:
+        assert [q["Id"] for q in alarm["Metrics"]] == ["jobs", "size", "per"]
+        assert alarm["AlarmActions"] == [out["PolicyARN"]]
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        asg.put_scaling_policy(
+            AutoScalingGroupName="math", PolicyName="bad", PolicyType="TargetTrackingScaling",
+            TargetTrackingConfiguration={"TargetValue": 1.0, "CustomizedMetricSpecification": {
+                "Metrics": [{"Id": "a", "Expression": "1"}, {"Id": "b", "Expression": "2"}]}})
+    assert err.value.response["Error"]["Code"] == "ValidationError"
+    asg.delete_auto_scaling_group(AutoScalingGroupName="math", ForceDelete=True)
+    assert cw.describe_alarms(AlarmNames=names)["MetricAlarms"] == []
+    asg.delete_launch_configuration(LaunchConfigurationName="math-lc")

@@ -171,3 +171,37 @@ async def test_target_tracking_waits_for_warming_instances(w: World) -> None:
     # Warmed up and the load still above target: now it scales again.
     await minutes(w, 3, 80.0)
     assert w.group()["DesiredCapacity"] == 4  # ceil(2 x 80 / 50)
+
+
+@scenario
+async def test_target_tracking_on_metric_math(w: World) -> None:
+    await make_group(w)
+    out = w.api("PutScalingPolicy", AutoScalingGroupName="web", PolicyName="math",
+                PolicyType="TargetTrackingScaling", TargetTrackingConfiguration={
+                    "CustomizedMetricSpecification": {"Metrics": [
+                        {"Id": "cpu", "ReturnData": False, "MetricStat": {
+                            "Metric": {"Namespace": "AWS/EC2", "MetricName": "CPUUtilization",
+                                       "Dimensions": [{"Name": "AutoScalingGroupName",
+                                                       "Value": "web"}]},
+                            "Stat": "Average"}},
+                        {"Id": "doubled", "Expression": "cpu * 2", "Label": "twice"}]},
+                    "TargetValue": 50.0})
+    high = next(a for a in alarms(w) if "AlarmHigh" in a["AlarmName"])
+    assert high["AlarmActions"] == [out["PolicyARN"]]
+    assert [q["Id"] for q in high["Metrics"]] == ["cpu", "doubled"]
+    assert high["Metrics"][0]["MetricStat"]["Period"] == 60
+    for _ in range(6):
+        await minutes(w, 1, 40.0)  # doubled: 80, above the target
+        if w.group()["DesiredCapacity"] > 1:
+            break
+    assert w.group()["DesiredCapacity"] == 2
+    for bad in ([{"Id": "a", "Expression": "1"}, {"Id": "b", "Expression": "2"}],
+                [{"Id": "a"}],
+                [{"Id": "a", "Expression": "1"}, {"Id": "a", "Expression": "2",
+                                                  "ReturnData": False}]):
+        with pytest.raises(AWSError) as err:
+            w.api("PutScalingPolicy", AutoScalingGroupName="web", PolicyName="bad",
+                  PolicyType="TargetTrackingScaling", TargetTrackingConfiguration={
+                      "CustomizedMetricSpecification": {"Metrics": bad},
+                      "TargetValue": 50.0})
+        assert err.value.code == "ValidationError"

@@ -117,6 +117,43 @@ def warming_up(group: dict[str, Any], now: float, warmup: float) -> list[dict[st
             or now < float(m.get("in_service") or m.get("launched") or 0.0) + warmup]
 
 
+def check_queries(queries: list[dict[str, Any]]) -> None:
+    """A customized metric's metric math: queries with ids, each a metric or an
+    expression, exactly one of them returning data."""
+    ids = [str(q.get("Id") or "") for q in queries]
+    if not all(ids) or len(set(ids)) != len(ids):
+        raise validation("Each query of Metrics needs an Id, unique in the list")
+    for q in queries:
+        if bool(q.get("Expression")) == bool(q.get("MetricStat")):
+            raise validation(f"Query {q.get('Id')} needs exactly one of Expression and "
+                             "MetricStat")
+        stat = q.get("MetricStat") or {}
+        if q.get("MetricStat") and not (stat.get("Metric") and stat.get("Stat")):
+            raise validation(f"Query {q.get('Id')}: MetricStat needs a Metric and a Stat")
+    returning = [q for q in queries if q.get("ReturnData", True)]
+    if len(returning) != 1:
+        raise validation("Exactly one query of Metrics must return data (ReturnData)")
+
+
+def alarm_queries(queries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The queries of the owned alarms: AWS's one-minute period on each metric."""
+    out = []
+    for q in queries:
+        query: dict[str, Any] = {"Id": q["Id"], "ReturnData": bool(q.get("ReturnData", True))}
+        if q.get("Label"):
+            query["Label"] = q["Label"]
+        if q.get("Expression"):
+            query["Expression"] = q["Expression"]
+        else:
+            stat = {"Metric": q["MetricStat"]["Metric"], "Stat": q["MetricStat"]["Stat"],
+                    "Period": ALARM_PERIOD}
+            if q["MetricStat"].get("Unit"):
+                stat["Unit"] = q["MetricStat"]["Unit"]
+            query["MetricStat"] = stat
+        out.append(query)
+    return out
+
+
 def latest_value(alarm: dict[str, Any]) -> float | None:
     try:
         data = json.loads(alarm.get("StateReasonData") or "{}")
@@ -224,7 +261,7 @@ class PolicyOperations:
             if metric != "ALBRequestCountPerTarget" and label:
                 raise validation(f"ResourceLabel is not valid for {metric}")
         elif custom and custom.get("Metrics"):
-            raise validation("Metric math in a customized metric is not supported by gureum")
+            check_queries(custom["Metrics"])
         for field in ("ScalingAdjustment", "StepAdjustments", "AdjustmentType", "Cooldown"):
             if params.get(field) is not None:
                 raise validation(f"{field} is not valid for a TargetTrackingScaling policy")
@@ -248,6 +285,8 @@ class PolicyOperations:
             return {"Namespace": namespace, "MetricName": metric, "Statistic": stat,
                     "Dimensions": dims}
         custom = config["CustomizedMetricSpecification"]
+        if custom.get("Metrics"):
+            return {"Metrics": alarm_queries(custom["Metrics"])}
         out = {"Namespace": custom["Namespace"], "MetricName": custom["MetricName"],
                "Statistic": custom.get("Statistic") or "Average",
                "Dimensions": custom.get("Dimensions") or []}
@@ -269,8 +308,10 @@ class PolicyOperations:
         description = f"DO NOT EDIT OR DELETE. For TargetTrackingScaling policy " \
                       f"{doc['PolicyARN']}."
         cw_call = service_call("monitoring", "PutMetricAlarm", call.account, call.region)
+        if "Metrics" not in metric:
+            metric["Period"] = period
         cloudwatch.put_metric_alarm(cw_call, {
-            "AlarmName": high, "AlarmDescription": description, **metric, "Period": period,
+            "AlarmName": high, "AlarmDescription": description, **metric,
             "EvaluationPeriods": HIGH_PERIODS, "DatapointsToAlarm": HIGH_PERIODS,
             "Threshold": target, "ComparisonOperator": "GreaterThanThreshold",
             "AlarmActions": [doc["PolicyARN"]]})
@@ -281,7 +322,7 @@ class PolicyOperations:
         else:
             cloudwatch.put_metric_alarm(cw_call, {
                 "AlarmName": low, "AlarmDescription": description, **metric,
-                "Period": period, "EvaluationPeriods": LOW_PERIODS,
+                "EvaluationPeriods": LOW_PERIODS,
                 "DatapointsToAlarm": LOW_PERIODS, "Threshold": target * LOW_FACTOR,
                 "ComparisonOperator": "LessThanThreshold",
                 "AlarmActions": [doc["PolicyARN"]]})
