@@ -398,8 +398,8 @@ def main() -> int:
     parser.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL",
                                                              "http://127.0.0.1:4566"))
     parser.add_argument("--region", default="us-east-1")
-    parser.add_argument("--rate", type=float, default=14.0,
-                        help="busy requests per second while loaded (default 14)")
+    parser.add_argument("--rate", type=float, default=16.0,
+                        help="busy requests per second while loaded (default 16)")
     parser.add_argument("--load-seconds", type=float, default=60.0,
                         help="the longest the load runs (default 60)")
     parser.add_argument("--patience", type=float, default=120.0,
