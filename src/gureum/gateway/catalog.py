@@ -72,6 +72,10 @@ SERVICES: dict[str, ServiceSpec] = {
             target_prefix="AWSBudgetServiceGateway", global_service=True,
         ),
         ServiceSpec(
+            "acm", ("acm",), ("json",), "json", "ValidationException",
+            "ValidationException", target_prefix="CertificateManager",
+        ),
+        ServiceSpec(
             "pricing", ("pricing",), ("json",), "json",
             "InvalidParameterException", "InvalidParameterException",
             target_prefix="AWSPriceListService",

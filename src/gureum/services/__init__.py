@@ -3,6 +3,7 @@ operations; ``SERVICES`` maps the botocore service name to the class."""
 
 from __future__ import annotations
 
+from .acm import ACM
 from .autoscaling import AutoScaling
 from .base import Service
 from .budgets import Budgets
@@ -19,5 +20,5 @@ from .sts import STS
 SERVICES: dict[str, type[Service]] = {
     cls.name: cls
     for cls in (STS, EC2, S3, CloudWatch, ELBv2, RDS, ElastiCache, AutoScaling,
-                CostExplorer, Budgets, Pricing)
+                CostExplorer, Budgets, Pricing, ACM)
 }
