@@ -318,7 +318,13 @@ def test_https_listener_terminates_tls(elb: Any, backends: Backends) -> None:
         elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS", Port=443,
                             DefaultActions=forward)
     assert err.value.response["Error"]["Code"] == "ValidationError"
-    cert = "arn:aws:acm:us-east-1:000000000000:certificate/0b1c2d3e"
+    with pytest.raises(elb.exceptions.CertificateNotFoundException):
+        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS", Port=443,
+                            DefaultActions=forward, Certificates=[{
+                                "CertificateArn": "arn:aws:acm:us-east-1:000000000000:"
+                                                  "certificate/0b1c2d3e"}])
+    # IAM does not run here: an IAM server certificate is served self-signed.
+    cert = "arn:aws:iam::000000000000:server-certificate/web"
     lst = elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS",
                               Port=443, DefaultActions=forward,
                               Certificates=[{"CertificateArn": cert}])["Listeners"][0]

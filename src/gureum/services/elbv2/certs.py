@@ -1,20 +1,21 @@
-"""Self-signed certificates for HTTPS listeners.
-
-ACM does not run here, so a listener's ``CertificateArn`` is recorded but the
-listener serves a certificate made for it: an ECDSA P-256 key and a
-self-signed certificate for the load balancer's DNS name (clients use
-``curl -k`` or trust it explicitly). The PEM holds certificate then key, as
-HAProxy's ``crt`` takes it.
+"""What an HTTPS listener serves: the certificate imported into ACM that its
+``CertificateArn`` names (its chain and key with it), or else a certificate
+made for it: an ECDSA P-256 key and a self-signed certificate for the load
+balancer's DNS name (clients use ``curl -k`` or trust it explicitly). The PEM
+holds certificate, chain, then key, as HAProxy's ``crt`` takes it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+ACM_CERTIFICATE = "acm:certificate"  # the ACM service's records
 
 VALID_DAYS = 395
 
@@ -35,3 +36,25 @@ def self_signed(dns_name: str, now: float) -> str:
                                 serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     return (cert.public_bytes(serialization.Encoding.PEM) + key_pem).decode()
+
+
+def imported(store: Any, arn: str) -> str | None:
+    """The PEM (certificate, chain, key) of an ACM certificate, or None."""
+    parts = arn.split(":", 5) if isinstance(arn, str) else []
+    if len(parts) != 6 or parts[2] != "acm":
+        return None
+    doc = store.resources.get(ACM_CERTIFICATE, parts[4], parts[3], arn)
+    if doc is None:
+        return None
+    return str(doc["certificate"] + doc.get("chain", "") + doc["key"])
+
+
+def serving_pem(store: Any, listener: dict[str, Any]) -> str | None:
+    """What an HTTPS listener serves (None: it is not HTTPS)."""
+    if not listener.get("pem"):
+        return None
+    for arn in listener.get("certificates") or []:
+        found = imported(store, arn)
+        if found is not None:
+            return found
+    return str(listener["pem"])

@@ -27,6 +27,7 @@ from gureum.drivers.proxy import (
 )
 
 from ..base import Call, Identity
+from .certs import serving_pem
 from .core import LB, LOOP, TG, Doc, ELBv2Core, arn_scope, backend_name, proxy_name
 from .targetgroups import matcher_codes
 
@@ -140,7 +141,7 @@ class DataPlane(ELBv2Core):
                 self._action(lst["default_actions"]),
                 tuple(Rule(tuple(_condition(c) for c in r["conditions"]),
                            self._action(r["actions"])) for r in rules),
-                idle_timeout=idle, certificate=lst.get("pem")))
+                idle_timeout=idle, certificate=serving_pem(self.store, lst)))
         backends = []
         next_expiry: float | None = None
         now = self.now()

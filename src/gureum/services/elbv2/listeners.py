@@ -9,7 +9,7 @@ from gureum.errors import AWSError
 from ..base import Call
 from ..common import tags as tagutil
 from .actions import ActionSupport
-from .certs import self_signed
+from .certs import imported, self_signed
 from .core import LISTENER, RULE, Doc, check_port, new_hex, page, validation
 
 ALB_PROTOCOLS = ("HTTP", "HTTPS")
@@ -58,8 +58,10 @@ class ListenerOperations(ActionSupport):
         return {"Listeners": [self.render_listener(doc)]}
 
     def _tls(self, lb: Doc, doc: Doc, params: dict[str, Any]) -> None:
-        """An HTTPS listener's certificates and policy; it serves a self-signed
-        certificate for the load balancer's name (``certs``)."""
+        """An HTTPS listener's certificates and policy. It serves the
+        certificate imported into ACM that it names, or else (an IAM server
+        certificate ARN: IAM does not run here) a self-signed certificate for
+        the load balancer's name (``certs``)."""
         if doc["protocol"] != "HTTPS":
             for key in ("certificates", "ssl_policy", "pem"):
                 doc.pop(key, None)
@@ -69,6 +71,9 @@ class ListenerOperations(ActionSupport):
             arns = [c.get("CertificateArn") for c in given or [] if isinstance(c, dict)]
             if not arns or not all(isinstance(a, str) and a for a in arns):
                 raise validation("A certificate must be specified for HTTPS listeners")
+            first = str(arns[0])
+            if first.startswith("arn:aws:acm:") and imported(self.store, first) is None:
+                raise AWSError("CertificateNotFound", f"Certificate '{first}' not found")
             doc["certificates"] = arns[:1]
         doc["ssl_policy"] = params.get("SslPolicy") or doc.get("ssl_policy") \
             or DEFAULT_SSL_POLICY
