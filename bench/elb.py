@@ -1,26 +1,50 @@
-"""Requests/s and p99 latency through a gureum application load balancer versus
-the same backend directly and versus a hand-written HAProxy configuration of
-the same topology, in the same run.
+"""Requests/s and p99 latency through a gureum application load balancer, on
+each proxy driver (HAProxy, built-in), versus the same backend directly and
+versus a hand-written HAProxy configuration of the same topology, in the same
+run; then requests lost while a target is killed.
 
 Backend: nginx serving a 1 KiB file; load: wrk, 64 connections, 2 threads.
+Each driver gets its own gureum; its rounds alternate (rotating the order)
+between the hand-written HAProxy, the gureum load balancer and nginx directly,
+and the ratio is the median of the rounds' ratios (the machine is shared: run
+order alone moves single figures by a third). gureum's own CPU during its
+runs is printed too (it shares the machine's cores with the proxy and wrk).
+
+Failover: a second target (a single-process nginx) joins the group; a client
+with 8 keep-alive connections runs while that nginx is killed; requests that
+failed (connection errors, 5xx) are counted until the target is reported
+unhealthy and after.
+
 Needs root (the load balancer listens on port 80), haproxy, nginx and wrk.
 
-    .venv/bin/python bench/elb.py [--seconds 5]
+    .venv/bin/python bench/elb.py [--seconds 5] [--rounds 3] [--drivers haproxy,builtin]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
 import re
+import signal
+import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
+
+import psutil
 
 from gureum.testing.server import running_gureum
 
 BACKEND = "127.214.0.1"
 HANDWRITTEN = "127.214.0.2"
+VICTIM = "127.214.0.4"
+HEALTH = {"HealthCheckPath": "/index.html", "HealthCheckIntervalSeconds": 5,
+          "HealthCheckTimeoutSeconds": 2, "HealthyThresholdCount": 2,
+          "UnhealthyThresholdCount": 2}
 
 
 def wrk(url: str, seconds: int) -> tuple[float, str]:
@@ -33,20 +57,140 @@ def wrk(url: str, seconds: int) -> tuple[float, str]:
     return rps, p99
 
 
+def nginx_conf(tmp: Path, name: str, host: str, single: bool) -> Path:
+    conf = tmp / f"{name}.conf"
+    conf.write_text(f"""
+worker_processes 1; daemon off; {"master_process off;" if single else ""}
+pid {tmp}/{name}.pid; error_log {tmp}/{name}.err;
+events {{ worker_connections 1024; }}
+http {{ access_log off;
+  server {{ listen {host}:8080; root {tmp}/www; location / {{ }} }} }}
+""")
+    return conf
+
+
+def wait_healthy(elb: Any, tg: str, count: int) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < 60:
+        th = elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]
+        if sum(d["TargetHealth"]["State"] == "healthy" for d in th) == count:
+            return time.monotonic() - start
+        time.sleep(0.1)
+    raise RuntimeError("targets did not turn healthy")
+
+
+async def _client(host: str, stop: float, log: list[tuple[float, bool]]) -> None:
+    request = f"GET /index.html HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    writer = None
+    while time.monotonic() < stop:
+        try:
+            if writer is None:
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(host, 80), 2)
+            writer.write(request)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            found = re.search(rb"(?i)content-length:\s*(\d+)", head)
+            await reader.readexactly(int(found.group(1)) if found else 0)
+            ok = head.split(b" ", 2)[1].startswith(b"2")
+            log.append((time.monotonic(), ok))
+            if not ok:
+                writer.close()
+                writer = None
+        except (OSError, asyncio.IncompleteReadError, TimeoutError):
+            log.append((time.monotonic(), False))
+            if writer is not None:
+                writer.close()
+            writer = None
+            await asyncio.sleep(0.01)
+    if writer is not None:
+        writer.close()
+
+
+def failover(elb: Any, tg: str, host: str, victim: subprocess.Popen[bytes]
+             ) -> tuple[int, int, int, float]:
+    """(requests, failed before detection, failed after, seconds to detect)."""
+    log: list[tuple[float, bool]] = []
+    seconds = 16.0
+    stop = time.monotonic() + seconds
+
+    async def load() -> None:
+        await asyncio.gather(*(_client(host, stop, log) for _ in range(8)))
+
+    t = threading.Thread(target=asyncio.run, args=(load(),))
+    t.start()
+    time.sleep(1.0)
+    killed = time.monotonic()
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    detected = None
+    while time.monotonic() < stop:
+        th = elb.describe_target_health(TargetGroupArn=tg,
+                                        Targets=[{"Id": VICTIM}])["TargetHealthDescriptions"]
+        if th[0]["TargetHealth"]["State"] == "unhealthy":
+            detected = time.monotonic()
+            break
+        time.sleep(0.05)
+    t.join()
+    if detected is None:
+        raise RuntimeError("the killed target was not detected")
+    before = sum(1 for ts, ok in log if not ok and ts <= detected)
+    after = sum(1 for ts, ok in log if not ok and ts > detected)
+    return len(log), before, after, detected - killed
+
+
+def measure(driver: str, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
+    with running_gureum(env={"GUREUM_PROXY_DRIVER": driver}) as g:
+        elb = g.client("elbv2")
+        assert g.health()["drivers"].get("elbv2", driver) == driver
+        lb = elb.create_load_balancer(Name=f"bench-{driver}")["LoadBalancers"][0]
+        tg = elb.create_target_group(Name="bench", Protocol="HTTP", Port=8080,
+                                     TargetType="ip", **HEALTH)["TargetGroups"][0]
+        tg_arn = tg["TargetGroupArn"]
+        elb.register_targets(TargetGroupArn=tg_arn, Targets=[{"Id": BACKEND}])
+        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                            DefaultActions=[{"Type": "forward", "TargetGroupArn": tg_arn}])
+        wait_healthy(elb, tg_arn, 1)
+        server = psutil.Process(g.pid)
+        rows = {
+            "direct (nginx)": f"http://{BACKEND}:8080/index.html",
+            "hand-written HAProxy": f"http://{HANDWRITTEN}/index.html",
+            f"gureum ALB ({driver})": f"http://{lb['DNSName']}/index.html",
+        }
+        names = list(rows)
+        results: dict[str, list[tuple[float, str]]] = {n: [] for n in names}
+        ratios = []
+        cpu = []
+        for r in range(args.rounds):
+            order = names[r % 3:] + names[:r % 3]
+            for name in order:
+                before = sum(server.cpu_times()[:2])
+                results[name].append(wrk(rows[name], args.seconds))
+                if name.startswith("gureum"):
+                    cpu.append((sum(server.cpu_times()[:2]) - before) / args.seconds)
+            ratios.append(results[names[2]][-1][0] / results[names[1]][-1][0])
+
+        victim = subprocess.Popen(["nginx", "-c", str(nginx_conf(tmp, "victim", VICTIM, True))])
+        try:
+            elb.register_targets(TargetGroupArn=tg_arn, Targets=[{"Id": VICTIM}])
+            wait_healthy(elb, tg_arn, 2)
+            lost = failover(elb, tg_arn, lb["DNSName"], victim)
+        finally:
+            if victim.poll() is None:
+                victim.kill()
+                victim.wait()
+        return {"results": results, "ratio": statistics.median(ratios), "ratios": ratios,
+                "cpu": statistics.mean(cpu), "lost": lost}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--drivers", default="haproxy,builtin")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gureum-bench-elb-"))
     tmp.chmod(0o755)  # nginx workers read the file as their own user
     (tmp / "www").mkdir()
     (tmp / "www" / "index.html").write_bytes(b"x" * 1024)
-    (tmp / "nginx.conf").write_text(f"""
-worker_processes 1; daemon off; pid {tmp}/nginx.pid; error_log {tmp}/nginx.err;
-events {{ worker_connections 1024; }}
-http {{ access_log off;
-  server {{ listen {BACKEND}:8080; root {tmp}/www; location / {{ }} }} }}
-""")
     (tmp / "haproxy.cfg").write_text(f"""
 global
     maxconn 4000
@@ -64,40 +208,29 @@ backend b
     option httpchk GET /index.html
     server s1 {BACKEND}:8080 check inter 5s
 """)
-    nginx = subprocess.Popen(["nginx", "-c", str(tmp / "nginx.conf")])
+    nginx = subprocess.Popen(["nginx", "-c", str(nginx_conf(tmp, "nginx", BACKEND, False))])
     hand = subprocess.Popen(["haproxy", "-f", str(tmp / "haproxy.cfg")])
     try:
-        with running_gureum() as g:
-            elb = g.client("elbv2")
-            lb = elb.create_load_balancer(Name="bench")["LoadBalancers"][0]
-            tg = elb.create_target_group(
-                Name="bench", Protocol="HTTP", Port=8080, TargetType="ip",
-                HealthCheckPath="/index.html", HealthCheckIntervalSeconds=5,
-                HealthyThresholdCount=2)["TargetGroups"][0]["TargetGroupArn"]
-            elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": BACKEND}])
-            elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP",
-                                Port=80, DefaultActions=[{"Type": "forward",
-                                                          "TargetGroupArn": tg}])
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                th = elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]
-                if th[0]["TargetHealth"]["State"] == "healthy":
-                    break
-                time.sleep(0.2)
-            rows = [
-                ("direct (nginx)", f"http://{BACKEND}:8080/index.html"),
-                ("hand-written HAProxy", f"http://{HANDWRITTEN}/index.html"),
-                ("gureum ALB (HAProxy driver)", f"http://{lb['DNSName']}/index.html"),
-            ]
-            results = {name: wrk(url, args.seconds) for name, url in rows}
-            base = results["hand-written HAProxy"][0]
-            print(f"{'path':30} {'req/s':>10} {'p99':>10} {'vs HAProxy':>11}")
-            for name, (rps, p99) in results.items():
-                print(f"{name:30} {rps:10.0f} {p99:>10} {rps / base:10.0%}")
+        time.sleep(0.5)
+        measured = {d: measure(d, tmp, args) for d in args.drivers.split(",")}
     finally:
         for proc in (nginx, hand):
             proc.terminate()
             proc.wait(5)
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+          f"{args.rounds} rounds of {args.seconds} s, wrk -t2 -c64, nginx 1 KiB")
+    print(f"{'path':30} {'req/s':>10} {'p99':>10}")
+    for driver, m in measured.items():
+        print(f"-- gureum on {driver} (its own CPU during its runs: {m['cpu']:.0%} of a core)")
+        for name, runs in m["results"].items():
+            rps = statistics.median(r for r, _ in runs)
+            p99 = sorted(runs)[len(runs) // 2][1]
+            print(f"{name:30} {rps:10.0f} {p99:>10}")
+        print(f"{'gureum / hand-written':30} {m['ratio']:10.0%}   rounds: "
+              + " ".join(f"{r:.0%}" for r in m["ratios"]))
+        total, before, after, took = m["lost"]
+        print(f"failover: target killed, detected in {took:.1f} s; {total} requests, "
+              f"{before} failed before detection, {after} after")
 
 
 if __name__ == "__main__":

@@ -220,6 +220,12 @@ class _Renderer:
             f"    timeout server {_seconds(TRAFFIC_TIMEOUT)}",
             "    timeout http-request 30s",
             "    option dontlognull",
+            # A request a server refused, or a kept-alive connection it had
+            # closed, goes to another server: nothing is lost before a
+            # killed target's checks fail.
+            "    retries 3",
+            "    option redispatch 1",
+            "    retry-on conn-failure empty-response",
             "",
         ]
         for lst in self.spec.listeners:
