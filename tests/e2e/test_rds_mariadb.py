@@ -87,10 +87,10 @@ def test_engine_versions_name_what_is_installed(cloud: RunningGureum) -> None:
     versions = rds.describe_db_engine_versions(Engine="mariadb")["DBEngineVersions"]
     assert [v["Engine"] for v in versions] == ["mariadb"]
     assert versions[0]["EngineVersion"][0].isdigit()
+    assert versions[0]["SupportsReadReplica"] is True
     bad = rds.exceptions.ClientError
     with pytest.raises(bad) as err:
         rds.create_db_instance(
-            DBInstanceIdentifier="maz", Engine="mariadb", DBInstanceClass="db.t3.micro",
-            AllocatedStorage=20, MasterUsername="admin", MasterUserPassword=PASSWORD,
-            MultiAZ=True)
+            DBInstanceIdentifier="bad-class", Engine="mariadb", DBInstanceClass="db.x9.huge",
+            AllocatedStorage=20, MasterUsername="admin", MasterUserPassword=PASSWORD)
     assert err.value.response["Error"]["Code"] == "InvalidParameterCombination"

@@ -6,11 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
-
 from gureum.drivers.mysql import native_hash
 from gureum.drivers.postgres import FakePostgres
-from gureum.errors import AWSError
 from gureum.services.rds.core import MYSQL_DRIVER_KEY
 
 from .test_lifecycle import CALL, World
@@ -37,12 +34,13 @@ def test_mariadb_instance_runs_on_the_mysql_driver(tmp_path: Path) -> None:
             engine = mysql.engines_[doc["engine_id"]]
             assert engine.roles["master"] == native_hash("password1")
             assert doc["engine_id"] not in world.driver.engines_
-            with pytest.raises(AWSError) as err:
-                world.rds.create_db_instance_read_replica(CALL, {
-                    "DBInstanceIdentifier": "rep", "SourceDBInstanceIdentifier": "maria"})
-            assert err.value.code == "InvalidParameterCombination"
-            with pytest.raises(AWSError):
-                world.create("maz", Engine="mysql", MultiAZ=True)
+            out = world.rds.create_db_instance_read_replica(CALL, {
+                "DBInstanceIdentifier": "rep", "SourceDBInstanceIdentifier": "maria"})
+            assert out["DBInstance"]["Engine"] == "mariadb"
+            await world.settle()
+            replica = world.doc("rep")
+            assert replica["engine_id"].startswith("m")
+            assert mysql.engines_[replica["engine_id"]].source == doc["engine_id"]
         finally:
             await world.loops.stop()
             await world.rds.stop()

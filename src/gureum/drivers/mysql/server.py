@@ -8,10 +8,15 @@ operating-system user it runs as (``unix_socket`` authentication, which
 ``mariadb-install-db`` sets up); clients come in over TCP on the engine's own
 address with ``mysql_native_password``.
 
+Every server writes a binary log (ROW format, its own ``server-id``).
 Backups are logical (``mariadb-dump`` of every database into
-``<dest>/dump.sql``): a restore gives the data as of the backup, and
-``switch_wal`` reports the time of the newest backup, since binary logs are
-not archived yet. Read replicas and standbys are not supported yet.
+``<dest>/dump.sql``, with the binlog position it is consistent with);
+``switch_wal`` rotates the binlog and copies every finished binlog file into
+the archive (``<archive>/<engine id>/``), so a restore replays the archived
+binlogs from the backup's position up to a second (``mariadb-binlog
+--stop-datetime``). Replicas and standbys are loaded from a dump of their
+source and replicate from it by GTID (``read_only`` keeps clients' writes out:
+the master user has no READ_ONLY ADMIN); promoting one stops replication.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import logging
 import os
 import pwd
 import re
+import secrets
 import shutil
 import signal
 import stat
@@ -40,8 +46,11 @@ log = logging.getLogger("gureum.drivers.mysql")
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 POLL = 0.05
-INTERNAL = ("system user", "event_scheduler")
+REPL_USER = "rdsrepl"
+INTERNAL = ("system user", "event_scheduler", REPL_USER)
 EMPTY = '""'  # an empty value in an option file
+_POSITION = re.compile(r"MASTER_LOG_FILE='([^']+)',\s*MASTER_LOG_POS=(\d+)")
+_GTID = re.compile(r"gtid_slave_pos\s*=\s*'([^']*)'")
 
 
 def find_mariadbd() -> Path | None:
@@ -115,12 +124,14 @@ class MariaDBServers:
                 if not mode & stat.S_IXOTH:
                     os.chmod(p, stat.S_IMODE(mode) | stat.S_IXOTH)
 
-    async def _run(self, *args: str, input: bytes | None = None, check: bool = True) -> str:
+    async def _run(self, *args: str, input: bytes | None = None, check: bool = True,
+                   env: dict[str, str] | None = None) -> str:
         proc = await asyncio.create_subprocess_exec(
             *args, stdin=asyncio.subprocess.PIPE if input is not None else
             asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, cwd=str(self.root),
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"})
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8",
+                 **(env or {})})
         out, err = await proc.communicate(input)
         if check and proc.returncode != 0:
             detail = err.decode(errors="replace")[-2000:]
@@ -139,8 +150,16 @@ class MariaDBServers:
             "skip-name-resolve", "innodb_flush_log_at_trx_commit = 1",
         ]
         lines.append(f"bind-address = {spec.address}" if spec.address else "skip-networking")
-        if (d / "read-only").exists():
+        lines += ["log-bin = mysql-bin", "binlog_format = ROW",
+                  f"server-id = {int(spec.id[1:], 16) % 4_000_000_000 + 1}"
+                  if re.fullmatch(r"m[0-9a-f]+", spec.id) else "server-id = 1"]
+        if (d / "read-only").exists() or (d / "replica").exists():
             lines.append("read_only = 1")
+        archive = d / "archive"
+        if spec.archive is not None:
+            archive.write_text(str(spec.archive))
+        else:
+            archive.unlink(missing_ok=True)
         # The user's parameters come last: a later line wins in an option file.
         lines += [f"{k} = {v or EMPTY}" for k, v in sorted(spec.params.items())]
         conf = d / "my.cnf"
@@ -180,13 +199,82 @@ class MariaDBServers:
         await self.create(spec)
         inner = EngineSpec(spec.id, "", spec.port, spec.settings)
         await self.start(inner)
-        await self._run("mariadb", "--no-defaults", f"--socket={self.socket(spec.id)}",
-                        "-u", self.admin, input=dump.read_bytes())
+        await self._load(spec.id, dump.read_bytes())
+        if archive is not None:
+            await self._replay(spec.id, backup, archive, target_time)
         await self.stop(spec.id)
         (self.dir(spec.id) / "restored").touch()
 
+    async def _load(self, id: str, sql: bytes) -> None:
+        """Run SQL as the admin, kept out of the engine's own binlog."""
+        await self._run("mariadb", "--no-defaults", f"--socket={self.socket(id)}",
+                        "-u", self.admin, input=b"SET sql_log_bin = 0;\n" + sql)
+
+    async def _replay(self, id: str, backup: Path, archive: Path,
+                      target_time: float | None) -> None:
+        """Apply the source's archived binlogs from the backup's position up to
+        ``target_time`` (whole seconds: every event stamped at or before it)."""
+        try:
+            source = (backup / "source").read_text().strip()
+        except OSError as exc:
+            raise EngineError(f"backup {backup} does not name its engine") from exc
+        m = _POSITION.search((backup / "dump.sql").read_text(errors="replace")[:20000])
+        if m is None:
+            raise EngineError(f"backup {backup} has no binlog position")
+        first, position = m.group(1), m.group(2)
+        files = sorted(p for p in (archive / source).glob("mysql-bin.[0-9]*")
+                       if p.name >= first)
+        if not files or files[0].name != first:
+            return  # nothing was written after the backup
+        args = ["mariadb-binlog", "--no-defaults", f"--start-position={position}"]
+        if target_time is not None:
+            stop = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(int(target_time) + 1))
+            args.append(f"--stop-datetime={stop}")
+        events = await self._run(*args, *map(str, files), env={"TZ": "UTC"})
+        await self._load(id, events.encode())
+
+    def _secret(self) -> str:
+        """The replication user's password (one per gureum, kept root-only)."""
+        path = self.root / ".repl-secret"
+        if not path.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(16))
+            os.chmod(path, 0o600)
+        return path.read_text().strip()
+
+    def _endpoint(self, id: str) -> tuple[str, int]:
+        text = (self.dir(id) / "my.cnf").read_text()
+        host = re.search(r"^bind-address = (\S+)$", text, re.M)
+        port = re.search(r"^port = (\d+)$", text, re.M)
+        if host is None or port is None:
+            raise EngineError(f"engine {id} does not listen on TCP")
+        return host.group(1), int(port.group(1))
+
     async def clone_replica(self, spec: EngineSpec, source: str) -> None:
-        raise EngineError("read replicas and standbys of MariaDB are not supported yet")
+        """A new engine loaded from a dump of ``source``, replicating from the
+        dump's GTID position, read-only for clients."""
+        if (self.dir(spec.id) / "replica").exists() and self.data(spec.id).is_dir():
+            return
+        host, port = self._endpoint(source)
+        user = f"{_quote(REPL_USER)}@'%'"
+        await self.execute(source, f"CREATE USER IF NOT EXISTS {user};\n"
+                                   f"ALTER USER {user} IDENTIFIED BY {_quote(self._secret())};\n"
+                                   f"GRANT REPLICATION SLAVE ON *.* TO {user};\n")
+        dump = await self._dump(source)
+        m = _GTID.search(dump[:20000])
+        gtid = m.group(1) if m else ""
+        await self.destroy(spec.id)
+        await self.create(spec)
+        await self.start(EngineSpec(spec.id, "", spec.port, spec.settings))
+        await self._load(spec.id, dump.encode())
+        await self.execute(spec.id, (
+            "STOP SLAVE;\nRESET SLAVE ALL;\n"
+            f"SET GLOBAL gtid_slave_pos = {_quote(gtid)};\n"
+            f"CHANGE MASTER TO MASTER_HOST = {_quote(host)}, MASTER_PORT = {port}, "
+            f"MASTER_USER = {_quote(REPL_USER)}, MASTER_PASSWORD = {_quote(self._secret())}, "
+            "MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1;\nSTART SLAVE;\n"))
+        await self.stop(spec.id)
+        (self.dir(spec.id) / "replica").touch()
 
     def _pid(self, id: str) -> int | None:
         try:
@@ -337,11 +425,22 @@ class MariaDBServers:
             sql.append(f"CREATE DATABASE IF NOT EXISTS {_ident(database)};")
         await self.execute(id, "\n".join(sql) + "\n")
 
+    async def _slave_status(self, id: str) -> dict[str, str]:
+        out = await self._run("mariadb", "--no-defaults", f"--socket={self.socket(id)}",
+                              "-u", self.admin, "-E", "-e", "SHOW SLAVE STATUS")
+        fields: dict[str, str] = {}
+        for line in out.splitlines():
+            if ":" in line and not line.startswith("*"):
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+        return fields
+
     async def in_recovery(self, id: str) -> bool:
-        return False
+        return bool(await self._slave_status(id))
 
     async def promote(self, id: str) -> None:
-        return None
+        await self.execute(id, "STOP SLAVE;\nRESET SLAVE ALL;\nSET GLOBAL read_only = 0;\n")
+        (self.dir(id) / "replica").unlink(missing_ok=True)
 
     # -- measurements -----------------------------------------------------
 
@@ -363,7 +462,11 @@ class MariaDBServers:
         return int(rows[0][0]) if rows else 0
 
     async def replica_lag(self, id: str) -> float | None:
-        return None
+        status = await self._slave_status(id)
+        if not status:
+            return None
+        behind = status.get("Seconds_Behind_Master", "NULL")
+        return float(behind) if behind.isdigit() else 0.0
 
     # -- backups ----------------------------------------------------------
 
@@ -373,13 +476,16 @@ class MariaDBServers:
         tmp = dest.with_name(dest.name + ".tmp")
         await asyncio.to_thread(shutil.rmtree, tmp, True)
         tmp.mkdir(parents=True)
-        marker = time.time()
-        out = await self._run("mariadb-dump", "--no-defaults", f"--socket={self.socket(id)}",
-                              "-u", self.admin, "--all-databases", "--single-transaction",
-                              "--routines", "--events")
-        (tmp / "dump.sql").write_text(out)
+        (tmp / "dump.sql").write_text(await self._dump(id))
+        (tmp / "source").write_text(id)
         tmp.rename(dest)
-        (self.dir(id) / "last-backup").write_text(repr(marker))
+
+    async def _dump(self, id: str) -> str:
+        """Every database, consistent, with the binlog file, position and GTID
+        it corresponds to (as comments)."""
+        return await self._run("mariadb-dump", "--no-defaults", f"--socket={self.socket(id)}",
+                               "-u", self.admin, "--all-databases", "--single-transaction",
+                               "--routines", "--events", "--master-data=2", "--gtid")
 
     async def set_read_only(self, id: str, on: bool) -> None:
         """``read_only``: the master user lacks READ_ONLY ADMIN (see
@@ -402,7 +508,19 @@ class MariaDBServers:
         tmp.rename(dest)
 
     async def switch_wal(self, id: str) -> float:
+        """Rotate the binlog and archive every finished binlog file; the time
+        before the rotation (everything committed before it is archived)."""
+        marker = time.time()
+        rows = await self.execute(id, "FLUSH BINARY LOGS;\nSHOW BINARY LOGS;\n")
         try:
-            return float((self.dir(id) / "last-backup").read_text())
-        except (OSError, ValueError) as exc:
-            raise EngineError(f"engine {id} has no backup yet") from exc
+            archive = Path((self.dir(id) / "archive").read_text().strip())
+        except OSError:
+            return marker  # not archiving (no retention): nothing to copy
+        dest = archive / id
+        await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
+        for name in [r[0] for r in rows][:-1]:  # the last one is being written
+            if not (dest / name).exists():
+                tmp = dest / f".{name}.tmp"
+                await asyncio.to_thread(shutil.copyfile, self.data(id) / name, tmp)
+                tmp.rename(dest / name)
+        return marker

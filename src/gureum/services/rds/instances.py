@@ -146,9 +146,6 @@ class InstanceOperations(RDSCore):
         password = validate.password(params["MasterUserPassword"])
         if params.get("DBName") is not None:
             validate.db_name(params["DBName"])
-        if engine in MYSQL_ENGINES and params.get("MultiAZ"):
-            raise validate.combination(f"Multi-AZ {engine} DB instances are not supported "
-                                       "by this gureum yet")
         # MariaDB keeps mysql_native_password hashes, PostgreSQL SCRAM verifiers.
         hashed = native_hash(password) if engine in MYSQL_ENGINES else verifier(password)
         doc = self.new_record(call, params, id, engine=engine, engine_version=version,

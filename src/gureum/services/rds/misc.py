@@ -63,7 +63,7 @@ class MiscOperations(RDSCore):
                     "DBEngineDescription": "MariaDB Community Edition",
                     "DBEngineVersionDescription": f"MariaDB {mysql.version}",
                     "MajorEngineVersion": major, "Status": "available",
-                    "SupportsReadReplica": False, "SupportedEngineModes": ["provisioned"],
+                    "SupportsReadReplica": True, "SupportedEngineModes": ["provisioned"],
                 })
         if self.driver is not None and self.driver.postgres is not None:
             version = self.driver.version

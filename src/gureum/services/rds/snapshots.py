@@ -297,9 +297,6 @@ class SnapshotOperations(InstanceOperations):
         with self.store.tx():
             source = self.instance(call, params.get("SourceDBInstanceIdentifier"))
             self._require(source, "available")
-            if source["engine"] != "postgres":
-                raise validate.combination(f"Read replicas of {source['engine']} DB instances "
-                                           "are not supported by this gureum yet")
             if source.get("replica_of"):
                 raise validate.combination("A read replica of a read replica is not "
                                            "supported here.")
@@ -318,7 +315,8 @@ class SnapshotOperations(InstanceOperations):
                 "CopyTagsToSnapshot": params.get("CopyTagsToSnapshot", False),
             }
             instance_class(merged["DBInstanceClass"])
-            doc = self.new_record(call, merged, id, master_username=source["master_username"],
+            doc = self.new_record(call, merged, id, engine=source["engine"],
+                                  master_username=source["master_username"],
                                   db_name=source.get("db_name"), replica_of=source["id"],
                                   engine_version=source["engine_version"],
                                   source={"kind": "replica", "from": source["id"]})

@@ -1,0 +1,133 @@
+"""MariaDB backups, replicas and failover end to end through boto3 and the
+``mysql`` client: a read replica that replicates by binlog, refuses writes
+and is promoted; a Multi-AZ instance that fails over keeping its endpoint and
+data; point-in-time restore from the archived binlogs (exactly the rows
+committed up to the second), and LatestRestorableTime."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gureum.drivers.mysql import find_mariadbd
+from gureum.testing.server import RunningGureum
+
+from .rds_support import PASSWORD, mysql, rds_gureum, wait_gone, wait_status
+
+pytestmark = pytest.mark.skipif(find_mariadbd() is None or shutil.which("mysql") is None,
+                                reason="MariaDB is not installed")
+
+
+@pytest.fixture(scope="module")
+def cloud() -> Iterator[RunningGureum]:
+    with rds_gureum() as g:
+        yield g
+
+
+@pytest.fixture(scope="module")
+def rds(cloud: RunningGureum) -> Any:
+    return cloud.client("rds")
+
+
+def create(rds: Any, id: str, **kw: Any) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "DBInstanceIdentifier": id, "Engine": "mariadb", "DBInstanceClass": "db.t3.micro",
+        "AllocatedStorage": 20, "MasterUsername": "admin", "MasterUserPassword": PASSWORD,
+        "DBName": "app", **kw}
+    rds.create_db_instance(**params)
+    return wait_status(rds, id)
+
+
+def sql(db: dict[str, Any], text: str) -> list[str]:
+    out = mysql(db, text)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+def rows(db: dict[str, Any], table: str) -> list[int]:
+    return [int(x) for x in sql(db, f"SELECT n FROM {table} ORDER BY n")]
+
+
+def delete(rds: Any, id: str) -> None:
+    rds.delete_db_instance(DBInstanceIdentifier=id, SkipFinalSnapshot=True)
+    wait_gone(rds, id)
+
+
+def next_second() -> None:
+    """Wait for the wall clock to pass a whole second (binlog times are seconds)."""
+    now = int(time.time())
+    while int(time.time()) == now:
+        time.sleep(0.02)
+
+
+def test_replica_replicates_refuses_writes_and_promotes(rds: Any) -> None:
+    source = create(rds, "maria-src", BackupRetentionPeriod=1)
+    sql(source, "CREATE TABLE repl (n INT PRIMARY KEY); INSERT INTO repl VALUES (1)")
+    rds.create_db_instance_read_replica(DBInstanceIdentifier="maria-replica",
+                                        SourceDBInstanceIdentifier="maria-src")
+    replica = wait_status(rds, "maria-replica")
+    assert replica["ReadReplicaSourceDBInstanceIdentifier"] == "maria-src"
+    assert replica["Engine"] == "mariadb"
+    assert rows(replica, "repl") == [1]
+    sql(source, "INSERT INTO repl VALUES (2)")
+    deadline = time.monotonic() + 10
+    while rows(replica, "repl") != [1, 2]:
+        assert time.monotonic() < deadline, "the write never reached the replica"
+        time.sleep(0.05)
+    refused = mysql(replica, "INSERT INTO repl VALUES (3)")
+    assert refused.returncode != 0 and "read-only" in refused.stderr
+    rds.promote_read_replica(DBInstanceIdentifier="maria-replica")
+    promoted = wait_status(rds, "maria-replica")
+    assert "ReadReplicaSourceDBInstanceIdentifier" not in promoted
+    sql(promoted, "INSERT INTO repl VALUES (3)")
+    assert rows(promoted, "repl") == [1, 2, 3]
+    assert rows(source, "repl") == [1, 2]
+    delete(rds, "maria-replica")
+
+
+def test_point_in_time_restore_from_binlogs(rds: Any) -> None:
+    source = wait_status(rds, "maria-src")
+    sql(source, "CREATE TABLE pitr (n INT PRIMARY KEY); INSERT INTO pitr VALUES (10), (11)")
+    next_second()
+    between = time.time()
+    next_second()
+    sql(source, "INSERT INTO pitr VALUES (12)")
+    started = time.monotonic()
+    rds.restore_db_instance_to_point_in_time(
+        SourceDBInstanceIdentifier="maria-src", TargetDBInstanceIdentifier="maria-at",
+        RestoreTime=between)
+    restored = wait_status(rds, "maria-at")
+    elapsed = time.monotonic() - started
+    assert rows(restored, "pitr") == [10, 11]
+    assert elapsed < 30, elapsed
+    rds.restore_db_instance_to_point_in_time(
+        SourceDBInstanceIdentifier="maria-src", TargetDBInstanceIdentifier="maria-latest",
+        UseLatestRestorableTime=True)
+    latest = wait_status(rds, "maria-latest")
+    assert rows(latest, "pitr") == [10, 11, 12]
+    described = rds.describe_db_instances(DBInstanceIdentifier="maria-src")["DBInstances"][0]
+    assert described["LatestRestorableTime"].timestamp() >= between
+    delete(rds, "maria-at")
+    delete(rds, "maria-latest")
+
+
+def test_multi_az_failover_keeps_endpoint_and_data(rds: Any) -> None:
+    db = create(rds, "maria-ha", MultiAZ=True, BackupRetentionPeriod=1)
+    assert db["MultiAZ"] is True
+    sql(db, "CREATE TABLE ha (n INT PRIMARY KEY); INSERT INTO ha VALUES (1)")
+    started = time.monotonic()
+    rds.reboot_db_instance(DBInstanceIdentifier="maria-ha", ForceFailover=True)
+    after = wait_status(rds, "maria-ha")
+    failover = time.monotonic() - started
+    assert after["Endpoint"] == db["Endpoint"]
+    assert after["AvailabilityZone"] == db["SecondaryAvailabilityZone"]
+    assert rows(after, "ha") == [1]
+    sql(after, "INSERT INTO ha VALUES (2)")
+    assert rows(after, "ha") == [1, 2]
+    assert failover < 30, failover
+    delete(rds, "maria-ha")
+    delete(rds, "maria-src")
