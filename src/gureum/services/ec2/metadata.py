@@ -9,6 +9,7 @@ instance launched with ``HttpTokens=required`` answers 401 without a token.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -36,6 +37,7 @@ class MetadataServer:
         self._runner: web.AppRunner | None = None
         self._tokens: dict[str, tuple[str, float]] = {}
         self._by_ip: dict[str, tuple[str, str, str]] = {}
+        self._starting = asyncio.Lock()
 
     @property
     def listening(self) -> bool:
@@ -46,12 +48,22 @@ class MetadataServer:
         await driver.prepare()
         if self._runner is not None or not plan.isolated:
             return
+        # Many instances boot at once: one of them starts the site, the others wait.
+        async with self._starting:
+            if self._runner is None:
+                await self._start(plan.gateway, plan.metadata_port)
+
+    async def _start(self, host: str, port: int) -> None:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self.handle)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, plan.gateway, plan.metadata_port, reuse_address=True)
-        await site.start()
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError:
+            await runner.cleanup()
+            raise
         self._runner = runner
 
     async def stop(self) -> None:
