@@ -243,9 +243,11 @@ class Lifecycle(SnapshotOperations):
         swapped = {**doc, "engine_id": new, "standby_id": old,
                    "az": doc["secondary_az"], "secondary_az": doc["az"]}
         await self._boot(swapped)
+        # A fresh base backup of the new primary at once: MariaDB's binlogs
+        # start anew on it, so later restores must start from its own backup.
         updated = self._update(key, None, event="Multi-AZ instance failover completed",
                                engine_id=new, standby_id=old, az=doc["secondary_az"],
-                               secondary_az=doc["az"])
+                               secondary_az=doc["az"], last_backup=0)
         await self.driver.destroy(old)
         if updated is not None:
             await self._ensure_standby(updated)
