@@ -37,6 +37,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -195,6 +196,7 @@ class Demo:
         self.ec2 = boto3.client("ec2", **kw)
         self.elb = boto3.client("elbv2", **kw)
         self.asg = boto3.client("autoscaling", **kw)
+        self.cw = boto3.client("cloudwatch", **kw)
         self.say = say
         self.t0 = time.monotonic()
         self.summary: dict[str, Any] = {}
@@ -215,6 +217,19 @@ class Demo:
     def in_service(self) -> set[str]:
         return {i["InstanceId"] for i in self.group()["Instances"]
                 if i["LifecycleState"] == "InService" and i["HealthStatus"] == "Healthy"}
+
+    def cpu(self) -> float | None:
+        """The group's latest average CPUUtilization datapoint."""
+        now = datetime.now(UTC)
+        points = self.cw.get_metric_statistics(
+            Namespace="AWS/EC2", MetricName="CPUUtilization",
+            Dimensions=[{"Name": "AutoScalingGroupName", "Value": NAME}],
+            StartTime=now - timedelta(seconds=20), EndTime=now, Period=1,
+            Statistics=["Average"])["Datapoints"]
+        if not points:
+            return None
+        value: float = max(points, key=lambda p: p["Timestamp"])["Average"]
+        return value
 
     def healthy_targets(self) -> set[str]:
         out = self.elb.describe_target_health(TargetGroupArn=self.tg)
@@ -257,6 +272,19 @@ class Demo:
         self.log(f"load balancer http://{self.dns}/ in front of group {NAME} "
                  "(min 1, max 4, target tracking at 50 % CPU)")
 
+    def explain(self) -> None:
+        """What the group and its policy's alarms looked like (after a step failed)."""
+        with contextlib.suppress(Exception):
+            group = self.group()
+            self.log(f"group: desired {group['DesiredCapacity']}, instances " + ", ".join(
+                f"{i['InstanceId']} {i['LifecycleState']}/{i['HealthStatus']}"
+                for i in group["Instances"]))
+        with contextlib.suppress(Exception):
+            for alarm in self.cw.describe_alarms(AlarmNamePrefix=f"TargetTracking-{NAME}-")[
+                    "MetricAlarms"]:
+                self.log(f"alarm {alarm['AlarmName']}: {alarm['StateValue']}, "
+                         f"{alarm['StateReason']}")
+
     def delete(self) -> None:
         with contextlib.suppress(Exception):
             self.asg.delete_auto_scaling_group(AutoScalingGroupName=NAME, ForceDelete=True)
@@ -288,8 +316,16 @@ class Demo:
         self.log(f"load: {load_rate:g} requests/s x {CPU_MS} ms of CPU each, "
                  f"for at most {load_seconds:g} s")
         try:
-            wait_for("a scale-out", lambda: self.group()["DesiredCapacity"] > 1,
-                     timeout=load_seconds)
+            shown: list[float | None] = []
+
+            def scaled_out() -> bool:
+                cpu = self.cpu()
+                if cpu is not None and (not shown or cpu != shown[-1]):
+                    self.log(f"average CPU of the group: {cpu:.0f} %")
+                shown.append(cpu)
+                return bool(self.group()["DesiredCapacity"] > 1)
+
+            wait_for("a scale-out", scaled_out, timeout=load_seconds, interval=1.0)
             self.log(f"scaling out: desired capacity {self.group()['DesiredCapacity']}")
             seen: dict[str, float] = {}
 
@@ -387,6 +423,9 @@ def created(demo: Demo, keep: bool) -> Iterator[Demo]:
     try:
         demo.create()
         yield demo
+    except Timeout:
+        demo.explain()
+        raise
     finally:
         if not keep:
             demo.log("deleting the group, the load balancer and the launch template")
@@ -413,6 +452,9 @@ def main() -> int:
             summary = demo.run(args.rate, args.load_seconds, args.patience)
     except Timeout as exc:
         print(f"FAILED: {exc}", flush=True)
+        print("(CPU-driven scaling needs the instances to get their CPU: on a host busy "
+              f"with other work, load average {os.getloadavg()[0]:.1f}, they may not)",
+              flush=True)
         return 1
     if args.json:
         print(json.dumps(summary), flush=True)
