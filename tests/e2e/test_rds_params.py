@@ -51,6 +51,12 @@ def show(db: dict[str, Any], name: str) -> str:
 @pytest.mark.skipif(no_postgres, reason="PostgreSQL is not installed")
 def test_postgres_group_dynamic_and_static(cloud: RunningGureum) -> None:
     rds = cloud.client("rds")
+    orderable = rds.describe_orderable_db_instance_options(
+        Engine="postgres", DBInstanceClass="db.t3.micro")["OrderableDBInstanceOptions"]
+    assert [o["DBInstanceClass"] for o in orderable] == ["db.t3.micro"]
+    defaults = rds.describe_engine_default_parameters(
+        DBParameterGroupFamily=family(rds, "postgres"))["EngineDefaults"]["Parameters"]
+    assert {p["ParameterName"]: p["ApplyType"] for p in defaults}["max_connections"] == "static"
     rds.create_db_parameter_group(DBParameterGroupName="pg-tuned",
                                   DBParameterGroupFamily=family(rds, "postgres"),
                                   Description="tuned")

@@ -52,3 +52,35 @@ def test_mariadb_instance_runs_on_the_mysql_driver(tmp_path: Path) -> None:
 def test_native_hash_is_mysqls() -> None:
     # SELECT PASSWORD('password') in MySQL 5.7 / MariaDB
     assert native_hash("password") == "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"
+
+
+def test_orderable_options_list_the_installed_classes(tmp_path: Path) -> None:
+    from gureum.errors import AWSError
+
+    from .test_lifecycle import CALL, World
+
+    world = World(tmp_path)
+    try:
+        out = world.rds.describe_db_engine_versions(CALL, {})
+        version = out["DBEngineVersions"][0]["EngineVersion"]
+        options = world.rds.describe_orderable_db_instance_options(
+            CALL, {"Engine": "postgres", "MaxRecords": 20})
+        classes = [o["DBInstanceClass"] for o in options["OrderableDBInstanceOptions"]]
+        assert len(classes) == 20 and options["Marker"]
+        assert "db.m5.large" in classes
+        assert options["OrderableDBInstanceOptions"][0]["EngineVersion"] == version
+        one = world.rds.describe_orderable_db_instance_options(
+            CALL, {"Engine": "postgres", "DBInstanceClass": "db.t3.micro"})
+        assert [o["DBInstanceClass"] for o in one["OrderableDBInstanceOptions"]] == \
+            ["db.t3.micro"]
+        none = world.rds.describe_orderable_db_instance_options(
+            CALL, {"Engine": "postgres", "EngineVersion": "9.6"})
+        assert none["OrderableDBInstanceOptions"] == []
+        try:
+            world.rds.describe_orderable_db_instance_options(CALL, {"Engine": "oracle-ee"})
+        except AWSError as err:
+            assert err.code == "InvalidParameterValue"
+        else:
+            raise AssertionError("oracle-ee accepted")
+    finally:
+        world.store.close()

@@ -10,6 +10,7 @@ from gureum.services.common import tags as tagutil
 
 from ..base import Call
 from . import validate
+from .classes import CLASSES
 from .core import EVENT, INSTANCE, SNAPSHOT, RDSCore
 from .engines import MYSQL_ENGINES
 
@@ -80,6 +81,43 @@ class MiscOperations(RDSCore):
         versions = [v for v in versions if (not engine or v["Engine"] == engine) and (
             not wanted or v["EngineVersion"] == wanted or v["MajorEngineVersion"] == wanted)]
         return {"DBEngineVersions": versions}
+
+    def describe_orderable_db_instance_options(self, call: Call, params: dict[str, Any]
+                                               ) -> dict[str, Any]:
+        """Every instance class for the installed version of ``Engine``."""
+        engine = params.get("Engine")
+        driver = self.driver.installed(engine) if self.driver is not None and \
+            isinstance(engine, str) else None
+        if engine not in ("postgres", *MYSQL_ENGINES):
+            raise validate.invalid(f"Invalid DB engine: {engine}")
+        options: list[dict[str, Any]] = []
+        version = driver.version if driver is not None else ""
+        wanted = params.get("EngineVersion")
+        if driver is not None and (not wanted or wanted == version or
+                                   version.startswith(f"{wanted}.")):
+            license = "general-public-license" if engine in MYSQL_ENGINES \
+                else "postgresql-license"
+            zones = [{"Name": f"{call.region}{z}"} for z in "abc"]
+            for name in sorted(CLASSES):
+                if params.get("DBInstanceClass") not in (None, "", name):
+                    continue
+                options.append({
+                    "Engine": engine, "EngineVersion": version, "DBInstanceClass": name,
+                    "LicenseModel": license, "AvailabilityZones": zones,
+                    "MultiAZCapable": True, "ReadReplicaCapable": True, "Vpc": True,
+                    "SupportsStorageEncryption": True, "StorageType": "gp2",
+                    "SupportsIops": False, "MinStorageSize": 20, "MaxStorageSize": 65536,
+                    "SupportedEngineModes": ["provisioned"],
+                    "SupportsStorageAutoscaling": False, "SupportsClusters": False,
+                    "SupportedNetworkTypes": ["IPV4"]})
+        page, marker = pagination.paginate(options, params.get("Marker"),
+                                           params.get("MaxRecords"),
+                                           key=lambda o: str(o["DBInstanceClass"]),
+                                           default_limit=100, min_limit=20, max_limit=1000)
+        out: dict[str, Any] = {"OrderableDBInstanceOptions": page}
+        if marker:
+            out["Marker"] = marker
+        return out
 
     def _tagged(self, call: Call, arn: Any) -> tuple[str, dict[str, Any]]:
         parts = ids.parse_arn(arn) if isinstance(arn, str) else None
