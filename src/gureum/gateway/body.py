@@ -1,5 +1,6 @@
 """Streamed S3 request bodies: raw, aws-chunked (signed or with trailers), and a
-declared SHA-256 checked as the bytes go by.
+declared SHA-256 checked as the bytes go by; and file response bodies sent
+with the kernel's sendfile.
 
 Every stream is a ``RequestBody``: an async iterator of the decoded payload
 whose ``trailers`` (lowercase header name -> value) holds, once the payload
@@ -11,7 +12,11 @@ can compute them. Operations read it by duck typing (``getattr(body,
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
+import select
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -106,3 +111,52 @@ async def _checked(request: web.Request, declared: str) -> AsyncIterator[bytes]:
             ClientComputedContentSHA256=declared,
             S3ComputedContentSHA256=digest.hexdigest(),
         )
+
+
+SEND_STALL = 60.0  # seconds a client may take no bytes before a sendfile gives up
+
+
+async def send_file(
+    request: web.Request, stream: web.StreamResponse, f: Any, offset: int, length: int
+) -> bool:
+    """Send ``length`` bytes of file ``f`` from ``offset`` after ``stream``'s
+    headers with sendfile(2): the event loop's own when it has one, else in a
+    worker thread on the connection's socket (uvloop has none). False when
+    neither can be used; the caller then copies the bytes itself."""
+    await stream.drain()
+    transport = request.transport
+    if transport is None or transport.get_write_buffer_size():
+        return False
+    loop = asyncio.get_running_loop()
+    try:
+        await loop.sendfile(transport, f, offset, length, fallback=False)
+        return True
+    except NotImplementedError:
+        pass
+    except RuntimeError:
+        return False
+    sock = transport.get_extra_info("socket")
+    if sock is None or not hasattr(os, "sendfile"):
+        return False
+    await asyncio.to_thread(_sendfile_blocking, sock.fileno(), f.fileno(), offset, length)
+    return True
+
+
+def _sendfile_blocking(out_fd: int, in_fd: int, offset: int, count: int) -> None:
+    """sendfile(2) on a non-blocking socket, waiting for room with poll(2)."""
+    poller = select.poll()
+    poller.register(out_fd, select.POLLOUT)
+    last = time.monotonic()
+    while count > 0:
+        try:
+            sent = os.sendfile(out_fd, in_fd, offset, count)
+        except BlockingIOError:
+            poller.poll(1000)
+            if time.monotonic() - last > SEND_STALL:
+                raise ConnectionResetError("client took no bytes") from None
+            continue
+        if sent == 0:
+            raise ConnectionResetError("file ended early")
+        offset += sent
+        count -= sent
+        last = time.monotonic()

@@ -21,7 +21,7 @@ from gureum.services.base import Call, FileBody, Service
 
 from . import routing
 from .auth import Authenticator
-from .body import request_body_stream
+from .body import request_body_stream, send_file
 from .catalog import Models, ServiceSpec
 from .protocols.base import HttpRequest, HttpResponse, WireProtocol
 from .protocols.jsonrpc import CBORProtocol, JSONProtocol
@@ -339,8 +339,7 @@ async def _send_file(
     if request.method != "HEAD":
         loop_write = stream.write
         with body.path.open("rb") as f:
-            if request.transport is not None and await _sendfile(request, stream, f, body.offset,
-                                                                 length):
+            if await send_file(request, stream, f, body.offset, length):
                 await stream.write_eof()
                 return stream
             f.seek(body.offset)
@@ -354,19 +353,3 @@ async def _send_file(
     await stream.write_eof()
     return stream
 
-
-async def _sendfile(request: web.Request, stream: web.StreamResponse, f: Any, offset: int,
-                    length: int) -> bool:
-    """Send a file's bytes with the kernel's sendfile, as aiohttp's FileResponse does;
-    False when the loop cannot (then the caller copies them)."""
-    import asyncio
-
-    await stream.drain()
-    transport = request.transport
-    if transport is None:
-        return False
-    try:
-        await asyncio.get_running_loop().sendfile(transport, f, offset, length, fallback=False)
-    except (NotImplementedError, RuntimeError):
-        return False
-    return True
