@@ -1,7 +1,13 @@
 """Billing: how long a meter tick takes with many resources metered, and how
-long GetCostAndUsage takes over a month of hourly usage rows.
+long GetCostAndUsage (and the console's bill page) takes over a month of
+hourly usage rows.
 
     .venv/bin/python bench/billing.py [--instances 1000] [--buckets 200]
+        [--metrics 1000] [--alarms 500]
+
+Custom metrics are sent every hour; alarms exist all month (each is billed
+once per hour however often the meter ticks, which the 15-second tick
+figure measures).
 
 Runs the meter and Cost Explorer in process on a store in a temp dir with a
 fake clock (no gureum server, no real instances: the records are written as
@@ -20,9 +26,12 @@ from typing import Any
 
 import gureum.services  # noqa: F401  (every service's migrations)
 from gureum.config import Settings
+from gureum.console.pages import bill
+from gureum.console.reads import Reader
 from gureum.control.clock import FakeClock
 from gureum.services.base import Call, Env, Identity
 from gureum.services.billing.meter import Meter
+from gureum.services.budgets import Budgets
 from gureum.services.ce import CostExplorer
 from gureum.store import Store
 
@@ -34,6 +43,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--instances", type=int, default=1000)
     parser.add_argument("--buckets", type=int, default=200)
+    parser.add_argument("--metrics", type=int, default=1000)
+    parser.add_argument("--alarms", type=int, default=500)
     parser.add_argument("--hours", type=int, default=24 * 30)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gureum-bench-billing-"))
@@ -56,18 +67,38 @@ def main() -> None:
             store.connection.execute(
                 "INSERT INTO s3_objects (bucket, key, size, etag, modified, blobs, meta)"
                 " VALUES (?, 'k', ?, '\"e\"', 0, '[]', '{}')", (name, 1 << 30))
+        for m in range(args.metrics):
+            store.connection.execute(
+                "INSERT INTO cw_metrics (account, region, namespace, name, dims, last_put)"
+                " VALUES (?, 'us-east-1', 'App', ?, '[]', ?)", (ACCOUNT, f"m{m}", START))
+        for a in range(args.alarms):
+            name = f"alarm-{a}"
+            store.resources.put("cloudwatch:alarm", ACCOUNT, "us-east-1", name, {
+                "AlarmName": name, "AlarmArn": f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:"
+                f"{name}", "Namespace": "App", "MetricName": f"m{a}", "Period": 60})
     loop = asyncio.new_event_loop()
     meter.tick()
     ticks = []
     for _ in range(args.hours):
         loop.run_until_complete(clock.advance(3600))
+        with store.tx():  # every custom metric is sent again this hour
+            store.connection.execute("UPDATE cw_metrics SET last_put = ?", (clock.now(),))
         t0 = time.perf_counter()
         meter.tick()
         ticks.append(time.perf_counter() - t0)
     rows = store.connection.execute("SELECT count(*) FROM billing_usage").fetchone()[0]
-    print(f"{args.instances} instances, {args.buckets} buckets: meter tick median "
+    print(f"{args.instances} instances, {args.buckets} buckets, {args.metrics} custom metrics,"
+          f" {args.alarms} alarms: hourly meter tick median "
           f"{statistics.median(ticks) * 1000:.1f} ms, max {max(ticks) * 1000:.1f} ms; "
           f"{rows} usage rows after {args.hours} hours")
+    quick = []
+    for _ in range(40):  # the default cadence: ticks 15 s apart inside one hour
+        loop.run_until_complete(clock.advance(15))
+        t0 = time.perf_counter()
+        meter.tick()
+        quick.append(time.perf_counter() - t0)
+    print(f"meter tick every 15 s: median {statistics.median(quick) * 1000:.1f} ms, "
+          f"max {max(quick) * 1000:.1f} ms")
     ce = CostExplorer(env)
     call = Call("ce", "GetCostAndUsage", ACCOUNT, "us-east-1", Identity.root(ACCOUNT), "r")
     period = {"Start": "2026-03-01", "End": "2026-04-01"}
@@ -82,6 +113,12 @@ def main() -> None:
         ce.get_cost_and_usage(call, {"TimePeriod": period, "Metrics": ["UnblendedCost"],
                                      "Granularity": "DAILY" if extra else "MONTHLY", **extra})
         print(f"GetCostAndUsage {label}: {(time.perf_counter() - t0) * 1000:.0f} ms")
+    reader = Reader(env, {"ce": ce, "budgets": Budgets(env)}, ACCOUNT, "us-east-1")
+    t0 = time.perf_counter()
+    html = loop.run_until_complete(bill(reader))
+    print(f"console bill page: {(time.perf_counter() - t0) * 1000:.0f} ms "
+          f"({len(html) // 1024} KiB)")
+    loop.close()
     store.close()
 
 
