@@ -43,13 +43,14 @@ class Cgroups:
                 if path.is_dir():
                     found[name] = path
             self.hierarchies = found
-
-    def _dirs(self, id: str) -> list[Path]:
+        # One base per distinct hierarchy (``cpu`` and ``cpuacct`` may be links to one).
         seen: dict[str, Path] = {}
         for base in self.hierarchies.values():
-            real = os.path.realpath(base)
-            seen.setdefault(real, base / PARENT / id)
-        return list(seen.values())
+            seen.setdefault(os.path.realpath(base), base)
+        self._bases = list(seen.values())
+
+    def _dirs(self, id: str) -> list[Path]:
+        return [base / PARENT / id for base in self._bases]
 
     def create(self, id: str, limits: Limits) -> list[str]:
         """Create the guest's groups with its limits; the ``cgroup.procs`` files to join."""

@@ -44,6 +44,7 @@ Members = Callable[[str, str, str], list[str]]
 
 _PROTOCOLS = {"-1": "-1", "all": "-1", "tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp",
               "icmp": "icmp", "1": "icmp"}
+MEMBERSHIP_SETTLE = 0.3  # seconds: membership changes are applied together
 HOST_RULE = "gureum: this host (gureum's default for local use)"
 
 
@@ -243,11 +244,14 @@ class SecurityGroupOperations(VpcOperations):
             }
             if not affected:
                 return
+        # A burst of launches or terminations changes each member's rules once, not
+        # once per instance (each change runs nft inside every member).
+        after = 0.0 if members_of is None else MEMBERSHIP_SETTLE
         for d in self.store.resources.list(INSTANCE, call.account, call.region,
                                            where=lambda d: d["state"] == "running"):
             if affected is None or any(g["GroupId"] in affected
                                        for g in d.get("security_groups") or []):
-                self.wake(call.account, call.region, d["id"])
+                self.wake(call.account, call.region, d["id"], after=after)
 
     # -- operations -------------------------------------------------------------
 
