@@ -177,7 +177,19 @@ async def test_force_delete_terminates_everything(w: World) -> None:
     assert w.api("DescribeAutoScalingGroups")["AutoScalingGroups"] == []
     assert all(w.ec2_state(i) == "terminated" for i in ids)
     assert w.running() == []
-    w.api("DeleteLaunchConfiguration", LaunchConfigurationName="lc")
+    # The history of a deleted group is shown only when asked for.
+    assert w.activities() == []
+    old = w.api("DescribeScalingActivities", AutoScalingGroupName="web",
+                IncludeDeletedGroups=True)["Activities"]
+    assert len(old) == 4 and {a["StatusCode"] for a in old} == {"Successful"}
+    w.api("CreateAutoScalingGroup", AutoScalingGroupName="web", LaunchConfigurationName="lc",
+          MinSize=0, MaxSize=1, DesiredCapacity=1, AvailabilityZones=["us-east-1a"])
+    await w.settle(steps=3)
+    assert len(w.activities()) == 1  # a new group of the same name starts afresh
+    assert len(w.api("DescribeScalingActivities", IncludeDeletedGroups=True)[
+        "Activities"]) == 5
+    w.api("DeleteAutoScalingGroup", AutoScalingGroupName="web", ForceDelete=True)
+    await w.settle(steps=4)
 
 
 @scenario

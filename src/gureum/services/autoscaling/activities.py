@@ -13,7 +13,8 @@ from ..base import Call, Env
 from ..common.pagination import paginate
 from .core import ACTIVITY, new_uid, validation
 
-MAX_KEPT = 1000  # activities kept per group (AWS keeps six weeks)
+MAX_KEPT = 1000  # activities kept per group
+KEPT_SECONDS = 42 * 86400  # and those of deleted groups for six weeks, as AWS
 
 
 def start(env: Env, group: dict[str, Any], description: str, cause: str,
@@ -39,6 +40,7 @@ def start(env: Env, group: dict[str, Any], description: str, cause: str,
     if doc["Progress"] == 100:
         doc["EndTime"] = now
     env.store.resources.put(ACTIVITY, group["account"], group["region"], doc["ActivityId"], doc)
+    trim(env, group["account"], group["region"], group["name"])
     return doc
 
 
@@ -74,15 +76,29 @@ def mid_action(env: Env, account: str, region: str, activity_id: str | None,
     env.store.resources.put(ACTIVITY, account, region, str(activity_id), doc)
 
 
-def forget(env: Env, account: str, region: str, group: str) -> None:
+def forget(env: Env, group: dict[str, Any]) -> None:
+    """The group is deleted: its activities stay, shown only with
+    IncludeDeletedGroups (as AWS does), until they are six weeks old."""
+    account, region = group["account"], group["region"]
+    oldest = env.clock.now() - KEPT_SECONDS
     for doc in env.store.resources.list(ACTIVITY, account, region,
-                                        where=lambda d: d["_group"] == group):
-        env.store.resources.delete(ACTIVITY, account, region, doc["ActivityId"])
+                                        where=lambda d: d["_group"] == group["name"]
+                                        or d.get("_deleted")):
+        if float(doc["StartTime"]) < oldest:
+            env.store.resources.delete(ACTIVITY, account, region, doc["ActivityId"])
+        elif doc["AutoScalingGroupARN"] == group["arn"] and not doc.get("_deleted"):
+            doc["_deleted"] = True
+            env.store.resources.put(ACTIVITY, account, region, doc["ActivityId"], doc)
 
 
 def trim(env: Env, account: str, region: str, group: str) -> None:
+    """Keep a group's latest ``MAX_KEPT`` activities."""
     docs = env.store.resources.list(ACTIVITY, account, region,
-                                    where=lambda d: d["_group"] == group)
+                                    where=lambda d: d["_group"] == group
+                                    and not d.get("_deleted"))
+    if len(docs) <= MAX_KEPT:
+        return
+    docs.sort(key=lambda d: float(d["_seq"]))
     for doc in docs[:-MAX_KEPT]:
         env.store.resources.delete(ACTIVITY, account, region, doc["ActivityId"])
 
@@ -108,6 +124,8 @@ class ActivityOperations:
             ACTIVITY, call.account, call.region)
         if name:
             docs = [d for d in docs if d["_group"] == name]
+        if not params.get("IncludeDeletedGroups"):
+            docs = [d for d in docs if not d.get("_deleted")]
         if ids:
             docs = [d for d in docs if d["ActivityId"] in ids]
         docs.sort(key=lambda d: (-float(d["_seq"]), d["ActivityId"]))

@@ -334,7 +334,7 @@ class GroupOperations:
                                                 action["_id"])
             if not members:
                 self.env.store.resources.delete(GROUP, call.account, call.region, group["name"])
-                activities.forget(self.env, call.account, call.region, group["name"])
+                activities.forget(self.env, group)
                 return {}
             group["status"] = "Delete in progress"
             group["min"] = group["max"] = group["desired"] = 0

@@ -84,7 +84,7 @@ class GroupLoop:
             gone = bool(group.get("status")) and not group["instances"]
             if gone:
                 self.env.store.resources.delete(GROUP, account, region, name)
-                activities.forget(self.env, account, region, name)
+                activities.forget(self.env, group)
             else:
                 self.env.store.resources.put(GROUP, account, region, name, group)
         self._index(account, region, name, {} if gone else group["instances"])
