@@ -206,6 +206,45 @@ def test_the_overview_shows_a_running_instance_with_its_address() -> None:
             ec2.terminate_instances(InstanceIds=[iid])
 
 
+@needs_chromium
+def test_the_overview_shows_target_health(gureum: RunningGureum) -> None:
+    from .test_elb_support import Backends
+    from .test_elb_support import wait_for as wait_until
+
+    elb = gureum.client("elbv2")
+    backends = Backends()
+    good, bad = "127.214.7.1", "127.214.7.2"
+    try:
+        backends.start(good)
+        backends.start(bad)
+        backends.health_status[bad] = 500
+        lb = elb.create_load_balancer(Name="console-web")["LoadBalancers"][0]
+        tg = elb.create_target_group(
+            Name="console-web", Protocol="HTTP", Port=8080, TargetType="ip",
+            HealthCheckPath="/health", HealthCheckIntervalSeconds=5,
+            HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2,
+            UnhealthyThresholdCount=2)["TargetGroups"][0]["TargetGroupArn"]
+        elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": good}, {"Id": bad}])
+        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                            DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+
+        def settled() -> bool:
+            found = elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]
+            return {d["TargetHealth"]["State"] for d in found} == {"healthy", "unhealthy"}
+
+        wait_until(settled, 60, "one healthy and one unhealthy target")
+        url = f"{gureum.endpoint}/_gureum/"
+        dom = chromium(url, "--dump-dom")
+        row = row_with(dom, "console-web (HTTP:8080)")
+        assert "console-web" in row and "application" in row and "active" in row
+        assert lb["DNSName"] in row
+        assert f"{good}:8080 healthy" in row
+        assert f"{bad}:8080 unhealthy Target.ResponseCodeMismatch" in row
+        screenshot(url, "overview-with-load-balancer")
+    finally:
+        backends.close()
+
+
 def curl(url: str, *args: str) -> tuple[int, str, str]:
     """(status, content type, body) as curl sees them."""
     with tempfile.NamedTemporaryFile() as body:
