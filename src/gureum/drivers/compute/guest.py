@@ -3,7 +3,9 @@
 This file is a standalone script (standard library only, nothing of gureum is
 imported): ``python3 guest.py launch CONFIG.json``.
 
-- ``launch`` forks a launcher and returns at once, the launcher's pid written
+- ``launch`` makes the instance's network namespace and the host end of its
+  veth (the config's ``host_ip`` batch, if any), forks a launcher and returns
+  at once, the launcher's pid written
   to the config's ``pidfile`` (so the launcher belongs to the host's init, not
   to gureum, and outlives a gureum that is killed).
 - The launcher joins the instance's cgroups and network namespace, sets up
@@ -71,6 +73,12 @@ def launch(config_path: str) -> None:
     os.closerange(3, os.sysconf("SC_OPEN_MAX"))
     with open(config_path) as f:
         config = json.load(f)
+    if config.get("host_ip"):  # the namespace and the host end of its veth
+        made = subprocess.run(["ip", "-batch", "-"], input=config["host_ip"].encode(),
+                              capture_output=True)
+        if made.returncode != 0:
+            sys.stderr.write(made.stderr.decode(errors="replace"))
+            sys.exit(1)
     pid = os.fork()
     if pid:
         tmp = config["pidfile"] + ".tmp"

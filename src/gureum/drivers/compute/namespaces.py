@@ -164,11 +164,11 @@ class NamespaceDriver:
             ns, veth = netns_name(spec.id), veth_name(spec.id)
             own = spec.network or plan
             prefix = own.cidr.split("/")[1]
-            await hostnet.run("ip", "netns", "add", ns)
-            await self._attach(own, veth, ns)
+            host_ip = await self._attach(own, veth, ns)
             procs = self.cgroups.create(spec.id, spec.limits)
             config = {
                 "id": spec.id,
+                "host_ip": host_ip,
                 "netns": f"/run/netns/{ns}",
                 "cgroups": procs,
                 "ip": [
@@ -196,23 +196,25 @@ class NamespaceDriver:
             (d / "config.json").write_text(json.dumps(config))
             await hostnet.run(host_python(), str(GUEST_SCRIPT), "launch", str(d / "config.json"))
 
-    async def _attach(self, own: NetworkPlan, veth: str, ns: str) -> None:
-        """Join a new guest's veth to its network's bridge (made if need be)."""
-        script = "link add {veth} type veth peer name eth0 netns {ns}\n" \
-                 "link set {veth} master {bridge}\nlink set {veth} up\n"
+    async def _attach(self, own: NetworkPlan, veth: str, ns: str) -> str | None:
+        """Make the guest's network namespace and its veth on its network's bridge.
+
+        On the default network the ``ip`` batch is returned for the launcher to
+        run (one process less for gureum to start); a VPC's bridge is made (if
+        need be) and joined here, under the lock that keeps it from being
+        released meanwhile."""
+        script = (f"netns add {ns}\nlink add {veth} type veth peer name eth0 netns {ns}\n"
+                  f"link set {veth} master {{bridge}}\nlink set {veth} up\n")
         if own.cidr == self.network().cidr:
-            bridge = self._bridge or ""
-            await hostnet.run("ip", "-batch", "-", input=script.format(
-                veth=veth, ns=ns, bridge=bridge).encode())
-            return
-        async with self._bridge_lock:  # not released by a guest stopping meanwhile
+            return script.format(bridge=self._bridge or "")
+        async with self._bridge_lock:
             reason = hostnet.conflict(own.cidr, self.state_dir, self.network())
             if reason is not None:
                 raise hostnet.CommandError(reason)
             hostnet.claim(own.cidr, self.state_dir)
             bridge = await hostnet.ensure_bridge(own)
-            await hostnet.run("ip", "-batch", "-", input=script.format(
-                veth=veth, ns=ns, bridge=bridge).encode())
+            await hostnet.run("ip", "-batch", "-", input=script.format(bridge=bridge).encode())
+        return None
 
     def network_conflict(self, cidr: str) -> str | None:
         return hostnet.conflict(cidr, self.state_dir, self.network())
