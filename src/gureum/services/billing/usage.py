@@ -107,7 +107,15 @@ class Line:
     unit: str
     quantity: float
     cost: float
-    attrs: dict[str, Any] = field(default_factory=dict)
+    # The attributes' JSON, parsed on first use (most queries never look).
+    attrs_text: str = "{}"
+    _attrs: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        if self._attrs is None:
+            self._attrs = json.loads(self.attrs_text)
+        return self._attrs
 
     @property
     def tags(self) -> dict[str, str]:
@@ -163,7 +171,7 @@ class Usage:
         rows = self.conn.execute(sql + " ORDER BY hour, service, usage_type, resource",
                                  args).fetchall()
         return [Line(r[0], r[1], r[2], r[3], r[4], int(r[5]), r[6], r[7], float(r[8]),
-                     float(r[9]), json.loads(r[10])) for r in rows]
+                     float(r[9]), r[10]) for r in rows]
 
     def first_hour(self, account: str) -> int | None:
         row = self.conn.execute(

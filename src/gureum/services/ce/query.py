@@ -56,6 +56,10 @@ _GROUPS = [  # (service, usage type prefix, USAGE_TYPE_GROUP)
 
 def dimension(line: Line, name: str) -> str:
     """The value of a Cost Explorer dimension for a usage line."""
+    if name == "SERVICE":  # the common groupings first: they need no attributes
+        return prices().ce_service(line.service, line.usage_type, line.operation)
+    if name == "RESOURCE_ID":
+        return line.resource
     attrs = line.attrs
     itype = str(attrs.get("instance_type", ""))
     if name == "SERVICE":
