@@ -278,6 +278,29 @@ def test_pages_over_curl(gureum: RunningGureum) -> None:
     assert status != 200
 
 
+def request_counts(g: RunningGureum) -> dict[str, str]:
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))
+    out = g.client("ce").get_cost_and_usage(
+        TimePeriod={"Start": today, "End": tomorrow}, Granularity="DAILY",
+        Metrics=["UsageQuantity"], GroupBy=[{"Type": "DIMENSION", "Key": "USAGE_TYPE"}])
+    return {grp["Keys"][0]: grp["Metrics"]["UsageQuantity"]["Amount"]
+            for r in out["ResultsByTime"] for grp in r["Groups"] if "Requests" in grp["Keys"][0]}
+
+
+@needs_curl
+def test_looking_at_the_console_costs_nothing(gureum: RunningGureum) -> None:
+    gureum.client("s3").create_bucket(Bucket="looked-at")
+    gureum.client("s3").list_buckets()
+    gureum.client("cloudwatch").list_metrics()
+    before = request_counts(gureum)
+    assert before.get("Requests-Tier1") and before.get("CW:Requests")
+    for _ in range(3):
+        for path in ("/_gureum/", "/_gureum/bill", "/_gureum/budget-alerts.json"):
+            assert curl(gureum.endpoint + path)[0] == 200
+    assert request_counts(gureum) == before
+
+
 @needs_curl
 def test_budget_alerts_json_for_gureum_bill(gureum: RunningGureum) -> None:
     budget(gureum, "json-budget", "0.000001")
