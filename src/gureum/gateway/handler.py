@@ -201,13 +201,14 @@ class Gateway:
         if streamed_payload:
             http.stream = request_body_stream(request, signed, secret)
         params = protocol.parse(http, op_model)
-        validate(
-            params,
-            op_model.input_shape,
-            spec.missing_code,
-            spec.invalid_code,
-            json_style=protocol.name in ("json", "smithy-rpc-v2-cbor"),
-        )
+        if not http.input_checked:
+            validate(
+                params,
+                op_model.input_shape,
+                spec.missing_code,
+                spec.invalid_code,
+                json_style=protocol.name in ("json", "smithy-rpc-v2-cbor"),
+            )
         service = self.services.get(spec.name)
         found = self._operation(service, op_name) if service is not None else None
         if found is None:
