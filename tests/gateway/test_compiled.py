@@ -9,13 +9,17 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
+import cbor2
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from gureum.errors import AWSError
 from gureum.gateway.protocols import xml
+from gureum.gateway.protocols.base import HttpRequest
 from gureum.gateway.protocols.document import reader, writer
+from gureum.gateway.protocols.jsonrpc import CBORProtocol
 from gureum.gateway.protocols.query import fold, form_pairs, tree_reader
 from gureum.gateway.protocols.values import b64encode, epoch
 from gureum.gateway.validate import validate
@@ -228,3 +232,54 @@ def test_query_reader_matches_the_walker(service: str, protocol: str, data: st.D
 @given(text=st.text(st.sampled_from(list("ab=&+%2F3Dé ;")), max_size=30))
 def test_form_pairs_is_parse_qsl(text: str) -> None:
     assert form_pairs(text) == parse_qsl(text, keep_blank_values=True)
+
+
+def wire(body: bytes) -> HttpRequest:
+    return HttpRequest(method="POST", path="/", raw_path="/", raw_query="",
+                       query=MultiDictProxy(MultiDict()),
+                       headers=CIMultiDictProxy(CIMultiDict()), host="gureum.test", body=body)
+
+
+@pytest.mark.parametrize("service", operations())
+@CHECKS
+@given(data=st.data())
+def test_one_walk_parse_and_check_matches_the_two_walks(service: str, data: st.DataObject
+                                                        ) -> None:
+    """A CBOR request as the gateway handles it (read and checked in one walk,
+    validated apart only when that walk stops) against the walker's read, then
+    its validation."""
+    shape, document = data.draw(spoiled_input(service, wire=True))
+    if shape is None or not isinstance(document, dict):
+        return
+    op = next(model(service).operation_model(name)
+              for name in model(service).operation_names
+              if model(service).operation_model(name).input_shape is shape)
+
+    def two_walks() -> Any:
+        params = reference.DocumentWalker()._read(document, shape)
+        reference.validate(params, shape, "MissingParameter", "InvalidParameterValue", True)
+        return params
+
+    def gateway() -> Any:
+        request = wire(cbor2.dumps(document))
+        params = CBORProtocol().parse(request, op)
+        if not request.input_checked:
+            validate(params, shape, "MissingParameter", "InvalidParameterValue", True)
+        return params
+
+    assert outcome(gateway) == outcome(two_walks)
+
+
+def test_a_valid_request_is_checked_in_the_one_walk() -> None:
+    op = model("cloudwatch").operation_model("PutMetricData")
+    datum = {"MetricName": "m", "Value": 1.0, "Unit": "Percent",
+             "Dimensions": [{"Name": "Host", "Value": "h1"}]}
+    request = wire(cbor2.dumps({"Namespace": "N", "MetricData": [datum] * 3}))
+    assert CBORProtocol().parse(request, op)["MetricData"] == [datum] * 3
+    assert request.input_checked
+    bad = wire(cbor2.dumps({"Namespace": "N", "MetricData": [datum, {**datum, "Unit": "Nope"}]}))
+    params = CBORProtocol().parse(bad, op)
+    assert not bad.input_checked
+    with pytest.raises(AWSError) as err:
+        validate(params, op.input_shape, "MissingParameter", "InvalidParameterValue", True)
+    assert "'metricData.2.member.unit'" in err.value.message

@@ -82,6 +82,18 @@ def checker(shape: Shape) -> Checker | None:
     return found[1]
 
 
+def scalar_checker(shape: Shape) -> Checker | None:
+    """The checker of a string, number or blob shape's own constraints."""
+    if shape.type_name in ("structure", "list", "map"):
+        raise ValueError(f"{shape.name} is not a scalar shape")
+    return _compile(shape, ())
+
+
+def length_checker(shape: Shape) -> Callable[[int], None] | None:
+    """The check of a list's or map's ``min``/``max`` size."""
+    return _length_check(shape.metadata)
+
+
 def _lower_first(name: str) -> str:
     return name[:1].lower() + name[1:]
 

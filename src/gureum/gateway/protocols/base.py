@@ -30,6 +30,8 @@ class HttpRequest:
     stream: Any = None  # an async body reader for streamed payloads (S3)
     # Filled by routing for rest protocols: bucket from a virtual host.
     virtual_bucket: str | None = None
+    # Set by a protocol whose parse also checked the model's constraints.
+    input_checked: bool = False
 
 
 @dataclass

@@ -19,6 +19,7 @@ from botocore.model import Shape
 
 from gureum.errors import ValidationError
 
+from ..validate import length_checker, scalar_checker
 from .values import b64decode, parse_timestamp, to_datetime
 
 Convert = Callable[[Any], Any]
@@ -50,19 +51,62 @@ def _deferred(shape: Shape, compile_: Callable[[Shape], Convert]) -> Convert:
     return convert
 
 
-def _reader(shape: Shape, stack: tuple[str, ...]) -> Convert:
+class Unchecked(Exception):
+    """Raised by a checking reader at the first value that may break a
+    constraint; the caller reads again without checks and validates apart,
+    which names the violation exactly as the validator does."""
+
+
+_UNCHECKED = Unchecked()
+_CHECKING: dict[int, tuple[Shape, Convert]] = {}
+
+
+def checking_reader(shape: Shape) -> Convert:
+    """A reader that also checks the model's constraints (required members,
+    lengths, ranges, enums, patterns) in the same walk. It raises ``Unchecked``
+    or ``Violation`` where a constraint may be broken (never missing one), and
+    the type errors the plain reader raises; a value it returns is valid."""
+    found = _CHECKING.get(id(shape))
+    if found is None:
+        found = (shape, _reader(shape, (), checking=True))
+        _CHECKING[id(shape)] = found
+    return found[1]
+
+
+def _reader(shape: Shape, stack: tuple[str, ...], checking: bool = False) -> Convert:
     t = shape.type_name
     if t == "structure":
         if getattr(shape, "is_document_type", False):
             return _identity
         if shape.name in stack:
-            return _deferred(shape, lambda s: _reader(s, ()))
+            return _deferred(shape, lambda s: _reader(s, (), checking))
         inner = (*stack, shape.name)
         fields = tuple(
-            (mshape.serialization.get("name", mname), mname, _reader(mshape, inner))
+            (mshape.serialization.get("name", mname), mname, _reader(mshape, inner, checking))
             for mname, mshape in shape.members.items()
         )
         not_object = f"Expected an object for {shape.name}"
+        members = shape.members
+        required = tuple(
+            members[name].serialization.get("name", name) if name in members else None
+            for name in (shape.required_members if checking else ())
+        )
+        if required:
+            def read_required(value: Any) -> Any:
+                if not isinstance(value, dict):
+                    raise ValidationError(message=not_object)
+                get = value.get
+                for key in required:
+                    if key is None or get(key) is None:
+                        raise _UNCHECKED
+                out: dict[str, Any] = {}
+                for key, mname, read in fields:
+                    v = get(key)
+                    if v is not None:
+                        out[mname] = read(v)
+                return out
+
+            return read_required
 
         def read_structure(value: Any) -> Any:
             if not isinstance(value, dict):
@@ -77,8 +121,18 @@ def _reader(shape: Shape, stack: tuple[str, ...]) -> Convert:
 
         return read_structure
     if t == "list":
-        read_item = _reader(shape.member, stack)
+        read_item = _reader(shape.member, stack, checking)
         not_list = f"Expected a list for {shape.name}"
+        list_length = length_checker(shape) if checking else None
+        if list_length is not None:
+            def read_sized_list(value: Any) -> Any:
+                if not isinstance(value, list):
+                    raise ValidationError(message=not_list)
+                out = [None if v is None else read_item(v) for v in value]
+                list_length(len(out))
+                return out
+
+            return read_sized_list
 
         def read_list(value: Any) -> Any:
             if not isinstance(value, list):
@@ -87,8 +141,23 @@ def _reader(shape: Shape, stack: tuple[str, ...]) -> Convert:
 
         return read_list
     if t == "map":
-        read_value = _reader(shape.value, stack)
+        read_value = _reader(shape.value, stack, checking)
         not_map = f"Expected a map for {shape.name}"
+        map_length = length_checker(shape) if checking else None
+        key_check = scalar_checker(shape.key) if checking else None
+        if map_length is not None or key_check is not None:
+            def read_checked_map(value: Any) -> Any:
+                if not isinstance(value, dict):
+                    raise ValidationError(message=not_map)
+                out = {k: None if v is None else read_value(v) for k, v in value.items()}
+                if map_length is not None:
+                    map_length(len(out))
+                if key_check is not None:
+                    for k in out:
+                        key_check(k)
+                return out
+
+            return read_checked_map
 
         def read_map(value: Any) -> Any:
             if not isinstance(value, dict):
@@ -96,7 +165,17 @@ def _reader(shape: Shape, stack: tuple[str, ...]) -> Convert:
             return {k: None if v is None else read_value(v) for k, v in value.items()}
 
         return read_map
-    return _scalar_reader(shape)
+    read = _scalar_reader(shape)
+    check = scalar_checker(shape) if checking else None
+    if check is None:
+        return read
+
+    def read_checked(value: Any) -> Any:
+        out = read(value)
+        check(out)
+        return out
+
+    return read_checked
 
 
 def _scalar_reader(shape: Shape) -> Convert:

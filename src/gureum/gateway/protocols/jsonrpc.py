@@ -17,8 +17,9 @@ from botocore.model import OperationModel, ServiceModel, Shape
 
 from gureum.errors import AWSError
 
+from ..validate import Violation
 from .base import HttpRequest, HttpResponse, error_shape_for
-from .document import reader, writer
+from .document import Unchecked, checking_reader, reader, writer
 from .values import b64encode, epoch
 
 
@@ -52,7 +53,14 @@ class JSONProtocol:
         document = self.decode(request.body)
         if not isinstance(document, dict):
             raise AWSError("SerializationException", "Request body must be an object")
-        return reader(shape)(document)  # type: ignore[no-any-return]
+        try:
+            params: dict[str, Any] = checking_reader(shape)(document)
+        except (Unchecked, Violation):
+            # Read again, plainly: its type errors come first, then the
+            # validator names the broken constraint.
+            return reader(shape)(document)  # type: ignore[no-any-return]
+        request.input_checked = True
+        return params
 
     # -- reading ----------------------------------------------------------
 
