@@ -245,6 +245,69 @@ def test_the_overview_shows_target_health(gureum: RunningGureum) -> None:
         backends.close()
 
 
+@needs_chromium
+@pytest.mark.skipif(root_only, reason="instances with their own network need root")
+@pytest.mark.skipif(shutil.which("redis-server") is None or
+                    not Path("/usr/lib/postgresql").is_dir(),
+                    reason="needs redis-server and PostgreSQL")
+def test_the_overview_shows_databases_caches_and_groups() -> None:
+    from .rds_support import PASSWORD, engine_pids
+
+    g_data: Path | None = None
+    try:
+        with ec2_gureum() as g:
+            g_data = g.data_dir
+            rds, ec, asg, ec2 = (g.client(s) for s in ("rds", "elasticache", "autoscaling",
+                                                        "ec2"))
+            rds.create_db_instance(DBInstanceIdentifier="orders-db", Engine="postgres",
+                                   DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+                                   MasterUsername="master", MasterUserPassword=PASSWORD)
+            ec.create_cache_cluster(CacheClusterId="sessions", CacheNodeType="cache.t3.micro",
+                                    Engine="redis")
+            image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+            ec2.create_launch_template(LaunchTemplateName="console-lt", LaunchTemplateData={
+                "ImageId": image, "InstanceType": "t2.nano"})
+            asg.create_auto_scaling_group(
+                AutoScalingGroupName="console-web", MinSize=1, MaxSize=3, DesiredCapacity=1,
+                LaunchTemplate={"LaunchTemplateName": "console-lt"},
+                AvailabilityZones=["us-east-1a"])
+
+            def ready() -> bool:
+                db = rds.describe_db_instances(DBInstanceIdentifier="orders-db")[
+                    "DBInstances"][0]
+                cache = ec.describe_cache_clusters(CacheClusterId="sessions")[
+                    "CacheClusters"][0]
+                group = asg.describe_auto_scaling_groups(
+                    AutoScalingGroupNames=["console-web"])["AutoScalingGroups"][0]
+                return (db["DBInstanceStatus"] == "available"
+                        and cache["CacheClusterStatus"] == "available"
+                        and [i["LifecycleState"] for i in group["Instances"]] == ["InService"])
+
+            wait_for(ready, timeout=120, interval=0.3)
+            url = f"{g.endpoint}/_gureum/"
+            dom = chromium(url, "--dump-dom")
+            db = row_with(dom, "orders-db")
+            assert "postgres" in db and "db.t3.micro" in db and "available" in db
+            assert re.search(r"orders-db\S*:\d+", db), db  # its endpoint
+            cache = row_with(dom, "sessions")
+            assert "redis" in cache and "cache.t3.micro" in cache and "available" in cache
+            assert re.search(r":\d+", cache), cache
+            group = row_with(dom, "console-web")
+            assert "1 / 1 / 3" in group and "console-lt" in group
+            assert "InService" in group and "Healthy" in group
+            assert "Could not read" not in dom
+            screenshot(url, "overview-with-databases")
+            ec.delete_cache_cluster(CacheClusterId="sessions")
+            rds.delete_db_instance(DBInstanceIdentifier="orders-db", SkipFinalSnapshot=True)
+            asg.delete_auto_scaling_group(AutoScalingGroupName="console-web", ForceDelete=True)
+    finally:
+        if g_data is not None:
+            deadline = time.monotonic() + 10
+            while engine_pids(g_data) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert engine_pids(g_data) == [], "postgres processes outlived gureum"
+
+
 def curl(url: str, *args: str) -> tuple[int, str, str]:
     """(status, content type, body) as curl sees them."""
     with tempfile.NamedTemporaryFile() as body:

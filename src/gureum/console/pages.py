@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from html import escape
@@ -12,6 +13,8 @@ from gureum.services.billing import prices
 
 from .html import Raw, money, page, section, size, state, table, when
 from .reads import Reader, Section
+
+log = logging.getLogger("gureum.console")
 
 
 def _tag(item: dict[str, Any], key: str = "Name") -> str:
@@ -23,11 +26,15 @@ def _tag(item: dict[str, Any], key: str = "Name") -> str:
 
 def _part(title: str, anchor: str, got: Section, headers: Sequence[str],
           row: Callable[[Any], Sequence[Any]], empty: str, numeric: Sequence[int] = ()) -> str:
-    if got.error:
-        body = f'<p class="warn">Could not read: {escape(got.error)}</p>'
-        return section(title, body, anchor=anchor)
-    return section(title, table(headers, [row(r) for r in got.rows], empty=empty,
-                                numeric=numeric), count=len(got.rows), anchor=anchor)
+    if not got.error:
+        try:
+            return section(title, table(headers, [row(r) for r in got.rows], empty=empty,
+                                        numeric=numeric), count=len(got.rows), anchor=anchor)
+        except Exception as exc:  # an unexpected shape: say so, show the other parts
+            log.warning("console: showing %s failed", title, exc_info=True)
+            got = Section(error=f"{type(exc).__name__}: {exc}")
+    body = f'<p class="warn">Could not read: {escape(got.error)}</p>'
+    return section(title, body, anchor=anchor)
 
 
 def _instance(i: dict[str, Any]) -> Sequence[Any]:
