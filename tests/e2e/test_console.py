@@ -174,6 +174,12 @@ def test_the_bill_shows_costs_and_a_crossed_budget(gureum: RunningGureum) -> Non
     assert "FORECASTED > 100%" in forecasted
     assert "gureum does not deliver budget notifications" in text
     screenshot(url, "bill")
+    # The overview says it too, at the top.
+    top = text_of(chromium(f"{gureum.endpoint}/_gureum/", "--dump-dom"))
+    assert re.search(r"Budget thresholds crossed this month shoestring: ACTUAL > 80% crossed "
+                     r"at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC with \$0\.\d+ spent", top), top
+    assert "Not e-mailed or sent to SNS" in top
+    screenshot(f"{gureum.endpoint}/_gureum/", "overview-with-budget-alert")
 
 
 @needs_chromium

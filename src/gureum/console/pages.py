@@ -125,9 +125,29 @@ def _group(g: dict[str, Any]) -> Sequence[Any]:
             Raw(members or '<span class="note">none</span>'))
 
 
+async def _alerts_banner(reader: Reader) -> str:
+    """The budget thresholds crossed this month, atop the overview."""
+    got = await reader.section("crossings", reader.crossings)
+    now = dt.datetime.fromtimestamp(reader.env.clock.now(), dt.UTC)
+    month = dt.datetime(now.year, now.month, 1, tzinfo=dt.UTC).timestamp()
+    recent = [a for a in got.rows if float(a.get("CrossedAt", 0)) >= month]
+    if not recent:
+        return ""
+    items = "".join(
+        f"<li>{escape(str(a.get('BudgetName')))}: "
+        f"{escape(_threshold(a.get('Notification') or {}))} crossed at "
+        f"{escape(when(a.get('CrossedAt')))} with {escape(money(a.get('Spend', '0')))} spent"
+        "</li>" for a in recent[:5])
+    more = f"<li>and {len(recent) - 5} more</li>" if len(recent) > 5 else ""
+    return (f'<section class="warn"><h2>Budget thresholds crossed this month</h2>'
+            f"<ul>{items}{more}</ul><p>Not e-mailed or sent to SNS: gureum delivers no "
+            f'notifications. See <a href="/_gureum/bill#budgets">the bill</a>.</p></section>')
+
+
 async def overview(reader: Reader) -> str:
     """What runs in the account and region."""
     parts = [
+        await _alerts_banner(reader),
         _part("EC2 instances", "instances", await reader.section("ec2", reader.instances),
               ("Instance", "Name", "Type", "State", "Private IP", "Public IP", "Launched"),
               _instance, "No instances."),
