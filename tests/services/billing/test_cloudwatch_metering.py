@@ -152,3 +152,22 @@ def test_requests_per_thousand(h: Harness, cw: CloudWatch) -> None:
     assert totals["CW:Requests"][1] == pytest.approx(1001 * 0.01 / 1000)
     assert totals["CW:GMD-Metrics"][0] == 3
     assert totals["CW:GMD-Metrics"][1] == pytest.approx(3 * 0.01 / 1000)
+
+
+def test_metrics_beyond_ten_thousand_cost_the_next_tier(h: Harness, cw: CloudWatch) -> None:
+    # Earlier this month the account already used 9,999.999 metric-months.
+    with h.store.tx():
+        h.store.connection.execute(
+            "INSERT INTO billing_usage (account, region, service, usage_type, resource, hour,"
+            " operation, unit, quantity, cost, attrs) VALUES (?, 'us-east-1',"
+            " 'AmazonCloudWatch', 'CW:MetricMonitorUsage', 'earlier', ?, 'MetricStorage',"
+            " 'Metrics', 9999.999, 2999.9997, '{}')", (ACCOUNT, int(h.clock.now())))
+    h.advance(3600)
+    put(h, cw)
+    h.advance(60)
+    row = h.store.connection.execute(
+        "SELECT quantity, cost FROM billing_usage WHERE resource = 'App/Load'").fetchone()
+    share = 1 / MARCH_HOURS
+    assert row[0] == pytest.approx(share)
+    # 0.001 metric-month left in the first tier at $0.30, the rest at $0.10
+    assert row[1] == pytest.approx(0.001 * 0.30 + (share - 0.001) * 0.10)
