@@ -334,6 +334,12 @@ def test_pages_over_curl(gureum: RunningGureum) -> None:
         assert "<script" not in body
         assert not re.search(r"""(src|href)=["']?(https?:)?//""", body), path
         assert "@import" not in body and "url(" not in body
+    # What users named is shown as text, never as markup.
+    gureum.client("cloudwatch").put_metric_alarm(
+        AlarmName="<i>odd</i> & co", Namespace="Shop", MetricName="Orders", Statistic="Sum",
+        Period=60, EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="LessThanThreshold")
+    status, _, body = curl(base + "/_gureum/")
+    assert "&lt;i&gt;odd&lt;/i&gt; &amp; co" in body and "<i>odd" not in body
     status, _, _ = curl(base + "/_gureum")
     assert status == 302
     status, _, _ = curl(base + "/_gureum", "-L")
