@@ -111,3 +111,17 @@ async def test_new_group_waits_for_reboot(world: World) -> None:
     world.rds.reboot_db_instance(CALL, {"DBInstanceIdentifier": "db1"})
     await world.settle()
     assert status(world) == "in-sync" and engine.spec.params == {"work_mem": "8192"}
+
+
+@scenario
+async def test_group_tags(world: World) -> None:
+    new_group(world)
+    arn = world.rds.describe_db_parameter_groups(CALL, {"DBParameterGroupName": "tuned"})[
+        "DBParameterGroups"][0]["DBParameterGroupArn"]
+    assert arn.endswith(":pg:tuned")
+    world.rds.add_tags_to_resource(CALL, {"ResourceName": arn,
+                                          "Tags": [{"Key": "team", "Value": "db"}]})
+    tags = world.rds.list_tags_for_resource(CALL, {"ResourceName": arn})["TagList"]
+    assert tags == [{"Key": "team", "Value": "db"}]
+    assert code(world.rds.list_tags_for_resource, CALL,
+                {"ResourceName": arn.replace("tuned", "other")}) == "DBParameterGroupNotFound"

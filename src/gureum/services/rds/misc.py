@@ -11,7 +11,7 @@ from gureum.services.common import tags as tagutil
 from ..base import Call
 from . import validate
 from .classes import CLASSES
-from .core import EVENT, INSTANCE, SNAPSHOT, RDSCore
+from .core import EVENT, INSTANCE, PARAMETER_GROUP, SNAPSHOT, RDSCore
 from .engines import MYSQL_ENGINES
 
 
@@ -124,11 +124,12 @@ class MiscOperations(RDSCore):
         if parts is None or parts["service"] != "rds" or ":" not in parts["resource"]:
             raise validate.invalid(f"Invalid resource name: {arn}")
         kind, name = parts["resource"].split(":", 1)
-        store_kind = {"db": INSTANCE, "snapshot": SNAPSHOT}.get(kind)
+        store_kind = {"db": INSTANCE, "snapshot": SNAPSHOT, "pg": PARAMETER_GROUP}.get(kind)
         doc = None if store_kind is None else self.store.resources.get(
             store_kind, call.account, call.region, name)
         if doc is None or store_kind is None:
-            code = "DBSnapshotNotFound" if kind == "snapshot" else "DBInstanceNotFound"
+            code = {"snapshot": "DBSnapshotNotFound",
+                    "pg": "DBParameterGroupNotFound"}.get(kind, "DBInstanceNotFound")
             raise AWSError(code, f"{name} not found.", 404)
         return store_kind, doc
 
