@@ -171,3 +171,16 @@ def test_metrics_beyond_ten_thousand_cost_the_next_tier(h: Harness, cw: CloudWat
     assert row[0] == pytest.approx(share)
     # 0.001 metric-month left in the first tier at $0.30, the rest at $0.10
     assert row[1] == pytest.approx(0.001 * 0.30 + (share - 0.001) * 0.10)
+
+
+def test_the_forecast_does_not_take_an_hour_paid_ahead_for_a_rate(h: Harness,
+                                                                  cw: CloudWatch) -> None:
+    from gureum.services.billing.usage import Usage
+    from gureum.services.ce.forecast import rate
+
+    alarm(h, cw, "a")
+    h.advance(10)  # ten seconds into the hour: the hour's share is billed already
+    per_second = rate(Usage(h.store.connection), ACCOUNT, h.clock.now(), lambda ln: True, True)
+    assert per_second is not None
+    month = MARCH_HOURS * 3600
+    assert float(per_second) * month == pytest.approx(0.10, rel=1e-6)  # $0.10 an alarm-month

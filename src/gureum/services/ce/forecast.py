@@ -7,10 +7,13 @@ import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
 
-from ..billing.usage import Line, Usage
+from ..billing.usage import HOUR, Line, Usage, hour_of
 from . import query
 
 WINDOW = 14 * 86400.0
+# Usage types billed for a whole hour at its first moment (prorated by the hour).
+HOURLY = {"CW:MetricMonitorUsage", "CW:AlarmMonitorUsage", "CW:HighResAlarmMonitorUsage",
+          "CW:CompositeAlarmMonitorUsage"}
 Forecast = tuple[Decimal, list[tuple[dt.datetime, dt.datetime, Decimal, Decimal, Decimal]]]
 
 
@@ -22,9 +25,19 @@ def rate(usage: Usage, account: str, now: float, test: Callable[[Line], bool],
         return None
     since = max(now - WINDOW, float(first))
     metric = "UnblendedCost" if cost else "UsageQuantity"
-    total = sum((query.line_value(ln, metric) for ln in usage.lines(account, since, now + 1)
-                 if test(ln)), Decimal(0))
-    return total / Decimal(max(60.0, now - since))
+    so_far, ahead = Decimal(0), Decimal(0)
+    for ln in usage.lines(account, since, now + 1):
+        if not test(ln):
+            continue
+        if ln.usage_type in HOURLY:
+            ahead += query.line_value(ln, metric)
+        else:
+            so_far += query.line_value(ln, metric)
+    # Usage billed by the whole hour as soon as the hour begins (CloudWatch
+    # metrics and alarms) has paid for the current hour to its end.
+    paid_to = hour_of(now) + HOUR
+    return (so_far / Decimal(max(60.0, now - since))
+            + ahead / Decimal(max(60.0, paid_to - since)))
 
 
 def forecast(usage: Usage, account: str, now: float, start: dt.datetime, end: dt.datetime,
