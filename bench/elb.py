@@ -7,8 +7,10 @@ Backend: nginx serving a 1 KiB file; load: wrk, 64 connections, 2 threads.
 Each driver gets its own gureum; its rounds alternate (rotating the order)
 between the hand-written HAProxy, the gureum load balancer and nginx directly,
 and the ratio is the median of the rounds' ratios (the machine is shared: run
-order alone moves single figures by a third). gureum's own CPU during its
-runs is printed too (it shares the machine's cores with the proxy and wrk).
+order alone moves single figures by a third). The proxies' CPU time per
+request (HAProxy's, gureum's proxy processes') is printed too: on a loaded
+machine it is steadier than requests/s. gureum's own CPU during its runs
+shows that the API process stays out of the way.
 
 Failover: a second target (a single-process nginx) joins the group; a client
 with 8 keep-alive connections runs while that nginx is killed; requests that
@@ -47,14 +49,29 @@ HEALTH = {"HealthCheckPath": "/index.html", "HealthCheckIntervalSeconds": 5,
           "UnhealthyThresholdCount": 2}
 
 
-def wrk(url: str, seconds: int) -> tuple[float, str]:
+def cpu(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
+
+
+def wrk(url: str, seconds: int, procs: list[psutil.Process]) -> tuple[float, str, float]:
+    """(requests/s, p99, CPU µs per request of ``procs``: the proxy)."""
+    before = cpu(procs)
     out = subprocess.run(["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", url],
                          capture_output=True, text=True, check=True).stdout
+    used = cpu(procs) - before
     if "Non-2xx" in out:
         raise RuntimeError(f"{url} answered errors:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p99 = re.search(r"99%\s+(\S+)", out).group(1)  # type: ignore[union-attr]
-    return rps, p99
+    count = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return rps, p99, used / count * 1e6
 
 
 def nginx_conf(tmp: Path, name: str, host: str, single: bool) -> Path:
@@ -137,7 +154,8 @@ def failover(elb: Any, tg: str, host: str, victim: subprocess.Popen[bytes]
     return len(log), before, after, detected - killed
 
 
-def measure(driver: str, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
+def measure(driver: str, tmp: Path, args: argparse.Namespace,
+            procs: dict[str, list[psutil.Process]]) -> dict[str, Any]:
     with running_gureum(env={"GUREUM_PROXY_DRIVER": driver}) as g:
         elb = g.client("elbv2")
         assert g.health()["drivers"].get("elbv2", driver) == driver
@@ -150,20 +168,22 @@ def measure(driver: str, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
                             DefaultActions=[{"Type": "forward", "TargetGroupArn": tg_arn}])
         wait_healthy(elb, tg_arn, 1)
         server = psutil.Process(g.pid)
+        proxy = [p for p in server.children(recursive=True)]
         rows = {
             "direct (nginx)": f"http://{BACKEND}:8080/index.html",
             "hand-written HAProxy": f"http://{HANDWRITTEN}/index.html",
             f"gureum ALB ({driver})": f"http://{lb['DNSName']}/index.html",
         }
         names = list(rows)
-        results: dict[str, list[tuple[float, str]]] = {n: [] for n in names}
+        results: dict[str, list[tuple[float, str, float]]] = {n: [] for n in names}
+        used = {names[0]: procs["nginx"], names[1]: procs["hand"], names[2]: proxy}
         ratios = []
         cpu = []
         for r in range(args.rounds):
             order = names[r % 3:] + names[:r % 3]
             for name in order:
                 before = sum(server.cpu_times()[:2])
-                results[name].append(wrk(rows[name], args.seconds))
+                results[name].append(wrk(rows[name], args.seconds, used[name]))
                 if name.startswith("gureum"):
                     cpu.append((sum(server.cpu_times()[:2]) - before) / args.seconds)
             ratios.append(results[names[2]][-1][0] / results[names[1]][-1][0])
@@ -212,22 +232,27 @@ backend b
     hand = subprocess.Popen(["haproxy", "-f", str(tmp / "haproxy.cfg")])
     try:
         time.sleep(0.5)
-        measured = {d: measure(d, tmp, args) for d in args.drivers.split(",")}
+        procs = {"nginx": [psutil.Process(nginx.pid)], "hand": [psutil.Process(hand.pid)]}
+        measured = {d: measure(d, tmp, args, procs) for d in args.drivers.split(",")}
     finally:
         for proc in (nginx, hand):
             proc.terminate()
             proc.wait(5)
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
           f"{args.rounds} rounds of {args.seconds} s, wrk -t2 -c64, nginx 1 KiB")
-    print(f"{'path':30} {'req/s':>10} {'p99':>10}")
+    print(f"{'path':30} {'req/s':>10} {'p99':>10} {'CPU µs/req':>11}")
     for driver, m in measured.items():
         print(f"-- gureum on {driver} (its own CPU during its runs: {m['cpu']:.0%} of a core)")
         for name, runs in m["results"].items():
-            rps = statistics.median(r for r, _ in runs)
+            rps = statistics.median(r for r, _, _ in runs)
             p99 = sorted(runs)[len(runs) // 2][1]
-            print(f"{name:30} {rps:10.0f} {p99:>10}")
+            us = statistics.median(u for _, _, u in runs)
+            print(f"{name:30} {rps:10.0f} {p99:>10} {us:11.1f}")
         print(f"{'gureum / hand-written':30} {m['ratio']:10.0%}   rounds: "
               + " ".join(f"{r:.0%}" for r in m["ratios"]))
+        hand_us = statistics.median(u for _, _, u in m["results"]["hand-written HAProxy"])
+        own_us = statistics.median(u for _, _, u in list(m["results"].values())[2])
+        print(f"{'CPU per request, hand / gureum':30} {hand_us / own_us:10.0%}")
         total, before, after, took = m["lost"]
         print(f"failover: target killed, detected in {took:.1f} s; {total} requests, "
               f"{before} failed before detection, {after} after")

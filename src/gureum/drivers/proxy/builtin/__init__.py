@@ -1,10 +1,11 @@
 """The built-in proxy driver: one proxy process per load balancer, written on
 asyncio (and uvloop), used when HAProxy is not installed.
 
-The driver (in gureum) starts ``python -m gureum.drivers.proxy.builtin`` for
-each proxy and talks to it over a Unix socket in the proxy's directory: the
-whole spec is sent on every change and the process makes its listeners and
-backends match it, keeping the health of servers that stay. Health and
+The driver (in gureum) starts worker processes (``python -m
+gureum.drivers.proxy.builtin``) for each proxy and talks to each over a Unix
+socket in the proxy's directory: the whole spec is sent on every change and
+the worker makes its listeners and backends match it, keeping the health of
+servers that stay. Health and
 counters are read back the same way. Traffic never touches gureum's own
 event loop.
 """
@@ -18,7 +19,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +31,25 @@ START_TIMEOUT = 10.0
 STOP_TIMEOUT = 3.0
 
 
+def default_workers() -> int:
+    """As many workers as HAProxy has threads by default (one per CPU), at
+    most 2: a Python worker costs memory."""
+    return max(1, min(2, len(os.sched_getaffinity(0))))
+
+
 @dataclass
-class _Proc:
+class _Proxy:
     name: str
     dir: Path
-    proc: asyncio.subprocess.Process | None = None
+    procs: list[asyncio.subprocess.Process | None] = field(default_factory=list)
     spec: ProxySpec | None = None
 
-    @property
-    def socket(self) -> Path:
-        return self.dir / "ctl.sock"
+    def socket(self, worker: int) -> Path:
+        return self.dir / f"ctl-{worker}.sock"
+
+    def alive(self, worker: int) -> bool:
+        proc = self.procs[worker] if worker < len(self.procs) else None
+        return proc is not None and proc.returncode is None
 
 
 async def ask(socket: Path, message: dict[str, Any], timeout: float = 5.0) -> Any:
@@ -57,98 +67,146 @@ async def ask(socket: Path, message: dict[str, Any], timeout: float = 5.0) -> An
 
 
 class BuiltinDriver:
+    """``workers`` processes per proxy share its ports (SO_REUSEPORT); each
+    runs the whole spec with its own health checks. Health merges the
+    workers' views; counters are summed over the workers."""
+
     kind = "builtin"
 
-    def __init__(self, root: Path, python: str = sys.executable) -> None:
+    def __init__(self, root: Path, python: str = sys.executable,
+                 workers: int | None = None) -> None:
         self.root = Path(root)
         self.python = python
-        self._procs: dict[str, _Proc] = {}
+        self.workers = workers or default_workers()
+        self._proxies: dict[str, _Proxy] = {}
 
     def running(self, name: str) -> bool:
-        p = self._procs.get(name)
-        return p is not None and p.proc is not None and p.proc.returncode is None
+        p = self._proxies.get(name)
+        return p is not None and all(p.alive(w) for w in range(self.workers))
 
     def names(self) -> list[str]:
-        return [n for n in self._procs if self.running(n)]
+        return [n for n in self._proxies if self.running(n)]
 
     async def apply(self, spec: ProxySpec) -> None:
-        p = self._procs.get(spec.name)
+        p = self._proxies.get(spec.name)
         if p is None:
-            p = self._procs[spec.name] = _Proc(spec.name, self.root / spec.name)
+            p = self._proxies[spec.name] = _Proxy(spec.name, self.root / spec.name)
             p.dir.mkdir(parents=True, exist_ok=True)
         if p.spec == spec and self.running(spec.name):
             return
-        if not self.running(spec.name):
-            await self._start(p)
-        try:
-            answer = await ask(p.socket, {"op": "apply", "spec": wire.dumps(spec)})
-        except (OSError, TimeoutError, ValueError) as e:
-            raise ProxyError(f"proxy {spec.name} did not answer: {e}") from e
-        if "error" in answer:
-            raise ProxyError(f"could not configure {spec.name}: {answer['error']}")
+        p.spec = None
+        await asyncio.gather(*(self._start(p, w) for w in range(self.workers)
+                               if not p.alive(w)))
+        message = {"op": "apply", "spec": wire.dumps(spec)}
+        for w in range(self.workers):
+            try:
+                answer = await ask(p.socket(w), message)
+            except (OSError, TimeoutError, ValueError) as e:
+                raise ProxyError(f"proxy {spec.name} did not answer: {e}") from e
+            if "error" in answer:
+                raise ProxyError(f"could not configure {spec.name}: {answer['error']}")
         p.spec = spec
 
-    async def _start(self, p: _Proc) -> None:
-        log_file = open(p.dir / "proxy.log", "ab")  # noqa: SIM115 - handed to the child
+    async def _start(self, p: _Proxy, worker: int) -> None:
+        while len(p.procs) <= worker:
+            p.procs.append(None)
+        log_file = open(p.dir / f"proxy-{worker}.log", "ab")  # noqa: SIM115 - to the child
         try:
-            p.proc = await asyncio.create_subprocess_exec(
+            proc = p.procs[worker] = await asyncio.create_subprocess_exec(
                 self.python, "-m", "gureum.drivers.proxy.builtin", str(p.dir),
-                str(os.getpid()), stdin=asyncio.subprocess.DEVNULL, stdout=log_file,
-                stderr=log_file)
+                str(os.getpid()), str(worker), stdin=asyncio.subprocess.DEVNULL,
+                stdout=log_file, stderr=log_file)
         finally:
             log_file.close()
-        p.spec = None
         deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline and p.proc.returncode is None:
+        while time.monotonic() < deadline and proc.returncode is None:
             with contextlib.suppress(OSError, TimeoutError, ValueError):
-                answer = await ask(p.socket, {"op": "ping"}, timeout=0.5)
-                if answer.get("pid") == p.proc.pid:
+                answer = await ask(p.socket(worker), {"op": "ping"}, timeout=0.5)
+                if answer.get("pid") == proc.pid:
                     return
             await asyncio.sleep(0.05)
-        await self._stop(p)
-        tail = (p.dir / "proxy.log").read_bytes()[-2000:].decode(errors="replace")
+        await _stop(proc)
+        tail = (p.dir / f"proxy-{worker}.log").read_bytes()[-2000:].decode(errors="replace")
         raise ProxyError(f"proxy {p.name} did not start: {tail}")
 
-    async def _stop(self, p: _Proc) -> None:
-        proc = p.proc
-        if proc is None or proc.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-
     async def remove(self, name: str) -> None:
-        p = self._procs.pop(name, None)
+        p = self._proxies.pop(name, None)
         if p is not None:
-            await self._stop(p)
+            await asyncio.gather(*(_stop(proc) for proc in p.procs))
 
-    async def _ask(self, name: str, op: str) -> Any:
-        if not self.running(name):
+    async def _ask(self, name: str, op: str, worker: int) -> Any:
+        p = self._proxies.get(name)
+        if p is None or not p.alive(worker):
             return None
         try:
-            return await ask(self._procs[name].socket, {"op": op})
+            return await ask(p.socket(worker), {"op": op})
         except (OSError, TimeoutError, ValueError):
             return None
 
     async def health(self, name: str) -> dict[str, dict[str, ServerHealth]]:
-        found = await self._ask(name, "health") or {}
-        return {b: {s: ServerHealth(v[0], v[1], v[2]) for s, v in servers.items()}
-                for b, servers in found.items()}
+        """A server is healthy once every worker's checks pass (so that no
+        worker answers 503 for it) and unhealthy as soon as one worker's fail."""
+        views = await self._summed(name, "health")
+        if not views:
+            return {}
+        out: dict[str, dict[str, ServerHealth]] = {}
+        for b, servers in views[0].items():
+            out[b] = {}
+            for s in servers:
+                seen = [ServerHealth(*v[b][s]) for v in views if s in v.get(b, {})]
+                bad = [h for h in seen if h.state == "unhealthy"]
+                if bad:
+                    out[b][s] = bad[0]
+                elif all(h.state == "healthy" for h in seen):
+                    out[b][s] = seen[0]
+                else:
+                    out[b][s] = next(h for h in seen if h.state != "healthy")
+        return out
+
+    async def _summed(self, name: str, op: str) -> list[Any]:
+        return [x for x in await asyncio.gather(*(self._ask(name, op, w)
+                                                  for w in range(self.workers))) if x]
 
     async def counters(self, name: str) -> dict[str, Counters]:
-        found = await self._ask(name, "counters") or {}
-        return {b: Counters(**c) for b, c in found.items()}
+        out: dict[str, list[Counters]] = {}
+        for found in await self._summed(name, "counters"):
+            for b, c in found.items():
+                out.setdefault(b, []).append(Counters(**c))
+        return {b: _sum(cs) for b, cs in out.items()}
 
     async def totals(self, name: str) -> Counters:
-        found = await self._ask(name, "totals")
-        return Counters(**found) if found else Counters()
+        return _sum([Counters(**c) for c in await self._summed(name, "totals")])
 
     async def shutdown(self) -> None:
-        procs = list(self._procs.values())
-        self._procs.clear()
-        await asyncio.gather(*(self._stop(p) for p in procs))
+        proxies = list(self._proxies.values())
+        self._proxies.clear()
+        await asyncio.gather(*(_stop(proc) for p in proxies for proc in p.procs))
+
+
+def _sum(parts: list[Counters]) -> Counters:
+    if not parts:
+        return Counters()
+    responses: dict[str, int] = {}
+    for c in parts:
+        for k, v in c.responses.items():
+            responses[k] = responses.get(k, 0) + v
+    timed = [c for c in parts if c.response_time_ms]
+    return Counters(
+        requests=sum(c.requests for c in parts), responses=responses,
+        active_connections=sum(c.active_connections for c in parts),
+        response_time_ms=sum(c.response_time_ms for c in timed) / len(timed) if timed else 0.0,
+        connections=sum(c.connections for c in parts),
+        bytes_in=sum(c.bytes_in for c in parts), bytes_out=sum(c.bytes_out for c in parts))
+
+
+async def _stop(proc: asyncio.subprocess.Process | None) -> None:
+    if proc is None or proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()

@@ -1,8 +1,9 @@
-"""The built-in proxy process: ``python -m gureum.drivers.proxy.builtin DIR
-PARENT``. It serves its control socket ``DIR/ctl.sock`` (one JSON request
-line, one JSON answer line) on an asyncio event loop (uvloop when installed)
-that also carries all its traffic, and exits when told to (SIGTERM) or when
-its parent (gureum) is gone."""
+"""A built-in proxy worker process: ``python -m gureum.drivers.proxy.builtin
+DIR PARENT WORKER``. It serves its control socket ``DIR/ctl-WORKER.sock`` (one
+JSON request line, one JSON answer line) on an asyncio event loop (uvloop when
+installed) that also carries its share of the traffic (the workers of a proxy
+listen on the same ports with SO_REUSEPORT), and exits when told to (SIGTERM)
+or when its parent (gureum) is gone."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from .runtime import Proxy
 log = logging.getLogger("gureum.proxy.builtin")
 
 
-async def serve(directory: Path, parent: int) -> None:
-    proxy = Proxy(directory)
+async def serve(directory: Path, parent: int, worker: str) -> None:
+    proxy = Proxy(directory, worker)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -58,7 +59,7 @@ async def serve(directory: Path, parent: int) -> None:
         finally:
             writer.close()
 
-    sock = directory / "ctl.sock"
+    sock = directory / f"ctl-{worker}.sock"
     with contextlib.suppress(FileNotFoundError):
         sock.unlink()
     server = await asyncio.start_unix_server(handle, path=str(sock))
@@ -81,12 +82,13 @@ async def serve(directory: Path, parent: int) -> None:
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     directory, parent = Path(sys.argv[1]), int(sys.argv[2])
+    worker = sys.argv[3] if len(sys.argv) > 3 else "0"
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(directory, parent))
+        asyncio.run(serve(directory, parent, worker))
     else:
-        uvloop.run(serve(directory, parent))
+        uvloop.run(serve(directory, parent, worker))
 
 
 if __name__ == "__main__":

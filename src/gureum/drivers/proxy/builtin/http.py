@@ -12,6 +12,7 @@ the end of the connection; requests on one connection are answered in order.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterable
 from http import HTTPStatus
@@ -28,6 +29,8 @@ BUFFER_LIMIT = 256 * 1024
 SERVER_TIMEOUT = 60.0
 NONE, LENGTH, CHUNKED, CLOSE = range(4)
 IDLE, BODY, WAIT, CLOSED = range(4)
+FRAMING = re.compile(rb"\r\n(content-length|transfer-encoding|connection)[ \t]*:([^\r]*)",
+                     re.IGNORECASE)
 UNAVAILABLE = b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>\n"
 
 
@@ -450,71 +453,79 @@ class Upstream(asyncio.Protocol):
             return
         self.tally.bytes_out += len(data)
         if not self.head:
-            self._body(c, data, 0)
+            self._body(c, data, 0, b"")
             return
-        self.buf += data
-        while self.head:
-            i = self.buf.find(b"\r\n\r\n")
-            if i < 0:
-                if len(self.buf) > HEAD_LIMIT:
-                    self.close()
-                return
-            head = bytes(self.buf[:i + 2])
-            rest = bytes(self.buf[i + 4:])
+        if self.buf:
+            self.buf += data
+            data = bytes(self.buf)
             self.buf.clear()
-            if not self._head(c, head):
+        while self.head:
+            i = data.find(b"\r\n\r\n")
+            if i < 0:
+                if len(data) > HEAD_LIMIT:
+                    self.close()
+                else:
+                    self.buf += data
+                return
+            out = self._head(c, data[:i + 2])
+            if out is None:
                 self.close()
                 return
+            data = data[i + 4:]
             if self.head:  # an interim 1xx answer; the final one follows
-                self.buf += rest
+                c.write(out)
                 continue
-            self._body(c, rest, 0)
+            self._body(c, data, 0, out)
 
-    def _head(self, c: HttpClient, head: bytes) -> bool:
-        line, _, rest = head.partition(b"\r\n")
-        parts = line.split(b" ", 2)
-        if len(parts) < 2 or not parts[1].isdigit():
-            return False
-        status = int(parts[1])
+    def _head(self, c: HttpClient, head: bytes) -> bytes | None:
+        """What to send the client for a response head (None: not HTTP)."""
+        sp = head.find(b" ")
+        status_text = head[sp + 1:sp + 4]
+        if sp < 0 or not status_text.isdigit():
+            return None
+        status = int(status_text)
         if 100 <= status < 200 and status != 101:
-            c.write(head + b"\r\n")
-            return True
+            return head + b"\r\n"
         self.status = status
         self.answered = True
         self.head = False
         self.tally.took(time.monotonic() - self.started)
-        headers = []
-        for raw in rest.split(b"\r\n"):
-            k, _, v = raw.partition(b":")
-            if k:
-                headers.append((k.decode("latin-1"), v.strip().decode("latin-1")))
-        version = parts[0].decode("latin-1")
-        self.keep = keep_alive(version, next((v for k, v in headers
-                                              if k.lower() == "connection"), None))
+        length = chunked = connection = None
+        for m in FRAMING.finditer(head):
+            name = m.group(1).lower()
+            if name == b"content-length":
+                length = m.group(2).strip()
+            elif name == b"transfer-encoding":
+                chunked = b"chunked" in m.group(2).lower()
+            else:
+                connection = m.group(2).decode("latin-1")
+        self.keep = keep_alive(head[:sp].decode("latin-1"), connection)
         if self.method == "HEAD" or status in (204, 304) or 100 <= status < 200:
             self.framer = Framer(NONE)
+        elif chunked:
+            self.framer = Framer(CHUNKED)
+        elif length is not None:
+            if not length.isdigit():
+                return None
+            self.framer = Framer(LENGTH, int(length))
         else:
-            try:
-                self.framer = body_framer(headers)
-            except ValueError:
-                return False
-            if self.framer.mode == NONE:
-                self.framer = Framer(CLOSE)
-                self.keep = False
-                c.keep = False
+            self.framer = Framer(CLOSE)
+            self.keep = False
+            c.keep = False
         if self.set_cookie is not None:
             head += b"Set-Cookie: " + self.set_cookie + b"\r\n"
-        c.write(head + b"\r\n")
-        return True
+        return head + b"\r\n"
 
-    def _body(self, c: HttpClient, data: bytes, pos: int) -> None:
+    def _body(self, c: HttpClient, data: bytes, pos: int, prefix: bytes) -> None:
         try:
             end = self.framer.feed(data, pos)
         except ValueError:
             self.close()
             return
         if end > pos:
-            c.write(data[pos:end])
+            c.write(prefix + data[pos:end] if prefix else data[pos:end])
+        elif prefix:
+            c.write(prefix)
         if self.framer.done:
             self._finish(c, self.keep and end == len(data))
 

@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import mmap
+import os
 import random
+import struct
 import time
+import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..base import Backend, Check, Counters, Server, ServerHealth
 
@@ -129,16 +134,47 @@ async def probe(server: Server, check: Check) -> tuple[str, int | None]:
     return ("" if code in check.codes else "status"), code
 
 
+class Turns:
+    """Round-robin counters that the workers of one proxy share (a small
+    mapped file), so that round robin goes round across workers too. An
+    increment two workers race on is merely repeated."""
+
+    SLOTS = 512
+
+    def __init__(self, path: Path | None) -> None:
+        self._local: dict[str, int] = {}
+        self._map: mmap.mmap | None = None
+        if path is not None:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                if os.fstat(fd).st_size < self.SLOTS * 8:
+                    os.ftruncate(fd, self.SLOTS * 8)
+                self._map = mmap.mmap(fd, self.SLOTS * 8)
+            finally:
+                os.close(fd)
+
+    def next(self, name: str) -> int:
+        if self._map is None:
+            self._local[name] = self._local.get(name, -1) + 1
+            return self._local[name]
+        slot = self._local.get(name)
+        if slot is None:
+            slot = self._local[name] = zlib.crc32(name.encode()) % self.SLOTS * 8
+        turn: int = struct.unpack_from("Q", self._map, slot)[0] + 1
+        struct.pack_into("Q", self._map, slot, turn)
+        return turn
+
+
 class Pool:
     """A backend: its servers in the spec's order."""
 
-    def __init__(self, spec: Backend) -> None:
+    def __init__(self, spec: Backend, turns: Turns | None = None) -> None:
+        self.turns = turns or Turns(None)
         self.spec = spec
         self.check = spec.check
         self.servers: dict[str, ServerState] = {}
         self.tally = Tally()
         self._live: list[ServerState] | None = None
-        self._next = 0
         self.update(spec)
 
     def update(self, spec: Backend) -> None:
@@ -183,8 +219,7 @@ class Pool:
                 return found
         if self.spec.algorithm == "least_outstanding_requests":
             return min(live, key=lambda s: s.active)
-        self._next = (self._next + 1) % len(live)
-        return live[self._next]
+        return live[self.turns.next(self.spec.name) % len(live)]
 
     def close(self) -> None:
         for s in self.servers.values():

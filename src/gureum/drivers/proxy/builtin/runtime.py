@@ -15,7 +15,7 @@ from typing import Any
 
 from ..base import Action, Listener, ProxySpec
 from .http import HttpClient
-from .pools import Pool, Tally, Weighted
+from .pools import Pool, Tally, Turns, Weighted
 from .rules import compile_rules
 from .tcp import TcpClient
 
@@ -49,11 +49,11 @@ class Front:
             w = self.weighted[action] = Weighted(action.targets)
         return w.pick(pools)
 
-    async def start(self, address: str, directory: Path) -> None:
+    async def start(self, address: str, directory: Path, tag: str) -> None:
         lst = self.listener
         context = None
         if lst.certificate:
-            pem = directory / f"l{lst.port}.pem"
+            pem = directory / f"l{lst.port}-{tag}.pem"
             pem.touch(mode=0o600)
             pem.write_text(lst.certificate)
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -61,11 +61,13 @@ class Front:
         loop = asyncio.get_running_loop()
         if lst.mode == "tcp":
             self.server = await loop.create_server(lambda: TcpClient(self), address, lst.port,
-                                                   reuse_address=True, backlog=1024)
+                                                   reuse_address=True, reuse_port=True,
+                                                   backlog=1024)
         else:
             self.server = await loop.create_server(lambda: HttpClient(self), address,
                                                    lst.port, reuse_address=True,
-                                                   backlog=1024, ssl=context)
+                                                   reuse_port=True, backlog=1024,
+                                                   ssl=context)
 
     def close(self) -> None:
         if self.server is not None:
@@ -75,8 +77,10 @@ class Front:
 
 
 class Proxy:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, tag: str = "0") -> None:
         self.dir = directory
+        self.tag = tag  # the worker's number: its files are its own
+        self.turns = Turns(directory / "turns.map")
         self.pools: dict[str, Pool] = {}
         self.fronts: dict[int, Front] = {}
         self.tally = Tally()
@@ -89,7 +93,7 @@ class Proxy:
         for b in spec.backends:
             pool = self.pools.get(b.name)
             if pool is None:
-                self.pools[b.name] = Pool(b)
+                self.pools[b.name] = Pool(b, self.turns)
             elif pool.spec != b:
                 pool.update(b)
         for name in set(self.pools) - {b.name for b in spec.backends}:
@@ -106,7 +110,7 @@ class Proxy:
             if front is not None:
                 self.fronts.pop(port).close()
             front = Front(self, lst)
-            await front.start(spec.address, self.dir)
+            await front.start(spec.address, self.dir, self.tag)
             self.fronts[port] = front
         self.address = spec.address
 
@@ -142,6 +146,6 @@ class Proxy:
         if self._sweeper is not None:
             self._sweeper.cancel()
         with contextlib.suppress(OSError):
-            for f in self.dir.glob("l*.pem"):
+            for f in self.dir.glob(f"l*-{self.tag}.pem"):
                 os.unlink(f)
 
