@@ -184,3 +184,25 @@ def test_the_forecast_does_not_take_an_hour_paid_ahead_for_a_rate(h: Harness,
     assert per_second is not None
     month = MARCH_HOURS * 3600
     assert float(per_second) * month == pytest.approx(0.10, rel=1e-6)  # $0.10 an alarm-month
+
+
+def test_detailed_monitoring_bills_seven_metrics_while_running(h: Harness,
+                                                               cw: CloudWatch) -> None:
+    h.instance("i-basic")
+    h.instance("i-detailed")
+    with h.store.tx():
+        doc = h.store.resources.get("ec2:instance", ACCOUNT, "us-east-1", "i-detailed")
+        assert doc is not None
+        doc["monitoring"] = "enabled"
+        h.store.resources.put("ec2:instance", ACCOUNT, "us-east-1", "i-detailed", doc)
+    h.advance(5400)  # 00:00 to 01:30: two hours touched
+    h.set_state("i-detailed", "stopped")
+    h.advance(7200)  # stopped: no metrics sent, none billed
+    rows = h.store.connection.execute(
+        "SELECT resource, operation, sum(quantity), sum(cost) FROM billing_usage"
+        " WHERE usage_type = 'CW:MetricMonitorUsage' GROUP BY resource").fetchall()
+    assert len(rows) == 1
+    resource, operation, qty, cost = rows[0]
+    assert (resource, operation) == ("i-detailed", "MetricStorage:AWS/EC2")
+    assert qty == pytest.approx(2 * 7 / MARCH_HOURS)
+    assert cost == pytest.approx(2 * 7 / MARCH_HOURS * 0.30)

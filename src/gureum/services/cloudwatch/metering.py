@@ -6,6 +6,10 @@
   (a metric sent in an hour bills ``1 / hours in the month``); metrics of
   ``AWS/`` namespaces (what gureum's data planes publish, AWS's basic
   monitoring) are free;
+- EC2 detailed monitoring: the seven metrics an instance sends each minute
+  are custom-metric-priced ``CW:MetricMonitorUsage`` (operation
+  ``MetricStorage:AWS/EC2``) for every hour the instance runs with
+  monitoring enabled;
 - alarms, per alarm metric-month prorated by the hour, for every hour the
   alarm exists: a standard alarm on one metric is one ``CW:AlarmMonitorUsage``;
   a period under 60 seconds makes it high resolution
@@ -44,6 +48,8 @@ REQUESTS = "CW:Requests"
 GMD_METRICS = "CW:GMD-Metrics"
 PER_REQUEST = {"PutMetricData", "GetMetricStatistics", "ListMetrics"}
 ALARM_KIND = "cloudwatch:alarm"
+EC2_INSTANCE = "ec2:instance"
+DETAILED_METRICS = 7.0  # what EC2 detailed monitoring sends each minute
 COMPOSITE_KIND = "cloudwatch:composite-alarm"
 
 T = TypeVar("T")
@@ -93,6 +99,7 @@ class CloudWatchUsage:
                             amount=1.0, unit="Metrics", operation="MetricStorage",
                             since=float(last_put), until=float(last_put), hourly=True,
                             attrs={"namespace": namespace})
+        yield from self._detailed_monitoring(conn, since, now)
         for account, region, kind, data, created in conn.execute(
             "SELECT account, region, kind, data, created FROM resources WHERE kind IN (?, ?)",
             (ALARM_KIND, COMPOSITE_KIND),
@@ -107,6 +114,25 @@ class CloudWatchUsage:
                         amount=n, unit="Alarms", operation="Unknown",
                         since=float(created), hourly=True,
                         attrs={"tags": alarm.get("Tags") or {}})
+
+
+    def _detailed_monitoring(self, conn: sqlite3.Connection, since: float,
+                             now: float) -> Iterable[Gauge]:
+        for account, region, data, updated in conn.execute(
+            "SELECT account, region, data, updated FROM resources WHERE kind = ?",
+            (EC2_INSTANCE,),
+        ).fetchall():
+            doc = json.loads(data)
+            if doc.get("monitoring") != "enabled":
+                continue
+            metrics = dict(account=account, region=region, service=SERVICE, usage_type=METRIC,
+                           resource=str(doc.get("id", "")), amount=DETAILED_METRICS,
+                           unit="Metrics", operation="MetricStorage:AWS/EC2", hourly=True,
+                           attrs={"tags": doc.get("tags") or {}})
+            if doc.get("state") == "running":
+                yield Gauge(**metrics)
+            elif since < float(updated) <= now:  # stopped since the last tick
+                yield Gauge(**metrics, until=float(updated))
 
 
 def _table_exists(conn: sqlite3.Connection, name: str) -> bool:
