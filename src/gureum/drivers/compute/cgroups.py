@@ -13,6 +13,7 @@ import dataclasses
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 from .base import Limits, Usage
 
@@ -52,32 +53,47 @@ class Cgroups:
     def _dirs(self, id: str) -> list[Path]:
         return [base / PARENT / id for base in self._bases]
 
-    def create(self, id: str, limits: Limits) -> list[str]:
-        """Create the guest's groups with its limits; the ``cgroup.procs`` files to join."""
+    def plan(self, id: str, limits: Limits) -> dict[str, list[Any]]:
+        """What creating the guest's groups takes: ``mkdir`` (directories, in order),
+        ``write`` ([file, value] pairs: the limits) and ``procs`` (the
+        ``cgroup.procs`` files to join). The guest's launcher carries it out."""
+        mkdir: list[str] = []
+        writes: list[list[str]] = []
         if self.v2:
             for path in (self.root, self.root / PARENT):
-                path.mkdir(exist_ok=True)
-                _write(path / "cgroup.subtree_control", "+cpu +memory +pids")
-        for d in self._dirs(id):
-            d.mkdir(parents=True, exist_ok=True)
+                mkdir.append(str(path))
+                writes.append([str(path / "cgroup.subtree_control"), "+cpu +memory +pids"])
+        mkdir += [str(d) for d in self._dirs(id)]
         quota = int(limits.vcpus * PERIOD_US)
         memory = limits.memory_mib * 1024 * 1024
         if self.v2:
             d = self.root / PARENT / id
-            _write(d / "cpu.max", f"{quota} {PERIOD_US}")
-            _write(d / "memory.max", str(memory))
-            _write(d / "pids.max", str(limits.pids))
+            writes += [[str(d / "cpu.max"), f"{quota} {PERIOD_US}"],
+                       [str(d / "memory.max"), str(memory)],
+                       [str(d / "pids.max"), str(limits.pids)]]
         else:
             h = self.hierarchies
             if "cpu" in h:
                 d = h["cpu"] / PARENT / id
-                _write(d / "cpu.cfs_period_us", str(PERIOD_US))
-                _write(d / "cpu.cfs_quota_us", str(quota))
+                writes += [[str(d / "cpu.cfs_period_us"), str(PERIOD_US)],
+                           [str(d / "cpu.cfs_quota_us"), str(quota)]]
             if "memory" in h:
-                _write(h["memory"] / PARENT / id / "memory.limit_in_bytes", str(memory))
+                writes.append([str(h["memory"] / PARENT / id / "memory.limit_in_bytes"),
+                               str(memory)])
             if "pids" in h:
-                _write(h["pids"] / PARENT / id / "pids.max", str(limits.pids))
-        return [str(d / "cgroup.procs") for d in self._dirs(id)]
+                writes.append([str(h["pids"] / PARENT / id / "pids.max"), str(limits.pids)])
+        return {"mkdir": mkdir, "write": writes,
+                "procs": [str(d / "cgroup.procs") for d in self._dirs(id)]}
+
+    def create(self, id: str, limits: Limits) -> list[str]:
+        """Create the guest's groups with its limits; the ``cgroup.procs`` files to join."""
+        plan = self.plan(id, limits)
+        for path in plan["mkdir"]:
+            Path(path).mkdir(parents=True, exist_ok=True)
+        for path, value in plan["write"]:
+            _write(Path(path), value)
+        procs: list[str] = plan["procs"]
+        return procs
 
     def pids(self, id: str) -> list[int]:
         out: set[int] = set()

@@ -4,8 +4,9 @@ This file is a standalone script (standard library only, nothing of gureum is
 imported): ``python3 guest.py launch CONFIG.json``.
 
 - ``launch`` makes the instance's network namespace and the host end of its
-  veth (the config's ``host_ip`` batch, if any), forks a launcher and returns
-  at once, the launcher's pid written
+  veth (the config's ``host_ip`` batch, if any) and its cgroups, forks a
+  launcher and returns once the instance has booted (or its init died, or
+  ``wait_ready`` seconds passed), the launcher's pid written
   to the config's ``pidfile`` (so the launcher belongs to the host's init, not
   to gureum, and outlives a gureum that is killed).
 - The launcher joins the instance's cgroups and network namespace, sets up
@@ -79,13 +80,28 @@ def launch(config_path: str) -> None:
         if made.returncode != 0:
             sys.stderr.write(made.stderr.decode(errors="replace"))
             sys.exit(1)
+    setup = config.get("cgroup_setup") or {}
+    for path in setup.get("mkdir", []):
+        os.makedirs(path, exist_ok=True)
+    for path, value in setup.get("write", []):
+        try:
+            with open(path, "w") as f:
+                f.write(value)
+        except OSError:
+            pass  # a controller this host lacks: no such limit
+    ready_r, ready_w = os.pipe()
     pid = os.fork()
     if pid:
+        os.close(ready_w)
         tmp = config["pidfile"] + ".tmp"
         with open(tmp, "w") as f:
             f.write(str(pid))
         os.replace(tmp, config["pidfile"])
+        # Return once the init has booted (a byte), died (end of file), or the wait is over.
+        select.select([ready_r], [], [], float(config.get("wait_ready") or 0))
         os._exit(0)
+    os.close(ready_r)
+    config["ready_fd"] = ready_w
     os.setsid()
     devnull = os.open("/dev/null", os.O_RDWR)
     console = os.open(config["console"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -118,6 +134,7 @@ def launcher(config: dict[str, Any], console: int) -> None:
             log(console, f"init failed: {exc!r}")
             os._exit(1)
         os._exit(0)
+    os.close(config["ready_fd"])  # the init holds it: its end says it died
 
     def forward(signum: int, frame: object) -> None:
         try:
@@ -345,6 +362,9 @@ def init(config: dict[str, Any], console: int) -> None:
     boot(config, console, user_data)
     os.write(ready, b"%d\n" % time.time_ns())
     os.close(ready)
+    if config.get("ready_fd") is not None:
+        os.write(config["ready_fd"], b"1")
+        os.close(config["ready_fd"])
     while not stop:
         select.select([rfd], [], [], 5.0)
         try:

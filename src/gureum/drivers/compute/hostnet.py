@@ -20,6 +20,7 @@ claims, is refused.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import hashlib
 import ipaddress
@@ -31,6 +32,10 @@ from pathlib import Path
 
 from .base import NetworkPlan
 
+# Threads that wait for commands (a launch waits for its guest to boot): their
+# own, so that they never hold up the default executor other code shares.
+_commands = concurrent.futures.ThreadPoolExecutor(max_workers=32,
+                                                  thread_name_prefix="gureum-hostnet")
 CANDIDATES = [f"172.{n}.0.0/16" for n in range(31, 15, -1)]
 CLAIMS = Path("/run/gureum/networks")
 
@@ -46,10 +51,11 @@ async def run(*argv: str, input: bytes | None = None, check: bool = True) -> str
     worker thread, not by the event loop: uvloop forks, which copies the page
     tables of the whole gureum process and cost ~6 ms of its CPU per command
     (~0.4 ms this way) -- most of a RunInstances call's server CPU."""
-    proc = await asyncio.to_thread(
-        subprocess.run, argv, input=input, capture_output=True, close_fds=True,
-        stdin=None if input is not None else subprocess.DEVNULL,
-    )
+    def call() -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(argv, input=input, capture_output=True, close_fds=True,
+                              stdin=None if input is not None else subprocess.DEVNULL)
+
+    proc = await asyncio.get_running_loop().run_in_executor(_commands, call)
     if check and proc.returncode != 0:
         raise CommandError(f"{' '.join(argv)}: {proc.stderr.decode(errors='replace').strip()}")
     out: str = proc.stdout.decode(errors="replace")

@@ -28,6 +28,8 @@ from .cgroups import Cgroups
 GUEST_SCRIPT = Path(__file__).with_name("guest.py")
 METADATA_ADDRESS = "169.254.169.254"
 CONSOLE_LIMIT = 64 * 1024
+# How long ``launch`` waits for the guest to boot (its launcher says when).
+READY_WAIT = 5.0
 
 
 def host_python() -> str:
@@ -165,12 +167,14 @@ class NamespaceDriver:
             own = spec.network or plan
             prefix = own.cidr.split("/")[1]
             host_ip = await self._attach(own, veth, ns)
-            procs = self.cgroups.create(spec.id, spec.limits)
+            cgroups = self.cgroups.plan(spec.id, spec.limits)
             config = {
                 "id": spec.id,
+                "cgroup_setup": cgroups,
+                "wait_ready": READY_WAIT,
                 "host_ip": host_ip,
                 "netns": f"/run/netns/{ns}",
-                "cgroups": procs,
+                "cgroups": cgroups["procs"],
                 "ip": [
                     "link set lo up",
                     f"addr add {spec.address}/{prefix} dev eth0",

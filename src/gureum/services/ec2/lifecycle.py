@@ -176,6 +176,10 @@ class Lifecycle(EC2Core):
             if self._get(key) is None:
                 await self.driver.destroy(doc["id"])
                 return None
+            if self.driver.booted(doc["id"]):  # the driver waited for the boot
+                self._boot_started.pop(key, None)
+                self._transition(key, "pending", state="running", state_reason=None)
+                return CHECK_RUNNING
             return POLL
         started = self._boot_started.setdefault(key, self.env.clock.monotonic())
         if self.env.clock.monotonic() - started > BOOT_TIMEOUT:
