@@ -133,6 +133,7 @@ FAKE_COMPUTE = (
     "import sys\n"
     "import gureum.services.ec2.core as core\n"
     "from gureum.drivers.compute.fake import FakeComputeDriver\n"
+    "assert callable(core.make_driver), 'EC2 no longer picks its driver with make_driver'\n"
     "core.make_driver = lambda env: FakeComputeDriver()\n"
     "from gureum.cli import main\n"
     "main(sys.argv[1:])\n"
