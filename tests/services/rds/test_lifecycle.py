@@ -293,3 +293,18 @@ def test_in_window() -> None:
     assert in_window("sun:23:00-wed:01:00", tuesday_2213)  # spans days
     assert in_window("sat:00:00-mon:00:00", tuesday_2213 + 4 * 86400)  # Saturday
     assert not in_window("bad", tuesday_2213)
+
+
+@scenario
+async def test_daily_backup_in_the_backup_window(world: World) -> None:
+    import time as _time
+
+    world.clock.set(1_700_000_000.0)  # Tue 2023-11-14 22:13 UTC
+    world.create(PreferredBackupWindow="02:00-02:30")
+    await world.settle()
+    taken = {world.doc()["last_backup"]}
+    for _ in range(int(50 * 3600 / 600)):  # through Wednesday's and Thursday's windows
+        await world.settle(600)
+        taken.add(world.doc()["last_backup"])
+    hours = sorted((_time.gmtime(t).tm_mday, _time.gmtime(t).tm_hour) for t in taken)
+    assert hours == [(14, 22), (15, 2), (16, 2)]

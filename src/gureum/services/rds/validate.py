@@ -113,6 +113,20 @@ def in_window(window: str, now: float) -> bool:
     return current >= start or current < end
 
 
+def in_daily_window(window: str, now: float) -> bool:
+    """Whether ``now`` falls in a daily UTC window ``hh:mm-hh:mm`` (it may
+    wrap past midnight)."""
+    try:
+        start, end = (int(p[:2]) * 60 + int(p[3:5]) for p in window.split("-"))
+    except ValueError:
+        return False
+    t = time.gmtime(now)
+    current = t.tm_hour * 60 + t.tm_min
+    if start <= end:
+        return start <= current < end
+    return current >= start or current < end
+
+
 def window(value: Any, name: str, default: str) -> str:
     if value is None:
         return default
