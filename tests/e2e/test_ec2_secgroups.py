@@ -155,6 +155,9 @@ def test_port_opened_and_closed_for_the_host(ec2: Any, cloud: RunningGureum) -> 
              "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
         wait_for(lambda: reachable(f"http://{ip}/"), timeout=10)
         assert not reachable(f"http://{ip}:8080/")  # only port 80 was opened
+        # The instance's launcher applied them (gureum wrote them and sent SIGHUP).
+        assert "tcp dport 80 accept" in (
+            cloud.data_dir / "ec2" / "guests" / web["InstanceId"] / "rules.nft").read_text()
         ec2.revoke_security_group_ingress(GroupId=gid, IpPermissions=[
             {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
              "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])

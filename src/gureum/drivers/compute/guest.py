@@ -12,7 +12,7 @@ imported): ``python3 guest.py launch CONFIG.json``.
 - The launcher joins the instance's cgroups and network namespace, sets up
   its interface and nftables rules, unshares PID, mount, UTS and IPC
   namespaces and forks the init. It forwards SIGTERM to the init and exits
-  with it.
+  with it; on SIGHUP it applies the rules file (new security group rules).
 - The init is PID 1 of the instance: it mounts the root volume (an overlay over
   ``/`` whose writable layer is the instance's), ``/proc``, ``/dev``, ``/sys``,
   a ``/tmp``, sets the hostname and ``/etc/hosts``, chroots, runs the per-boot
@@ -142,8 +142,24 @@ def launcher(config: dict[str, Any], console: int) -> None:
         except ProcessLookupError:
             pass
 
+    def reload(signum: int, frame: object) -> None:
+        # New security group rules for the instance (written by gureum before SIGHUP).
+        try:
+            with open(config["rules"], "rb") as f:
+                rules = f.read()
+        except (KeyError, OSError):
+            return
+        done = subprocess.run(["nft", "-f", "-"], input=rules, capture_output=True)
+        if done.returncode != 0:
+            log(console, "security group rules not applied: "
+                + done.stderr.decode(errors="replace").strip())
+
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGHUP, reload)
+    if config.get("reloads"):  # says that SIGHUP is now safe to send
+        with open(config["reloads"], "w") as f:
+            f.write("nft\n")
     while True:
         try:
             _, status = os.waitpid(child, 0)

@@ -5,8 +5,10 @@ an overlay root volume, cgroup limits and its own init (``guest.py``).
 On disk, per guest, under ``<state dir>/guests/<id>/``: ``volume/upper`` and
 ``volume/work`` (the root volume's writable layer), ``root`` (its mount
 point, inside the guest's mount namespace only), ``console.log``,
-``config.json``, ``launcher.pid`` and ``ready`` (written by the init once
-booted). Host-side names: netns ``gureum-<id>``, veth ``gv<12 hex of id>``.
+``config.json``, ``launcher.pid``, ``ready`` (written by the init once
+booted), ``reloads`` (written by the launcher once it applies ``rules.nft``,
+the security group rules, on SIGHUP). Host-side names: netns ``gureum-<id>``,
+veth ``gv<12 hex of id>``.
 """
 
 from __future__ import annotations
@@ -156,7 +158,7 @@ class NamespaceDriver:
                                   str(d / "volume/upper"))
             for sub in ("volume/upper", "volume/work", "root"):
                 (d / sub).mkdir(parents=True, exist_ok=True)
-            for name in ("ready", "launcher.pid"):
+            for name in ("ready", "launcher.pid", "reloads", "rules.nft"):
                 with contextlib.suppress(FileNotFoundError):
                     (d / name).unlink()
             user_data = None
@@ -195,6 +197,8 @@ class NamespaceDriver:
                 "authorized_keys": spec.authorized_keys,
                 "login_user": spec.login_user,
                 "ready": str(d / "ready"),
+                "rules": str(d / "rules.nft"),
+                "reloads": str(d / "reloads"),
                 "pidfile": str(d / "launcher.pid"),
             }
             (d / "config.json").write_text(json.dumps(config))
@@ -263,7 +267,7 @@ class NamespaceDriver:
             await hostnet.run("ip", "netns", "del", ns, check=False)
         if hostnet.link_exists(veth_name(id)):
             await hostnet.run("ip", "link", "del", veth_name(id), check=False)
-        for name in ("ready", "launcher.pid"):
+        for name in ("ready", "launcher.pid", "reloads"):
             with contextlib.suppress(FileNotFoundError):
                 (self._dir(id) / name).unlink()
         await self._release_networks()
@@ -274,9 +278,18 @@ class NamespaceDriver:
         self._locks.pop(id, None)
 
     async def update_ingress(self, spec: GuestSpec) -> None:
-        if not self.running(spec.id):
+        pid = self._launcher_pid(spec.id)
+        if pid is None:
             return
         rules = "flush ruleset\n" + nft_rules(self.network(), spec)
+        d = self._dir(spec.id)
+        if (d / "reloads").exists():
+            # The launcher applies them (no process for gureum to start).
+            (d / "rules.nft.tmp").write_text(rules)
+            (d / "rules.nft.tmp").replace(d / "rules.nft")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGHUP)
+            return
         await hostnet.run("ip", "netns", "exec", netns_name(spec.id), "nft", "-f", "-",
                           input=rules.encode())
 

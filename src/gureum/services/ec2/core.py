@@ -109,5 +109,10 @@ class EC2Core(Service):
         )
         return found
 
+    # Bumped by every instance write: caches derived from instance records
+    # (security group membership) are valid while it stays the same.
+    generation = 0
+
     def save(self, doc: dict[str, Any]) -> None:
         self.store.resources.put(INSTANCE, doc["account"], doc["region"], doc["id"], doc)
+        self.generation += 1

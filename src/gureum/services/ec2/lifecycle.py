@@ -45,6 +45,8 @@ class Lifecycle(EC2Core):
         self._adopt = set()
         self._boot_started = {}
         self._applied = {}
+        self._members: dict[str, list[str]] = {}
+        self._members_generation = -1
         self.metadata = MetadataServer(self.store, self.driver)
 
     async def start(self) -> None:
@@ -64,6 +66,7 @@ class Lifecycle(EC2Core):
         await self.metadata.stop()
 
     async def reset(self) -> None:
+        self.generation += 1
         for guest in self.driver.guests():
             await self.driver.destroy(guest)
         await self.driver.shutdown()
@@ -79,7 +82,12 @@ class Lifecycle(EC2Core):
 
     def spec(self, doc: dict[str, Any]) -> GuestSpec:
         user_data = base64.b64decode(doc["user_data"]) if doc.get("user_data") else None
-        ingress = instance_ingress(self.store, doc, self.env.extras.get(MEMBERS_KEY))
+        if self._members_generation != self.generation:
+            self._members.clear()
+            self._members_generation = self.generation
+        extra = self.env.extras.get(MEMBERS_KEY)
+        # Other services' members are asked each time; instances' only after a change.
+        ingress = instance_ingress(self.store, doc, extra, None if extra else self._members)
         net = doc.get("network")
         return GuestSpec(
             id=doc["id"], address=doc["ip"], hostname=doc["hostname"], fqdn=doc["fqdn"],

@@ -110,11 +110,16 @@ def _rule_key(r: dict[str, Any]) -> tuple[str, int, int, str, str]:
     return (r["proto"], r["from"], r["to"], r["kind"], r["source"])
 
 
-def instance_ingress(store: Any, doc: dict[str, Any],
-                     extra: list[Members] | None = None) -> tuple[tuple[str, int, int, str], ...]:
-    """What an instance's groups let in, as the compute driver's rule tuples."""
+def instance_ingress(store: Any, doc: dict[str, Any], extra: list[Members] | None = None,
+                     members: dict[str, list[str]] | None = None,
+                     ) -> tuple[tuple[str, int, int, str], ...]:
+    """What an instance's groups let in, as the compute driver's rule tuples.
+
+    ``members`` caches each referenced group's member addresses (by group id); a
+    caller may keep it while no instance record changes."""
     out: set[tuple[str, int, int, str]] = set()
-    members: dict[str, list[str]] = {}
+    if members is None:
+        members = {}
     for ref in doc.get("security_groups") or []:
         group = store.resources.get(SECURITY_GROUP, doc["account"], doc["region"], ref["GroupId"])
         if group is None:
