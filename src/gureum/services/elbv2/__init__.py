@@ -2,7 +2,8 @@
 
 Operations live in one mixin per concept: ``loadbalancers``,
 ``targetgroups`` (with targets), ``listeners`` (with rules; actions and
-conditions in ``actions``), ``health`` (DescribeTargetHealth) and ``tags``.
+conditions in ``actions``), ``health`` (DescribeTargetHealth), ``tags`` and
+``secgroups`` (the load balancer in EC2's security-group rules).
 ``dataplane`` is the loop that runs each load balancer's proxy through the
 proxy driver (``gureum.drivers.proxy``); ``metrics`` publishes what the
 proxies count to CloudWatch; ``usage`` is what the billing meter bills.
@@ -19,6 +20,7 @@ from .health import HealthOperations
 from .listeners import ListenerOperations
 from .loadbalancers import LoadBalancerOperations
 from .metrics import LoadBalancerMetrics
+from .secgroups import MEMBERS_KEY
 from .tags import TagOperations
 from .targetgroups import TargetGroupOperations
 from .usage import LoadBalancerUsage
@@ -46,9 +48,13 @@ class ELBv2(
                 self.env.names.add(doc["dns"], doc["address"])
         self.env.loops.add(self.loop())
         sources(self.env).add(LoadBalancerMetrics(self, self.env.settings.time_scale))
+        self.env.extras.setdefault(MEMBERS_KEY, []).append(self.group_members)
 
     async def stop(self) -> None:
         sources(self.env).remove(LoadBalancerMetrics.name)
+        members = self.env.extras.get(MEMBERS_KEY) or []
+        if self.group_members in members:
+            members.remove(self.group_members)
         if self._driver is not None:
             await self._driver.shutdown()
 

@@ -19,7 +19,6 @@ from .core import (
     LISTENER,
     RULE,
     Doc,
-    ELBv2Core,
     arn,
     check_name,
     default_subnet_id,
@@ -28,6 +27,7 @@ from .core import (
     page,
     validation,
 )
+from .secgroups import SecurityGroupOperations
 
 # Not under ``localhost``: curl and browsers answer every *.localhost name with
 # 127.0.0.1 themselves, without looking at /etc/hosts (RFC 6761), so a load
@@ -63,7 +63,7 @@ def _check_attribute(key: str, value: str) -> None:
         raise validation("Idle timeout must be an integer between 1 and 4000 seconds")
 
 
-class LoadBalancerOperations(ELBv2Core):
+class LoadBalancerOperations(SecurityGroupOperations):
     def _subnets(self, call: Call, params: dict[str, Any]) -> list[dict[str, str]]:
         known = {default_subnet_id(call.account, call.region, z["ZoneName"]): z["ZoneName"]
                  for z in zones(call.region)}
@@ -90,6 +90,7 @@ class LoadBalancerOperations(ELBv2Core):
         if scheme not in ("internet-facing", "internal"):
             raise AWSError("InvalidScheme", f"Scheme '{scheme}' is not valid")
         tags = tagutil.to_dict(params.get("Tags"), "ValidationError")
+        groups = self.check_groups(call, params.get("SecurityGroups") or [])
         subnets = self._subnets(call, params)
         if kind == "application" and len(subnets) < 2:
             raise validation("At least two subnets in two different Availability Zones "
@@ -113,7 +114,7 @@ class LoadBalancerOperations(ELBv2Core):
                 "arn": lb_arn, "account": call.account, "region": call.region, "name": name,
                 "type": kind, "scheme": scheme, "state": "provisioning", "reason": None,
                 "dns": dns.lower(), "subnets": subnets, "created": self.now(),
-                "security_groups": list(params.get("SecurityGroups") or []),
+                "security_groups": groups,
                 "ip_type": params.get("IpAddressType") or "ipv4",
                 "attributes": dict(ALB_ATTRIBUTES if kind == "application"
                                    else NLB_ATTRIBUTES),
@@ -124,6 +125,7 @@ class LoadBalancerOperations(ELBv2Core):
         with self.store.tx():
             self.put(LB, doc)
         self.wake(lb_arn)
+        self.groups_changed(call, set(groups))
         return {"LoadBalancers": [self.render_lb(doc)]}
 
     def render_lb(self, doc: Doc) -> dict[str, Any]:
@@ -191,6 +193,7 @@ class LoadBalancerOperations(ELBv2Core):
                 self.store.resources.delete(LISTENER, call.account, call.region, lst["arn"])
             self.store.resources.delete(LB, call.account, call.region, lb_arn)
         self.wake(lb_arn)  # the loop stops its proxy and releases its name and address
+        self.groups_changed(call, set(doc["security_groups"]))
         return {}
 
     def describe_load_balancer_attributes(self, call: Call, params: dict[str, Any]

@@ -1,0 +1,81 @@
+"""Load balancers' security groups: SetSecurityGroups, and the load balancer
+as a member of its groups for EC2's ingress rules.
+
+Instances enforce their groups' ingress (EC2, ``services/ec2/secgroups.py``);
+a rule whose source is a group lets in that group's members. A load balancer
+in a group is such a member: gureum registers with EC2
+(``Env.extras["ec2.group-members"]``) the address its proxies connect to
+instances from, which is the host's own address on the instance networks
+(the proxies run on the host). So an instance whose group allows only the
+load balancer's group receives the load balancer's traffic and its health
+checks; other instances' groups keep it out. (That address is the host's:
+the rule lets in other programs on the host as well.) Changing a load
+balancer's groups wakes EC2 to re-apply the rules of the instances affected.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gureum.errors import AWSError
+
+from ..base import Call
+from .core import LB, ELBv2Core
+
+MEMBERS_KEY = "ec2.group-members"  # EC2's registry of non-instance group members
+SECURITY_GROUP = "ec2:security-group"
+INSTANCE = "ec2:instance"
+
+
+class SecurityGroupOperations(ELBv2Core):
+    def _ec2(self) -> Any:
+        return (self.env.extras.get("services") or {}).get("ec2")
+
+    def check_groups(self, call: Call, groups: Any) -> list[str]:
+        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+            raise AWSError("ValidationError", "Security groups must be a list of group IDs")
+        for g in groups:
+            if self.store.resources.get(SECURITY_GROUP, call.account, call.region, g) is None:
+                raise AWSError("InvalidSecurityGroup", f"Security group '{g}' does not exist")
+        return list(dict.fromkeys(groups))
+
+    def groups_changed(self, call: Call, groups: set[str]) -> None:
+        ec2 = self._ec2()
+        if groups and ec2 is not None and hasattr(ec2, "groups_changed"):
+            ec2.groups_changed(call, members_of=groups)
+
+    def set_security_groups(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        groups = self.check_groups(call, params.get("SecurityGroups") or [])
+        with self.store.tx():
+            doc = self.lb(call, params.get("LoadBalancerArn", ""))
+            if doc["type"] == "network" and not doc["security_groups"] and groups:
+                raise validation_nlb()
+            before = set(doc["security_groups"])
+            doc["security_groups"] = groups
+            self.put(LB, doc)
+        self.groups_changed(call, before ^ set(groups))
+        return {"SecurityGroupIds": groups}
+
+    def group_members(self, account: str, region: str, group_id: str) -> list[str]:
+        """The addresses instances see this account's load balancers in
+        ``group_id`` connect from (EC2 asks, for its ingress rules)."""
+        if not any(group_id in (d.get("security_groups") or [])
+                   for d in self.store.resources.list(LB, account, region)):
+            return []
+        out = set()
+        ec2 = self._ec2()
+        if ec2 is not None:
+            try:
+                out.add(f"{ec2.driver.network().gateway}/32")
+            except Exception:  # no compute driver here: no instance network either
+                pass
+        for inst in self.store.resources.list(INSTANCE, account, region):
+            net = inst.get("network")
+            if net and inst.get("state") != "terminated":
+                out.add(f"{net['gateway']}/32")
+        return sorted(out)
+
+
+def validation_nlb() -> AWSError:
+    return AWSError("ValidationError", "A network load balancer created without security "
+                    "groups cannot be given security groups")
