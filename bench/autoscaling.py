@@ -25,6 +25,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from gureum.testing.server import running_gureum
@@ -40,6 +41,26 @@ FIGURES = (("seconds_to_new_instance_serving", "load start -> new instance servi
 
 def load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def cpu_share(seconds: float = 1.0) -> float:
+    """The share of one core a busy thread gets now (1.0 on an idle host): how
+    much CPU an instance can burn, which is what target tracking reacts to."""
+    start, used = time.monotonic(), time.thread_time()
+    while time.monotonic() - start < seconds:
+        pass
+    return (time.thread_time() - used) / (time.monotonic() - start)
+
+
+def wait_for_cpu(least: float = 0.6, patience: float = 600.0) -> None:
+    """Start a run when a busy thread gets ``least`` of a core: on a host
+    saturated by other work an instance cannot reach the 50 % target at all."""
+    deadline = time.monotonic() + patience
+    while (share := cpu_share()) < least:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"a busy thread gets {share:.0%} of a core "
+                             f"(load average {load()}): too busy to measure")
+        time.sleep(5)
 
 
 def one_run(time_scale: str) -> dict[str, float]:
@@ -67,14 +88,17 @@ def main() -> None:
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root: instances run in their own network namespaces")
-    print(f"GUREUM_TIME_SCALE={args.time_scale}, load average before: {load()}")
+    print(f"GUREUM_TIME_SCALE={args.time_scale}, load average before: {load()}, "
+          f"a busy thread gets {cpu_share():.0%} of a core")
     runs = []
     for i in range(args.runs):
+        wait_for_cpu()
         figures = one_run(args.time_scale)
         runs.append(figures)
         print(f"run {i + 1}: " + ", ".join(f"{label} {figures[key]:.1f} s"
                                            for key, label in FIGURES)
-              + f" (load average {load()})", flush=True)
+              + f" (load average {load()}, a busy thread gets {cpu_share():.0%} of a core)",
+              flush=True)
     for key, label in FIGURES:
         print(f"{label:40s} median {statistics.median(r[key] for r in runs):6.1f} s")
     print(f"load average after: {load()}")
