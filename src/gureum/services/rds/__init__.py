@@ -1,7 +1,8 @@
-"""RDS: managed PostgreSQL. Each DB instance is a real server process (see
-``gureum.drivers.postgres``) on its own loopback address, driven by the
-instance loop in ``lifecycle.py``; ``instances.py`` and ``snapshots.py`` hold
-the operations."""
+"""RDS: managed PostgreSQL and MariaDB. Each DB instance is a real server
+process (see ``gureum.drivers.postgres`` and ``gureum.drivers.mysql``) on its
+own loopback address, driven by the instance loop in ``lifecycle.py``;
+``instances.py``, ``snapshots.py``, ``params.py`` and ``misc.py`` hold the
+operations."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from gureum.services.common import tags as tagutil
 from ..base import Call, Env, Service
 from .classes import instance_class
 from .engines import MYSQL_ENGINES, Engines
-from .parameters import catalog, static_values
+from .parameters import catalog, family_of, static_values
 
 INSTANCE = "rds:instance"
 SNAPSHOT = "rds:snapshot"
@@ -155,8 +155,6 @@ class RDSCore(Service):
         return doc
 
     def _installed_families(self) -> list[str]:
-        from .parameters import family_of
-
         out: list[str] = []
         if self.driver is not None and self.driver.postgres is not None:
             out.append(family_of("postgres", self.driver.postgres.version))

@@ -56,8 +56,7 @@ class ParameterGroupOperations(RDSCore):
     def _render_group(self, doc: dict[str, Any]) -> dict[str, Any]:
         return {"DBParameterGroupName": doc["id"], "DBParameterGroupFamily": doc["family"],
                 "Description": doc["description"],
-                "DBParameterGroupArn": self.arn(doc.get("account", "000000000000"),
-                                                doc.get("region", "us-east-1"), "pg",
+                "DBParameterGroupArn": self.arn(doc["account"], doc["region"], "pg",
                                                 doc["id"])}
 
     def _wake_users(self, call: Call, name: str) -> None:
