@@ -93,6 +93,9 @@ def _to_wire(method: str, url: str, headers: Any, body: Any) -> Wire:
     wire_headers: CIMultiDict[str] = CIMultiDict()
     wire_headers["Host"] = parts.netloc
     for name, value in headers.items():
+        if name.lower() == "host":  # newer botocore sets it too: one Host header on the wire
+            wire_headers["Host"] = value.decode() if isinstance(value, bytes) else str(value)
+            continue
         wire_headers.add(name, value.decode("utf-8") if isinstance(value, bytes) else str(value))
     if body is None:
         data = b""
