@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import http.client
 import http.server
+import socket
 import threading
 import time
 import urllib.error
@@ -62,6 +64,23 @@ class Backends:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 body = f"{host} {self.path} {self.headers.get('X-Forwarded-For')}".encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                """Echo ``<host> <bytes received>``, the body Content-Length or chunked."""
+                if self.headers.get("Transfer-Encoding") == "chunked":
+                    got = 0
+                    while size := int(self.rfile.readline().split(b";")[0], 16):
+                        got += len(self.rfile.read(size))
+                        self.rfile.readline()
+                    while self.rfile.readline().strip():
+                        pass
+                else:
+                    got = len(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                body = f"{host} {got}".encode()
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -219,6 +238,63 @@ def test_counters_and_totals(tmp_path: Path, backends: Backends,
         assert totals.responses["5xx"] == 3  # the proxy's own 503 too
         assert totals.connections >= 9
         assert totals.bytes_in > 0 and totals.bytes_out > 0
+    finally:
+        runner.run(driver.remove("lb1"))
+        runner.close()
+    assert not driver.running("lb1")
+
+
+def test_bodies_stickiness_and_idle_timeout(tmp_path: Path, backends: Backends,
+                                            make_driver: Callable[[Path], ProxyDriver]) -> None:
+    hosts = [f"{BASE}.31", f"{BASE}.32"]
+    for h in hosts:
+        backends.start(h)
+    check = Check(path="/health", interval=0.3, timeout=0.3, rise=2, fall=2)
+    pool = Backend("web", servers=tuple(Server(h.replace(".", "_"), h, 8080) for h in hosts),
+                   check=check, sticky_cookie="AWSALB", sticky_seconds=60)
+    port = 18082
+    driver = make_driver(tmp_path)
+    runner = asyncio.Runner()
+    url = f"http://{BASE}.100:{port}"
+    spec = ProxySpec("lb1", f"{BASE}.100", (
+        Listener(port, "http", Action("forward", (("web", 1),)), idle_timeout=1.0),), (pool,))
+
+    async def states() -> set[str]:
+        return {h.state for h in (await driver.health("lb1")).get("web", {}).values()}
+
+    try:
+        runner.run(driver.apply(spec))
+        wait_for(lambda: runner.run(states()) == {"healthy"})
+
+        # Request bodies of either framing, and a large one.
+        conn = http.client.HTTPConnection(f"{BASE}.100", port, timeout=5)
+        conn.request("POST", "/echo", body=b"x" * 300_000)
+        r = conn.getresponse()
+        assert (r.status, r.read().split()[1]) == (200, b"300000")
+        conn.request("POST", "/echo", body=iter([b"abc", b"defg"]), encode_chunked=True,
+                     headers={"Transfer-Encoding": "chunked"})
+        r = conn.getresponse()
+        assert (r.status, r.read().split()[1]) == (200, b"7")
+        conn.close()
+
+        # Stickiness: the first answer sets the cookie; with it, one target answers.
+        with urllib.request.urlopen(url + "/s", timeout=5) as r:
+            cookie = r.headers["Set-Cookie"].split(";")[0]
+        assert cookie.startswith("AWSALB=")
+        assert len({get(url + "/s", {"Cookie": cookie})[1].split()[0] for _ in range(6)}) == 1
+        assert {get(url + "/s")[1].split()[0] for _ in range(6)} == set(hosts)
+
+        # An idle kept-alive connection is closed after the idle timeout.
+        with socket.create_connection((f"{BASE}.100", port), timeout=5) as s:
+            s.sendall(b"GET /idle HTTP/1.1\r\nHost: x\r\n\r\n")
+            head = b""
+            while not head.endswith(b"127.0.0.1"):  # the whole answer (its body ends so)
+                head += s.recv(65536)
+            assert head.split(b" ")[1] == b"200"
+            assert b"connection: keep-alive" in head.lower()  # though the server spoke 1.0
+            start = time.monotonic()
+            assert s.recv(65536) == b""  # closed by the proxy
+            assert 0.5 < time.monotonic() - start < 4
     finally:
         runner.run(driver.remove("lb1"))
         runner.close()

@@ -499,7 +499,12 @@ class Upstream(asyncio.Protocol):
                 chunked = b"chunked" in m.group(2).lower()
             else:
                 connection = m.group(2).decode("latin-1")
-        self.keep = keep_alive(head[:sp].decode("latin-1"), connection)
+        version = head[:sp].decode("latin-1")
+        self.keep = keep_alive(version, connection)
+        if connection is not None and "close" in connection.lower():
+            c.keep = False  # the client is told so: the connection ends with this answer
+        elif version == "HTTP/1.0" and c.keep and connection is None:
+            head += b"Connection: keep-alive\r\n"  # the client's connection stays open
         if self.method == "HEAD" or status in (204, 304) or 100 <= status < 200:
             self.framer = Framer(NONE)
         elif chunked:
