@@ -199,5 +199,7 @@ def spend(usage: Usage, account: str, start: float, end: float,
           expr: dict[str, Any] | None) -> Decimal:
     """Unblended cost of an account in ``[start, end)`` (Budgets' actual spend)."""
     test = query.predicate(expr)
+    if test is query.everything:
+        return Decimal(sum(usage.totals(account, start, end))).scaleb(-10)
     return sum((query.line_value(ln, "UnblendedCost")
                 for ln in usage.lines(account, start, end) if test(ln)), Decimal(0))

@@ -12,8 +12,8 @@ from . import query
 
 WINDOW = 14 * 86400.0
 # Usage types billed for a whole hour at its first moment (prorated by the hour).
-HOURLY = {"CW:MetricMonitorUsage", "CW:AlarmMonitorUsage", "CW:HighResAlarmMonitorUsage",
-          "CW:CompositeAlarmMonitorUsage"}
+HOURLY = frozenset({"CW:MetricMonitorUsage", "CW:AlarmMonitorUsage",
+                    "CW:HighResAlarmMonitorUsage", "CW:CompositeAlarmMonitorUsage"})
 Forecast = tuple[Decimal, list[tuple[dt.datetime, dt.datetime, Decimal, Decimal, Decimal]]]
 
 
@@ -24,15 +24,18 @@ def rate(usage: Usage, account: str, now: float, test: Callable[[Line], bool],
     if first is None:
         return None
     since = max(now - WINDOW, float(first))
-    metric = "UnblendedCost" if cost else "UsageQuantity"
-    so_far, ahead = Decimal(0), Decimal(0)
-    for ln in usage.lines(account, since, now + 1):
-        if not test(ln):
-            continue
-        if ln.usage_type in HOURLY:
-            ahead += query.line_value(ln, metric)
-        else:
-            so_far += query.line_value(ln, metric)
+    if test is query.everything:  # no filter: SQLite sums
+        hourly, other = usage.totals(account, since, now + 1, cost, HOURLY)
+        ahead, so_far = Decimal(hourly).scaleb(-10), Decimal(other).scaleb(-10)
+    else:
+        ahead, so_far = Decimal(0), Decimal(0)
+        for ln in usage.lines(account, since, now + 1):
+            if test(ln):
+                value = query.exact(ln.cost if cost else ln.quantity)
+                if ln.usage_type in HOURLY:
+                    ahead += value
+                else:
+                    so_far += value
     # Usage billed by the whole hour as soon as the hour begins (CloudWatch
     # metrics and alarms) has paid for the current hour to its end.
     paid_to = hour_of(now) + HOUR
