@@ -67,7 +67,7 @@ def test_scale_out_scale_in_and_replace(cloud: RunningGureum) -> None:
     done = subprocess.run(
         [sys.executable, str(DEMO), "--endpoint", cloud.endpoint, "--json",
          "--patience", "180", "--load-seconds", "90"],
-        capture_output=True, text=True, timeout=900, env={**os.environ, **cloud.env_vars()})
+        capture_output=True, text=True, timeout=600, env={**os.environ, **cloud.env_vars()})
     print(done.stdout)
     assert done.returncode == 0, done.stdout + done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
