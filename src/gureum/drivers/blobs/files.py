@@ -34,7 +34,7 @@ from gureum.drivers.blobs.base import (
     check_range,
 )
 
-FLUSH_BYTES = 1024 * 1024
+FLUSH_BYTES = 4 * 1024 * 1024
 TEMP_PREFIX = ".tmp-"
 
 
