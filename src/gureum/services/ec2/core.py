@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,20 @@ BY_PREFIX = {"lt": TEMPLATE, "sg": SECURITY_GROUP, "vpc": VPC, "subnet": SUBNET,
 LOOP = "ec2-instances"
 DRIVER_KEY = "ec2.compute"  # Env.extras: a ComputeDriver to use instead of the host's
 _INSTANCE_ID = re.compile(r"i-[0-9a-f]{8}([0-9a-f]{9})?")
+
+
+@dataclass
+class InstanceIndex:
+    """Facts about every instance record, as of ``generation`` (see ``EC2Core.index``)."""
+
+    generation: int
+    live: int = 0  # records not terminated
+    ips: set[str] = field(default_factory=set)  # their addresses
+    # (account, region, client token) -> instance ids
+    tokens: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+    # (account, region) -> running instances and their groups
+    running: dict[tuple[str, str], list[tuple[str, set[str]]]] = field(default_factory=dict)
+    networks: list[tuple[str, str]] = field(default_factory=list)  # (vpc id, cidr) in use
 
 
 def make_driver(env: Env) -> ComputeDriver:
@@ -110,9 +125,31 @@ class EC2Core(Service):
         return found
 
     # Bumped by every instance write: caches derived from instance records
-    # (security group membership) are valid while it stays the same.
+    # (security group membership, ``index()``) are valid while it stays the same.
     generation = 0
+    _index: InstanceIndex | None = None
 
     def save(self, doc: dict[str, Any]) -> None:
         self.store.resources.put(INSTANCE, doc["account"], doc["region"], doc["id"], doc)
         self.generation += 1
+
+    def index(self) -> InstanceIndex:
+        """What RunInstances and friends ask of all instance records, read in one
+        pass per change of the records (not one pass per question)."""
+        if self._index is None or self._index.generation != self.generation:
+            found = InstanceIndex(self.generation)
+            for d in self.store.resources.list(INSTANCE):
+                key = (d["account"], d["region"])
+                if d.get("client_token"):
+                    found.tokens.setdefault((*key, d["client_token"]), []).append(d["id"])
+                if d["state"] == "terminated":
+                    continue
+                found.live += 1
+                found.ips.add(d["ip"])
+                if d.get("network"):
+                    found.networks.append((d["vpc_id"], d["network"]["cidr"]))
+                if d["state"] == "running":
+                    groups = {g["GroupId"] for g in d.get("security_groups") or []}
+                    found.running.setdefault(key, []).append((d["id"], groups))
+            self._index = found
+        return self._index

@@ -17,7 +17,7 @@ from ..common.ids import hex_id
 from ..common.pagination import paginate
 from . import render
 from .catalog import DEFAULT_TYPE, architecture, instance_type
-from .core import INSTANCE, KEYPAIR
+from .core import KEYPAIR
 from .images import ImageOperations
 from .secgroups import SecurityGroupOperations
 from .templates import merge_run_params, resolve_launch_template
@@ -69,11 +69,9 @@ class InstanceOperations(SecurityGroupOperations, ImageOperations):
     def run_instances(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         token = params.get("ClientToken")
         if token:
-            same = self.store.resources.list(
-                INSTANCE, call.account, call.region, where=lambda d: d.get("client_token") == token
-            )
+            same = self.index().tokens.get((call.account, call.region, token))
             if same:
-                return self._reservation(same)
+                return self._reservation(self.instances(call, same))
         template = params.get("LaunchTemplate")
         if template:
             params = merge_run_params(
@@ -101,9 +99,7 @@ class InstanceOperations(SecurityGroupOperations, ImageOperations):
         groups = self.groups_for_launch(call, params, subnet["VpcId"])
         metadata = params.get("MetadataOptions") or {}
         with self.store.tx():
-            held = self.store.resources.count(INSTANCE) - len(
-                self.store.resources.list(INSTANCE, where=lambda d: d["state"] == "terminated")
-            )
+            held = self.index().live
             room = MAX_INSTANCES - held
             if room < low:
                 raise AWSError("InstanceLimitExceeded",

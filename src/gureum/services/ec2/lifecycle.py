@@ -159,6 +159,7 @@ class Lifecycle(EC2Core):
             if left <= 0:
                 with self.store.tx():
                     self.store.resources.delete(INSTANCE, doc["account"], doc["region"], doc["id"])
+                self.generation += 1
                 return None
             return left
         return None  # stopped: nothing runs

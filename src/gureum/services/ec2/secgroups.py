@@ -44,7 +44,7 @@ Members = Callable[[str, str, str], list[str]]
 
 _PROTOCOLS = {"-1": "-1", "all": "-1", "tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp",
               "icmp": "icmp", "1": "icmp"}
-MEMBERSHIP_SETTLE = 0.3  # seconds: membership changes are applied together
+MEMBERSHIP_SETTLE = 1.0  # seconds: membership changes are applied together
 HOST_RULE = "gureum: this host (gureum's default for local use)"
 
 
@@ -252,11 +252,9 @@ class SecurityGroupOperations(VpcOperations):
         # A burst of launches or terminations changes each member's rules once, not
         # once per instance (each change runs nft inside every member).
         after = 0.0 if members_of is None else MEMBERSHIP_SETTLE
-        for d in self.store.resources.list(INSTANCE, call.account, call.region,
-                                           where=lambda d: d["state"] == "running"):
-            if affected is None or any(g["GroupId"] in affected
-                                       for g in d.get("security_groups") or []):
-                self.wake(call.account, call.region, d["id"], after=after)
+        for instance_id, groups in self.index().running.get((call.account, call.region), []):
+            if affected is None or groups & affected:
+                self.wake(call.account, call.region, instance_id, after=after)
 
     # -- operations -------------------------------------------------------------
 

@@ -108,12 +108,10 @@ class VpcOperations(EC2Core):
         it (the range's first), if the host can give it to instances now."""
         vpc = self.store.resources.get(VPC, call.account, call.region, vpc_id)
         net = ipaddress.IPv4Network(vpc["cidr"])
-        for d in self.store.resources.list(INSTANCE):
-            other = d.get("network")
-            if (other and d["vpc_id"] != vpc_id and d["state"] != "terminated"
-                    and net.overlaps(ipaddress.IPv4Network(other["cidr"]))):
+        for other_vpc, cidr in self.index().networks:
+            if other_vpc != vpc_id and net.overlaps(ipaddress.IPv4Network(cidr)):
                 raise AWSError("Unsupported", f"gureum cannot run instances in {vpc_id} "
-                               f"({net}) while {d['vpc_id']} ({other['cidr']}) has instances: "
+                               f"({net}) while {other_vpc} ({cidr}) has instances: "
                                "this host routes one range to one place")
         reason = self.driver.network_conflict(str(net))
         if reason is not None:
@@ -122,10 +120,7 @@ class VpcOperations(EC2Core):
 
     def allocate_addresses(self, subnet: dict[str, Any], count: int) -> list[str]:
         """``count`` free addresses of ``subnet`` (AWS reserves the first four and the last)."""
-        used = {
-            d["ip"] for d in self.store.resources.list(INSTANCE) if d["state"] != "terminated"
-        }
-        used.add(self.driver.network().gateway)
+        used = self.index().ips | {self.driver.network().gateway}
         net = ipaddress.IPv4Network(subnet["CidrBlock"])
         out: list[str] = []
         for offset in range(4, net.num_addresses - 1):
