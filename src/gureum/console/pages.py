@@ -121,7 +121,8 @@ def _group(g: dict[str, Any]) -> Sequence[Any]:
         f"{state(i.get('HealthStatus'))}" for i in g.get("Instances") or [])
     return (g.get("AutoScalingGroupName"),
             f"{g.get('MinSize')} / {g.get('DesiredCapacity')} / {g.get('MaxSize')}",
-            lt.get("LaunchTemplateName") or lt.get("LaunchTemplateId") or "",
+            lt.get("LaunchTemplateName") or lt.get("LaunchTemplateId")
+            or g.get("LaunchConfigurationName") or "",
             Raw(members or '<span class="note">none</span>'))
 
 
@@ -176,8 +177,8 @@ async def overview(reader: Reader) -> str:
               ("Alarm", "Type", "State", "Watches", "Reason", "Since"), _alarm, "No alarms."),
         _part("Auto Scaling groups", "groups",
               await reader.section("autoscaling", reader.groups),
-              ("Group", "Min / desired / max", "Launch template", "Instances"), _group,
-              "No Auto Scaling groups."),
+              ("Group", "Min / desired / max", "Launch template or configuration",
+               "Instances"), _group, "No Auto Scaling groups."),
     ]
     return page("What runs", "overview", "".join(parts), _meta(reader))
 
