@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 HEAD_LIMIT = 64 * 1024
 BUFFER_LIMIT = 256 * 1024
 SERVER_TIMEOUT = 60.0
+RETRIES = 3  # as HAProxy's default
 NONE, LENGTH, CHUNKED, CLOSE = range(4)
 IDLE, BODY, WAIT, CLOSED = range(4)
 FRAMING = re.compile(rb"\r\n(content-length|transfer-encoding|connection)[ \t]*:([^\r]*)",
@@ -79,31 +80,31 @@ class Framer:
         return pos
 
 
-def parse_head(head: bytes, client: str) -> Request:
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
+def parse_head(head: bytes, client: str) -> tuple[Request, Framer, str | None]:
+    """The request, its body's framer and its Connection header, read with
+    one pass of a regex over the head; ValueError when it is not HTTP/1.x."""
+    end = head.find(b"\r\n")
+    parts = (head if end < 0 else head[:end]).decode("latin-1").split(" ")
     if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
         raise ValueError("bad request line")
-    headers = []
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip():
-            raise ValueError("bad header")
-        headers.append((name, value.strip()))
-    return Request(parts[0], parts[1], parts[2], headers, client)
-
-
-def body_framer(headers: Iterable[tuple[str, str]]) -> Framer:
-    length = None
-    for k, v in headers:
-        low = k.lower()
-        if low == "transfer-encoding" and "chunked" in v.lower():
-            return Framer(CHUNKED)
-        if low == "content-length":
-            if not v.isdigit():
-                raise ValueError("bad content-length")
-            length = int(v)
-    return Framer(NONE) if length is None else Framer(LENGTH, length)
+    req = Request(parts[0], parts[1], parts[2], head, client)
+    length = connection = None
+    chunked = False
+    for m in FRAMING.finditer(head):
+        name = m.group(1).lower()
+        if name == b"content-length":
+            length = m.group(2).strip()
+        elif name == b"transfer-encoding":
+            chunked = b"chunked" in m.group(2).lower()
+        else:
+            connection = m.group(2).decode("latin-1")
+    if chunked:
+        return req, Framer(CHUNKED), connection
+    if length is None:
+        return req, Framer(NONE), connection
+    if not length.isdigit():
+        raise ValueError("bad content-length")
+    return req, Framer(LENGTH, int(length)), connection
 
 
 def keep_alive(version: str, connection: str | None) -> bool:
@@ -141,7 +142,7 @@ class HttpClient(asyncio.Protocol):
         self.current: Upstream | None = None
         self.request: Request | None = None
         self.framer = Framer(NONE)
-        self.retried = False
+        self.retries = 0
         self.paused = False
 
     # -- the client side
@@ -201,21 +202,21 @@ class HttpClient(asyncio.Protocol):
             head = bytes(self.buf[:i])
             del self.buf[:i + 4]
             try:
-                req = parse_head(head, self.ip)
-                self.framer = body_framer(req.headers)
-            except ValueError:
+                req, self.framer, connection = parse_head(head, self.ip)
+                self._handle(req, connection)
+            except ValueError:  # a malformed request line or header
                 self.keep = False
                 self.own(400)
                 return
-            self._handle(req)
 
-    def _handle(self, req: Request) -> None:
+    def _handle(self, req: Request, connection: str | None) -> None:
         front = self.front
         self.tally.requests += 1
         self.request = req
-        self.retried = False
-        self.keep = keep_alive(req.version, req.header("connection"))
-        action = choose(front.rules, front.listener.default, req)
+        self.retries = 0
+        self.keep = keep_alive(req.version, connection)
+        action = choose(front.rules, front.listener.default, req) if front.rules \
+            else front.listener.default
         if action.kind != "forward":
             if not self.framer.done:
                 self.keep = False  # the body is not read: the connection ends
@@ -239,13 +240,14 @@ class HttpClient(asyncio.Protocol):
         wanted = sticky_value(req, cookie) if cookie else None
         server = pool.pick(wanted)
         if server is avoid and server is not None:
-            server = pool.pick()
-        if server is None or server is avoid:
+            server = pool.pick()  # another, if there is one (else a new connection)
+        if server is None:
             return False
         set_cookie = None
         if cookie and wanted != server.spec.name:
             set_cookie = (f"{cookie}={server.spec.name}; Max-Age={pool.spec.sticky_seconds};"
                           " Path=/").encode()
+        head = self.upstream_head(req)
         u = self.upstreams.pop(server.spec.name, None)
         if u is None or u.server is not server or u.closed:
             if u is not None:
@@ -254,7 +256,7 @@ class HttpClient(asyncio.Protocol):
             u.connect()
         self.current = u
         self.started = time.monotonic()
-        u.begin(req, self.upstream_head(req), set_cookie)
+        u.begin(req, head, set_cookie)
         if self.framer.done:
             self.state = WAIT
         else:
@@ -267,6 +269,9 @@ class HttpClient(asyncio.Protocol):
 
     def upstream_head(self, req: Request) -> bytes:
         front = self.front
+        if b"x-forwarded-" not in req.head.lower():  # the usual case: only additions
+            return (req.head + b"\r\nX-Forwarded-For: " + self.ip.encode() + b"\r\n"
+                    + front.forwarded_bytes + b"\r\n\r\n")
         out = [f"{req.method} {req.target} {req.version}"]
         xff = None
         for k, v in req.headers:
@@ -348,11 +353,11 @@ class HttpClient(asyncio.Protocol):
         req = self.request
         if self.state == CLOSED or req is None:
             return
-        if self.state == WAIT and self.framer.mode == NONE and not self.retried:
-            # A kept-alive connection the server had closed, or a server that
-            # refuses: try once more (another server when it refused).
-            self.retried = True
-            if self._forward(u.server.pool, req, avoid=u.server if fresh else None):
+        if self.state == WAIT and self.framer.mode == NONE and self.retries < RETRIES:
+            # A server that refuses or was killed, or a kept-alive connection
+            # it had closed: try again, on another server when there is one.
+            self.retries += 1
+            if self._forward(u.server.pool, req, avoid=u.server):
                 return
         if self.state == BODY:
             self.keep = False

@@ -14,15 +14,32 @@ from ..base import Action, Condition, Listener
 from ..haproxy_config import wildcard_regex
 
 
-@dataclass
 class Request:
-    """A parsed request head; ``headers`` keeps the order and the raw names."""
+    """A request head: its request line parsed, its headers when first asked
+    for (most requests are forwarded without them); ``head`` is the raw head
+    without its final empty line."""
 
-    method: str
-    target: str
-    version: str
-    headers: list[tuple[str, str]]
-    client: str
+    __slots__ = ("_headers", "client", "head", "method", "target", "version")
+
+    def __init__(self, method: str, target: str, version: str, head: bytes,
+                 client: str) -> None:
+        self.method, self.target, self.version = method, target, version
+        self.head = head
+        self.client = client
+        self._headers: list[tuple[str, str]] | None = None
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        """In order, with their raw names; ValueError when one is malformed."""
+        if self._headers is None:
+            out = []
+            for line in self.head.decode("latin-1").split("\r\n")[1:]:
+                name, sep, value = line.partition(":")
+                if not sep or not name or name != name.strip():
+                    raise ValueError("bad header")
+                out.append((name, value.strip()))
+            self._headers = out
+        return self._headers
 
     def header(self, name: str) -> str | None:
         low = name.lower()

@@ -38,6 +38,7 @@ class Front:
         self.rules = compile_rules(listener)
         self.forwarded = (f"X-Forwarded-Proto: {'https' if self.tls else 'http'}\r\n"
                           f"X-Forwarded-Port: {listener.port}")
+        self.forwarded_bytes = self.forwarded.encode()
         self.weighted: dict[Action, Weighted] = {}
 
     def pool_for(self, action: Action) -> Pool | None:
