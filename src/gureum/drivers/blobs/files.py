@@ -22,7 +22,7 @@ import hashlib
 import os
 import secrets
 from collections.abc import AsyncIterable, Callable, Collection
-from io import BufferedReader, BufferedWriter
+from io import BufferedReader
 from pathlib import Path
 
 from gureum.drivers.blobs.base import (
@@ -35,6 +35,7 @@ from gureum.drivers.blobs.base import (
 )
 
 FLUSH_BYTES = 4 * 1024 * 1024
+_IOV_MAX = 512  # buffers per writev (Linux allows 1024)
 TEMP_PREFIX = ".tmp-"
 
 
@@ -70,7 +71,7 @@ class FileBlobStore:
         tmp = final.with_name(f"{TEMP_PREFIX}{key}-{secrets.token_hex(6)}")
         batch: list[bytes] = []
         batched = 0
-        f: BufferedWriter | None = None
+        f: int | None = None  # the temp file's descriptor, once opened
         # One batch is hashed and written in a worker thread while the next one
         # arrives: receiving and hashing/writing overlap instead of alternating.
         pending: asyncio.Future[None] | None = None
@@ -91,7 +92,9 @@ class FileBlobStore:
                 await pending
                 pending = None
             # A small blob costs one hand-off to a thread: open, write, sync, rename.
-            await asyncio.to_thread(self._finish, f, tmp, final, digests, batch)
+            # The descriptor goes with it: _finish closes it, whatever happens.
+            owned, f = f, None
+            await asyncio.to_thread(self._finish, owned, tmp, final, digests, batch)
         except BaseException as exc:
             if pending is not None and not pending.done() and isinstance(exc, Exception):
                 with contextlib.suppress(BaseException):
@@ -104,29 +107,36 @@ class FileBlobStore:
             raise
         return digests.info(key)
 
-    def _write_and_flush(self, f: BufferedWriter, digests: Digests, batch: list[bytes]) -> None:
+    def _write_and_flush(self, f: int, digests: Digests, batch: list[bytes]) -> None:
         _write_batch(f, digests, batch)
         if self._fsync:
             # Start the disk writing now, so the final fdatasync has little left.
-            f.flush()
-            start_writeback(f.fileno())
+            start_writeback(f)
 
-    def _open(self, tmp: Path) -> BufferedWriter:
+    def _open(self, tmp: Path) -> int:
         self._ensure_dir(tmp.parent)
-        return open(tmp, "xb")
+        # A bare descriptor: Python's file objects cost three more syscalls per blob.
+        return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
 
     def _finish(
         self,
-        f: BufferedWriter | None,
+        f: int | None,
         tmp: Path,
         final: Path,
         digests: Digests,
         batch: list[bytes],
     ) -> None:
+        """Write the last batch and commit; owns ``f`` (closed whatever happens)."""
         if f is None:
             f = self._open(tmp)
-        _write_batch(f, digests, batch)
-        self._commit(f, tmp, final)
+        try:
+            _write_batch(f, digests, batch)
+            if self._fsync:
+                os.fdatasync(f)
+        finally:
+            os.close(f)
+        os.replace(tmp, final)
+        self._fsync_dir(final.parent)
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> BlobStream:
         try:
@@ -185,14 +195,6 @@ class FileBlobStore:
             self._fsync_dir(directory.parent)
         self._dirs.add(directory)
 
-    def _commit(self, f: BufferedWriter, tmp: Path, final: Path) -> None:
-        f.flush()
-        if self._fsync:
-            os.fdatasync(f.fileno())
-        f.close()
-        os.replace(tmp, final)
-        self._fsync_dir(final.parent)
-
     def _fsync_dir(self, directory: Path) -> None:
         if not self._fsync:
             return
@@ -203,9 +205,10 @@ class FileBlobStore:
             os.close(fd)
 
 
-def _discard(f: BufferedWriter | None, tmp: Path) -> None:
+def _discard(f: int | None, tmp: Path) -> None:
     if f is not None:
-        f.close()
+        with contextlib.suppress(OSError):
+            os.close(f)
     tmp.unlink(missing_ok=True)
 
 
@@ -230,7 +233,14 @@ def start_writeback(fd: int) -> None:
         _SYNC_FILE_RANGE(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
 
 
-def _write_batch(f: BufferedWriter, digests: Digests, batch: list[bytes]) -> None:
+def _write_batch(f: int, digests: Digests, batch: list[bytes]) -> None:
     for chunk in batch:
         digests.update(chunk)
-        f.write(chunk)
+    for start in range(0, len(batch), _IOV_MAX):
+        group = batch[start:start + _IOV_MAX]
+        written = os.writev(f, group) if group else 0
+        if written < sum(len(c) for c in group):  # a short write: finish it piece by piece
+            view = memoryview(b"".join(group))[written:]
+            while view:
+                view = view[os.write(f, view):]
+
