@@ -65,6 +65,10 @@ class Meter:
         self.prices = price_list or prices()
         self.usage = Usage(env.store.connection)
         self.sources: list[UsageSource] = [factory() for factory in SOURCES.values()]
+        for source in self.sources:  # a source that needs settings takes them here
+            bind = getattr(source, "bind", None)
+            if callable(bind):
+                bind(env)
         self._counted: dict[Counted, tuple[float, dict[str, Any]]] = {}
         self.listeners: list[Any] = []  # callables(now) run after each tick
         # Month-to-date units of tiered usage types, read once per tick.

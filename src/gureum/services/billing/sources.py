@@ -8,7 +8,9 @@ know nothing of prices. Counted usage (requests, bytes sent) does not come
 from sources but from ``Meter.count``, which services call as it happens.
 
 A service that lands adds its source with ``register_source`` (ELB hours,
-RDS and ElastiCache node hours, CloudWatch metrics and alarms).
+RDS and ElastiCache node hours, CloudWatch metrics and alarms). A source that
+needs gureum's settings (a data directory to measure) has a ``bind(env)``
+method, which the meter calls once after making it.
 """
 
 from __future__ import annotations

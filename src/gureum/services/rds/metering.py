@@ -9,6 +9,14 @@
 - Allocated storage in GB-months (``RDS:GP2-Storage``, or
   ``RDS:Multi-AZ-GP2-Storage``, likewise gp3), while the instance exists,
   stopped or not.
+- Backup storage beyond the free amount (``RDS:ChargedBackupUsage``, GB-months):
+  AWS gives each account, in each region, backup storage up to its total
+  provisioned database storage there for free. Backup storage is what the
+  account's backups really take on disk: its manual snapshots, and for each
+  automated backup (live or retained) its base backups and archived WAL or
+  binlogs. Sizes are in the GiB of ``rds_gib_bytes`` (the unit the storage
+  quota is kept in), so with a smaller GiB the free amount scales as the
+  disk does. The charge is the account's and region's, not a resource's.
 
 Registered with ``register_source`` when the RDS package is imported.
 """
@@ -16,12 +24,16 @@ Registered with ``register_source`` when the RDS package is imported.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+from collections import defaultdict
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+from ..base import Env
 from ..billing.sources import Gauge
-from .core import INSTANCE
+from .core import AUTOMATED, INSTANCE, SNAPSHOT
 
 SERVICE = "AmazonRDS"
 OPERATIONS = {"postgres": "CreateDBInstance:0014", "mysql": "CreateDBInstance:0002",
@@ -30,6 +42,24 @@ RUNNING = {"backing-up", "available", "modifying", "rebooting", "stopping",
            "storage-optimization"}
 NO_STORAGE = {"creating", "failed"}  # nothing provisioned yet, or given up
 MINIMUM = 600.0
+BACKUP_USAGE = "RDS:ChargedBackupUsage"
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes of the files under ``path`` (a file: its size; missing: 0)."""
+    try:
+        if not path.is_dir():
+            return path.stat().st_size if path.exists() else 0
+    except OSError:
+        return 0
+    total = 0
+    for top, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(top, name)).st_size
+            except OSError:
+                pass  # removed while we looked
+    return total
 
 
 class InstanceUsage:
@@ -37,7 +67,66 @@ class InstanceUsage:
 
     name = "rds"
 
+    def __init__(self) -> None:
+        self.root: Path | None = None  # the RDS data directory (archives)
+        self.gib = float(1 << 30)
+        # Sizes of backups that no longer change (taken base backups and
+        # available snapshots), by path: measured once.
+        self._sizes: dict[str, int] = {}
+
+    def bind(self, env: Env) -> None:
+        self.root = Path(env.settings.data_dir) / "rds"
+        self.gib = float(env.settings.rds_gib_bytes)
+
     def gauges(self, conn: sqlite3.Connection, since: float, now: float) -> Iterable[Gauge]:
+        yield from self._instances(conn, since, now)
+        yield from self._backups(conn)
+
+    def _size(self, path: str, final: bool) -> int:
+        known = self._sizes.get(path)
+        if known is not None:
+            return known
+        size = disk_usage(Path(path))
+        if final:
+            self._sizes[path] = size
+        return size
+
+    def _backups(self, conn: sqlite3.Connection) -> Iterable[Gauge]:
+        """The account's and region's backup storage beyond its provisioned
+        storage, in GB (a gauge per account and region that has any)."""
+        provisioned: dict[tuple[str, str], float] = defaultdict(float)
+        stored: dict[tuple[str, str], int] = defaultdict(int)
+        kept: set[str] = set()
+        rows = conn.execute("SELECT kind, account, region, data FROM resources WHERE kind IN"
+                            " (?, ?, ?)", (INSTANCE, SNAPSHOT, AUTOMATED)).fetchall()
+        for kind, account, region, data in rows:
+            doc: dict[str, Any] = json.loads(data)
+            where = (account, region)
+            if kind == INSTANCE:
+                if doc.get("status") not in NO_STORAGE:
+                    provisioned[where] += float(doc.get("storage") or 0)
+            elif kind == SNAPSHOT:
+                if doc.get("status") != "deleted" and doc.get("path"):
+                    kept.add(doc["path"])
+                    stored[where] += self._size(doc["path"], doc.get("status") == "available")
+            else:
+                for backup in doc.get("backups") or []:
+                    kept.add(backup["path"])
+                    stored[where] += self._size(backup["path"], True)
+                if self.root is not None and doc.get("resource_id"):
+                    archive = self.root / "archive" / str(doc["resource_id"])
+                    stored[where] += disk_usage(archive)
+        for path in self._sizes.keys() - kept:  # gone: forget them
+            del self._sizes[path]
+        for (account, region), size in sorted(stored.items()):
+            beyond = size / self.gib - provisioned.get((account, region), 0.0)
+            if beyond > 0:
+                yield Gauge(account=account, region=region, service=SERVICE,
+                            usage_type=BACKUP_USAGE, resource="", amount=beyond,
+                            unit="GB-Mo")
+
+    def _instances(self, conn: sqlite3.Connection, since: float, now: float
+                   ) -> Iterable[Gauge]:
         rows = conn.execute("SELECT account, region, data, updated FROM resources"
                             " WHERE kind = ?", (INSTANCE,)).fetchall()
         for account, region, data, updated in rows:
