@@ -76,7 +76,8 @@ def one_run(time_scale: str) -> dict[str, float]:
             g.stop()
             sweep(g.data_dir)
     if done.returncode != 0:
-        raise SystemExit(f"the scenario failed:\n{done.stdout}{done.stderr}")
+        raise RuntimeError(done.stdout.strip().splitlines()[-2:] if done.stdout.strip()
+                           else done.stderr)
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     return {key: float(summary[key]) for key, _ in FIGURES}
 
@@ -93,12 +94,18 @@ def main() -> None:
     runs = []
     for i in range(args.runs):
         wait_for_cpu()
-        figures = one_run(args.time_scale)
+        try:
+            figures = one_run(args.time_scale)
+        except RuntimeError as exc:
+            print(f"run {i + 1} failed (load average {load()}): {exc}", flush=True)
+            continue
         runs.append(figures)
         print(f"run {i + 1}: " + ", ".join(f"{label} {figures[key]:.1f} s"
                                            for key, label in FIGURES)
               + f" (load average {load()}, a busy thread gets {cpu_share():.0%} of a core)",
               flush=True)
+    if not runs:
+        raise SystemExit("no run completed")
     for key, label in FIGURES:
         print(f"{label:40s} median {statistics.median(r[key] for r in runs):6.1f} s")
     print(f"load average after: {load()}")
