@@ -69,7 +69,8 @@ def one_run(time_scale: str) -> dict[str, float]:
     with running_gureum(env={"GUREUM_TIME_SCALE": time_scale}) as g:
         try:
             done = subprocess.run(
-                [sys.executable, str(DEMO), "--endpoint", g.endpoint, "--json"],
+                [sys.executable, str(DEMO), "--endpoint", g.endpoint, "--json",
+                 "--load-seconds", "90"],
                 capture_output=True, text=True, timeout=900,
                 env={**os.environ, **g.env_vars()})
         finally:
