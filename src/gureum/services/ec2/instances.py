@@ -55,6 +55,12 @@ def hostname(ip: str) -> str:
     return "ip-" + ip.replace(".", "-")
 
 
+def _rendered(doc: dict[str, Any]) -> dict[str, Any]:
+    out = render.instance(doc)
+    out["_reservation"], out["_owner"] = doc["reservation"], doc["account"]
+    return out
+
+
 def changes(docs: list[dict[str, Any]], before: dict[str, str]) -> list[dict[str, Any]]:
     return [
         {"InstanceId": d["id"], "CurrentState": render.state(d),
@@ -156,7 +162,6 @@ class InstanceOperations(SecurityGroupOperations, ImageOperations):
             raise AWSError("InvalidParameterCombination",
                            "The parameter instancesSet cannot be used with the parameter "
                            "maxResults")
-        docs = self.instances(call, ids)
         getters = dict(render.FILTERS)
         getters["reservation-id"] = filters.field("_reservation")
         getters["owner-id"] = filters.field("_owner")
@@ -164,11 +169,11 @@ class InstanceOperations(SecurityGroupOperations, ImageOperations):
             name = f.get("Name", "")
             if name not in getters and not name.startswith("tag"):
                 raise AWSError("InvalidParameterValue", f"The filter '{name}' is invalid")
-        rendered = []
-        for d in docs:
-            r = render.instance(d)
-            r["_reservation"], r["_owner"] = d["reservation"], d["account"]
-            rendered.append(r)
+        if ids:
+            rendered = [_rendered(d) for d in self.instances(call, ids)]
+        else:
+            # (copies: the reservation fields are popped below; the rest is only read)
+            rendered = [dict(r) for r in self._all_rendered(call)]
         rendered = filters.apply(rendered, params.get("Filters"), getters)
         rendered.sort(key=lambda r: (r["LaunchTime"], r["_reservation"], r["AmiLaunchIndex"]))
         page, token = rendered, None
@@ -191,6 +196,18 @@ class InstanceOperations(SecurityGroupOperations, ImageOperations):
         if token:
             out["NextToken"] = token
         return out
+
+    def _all_rendered(self, call: Call) -> list[dict[str, Any]]:
+        """The region's instances as described, rendered once per change of the
+        instance records (an idle fleet described again and again costs no
+        decoding or rendering)."""
+        cache: dict[tuple[str, str], tuple[int, list[dict[str, Any]]]] = self.__dict__.setdefault(
+            "_render_cache", {})
+        found = cache.get((call.account, call.region))
+        if found is None or found[0] != self.generation:
+            found = (self.generation, [_rendered(d) for d in self.instances(call, None)])
+            cache[(call.account, call.region)] = found
+        return found[1]
 
     def describe_instance_status(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         docs = self.instances(call, params.get("InstanceIds"))

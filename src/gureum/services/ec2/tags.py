@@ -49,6 +49,7 @@ class TagOperations(EC2Core):
                 kind, key, doc = self._tagged(call, rid)
                 doc["tags"] = tagging.merge(doc.get("tags") or {}, added)
                 self.store.resources.put(kind, call.account, call.region, key, doc)
+        self.generation += 1  # instance records may have changed
         return {}
 
     def delete_tags(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
@@ -62,6 +63,7 @@ class TagOperations(EC2Core):
                         del tags[k]
                 doc["tags"] = tags
                 self.store.resources.put(kind, call.account, call.region, key, doc)
+        self.generation += 1  # instance records may have changed
         return {}
 
     def describe_tags(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
