@@ -1,6 +1,6 @@
-"""Load balancers on the billing meter with the fake clock: hours from
-creation to deletion at the application or network price, and LCU-hours at
-the rate the metric source last measured."""
+"""Load balancers on the billing meter with the fake clock: each hour or
+partial hour from creation to deletion billed whole at the application or
+network price, and LCU-hours at the rate the metric source last measured."""
 
 from __future__ import annotations
 
@@ -56,13 +56,14 @@ def test_hours_and_lcu_hours(h: Harness) -> None:
         h.store.resources.delete(LB, ACCOUNT, REGION, alb)
     h.advance(3600)
 
+    # 90 minutes from the start of an hour: two hours begun, two hours billed.
     qty, dollars = cost(h, "LoadBalancerUsage", "LoadBalancing:Application")
-    assert qty == pytest.approx(1.5)
-    assert dollars == pytest.approx(1.5 * 0.0225)
+    assert qty == 2.0
+    assert dollars == pytest.approx(2.0 * 0.0225)
     qty, dollars = cost(h, "LCUUsage", "LoadBalancing:Application")
     assert qty == pytest.approx(2.0)
     assert dollars == pytest.approx(2.0 * 0.008)
-    assert cost(h, "LoadBalancerUsage", "LoadBalancing:Network")[0] == pytest.approx(2.5)
+    assert cost(h, "LoadBalancerUsage", "LoadBalancing:Network")[0] == 3.0  # 2.5 h begun
     qty, dollars = cost(h, "LCUUsage", "LoadBalancing:Network")
     assert qty == pytest.approx(1.25)
     assert dollars == pytest.approx(1.25 * 0.006)

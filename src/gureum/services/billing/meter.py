@@ -148,7 +148,7 @@ class Meter:
             for gauge in gauges:
                 key = Key(gauge.account, gauge.region, gauge.service, gauge.usage_type,
                           gauge.resource)
-                if gauge.hourly:
+                if gauge.hourly or gauge.whole_hours:
                     self._hourly(gauge, key, since, now)
                     continue
                 run = runs.get(key)
@@ -177,15 +177,20 @@ class Meter:
 
     def _hourly(self, gauge: Gauge, key: Key, since: float, now: float) -> None:
         """Bill each hour a per-hour gauge touched in ``[since, now]`` that is not
-        billed yet (a usage row of that hour means it is)."""
+        billed yet (a usage row of that hour means it is): a whole hour's share
+        of its monthly amount, or its amount for a whole hour."""
         lo = since if gauge.since is None else max(since, gauge.since)
         hi = now if gauge.until is None else min(now, gauge.until)
         if hi < lo:
             return
         hour = hour_of(lo)
-        while hour <= hi:
+        # An hour it reaches only at the instant the hour begins is not begun
+        # (a gauge on at an instant, ``lo == hi``, bills its hour).
+        last = hi if lo == hi or hi > hour_of(hi) else hi - HOUR
+        while hour <= last:
             if not self.usage.billed(key, hour):
-                self._add(gauge, key, hour, gauge.amount / hours_in_month(hour))
+                self._add(gauge, key, hour, gauge.amount if gauge.whole_hours
+                          else gauge.amount / hours_in_month(hour))
             hour += int(HOUR)
 
     def _accrue(self, gauge: Gauge, key: Key, start: float, end: float, prepaid: float) -> float:

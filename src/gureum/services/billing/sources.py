@@ -48,6 +48,9 @@ class Gauge:
     # (``amount / hours in the month``), once. ``since == until``: on at an
     # instant (a custom metric sent then).
     hourly: bool = False
+    # Each clock hour it is on at any moment billed ``amount`` whole units, once
+    # (AWS's "each hour or partial hour": load balancer hours).
+    whole_hours: bool = False
     attrs: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 

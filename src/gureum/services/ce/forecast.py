@@ -13,7 +13,8 @@ from . import query
 WINDOW = 14 * 86400.0
 # Usage types billed for a whole hour at its first moment (prorated by the hour).
 HOURLY = frozenset({"CW:MetricMonitorUsage", "CW:AlarmMonitorUsage",
-                    "CW:HighResAlarmMonitorUsage", "CW:CompositeAlarmMonitorUsage"})
+                    "CW:HighResAlarmMonitorUsage", "CW:CompositeAlarmMonitorUsage",
+                    "LoadBalancerUsage"})
 Forecast = tuple[Decimal, list[tuple[dt.datetime, dt.datetime, Decimal, Decimal, Decimal]]]
 
 
@@ -37,7 +38,7 @@ def rate(usage: Usage, account: str, now: float, test: Callable[[Line], bool],
                 else:
                     so_far += value
     # Usage billed by the whole hour as soon as the hour begins (CloudWatch
-    # metrics and alarms) has paid for the current hour to its end.
+    # metrics and alarms, load balancer hours) has paid for the current hour to its end.
     paid_to = hour_of(now) + HOUR
     return (so_far / Decimal(max(60.0, now - since))
             + ahead / Decimal(max(60.0, paid_to - since)))

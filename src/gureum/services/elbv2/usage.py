@@ -1,7 +1,8 @@
 """What load balancers cost, for the billing meter.
 
 Every load balancer is billed by the hour from its creation until it is
-deleted (``LoadBalancerUsage``), and by the load balancer capacity units it
+deleted (``LoadBalancerUsage``; AWS bills each hour or partial hour it runs
+as a whole hour), and by the load balancer capacity units it
 uses (``LCUUsage``, LCU-hours): the metric source (``metrics``) keeps the
 units used in its last period on the record as ``lcu`` — the highest of new
 connections, active connections, processed bytes and rule evaluations, each
@@ -40,7 +41,8 @@ class LoadBalancerUsage:
                           attrs={"tags": doc.get("tags") or {}})
             created = doc.get("created")
             yield Gauge(**common, usage_type="LoadBalancerUsage", amount=1.0, unit="Hrs",
-                        since=float(created) if isinstance(created, int | float) else None)
+                        since=float(created) if isinstance(created, int | float) else None,
+                        whole_hours=True)
             lcu = float(doc.get("lcu") or 0.0)
             if lcu > 0:
                 yield Gauge(**common, usage_type="LCUUsage", amount=lcu, unit="LCU-Hrs")
