@@ -3,7 +3,9 @@ speed drifts, so only figures from one run compare):
 
 - a single PUT and a streamed GET of one large object (``--mib``, repeatable),
   MiB/s, median of ``--rounds``, with the server's CPU seconds;
-- 4 KiB objects from 16 client threads: server CPU ms per PUT, GET, HEAD;
+- 4 KiB objects from 16 client threads: server CPU ms per PUT, GET, HEAD,
+  and the same requests against a bare aiohttp + uvloop server that answers
+  200 to everything (the HTTP stack's own share, no S3 at all);
 - ListObjectsV2 over ``--list`` keys: server CPU ms per 1,000-key page;
 - gureum only (moto would hold it in memory): resident memory while a
   ``--huge-gib`` object, generated on the fly, goes up and comes back down.
@@ -141,6 +143,45 @@ def measure_small(endpoint: str, pid: int, count: int, threads: int = 16) -> dic
             out[f"{op}_wall"] = (time.perf_counter() - start) * 1000 / count
             out[op] = (cpu_seconds(pid) - cpu) * 1000 / count
     return out
+
+
+FLOOR_SERVER = """
+import sys, uvloop
+from aiohttp import web
+async def handle(request):
+    if request.can_read_body:
+        await request.read()
+    body = b"x" * 4096 if request.method == "GET" else b""
+    return web.Response(headers={"ETag": '"x"', "x-amz-request-id": "r"}, body=body)
+app = web.Application()
+app.router.add_route("*", "/{tail:.*}", handle)
+uvloop.install()
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+
+@contextmanager
+def floor_server() -> Iterator[tuple[str, int]]:
+    """aiohttp + uvloop answering every request with a fixed 200 and no S3 at all:
+    the CPU any server on gureum's HTTP stack spends per request."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", FLOOR_SERVER, str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(endpoint, timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the floor server did not start") from None
+                time.sleep(0.1)
+        yield endpoint, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def measure_list(endpoint: str, pid: int, keys: int, threads: int = 16) -> dict[str, float]:
@@ -292,6 +333,9 @@ def main() -> None:
                 small["moto"] = measure_small(endpoint, pid, args.small)
             if args.list:
                 listing["moto"] = measure_list(endpoint, pid, args.list)
+        if args.small:
+            with floor_server() as (endpoint, pid):
+                small["aiohttp floor"] = measure_small(endpoint, pid, args.small)
         for mib in sizes:
             print(f"\n{mib} MiB object, median of {args.rounds} rounds")
             print(f"{'server':8} {'PUT MiB/s':>10} {'GET MiB/s':>10} {'PUT cpu s':>10} "
@@ -307,7 +351,7 @@ def main() -> None:
             print(f"\n4 KiB objects x {args.small}, 16 threads: server CPU ms per request"
                   " (client wall ms per request)")
             for name, r in small.items():
-                print(f"{name:8} " + "  ".join(
+                print(f"{name:13} " + "  ".join(
                     f"{op.upper()} {r[op]:.3f} ({r[op + '_wall']:.2f})"
                     for op in ("put", "get", "head")))
             gs, ms = small["gureum"], small["moto"]
