@@ -85,9 +85,9 @@ class Lifecycle(EC2Core):
         if self._members_generation != self.generation:
             self._members.clear()
             self._members_generation = self.generation
-        extra = self.env.extras.get(MEMBERS_KEY)
-        # Other services' members are asked each time; instances' only after a change.
-        ingress = instance_ingress(self.store, doc, extra, None if extra else self._members)
+        # Instances' addresses per group are read again only after a change.
+        ingress = instance_ingress(self.store, doc, self.env.extras.get(MEMBERS_KEY),
+                                   self._members)
         net = doc.get("network")
         return GuestSpec(
             id=doc["id"], address=doc["ip"], hostname=doc["hostname"], fqdn=doc["fqdn"],

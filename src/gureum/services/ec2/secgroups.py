@@ -115,8 +115,9 @@ def instance_ingress(store: Any, doc: dict[str, Any], extra: list[Members] | Non
                      ) -> tuple[tuple[str, int, int, str], ...]:
     """What an instance's groups let in, as the compute driver's rule tuples.
 
-    ``members`` caches each referenced group's member addresses (by group id); a
-    caller may keep it while no instance record changes."""
+    ``members`` caches each referenced group's instances' addresses (by group id);
+    a caller may keep it while no instance record changes. Other services'
+    members (``extra``) are asked each time."""
     out: set[tuple[str, int, int, str]] = set()
     if members is None:
         members = {}
@@ -130,8 +131,10 @@ def instance_ingress(store: Any, doc: dict[str, Any], extra: list[Members] | Non
             else:
                 if r["source"] not in members:
                     members[r["source"]] = group_members(store, doc["account"], doc["region"],
-                                                         r["source"], extra)
+                                                         r["source"])
                 sources = members[r["source"]]
+                for fn in extra or []:
+                    sources = [*sources, *fn(doc["account"], doc["region"], r["source"])]
             for s in sources:
                 out.add((r["proto"], r["from"], r["to"], s))
     return tuple(sorted(out))

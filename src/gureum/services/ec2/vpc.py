@@ -16,6 +16,7 @@ answers ``Unsupported`` saying which (a documented limit).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 from typing import Any
@@ -59,29 +60,9 @@ class VpcOperations(EC2Core):
         }
 
     def default_subnets(self, account: str, region: str) -> list[dict[str, Any]]:
-        net = ipaddress.IPv4Network(self.vpc_cidr())
-        blocks = list(net.subnets(new_prefix=SUBNET_PREFIX))
-        vpc_id = _id("vpc", account, region, "default")
-        out = []
-        for i, zone in enumerate(zones(region)):
-            subnet_id = _id("subnet", account, region, zone["ZoneName"])
-            out.append({
-                "SubnetId": subnet_id,
-                "SubnetArn": f"arn:aws:ec2:{region}:{account}:subnet/{subnet_id}",
-                "VpcId": vpc_id,
-                "OwnerId": account,
-                "CidrBlock": str(blocks[i]),
-                "AvailabilityZone": zone["ZoneName"],
-                "AvailabilityZoneId": zone_id(region, i),
-                "AvailableIpAddressCount": blocks[i].num_addresses - 5,
-                "DefaultForAz": True,
-                "MapPublicIpOnLaunch": False,
-                "State": "available",
-                "AssignIpv6AddressOnCreation": False,
-                "Ipv6CidrBlockAssociationSet": [],
-                "Tags": [],
-            })
-        return out
+        # (copies: callers may change what they are given)
+        return [{**s, "Ipv6CidrBlockAssociationSet": [], "Tags": []}
+                for s in _default_subnets(account, region, self.vpc_cidr())]
 
     def subnet_for(self, call: Call, subnet_id: str | None, zone: str | None) -> dict[str, Any]:
         subnets = self.default_subnets(call.account, call.region)
@@ -301,3 +282,31 @@ def _subnet_view(doc: dict[str, Any]) -> dict[str, Any]:
         "AssignIpv6AddressOnCreation": False, "Ipv6CidrBlockAssociationSet": [],
         "Tags": tagging.to_list(doc.get("tags")),
     }
+
+
+@functools.lru_cache(maxsize=64)
+def _default_subnets(account: str, region: str, cidr: str) -> list[dict[str, Any]]:
+    """The default VPC's subnets (one per zone): built once, copied for each use."""
+    net = ipaddress.IPv4Network(cidr)
+    blocks = list(net.subnets(new_prefix=SUBNET_PREFIX))
+    vpc_id = _id("vpc", account, region, "default")
+    out = []
+    for i, zone in enumerate(zones(region)):
+        subnet_id = _id("subnet", account, region, zone["ZoneName"])
+        out.append({
+            "SubnetId": subnet_id,
+            "SubnetArn": f"arn:aws:ec2:{region}:{account}:subnet/{subnet_id}",
+            "VpcId": vpc_id,
+            "OwnerId": account,
+            "CidrBlock": str(blocks[i]),
+            "AvailabilityZone": zone["ZoneName"],
+            "AvailabilityZoneId": zone_id(region, i),
+            "AvailableIpAddressCount": blocks[i].num_addresses - 5,
+            "DefaultForAz": True,
+            "MapPublicIpOnLaunch": False,
+            "State": "available",
+            "AssignIpv6AddressOnCreation": False,
+            "Ipv6CidrBlockAssociationSet": [],
+            "Tags": [],
+        })
+    return out
