@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
+from gureum.services.billing.pricelist import prices
 from gureum.testing.server import RunningGureum
 
 from .ec2_support import ec2_gureum, wait_for
 
-T3_MICRO = 0.0104
+T3_MICRO = prices().product("AmazonEC2", "BoxUsage:t3.micro").tiers[0].price  # type: ignore[union-attr]
 GIB = 1 << 30
 
 

@@ -12,7 +12,15 @@ from typing import Any
 
 import pytest
 
+from gureum.services.billing.pricelist import prices
 from gureum.testing.server import running_gureum
+
+
+def listed(usage_type: str, operation: str = "") -> float:
+    """The price gureum bills ``usage_type`` at (first tier), from its price list."""
+    product = prices().product("AmazonCloudWatch", usage_type, operation)
+    assert product is not None, usage_type
+    return product.tiers[0].price
 
 
 def hours_in_month(t: float) -> int:
@@ -72,15 +80,18 @@ def test_metrics_alarms_and_requests_are_billed_as_aws_does() -> None:
         share = Decimal(1) / Decimal(hours_in_month(began))
 
         assert usage["CW:Requests"][0] == 8  # 7 PutMetricData + 1 ListMetrics
-        assert usage["CW:Requests"][1] == Decimal("0.00008")
-        assert usage["CW:GMD-Metrics"] == (Decimal(2), Decimal("0.00002"))
+        assert usage["CW:Requests"][1] == Decimal(str(8 * listed("CW:Requests",
+                                                                   "PutMetricData")))
+        assert usage["CW:GMD-Metrics"] == (Decimal(2), Decimal(str(
+            2 * listed("CW:GMD-Metrics", "GetMetricData"))))
         metrics_qty, metrics_cost = usage["CW:MetricMonitorUsage"]
         # three metrics (Orders, Orders{Store=north}, Refunds) for each hour they were sent in
         assert float(metrics_qty) == pytest.approx(float(3 * share), rel=1e-6) or hours > 1
-        assert float(metrics_cost) == pytest.approx(float(metrics_qty) * 0.30, rel=1e-4)
-        for usage_type, price in (("CW:AlarmMonitorUsage", 0.10),
-                                  ("CW:HighResAlarmMonitorUsage", 0.30),
-                                  ("CW:CompositeAlarmMonitorUsage", 0.50)):
+        assert float(metrics_cost) == pytest.approx(
+            float(metrics_qty) * listed("CW:MetricMonitorUsage", "MetricStorage"), rel=1e-4)
+        for usage_type in ("CW:AlarmMonitorUsage", "CW:HighResAlarmMonitorUsage",
+                           "CW:CompositeAlarmMonitorUsage"):
+            price = listed(usage_type)
             qty, cost = usage[usage_type]
             assert float(share) <= float(qty) <= float(hours * share) + 1e-9, usage_type
             assert float(cost) == pytest.approx(float(qty) * price, rel=1e-4), usage_type
@@ -92,4 +103,5 @@ def test_metrics_alarms_and_requests_are_billed_as_aws_does() -> None:
         assert len(products) == 1
         dims = next(iter(json.loads(products[0])["terms"]["OnDemand"].values()))[
             "priceDimensions"]
-        assert next(iter(dims.values()))["pricePerUnit"]["USD"].startswith("0.5")
+        assert float(next(iter(dims.values()))["pricePerUnit"]["USD"]) == listed(
+            "CW:CompositeAlarmMonitorUsage")

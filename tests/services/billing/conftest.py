@@ -15,12 +15,21 @@ from gureum.config import Settings
 from gureum.control.clock import FakeClock
 from gureum.services.base import Call, Env, Identity
 from gureum.services.billing.meter import Meter
+from gureum.services.billing.pricelist import prices
 from gureum.store import Store
 from gureum.store.db import MEMORY
 
 ACCOUNT = "000000000000"
 # 2026-03-01T00:00:00Z: a 31-day month starts
 MARCH = 1772323200.0
+
+
+def price(service: str, usage_type: str, operation: str = "", tier: int = 0) -> float:
+    """The listed price of a usage type (of its ``tier``-th tier): tests read
+    prices from the price list rather than repeat them."""
+    product = prices().product(service, usage_type, operation)
+    assert product is not None, (service, usage_type, operation)
+    return product.tiers[tier].price
 
 
 class Harness:

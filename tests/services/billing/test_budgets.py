@@ -7,7 +7,7 @@ import pytest
 from gureum.errors import AWSError
 from gureum.services.budgets import Budgets
 
-from .conftest import ACCOUNT, Harness
+from .conftest import ACCOUNT, Harness, price
 
 
 def budget(name: str = "monthly", amount: str = "1.0", **extra: object) -> dict[str, object]:
@@ -29,11 +29,12 @@ def test_budget_lifecycle_and_actual_spend(h: Harness) -> None:
     with pytest.raises(AWSError) as err:
         h.run(svc, "create_budget", AccountId=ACCOUNT, Budget=budget())
     assert err.value.code == "DuplicateRecordException"
-    h.instance("i-1", itype="m5.large")  # $0.096 an hour
+    h.instance("i-1", itype="m5.large")
     h.advance(3 * 3600, tick_every=600)
     shown = h.run(svc, "describe_budget", AccountId=ACCOUNT, BudgetName="monthly")["Budget"]
     assert float(shown["CalculatedSpend"]["ActualSpend"]["Amount"]) == pytest.approx(
-        3 * 0.096 + 8 * 3 / 744 * 0.08, rel=1e-6)
+        3 * price("AmazonEC2", "BoxUsage:m5.large")
+        + 8 * 3 / 744 * price("AmazonEC2", "EBS:VolumeUsage.gp3"), rel=1e-6)
     states = h.run(svc, "describe_notifications_for_budget", AccountId=ACCOUNT,
                    BudgetName="monthly")["Notifications"]
     # $0.29 of $1: not yet half; the forecast for the month is far past $1.
@@ -63,4 +64,5 @@ def test_cost_filters_narrow_the_spend(h: Harness) -> None:
     h.meter.count(ACCOUNT, "us-east-1", "AmazonS3", "Requests-Tier1", 1000)
     h.advance(600)
     shown = h.run(svc, "describe_budget", AccountId=ACCOUNT, BudgetName="s3-only")["Budget"]
-    assert shown["CalculatedSpend"]["ActualSpend"]["Amount"] == "0.005"
+    assert shown["CalculatedSpend"]["ActualSpend"]["Amount"] == str(
+        round(1000 * price("AmazonS3", "Requests-Tier1", "PutObject"), 10))

@@ -10,7 +10,7 @@ import pytest
 from gureum.errors import AWSError
 from gureum.services.ce import CostExplorer
 
-from .conftest import Harness
+from .conftest import Harness, price
 
 MONTH = {"Start": "2026-03-01", "End": "2026-04-01"}
 
@@ -46,9 +46,12 @@ def test_monthly_total_and_groupings_add_up(h: Harness, ce: CostExplorer) -> Non
                  Metrics=["UnblendedCost", "BlendedCost", "UsageQuantity"])
     whole = total(base)
     hours = 3.5
-    expected = (hours * (0.0104 * 2 + 0.096)  # instances
-                + 3 * 8 * hours / (31 * 24) * 0.08  # their root volumes
-                + 3 * hours / (31 * 24) * 0.023 + 2000 * 0.000005)  # S3
+    t3, m5 = price("AmazonEC2", "BoxUsage:t3.micro"), price("AmazonEC2", "BoxUsage:m5.large")
+    gp3, s3 = price("AmazonEC2", "EBS:VolumeUsage.gp3"), price("AmazonS3", "TimedStorage-ByteHrs")
+    put = price("AmazonS3", "Requests-Tier1", "PutObject")
+    expected = (hours * (t3 * 2 + m5)  # instances
+                + 3 * 8 * hours / (31 * 24) * gp3  # their root volumes
+                + 3 * hours / (31 * 24) * s3 + 2000 * put)  # S3
     assert float(whole) == pytest.approx(expected, rel=1e-6)
     for dim in ("SERVICE", "USAGE_TYPE", "REGION", "INSTANCE_TYPE", "LINKED_ACCOUNT"):
         out = h.run(ce, "get_cost_and_usage", TimePeriod=MONTH, Granularity="DAILY",
@@ -60,7 +63,7 @@ def test_monthly_total_and_groupings_add_up(h: Harness, ce: CostExplorer) -> Non
     assert set(by_service) == {"Amazon Elastic Compute Cloud - Compute", "EC2 - Other",
                                "Amazon Simple Storage Service"}
     assert float(by_service["Amazon Simple Storage Service"]) == pytest.approx(
-        2000 * 0.000005 + 3 * 3.5 / (31 * 24) * 0.023, abs=1e-9)
+        2000 * put + 3 * 3.5 / (31 * 24) * s3, abs=1e-9)
     by_type = grouped(h.run(ce, "get_cost_and_usage", TimePeriod=MONTH, Granularity="MONTHLY",
                             Metrics=["UsageQuantity"],
                             GroupBy=[{"Type": "DIMENSION", "Key": "USAGE_TYPE"}]),
@@ -91,7 +94,9 @@ def test_filters_and_or_not_tags(h: Harness, ce: CostExplorer) -> None:
     ec2 = {"Dimensions": {"Key": "SERVICE",
                           "Values": ["Amazon Elastic Compute Cloud - Compute"]}}
     web = {"Tags": {"Key": "Project", "Values": ["web"]}}
-    assert cost({"And": [ec2, web]}) == Decimal("0.0364")
+    # i-web, a t3.micro, ran 3.5 hours
+    t3 = price("AmazonEC2", "BoxUsage:t3.micro")
+    assert cost({"And": [ec2, web]}) == Decimal(str(round(3.5 * t3, 10)))
     assert cost({"Not": web}) + cost(web) == cost({"Or": [web, {"Not": web}]})
     untagged = cost({"Tags": {"Key": "Project", "MatchOptions": ["ABSENT"]}})
     assert untagged > 0

@@ -14,9 +14,16 @@ from gureum.services.billing.meter import Meter
 from gureum.services.cloudwatch import CloudWatch
 from gureum.services.cloudwatch.datastore import MetricKey
 
-from .conftest import ACCOUNT, Harness
+from .conftest import ACCOUNT, Harness, price
 
 MARCH_HOURS = 31 * 24  # the harness's month
+METRIC, METRIC_NEXT = (price("AmazonCloudWatch", "CW:MetricMonitorUsage", "MetricStorage",
+                             tier=n) for n in (0, 1))
+ALARM = price("AmazonCloudWatch", "CW:AlarmMonitorUsage")
+HIGH_RES_ALARM = price("AmazonCloudWatch", "CW:HighResAlarmMonitorUsage")
+COMPOSITE_ALARM = price("AmazonCloudWatch", "CW:CompositeAlarmMonitorUsage")
+PUT_METRIC_DATA = price("AmazonCloudWatch", "CW:Requests", "PutMetricData")
+GMD_METRIC = price("AmazonCloudWatch", "CW:GMD-Metrics", "GetMetricData")
 
 
 @pytest.fixture
@@ -56,7 +63,7 @@ def test_a_custom_metric_costs_each_hour_it_is_sent_in(h: Harness, cw: CloudWatc
     h.advance(60)
     qty, cost = h.totals("CW:MetricMonitorUsage")["CW:MetricMonitorUsage"]
     assert qty == pytest.approx(4 / MARCH_HOURS)
-    assert cost == pytest.approx(4 / MARCH_HOURS * 0.30)
+    assert cost == pytest.approx(4 / MARCH_HOURS * METRIC)
     resources = {r[0] for r in h.store.connection.execute(
         "SELECT resource FROM billing_usage WHERE usage_type = 'CW:MetricMonitorUsage'")}
     assert resources == {"App/Load", "App/Load{Host=a}"}
@@ -68,7 +75,7 @@ def test_a_metric_sent_all_month_is_one_metric_month(h: Harness, cw: CloudWatch)
         h.advance(3600, tick_every=None)
     qty, cost = h.totals("CW:MetricMonitorUsage")["CW:MetricMonitorUsage"]
     assert qty == pytest.approx(1.0)
-    assert cost == pytest.approx(0.30)
+    assert cost == pytest.approx(METRIC)
 
 
 def test_aws_namespaces_are_free(h: Harness, cw: CloudWatch) -> None:
@@ -97,7 +104,7 @@ def test_an_alarm_all_month_costs_ten_cents(h: Harness, cw: CloudWatch) -> None:
     h.advance(MARCH_HOURS * 3600 - 1, tick_every=900)  # up to March's last second
     qty, cost = h.totals("CW:AlarmMonitorUsage")["CW:AlarmMonitorUsage"]
     assert qty == pytest.approx(1.0)
-    assert cost == pytest.approx(0.10)
+    assert cost == pytest.approx(ALARM)
 
 
 def test_alarms_are_prorated_by_the_hour_and_priced_by_kind(h: Harness,
@@ -126,9 +133,9 @@ def test_alarms_are_prorated_by_the_hour_and_priced_by_kind(h: Harness,
     totals = h.totals()
     # standard 1 + math 2 metrics + anomaly band 3
     assert totals["CW:AlarmMonitorUsage"][0] == pytest.approx(6 * share)
-    assert totals["CW:AlarmMonitorUsage"][1] == pytest.approx(6 * share * 0.10)
-    assert totals["CW:HighResAlarmMonitorUsage"][1] == pytest.approx(share * 0.30)
-    assert totals["CW:CompositeAlarmMonitorUsage"][1] == pytest.approx(share * 0.50)
+    assert totals["CW:AlarmMonitorUsage"][1] == pytest.approx(6 * share * ALARM)
+    assert totals["CW:HighResAlarmMonitorUsage"][1] == pytest.approx(share * HIGH_RES_ALARM)
+    assert totals["CW:CompositeAlarmMonitorUsage"][1] == pytest.approx(share * COMPOSITE_ALARM)
 
 
 def test_requests_per_thousand(h: Harness, cw: CloudWatch) -> None:
@@ -149,9 +156,9 @@ def test_requests_per_thousand(h: Harness, cw: CloudWatch) -> None:
     h.advance(60)
     totals = h.totals()
     assert totals["CW:Requests"][0] == 1001
-    assert totals["CW:Requests"][1] == pytest.approx(1001 * 0.01 / 1000)
+    assert totals["CW:Requests"][1] == pytest.approx(1001 * PUT_METRIC_DATA)
     assert totals["CW:GMD-Metrics"][0] == 3
-    assert totals["CW:GMD-Metrics"][1] == pytest.approx(3 * 0.01 / 1000)
+    assert totals["CW:GMD-Metrics"][1] == pytest.approx(3 * GMD_METRIC)
 
 
 def test_metrics_beyond_ten_thousand_cost_the_next_tier(h: Harness, cw: CloudWatch) -> None:
@@ -169,8 +176,8 @@ def test_metrics_beyond_ten_thousand_cost_the_next_tier(h: Harness, cw: CloudWat
         "SELECT quantity, cost FROM billing_usage WHERE resource = 'App/Load'").fetchone()
     share = 1 / MARCH_HOURS
     assert row[0] == pytest.approx(share)
-    # 0.001 metric-month left in the first tier at $0.30, the rest at $0.10
-    assert row[1] == pytest.approx(0.001 * 0.30 + (share - 0.001) * 0.10)
+    # 0.001 metric-month left in the first tier, the rest at the second tier's price
+    assert row[1] == pytest.approx(0.001 * METRIC + (share - 0.001) * METRIC_NEXT)
 
 
 def test_the_forecast_does_not_take_an_hour_paid_ahead_for_a_rate(h: Harness,
@@ -183,7 +190,7 @@ def test_the_forecast_does_not_take_an_hour_paid_ahead_for_a_rate(h: Harness,
     per_second = rate(Usage(h.store.connection), ACCOUNT, h.clock.now(), lambda ln: True, True)
     assert per_second is not None
     month = MARCH_HOURS * 3600
-    assert float(per_second) * month == pytest.approx(0.10, rel=1e-6)  # $0.10 an alarm-month
+    assert float(per_second) * month == pytest.approx(ALARM, rel=1e-6)  # an alarm-month
 
 
 def test_detailed_monitoring_bills_seven_metrics_while_running(h: Harness,
@@ -205,4 +212,4 @@ def test_detailed_monitoring_bills_seven_metrics_while_running(h: Harness,
     resource, operation, qty, cost = rows[0]
     assert (resource, operation) == ("i-detailed", "MetricStorage:AWS/EC2")
     assert qty == pytest.approx(2 * 7 / MARCH_HOURS)
-    assert cost == pytest.approx(2 * 7 / MARCH_HOURS * 0.30)
+    assert cost == pytest.approx(2 * 7 / MARCH_HOURS * METRIC)

@@ -10,7 +10,7 @@ from gureum.errors import AWSError
 from gureum.services.billing.pricelist import prices
 from gureum.services.pricing import Pricing
 
-from .conftest import Harness
+from .conftest import Harness, price
 
 
 def test_every_supported_instance_type_has_a_price() -> None:
@@ -39,7 +39,7 @@ def test_get_products_term_match(h: Harness) -> None:
     (term,) = item["terms"]["OnDemand"].values()
     (dim,) = term["priceDimensions"].values()
     assert dim["unit"] == "Hrs"
-    assert float(dim["pricePerUnit"]["USD"]) == 0.0104
+    assert float(dim["pricePerUnit"]["USD"]) == price("AmazonEC2", "BoxUsage:t3.micro")
 
 
 def test_describe_services_and_attribute_values(h: Harness) -> None:
