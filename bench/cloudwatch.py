@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     compress = not args.no_compression
     if not args.skip_boto3:
         ingest(args.processes, args.calls, args.protocol, False, compress, args.profile)
-    ingest(2, args.calls * args.processes // 2, args.protocol, True, compress, args.profile)
+    ingest(args.processes, args.calls, args.protocol, True, compress, args.profile)
     storage_and_query()
     query_round_trip()
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
