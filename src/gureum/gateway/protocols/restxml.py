@@ -140,6 +140,12 @@ class RestXMLProtocol:
     def __init__(self) -> None:
         self._routes: dict[str, list[_Route]] = {}
         self._by_operation: dict[tuple[str, str], _Route] = {}
+        # What a route choice depends on, per service: literal path segments,
+        # query keys whose value matters, headers some route requires, and the
+        # longest path template. Requests alike in those get the same answer.
+        self._traits: dict[str, tuple[frozenset[str], tuple[str, ...], tuple[str, ...], int]] = {}
+        self._chosen: dict[tuple[Any, ...], str | None] = {}
+        self._outputs: dict[tuple[str, str], dict[str, tuple[str | None, str, Shape]]] = {}
 
     def _routes_for(self, service: ServiceModel) -> list[_Route]:
         routes = self._routes.get(service.service_name)
@@ -180,6 +186,41 @@ class RestXMLProtocol:
             segments = []
         query = request.query
         headers = request.headers
+        literals, valued, required, longest = self._service_traits(service)
+        key = (
+            service.service_name,
+            method,
+            min(len(segments), longest + 1),
+            tuple(s if s in literals else "*" if s else "" for s in segments[: longest + 1]),
+            frozenset(query.keys()),
+            tuple(query.get(k) for k in valued),
+            tuple(h in headers for h in required),
+        )
+        if key in self._chosen:
+            return self._chosen[key]
+        if len(self._chosen) > 4096:
+            self._chosen.clear()
+        self._chosen[key] = name = self._best_route(service, method, segments, query, headers)
+        return name
+
+    def _service_traits(
+        self, service: ServiceModel
+    ) -> tuple[frozenset[str], tuple[str, ...], tuple[str, ...], int]:
+        traits = self._traits.get(service.service_name)
+        if traits is None:
+            routes = self._routes_for(service)
+            traits = (
+                frozenset(t for r in routes for t in r.segments if not t.startswith("{")),
+                tuple(sorted({k for r in routes for k, v in r.query if v is not None})),
+                tuple(sorted({h for r in routes for h in r.required_headers})),
+                max((len(r.segments) for r in routes), default=0),
+            )
+            self._traits[service.service_name] = traits
+        return traits
+
+    def _best_route(
+        self, service: ServiceModel, method: str, segments: list[str], query: Any, headers: Any
+    ) -> str | None:
         best: tuple[int, int] | None = None
         best_name: str | None = None
         for route in self._routes_for(service):
@@ -288,17 +329,19 @@ class RestXMLProtocol:
             return response
         payload = shape.serialization.get("payload")
         body_members = False
-        for mname, mshape in shape.members.items():
-            value = output.get(mname)
-            ser = mshape.serialization
-            location = ser.get("location")
+        members = self._output_members(operation, shape)
+        # The output names a few members; the shape may model dozens (HeadObject).
+        for mname, value in output.items():
+            found = members.get(mname)
+            if found is None:
+                continue
+            location, wire, mshape = found
             if location is None:
                 if mname != payload:
                     body_members = body_members or value is not None
                 continue
             if value is None:
                 continue
-            wire = ser.get("name", mname)
             if location == "statusCode":
                 response.status = int(value)
             elif location == "header":
@@ -326,6 +369,24 @@ class RestXMLProtocol:
         if operation.name in PARTIAL_CONTENT and output.get("ContentRange"):
             response.status = 206
         return response
+
+    def _output_members(
+        self, operation: OperationModel, shape: Shape
+    ) -> dict[str, tuple[str | None, str, Shape]]:
+        """Output member -> (location, wire name, shape), once per operation."""
+        key = (operation.service_model.service_name, operation.name)
+        members = self._outputs.get(key)
+        if members is None:
+            members = {
+                mname: (
+                    mshape.serialization.get("location"),
+                    mshape.serialization.get("name", mname),
+                    mshape,
+                )
+                for mname, mshape in shape.members.items()
+            }
+            self._outputs[key] = members
+        return members
 
     def serialize_error(
         self,
