@@ -1,20 +1,30 @@
 """RDS benchmark: CreateDBInstance → first successful psql query through the
 endpoint (median of N, with and without automated backups), snapshot restore
 and point-in-time restore of a small database → first query, Multi-AZ
-ForceFailover → writable again, read-replica lag for one insert, and the
-memory of one idle engine.
+ForceFailover → writable again, read-replica lag for one insert, the memory
+of one idle engine; pgbench through the endpoint's name against the same
+server by its address and by its Unix socket (rounds in rotating order,
+medians); and MariaDB CreateDBInstance → first ``mysql`` query.
 
     .venv/bin/python bench/rds.py [N]
 
-Prints one JSON object. Needs PostgreSQL's server binaries and psql.
+Prints one JSON object. Needs PostgreSQL's server binaries, psql and pgbench
+(MariaDB and the mysql client for the MariaDB figure).
 
-Measured on the 2-core Debian 12 development VM (PostgreSQL 15, shared with
-other test runs, load ≈ 2.5), N=3: CreateDBInstance → first query 0.96 s
-median (1.67 s with automated backups, which take a base backup before the
-instance is available; the first instance of a gureum also runs initdb for
-the template, ~4 s here), snapshot of a 10k-row database 2.5 s, its restore →
-first query 1.1 s, point-in-time restore → first query 1.1 s, replica lag for
-one insert 0.13 s, ForceFailover → writable 0.33 s, one idle engine ≈ 19 MiB PSS.
+Measured on the 2-core Debian 12 development VM (PostgreSQL 15, MariaDB
+10.11, shared with other test runs, load ≈ 10 on 2 CPUs), N=3:
+CreateDBInstance → first query 0.93 s median (2.5 s with automated backups,
+which take a base backup before the instance is available), snapshot of a
+10k-row database 2.7 s, its restore → first query 2.0 s, point-in-time
+restore → first query 1.9 s, replica lag for one insert 0.53 s,
+ForceFailover → writable 1.8 s, one idle engine ≈ 18 MiB PSS; MariaDB
+CreateDBInstance → first query 0.59 s (the first instance of a gureum also
+makes each engine's data directory template: initdb ~4 s, mariadb-install-db
+~5 s). pgbench (4 clients, 6 rounds of 3 s): endpoint name 816 tps, the
+server's address 938, its Unix socket 986 (medians); the endpoint name
+resolves to the address the server itself listens on (no proxy in between),
+so endpoint vs address differ only by noise here: single rounds ranged from
+718 to 1156 tps on this loaded machine.
 """
 
 from __future__ import annotations
@@ -96,6 +106,85 @@ def pss_kib(data_dir: Path) -> int:
     return total
 
 
+def pgbench(target: str, port: int, user: str, seconds: int) -> float:
+    """Transactions per second of a TPC-B-like run with 4 clients."""
+    env = {**os.environ, "PGPASSWORD": PASSWORD}
+    errors = ""
+    for _ in range(3):  # a loaded machine sometimes fails a connection attempt
+        out = subprocess.run(["pgbench", "-h", target, "-p", str(port), "-U", user, "-c", "4",
+                              "-j", "2", "-T", str(seconds), "-n", "app"], env=env,
+                             capture_output=True, text=True)
+        for line in out.stdout.splitlines():
+            if out.returncode == 0 and line.startswith("tps ="):
+                return float(line.split()[2])
+        errors += out.stderr[-500:]
+    raise RuntimeError(errors)
+
+
+def socket_dir(data_dir: Path, address: str, port: int) -> str:
+    """The Unix socket directory of the server listening on ``address:port``."""
+    for pidfile in (data_dir / "rds" / "engines").glob("*/data/postmaster.pid"):
+        lines = pidfile.read_text().splitlines()
+        if len(lines) > 5 and lines[3] == str(port) and lines[5] == address:
+            return lines[4]
+    raise RuntimeError("no server on that address")
+
+
+def compare_pgbench(g: Any, rds: Any, rounds: int = 6, seconds: int = 3) -> dict[str, Any]:
+    create(rds, "bench", BackupRetentionPeriod=0)
+    db = wait_available(rds, "bench")["Endpoint"]
+    env = {**os.environ, "PGPASSWORD": PASSWORD}
+    subprocess.run(["pgbench", "-i", "-s", "2", "-q", "-h", db["Address"], "-p",
+                    str(db["Port"]), "-U", "master", "app"], env=env, capture_output=True,
+                   check=True)
+    import socket
+
+    address = socket.gethostbyname(db["Address"])
+    targets = {"endpoint": (db["Address"], "master"), "address": (address, "master"),
+               "socket": (socket_dir(g.data_dir, address, db["Port"]), "rdsadmin")}
+    tps: dict[str, list[float]] = {k: [] for k in targets}
+    names = list(targets)
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            host, user = targets[name]
+            tps[name].append(pgbench(host, db["Port"], user, seconds))
+    med = {k: statistics.median(v) for k, v in tps.items()}
+    return {"tps_median": med, "tps_all": tps,
+            "endpoint_vs_address": med["endpoint"] / med["address"],
+            "endpoint_vs_socket": med["endpoint"] / med["socket"]}
+
+
+def mariadb_create(rds: Any, n: int) -> dict[str, Any]:
+    import shutil
+
+    if shutil.which("mysql") is None or not Path("/usr/sbin/mariadbd").exists():
+        return {"skipped": "MariaDB is not installed"}
+    times = []
+    for i in range(-1, n):  # the first makes the data directory template: not counted
+        started = time.monotonic()
+        rds.create_db_instance(DBInstanceIdentifier=f"maria-{i + 1}", Engine="mariadb",
+                               DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+                               MasterUsername="admin", MasterUserPassword=PASSWORD,
+                               DBName="app", BackupRetentionPeriod=0)
+        endpoint = None
+        while True:
+            if endpoint is None:
+                db = rds.describe_db_instances(DBInstanceIdentifier=f"maria-{i + 1}")[
+                    "DBInstances"][0]
+                endpoint = db.get("Endpoint") if db["DBInstanceStatus"] == "available" \
+                    else None
+            if endpoint is not None and subprocess.run(
+                    ["mysql", "--no-defaults", "-h", endpoint["Address"], "-P",
+                     str(endpoint["Port"]), "-u", "admin", "app", "-e", "SELECT 1"],
+                    env={**os.environ, "MYSQL_PWD": PASSWORD},
+                    capture_output=True).returncode == 0:
+                break
+            time.sleep(0.02)
+        if i >= 0:
+            times.append(time.monotonic() - started)
+    return {"median": statistics.median(times), "all": times}
+
+
 def main(n: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with running_gureum() as g:
@@ -150,6 +239,11 @@ def main(n: int) -> dict[str, Any]:
         while not query(ha, "INSERT INTO w VALUES (1)"):
             time.sleep(0.01)
         out["failover_to_writable_s"] = time.monotonic() - started
+        for id in ("ha", "replica", "pitr", "from-snap", "warmup", *[f"plain-{i}"
+                                                                     for i in range(n)]):
+            rds.delete_db_instance(DBInstanceIdentifier=id, SkipFinalSnapshot=True)
+        out["pgbench"] = compare_pgbench(g, rds)
+        out["mariadb_create_to_first_query_s"] = mariadb_create(rds, n)
     out["cpus"] = os.cpu_count()
     out["load_1min"] = os.getloadavg()[0]
     return out
