@@ -9,8 +9,9 @@ goes, then fsyncs the file, renames it over the final name and fsyncs the
 directory: after ``write`` returns the blob survives a crash, and before that
 nobody can see it. Temp files left by a crash are removed by ``sweep_temp``.
 File I/O runs in worker threads, one batch of about ``FLUSH_BYTES`` at a time,
-hashed and written while the next batch arrives; the kernel is asked to start
-writing each batch to disk at once, so the final fdatasync has little left.
+hashed in one thread and written in another while the next batch arrives; the
+kernel is asked to start writing each batch to disk at once, so the final
+fdatasync has little left.
 """
 
 from __future__ import annotations
@@ -72,9 +73,10 @@ class FileBlobStore:
         batch: list[bytes] = []
         batched = 0
         f: int | None = None  # the temp file's descriptor, once opened
-        # One batch is hashed and written in a worker thread while the next one
-        # arrives: receiving and hashing/writing overlap instead of alternating.
-        pending: asyncio.Future[None] | None = None
+        # One batch is hashed in one worker thread and written in another (both
+        # release the GIL) while the next one arrives: receiving, hashing and
+        # writing overlap, and a batch costs the slowest of them.
+        pending: list[asyncio.Future[None]] = []
         try:
             async for chunk in chunks:
                 batch.append(chunk)
@@ -82,33 +84,47 @@ class FileBlobStore:
                 if batched >= FLUSH_BYTES:
                     if f is None:
                         f = await asyncio.to_thread(self._open, tmp)
-                    if pending is not None:
-                        await pending
-                    pending = asyncio.ensure_future(
-                        asyncio.to_thread(self._write_and_flush, f, digests, batch)
-                    )
+                    if pending:
+                        await asyncio.gather(*pending)
+                    pending = [
+                        asyncio.ensure_future(asyncio.to_thread(_hash_batch, digests, batch)),
+                        asyncio.ensure_future(asyncio.to_thread(self._write_and_flush, f, batch)),
+                    ]
                     batch, batched = [], 0
-            if pending is not None:
-                await pending
-                pending = None
+            if pending:
+                await asyncio.gather(*pending)
+                pending = []
             # A small blob costs one hand-off to a thread: open, write, sync, rename.
             # The descriptor goes with it: _finish closes it, whatever happens.
             owned, f = f, None
             await asyncio.to_thread(self._finish, owned, tmp, final, digests, batch)
         except BaseException as exc:
-            if pending is not None and not pending.done() and isinstance(exc, Exception):
+            running = [p for p in pending if not p.done()]
+            if running and isinstance(exc, Exception):
                 with contextlib.suppress(BaseException):
-                    await pending
-            if pending is not None and not pending.done():
-                # Cancelled while the worker still holds the file: clean up once it lets go.
-                pending.add_done_callback(lambda _: _discard(f, tmp))
+                    await asyncio.wait(running)
+                running = [p for p in running if not p.done()]
+            for p in pending:
+                if p.done() and not p.cancelled():
+                    p.exception()  # retrieved: the first one is what propagates
+            if running:
+                # Cancelled while workers still hold the file: clean up once they let go.
+                left = [len(running)]
+
+                def release(_: object) -> None:
+                    left[0] -= 1
+                    if left[0] == 0:
+                        _discard(f, tmp)
+
+                for p in running:
+                    p.add_done_callback(release)
             else:
                 _discard(f, tmp)
             raise
         return digests.info(key)
 
-    def _write_and_flush(self, f: int, digests: Digests, batch: list[bytes]) -> None:
-        _write_batch(f, digests, batch)
+    def _write_and_flush(self, f: int, batch: list[bytes]) -> None:
+        _write_chunks(f, batch)
         if self._fsync:
             # Start the disk writing now, so the final fdatasync has little left.
             start_writeback(f)
@@ -234,8 +250,16 @@ def start_writeback(fd: int) -> None:
 
 
 def _write_batch(f: int, digests: Digests, batch: list[bytes]) -> None:
+    _hash_batch(digests, batch)
+    _write_chunks(f, batch)
+
+
+def _hash_batch(digests: Digests, batch: list[bytes]) -> None:
     for chunk in batch:
         digests.update(chunk)
+
+
+def _write_chunks(f: int, batch: list[bytes]) -> None:
     for start in range(0, len(batch), _IOV_MAX):
         group = batch[start:start + _IOV_MAX]
         written = os.writev(f, group) if group else 0
