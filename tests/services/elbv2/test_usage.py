@@ -1,6 +1,7 @@
 """Load balancers on the billing meter with the fake clock: each hour or
 partial hour from creation to deletion billed whole at the application or
-network price, and LCU-hours at the rate the metric source last measured."""
+network price, and each clock hour's LCU-hours from the hour's figures the
+metric source keeps on the record."""
 
 from __future__ import annotations
 
@@ -31,11 +32,16 @@ def arn(kind: str, name: str) -> str:
     return f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:loadbalancer/{kind}/{name}/abc"
 
 
-def put_lb(h: Harness, lb_arn: str, kind: str, lcu: float = 0.0) -> None:
+def put_lb(h: Harness, lb_arn: str, kind: str,
+           hours: dict[str, list[float]] | None = None) -> None:
+    """Write a load balancer; ``hours``: its hourly LCU figures (hour start ->
+    new connections, active connection-seconds, bytes, rule evaluations)."""
     with h.store.tx():
-        h.store.resources.put(LB, ACCOUNT, REGION, lb_arn, {
+        doc = h.store.resources.get(LB, ACCOUNT, REGION, lb_arn) or {
             "arn": lb_arn, "account": ACCOUNT, "region": REGION, "type": kind,
-            "created": h.clock.now(), "lcu": lcu, "tags": {}})
+            "created": h.clock.now(), "tags": {}}
+        doc["lcu_hours"] = hours or {}
+        h.store.resources.put(LB, ACCOUNT, REGION, lb_arn, doc)
 
 
 def cost(h: Harness, usage_type: str, operation: str) -> tuple[float, float]:
@@ -48,9 +54,16 @@ def cost(h: Harness, usage_type: str, operation: str) -> tuple[float, float]:
 def test_hours_and_lcu_hours(h: Harness) -> None:
     alb, nlb = arn("app", "web"), arn("net", "tcp")
     put_lb(h, alb, "application")
-    put_lb(h, nlb, "network", lcu=0.5)
+    first = int(h.clock.now())
+    second = first + 3600
+    # The network one: 400 new flows a second for the hour (0.5 NLCU), then
+    # 0.25 GB in the next (0.25 NLCU) and nothing after.
+    put_lb(h, nlb, "network", {str(first): [400 * 3600, 0, 0, 0]})
     h.advance(1800)
-    put_lb(h, alb, "application", lcu=2.0)  # the metric source measured 2 LCUs
+    # The application one: 2 GB in the first hour's second half (2 LCU).
+    put_lb(h, alb, "application", {str(first): [0, 0, 2e9, 0]})
+    put_lb(h, nlb, "network", {str(first): [400 * 3600, 0, 0, 0],
+                               str(second): [0, 0, 0.25e9, 0]})
     h.advance(3600)
     with h.store.tx():
         h.store.resources.delete(LB, ACCOUNT, REGION, alb)
@@ -65,5 +78,18 @@ def test_hours_and_lcu_hours(h: Harness) -> None:
     assert dollars == pytest.approx(2.0 * 0.008)
     assert cost(h, "LoadBalancerUsage", "LoadBalancing:Network")[0] == 3.0  # 2.5 h begun
     qty, dollars = cost(h, "LCUUsage", "LoadBalancing:Network")
-    assert qty == pytest.approx(1.25)
-    assert dollars == pytest.approx(1.25 * 0.006)
+    assert qty == pytest.approx(0.75)
+    assert dollars == pytest.approx(0.75 * 0.006)
+
+
+def test_figures_of_hours_long_gone_are_not_billed_again(h: Harness) -> None:
+    """After the meter's usage is wiped, an hour the record still remembers
+    from well before is not billed again."""
+    lb = arn("app", "old")
+    start = int(h.clock.now())
+    put_lb(h, lb, "application", {str(start): [0, 0, 1e9, 0]})
+    h.advance(3 * 3600)
+    assert cost(h, "LCUUsage", "LoadBalancing:Application")[0] == pytest.approx(1.0)
+    h.meter.wipe()
+    h.advance(600)
+    assert cost(h, "LCUUsage", "LoadBalancing:Application")[0] == 0.0

@@ -15,6 +15,10 @@ restarted.
 
 A run with a minimum (EC2: 60 seconds per start) is billed its minimum as
 soon as it is seen; later ticks bill only what goes past the minimum.
+
+Usage AWS computes per clock hour as a whole (load balancer LCUs: the
+highest dimension of the hour's averages) comes as the hour's figure so far;
+each tick bills the hour up to it, so the hour ends billed exactly its figure.
 """
 
 from __future__ import annotations
@@ -148,6 +152,9 @@ class Meter:
             for gauge in gauges:
                 key = Key(gauge.account, gauge.region, gauge.service, gauge.usage_type,
                           gauge.resource)
+                if gauge.hour_totals:
+                    self._hour_totals(gauge, key, since)
+                    continue
                 if gauge.hourly or gauge.whole_hours:
                     self._hourly(gauge, key, since, now)
                     continue
@@ -192,6 +199,17 @@ class Meter:
                 self._add(gauge, key, hour, gauge.amount if gauge.whole_hours
                           else gauge.amount / hours_in_month(hour))
             hour += int(HOUR)
+
+    def _hour_totals(self, gauge: Gauge, key: Key, since: float) -> None:
+        """Bring each hour of a per-hour figure up to the figure. Hours that
+        ended more than an hour before the metered interval are left as they
+        were billed (a figure the source still remembers from before a wipe)."""
+        for hour, total in gauge.hour_totals:
+            if hour < hour_of(since) - HOUR:
+                continue
+            more = total - self.usage.quantity(key, hour)
+            if more > 1e-9:
+                self._add(gauge, key, hour, more)
 
     def _accrue(self, gauge: Gauge, key: Key, start: float, end: float, prepaid: float) -> float:
         """Add ``[start, end)`` of a gauge, less what the minimum already paid;

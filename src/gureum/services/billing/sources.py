@@ -51,6 +51,12 @@ class Gauge:
     # Each clock hour it is on at any moment billed ``amount`` whole units, once
     # (AWS's "each hour or partial hour": load balancer hours).
     whole_hours: bool = False
+    # Usage whose quantity is a figure of each clock hour as a whole (load
+    # balancer LCUs: the highest dimension of the hour's averages): (hour
+    # start, the hour's quantity so far). The meter bills each hour up to
+    # that quantity, what it billed before subtracted, so a figure that grows
+    # as the hour goes on is billed once in all.
+    hour_totals: tuple[tuple[int, float], ...] = field(default=(), hash=False, compare=False)
     attrs: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 

@@ -150,6 +150,15 @@ class Usage:
         ).fetchone()
         return row is not None
 
+    def quantity(self, key: Key, hour: int) -> float:
+        """The quantity ``key`` is billed in ``hour`` (0 without a row)."""
+        row = self.conn.execute(
+            "SELECT quantity FROM billing_usage WHERE account = ? AND region = ? AND service = ?"
+            " AND usage_type = ? AND resource = ? AND hour = ?",
+            (key.account, key.region, key.service, key.usage_type, key.resource, hour),
+        ).fetchone()
+        return 0.0 if row is None else float(row[0])
+
     def month_to_date(self, account: str, service: str, usage_type: str, t: float) -> float:
         """Units of a usage type the account used this month before hour ``hour_of(t)``
         ends (what tiered prices are counted over)."""

@@ -23,9 +23,13 @@ Network load balancers, under ``AWS/NetworkELB``: ``ActiveFlowCount``,
 ``NewFlowCount``, ``ProcessedBytes``, ``ConsumedLCUs`` per ``LoadBalancer``
 and ``HealthyHostCount``/``UnHealthyHostCount`` per target group.
 
-The capacity units consumed in the period (the highest of AWS's four
-dimensions) are kept on the load balancer's record as ``lcu``: the billing
-source (``usage``) bills them by the hour.
+``ConsumedLCUs`` is the period's figure (the highest of AWS's dimensions,
+each as a rate over the period). Billing goes by the clock hour, as AWS's
+does: each period's new connections, connection-seconds of active
+connections, processed bytes and rule evaluations are added to the hour
+they fall in (a period across an hour boundary shared by time) on the load
+balancer's record as ``lcu_hours``; the billing source (``usage``) bills
+each hour the highest dimension of the hour's averages (``hour_lcus``).
 """
 
 from __future__ import annotations
@@ -70,6 +74,42 @@ def lcus(kind: str, seconds: float, new: float, active: float, nbytes: float,
     used = (new / seconds / per[0], active / per[1],
             nbytes / GB / (seconds / 3600.0) / per[2], rule_evals / seconds / per[3])
     return max(used)
+
+
+HOUR = 3600.0
+KEEP_HOURS = 3  # hours of figures kept on the record (the meter bills within one)
+
+
+def hour_lcus(kind: str, new: float, active_seconds: float, nbytes: float,
+              rule_evals: float) -> float:
+    """Capacity units of a clock hour from its totals, as AWS bills them: new
+    connections (or flows) per second averaged over the hour, active ones
+    averaged over the hour (``active_seconds``: connections times the seconds
+    they were open), GB processed in the hour and rule evaluations per second
+    averaged over the hour; the highest dimension is billed."""
+    per = ALB_LCU if kind == "application" else NLB_LCU
+    return max(new / HOUR / per[0], active_seconds / HOUR / per[1], nbytes / GB / per[2],
+               rule_evals / HOUR / per[3])
+
+
+def add_to_hours(hours: dict[str, list[float]], now: float, seconds: float,
+                 figures: tuple[float, float, float, float]) -> dict[str, list[float]]:
+    """``hours`` (hour start -> [new, active seconds, bytes, rule evaluations])
+    with a period ending at ``now`` added, shared between the hours it spans
+    by time; hours older than ``KEEP_HOURS`` dropped."""
+    seconds = max(seconds, 1e-9)
+    start = now - seconds
+    t = start
+    while t < now:
+        hour = t // HOUR * HOUR
+        stop = min(now, hour + HOUR)
+        share = (stop - t) / seconds
+        sums = hours.setdefault(str(int(hour)), [0.0, 0.0, 0.0, 0.0])
+        for i, value in enumerate(figures):
+            sums[i] += value * share
+        t = stop
+    oldest = (now // HOUR - KEEP_HOURS + 1) * HOUR
+    return {h: v for h, v in hours.items() if int(h) >= oldest}
 
 
 @dataclass
@@ -153,7 +193,8 @@ class LoadBalancerMetrics:
         put("ProcessedBytes", nbytes, "Bytes")
         consumed = lcus(lb["type"], seconds, new, totals.active_connections, nbytes, rule_evals)
         put("ConsumedLCUs", consumed, "Count")
-        self._keep_lcu(lb, consumed)
+        self._keep_usage(lb, now, seconds, (float(new), totals.active_connections * seconds,
+                                            float(nbytes), float(rule_evals)))
 
         target_codes = {c: 0 for c in ("2xx", "3xx", "4xx", "5xx")}
         timed = 0.0
@@ -195,11 +236,18 @@ class LoadBalancerMetrics:
                 put("TargetResponseTime", timed / timed_requests / 1000.0, "Seconds")
         return out
 
-    def _keep_lcu(self, lb: Doc, consumed: float) -> None:
+    def _keep_usage(self, lb: Doc, now: float, seconds: float,
+                    figures: tuple[float, float, float, float]) -> None:
+        """Add a period's LCU figures to the hours on the record (see the
+        module docstring); a period with nothing in it writes nothing."""
+        if not any(figures):
+            return
         store = self.service.store
-        rounded = round(consumed, 6)
         with store.tx():
             fresh = store.resources.get(LB, lb["account"], lb["region"], lb["arn"])
-            if fresh is not None and fresh.get("lcu") != rounded:
-                fresh["lcu"] = rounded
-                store.resources.put(LB, lb["account"], lb["region"], lb["arn"], fresh)
+            if fresh is None:
+                return
+            fresh.pop("lcu", None)  # the per-period figure billing once read
+            fresh["lcu_hours"] = add_to_hours(dict(fresh.get("lcu_hours") or {}), now,
+                                              seconds, figures)
+            store.resources.put(LB, lb["account"], lb["region"], lb["arn"], fresh)

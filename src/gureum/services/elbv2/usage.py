@@ -2,12 +2,14 @@
 
 Every load balancer is billed by the hour from its creation until it is
 deleted (``LoadBalancerUsage``; AWS bills each hour or partial hour it runs
-as a whole hour), and by the load balancer capacity units it
-uses (``LCUUsage``, LCU-hours): the metric source (``metrics``) keeps the
-units used in its last period on the record as ``lcu`` — the highest of new
-connections, active connections, processed bytes and rule evaluations, each
-against its per-LCU allowance. Operations are ``LoadBalancing:Application``
-or ``LoadBalancing:Network`` as in the price list.
+as a whole hour), and by the load balancer capacity units it uses
+(``LCUUsage``, LCU-hours), computed per clock hour as AWS computes them: the
+metric source (``metrics``) adds each period's new connections, active
+connection-seconds, processed bytes and rule evaluations to the hour on the
+record (``lcu_hours``), and each hour is billed the highest of its
+dimensions' averages over the hour (``hour_lcus``). Operations are
+``LoadBalancing:Application`` or ``LoadBalancing:Network`` as in the price
+list.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Iterable
 
 from ..billing.sources import Gauge
 from .core import LB
+from .metrics import hour_lcus
 
 SERVICE = "AWSELB"
 OPERATIONS = {"application": "LoadBalancing:Application", "network": "LoadBalancing:Network"}
@@ -43,6 +46,9 @@ class LoadBalancerUsage:
             yield Gauge(**common, usage_type="LoadBalancerUsage", amount=1.0, unit="Hrs",
                         since=float(created) if isinstance(created, int | float) else None,
                         whole_hours=True)
-            lcu = float(doc.get("lcu") or 0.0)
-            if lcu > 0:
-                yield Gauge(**common, usage_type="LCUUsage", amount=lcu, unit="LCU-Hrs")
+            hours = tuple(sorted(
+                (int(hour), hour_lcus(doc["type"], *(float(v) for v in figures[:4])))
+                for hour, figures in (doc.get("lcu_hours") or {}).items()))
+            if hours:
+                yield Gauge(**common, usage_type="LCUUsage", amount=0.0, unit="LCU-Hrs",
+                            hour_totals=hours)
