@@ -1,6 +1,7 @@
 """ElastiCache node hours on the billing meter with the fake clock: each
-node is billed by its node type from creation, a resize moves the hours to
-the new type, and a deletion stops them where it was asked."""
+node is billed by its node type from creation, each clock hour or part of
+one as a full node-hour (AWS's on-demand rule), a resize moves the hours to
+the new type, and a deletion stops them in the hour it was asked."""
 
 from __future__ import annotations
 
@@ -65,8 +66,9 @@ def test_a_resize_moves_the_hours_to_the_new_type(h: Harness) -> None:
     h.advance(1800, tick_every=600)
     totals = h.totals()
     assert totals["NodeUsage:cache.t3.micro"][0] == pytest.approx(1.0)
-    assert totals["NodeUsage:cache.m5.large"][0] == pytest.approx(0.5)
-    assert totals["NodeUsage:cache.m5.large"][1] == pytest.approx(0.5 * hourly("cache.m5.large"))
+    # Half an hour of the new type is a partial node-hour: billed as a full one.
+    assert totals["NodeUsage:cache.m5.large"][0] == 1.0
+    assert totals["NodeUsage:cache.m5.large"][1] == pytest.approx(hourly("cache.m5.large"))
 
 
 def test_deletion_stops_the_hours_when_it_was_asked(h: Harness) -> None:
@@ -77,4 +79,26 @@ def test_deletion_stops_the_hours_when_it_was_asked(h: Harness) -> None:
     h.advance(480, tick_every=None)  # deleting for eight minutes: not billed
     delete(h, "c1")
     h.advance(3600, tick_every=600)
-    assert h.totals()["NodeUsage:cache.t3.micro"][0] == pytest.approx((3600 + 120) / 3600)
+    # An hour and two minutes: the second hour begun is billed whole, no third.
+    assert h.totals()["NodeUsage:cache.t3.micro"][0] == 2.0
+
+
+def test_a_node_for_ten_minutes_pays_a_node_hour(h: Harness) -> None:
+    h.advance(1500)  # created at 00:25 ...
+    put(h, "c1")
+    h.advance(600, tick_every=60)  # ... deleted at 00:35
+    put(h, "c1", status="deleting")
+    h.advance(60)
+    delete(h, "c1")
+    h.advance(2 * 3600, tick_every=300)
+    assert h.totals()["NodeUsage:cache.t3.micro"] == (
+        1.0, pytest.approx(hourly("cache.t3.micro")))
+
+
+def test_partial_hours_at_both_ends_are_full_hours(h: Harness) -> None:
+    h.advance(3000)  # created at 00:50, asked to delete at 02:10: 3 hours begun
+    put(h, "c1")
+    h.advance(4800, tick_every=45)
+    put(h, "c1", status="deleting")
+    h.advance(3600, tick_every=300)
+    assert h.totals()["NodeUsage:cache.t3.micro"][0] == 3.0

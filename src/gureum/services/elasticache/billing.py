@@ -1,9 +1,11 @@
 """Node hours for the billing meter, read from the cache node records.
 
 Every cache node (a cache cluster, alone or in a replication group) is one
-``NodeUsage:<node type>`` hour per hour from its creation until its deletion
-is asked, as AWS bills on-demand nodes; a node type change ends one run and
-starts another at the next tick.
+``NodeUsage:<node type>`` hour for each clock hour or part of one from its
+creation until its deletion is asked: AWS bills on-demand nodes by the
+node-hour, a partial node-hour as a full hour. A node type change bills the
+new type from the hour it is seen in (both types pay that hour, as a
+resize does on AWS).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class CacheNodes:
                         attrs={"node_type": node_type, "tags": doc.get("tags") or {}})
             if doc.get("status") != "deleting":
                 created = doc.get("created")
-                yield Gauge(**node,
+                yield Gauge(**node, whole_hours=True,
                             since=float(created) if isinstance(created, int | float) else None)
             elif since < float(updated) <= now:
-                yield Gauge(**node, until=float(updated))
+                yield Gauge(**node, whole_hours=True, until=float(updated))
