@@ -32,6 +32,7 @@ NONE, LENGTH, CHUNKED, CLOSE = range(4)
 IDLE, BODY, WAIT, CLOSED = range(4)
 FRAMING = re.compile(rb"\r\n(content-length|transfer-encoding|connection)[ \t]*:([^\r]*)",
                      re.IGNORECASE)
+CONNECTION = re.compile(rb"\r\nconnection[ \t]*:[^\r]*", re.IGNORECASE)
 UNAVAILABLE = b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>\n"
 
 
@@ -506,10 +507,10 @@ class Upstream(asyncio.Protocol):
                 connection = m.group(2).decode("latin-1")
         version = head[:sp].decode("latin-1")
         self.keep = keep_alive(version, connection)
-        if connection is not None and "close" in connection.lower():
-            c.keep = False  # the client is told so: the connection ends with this answer
-        elif version == "HTTP/1.0" and c.keep and connection is None:
-            head += b"Connection: keep-alive\r\n"  # the client's connection stays open
+        # Connection is hop-by-hop: the server's says what becomes of the server
+        # connection; the client is told what becomes of its own.
+        if connection is not None:
+            head = CONNECTION.sub(b"", head)
         if self.method == "HEAD" or status in (204, 304) or 100 <= status < 200:
             self.framer = Framer(NONE)
         elif chunked:
@@ -524,6 +525,10 @@ class Upstream(asyncio.Protocol):
             c.keep = False
         if self.set_cookie is not None:
             head += b"Set-Cookie: " + self.set_cookie + b"\r\n"
+        if not c.keep:
+            head += b"Connection: close\r\n"
+        elif version == "HTTP/1.0" or c.request is None or c.request.version == "HTTP/1.0":
+            head += b"Connection: keep-alive\r\n"
         return head + b"\r\n"
 
     def _body(self, c: HttpClient, data: bytes, pos: int, prefix: bytes) -> None:
