@@ -26,6 +26,9 @@ IMAGE = "ec2:image"
 # Resources stored under their own id, by id prefix (CreateTags and DescribeTags find them).
 BY_PREFIX = {"lt": TEMPLATE, "sg": SECURITY_GROUP, "vpc": VPC, "subnet": SUBNET, "ami": IMAGE}
 LOOP = "ec2-instances"
+MEMBERSHIP_SETTLE = 1.0  # seconds without a group membership change before it is applied
+MEMBERSHIP_SETTLE_MAX = 5.0  # ... but no later than this after the first change
+SETTLE_KEY = "membership"  # the instance loop's key (with account and region) for it
 DRIVER_KEY = "ec2.compute"  # Env.extras: a ComputeDriver to use instead of the host's
 _INSTANCE_ID = re.compile(r"i-[0-9a-f]{8}([0-9a-f]{9})?")
 
@@ -153,3 +156,29 @@ class EC2Core(Service):
                     found.running.setdefault(key, []).append((d["id"], groups))
             self._index = found
         return self._index
+
+    def wake_members(self, account: str, region: str, affected: set[str] | None) -> None:
+        """Wake the running instances in one of the ``affected`` groups (None: all)."""
+        for instance_id, groups in self.index().running.get((account, region), []):
+            if affected is None or groups & affected:
+                self.wake(account, region, instance_id)
+
+    @property
+    def settling(self) -> dict[tuple[str, str], tuple[float, float, set[str]]]:
+        """(account, region) -> (first change, last change, groups) not yet applied."""
+        found: dict[tuple[str, str], tuple[float, float, set[str]]] = self.__dict__.setdefault(
+            "_settling", {})
+        return found
+
+    def settle_members(self, account: str, region: str) -> float | None:
+        """Apply the settled membership changes; or say when to look again."""
+        pending = self.settling.get((account, region))
+        if pending is None:
+            return None
+        first, last, groups = pending
+        now: float = self.env.clock.monotonic()
+        if now - last < MEMBERSHIP_SETTLE and now - first < MEMBERSHIP_SETTLE_MAX:
+            return MEMBERSHIP_SETTLE - (now - last)
+        del self.settling[(account, region)]
+        self.wake_members(account, region, groups)
+        return None

@@ -22,7 +22,7 @@ from gureum.drivers.compute import GuestSpec, NetworkPlan
 
 from ..cloudwatch.sources import sources
 from .catalog import instance_type
-from .core import INSTANCE, KEYPAIR, LOOP, EC2Core, loop_key
+from .core import INSTANCE, KEYPAIR, LOOP, SETTLE_KEY, EC2Core, loop_key
 from .metadata import MetadataServer
 from .monitoring import InstanceMetrics
 from .secgroups import MEMBERS_KEY, instance_ingress
@@ -133,8 +133,10 @@ class Lifecycle(EC2Core):
             return True
 
     async def reconcile(self, key: str) -> float | None:
+        account, region, instance_id = key.split("|")
+        if instance_id == SETTLE_KEY:
+            return self.settle_members(account, region)
         doc = self._get(key)
-        instance_id = key.split("|")[2]
         if doc is None:
             if instance_id in self.driver.guests():
                 await self.driver.destroy(instance_id)

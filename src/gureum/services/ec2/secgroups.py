@@ -34,7 +34,7 @@ from ..common import filters
 from ..common import tags as tagging
 from ..common.ids import hex_id
 from ..common.pagination import paginate
-from .core import INSTANCE, SECURITY_GROUP, VPC
+from .core import INSTANCE, MEMBERSHIP_SETTLE, SECURITY_GROUP, SETTLE_KEY, VPC
 from .vpc import VpcOperations, _id
 
 # Env.extras: callables (account, region, group_id) -> list of CIDRs that are
@@ -44,7 +44,6 @@ Members = Callable[[str, str, str], list[str]]
 
 _PROTOCOLS = {"-1": "-1", "all": "-1", "tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp",
               "icmp": "icmp", "1": "icmp"}
-MEMBERSHIP_SETTLE = 1.0  # seconds: membership changes are applied together
 HOST_RULE = "gureum: this host (gureum's default for local use)"
 
 
@@ -252,12 +251,15 @@ class SecurityGroupOperations(VpcOperations):
             }
             if not affected:
                 return
-        # A burst of launches or terminations changes each member's rules once, not
-        # once per instance (each change runs nft inside every member).
-        after = 0.0 if members_of is None else MEMBERSHIP_SETTLE
-        for instance_id, groups in self.index().running.get((call.account, call.region), []):
-            if affected is None or groups & affected:
-                self.wake(call.account, call.region, instance_id, after=after)
+            # A burst of launches or terminations changes each member's rules once,
+            # when no change came for MEMBERSHIP_SETTLE seconds (each change rewrites
+            # the rules of every member).
+            now = self.env.clock.monotonic()
+            first, _, groups = self.settling.get((call.account, call.region), (now, now, set()))
+            self.settling[(call.account, call.region)] = (first, now, groups | affected)
+            self.wake(call.account, call.region, SETTLE_KEY, after=MEMBERSHIP_SETTLE)
+            return
+        self.wake_members(call.account, call.region, None)
 
     # -- operations -------------------------------------------------------------
 
