@@ -50,6 +50,10 @@ def report(endpoint: str, access_key: str, secret_key: str, *, top: int = 5,
     for service, amount in sorted(by_service.items(), key=lambda kv: -kv[1]):
         lines.append(f"  {service:<{width}}  {_money(amount):>14}")
     lines.append(f"  {'total':<{width}}  {_money(total):>14}")
+    missing = _unpriced(endpoint, account)
+    if missing:
+        lines += ["", "not billed (gureum's price list has no price; AWS would charge):"]
+        lines += [f"  {m}" for m in missing]
     if by_service:
         resources = _top_resources(ce, today, list(by_service), top)
         if resources:
@@ -115,6 +119,19 @@ def _budgets(endpoint: str, access_key: str, secret_key: str, account: str) -> l
                                  f"{_money(Decimal(c.get('Spend', '0')))} spent; "
                                  f"not sent to {subs} (gureum delivers no notifications)")
     return lines
+
+
+def _unpriced(endpoint: str, account: str) -> list[str]:
+    """What the month used that the price list has no price for, said as
+    "no price for db.x.y — not billed" (gureum's own record, served to
+    loopback clients; none when it cannot be read)."""
+    try:
+        with urllib.request.urlopen(f"{endpoint}/_gureum/unpriced.json?account={account}",
+                                    timeout=10) as r:
+            found: list[dict[str, Any]] = json.load(r).get("unpriced", [])
+    except (OSError, ValueError):
+        return []
+    return [str(u.get("Message", "")) for u in found]
 
 
 def _threshold(n: dict[str, Any]) -> str:

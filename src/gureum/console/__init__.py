@@ -7,7 +7,9 @@ server (no scripts, nothing fetched from elsewhere).
 - ``/_gureum/bill`` the month-to-date bill by service, the top resources, the
   month's forecast, budgets and the thresholds they crossed;
 - ``/_gureum/budget-alerts.json`` the recorded threshold crossings, for
-  ``gureum bill``.
+  ``gureum bill``;
+- ``/_gureum/unpriced.json?account=`` the month's usage the price list has no
+  price for (metered at $0), for ``gureum bill``.
 
 The pages show the default account in gureum's region (``?region=`` shows
 another). Like ``/_gureum/reset``, they answer loopback clients only: they
@@ -17,6 +19,7 @@ open to the network. Other clients get 403.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -66,11 +69,27 @@ class Console:
         alerts: list[dict[str, Any]] = await reader.crossings()
         return web.json_response({"account": reader.account, "alerts": alerts})
 
+    async def unpriced(self, request: web.Request) -> web.StreamResponse:
+        reader = self.reader(request)
+        account = request.query.get("account") or reader.account
+        if not re.fullmatch(r"\d{12}", account):
+            raise web.HTTPBadRequest(text=f"unknown account {account!r}\n")
+        reader.account = account
+        today = dt.datetime.fromtimestamp(self.env.clock.now(), dt.UTC).date()
+        first, tomorrow = today.replace(day=1), today + dt.timedelta(days=1)
+        await reader.by_service(first, tomorrow)  # meter to now
+        found = await reader.unpriced(first, tomorrow)
+        return web.json_response({"account": account, "unpriced": [
+            {"Region": u.region, "Service": u.service, "UsageType": u.usage_type,
+             "Unit": u.unit, "Quantity": u.quantity, "What": u.what, "Message": u.message()}
+            for u in found]})
+
     def install(self, app: web.Application) -> None:
         app.router.add_get("/_gureum", _to_slash)
         app.router.add_get("/_gureum/", self._guard(self.overview))
         app.router.add_get("/_gureum/bill", self._guard(self.bill))
         app.router.add_get("/_gureum/budget-alerts.json", self._guard(self.budget_alerts))
+        app.router.add_get("/_gureum/unpriced.json", self._guard(self.unpriced))
 
 
 async def _to_slash(request: web.Request) -> web.StreamResponse:

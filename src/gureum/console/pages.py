@@ -233,6 +233,9 @@ async def bill(reader: Reader) -> str:
                      total=("Total", money(total)))
         parts.append(section(f"Month to date ({first.isoformat()} to {today.isoformat()})",
                              body + ahead, anchor="month"))
+    if not services.error:
+        missing = await reader.section("unpriced", lambda: reader.unpriced(first, tomorrow))
+        parts.append(_unpriced(missing))
     start = max(first, today - dt.timedelta(days=13))
     names = [s for s, _ in services.rows]
     top = await reader.section("top", lambda: reader.top_resources(start, tomorrow, names))
@@ -246,6 +249,21 @@ async def bill(reader: Reader) -> str:
                  f"{escape(taken)}, in USD; free tiers, savings plans and taxes are not "
                  f"applied. Metered every few seconds; amounts are estimates as on AWS.</p>")
     return page("Bill", "bill", "".join(parts), _meta(reader))
+
+
+def _unpriced(got: Section) -> str:
+    """What was used but billed at 0 because the price list has no price for
+    it: said out loud, so a bill that looks cheap is not taken for a real one."""
+    if got.error:
+        return section("Not billed", f'<p class="warn">Could not read: {escape(got.error)}</p>',
+                       anchor="unpriced")
+    if not got.rows:
+        return ""
+    items = "".join(f"<li>{escape(u.message())}</li>" for u in got.rows)
+    body = (f'<p class="warn">gureum\'s price list has no price for these: their usage is '
+            f"metered but costs $0 in this bill, which is below what AWS would charge.</p>"
+            f"<ul>{items}</ul>")
+    return section("Not billed", body, count=len(got.rows), anchor="unpriced")
 
 
 async def _budgets(reader: Reader) -> str:

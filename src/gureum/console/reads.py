@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from gureum.services.base import Call, Env, Identity, Service
+from gureum.services.billing import Unpriced, meter_for
 
 log = logging.getLogger("gureum.console")
 
@@ -167,6 +168,13 @@ class Reader:
                 return None
             raise
         return Decimal(out["Total"]["Amount"])
+
+    async def unpriced(self, first: dt.date, tomorrow: dt.date) -> list[Unpriced]:
+        """Usage metered at 0 between the dates for want of a price (read after
+        a Cost Explorer call has brought the meter up to now)."""
+        start = dt.datetime.combine(first, dt.time(), dt.UTC).timestamp()
+        end = dt.datetime.combine(tomorrow, dt.time(), dt.UTC).timestamp()
+        return meter_for(self.env).unpriced(self.account, start, end)
 
     async def budgets(self) -> list[dict[str, Any]]:
         out = await self.op("budgets", "DescribeBudgets", AccountId=self.account)

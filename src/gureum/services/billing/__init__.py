@@ -11,7 +11,7 @@ exist add a usage source with ``register_source``.
 from __future__ import annotations
 
 from .meter import Meter, count, meter_for
-from .pricelist import PriceList, Product, prices
+from .pricelist import PriceList, Product, Unpriced, prices
 from .sources import Gauge, UsageSource, register_source, s3_request_usage_type
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "Meter",
     "PriceList",
     "Product",
+    "Unpriced",
     "UsageSource",
     "count",
     "meter_for",

@@ -31,7 +31,7 @@ from typing import Any
 from gureum.control import Loop
 
 from ..base import Env
-from .pricelist import PriceList, prices
+from .pricelist import PriceList, Unpriced, prices, unpriced
 from .sources import SOURCES, Gauge, UsageSource
 from .usage import HOUR, Key, Usage, hour_of, hour_pieces, hours_in_month, month_start
 
@@ -245,6 +245,11 @@ class Meter:
         for k, n in merged.items():
             cost = self._price(k.key, k.operation, k.hour, n)
             self.usage.add(k.key, k.hour, k.operation, k.unit, n, cost, counted[k][1])
+
+    def unpriced(self, account: str, start: float, end: float) -> list[Unpriced]:
+        """Usage of the hours in ``[start, end)`` metered at 0 for want of a
+        price (an instance class gureum runs that the price list lacks)."""
+        return unpriced(self.prices, self.usage.kinds(account, start, end))
 
     def wipe(self) -> None:
         self._counted.clear()

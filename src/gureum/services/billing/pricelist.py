@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -194,3 +195,30 @@ def prices() -> PriceList:
     """The bundled price list (loaded once)."""
     text = resources.files(__package__).joinpath("prices.json").read_text(encoding="utf-8")
     return PriceList(json.loads(text))
+
+
+@dataclass(frozen=True)
+class Unpriced:
+    """Usage gureum metered but its price list has no price for: billed at 0."""
+
+    region: str
+    service: str  # price list service code
+    usage_type: str
+    unit: str
+    quantity: float
+
+    @property
+    def what(self) -> str:
+        """The instance class or node type (``db.r6g.large``), else the usage type."""
+        return self.usage_type.split(":", 1)[1] if ":" in self.usage_type else self.usage_type
+
+    def message(self) -> str:
+        return (f"no price for {self.what} ({self.service} {self.usage_type}, "
+                f"{self.quantity:.4g} {self.unit} in {self.region}) — not billed")
+
+
+def unpriced(price_list: PriceList, used: Iterable[tuple[str, str, str, str, float]]
+             ) -> list[Unpriced]:
+    """Of ``used`` ((region, service, usage type, unit, quantity), as
+    ``Usage.kinds`` reads them), what the price list has no price for."""
+    return [Unpriced(*u) for u in used if price_list.product(u[1], u[2]) is None]

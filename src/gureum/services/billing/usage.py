@@ -197,6 +197,17 @@ class Usage:
         found = {bool(r[0]): int(r[1] or 0) for r in rows}
         return found.get(True, 0), found.get(False, 0)
 
+    def kinds(self, account: str, start: float, end: float
+              ) -> list[tuple[str, str, str, str, float]]:
+        """(region, service, usage type, unit, quantity) of each usage type the
+        account used in the hours that start in ``[start, end)``."""
+        rows = self.conn.execute(
+            "SELECT region, service, usage_type, unit, sum(quantity) FROM billing_usage"
+            " WHERE account = ? AND hour >= ? AND hour < ? AND quantity > 0"
+            " GROUP BY region, service, usage_type, unit ORDER BY service, usage_type, region",
+            (account, start, end)).fetchall()
+        return [(r[0], r[1], r[2], r[3], float(r[4])) for r in rows]
+
     def first_hour(self, account: str) -> int | None:
         row = self.conn.execute(
             "SELECT min(hour) FROM billing_usage WHERE account = ?", (account,)
