@@ -33,6 +33,9 @@ PUBLISHED = [
     ("AmazonRDS", "InstanceUsage:db.t4g.micro", "CreateDBInstance:0014", 0, 0.016),
     ("AmazonRDS", "InstanceUsage:db.t4g.small", "CreateDBInstance:0014", 0, 0.032),
     ("AmazonRDS", "Multi-AZUsage:db.t4g.small", "CreateDBInstance:0014", 0, 0.064),
+    # infratally.com's 2026 RDS pricing guide, quoting us-east-1 rates
+    ("AmazonRDS", "InstanceUsage:db.t4g.medium", "CreateDBInstance:0014", 0, 0.065),
+    ("AmazonRDS", "Multi-AZUsage:db.t4g.medium", "CreateDBInstance:0014", 0, 0.13),
     ("AmazonRDS", "RDS:GP3-Storage", "", 0, 0.115),
     ("AmazonRDS", "RDS:ChargedBackupUsage", "", 0, 0.095),
     ("AmazonElastiCache", "NodeUsage:cache.t3.micro", "CreateCacheCluster:0002", 0, 0.017),
