@@ -6,9 +6,13 @@ committed up to the second), and LatestRestorableTime."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,6 +68,23 @@ def next_second() -> None:
         time.sleep(0.02)
 
 
+def primary_pid(cloud: RunningGureum, db: dict[str, Any]) -> int:
+    """The mariadbd serving the instance's endpoint (its my.cnf binds that address)."""
+    address = socket.gethostbyname(db["Endpoint"]["Address"])
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        conf = [a[len(b"--defaults-file="):] for a in args if a.startswith(b"--defaults-file=")]
+        if b"mariadbd" in args[0] and conf and str(cloud.data_dir).encode() in conf[0] and \
+                f"bind-address = {address}\n" in Path(conf[0].decode()).read_text():
+            return int(entry.name)
+    raise AssertionError("no server for the instance")
+
+
 def test_replica_replicates_refuses_writes_and_promotes(rds: Any) -> None:
     source = create(rds, "maria-src", BackupRetentionPeriod=1)
     sql(source, "CREATE TABLE repl (n INT PRIMARY KEY); INSERT INTO repl VALUES (1)")
@@ -115,7 +136,7 @@ def test_point_in_time_restore_from_binlogs(rds: Any) -> None:
     delete(rds, "maria-latest")
 
 
-def test_multi_az_failover_keeps_endpoint_and_data(rds: Any) -> None:
+def test_multi_az_failover_keeps_endpoint_and_data(cloud: RunningGureum, rds: Any) -> None:
     db = create(rds, "maria-ha", MultiAZ=True, BackupRetentionPeriod=1)
     assert db["MultiAZ"] is True
     sql(db, "CREATE TABLE ha (n INT PRIMARY KEY); INSERT INTO ha VALUES (1)")
@@ -129,5 +150,14 @@ def test_multi_az_failover_keeps_endpoint_and_data(rds: Any) -> None:
     sql(after, "INSERT INTO ha VALUES (2)")
     assert rows(after, "ha") == [1, 2]
     assert failover < 30, failover
+    # The primary dying: the standby takes over, committed rows intact.
+    os.kill(primary_pid(cloud, after), signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while mysql(after, "INSERT INTO ha VALUES (3)").returncode != 0:
+        assert time.monotonic() < deadline, "never writable again"
+        time.sleep(0.2)
+    assert rows(after, "ha") == [1, 2, 3]
+    events = rds.describe_events(SourceIdentifier="maria-ha", SourceType="db-instance")
+    assert sum("failover" in e["Message"] for e in events["Events"]) == 2
     delete(rds, "maria-ha")
     delete(rds, "maria-src")
