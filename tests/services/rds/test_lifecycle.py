@@ -308,3 +308,24 @@ async def test_daily_backup_in_the_backup_window(world: World) -> None:
         taken.add(world.doc()["last_backup"])
     hours = sorted((_time.gmtime(t).tm_mday, _time.gmtime(t).tm_hour) for t in taken)
     assert hours == [(14, 22), (15, 2), (16, 2)]
+
+
+@scenario
+async def test_modified_while_stopped_is_applied_at_start(world: World) -> None:
+    world.create(BackupRetentionPeriod=0)
+    await world.settle()
+    world.rds.stop_db_instance(CALL, {"DBInstanceIdentifier": "db1"})
+    await world.settle()
+    assert world.status() == "stopped"
+    world.rds.modify_db_instance(CALL, {"DBInstanceIdentifier": "db1",
+                                        "DBInstanceClass": "db.m5.large",
+                                        "ApplyImmediately": True})
+    assert world.status() == "stopped"
+    assert world.describe()["PendingModifiedValues"] == {"DBInstanceClass": "db.m5.large"}
+    world.rds.start_db_instance(CALL, {"DBInstanceIdentifier": "db1"})
+    await world.settle()
+    await world.settle()
+    described = world.describe()
+    assert described["DBInstanceStatus"] == "available"
+    assert described["DBInstanceClass"] == "db.m5.large"
+    assert described["PendingModifiedValues"] == {}

@@ -420,7 +420,9 @@ class Lifecycle(SnapshotOperations):
         await self._boot(doc)
         if doc["multi_az"]:
             await self._ensure_standby(doc)
-        self._update(key, "starting", event="DB instance started", status="available")
+        # What was modified while stopped is applied now.
+        self._update(key, "starting", event="DB instance started",
+                     status="modifying" if doc.get("pending") else "available")
         return 0.0
 
     async def _delete(self, key: str, doc: dict[str, Any]) -> float | None:
