@@ -98,7 +98,7 @@ def parse_head(head: bytes, client: str) -> tuple[Request, Framer, str | None]:
         elif name == b"transfer-encoding":
             chunked = b"chunked" in m.group(2).lower()
         else:
-            connection = m.group(2).decode("latin-1")
+            connection = m.group(2).decode("latin-1").strip()
     if chunked:
         return req, Framer(CHUNKED), connection
     if length is None:
@@ -504,7 +504,7 @@ class Upstream(asyncio.Protocol):
             elif name == b"transfer-encoding":
                 chunked = b"chunked" in m.group(2).lower()
             else:
-                connection = m.group(2).decode("latin-1")
+                connection = m.group(2).decode("latin-1").strip()
         version = head[:sp].decode("latin-1")
         self.keep = keep_alive(version, connection)
         # Connection is hop-by-hop: the server's says what becomes of the server
