@@ -80,6 +80,11 @@ SERVICES: dict[str, ServiceSpec] = {
             "InvalidParameterException", "InvalidParameterException",
             target_prefix="AWSPriceListService",
         ),
+        ServiceSpec(
+            "secretsmanager", ("secretsmanager",), ("json",), "json",
+            "InvalidParameterException", "InvalidParameterException",
+            target_prefix="secretsmanager",
+        ),
     )
 }
 

@@ -15,10 +15,11 @@ from .elbv2 import ELBv2
 from .pricing import Pricing
 from .rds import RDS
 from .s3 import S3
+from .secretsmanager import SecretsManager
 from .sts import STS
 
 SERVICES: dict[str, type[Service]] = {
     cls.name: cls
     for cls in (STS, EC2, S3, CloudWatch, ELBv2, RDS, ElastiCache, AutoScaling,
-                CostExplorer, Budgets, Pricing, ACM)
+                CostExplorer, Budgets, Pricing, ACM, SecretsManager)
 }
