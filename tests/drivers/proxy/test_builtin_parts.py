@@ -4,15 +4,17 @@ weighted forwards and the round-robin turns its workers share."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gureum.drivers.proxy import Action, Condition, Listener, Rule
+from gureum.drivers.proxy import Action, Backend, Check, Condition, Listener, Rule, Server
 from gureum.drivers.proxy.builtin.http import CHUNKED, LENGTH, NONE, Framer, parse_head
-from gureum.drivers.proxy.builtin.pools import Turns, Weighted
+from gureum.drivers.proxy.builtin.pools import Pool, Turns, Weighted
 from gureum.drivers.proxy.builtin.rules import Request, choose, compile_rules, location
 
 
@@ -123,3 +125,28 @@ def test_turns_are_shared_through_the_file(tmp_path: Path) -> None:
     assert two.next("api") == 1
     local = Turns(None)
     assert [local.next("web"), local.next("web")] == [0, 1]
+
+
+def test_slow_start_ramps_a_new_server_up() -> None:
+    async def shares(ages: dict[str, float]) -> dict[str, int]:
+        check = Check(interval=3600, timeout=0.1)
+        servers = tuple(Server(n, "127.211.0.250", 9) for n in ages)
+        pool = Pool(Backend("web", servers=servers, check=check, slow_start=100))
+        try:
+            now = time.monotonic()
+            for name, age in ages.items():
+                st = pool.servers[name]
+                st.state, st.healthy_since = "healthy", now - age
+            pool.changed()
+            counts = dict.fromkeys(ages, 0)
+            for _ in range(3000):
+                picked = pool.pick()
+                assert picked is not None
+                counts[picked.spec.name] += 1
+            return counts
+        finally:
+            pool.close()
+
+    counts = asyncio.run(shares({"old": 1000.0, "new": 0.0, "half": 50.0}))
+    assert counts["new"] < 30  # just turned healthy: almost nothing yet
+    assert 0.35 < counts["half"] / counts["old"] < 0.65  # half way: half a share

@@ -62,6 +62,7 @@ class ServerState:
         self.ok = 0  # consecutive passed checks
         self.failed = 0  # consecutive failed checks
         self.active = 0  # requests in flight
+        self.healthy_since = 0.0  # when it last turned healthy (slow start)
         self.task: asyncio.Task[None] | None = None
 
     @property
@@ -81,6 +82,7 @@ class ServerState:
             self.ok, self.failed = self.ok + 1, 0
             if self.state != "healthy" and self.ok >= check.rise:
                 self.state, self.reason = "healthy", ""
+                self.healthy_since = time.monotonic()
         else:
             self.ok, self.failed = 0, self.failed + 1
             if self.state == "unhealthy":
@@ -219,7 +221,21 @@ class Pool:
                 return found
         if self.spec.algorithm == "least_outstanding_requests":
             return min(live, key=lambda s: s.active)
-        return live[self.turns.next(self.spec.name) % len(live)]
+        turn = self.turns.next(self.spec.name)
+        if self.spec.slow_start and len(live) > 1:
+            return self._slow_start(live, turn)
+        return live[turn % len(live)]
+
+    def _slow_start(self, live: list[ServerState], turn: int) -> ServerState:
+        """While a server is in its first ``slow_start`` seconds of health its
+        share grows linearly from nothing to a full one (ALB's linear ramp):
+        choices are then weighted at random; otherwise round robin."""
+        now = time.monotonic()
+        weights = [min(1.0, max(0.001, (now - s.healthy_since) / self.spec.slow_start))
+                   for s in live]
+        if min(weights) >= 1.0:
+            return live[turn % len(live)]
+        return random.choices(live, weights)[0]
 
     def close(self) -> None:
         for s in self.servers.values():
