@@ -101,7 +101,11 @@ T = TypeVar("T")
 
 
 class Timeout(RuntimeError):
-    pass
+    """A step did not happen in time; ``facts`` say what was measured."""
+
+    def __init__(self, message: str, **facts: Any) -> None:
+        super().__init__(message)
+        self.facts = facts
 
 
 def wait_for(what: str, check: Callable[[], T | None], timeout: float,
@@ -325,7 +329,15 @@ class Demo:
                 shown.append(cpu)
                 return bool(self.group()["DesiredCapacity"] > 1)
 
-            wait_for("a scale-out", scaled_out, timeout=load_seconds, interval=1.0)
+            try:
+                wait_for("a scale-out", scaled_out, timeout=load_seconds, interval=1.0)
+            except Timeout as exc:
+                # The CPU the answered requests burned, whatever the metric said:
+                # below the target, the host did not give the instance its CPU.
+                served = len(load.answers) * CPU_MS / 1000 / (time.monotonic() - load.started)
+                raise Timeout(f"{exc}; the answered requests burned {served:.0%} of the "
+                              "instance's CPU", step="scale-out",
+                              served_cpu=round(100 * served, 1)) from None
             self.log(f"scaling out: desired capacity {self.group()['DesiredCapacity']}")
             seen: dict[str, float] = {}
 
@@ -455,6 +467,8 @@ def main() -> int:
         print("(CPU-driven scaling needs the instances to get their CPU: on a host busy "
               f"with other work, load average {os.getloadavg()[0]:.1f}, they may not)",
               flush=True)
+        if args.json:
+            print(json.dumps({"failed": str(exc), **exc.facts}), flush=True)
         return 1
     if args.json:
         print(json.dumps(summary), flush=True)
