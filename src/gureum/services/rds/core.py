@@ -291,6 +291,10 @@ class RDSCore(Service):
             out["ReadReplicaSourceDBInstanceIdentifier"] = doc["replica_of"]
         if doc["multi_az"]:
             out["SecondaryAvailabilityZone"] = doc["secondary_az"]
+        if doc.get("master_secret"):
+            out["MasterUserSecret"] = {"SecretArn": doc["master_secret"]["arn"],
+                                       "SecretStatus": "active",
+                                       "KmsKeyId": doc["master_secret"]["kms"]}
         return out
 
     def pending_values(self, doc: dict[str, Any]) -> dict[str, Any]:

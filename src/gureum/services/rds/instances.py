@@ -18,6 +18,7 @@ from .classes import instance_class
 from .core import INSTANCE, SNAPSHOT, RDSCore, check_identifier
 from .engines import MYSQL_ENGINES, engine_id
 from .parameters import family_of
+from .secrets import ManagedPasswords
 
 GETTERS: dict[str, filters.Getter] = {
     "db-instance-id": lambda d: [d["id"], RDSCore.arn(d["account"], d["region"],
@@ -33,7 +34,7 @@ STORAGE_QUOTA_GIB = 100_000
 DEFERRABLE = ("class", "storage", "multi_az")  # applied at the maintenance window
 
 
-class InstanceOperations(RDSCore):
+class InstanceOperations(ManagedPasswords):
     def _installed(self, engine: str = "postgres") -> str:
         driver = self.driver.installed(engine) if self.driver is not None else None
         if driver is None:
@@ -130,27 +131,36 @@ class InstanceOperations(RDSCore):
                                    "not be null.")
         validate.storage(params["AllocatedStorage"])
         self._check_quota(call, params["AllocatedStorage"])
-        if params.get("ManageMasterUserPassword"):
-            if params.get("MasterUserPassword"):
-                raise validate.combination("Specify MasterUserPassword or "
-                                           "ManageMasterUserPassword, not both.")
-            raise AWSError("InvalidParameterCombination", "ManageMasterUserPassword needs "
-                           "Secrets Manager, which this gureum does not run")
+        managed = bool(params.get("ManageMasterUserPassword"))
+        if managed and params.get("MasterUserPassword"):
+            raise validate.combination("Specify MasterUserPassword or "
+                                       "ManageMasterUserPassword, not both.")
         if params.get("MasterUsername") is None:
             raise validate.invalid("The parameter MasterUsername must be provided and must "
                                    "not be null.")
         user = validate.master_username(params["MasterUsername"])
-        if params.get("MasterUserPassword") is None:
+        if params.get("MasterUserPassword") is None and not managed:
             raise validate.invalid("The parameter MasterUserPassword must be provided and "
                                    "must not be null.")
-        password = validate.password(params["MasterUserPassword"])
         if params.get("DBName") is not None:
             validate.db_name(params["DBName"])
-        # MariaDB keeps mysql_native_password hashes, PostgreSQL SCRAM verifiers.
-        hashed = native_hash(password) if engine in MYSQL_ENGINES else verifier(password)
-        doc = self.new_record(call, params, id, engine=engine, engine_version=version,
-                              master_username=user, verifier=hashed)
-        self._insert(call, doc)
+        with self.store.tx():
+            if self.find(call.account, call.region, id) is not None:
+                raise AWSError("DBInstanceAlreadyExists", f"DB instance already exists: {id}")
+            secret = None
+            if managed:
+                secret, hashed = self.manage_password(call, id, engine, user,
+                                                      params.get("MasterUserSecretKmsKeyId"))
+            else:
+                password = validate.password(params["MasterUserPassword"])
+                # MariaDB keeps mysql_native_password hashes, PostgreSQL SCRAM verifiers.
+                hashed = native_hash(password) if engine in MYSQL_ENGINES \
+                    else verifier(password)
+            doc = self.new_record(call, params, id, engine=engine, engine_version=version,
+                                  master_username=user, verifier=hashed)
+            if secret is not None:
+                doc["master_secret"] = secret
+            self._insert(call, doc)
         return {"DBInstance": self.render(doc)}
 
     def describe_db_instances(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
@@ -185,6 +195,7 @@ class InstanceOperations(RDSCore):
             self._require(doc, "available", "stopped", "storage-full")
             pending: dict[str, Any] = dict(doc.get("pending") or {})
             immediate = bool(params.get("ApplyImmediately", False))
+            self.modify_managed_password(call, doc, params, pending)
             if params.get("MasterUserPassword") is not None:
                 if doc.get("replica_of"):
                     raise validate.combination("The master password of a read replica "
@@ -200,6 +211,9 @@ class InstanceOperations(RDSCore):
                 if size < doc["storage"]:
                     raise validate.invalid("Invalid storage size: you can't shrink the "
                                            "allocated storage.")
+                if size != doc["storage"] and size * 10 < doc["storage"] * 11:
+                    raise validate.combination("Invalid storage size: the allocated storage "
+                                               "must be increased by at least 10 percent.")
                 if size != doc["storage"]:
                     self._check_quota(call, size - doc["storage"])
                     pending["storage"] = size
@@ -314,6 +328,7 @@ class InstanceOperations(RDSCore):
                 self.new_snapshot(call, doc, final, "manual", {}, wake=False)
                 doc["final_snapshot"] = final
             doc["delete_automated"] = bool(params.get("DeleteAutomatedBackups", True))
+            self.drop_managed_secret(doc)
             doc["status"] = "deleting"
             self.save(doc)
             self.event(call.account, call.region, doc["id"], "db-instance",

@@ -181,11 +181,18 @@ class SnapshotOperations(InstanceOperations):
         if merged["MultiAZ"] and params.get("AvailabilityZone"):
             raise validate.combination("Requesting a specific availability zone is not valid "
                                        "for Multi-AZ instances.")
-        return self.new_record(
+        doc = self.new_record(
             call, merged, id, engine=origin.get("engine"),
             master_username=origin["master_username"],
             db_name=origin.get("db_name"), engine_version=origin["engine_version"],
             source=source, encrypted=origin.get("encrypted", False))
+        if params.get("ManageMasterUserPassword"):
+            if self.find(call.account, call.region, id) is not None:
+                raise AWSError("DBInstanceAlreadyExists", f"DB instance already exists: {id}")
+            doc["master_secret"], doc["verifier"] = self.manage_password(
+                call, id, doc["engine"], doc["master_username"],
+                params.get("MasterUserSecretKmsKeyId"))
+        return doc
 
     def restore_db_instance_from_db_snapshot(self, call: Call, params: dict[str, Any]
                                              ) -> dict[str, Any]:
@@ -194,9 +201,10 @@ class SnapshotOperations(InstanceOperations):
         if snap["status"] != "available":
             raise AWSError("InvalidDBSnapshotState",
                            f"Snapshot {snap['id']} is not available.")
-        doc = self._restore_record(call, params, id, snap,
-                                   {"kind": "snapshot", "path": snap["path"]})
-        self._insert(call, doc)
+        with self.store.tx():  # a managed password's secret only with the instance
+            doc = self._restore_record(call, params, id, snap,
+                                       {"kind": "snapshot", "path": snap["path"]})
+            self._insert(call, doc)
         return {"DBInstance": self.render(doc)}
 
     # -- automated backups and point-in-time restore ----------------------
@@ -252,8 +260,9 @@ class SnapshotOperations(InstanceOperations):
         origin = dict(live) if live is not None else backups["origin"]
         source = {"kind": "pitr", "resource_id": backups["resource_id"], "time": target,
                   "from": live["id"] if alive and live is not None else None}
-        doc = self._restore_record(call, params, id, origin, source)
-        self._insert(call, doc)
+        with self.store.tx():
+            doc = self._restore_record(call, params, id, origin, source)
+            self._insert(call, doc)
         return {"DBInstance": self.render(doc)}
 
     def describe_db_instance_automated_backups(self, call: Call, params: dict[str, Any]
