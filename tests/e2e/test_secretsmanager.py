@@ -93,3 +93,27 @@ def test_values_survive_restart_and_stay_out_of_logs(tmp_path: Path) -> None:
     assert logs
     for path in logs:
         assert value not in path.read_text(errors="replace"), path
+
+
+def test_bad_input_gets_aws_errors_not_500(cloud: RunningGureum) -> None:
+    sm = cloud.client("secretsmanager", parameter_validation=False)
+    cases = [
+        (sm.get_secret_value, {}),
+        (sm.get_secret_value, {"SecretId": 5}),
+        (sm.create_secret, {"Name": "x" * 600}),
+        (sm.create_secret, {"Name": "bad name"}),
+        (sm.list_secrets, {"MaxResults": 0}),
+        (sm.list_secrets, {"NextToken": "garbage!"}),
+        (sm.list_secrets, {"Filters": [{"Key": "nope", "Values": ["a"]}]}),
+        (sm.delete_secret, {"SecretId": "x", "RecoveryWindowInDays": 400}),
+        (sm.get_random_password, {"PasswordLength": 0}),
+        (sm.put_secret_value, {"SecretId": "e2e/none"}),
+    ]
+    for fn, params in cases:
+        with pytest.raises(ClientError) as exc:
+            fn(**params)
+        code, status = error(exc)
+        assert status == 400, (params, code, status)
+        assert code in ("ValidationException", "InvalidParameterException",
+                        "InvalidRequestException", "ResourceNotFoundException",
+                        "InvalidNextTokenException"), (params, code)
