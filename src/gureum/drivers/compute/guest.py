@@ -1,7 +1,9 @@
 """The launcher and init of one instance, run with the host's ``python3``.
 
 This file is a standalone script (standard library only, nothing of gureum is
-imported): ``python3 guest.py launch CONFIG.json``.
+imported): ``python3 guest.py launch CONFIG.json`` (or ``launch CONFIG.json -``
+with the config on stdin: the directories it names are made and it is kept
+as CONFIG.json).
 
 - ``launch`` makes the instance's network namespace and the host end of its
   veth (the config's ``host_ip`` batch, if any) and its cgroups, forks a
@@ -22,6 +24,7 @@ imported): ``python3 guest.py launch CONFIG.json``.
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import errno
 import json
@@ -68,12 +71,24 @@ def log(console: int, message: str) -> None:
 # -- launch -------------------------------------------------------------------
 
 
-def launch(config_path: str) -> None:
+def launch(config_path: str, from_stdin: bool = False) -> None:
     # Whatever the caller let this process inherit (its sockets, its pipes) must
     # not live on in the instance.
     os.closerange(3, os.sysconf("SC_OPEN_MAX"))
-    with open(config_path) as f:
-        config = json.load(f)
+    if from_stdin:  # the config is given on stdin: make the directories, write the files
+        config = json.load(sys.stdin)
+        config["config_path"] = config_path
+        for path in config.pop("mkdir", []):
+            os.makedirs(path, exist_ok=True)
+        data = config.pop("user_data_b64", None)
+        if data is not None and config.get("user_data"):
+            with open(config["user_data"], "wb") as f:
+                f.write(base64.b64decode(data))
+        with open(config["config_path"], "w") as f:
+            json.dump(config, f)
+    else:
+        with open(config_path) as f:
+            config = json.load(f)
     if config.get("host_ip"):  # the namespace and the host end of its veth
         made = subprocess.run(["ip", "-batch", "-"], input=config["host_ip"].encode(),
                               capture_output=True)
@@ -404,10 +419,10 @@ def init(config: dict[str, Any], console: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3 or argv[1] != "launch":
-        print("usage: guest.py launch CONFIG.json", file=sys.stderr)
+    if len(argv) not in (3, 4) or argv[1] != "launch" or argv[3:] not in ([], ["-"]):
+        print("usage: guest.py launch CONFIG.json [-]", file=sys.stderr)
         return 2
-    launch(argv[2])
+    launch(argv[2], from_stdin=argv[3:] == ["-"])
     return 0
 
 

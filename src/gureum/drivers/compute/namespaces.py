@@ -14,6 +14,7 @@ veth ``gv<12 hex of id>``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import json
@@ -145,10 +146,14 @@ class NamespaceDriver:
         async with self._lock(spec.id):
             if self.running(spec.id):
                 return
-            await self._cleanup(spec.id)
+            d = self._dir(spec.id)
+            if d.exists():  # (a new guest has nothing on the host yet)
+                await self._cleanup(spec.id)
+                for name in ("ready", "launcher.pid", "reloads", "rules.nft"):
+                    with contextlib.suppress(FileNotFoundError):
+                        (d / name).unlink()
             plan = self.network()
             await self.prepare()
-            d = self._dir(spec.id)
             if spec.layers and not (d / "volume/upper").exists():
                 # overlayfs refuses a lower layer inside another lower (/), so an image's
                 # layer is copied into the new volume on first launch.
@@ -156,15 +161,7 @@ class NamespaceDriver:
                 await hostnet.run("cp", "-a", "--reflink=auto",
                                   str(self.state_dir / "layers" / spec.layers[0]),
                                   str(d / "volume/upper"))
-            for sub in ("volume/upper", "volume/work", "root"):
-                (d / sub).mkdir(parents=True, exist_ok=True)
-            for name in ("ready", "launcher.pid", "reloads", "rules.nft"):
-                with contextlib.suppress(FileNotFoundError):
-                    (d / name).unlink()
-            user_data = None
-            if spec.user_data:
-                (d / "user-data").write_bytes(spec.user_data)
-                user_data = str(d / "user-data")
+            user_data = str(d / "user-data") if spec.user_data else None
             ns, veth = netns_name(spec.id), veth_name(spec.id)
             own = spec.network or plan
             prefix = own.cidr.split("/")[1]
@@ -201,8 +198,13 @@ class NamespaceDriver:
                 "reloads": str(d / "reloads"),
                 "pidfile": str(d / "launcher.pid"),
             }
-            (d / "config.json").write_text(json.dumps(config))
-            await hostnet.run(host_python(), str(GUEST_SCRIPT), "launch", str(d / "config.json"))
+            # The launcher makes the directories and writes the files (the config
+            # is kept as config.json): gureum only starts it.
+            config["mkdir"] = [str(d / sub) for sub in ("volume/upper", "volume/work", "root")]
+            config["user_data_b64"] = (base64.b64encode(spec.user_data).decode()
+                                       if spec.user_data else None)
+            await hostnet.run(host_python(), str(GUEST_SCRIPT), "launch",
+                              str(d / "config.json"), "-", input=json.dumps(config).encode())
 
     async def _attach(self, own: NetworkPlan, veth: str, ns: str) -> str | None:
         """Make the guest's network namespace and its veth on its network's bridge.
