@@ -93,11 +93,14 @@ class SecretsManager(Service):
     # -- lookups -----------------------------------------------------------
 
     def _get(self, call: Call, secret_id: Any, *, live: bool = False) -> dict[str, Any]:
-        records.purge_due(self.store, call.account, call.region, self.now())
         if not isinstance(secret_id, str) or not secret_id:
             raise AWSError("ValidationException", "SecretId must be given")
         doc = records.find(self.store, call.account, call.region, secret_id)
         if doc is None:
+            raise not_found()
+        if doc.get("delete_at") is not None and doc["delete_at"] <= self.now():
+            with self.store.tx():  # its recovery window is over: gone for good
+                records.remove(self.store, doc)
             raise not_found()
         if live and doc.get("deleted") is not None:
             raise invalid_request("You can't perform this operation on the secret because "
@@ -145,13 +148,12 @@ class SecretsManager(Service):
         return out
 
     def get_secret_value(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        now = self.now()
-        with self.store.tx():
-            doc = self._get(call, params.get("SecretId"), live=True)
-            vid, text, blob, created = records.read_version(
-                self.store, doc, params.get("VersionId"), params.get("VersionStage"))
-            day = now // DAY * DAY
-            if doc.get("accessed") != day:  # AWS records the date only
+        doc = self._get(call, params.get("SecretId"), live=True)
+        vid, text, blob, created = records.read_version(
+            self.store, doc, params.get("VersionId"), params.get("VersionStage"))
+        day = self.now() // DAY * DAY
+        if doc.get("accessed") != day:  # AWS records the date only: one write a day
+            with self.store.tx():
                 doc["accessed"] = day
                 records.save(self.store, doc)
         out: dict[str, Any] = {"ARN": doc["arn"], "Name": doc["name"], "VersionId": vid,
