@@ -164,3 +164,19 @@ async def test_storage_increase_must_be_ten_percent(world: World) -> None:
                                               "AllocatedStorage": 110,
                                               "ApplyImmediately": True})["DBInstance"]
     assert out["PendingModifiedValues"]["AllocatedStorage"] == 110
+
+
+@scenario
+async def test_reset_forgets_managed_secrets(world: World) -> None:
+    arn = managed(world)["MasterUserSecret"]["SecretArn"]
+    other = SecretsManager(world.rds.env)
+    other.create_secret(SM_CALL, {"Name": "mine", "SecretString": "kept"})
+    await world.settle(2)
+    await world.rds.reset()
+    with pytest.raises(AWSError):
+        other.describe_secret(SM_CALL, {"SecretId": arn})
+    assert other.get_secret_value(SM_CALL, {"SecretId": "mine"})["SecretString"] == "kept"
+    await other.reset()
+    assert other.list_secrets(SM_CALL, {"IncludePlannedDeletion": True})["SecretList"] == []
+    rows = world.store.connection.execute("SELECT COUNT(*) FROM secretsmanager_versions")
+    assert rows.fetchone()[0] == 0

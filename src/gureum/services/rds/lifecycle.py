@@ -65,6 +65,7 @@ class Lifecycle(SnapshotOperations):
         for doc in self.store.resources.list(INSTANCE):
             self._unpublish(doc)
             self.env.addresses.release(self.owner(doc))
+            self.drop_managed_secret(doc)
         for name in ("archive", "backups", "snapshots"):
             await asyncio.to_thread(shutil.rmtree, self.root / name, True)
         await super().reset()
