@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -238,6 +239,7 @@ backend b
         for proc in (nginx, hand):
             proc.terminate()
             proc.wait(5)
+        shutil.rmtree(tmp, ignore_errors=True)
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
           f"{args.rounds} rounds of {args.seconds} s, wrk -t2 -c64, nginx 1 KiB")
     print(f"{'path':30} {'req/s':>10} {'p99':>10} {'CPU µs/req':>11}")
