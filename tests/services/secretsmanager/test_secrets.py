@@ -125,7 +125,9 @@ def test_scheduled_deletion_restore_and_expiry(sm: SecretsManager) -> None:
     sm.env.clock.set(now + 7 * 86400 - 10)
     assert "DeletedDate" in sm.describe_secret(CALL, {"SecretId": "s"})
     sm.env.clock.set(now + 7 * 86400 + 1)
+    assert sm.list_secrets(CALL, {"IncludePlannedDeletion": True})["SecretList"] == []
     assert code(sm.describe_secret, {"SecretId": "s"}) == "ResourceNotFoundException"
+    sm.create_secret(CALL, {"Name": "s"})  # the name is free again
 
 
 def test_force_delete_frees_the_name(sm: SecretsManager) -> None:

@@ -223,9 +223,14 @@ class SecretsManager(Service):
         limit = params.get("MaxResults")
         if limit is not None and not 1 <= limit <= 100:
             raise invalid_parameter("MaxResults must be between 1 and 100.")
-        with self.store.tx():
-            records.purge_due(self.store, call.account, call.region, self.now())
         docs = self.store.resources.list(KIND, call.account, call.region)
+        now = self.now()
+        due = [d for d in docs if d.get("delete_at") is not None and d["delete_at"] <= now]
+        if due:  # recovery windows that are over: gone for good
+            with self.store.tx():
+                for d in due:
+                    records.remove(self.store, d)
+            docs = [d for d in docs if d not in due]
         if not params.get("IncludePlannedDeletion"):
             docs = [d for d in docs if d.get("deleted") is None]
         for f in params.get("Filters") or []:
