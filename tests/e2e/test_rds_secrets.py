@@ -102,3 +102,26 @@ def test_mariadb_managed_password(cloud: RunningGureum) -> None:
     assert mysql(db, "SELECT 1", password="wrong-password").returncode != 0
     rds.delete_db_instance(DBInstanceIdentifier="maria-managed", SkipFinalSnapshot=True)
     wait_gone(rds, "maria-managed", timeout=90)
+
+
+@pytest.mark.skipif(no_postgres, reason="PostgreSQL is not installed")
+def test_point_in_time_restore_with_a_managed_password(cloud: RunningGureum) -> None:
+    rds = cloud.client("rds")
+    create(rds, "pg-source")  # automated backups on, a password given
+    source = wait_status(rds, "pg-source")
+    psql(source, "CREATE TABLE t (n int); INSERT INTO t VALUES (1)")
+    made = rds.restore_db_instance_to_point_in_time(
+        SourceDBInstanceIdentifier="pg-source", TargetDBInstanceIdentifier="pg-restored",
+        UseLatestRestorableTime=True, ManageMasterUserPassword=True)["DBInstance"]
+    arn = made["MasterUserSecret"]["SecretArn"]
+    restored = wait_status(rds, "pg-restored")
+    password = secret(cloud, arn)["password"]
+    assert psql(restored, "SELECT n FROM t", password=password).stdout.split() == ["1"]
+    # The source's password no longer opens the restored instance.
+    assert psql(restored, "SELECT 1", check=False).returncode != 0
+    for id in ("pg-restored", "pg-source"):
+        rds.delete_db_instance(DBInstanceIdentifier=id, SkipFinalSnapshot=True)
+    for id in ("pg-restored", "pg-source"):
+        wait_gone(rds, id)
+    with pytest.raises(ClientError):
+        cloud.client("secretsmanager").describe_secret(SecretId=arn)
