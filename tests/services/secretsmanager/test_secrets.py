@@ -206,3 +206,38 @@ def test_values_survive_reopening_the_store(tmp_path: Path) -> None:
         else:
             assert sm.get_secret_value(CALL, {"SecretId": "s"})["SecretString"] == "kept"
         store.close()
+
+
+def test_update_secret_version_stage(sm: SecretsManager) -> None:
+    v1 = sm.create_secret(CALL, {"Name": "s", "SecretString": "one"})["VersionId"]
+    v2 = sm.put_secret_value(CALL, {"SecretId": "s", "SecretString": "two",
+                                    "VersionStages": ["AWSPENDING"]})["VersionId"]
+    assert code(sm.update_secret_version_stage, {"SecretId": "s", "VersionStage": "AWSCURRENT",
+                                                 "MoveToVersionId": v2}) \
+        == "InvalidParameterException"
+    sm.update_secret_version_stage(CALL, {"SecretId": "s", "VersionStage": "AWSCURRENT",
+                                          "MoveToVersionId": v2, "RemoveFromVersionId": v1})
+    stages = sm.describe_secret(CALL, {"SecretId": "s"})["VersionIdsToStages"]
+    assert stages == {v1: ["AWSPREVIOUS"], v2: ["AWSPENDING", "AWSCURRENT"]}
+    sm.update_secret_version_stage(CALL, {"SecretId": "s", "VersionStage": "AWSPENDING",
+                                          "RemoveFromVersionId": v2})
+    assert sm.get_secret_value(CALL, {"SecretId": "s"})["SecretString"] == "two"
+    assert code(sm.update_secret_version_stage, {"SecretId": "s", "VersionStage": "AWSCURRENT",
+                                                 "RemoveFromVersionId": v2}) \
+        == "InvalidParameterException"
+
+
+def test_batch_get_secret_value(sm: SecretsManager) -> None:
+    for i in range(3):
+        sm.create_secret(CALL, {"Name": f"b/{i}", "SecretString": f"v{i}"})
+    out = sm.batch_get_secret_value(CALL, {"SecretIdList": ["b/0", "b/2", "missing"]})
+    assert [v["SecretString"] for v in out["SecretValues"]] == ["v0", "v2"]
+    assert out["Errors"] == [{"SecretId": "missing", "ErrorCode": "ResourceNotFoundException",
+                              "Message": "Secrets Manager can't find the specified secret."}]
+    out = sm.batch_get_secret_value(CALL, {"Filters": [{"Key": "name", "Values": ["b/"]}],
+                                           "MaxResults": 2})
+    assert len(out["SecretValues"]) == 2 and out["NextToken"]
+    rest = sm.batch_get_secret_value(CALL, {"Filters": [{"Key": "name", "Values": ["b/"]}],
+                                            "NextToken": out["NextToken"]})
+    assert len(rest["SecretValues"]) == 1
+    assert code(sm.batch_get_secret_value, {}) == "InvalidParameterException"

@@ -266,6 +266,75 @@ class SecretsManager(Service):
             out["NextToken"] = token
         return out
 
+    def batch_get_secret_value(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        ids, wanted = params.get("SecretIdList"), params.get("Filters")
+        if bool(ids) == bool(wanted):
+            raise invalid_parameter("Specify either SecretIdList or Filters, not both.")
+        out: dict[str, Any] = {"SecretValues": [], "Errors": []}
+        if ids:
+            if len(ids) > 20:
+                raise invalid_parameter("SecretIdList can name at most 20 secrets.")
+            if params.get("MaxResults") is not None or params.get("NextToken"):
+                raise invalid_parameter("MaxResults and NextToken go with Filters only.")
+        else:
+            listed = self.list_secrets(call, {"Filters": wanted,
+                                              "MaxResults": params.get("MaxResults") or 20,
+                                              "NextToken": params.get("NextToken")})
+            ids = [s["ARN"] for s in listed["SecretList"]]
+            if listed.get("NextToken"):
+                out["NextToken"] = listed["NextToken"]
+        for secret_id in ids:
+            try:
+                value = self.get_secret_value(call, {"SecretId": secret_id})
+            except AWSError as e:
+                out["Errors"].append({"SecretId": secret_id, "ErrorCode": e.code,
+                                      "Message": e.message})
+            else:
+                out["SecretValues"].append(value)
+        return out
+
+    def update_secret_version_stage(self, call: Call, params: dict[str, Any]
+                                    ) -> dict[str, Any]:
+        label = params.get("VersionStage")
+        source, target = params.get("RemoveFromVersionId"), params.get("MoveToVersionId")
+        if not isinstance(label, str) or not label:
+            raise invalid_parameter("VersionStage must be given.")
+        with self.store.tx():
+            doc = self._get(call, params.get("SecretId"), live=True)
+            table: dict[str, list[str]] = doc["stages"]
+            holder = next((v for v, ls in table.items() if label in ls), None)
+            for vid in (source, target):
+                if vid is not None and vid not in table:
+                    raise not_found(f"Secrets Manager can't find the specified secret "
+                                    f"version: {vid}")
+            if source is not None and holder != source:
+                raise invalid_parameter(f"The staging label {label} is not attached to "
+                                        f"version {source}.")
+            if target is None:
+                if source is None:
+                    raise invalid_parameter("Specify RemoveFromVersionId, MoveToVersionId "
+                                            "or both.")
+                if label == records.CURRENT:
+                    raise invalid_parameter("AWSCURRENT can only be moved to another "
+                                            "version, not removed.")
+                table[source].remove(label)
+            elif holder != target:
+                if holder is not None and source is None:
+                    raise invalid_parameter(f"The staging label {label} is attached to "
+                                            f"version {holder}: name it in "
+                                            f"RemoveFromVersionId to move it.")
+                if holder is not None:
+                    table[holder].remove(label)
+                table[target].append(label)
+                if label == records.CURRENT and holder is not None:
+                    for ls in table.values():
+                        if records.PREVIOUS in ls:
+                            ls.remove(records.PREVIOUS)
+                    table[holder].append(records.PREVIOUS)
+            doc["changed"] = self.now()
+            records.save(self.store, doc)
+        return {"ARN": doc["arn"], "Name": doc["name"]}
+
     def list_secret_version_ids(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         doc = self._get(call, params.get("SecretId"))
         every = bool(params.get("IncludeDeprecated"))
