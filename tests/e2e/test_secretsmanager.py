@@ -117,3 +117,20 @@ def test_bad_input_gets_aws_errors_not_500(cloud: RunningGureum) -> None:
         assert code in ("ValidationException", "InvalidParameterException",
                         "InvalidRequestException", "ResourceNotFoundException",
                         "InvalidNextTokenException"), (params, code)
+
+
+def test_batch_get_and_stage_moves(cloud: RunningGureum) -> None:
+    sm = cloud.client("secretsmanager")
+    first = sm.create_secret(Name="batch/a", SecretString="a1")["VersionId"]
+    sm.create_secret(Name="batch/b", SecretString="b1")
+    out = sm.batch_get_secret_value(SecretIdList=["batch/a", "batch/b", "batch/none"])
+    assert sorted(v["SecretString"] for v in out["SecretValues"]) == ["a1", "b1"]
+    assert [e["ErrorCode"] for e in out["Errors"]] == ["ResourceNotFoundException"]
+    pending = sm.put_secret_value(SecretId="batch/a", SecretString="a2",
+                                  VersionStages=["AWSPENDING"])["VersionId"]
+    assert sm.get_secret_value(SecretId="batch/a")["SecretString"] == "a1"
+    sm.update_secret_version_stage(SecretId="batch/a", VersionStage="AWSCURRENT",
+                                   MoveToVersionId=pending, RemoveFromVersionId=first)
+    assert sm.get_secret_value(SecretId="batch/a")["SecretString"] == "a2"
+    assert sm.get_secret_value(SecretId="batch/a", VersionStage="AWSPREVIOUS")[
+        "VersionId"] == first
