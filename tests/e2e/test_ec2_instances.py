@@ -9,10 +9,13 @@ import base64
 import json
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gureum.drivers.compute.hostnet import bridge_name
+from gureum.drivers.compute.namespaces import veth_name
 from gureum.testing.server import RunningGureum
 
 from .ec2_support import (
@@ -172,6 +175,33 @@ def test_aws_cli_runs_an_instance_with_a_key_pair(cloud: RunningGureum) -> None:
         cloud.aws("ec2", "wait", "instance-terminated", "--instance-ids", iid, check=True)
         ec2.delete_key_pair(KeyName="cli-key")
     assert leftovers([iid], cloud.data_dir) == []
+
+
+def test_the_bridge_keeps_its_address_as_instances_come_and_go(cloud: RunningGureum) -> None:
+    """A bridge left to itself takes the lowest MAC of its ports: when that port's
+    instance goes, its neighbours keep the old address in their ARP caches and
+    answer the host into the void for up to a minute."""
+    ec2 = cloud.client("ec2")
+    first, second = launch(ec2), launch(ec2)
+    ids = [first["InstanceId"], second["InstanceId"]]
+    try:
+        for inst in (first, second):
+            wait_for(lambda ip=inst["PrivateIpAddress"]: http_get(f"http://{ip}/"))
+        cidr = json.loads((cloud.data_dir / "ec2" / "network.json").read_text())["cidr"]
+        bridge = Path("/sys/class/net", bridge_name(cidr), "address")
+        before = bridge.read_text()
+        veths = {i: read(f"/sys/class/net/{veth_name(i)}/address") for i in ids}
+        # The instance whose veth lends the bridge its address, if one does, goes.
+        gone = next((i for i in ids if veths[i] == before), ids[0])
+        kept = next(inst for inst in (first, second) if inst["InstanceId"] != gone)
+        ec2.terminate_instances(InstanceIds=[gone])
+        ec2.get_waiter("instance_terminated").wait(InstanceIds=[gone], WaiterConfig={"Delay": 1})
+        assert bridge.read_text() == before
+        assert "hello from" in http_get(f"http://{kept['PrivateIpAddress']}/", timeout=3.0)
+    finally:
+        ec2.terminate_instances(InstanceIds=ids)
+        ec2.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig={"Delay": 1})
+    assert leftovers(ids, cloud.data_dir) == []
 
 
 @pytest.mark.parametrize("kill", [False, True], ids=["sigterm", "sigkill"])

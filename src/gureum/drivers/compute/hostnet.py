@@ -208,12 +208,35 @@ def release(state_dir: Path, plan: NetworkPlan) -> None:
         (state_dir / "network.json").unlink()
 
 
+def bridge_mac(cidr: str) -> str:
+    """The bridge's own MAC: fixed (locally administered, from the range).
+
+    A bridge whose address was never set takes the lowest MAC of its ports and
+    changes it as guests' veths come and go; a running guest keeps the old one
+    in its ARP cache for up to a minute and answers the host into the void (a
+    guest adopted after a restart, whose neighbour was stopped, timed out)."""
+    digest = hashlib.sha256(cidr.encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
+
+
+def _address_pinned(name: str) -> bool:
+    try:  # NET_ADDR_SET: the address was set, the bridge keeps it
+        return Path("/sys/class/net", name, "addr_assign_type").read_text().strip() == "3"
+    except OSError:
+        return True  # (gone, or no such attribute: nothing to do)
+
+
 async def ensure_bridge(plan: NetworkPlan) -> str:
     name = bridge_name(plan.cidr)
     prefix = plan.cidr.split("/")[1]
+    if link_exists(name) and not _address_pinned(name):
+        # Made by an older gureum: keep the address its guests know, and keep it from now on.
+        with contextlib.suppress(OSError):
+            current = Path("/sys/class/net", name, "address").read_text().strip()
+            await run("ip", "link", "set", name, "address", current, check=False)
     if not link_exists(name):
         script = (
-            f"link add {name} type bridge\n"
+            f"link add {name} address {bridge_mac(plan.cidr)} type bridge\n"
             f"link set {name} type bridge stp_state 0 forward_delay 0\n"
             f"addr add {plan.gateway}/{prefix} dev {name}\n"
             f"link set {name} up\n"
