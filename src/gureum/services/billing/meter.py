@@ -140,7 +140,7 @@ class Meter:
         return now
 
     def _gauges(self, since: float, now: float) -> None:
-        runs = self.usage.runs()
+        runs = dict(self.usage.runs())
         seen: set[Key] = set()
         for source in self.sources:
             try:
@@ -160,27 +160,35 @@ class Meter:
                     continue
                 run = runs.get(key)
                 if gauge.until is not None:  # went off between the ticks
-                    if run is not None:
-                        self._accrue(gauge, key, since, max(since, min(gauge.until, now)),
-                                     run[1])
+                    end = max(since, min(gauge.until, now))
+                    if run is not None:  # the run the last tick saw ends
+                        self._accrue(gauge, key, since, end, run[1])
                         self.usage.end_run(key)
-                        seen.add(key)
+                        del runs[key]
+                    elif gauge.since is not None and gauge.until > since:
+                        # A whole run between two ticks: billed at least its minimum.
+                        self._run(gauge, key, min(end, max(since, gauge.since)), end)
                     continue
                 seen.add(key)
                 if run is None:
                     start = since if gauge.since is None else min(now, max(since, gauge.since))
-                    topup = max(0.0, gauge.minimum - (now - start))
-                    if topup > 0:
-                        self._add(gauge, key, hour_of(start), quantity(gauge, hour_of(start),
-                                                                       topup))
-                    self._accrue(gauge, key, start, now, 0.0)
-                    self.usage.put_run(key, start, topup)
+                    runs[key] = (start, self._run(gauge, key, start, now))
+                    self.usage.put_run(key, start, runs[key][1])
                 else:
                     left = self._accrue(gauge, key, since, now, run[1])
                     if left != run[1]:
                         self.usage.put_run(key, run[0], left)
         for key in runs.keys() - seen:
             self.usage.end_run(key)
+
+    def _run(self, gauge: Gauge, key: Key, start: float, end: float) -> float:
+        """Bill a run that starts at ``start``, up to ``end``: its minimum at
+        once, and its time; return the seconds the minimum paid ahead."""
+        topup = max(0.0, gauge.minimum - (end - start))
+        if topup > 0:
+            self._add(gauge, key, hour_of(start), quantity(gauge, hour_of(start), topup))
+        self._accrue(gauge, key, start, end, 0.0)
+        return topup
 
     def _hourly(self, gauge: Gauge, key: Key, since: float, now: float) -> None:
         """Bill each hour a per-hour gauge touched in ``[since, now]`` that is not

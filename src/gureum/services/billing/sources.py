@@ -19,7 +19,10 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
+
+from .runs import runs_of
 
 GIB = float(1 << 30)
 
@@ -85,11 +88,31 @@ def _records(conn: sqlite3.Connection, kind: str) -> Iterable[tuple[str, str, di
         yield account, region, json.loads(data), float(updated)
 
 
+def run_gauges(base: dict[str, Any], runs: list[tuple[float, float | None, str]],
+               since: float, now: float, what: Callable[[str], dict[str, Any]]
+               ) -> Iterable[Gauge]:
+    """Gauges of the recorded runs (``runs.runs_of``) that touch ``(since, now]``,
+    oldest first: those that ended with their start and end, the one going on
+    with its start. ``what(run's what)`` gives the fields that depend on it."""
+    for start, end, thing in runs:
+        if start > now:
+            continue
+        fields = {**base, **what(thing)}
+        if end is None:
+            yield Gauge(**fields, since=start)
+        elif since < end:
+            yield Gauge(**fields, since=start, until=min(end, now))
+
+
 # EC2 ----------------------------------------------------------------------
 
 EC2_INSTANCE = "ec2:instance"
 ROOT_VOLUME_GIB = 8  # the catalog's images: an 8 GiB gp3 root volume
 OFF = {"stopping", "stopped", "shutting-down", "terminated"}
+
+
+def _box_type(attrs: dict[str, Any], itype: str) -> dict[str, Any]:
+    return {"usage_type": f"BoxUsage:{itype}", "attrs": {**attrs, "instance_type": itype}}
 
 
 class EC2Instances:
@@ -107,7 +130,10 @@ class EC2Instances:
             box = dict(account=account, region=region, service="AmazonEC2",
                        usage_type=f"BoxUsage:{itype}", resource=doc["id"], amount=1.0,
                        unit="Hrs", operation="RunInstances", minimum=60.0, attrs=attrs)
-            if state == "running":
+            runs = runs_of(doc)
+            if runs is not None:  # billed from its recorded starts and stops
+                yield from run_gauges(box, runs, since, now, partial(_box_type, attrs))
+            elif state == "running":
                 yield Gauge(**box, since=updated)
             elif state in OFF and since < updated <= now:
                 yield Gauge(**box, until=updated)

@@ -129,6 +129,9 @@ class RDSCore(Service):
         return doc
 
     def save(self, doc: dict[str, Any]) -> None:
+        from .metering import note  # (imports this module)
+
+        note(doc, self.now())
         self.store.resources.put(INSTANCE, doc["account"], doc["region"], doc["id"], doc)
 
     def snapshot(self, call: Call, id: Any) -> dict[str, Any]:

@@ -27,12 +27,13 @@ import json
 import os
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from ..base import Env
-from ..billing.sources import Gauge
+from ..billing.runs import note_run, runs_of
+from ..billing.sources import Gauge, run_gauges
 from .core import AUTOMATED, INSTANCE, SNAPSHOT
 
 SERVICE = "AmazonRDS"
@@ -60,6 +61,17 @@ def disk_usage(path: Path) -> int:
             except OSError:
                 pass  # removed while we looked
     return total
+
+
+def billed_as(doc: dict[str, Any]) -> str:
+    """What a DB instance's hours are billed as: its class and deployment."""
+    return f"{doc.get('class', '')}|{'multi' if doc.get('multi_az') else 'single'}"
+
+
+def note(doc: dict[str, Any], now: float) -> None:
+    """Record a start or stop of the instance's billed time (RDS saves each
+    instance record through this), so the meter bills each run exactly."""
+    note_run(doc, now, doc.get("status") in RUNNING, billed_as(doc))
 
 
 class InstanceUsage:
@@ -125,6 +137,14 @@ class InstanceUsage:
                             usage_type=BACKUP_USAGE, resource="", amount=beyond,
                             unit="GB-Mo")
 
+    @staticmethod
+    def _what(attrs: dict[str, Any]) -> Callable[[str], dict[str, Any]]:
+        def fields(what: str) -> dict[str, Any]:
+            klass, _, deployment = what.partition("|")
+            kind = "Multi-AZUsage" if deployment == "multi" else "InstanceUsage"
+            return {"usage_type": f"{kind}:{klass}", "attrs": {**attrs, "instance_type": klass}}
+        return fields
+
     def _instances(self, conn: sqlite3.Connection, since: float, now: float
                    ) -> Iterable[Gauge]:
         rows = conn.execute("SELECT account, region, data, updated FROM resources"
@@ -142,7 +162,10 @@ class InstanceUsage:
                          resource=arn, amount=1.0, unit="Hrs",
                          operation=OPERATIONS.get(str(doc.get("engine")), ""),
                          minimum=MINIMUM, attrs=attrs)
-            if status in RUNNING:
+            runs = runs_of(doc)
+            if runs is not None:  # billed from its recorded starts and stops
+                yield from run_gauges(hours, runs, since, now, self._what(attrs))
+            elif status in RUNNING:
                 yield Gauge(**hours, since=float(updated))
             elif since < updated <= now:
                 yield Gauge(**hours, until=float(updated))
