@@ -14,6 +14,7 @@ from gureum.drivers.compute import ComputeDriver
 from gureum.errors import AWSError
 
 from ..base import Call, Env, Service
+from ..billing.runs import note_run
 
 INSTANCE = "ec2:instance"
 KEYPAIR = "ec2:keypair"
@@ -133,6 +134,8 @@ class EC2Core(Service):
     _index: InstanceIndex | None = None
 
     def save(self, doc: dict[str, Any]) -> None:
+        # Its starts and stops, which the meter bills by the second.
+        note_run(doc, self.now(), doc.get("state") == "running", str(doc.get("type", "")))
         self.store.resources.put(INSTANCE, doc["account"], doc["region"], doc["id"], doc)
         self.generation += 1
 
