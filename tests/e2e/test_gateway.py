@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import time
 import urllib.error
 import urllib.request
@@ -106,6 +107,19 @@ def test_model_validation_errors(gureum: RunningGureum) -> None:
         {"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert status == 400 and b"<Code>InvalidParameterValue</Code>" in body
+
+
+@pytest.mark.parametrize("when", [-10_000_000_000_000, 1e300])
+def test_timestamp_out_of_range_is_bad_input(gureum: RunningGureum, when: float) -> None:
+    """Epoch seconds beyond years 1-9999 are the client's error (400), not a crash."""
+    body = json.dumps({"Namespace": "N", "MetricName": "m", "StartTime": 0,
+                       "EndTime": when, "Period": 60, "Statistics": ["Sum"]}).encode()
+    status, answer = signed(gureum, "monitoring", body, {
+        "Content-Type": "application/x-amz-json-1.0",
+        "X-Amz-Target": "GraniteServiceVersion20100801.GetMetricStatistics",
+    })
+    assert status == 400, answer
+    assert json.loads(answer)["__type"] == "InvalidParameterValueException"
 
 
 def test_enum_violation(gureum: RunningGureum) -> None:

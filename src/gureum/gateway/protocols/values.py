@@ -22,19 +22,29 @@ def to_datetime(value: object) -> datetime:
     if isinstance(value, bool):
         raise TypeError("a boolean is not a timestamp")
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC)
+        return _from_epoch(value)
     if isinstance(value, str):
         return parse_timestamp(value)
     raise TypeError(f"not a timestamp: {value!r}")
+
+
+def _from_epoch(seconds: float) -> datetime:
+    """Epoch seconds as a datetime; ones outside years 1-9999 are bad input, not a crash."""
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise ValidationError(message=f"Invalid timestamp: {seconds!r}") from exc
 
 
 def parse_timestamp(text: str) -> datetime:
     """ISO 8601, epoch seconds or RFC 822, as clients send them."""
     text = text.strip()
     try:
-        return datetime.fromtimestamp(float(text), UTC)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        return _from_epoch(seconds)
     try:
         iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
         dt = datetime.fromisoformat(iso)
