@@ -32,7 +32,7 @@ from .shapes import EXAMPLES, normalise, values
 
 SERVICES = (
     "ec2", "s3", "elbv2", "autoscaling", "cloudwatch", "rds", "elasticache", "iam", "sts",
-    "ce", "budgets", "pricing",
+    "ce", "budgets", "pricing", "acm", "secretsmanager",
 )
 ENDPOINT = "https://gureum.test:4566"
 
