@@ -7,10 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from gureum.services.elbv2.core import LB
+from gureum.drivers.proxy import Counters
+from gureum.services.elbv2.core import LB, ELBv2Core, backend_name
+from gureum.services.elbv2.metrics import LoadBalancerMetrics, _Last, rule_evaluations
 from gureum.services.elbv2.usage import LoadBalancerUsage
 
 from ..billing.conftest import ACCOUNT, Harness
@@ -93,3 +97,62 @@ def test_figures_of_hours_long_gone_are_not_billed_again(h: Harness) -> None:
     h.meter.wipe()
     h.advance(600)
     assert cost(h, "LCUUsage", "LoadBalancing:Application")[0] == 0.0
+
+
+# Rule evaluations ----------------------------------------------------------
+
+
+def tg(n: object) -> str:
+    return f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/tg{n}/abc"
+
+
+def forward(n: object) -> list[dict[str, str]]:
+    return [{"Type": "forward", "TargetGroupArn": tg(n)}]
+
+
+def test_rule_evaluations_count_the_rules_processed_until_one_matched() -> None:
+    rules = [[tg(k)] for k in range(1, 41)]  # 40 rules, rule k forwards to tg k
+    listener = (rules, [tg("default")])
+    # Matched by rule 2: within the 10 free rules, nothing charged.
+    assert rule_evaluations([listener], 500, {tg(2): 500}) == 0
+    # Matched by rule 25: 15 charged each; by the default action: all 40, 30 charged.
+    assert rule_evaluations([listener], 30, {tg(25): 10, tg("default"): 20}) == (
+        10 * 15 + 20 * 30)
+    # A fixed response at rule 12, answering what no target group counted.
+    fixed = ([*rules[:11], [], *rules[11:]], [tg("default")])
+    assert rule_evaluations([fixed], 7, {tg(1): 3}) == 4 * 2
+    # A listener with no rules: nothing processed, nothing charged.
+    assert rule_evaluations([([], [tg("default")])], 100, {tg("default"): 100}) == 0
+    assert rule_evaluations([], 100, {}) == 0
+
+
+def test_rule_evaluation_lcus_with_known_traffic(h: Harness) -> None:
+    """An hour of 1,000 requests a minute matched by rule 40 of 40 (30
+    charged each) and 100,000 a minute matched by rule 1: 500 charged
+    evaluations a second, 0.5 LCU; counting every rule on every request (the
+    old way) would be 50.5 LCU."""
+    lb = arn("app", "rules")
+    start = h.clock.now()
+    put_lb(h, lb, "application")
+    listener = {"arn": "listener", "default_actions": forward("default")}
+    rules = [{"priority": k, "actions": forward(k)} for k in range(1, 41)]
+    plane: Any = SimpleNamespace(
+        store=h.store, _call=lambda arn: "call", listeners_of=lambda call, arn: [listener],
+        rules_of=lambda call, arn: rules,
+        actions_tgs=lambda actions: ELBv2Core.actions_tgs(None, actions))
+    metrics = LoadBalancerMetrics(plane)
+    doc = h.store.resources.get(LB, ACCOUNT, REGION, lb)
+    assert doc is not None
+    for _ in range(60):
+        h.loop.run_until_complete(h.clock.advance(60))
+        out = metrics.samples(
+            doc, _Last(0.0, Counters(), {}), Counters(requests=101000),
+            {backend_name(tg(40)): Counters(requests=1000),
+             backend_name(tg(1)): Counters(requests=100000)}, {}, 60.0, h.clock.now())
+        assert [s.value for s in out if s.name == "RuleEvaluations"] == [30000.0]
+        h.meter.tick()
+    h.advance(600)
+    assert h.clock.now() - start >= 3600
+    qty, dollars = cost(h, "LCUUsage", "LoadBalancing:Application")
+    assert qty == pytest.approx(0.5)
+    assert dollars == pytest.approx(0.5 * 0.008)

@@ -92,6 +92,44 @@ def hour_lcus(kind: str, new: float, active_seconds: float, nbytes: float,
                rule_evals / HOUR / per[3])
 
 
+# A listener's routes: the target groups of each of its rules in priority
+# order, and those of its default action.
+Routes = tuple[list[list[str]], list[str]]
+
+
+def rule_evaluations(listeners: list[Routes], requests: int, by_tg: dict[str, int]) -> float:
+    """Rule evaluations of a period's ``requests`` that LCUs charge, as AWS
+    counts them: each request counts the rules processed until one matched
+    (the matching rule's place in its listener's priority order; all the
+    listener's rules for its default action), less the first ``FREE_RULES``.
+
+    Which rule a request matched is read from where it went (``by_tg``:
+    requests each target group got): a target group's requests matched the
+    first rule (listeners in order) that forwards to it alone, or the default
+    action that does. Requests not placed so (answered by a fixed response, a
+    redirect, a weighted forward to several groups) matched the first such
+    rule or default action, else the first listener's default action."""
+    charged = 0.0
+    placed = 0
+    seen: set[str] = set()
+    other: int | None = None  # rules processed to reach the first other action
+    for rules, default in listeners:
+        for place, tgs in enumerate([*rules, default], start=1):
+            processed = min(place, len(rules))
+            if len(tgs) != 1:
+                other = processed if other is None else other
+                continue
+            if tgs[0] in seen:
+                continue
+            seen.add(tgs[0])
+            n = by_tg.get(tgs[0], 0)
+            placed += n
+            charged += n * max(0, processed - FREE_RULES)
+    if other is None:
+        other = len(listeners[0][0]) if listeners else 0
+    return charged + max(0, requests - placed) * max(0, other - FREE_RULES)
+
+
 def add_to_hours(hours: dict[str, list[float]], now: float, seconds: float,
                  figures: tuple[float, float, float, float]) -> dict[str, list[float]]:
     """``hours`` (hour start -> [new, active seconds, bytes, rule evaluations])
@@ -149,20 +187,24 @@ class LoadBalancerMetrics:
             del self._last[gone]
         return samples
 
-    def _groups(self, lb: Doc) -> tuple[list[str], int]:
-        """Target groups a load balancer forwards to, and its rule count."""
+    def _groups(self, lb: Doc) -> tuple[list[str], list[Routes]]:
+        """Target groups a load balancer forwards to, and its listeners'
+        routes (see ``rule_evaluations``)."""
         svc = self.service
         call = svc._call(lb["arn"])
         if call is None:
-            return [], 0
+            return [], []
         tgs: list[str] = []
-        rules = 0
+        routes: list[Routes] = []
         for lst in svc.listeners_of(call, lb["arn"]):
-            tgs += svc.actions_tgs(lst["default_actions"])
-            for rule in svc.rules_of(call, lst["arn"]):
-                rules += 1
-                tgs += svc.actions_tgs(rule["actions"])
-        return list(dict.fromkeys(tgs)), rules
+            default = svc.actions_tgs(lst["default_actions"])
+            tgs += default
+            rules = [svc.actions_tgs(rule["actions"])
+                     for rule in svc.rules_of(call, lst["arn"])]
+            for rule_tgs in rules:
+                tgs += rule_tgs
+            routes.append((rules, default))
+        return list(dict.fromkeys(tgs)), routes
 
     def samples(self, lb: Doc, last: _Last, totals: Counters, backends: dict[str, Counters],
                 health: dict[str, dict[str, ServerHealth]], seconds: float,
@@ -180,8 +222,11 @@ class LoadBalancerMetrics:
         new = delta(totals.connections, last.totals.connections)
         nbytes = (delta(totals.bytes_in, last.totals.bytes_in)
                   + delta(totals.bytes_out, last.totals.bytes_out))
-        tg_arns, rule_count = self._groups(lb)
-        rule_evals = requests * max(0, rule_count - FREE_RULES)
+        tg_arns, routes = self._groups(lb)
+        by_tg = {tg: delta(backends.get(backend_name(tg), Counters()).requests,
+                           last.backends.get(backend_name(tg), Counters()).requests)
+                 for tg in tg_arns}
+        rule_evals = rule_evaluations(routes, requests, by_tg)
         if app:
             put("RequestCount", requests, "Count")
             put("ActiveConnectionCount", totals.active_connections, "Count")
