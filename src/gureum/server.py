@@ -81,6 +81,7 @@ class Cloud:
             self.models,
             Authenticator(settings, self.store, self.clock),
             settings.region,
+            self.store,
         )
         self._warm_thread: threading.Thread | None = None
         self.stopping = asyncio.Event() if _has_loop() else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -213,3 +214,33 @@ def test_reopen_keeps_data(tmp_path: Path) -> None:
     s = Store.open(path)
     assert s.resources.get("k", "1", "r", "x") == {"a": [1, 2]}
     s.close()
+
+
+def test_durable_fsyncs_the_wal_once_for_concurrent_waiters(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An acknowledged write waits for an fsync of the WAL; waiters share one."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+    async def run() -> None:
+        await store.durable()  # nothing committed since open: no fsync
+        assert synced == []
+        with store.tx():
+            store.set_meta("k", "1")
+        await asyncio.gather(*(store.durable() for _ in range(5)))
+        assert len(synced) == 1 and synced[0].endswith("-wal")
+        await store.durable()  # still covered
+        assert len(synced) == 1
+        with store.tx():
+            store.set_meta("k", "2")
+        await store.durable()
+        assert len(synced) == 2
+
+    asyncio.run(run())

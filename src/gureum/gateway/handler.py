@@ -18,6 +18,7 @@ from botocore.model import OperationModel, ServiceModel
 
 from gureum.errors import AWSError, InternalError, NotImplementedOperation, ValidationError
 from gureum.services.base import Call, FileBody, Service
+from gureum.store import Store
 
 from . import routing
 from .auth import Authenticator
@@ -50,8 +51,11 @@ class Gateway:
         models: Models,
         authenticator: Authenticator,
         default_region: str,
+        store: Store | None = None,
     ) -> None:
         self.services = services
+        # Writes are acknowledged only once on disk: see ``Store.durable``.
+        self.store = store
         self.models = models
         self.auth = authenticator
         self.default_region = default_region
@@ -105,6 +109,8 @@ class Gateway:
             log.exception("internal error in %s (request %s)", spec.name, request_id)
             crash = InternalError(message="We encountered an internal error. Please try again.")
             response = self._error(protocol, model, spec, crash, request_id, operation)
+        if self.store is not None:
+            await self.store.durable()
         if spec.name == "s3" and "Origin" in request.headers:
             self._add_cors(request, response)
         return await _send(request, response)

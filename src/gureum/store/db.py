@@ -4,8 +4,11 @@ Durability: the database runs in WAL mode with ``synchronous=NORMAL``. A
 transaction is committed once its frames are written to the WAL file, so a
 commit survives the gureum process being killed (even ``kill -9``) at any
 moment: the OS holds the written pages and SQLite replays the WAL on the next
-open. Only an OS crash or power loss may lose the last few commits, and even
-then the database is never corrupted.
+open. An OS crash or power loss could still lose commits the disk has not yet
+received, so whoever acknowledges a write to a client first awaits
+``store.durable()``: it fsyncs the WAL in a worker thread (never blocking the
+event loop) and returns once every commit made so far is on disk; concurrent
+waiters share one fsync. The database is never corrupted either way.
 
 Threading: one connection, used from the asyncio thread only. A transaction
 (``with store.tx():``) must not span an ``await``; the store refuses to let a
@@ -15,6 +18,7 @@ second asyncio task enter a transaction another task holds open.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -39,6 +43,9 @@ class Store:
         self._now = now
         self._depth = 0
         self._owner: asyncio.Task[object] | None = None
+        self._commits = 0  # transactions committed (outermost only)
+        self._synced = 0  # ... of which are known to be on disk
+        self._syncing: asyncio.Future[None] | None = None
         self.resources = Resources(conn, now)
         self.access_keys = AccessKeys(conn, now)
 
@@ -91,6 +98,29 @@ class Store:
     def schema_versions(self) -> list[int]:
         return applied_versions(self._conn)
 
+    async def durable(self) -> None:
+        """Return once every transaction committed so far is on disk.
+
+        Commits reach the WAL file without an fsync (``synchronous=NORMAL``);
+        this fsyncs it in a worker thread. A caller arriving while an fsync is
+        under way waits for it and, if its own commit came after that fsync
+        began, for one more, which then covers every caller waiting by then.
+        """
+        if self.path == MEMORY:
+            return
+        target = self._commits
+        while self._synced < target:
+            if self._syncing is None:
+                self._syncing = asyncio.ensure_future(self._sync(self._commits))
+            await asyncio.shield(self._syncing)
+
+    async def _sync(self, upto: int) -> None:
+        try:
+            await asyncio.to_thread(_fsync_wal, self.path)
+            self._synced = max(self._synced, upto)
+        finally:
+            self._syncing = None
+
     @property
     def in_transaction(self) -> bool:
         return self._depth > 0
@@ -128,6 +158,8 @@ class Store:
             self._depth -= 1
             try:
                 self._conn.execute(commit)
+                if self._depth == 0:
+                    self._commits += 1
             except sqlite3.Error:
                 if self._depth == 0 and self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
@@ -179,3 +211,17 @@ def _current_task() -> asyncio.Task[object] | None:
         return asyncio.current_task()
     except RuntimeError:
         return None
+
+
+def _fsync_wal(path: Path) -> None:
+    """fsync the database's WAL file (or the database itself where no WAL file is)."""
+    for target in (Path(f"{path}-wal"), path):
+        try:
+            fd = os.open(target, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return
