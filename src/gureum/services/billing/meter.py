@@ -42,7 +42,8 @@ EXTRA = "billing.meter"  # Env.extras: the one Meter of a gureum
 INTERVAL_EXTRA = "billing.interval"  # Env.extras: seconds between ticks (tests)
 DEFAULT_INTERVAL = 15.0
 SERVICE_CODES = {"ec2": "AmazonEC2", "s3": "AmazonS3", "elbv2": "AWSELB", "rds": "AmazonRDS",
-                 "elasticache": "AmazonElastiCache", "cloudwatch": "AmazonCloudWatch"}
+                 "elasticache": "AmazonElastiCache", "cloudwatch": "AmazonCloudWatch",
+                 "secretsmanager": "AWSSecretsManager"}
 
 
 @dataclass(frozen=True)
