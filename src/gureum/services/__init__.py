@@ -16,6 +16,7 @@ from .pricing import Pricing
 from .rds import RDS
 from .s3 import S3
 from .secretsmanager import SecretsManager
+from .secretsmanager import metering as _secretsmanager_metering  # noqa: F401  (its bill)
 from .sts import STS
 
 SERVICES: dict[str, type[Service]] = {
