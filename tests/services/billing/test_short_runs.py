@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import gureum.services.rds  # noqa: F401  (registers the RDS usage source)
-from gureum.services.billing.runs import note_run
+from gureum.services.billing.runs import note_run, runs_of
 from gureum.services.rds.metering import note
 
 from .conftest import ACCOUNT, Harness
@@ -145,3 +145,7 @@ def test_note_run_keeps_a_short_history() -> None:
     assert doc["billing_runs"] == [[100.0, 120.0, "a"], [120.0, 130.0, "b"]]
     note_run(doc, 130.0 + 8 * 86400, True, "b")  # ended runs a week old are dropped
     assert doc["billing_runs"] == [[130.0 + 8 * 86400, None, "b"]]
+    # A record stopped before runs were kept: its state and last write tell.
+    stopped: dict[str, Any] = {}
+    note_run(stopped, 100.0, False)
+    assert runs_of(stopped) is None

@@ -31,8 +31,9 @@ def note_run(doc: dict[str, Any], now: float, on: bool, what: str = "") -> None:
 
 
 def runs_of(doc: dict[str, Any]) -> list[tuple[float, float | None, str]] | None:
-    """The recorded runs, oldest first (None: a record from before runs were kept)."""
+    """The recorded runs, oldest first (None: none recorded, as in a record from
+    before runs were kept, stopped then: its state and last write tell)."""
     runs = doc.get(RUNS)
-    if not isinstance(runs, list):
+    if not isinstance(runs, list) or not runs:
         return None
     return [(float(r[0]), None if r[1] is None else float(r[1]), str(r[2])) for r in runs]
