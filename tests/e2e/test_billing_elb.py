@@ -94,3 +94,42 @@ def test_lcu_hours_follow_the_traffic_as_aws_computes_them(cloud: RunningGureum,
     elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
     wait_for(lambda: curl(url)[0] == 0, 10, "proxy gone")
     elb.delete_target_group(TargetGroupArn=tg)
+
+
+def test_rule_evaluations_count_the_rules_processed_until_one_matched(
+        cloud: RunningGureum, backends: Backends) -> None:
+    """15 rules: requests for /a match rule 1 (within the 10 free rules),
+    requests for /b match rule 15 (5 charged each), as AWS counts them; not
+    every rule on every request."""
+    elb, cw = cloud.client("elbv2"), cloud.client("cloudwatch")
+    host = f"{NET}.42"
+    backends.start(host)
+    lb = make_alb(elb, unique("rules"))
+    tg_a, tg_b = make_tg(elb, unique("ra")), make_tg(elb, unique("rb"))
+    for tg in (tg_a, tg_b):
+        elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": host}])
+    listener = elb.create_listener(
+        LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg_b}])["Listeners"][0]
+    for priority in range(1, 16):
+        path = "/a" if priority == 1 else "/b" if priority == 15 else f"/never{priority}"
+        elb.create_rule(ListenerArn=listener["ListenerArn"], Priority=priority,
+                        Conditions=[{"Field": "path-pattern", "Values": [path]}],
+                        Actions=[{"Type": "forward",
+                                  "TargetGroupArn": tg_b if priority == 15 else tg_a}])
+    wait_active(elb, lb["LoadBalancerArn"])
+    for tg in (tg_a, tg_b):
+        wait_for(lambda tg=tg: {s for s, _ in states(elb, tg).values()} == {"healthy"}, 30,
+                 "healthy")
+    deadline = time.monotonic() + 60
+    for path, n in (("/a", 30), ("/b", 12)):
+        for _ in range(n):
+            assert curl(f"http://{lb['DNSName']}{path}")[0] == 200
+            assert time.monotonic() < deadline, "the requests took too long"
+    dims = {"LoadBalancer": lb["LoadBalancerArn"].split(":loadbalancer/")[1]}
+    wait_for(lambda: metric(cw, "RequestCount", dims) >= 42, 90, "RequestCount")
+    assert metric(cw, "RuleEvaluations", dims) == 12 * 5  # not 42 * 5
+    elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+    wait_for(lambda: curl(f"http://{lb['DNSName']}/a")[0] == 0, 10, "proxy gone")
+    for tg in (tg_a, tg_b):
+        elb.delete_target_group(TargetGroupArn=tg)
