@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from decimal import Decimal
 
 import pytest
 
@@ -32,8 +31,8 @@ def test_secret_and_calls_on_the_bill() -> None:
         now = dt.datetime.now(dt.UTC)
         hours = calendar.monthrange(now.year, now.month)[1] * 24
         # The hour it was stored in (two if the test ran across an hour's start).
-        assert usage["AWSSecretsManager-Secrets"] in {
-            Decimal(str(round(n / hours, 10))) for n in (1, 2)}
+        assert float(usage["AWSSecretsManager-Secrets"]) * hours in (
+            pytest.approx(1), pytest.approx(2))
         by_service = grouped(ce.get_cost_and_usage(
             TimePeriod=days(), Granularity="DAILY", Metrics=["UnblendedCost"],
             GroupBy=[{"Type": "DIMENSION", "Key": "SERVICE"}]), "UnblendedCost")
