@@ -1,7 +1,6 @@
 """Secrets Manager on the bill, end to end: boto3's calls are counted as API
 requests and a stored secret as its hour's share of a secret-month, shown by
-Cost Explorer under "AWS Secrets Manager"; a secret marked for deletion adds
-no hour."""
+Cost Explorer under "AWS Secrets Manager"."""
 
 from __future__ import annotations
 
