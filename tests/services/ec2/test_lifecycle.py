@@ -168,3 +168,37 @@ def test_restart_adopts_running_and_reboots_lost_guests(tmp_path: Path) -> None:
         await second.stop()
 
     asyncio.run(asyncio.wait_for(main(), 30))
+
+
+@scenario
+async def test_group_members_are_read_once_per_membership_change(w: World) -> None:
+    """Every default-group member's rules list every member: a burst of launches
+    reads the members again when they change, not at each state transition."""
+    from gureum.services.ec2 import secgroups
+
+    reads = 0
+    real = secgroups.group_members
+
+    def counted(*args: Any, **kw: Any) -> list[str]:
+        nonlocal reads
+        reads += 1
+        return real(*args, **kw)
+
+    secgroups.group_members = counted  # type: ignore[assignment]
+    try:
+        ids = [w.run()[0] for _ in range(6)]
+        await w.settle(10)
+        assert {w.state(i) for i in ids} == {"running"}
+        assert reads <= 2  # (read again after any instance write, it was 7 here)
+        addresses = {i: w.driver.guests_[i].spec.address for i in ids}
+        for i in ids:  # each member lets in every member
+            allowed = {rule[3] for rule in w.driver.guests_[i].spec.ingress or ()}
+            assert {f"{a}/32" for a in addresses.values()} <= allowed
+        w.ec2.terminate_instances(CALL, {"InstanceIds": [ids[0]]})
+        await w.settle(10)
+        for i in ids[1:]:  # ... and forgets one that is gone
+            allowed = {rule[3] for rule in w.driver.guests_[i].spec.ingress or ()}
+            assert f"{addresses[ids[0]]}/32" not in allowed
+            assert f"{addresses[ids[1]]}/32" in allowed
+    finally:
+        secgroups.group_members = real

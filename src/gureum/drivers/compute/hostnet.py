@@ -219,11 +219,19 @@ def bridge_mac(cidr: str) -> str:
     return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
 
 
+_pinned: set[str] = set()  # bridges seen with their address set (checked once)
+
+
 def _address_pinned(name: str) -> bool:
+    if name in _pinned:
+        return True
     try:  # NET_ADDR_SET: the address was set, the bridge keeps it
-        return Path("/sys/class/net", name, "addr_assign_type").read_text().strip() == "3"
+        pinned = Path("/sys/class/net", name, "addr_assign_type").read_text().strip() == "3"
     except OSError:
         return True  # (gone, or no such attribute: nothing to do)
+    if pinned:
+        _pinned.add(name)
+    return pinned
 
 
 async def ensure_bridge(plan: NetworkPlan) -> str:

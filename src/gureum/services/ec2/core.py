@@ -129,15 +129,32 @@ class EC2Core(Service):
         return found
 
     # Bumped by every instance write: caches derived from instance records
-    # (security group membership, ``index()``) are valid while it stays the same.
+    # (``index()``) are valid while it stays the same.
     generation = 0
     _index: InstanceIndex | None = None
+    # Bumped only by writes that change what security group membership depends
+    # on (an address, the groups, terminated or not): the members of each group
+    # (every member's rules list them) are read again only then, not at each
+    # pending -> running of a burst of launches.
+    membership_generation = 0
 
     def save(self, doc: dict[str, Any]) -> None:
         # Its starts and stops, which the meter bills by the second.
         note_run(doc, self.now(), doc.get("state") == "running", str(doc.get("type", "")))
         self.store.resources.put(INSTANCE, doc["account"], doc["region"], doc["id"], doc)
         self.generation += 1
+        seen: dict[str, tuple[Any, ...]] = self.__dict__.setdefault("_membership", {})
+        member = (doc["state"] == "terminated", doc.get("ip"),
+                  tuple(sorted(g["GroupId"] for g in doc.get("security_groups") or [])))
+        if seen.get(doc["id"]) != member:
+            seen[doc["id"]] = member
+            self.membership_generation += 1
+
+    def records_changed(self) -> None:
+        """Instance records were written other than by ``save`` (deleted, reset)."""
+        self.generation += 1
+        self.membership_generation += 1
+        self.__dict__.pop("_membership", None)
 
     def index(self) -> InstanceIndex:
         """What RunInstances and friends ask of all instance records, read in one

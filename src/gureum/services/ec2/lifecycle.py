@@ -66,7 +66,7 @@ class Lifecycle(EC2Core):
         await self.metadata.stop()
 
     async def reset(self) -> None:
-        self.generation += 1
+        self.records_changed()
         for guest in self.driver.guests():
             await self.driver.destroy(guest)
         await self.driver.shutdown()
@@ -82,10 +82,10 @@ class Lifecycle(EC2Core):
 
     def spec(self, doc: dict[str, Any]) -> GuestSpec:
         user_data = base64.b64decode(doc["user_data"]) if doc.get("user_data") else None
-        if self._members_generation != self.generation:
+        if self._members_generation != self.membership_generation:
             self._members.clear()
-            self._members_generation = self.generation
-        # Instances' addresses per group are read again only after a change.
+            self._members_generation = self.membership_generation
+        # Instances' addresses per group are read again only after a change of them.
         ingress = instance_ingress(self.store, doc, self.env.extras.get(MEMBERS_KEY),
                                    self._members)
         net = doc.get("network")
@@ -161,7 +161,7 @@ class Lifecycle(EC2Core):
             if left <= 0:
                 with self.store.tx():
                     self.store.resources.delete(INSTANCE, doc["account"], doc["region"], doc["id"])
-                self.generation += 1
+                self.records_changed()
                 return None
             return left
         return None  # stopped: nothing runs
