@@ -267,17 +267,7 @@ def _writer(shape: Shape, stack: tuple[str, ...], timestamp: Convert, blob: Conv
              _writer(mshape, inner, timestamp, blob))
             for mname, mshape in shape.members.items()
         )
-
-        def write_structure(value: Any) -> Any:
-            out: dict[str, Any] = {}
-            get = value.get
-            for mname, key, write in fields:
-                v = get(mname)
-                if v is not None:
-                    out[key] = write(v)
-            return out
-
-        return write_structure
+        return _structure_writer(fields)
     if t == "list":
         write_item = _writer(shape.member, stack, timestamp, blob)
         if write_item is _identity:
@@ -293,6 +283,28 @@ def _writer(shape: Shape, stack: tuple[str, ...], timestamp: Convert, blob: Conv
     if t in ("float", "double"):
         return _write_float
     return _identity
+
+
+def _structure_writer(fields: tuple[tuple[str, str, Convert], ...]) -> Convert:
+    """A structure's writer as one generated function: each member is a
+    straight-line ``get``/test/store (in model order, so documents keep their
+    key order), with plain values stored as they are and finite floats kept
+    without a call, instead of a loop calling a converter per member."""
+    names: dict[str, Any] = {"_write_float": _write_float}
+    lines = ["def write_structure(value):", "    out = {}", "    get = value.get"]
+    for i, (mname, key, write) in enumerate(fields):
+        lines += [f"    v = get({mname!r})", "    if v is not None:"]
+        if write is _identity:
+            lines.append(f"        out[{key!r}] = v")
+        elif write is _write_float:
+            lines.append(f"        out[{key!r}] = v if type(v) is float and v - v == 0.0"
+                         " else _write_float(v)")
+        else:
+            names[f"w{i}"] = write
+            lines.append(f"        out[{key!r}] = w{i}(v)")
+    lines.append("    return out")
+    exec("\n".join(lines), names)  # source built from model names, quoted by repr
+    return names["write_structure"]  # type: ignore[no-any-return]
 
 
 def _write_float(value: Any) -> Any:

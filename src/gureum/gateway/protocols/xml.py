@@ -96,7 +96,11 @@ def element_writer(shape: Shape, name: str) -> Writer:
     return found[1]
 
 
-def _members(shape: Shape, stack: tuple[str, ...]) -> Writer:
+def _members(shape: Shape, stack: tuple[str, ...], opening: str = "", close: str = "") -> Writer:
+    """The writer of a structure's members (wrapped in ``opening``/``close`` when
+    given), generated as one function: each member is a straight-line
+    ``get``/test/append, with text, number and timestamp members written in
+    place rather than through a call per member."""
     fields: list[tuple[str, Writer]] = []
     for member_name, member_shape in shape.members.items():
         ser = member_shape.serialization
@@ -104,15 +108,39 @@ def _members(shape: Shape, stack: tuple[str, ...]) -> Writer:
             continue
         name = member_element_name(member_shape, member_name)
         fields.append((member_name, _element(member_shape, name, stack)))
+    names: dict[str, Any] = {"escape": escape, "iso8601": iso8601}
+    lines = ["def write(out, value):", "    get = value.get", "    append = out.append"]
+    if opening:
+        names["opening"], names["close"] = opening, close
+        lines.append("    append(opening)")
+    for i, (member_name, writer) in enumerate(fields):
+        names[f"w{i}"] = writer
+        lines += [f"    v = get({member_name!r})", "    if v is not None:"]
+        scalar = _SCALARS.get(writer)
+        if scalar is None:
+            lines.append(f"        w{i}(out, v)")
+            continue
+        kind, names[f"o{i}"], names[f"c{i}"] = scalar
+        if kind == "text":
+            lines.append(f"        append(o{i} + escape(v if type(v) is str else str(v)) + c{i})")
+        elif kind == "float":
+            lines += ["        if type(v) is float and v - v == 0.0:",
+                      f"            append(o{i} + repr(v) + c{i})",
+                      f"        else: w{i}(out, v)"]
+        elif kind == "timestamp":
+            lines.append(f"        append(o{i} + iso8601(v) + c{i})")
+        else:
+            lines.append(f"        w{i}(out, v)")
+    if opening:
+        lines.append("    append(close)")
+    if len(lines) == 3:
+        lines.append("    pass")
+    exec("\n".join(lines), names)  # source built from model names, quoted by repr
+    return names["write"]  # type: ignore[no-any-return]
 
-    def write(out: list[str], value: Any) -> None:
-        get = value.get
-        for member_name, writer in fields:
-            v = get(member_name)
-            if v is not None:
-                writer(out, v)
 
-    return write
+# The scalar writers _members may write in place: writer -> (kind, opening, close).
+_SCALARS: dict[Writer, tuple[str, str, str]] = {}
 
 
 def _deferred(shape: Shape, name: str) -> Writer:
@@ -132,7 +160,7 @@ def _element(shape: Shape, name: str, stack: tuple[str, ...]) -> Writer:
     if t == "structure":
         if shape.name in stack:
             return _deferred(shape, name)
-        members = _members(shape, (*stack, shape.name))
+        inner = (*stack, shape.name)
         attributes = [
             (mname, mshape.serialization["name"])
             for mname, mshape in shape.members.items()
@@ -144,14 +172,8 @@ def _element(shape: Shape, name: str, stack: tuple[str, ...]) -> Writer:
             prefix = ns.get("prefix")
             ns_text = f' xmlns:{prefix}="{ns["uri"]}"' if prefix else f' xmlns="{ns["uri"]}"'
         if not attributes:
-            opening = f"<{name}{ns_text}>"
-
-            def write_structure(out: list[str], value: Any) -> None:
-                out.append(opening)
-                members(out, value)
-                out.append(close)
-
-            return write_structure
+            return _members(shape, inner, f"<{name}{ns_text}>", close)
+        members = _members(shape, inner)
 
         def write_with_attributes(out: list[str], value: Any) -> None:
             attrs = ""
@@ -216,6 +238,7 @@ def _scalar(shape: Shape, opening: str, close: str) -> Writer:
         def write_text(out: list[str], value: Any) -> None:
             out.append(opening + escape(value if type(value) is str else str(value)) + close)
 
+        _SCALARS[write_text] = ("text", opening, close)
         return write_text
     if t in ("integer", "long"):
         def write_integer(out: list[str], value: Any) -> None:
@@ -237,11 +260,13 @@ def _scalar(shape: Shape, opening: str, close: str) -> Writer:
             else:
                 out.append(opening + format_float(value) + close)
 
+        _SCALARS[write_float] = ("float", opening, close)
         return write_float
     if t == "timestamp" and shape.serialization.get("timestampFormat", "iso8601") == "iso8601":
         def write_timestamp(out: list[str], value: Any) -> None:
             out.append(opening + iso8601(value) + close)
 
+        _SCALARS[write_timestamp] = ("timestamp", opening, close)
         return write_timestamp
 
     def write_scalar(out: list[str], value: Any) -> None:
