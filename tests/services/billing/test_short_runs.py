@@ -6,19 +6,32 @@ billed, and a stop and start within one tick has its own minimum (EC2 Linux:
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import gureum.services.rds  # noqa: F401  (registers the RDS usage source)
+from gureum.config import Settings
+from gureum.control import FakeClock, LoopRunner
+from gureum.drivers.names import MemoryNames
+from gureum.drivers.postgres import FakePostgres
+from gureum.services.base import Call, Env, Identity
+from gureum.services.billing.meter import Meter
 from gureum.services.billing.runs import note_run, runs_of
+from gureum.services.common.addresses import AddressPool
+from gureum.services.rds import RDS
+from gureum.services.rds.core import DRIVER_KEY
 from gureum.services.rds.metering import note
+from gureum.store import Store
 
 from .conftest import ACCOUNT, Harness
 
 REGION = "us-east-1"
 BOX = "BoxUsage:t3.micro"
 MICRO = "InstanceUsage:db.t3.micro"
+CALL = Call("rds", "CreateDBInstance", ACCOUNT, REGION, Identity.root(ACCOUNT), "req")
 
 
 def wait(h: Harness, seconds: float) -> None:
@@ -149,3 +162,57 @@ def test_note_run_keeps_a_short_history() -> None:
     stopped: dict[str, Any] = {}
     note_run(stopped, 100.0, False)
     assert runs_of(stopped) is None
+
+
+def test_rds_service_records_each_run_for_the_meter(tmp_path: Path) -> None:
+    """Through RDS itself (its fake PostgreSQL driver, the fake clock): a DB
+    instance created, stopped, started and stopped again, all between two
+    meter ticks, pays ten minutes for each of its two runs."""
+
+    async def main() -> float:
+        clock = FakeClock()
+        store = Store.open(tmp_path / "gureum.db")
+        loops = LoopRunner()
+        env = Env(settings=Settings(data_dir=tmp_path), store=store, clock=clock,
+                  loops=loops, names=MemoryNames(),
+                  addresses=AddressPool(store, "127.200"),
+                  extras={DRIVER_KEY: FakePostgres()})
+        rds = RDS(env)
+        meter = Meter(env)
+        await rds.start()
+        loops.start()
+        try:
+            meter.tick()  # the meter's first tick: billing starts here
+            ident = {"DBInstanceIdentifier": "db1"}
+            rds.create_db_instance(CALL, {
+                **ident, "Engine": "postgres", "DBInstanceClass": "db.t3.micro",
+                "AllocatedStorage": 20, "MasterUsername": "master",
+                "MasterUserPassword": "password1", "BackupRetentionPeriod": 0})
+
+            async def until(status: str) -> None:
+                for _ in range(200):
+                    await clock.advance(0.5)
+                    await loops.idle()
+                    found = rds.describe_db_instances(CALL, ident)["DBInstances"][0]
+                    if found["DBInstanceStatus"] == status:
+                        return
+                raise AssertionError(f"never {status}")
+
+            await until("available")
+            rds.stop_db_instance(CALL, ident)
+            await until("stopped")
+            rds.start_db_instance(CALL, ident)
+            await until("available")
+            rds.stop_db_instance(CALL, ident)
+            await until("stopped")
+            meter.tick()
+            row = store.connection.execute(
+                "SELECT sum(quantity) FROM billing_usage WHERE usage_type = ?",
+                (MICRO,)).fetchone()
+            return float(row[0] or 0)
+        finally:
+            await loops.stop()
+            await rds.stop()
+            store.close()
+
+    assert asyncio.run(asyncio.wait_for(main(), 30)) == pytest.approx(2 * 600 / 3600)
