@@ -14,7 +14,11 @@ that rebooted), which is what AWS would bill for an instance whose host
 restarted.
 
 A run with a minimum (EC2: 60 seconds per start) is billed its minimum as
-soon as it is seen; later ticks bill only what goes past the minimum.
+soon as it is seen; later ticks bill only what goes past the minimum. A
+source that knows a resource's starts and stops (``runs.note_run``) gives
+each run that ended with both: a run that started and ended between two
+ticks is billed whole, its minimum included, and a stop and start within a
+tick ends the run and begins another with a minimum of its own.
 
 Usage AWS computes per clock hour as a whole (load balancer LCUs: the
 highest dimension of the hour's averages) comes as the hour's figure so far;
