@@ -220,7 +220,8 @@ class MetricStore:
         if unit is not None:
             sql += " AND unit = ?"
             params.append(UNIT_CODE.get(unit, -1))
-        sql += " GROUP BY b, unit ORDER BY b"
+        # Ordered as grouped, so SQLite sorts once (ORDER BY b alone sorted twice).
+        sql += " GROUP BY b, unit ORDER BY b, unit"
         units = UNITS
         rows = self.conn.execute(sql, params)
         return [(b, units[u], c, s, lo, hi) for b, u, c, s, lo, hi in rows]

@@ -4,6 +4,7 @@ GetMetricStatistics and ListMetrics."""
 from __future__ import annotations
 
 import math
+import operator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +29,9 @@ PAST_LIMIT = 14 * 86400
 FUTURE_LIMIT = 2 * 3600
 RECENTLY_ACTIVE = 3 * 3600
 LIST_PAGE = 500
+# Where each GetMetricStatistics member is in an aggregate row (Average appended).
+_COLUMN = {"Timestamp": 0, "Unit": 1, "SampleCount": 2, "Sum": 3, "Minimum": 4, "Maximum": 5,
+           "Average": 6}
 # CloudWatch rejects numbers too small or too large to keep (base 10 or 2).
 VALUE_MAX = 2.0**360
 VALUE_MIN = 2.0**-260
@@ -278,14 +282,13 @@ class MetricOps(Service):
         if not extended:
             # The hot path: SQLite aggregates, one dict per period (timestamps as epoch
             # seconds, which every protocol serializes as a timestamp).
-            for ts, u, count, total, lo, hi in self.metrics.aggregate(mid, start, end, period,
-                                                                      unit):
-                values = {"SampleCount": count, "Sum": total, "Minimum": lo, "Maximum": hi,
-                          "Average": total / count if count else 0.0}
-                point: dict[str, Any] = {"Timestamp": ts, "Unit": u}
-                for stat in stats:
-                    point[stat] = values[stat]
-                datapoints.append(point)
+            # Each point is zipped from its row's columns by one itemgetter.
+            keys = ("Timestamp", "Unit", *dict.fromkeys(stats))
+            pick = operator.itemgetter(*(_COLUMN[k] for k in keys))
+            rows: list[tuple[Any, ...]] = self.metrics.aggregate(mid, start, end, period, unit)
+            if "Average" in keys:
+                rows = [(*r, r[3] / r[2] if r[2] else 0.0) for r in rows]
+            datapoints = [dict(zip(keys, pick(r), strict=True)) for r in rows]
             return {"Label": params["MetricName"], "Datapoints": datapoints}
         for b in buckets(self.metrics, [mid], start, end, period, unit, by_unit=True,
                          values=True):
