@@ -19,7 +19,7 @@
    The same query through boto3 is printed for comparison.
 
     .venv/bin/python bench/cloudwatch.py [--processes 4] [--calls 60] [--protocol json]
-        [--no-compression] [--skip-boto3] [--profile out.prof]
+        [--no-compression] [--skip-boto3] [--profile out.prof] [--query-only]
 """
 
 from __future__ import annotations
@@ -161,10 +161,7 @@ def ingest(processes: int, calls: int, protocol: str = PROTOCOL, raw: bool = Fal
     base = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     server: contextlib.AbstractContextManager[RunningGureum]
     if profile is not None:
-        g: RunningGureum = ProfiledGureum(Path(tempfile.mkdtemp(prefix="gureum-bench-")),
-                                          free_port(), profile)
-        g.start()
-        server = contextlib.nullcontext(g)
+        server = contextlib.nullcontext(profiled_gureum(profile))
     else:
         server = running_gureum()
     with server as g:
@@ -197,11 +194,7 @@ def ingest(processes: int, calls: int, protocol: str = PROTOCOL, raw: bool = Fal
               f"would take {1_000_000 / per_1000:,.0f} datapoints/s; {os.cpu_count()} cores "
               f"here, load average {os.getloadavg()[0]:.2f})")
         if profile is not None:
-            os.killpg(g.pid, signal.SIGINT)  # cProfile writes its file on a clean exit
-            assert g.proc is not None
-            g.proc.wait(30)
-            g.proc = None
-            report(profile)
+            stop_profiled(g, profile)
         return total / elapsed, per_1000
 
 
@@ -263,11 +256,27 @@ def storage_and_query() -> None:
     store.close()
 
 
-def query_round_trip() -> None:
+def profiled_gureum(profile: Path) -> RunningGureum:
+    g = ProfiledGureum(Path(tempfile.mkdtemp(prefix="gureum-bench-")), free_port(), profile)
+    g.start()
+    return g
+
+
+def stop_profiled(g: RunningGureum, profile: Path) -> None:
+    os.killpg(g.pid, signal.SIGINT)  # cProfile writes its file on a clean exit
+    assert g.proc is not None
+    g.proc.wait(30)
+    g.proc = None
+    report(profile)
+
+
+def query_round_trip(profile: Path | None = None, calls: int = 20) -> None:
     """GetMetricStatistics (1,440 datapoints) through boto3 in each protocol: the
     server's CPU per call (HTTP, parsing, the query, serialization) and the
     round trip (which includes boto3 parsing the response)."""
-    with running_gureum() as g:
+    server: contextlib.AbstractContextManager[RunningGureum] = (
+        running_gureum() if profile is None else contextlib.nullcontext(profiled_gureum(profile)))
+    with server as g:
         now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
         points = [{"MetricName": "Target", "Value": float(i % 97),
                    "Timestamp": now - dt.timedelta(minutes=1440 - i)} for i in range(1440)]
@@ -281,13 +290,15 @@ def query_round_trip() -> None:
             cw.get_metric_statistics(**args)
             times = []
             cpu_before = cpu_seconds(g.pid)
-            for _ in range(20):
+            for _ in range(calls):
                 t0 = time.perf_counter()
                 cw.get_metric_statistics(**args)
                 times.append((time.perf_counter() - t0) * 1000)
-            cpu = (cpu_seconds(g.pid) - cpu_before) / 20 * 1000
+            cpu = (cpu_seconds(g.pid) - cpu_before) / calls * 1000
             print(f"GetMetricStatistics through boto3 ({protocol}, 1440 datapoints): server CPU "
                   f"{cpu:.1f} ms per call, median round trip {statistics.median(times):.1f} ms")
+        if profile is not None:
+            stop_profiled(g, profile)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -302,8 +313,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the replayed (raw HTTP) ingestion run")
     parser.add_argument("--profile", type=Path, default=None,
                         help="run the server under cProfile, write its profile here, print it")
+    parser.add_argument("--query-only", action="store_true",
+                        help="only GetMetricStatistics through boto3 in each protocol "
+                             "(with --profile: that server under cProfile)")
     args = parser.parse_args(argv)
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.query_only:
+        query_round_trip(args.profile, calls=100)
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        return 0
     compress = not args.no_compression
     if not args.skip_boto3:
         ingest(args.processes, args.calls, args.protocol, False, compress, args.profile)
