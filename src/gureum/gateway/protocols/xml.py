@@ -121,14 +121,22 @@ def _members(shape: Shape, stack: tuple[str, ...], opening: str = "", close: str
             lines.append(f"        w{i}(out, v)")
             continue
         kind, names[f"o{i}"], names[f"c{i}"] = scalar
-        if kind == "text":
-            lines.append(f"        append(o{i} + escape(v if type(v) is str else str(v)) + c{i})")
+        member_enum = getattr(shape.members[member_name], "enum", None)
+        if kind == "text" and member_enum:
+            # An enum's few values are spelled once, tags and all.
+            names[f"e{i}"] = {e: f"{scalar[1]}{escape(e)}{scalar[2]}" for e in member_enum}
+            lines += [f"        t = e{i}.get(v) if type(v) is str else None",
+                      f"        append(t if t is not None else"
+                      f" f'{{o{i}}}{{escape(v if type(v) is str else str(v))}}{{c{i}}}')"]
+        elif kind == "text":
+            lines.append(f"        append(f'{{o{i}}}{{escape(v if type(v) is str else str(v))}}"
+                         f"{{c{i}}}')")
         elif kind == "float":
             lines += ["        if type(v) is float and v - v == 0.0:",
-                      f"            append(o{i} + repr(v) + c{i})",
+                      f"            append(f'{{o{i}}}{{v!r}}{{c{i}}}')",
                       f"        else: w{i}(out, v)"]
         elif kind == "timestamp":
-            lines.append(f"        append(o{i} + iso8601(v) + c{i})")
+            lines.append(f"        append(f'{{o{i}}}{{iso8601(v)}}{{c{i}}}')")
         else:
             lines.append(f"        w{i}(out, v)")
     if opening:
