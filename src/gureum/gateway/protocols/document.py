@@ -20,7 +20,7 @@ from botocore.model import Shape
 from gureum.errors import ValidationError
 
 from ..validate import length_checker, scalar_checker
-from .values import b64decode, parse_timestamp, to_datetime
+from .values import EPOCH_RANGE, b64decode, epoch, parse_timestamp, to_datetime
 
 Convert = Callable[[Any], Any]
 
@@ -290,12 +290,16 @@ def _structure_writer(fields: tuple[tuple[str, str, Convert], ...]) -> Convert:
     straight-line ``get``/test/store (in model order, so documents keep their
     key order), with plain values stored as they are and finite floats kept
     without a call, instead of a loop calling a converter per member."""
-    names: dict[str, Any] = {"_write_float": _write_float}
+    names: dict[str, Any] = {"_write_float": _write_float, "epoch": epoch,
+                             "EPOCH_RANGE": EPOCH_RANGE}
     lines = ["def write_structure(value):", "    out = {}", "    get = value.get"]
     for i, (mname, key, write) in enumerate(fields):
         lines += [f"    v = get({mname!r})", "    if v is not None:"]
         if write is _identity:
             lines.append(f"        out[{key!r}] = v")
+        elif write is epoch:
+            lines.append(f"        out[{key!r}] = v if type(v) is int and v in EPOCH_RANGE"
+                         " else epoch(v)")
         elif write is _write_float:
             lines.append(f"        out[{key!r}] = v if type(v) is float and v - v == 0.0"
                          " else _write_float(v)")

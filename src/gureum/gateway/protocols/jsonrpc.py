@@ -74,11 +74,10 @@ class JSONProtocol:
     def _write(self, value: Any, shape: Shape) -> Any:
         return writer(shape, self.name, self._timestamp, self._blob)(value)
 
-    def _timestamp(self, value: Any) -> Any:
-        return epoch(value)
-
-    def _blob(self, value: Any) -> Any:
-        return b64encode(value)
+    # Plain functions (not bound methods), which the compiled writers call
+    # directly or write in place (epoch seconds).
+    _timestamp = staticmethod(epoch)
+    _blob = staticmethod(b64encode)
 
     def _headers(self, service: ServiceModel) -> dict[str, str]:
         return {"Content-Type": self.content_type(service)}
@@ -139,10 +138,12 @@ class CBORProtocol(JSONProtocol):
     def encode(self, document: Any) -> bytes:
         return bytes(cbor2.dumps(document, datetime_as_timestamp=True, timezone=None))
 
-    def _timestamp(self, value: Any) -> Any:
+    @staticmethod
+    def _timestamp(value: Any) -> Any:
         return cbor2.CBORTag(1, epoch(value))
 
-    def _blob(self, value: Any) -> Any:
+    @staticmethod
+    def _blob(value: Any) -> Any:
         return value.encode() if isinstance(value, str) else bytes(value)
 
     def _headers(self, service: ServiceModel) -> dict[str, str]:

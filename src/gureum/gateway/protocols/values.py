@@ -74,11 +74,11 @@ def iso8601(value: object) -> str:
 
 
 # Whole epoch seconds that datetime can hold: written as they are.
-_EPOCH_RANGE = range(-62135596800, 253402300800)
+EPOCH_RANGE = range(-62135596800, 253402300800)
 
 
 def epoch(value: object) -> float | int:
-    if type(value) is int and value in _EPOCH_RANGE:
+    if type(value) is int and value in EPOCH_RANGE:
         return value
     dt = to_datetime(value)
     ts = dt.timestamp()
