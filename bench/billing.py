@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
+import shutil
 import statistics
 import tempfile
 import time
@@ -48,6 +50,7 @@ def main() -> None:
     parser.add_argument("--hours", type=int, default=24 * 30)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="gureum-bench-billing-"))
+    atexit.register(shutil.rmtree, tmp, True)  # the store is gone with the run
     clock = FakeClock(START)
     store = Store.open(tmp / "gureum.db", now=clock.now)
     env = Env(settings=Settings(data_dir=tmp), store=store, clock=clock, loops=None)

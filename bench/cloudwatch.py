@@ -25,12 +25,14 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import datetime as dt
 import http.client
 import multiprocessing
 import os
 import pstats
+import shutil
 import signal
 import socket
 import statistics
@@ -208,6 +210,7 @@ def report(profile: Path, top: int = 25) -> None:
 
 def storage_and_query() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="gureum-bench-"))
+    atexit.register(shutil.rmtree, tmp, True)  # the store is gone with the run
     clock = FakeClock(start=1_700_006_400.0)
     store = Store.open(tmp / "gureum.db", now=clock.now)
     env = Env(settings=Settings.load(env={}, data_dir=tmp), store=store, clock=clock,
