@@ -13,9 +13,10 @@ group's average CPU at 50 %:
 3. every process of an instance is killed: the group replaces it.
 
 Run it as root (instances get their own network namespaces) against a gureum
-started with time sped up, so that it completes in a minute or two:
+started with time sped up, so that it completes in about a minute (with
+``GUREUM_TIME_SCALE=12``, steadier on a busy machine, in about two):
 
-    GUREUM_TIME_SCALE=12 gureum up --detach
+    GUREUM_TIME_SCALE=60 gureum up --detach
     .venv/bin/python examples/autoscaling_demo.py [--endpoint http://127.0.0.1:4566]
 
 It prints what happens as it goes, and a JSON summary (``--json``) as its
