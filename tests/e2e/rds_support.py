@@ -19,17 +19,17 @@ PASSWORD = "s3cret-Passw0rd"
 no_postgres = find_bin_dir() is None or shutil.which("psql") is None
 
 
-def engine_pids(data_dir: Path) -> list[int]:
-    """Server processes whose data directory is under ``data_dir``."""
+def engine_pids(data_dir: Path, programs: tuple[bytes, ...] = (b"postgres",)) -> list[int]:
+    """Processes of ``programs`` whose command line names a path under ``data_dir``."""
     marker = str(data_dir).encode()
     pids = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
             try:
                 cmd = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if b"postgres" in cmd and marker in cmd:
+            if marker in cmd and any(p in cmd for p in programs):
                 pids.append(int(entry.name))
     return pids
 

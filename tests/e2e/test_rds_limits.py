@@ -91,18 +91,8 @@ def test_class_limits_follow_the_instance() -> None:
 
 
 def servers(data_dir: Path) -> list[int]:
-    """Every process (postgres, mariadbd) whose command line names ``data_dir``."""
-    marker = str(data_dir).encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                cmd = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if marker in cmd and (b"postgres" in cmd or b"mariadbd" in cmd):
-                found.append(int(entry.name))
-    return found
+    """Every server process (postgres, mariadbd) whose command line names ``data_dir``."""
+    return engine_pids(data_dir, (b"postgres", b"mariadbd"))
 
 
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv is not installed")

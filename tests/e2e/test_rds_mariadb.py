@@ -18,24 +18,14 @@ import pytest
 from gureum.drivers.mysql import find_mariadbd
 from gureum.testing.server import RunningGureum, running_gureum
 
-from .rds_support import PASSWORD, wait_gone, wait_status
+from .rds_support import PASSWORD, engine_pids, wait_gone, wait_status
 
 pytestmark = pytest.mark.skipif(find_mariadbd() is None or shutil.which("mysql") is None,
                                 reason="MariaDB is not installed")
 
 
 def server_pids(data_dir: Path) -> list[int]:
-    marker = str(data_dir).encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"mariadbd" in cmd and marker in cmd:
-                pids.append(int(entry.name))
-    return pids
+    return engine_pids(data_dir, (b"mariadbd",))
 
 
 @pytest.fixture(scope="module")
