@@ -32,6 +32,7 @@ class FakeComputeDriver:
         self.launches = 0
         self.shut_down = False
         self.layers: dict[str, dict[str, bytes]] = {}
+        self.addresses: set[str] = set()  # the host's extra addresses on the network
 
     def network(self) -> NetworkPlan:
         return self.plan
@@ -41,6 +42,17 @@ class FakeComputeDriver:
 
     async def prepare(self) -> None:
         self.shut_down = False
+
+    async def add_host_address(self, address: str) -> None:
+        if not self.plan.isolated:
+            raise RuntimeError("a loopback network has no host addresses to add")
+        self.addresses.add(address)
+
+    async def remove_host_address(self, address: str) -> None:
+        self.addresses.discard(address)
+
+    async def host_addresses(self) -> list[str]:
+        return sorted(self.addresses)
 
     async def launch(self, spec: GuestSpec) -> None:
         guest = self.guests_.get(spec.id)
@@ -102,6 +114,7 @@ class FakeComputeDriver:
     async def shutdown(self) -> None:
         for guest in self.guests_.values():
             guest.running = False
+        self.addresses.clear()  # (the host's bridge goes, and its addresses with it)
         self.shut_down = True
 
     def crash(self, id: str) -> None:

@@ -257,6 +257,43 @@ async def ensure_bridge(plan: NetworkPlan) -> str:
     return name
 
 
+async def bridge_addresses(plan: NetworkPlan) -> list[str]:
+    """The host's single addresses (/32) on ``plan``'s bridge inside its range:
+    endpoints (load balancers) that live on the network, besides the gateway."""
+    name = bridge_name(plan.cidr)
+    if not link_exists(name):
+        return []
+    out = await run("ip", "-4", "-o", "addr", "show", "dev", name, check=False)
+    net = ipaddress.IPv4Network(plan.cidr)
+    found = []
+    for line in out.splitlines():
+        fields = line.split()
+        if "inet" not in fields:
+            continue
+        address, _, prefix = fields[fields.index("inet") + 1].partition("/")
+        if prefix == "32" and ipaddress.IPv4Address(address) in net:
+            found.append(address)
+    return sorted(found)
+
+
+async def add_bridge_address(plan: NetworkPlan, address: str) -> None:
+    """Give the host ``address`` (/32) on ``plan``'s bridge; already there is fine.
+
+    A /32 does not change which source address the host picks for the range
+    (the gateway's, whose route it is): only what binds to it uses it."""
+    name = bridge_name(plan.cidr)
+    await run("ip", "addr", "add", f"{address}/32", "dev", name, check=False)
+    if address not in await bridge_addresses(plan):
+        raise CommandError(f"could not add {address} to {name}")
+
+
+async def remove_bridge_address(plan: NetworkPlan, address: str) -> None:
+    """Take ``address`` off ``plan``'s bridge; already gone is fine."""
+    name = bridge_name(plan.cidr)
+    if link_exists(name):
+        await run("ip", "addr", "del", f"{address}/32", "dev", name, check=False)
+
+
 async def remove_bridge(plan: NetworkPlan) -> None:
     name = bridge_name(plan.cidr)
     if link_exists(name):

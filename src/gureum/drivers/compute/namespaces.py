@@ -114,6 +114,18 @@ class NamespaceDriver:
         async with self._bridge_lock:
             self._bridge = await hostnet.ensure_bridge(self.network())
 
+    async def add_host_address(self, address: str) -> None:
+        async with self._bridge_lock:
+            self._bridge = await hostnet.ensure_bridge(self.network())
+            await hostnet.add_bridge_address(self.network(), address)
+
+    async def remove_host_address(self, address: str) -> None:
+        async with self._bridge_lock:
+            await hostnet.remove_bridge_address(self.network(), address)
+
+    async def host_addresses(self) -> list[str]:
+        return await hostnet.bridge_addresses(self.network())
+
     def _dir(self, id: str) -> Path:
         return self.guests_dir / id
 

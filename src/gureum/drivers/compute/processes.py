@@ -69,6 +69,15 @@ class ProcessDriver:
     async def prepare(self) -> None:
         return None
 
+    async def add_host_address(self, address: str) -> None:
+        raise RuntimeError("instances live on loopback addresses: no network to add to")
+
+    async def remove_host_address(self, address: str) -> None:
+        return None
+
+    async def host_addresses(self) -> list[str]:
+        return []
+
     def _dir(self, id: str) -> Path:
         return self.guests_dir / id
 

@@ -1,7 +1,8 @@
 """VPCs and subnets: the default VPC of every account and region (the host's
 instance network, one /20 subnet per availability zone), VPCs and subnets
 created with CreateVpc/CreateSubnet (CIDRs validated as AWS does: /16 to /28,
-subnets inside their VPC and not overlapping), and private address allocation.
+subnets inside their VPC and not overlapping), and private address allocation
+(instances' addresses, and those other services reserve: ``RESERVED_KEY``).
 
 Every VPC's addresses are real addresses on this host, so they are allocated
 from one pool across all accounts and regions: two instances never share an
@@ -31,6 +32,9 @@ from .core import INSTANCE, SECURITY_GROUP, SUBNET, VPC, EC2Core
 from .regions import zone_id, zones
 
 SUBNET_PREFIX = 20
+# Env.extras: callables () -> addresses other services hold in VPC subnets (a
+# load balancer's, one per subnet); instances are never given them.
+RESERVED_KEY = "ec2.reserved-addresses"
 
 
 def _id(prefix: str, *parts: str) -> str:
@@ -102,6 +106,8 @@ class VpcOperations(EC2Core):
     def allocate_addresses(self, subnet: dict[str, Any], count: int) -> list[str]:
         """``count`` free addresses of ``subnet`` (AWS reserves the first four and the last)."""
         used = self.index().ips | {self.driver.network().gateway}
+        for reserved in self.env.extras.get(RESERVED_KEY) or ():
+            used |= reserved()
         net = ipaddress.IPv4Network(subnet["CidrBlock"])
         out: list[str] = []
         for offset in range(4, net.num_addresses - 1):
