@@ -299,3 +299,61 @@ def test_bodies_stickiness_and_idle_timeout(tmp_path: Path, backends: Backends,
         runner.run(driver.remove("lb1"))
         runner.close()
     assert not driver.running("lb1")
+
+
+def test_every_address_listens_and_servers_see_their_source(
+        tmp_path: Path, make_driver: Callable[[Path], ProxyDriver]) -> None:
+    """Listeners listen on each of the spec's addresses; requests and health
+    checks reach a server from its ``source`` address (a load balancer's own
+    address in the server's subnet), a server without one from the host's."""
+    peers: dict[str, set[str]] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            host = self.server.server_address[0]
+            peers.setdefault(str(host), set()).add(self.client_address[0])
+            body = f"{host} {self.client_address[0]}".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    servers = [Quiet((f"{BASE}.{i}", 8080), Handler) for i in (41, 42)]
+    for srv in servers:
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+    check = Check(path="/", interval=0.3, timeout=0.3, rise=1, fall=2)
+    pool = Backend("web", servers=(Server("a", f"{BASE}.41", 8080, source=f"{BASE}.51"),
+                                   Server("b", f"{BASE}.42", 8080)), check=check)
+    tcp = Backend("raw", "tcp", servers=(Server("a", f"{BASE}.41", 8080,
+                                                source=f"{BASE}.52"),),
+                  check=Check(protocol="tcp", interval=0.3, timeout=0.3, rise=1, fall=2))
+    proxy = ProxySpec("lb2", f"{BASE}.61", (
+        Listener(18081, "http", Action("forward", (("web", 1),))),
+        Listener(18082, "tcp", Action("forward", (("raw", 1),))),
+    ), (pool, tcp), extra_addresses=(f"{BASE}.62",))
+    driver = make_driver(tmp_path)
+    runner = asyncio.Runner()
+
+    async def states() -> set[str]:
+        return {h.state for servers in (await driver.health("lb2")).values()
+                for h in servers.values()}
+
+    try:
+        runner.run(driver.apply(proxy))
+        wait_for(lambda: runner.run(states()) == {"healthy"})
+        for address in (f"{BASE}.61", f"{BASE}.62"):
+            answers = {get(f"http://{address}:18081/")[1] for _ in range(4)}
+            assert answers == {f"{BASE}.41 {BASE}.51", f"{BASE}.42 127.0.0.1"}
+            assert get(f"http://{address}:18082/")[1] == f"{BASE}.41 {BASE}.52"
+        # (health checks included: nothing else ever reached the servers)
+        assert peers == {f"{BASE}.41": {f"{BASE}.51", f"{BASE}.52"},
+                         f"{BASE}.42": {"127.0.0.1"}}
+    finally:
+        runner.run(driver.remove("lb2"))
+        runner.close()
+        for srv in servers:
+            srv.shutdown()
+            srv.server_close()

@@ -2,7 +2,7 @@
 and what it reports back.
 
 A ``ProxySpec`` is the whole desired configuration of one proxy (one load
-balancer): the address it listens on, its listeners with their ordered rules,
+balancer): the addresses it listens on, its listeners with their ordered rules,
 and its backends (pools of servers with health-check settings). ``apply`` makes
 the running proxy match a spec (starting it if needed) and is idempotent;
 ``health`` reads back what the proxy's own health checks observed. The driver
@@ -38,6 +38,9 @@ class Server:
     port: int
     weight: int = 1
     draining: bool = False  # no new requests; in-flight ones finish
+    # The address connections to it (and its health checks) come from; None:
+    # the one the host picks.
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,11 @@ class ProxySpec:
     address: str
     listeners: tuple[Listener, ...] = ()
     backends: tuple[Backend, ...] = ()
+    extra_addresses: tuple[str, ...] = ()  # every listener listens on these too
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return (self.address, *self.extra_addresses)
 
 
 @dataclass(frozen=True)

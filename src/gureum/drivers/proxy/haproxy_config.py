@@ -125,11 +125,10 @@ class _Renderer:
                 f"{_quote(action.content_type)}{body}{suffix}"]
 
     def frontend(self, lst: Listener) -> list[str]:
-        addr = self.spec.address
-        bind = f"    bind {addr}:{lst.port}"
-        if lst.certificate:
-            bind += f" ssl crt {certificate_file(self.directory, lst.port)}"
-        lines = [f"frontend l{lst.port}", bind, f"    mode {lst.mode}",
+        tls = (f" ssl crt {certificate_file(self.directory, lst.port)}"
+               if lst.certificate else "")
+        binds = [f"    bind {addr}:{lst.port}{tls}" for addr in self.spec.addresses]
+        lines = [f"frontend l{lst.port}", *binds, f"    mode {lst.mode}",
                  f"    timeout client {_seconds(lst.idle_timeout)}"]
         if lst.mode == "tcp":
             backend = (self.backend_for(lst.default.targets)
@@ -180,6 +179,8 @@ class _Renderer:
                     f" weight {0 if s.draining else s.weight}")
             if c.port:
                 line += f" port {c.port}"
+            if s.source:
+                line += f" source {s.source}"
             if b.sticky_cookie and mode == "http":
                 line += f" cookie {s.name}"
             lines.append(line)

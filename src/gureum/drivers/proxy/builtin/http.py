@@ -405,7 +405,8 @@ class Upstream(asyncio.Protocol):
         spec = self.server.spec
         loop = asyncio.get_running_loop()
         task: asyncio.Future[Any] = asyncio.ensure_future(
-            loop.create_connection(lambda: self, spec.host, spec.port))
+            loop.create_connection(lambda: self, spec.host, spec.port,
+                                   local_addr=(spec.source, 0) if spec.source else None))
         task.add_done_callback(self._connected)
         self.task = task
 

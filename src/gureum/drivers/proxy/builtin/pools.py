@@ -113,7 +113,8 @@ async def probe(server: Server, check: Check) -> tuple[str, int | None]:
     writer = None
     try:
         async with asyncio.timeout(check.timeout):
-            reader, writer = await asyncio.open_connection(server.host, port)
+            reader, writer = await asyncio.open_connection(
+                server.host, port, local_addr=(server.source, 0) if server.source else None)
             if check.protocol == "tcp":
                 return "", None
             writer.write(f"GET {check.path} HTTP/1.1\r\nHost: {server.host}:{port}\r\n"

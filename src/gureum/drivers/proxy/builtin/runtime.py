@@ -50,7 +50,7 @@ class Front:
             w = self.weighted[action] = Weighted(action.targets)
         return w.pick(pools)
 
-    async def start(self, address: str, directory: Path, tag: str) -> None:
+    async def start(self, addresses: tuple[str, ...], directory: Path, tag: str) -> None:
         lst = self.listener
         context = None
         if lst.certificate:
@@ -60,12 +60,13 @@ class Front:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(str(pem))
         loop = asyncio.get_running_loop()
+        # (a list of hosts: one server listening on each address)
         if lst.mode == "tcp":
-            self.server = await loop.create_server(lambda: TcpClient(self), address, lst.port,
-                                                   reuse_address=True, reuse_port=True,
-                                                   backlog=1024)
+            self.server = await loop.create_server(lambda: TcpClient(self), list(addresses),
+                                                   lst.port, reuse_address=True,
+                                                   reuse_port=True, backlog=1024)
         else:
-            self.server = await loop.create_server(lambda: HttpClient(self), address,
+            self.server = await loop.create_server(lambda: HttpClient(self), list(addresses),
                                                    lst.port, reuse_address=True,
                                                    reuse_port=True, backlog=1024,
                                                    ssl=context)
@@ -85,7 +86,7 @@ class Proxy:
         self.pools: dict[str, Pool] = {}
         self.fronts: dict[int, Front] = {}
         self.tally = Tally()
-        self.address = ""
+        self.addresses: tuple[str, ...] = ()
         self._sweeper: asyncio.Task[None] | None = None
 
     async def apply(self, spec: ProxySpec) -> None:
@@ -105,15 +106,15 @@ class Proxy:
         for port, lst in wanted.items():
             front = self.fronts.get(port)
             if (front is not None and front.key == (lst.mode, lst.certificate)
-                    and spec.address == self.address):
+                    and spec.addresses == self.addresses):
                 front.update(lst)
                 continue
             if front is not None:
                 self.fronts.pop(port).close()
             front = Front(self, lst)
-            await front.start(spec.address, self.dir, self.tag)
+            await front.start(spec.addresses, self.dir, self.tag)
             self.fronts[port] = front
-        self.address = spec.address
+        self.addresses = spec.addresses
 
     async def _sweep(self) -> None:
         while True:

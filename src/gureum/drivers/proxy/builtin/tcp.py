@@ -93,7 +93,8 @@ class TcpServer(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         spec = self.server.spec
         task: asyncio.Future[Any] = asyncio.ensure_future(
-            loop.create_connection(lambda: self, spec.host, spec.port))
+            loop.create_connection(lambda: self, spec.host, spec.port,
+                                   local_addr=(spec.source, 0) if spec.source else None))
         task.add_done_callback(self._connected)
         self.task = task
 

@@ -36,7 +36,8 @@ def _backend(d: dict[str, Any]) -> Backend:
 
 def loads(d: dict[str, Any]) -> ProxySpec:
     return ProxySpec(d["name"], d["address"], tuple(_listener(x) for x in d["listeners"]),
-                     tuple(_backend(x) for x in d["backends"]))
+                     tuple(_backend(x) for x in d["backends"]),
+                     tuple(d.get("extra_addresses") or ()))
 
 
 def encode(message: dict[str, Any]) -> bytes:
