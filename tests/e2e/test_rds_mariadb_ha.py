@@ -2,7 +2,9 @@
 ``mysql`` client: a read replica that replicates by binlog, refuses writes
 and is promoted; a Multi-AZ instance that fails over keeping its endpoint and
 data; point-in-time restore from the archived binlogs (exactly the rows
-committed up to the second), and LatestRestorableTime."""
+committed up to the second), and LatestRestorableTime. Multi-AZ replication
+is synchronous: a commit waits for the standby, and one acknowledged survives
+a SIGKILL of the primary right after it returned."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +23,7 @@ import pytest
 from gureum.drivers.mysql import find_mariadbd
 from gureum.testing.server import RunningGureum
 
-from .rds_support import PASSWORD, mysql, rds_gureum, wait_gone, wait_status
+from .rds_support import PASSWORD, engine_pids, mysql, rds_gureum, wait_gone, wait_status
 
 pytestmark = pytest.mark.skipif(find_mariadbd() is None or shutil.which("mysql") is None,
                                 reason="MariaDB is not installed")
@@ -83,6 +86,61 @@ def primary_pid(cloud: RunningGureum, db: dict[str, Any]) -> int:
                 f"bind-address = {address}\n" in Path(conf[0].decode()).read_text():
             return int(entry.name)
     raise AssertionError("no server for the instance")
+
+
+def standby_pid(cloud: RunningGureum, db: dict[str, Any]) -> int:
+    """The mariadbd of the instance's Multi-AZ standby: it listens on no
+    address and replicates from the endpoint's (its master.info names it)."""
+    address = socket.gethostbyname(db["Endpoint"]["Address"])
+    for pid in engine_pids(cloud.data_dir, (b"mariadbd",)):
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            conf = Path(next(a for a in args if a.startswith(b"--defaults-file="))
+                        [len(b"--defaults-file="):].decode())
+            info = (conf.parent / "data" / "master.info").read_text().splitlines()
+        except (OSError, StopIteration):
+            continue
+        if "skip-networking" in conf.read_text().splitlines() and address in info:
+            return pid
+    raise AssertionError("no standby for the instance")
+
+
+def wait_synchronous(db: dict[str, Any], timeout: float = 60.0) -> None:
+    """Until the primary has its standby attached semi-synchronously, as a
+    client sees it in the server's status (after a failover the new standby
+    is built while the instance already takes writes, as on RDS)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = mysql(db, "SHOW GLOBAL STATUS WHERE Variable_name IN "
+                        "('Rpl_semi_sync_master_clients', 'Rpl_semi_sync_master_status')")
+        status = dict(line.split("\t") for line in out.stdout.splitlines()) \
+            if out.returncode == 0 else {}
+        if status.get("Rpl_semi_sync_master_clients") == "1" and \
+                status.get("Rpl_semi_sync_master_status") == "ON":
+            return
+        assert time.monotonic() < deadline, (out.stderr, status)
+        time.sleep(0.1)
+
+
+def insert_when_writable(db: dict[str, Any], n: int, table: str = "ha",
+                         timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while mysql(db, f"INSERT INTO {table} VALUES ({n})").returncode != 0:
+        assert time.monotonic() < deadline, "never writable again"
+        time.sleep(0.2)
+
+
+def wait_failovers(rds: Any, id: str, count: int, timeout: float = 30.0) -> None:
+    """Until the instance's events tell of ``count`` failovers (the event is
+    recorded just after the endpoint serves again, so a client may be first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = rds.describe_events(SourceIdentifier=id, SourceType="db-instance")["Events"]
+        done = sum("failover" in e["Message"] for e in events)
+        if done == count:
+            return
+        assert done < count and time.monotonic() < deadline, [e["Message"] for e in events]
+        time.sleep(0.1)
 
 
 def test_replica_replicates_refuses_writes_and_promotes(rds: Any) -> None:
@@ -152,12 +210,55 @@ def test_multi_az_failover_keeps_endpoint_and_data(cloud: RunningGureum, rds: An
     assert failover < 30, failover
     # The primary dying: the standby takes over, committed rows intact.
     os.kill(primary_pid(cloud, after), signal.SIGKILL)
-    deadline = time.monotonic() + 60
-    while mysql(after, "INSERT INTO ha VALUES (3)").returncode != 0:
-        assert time.monotonic() < deadline, "never writable again"
-        time.sleep(0.2)
+    insert_when_writable(after, 3)
     assert rows(after, "ha") == [1, 2, 3]
-    events = rds.describe_events(SourceIdentifier="maria-ha", SourceType="db-instance")
-    assert sum("failover" in e["Message"] for e in events["Events"]) == 2
+    wait_failovers(rds, "maria-ha", 2)
     delete(rds, "maria-ha")
+
+
+def test_acknowledged_commit_survives_primary_sigkill(cloud: RunningGureum, rds: Any) -> None:
+    """A commit on a Multi-AZ primary returns only once the standby has it: with
+    the standby paused the commit waits; SIGKILLing the primary the moment a
+    commit returned (three times in a row, the roles swapping each time)
+    loses none of them."""
+    db = create(rds, "maria-sync", MultiAZ=True)
+    sql(db, "CREATE TABLE acked (n INT PRIMARY KEY)")
+    wait_synchronous(db)
+    standby = standby_pid(cloud, db)
+    os.kill(standby, signal.SIGSTOP)
+    try:
+        pending = subprocess.Popen(
+            ["mysql", "--no-defaults", "-h", db["Endpoint"]["Address"],
+             "-P", str(db["Endpoint"]["Port"]), "-u", "admin", "app",
+             "-e", "INSERT INTO acked VALUES (1)"],
+            env={**os.environ, "MYSQL_PWD": PASSWORD}, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(2.0)
+            waited = pending.poll() is None
+        finally:
+            os.kill(standby, signal.SIGCONT)
+        try:
+            assert waited, "the commit returned without the standby"
+            assert pending.wait(timeout=30) == 0
+        finally:
+            if pending.poll() is None:
+                pending.kill()
+                pending.wait()
+    finally:
+        os.kill(standby, signal.SIGCONT)
+    os.kill(primary_pid(cloud, db), signal.SIGKILL)
+    expected = [1]
+    for n in (2, 3, 4):
+        insert_when_writable(db, n, "acked")
+        expected.append(n)
+        wait_synchronous(db)
+        out = mysql(db, f"INSERT INTO acked VALUES ({n * 10})")
+        os.kill(primary_pid(cloud, db), signal.SIGKILL)
+        assert out.returncode == 0, out.stderr
+        expected.append(n * 10)
+    insert_when_writable(db, 5, "acked")
+    assert rows(db, "acked") == sorted([*expected, 5])
+    wait_failovers(rds, "maria-sync", 4)
+    delete(rds, "maria-sync")
     delete(rds, "maria-src")

@@ -155,6 +155,31 @@ async def test_multi_az_primary_death_fails_over(world: World) -> None:
 
 
 @scenario
+async def test_multi_az_standby_is_synchronous_in_either_role(world: World) -> None:
+    """The primary commits synchronously to its standby; after each failover
+    the roles swap and the new primary is made synchronous to its new standby;
+    Multi-AZ turned off, the primary waits for no standby."""
+    world.create(MultiAZ=True, BackupRetentionPeriod=0)
+    await world.settle()
+    for _ in range(2):
+        doc = world.doc()
+        primary = world.driver.engines_[doc["engine_id"]]
+        assert primary.sync_standby == doc["standby_id"]
+        assert world.driver.engines_[doc["standby_id"]].sync_standby is None
+        await world.driver.kill(doc["engine_id"])
+        await world.settle(6)
+        assert world.doc()["engine_id"] == doc["standby_id"]
+    doc = world.doc()
+    assert world.driver.engines_[doc["engine_id"]].sync_standby == doc["standby_id"]
+    world.rds.modify_db_instance(CALL, {"DBInstanceIdentifier": "db1", "MultiAZ": False,
+                                        "ApplyImmediately": True})
+    await world.settle()
+    assert world.status() == "available"
+    assert world.driver.engines_[doc["engine_id"]].sync_standby is None
+    assert doc["standby_id"] not in world.driver.engines()
+
+
+@scenario
 async def test_failing_engine_ends_failed(world: World) -> None:
     doc = world.create(BackupRetentionPeriod=0)
     world.driver.fail_start.add(world.doc(doc["DBInstanceIdentifier"])["engine_id"])

@@ -16,7 +16,15 @@ the archive (``<archive>/<engine id>/``), so a restore replays the archived
 binlogs from the backup's position up to a second (``mariadb-binlog
 --stop-datetime``). Replicas and standbys are loaded from a dump of their
 source and replicate from it by GTID (``read_only`` keeps clients' writes out:
-the master user has no READ_ONLY ADMIN); promoting one stops replication.
+the master user has no READ_ONLY ADMIN); promoting one applies everything its
+relay log holds, then stops replication.
+
+A Multi-AZ standby replicates semi-synchronously (``sync_standby``): its
+primary acknowledges a commit only once the standby has it in its relay log
+(``AFTER_SYNC``), so a primary SIGKILLed right after a commit returned loses
+nothing the standby cannot apply. Marker files keep the roles across
+restarts: ``sync-standby`` (the primary's, naming its standby) and
+``standby`` (the standby's); read replicas stay asynchronous as on RDS.
 """
 
 from __future__ import annotations
@@ -46,6 +54,14 @@ log = logging.getLogger("gureum.drivers.mysql")
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 POLL = 0.05
+# How long a Multi-AZ primary holds a commit waiting for its standby's
+# acknowledgement before it goes on asynchronously (the standby is gone for
+# longer than gureum takes to restart or rebuild it); semi-sync comes back by
+# itself once the standby has caught up.
+SYNC_TIMEOUT = 60.0
+ATTACH_TIMEOUT = 30.0  # a standby connecting as a semi-synchronous replica
+APPLY_TIMEOUT = 30.0  # a standby applying what its relay log holds, before promotion
+SHUTDOWN_TIMEOUT = 10.0
 REPL_USER = "rdsrepl"
 INTERNAL = ("system user", "event_scheduler", REPL_USER)
 EMPTY = '""'  # an empty value in an option file
@@ -158,6 +174,10 @@ class MariaDBServers:
                   if re.fullmatch(r"m[0-9a-f]+", spec.id) else "server-id = 1"]
         if (d / "read-only").exists() or (d / "replica").exists():
             lines.append("read_only = 1")
+        if (d / "sync-standby").exists():
+            lines += self._master_sync()
+        if (d / "standby").exists():
+            lines.append("rpl_semi_sync_slave_enabled = ON")
         archive = d / "archive"
         if spec.archive is not None:
             archive.write_text(str(spec.archive))
@@ -169,6 +189,16 @@ class MariaDBServers:
         conf.write_text("# written by gureum at every start\n" + "\n".join(lines) + "\n")
         os.chmod(conf, 0o644)
         return conf
+
+    @staticmethod
+    def _master_sync() -> list[str]:
+        """A Multi-AZ primary: a commit waits (after the binlog is written,
+        before the engine commits) for the standby's receipt, also while the
+        standby is reconnecting."""
+        return ["rpl_semi_sync_master_enabled = ON",
+                "rpl_semi_sync_master_wait_point = AFTER_SYNC",
+                f"rpl_semi_sync_master_timeout = {int(SYNC_TIMEOUT * 1000)}",
+                "rpl_semi_sync_master_wait_no_slave = ON"]
 
     # -- engines ----------------------------------------------------------
 
@@ -367,8 +397,9 @@ class MariaDBServers:
             self._procs.pop(id, None)
             await asyncio.to_thread(self.limits.remove, id)
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
+        if not ((self.dir(id) / "sync-standby").exists() and await self._shutdown_sql(id)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT
         while time.monotonic() < deadline and self._pid(id) is not None:
             proc = self._procs.get(id)
@@ -385,6 +416,24 @@ class MariaDBServers:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
         await asyncio.to_thread(self.limits.remove, id)
+
+    async def _shutdown_sql(self, id: str) -> bool:
+        """``SHUTDOWN WAIT FOR ALL SLAVES``: clients are ended first and the
+        server exits only once every connected replica has received the last
+        binlog event (a plain SIGTERM may end the binlog senders first). False
+        if the server did not take the statement."""
+        proc = await asyncio.create_subprocess_exec(
+            "mariadb", "--no-defaults", f"--socket={self.socket(id)}", "-u", self.admin,
+            "--connect-timeout=5", "-e", "SHUTDOWN WAIT FOR ALL SLAVES",
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL, cwd=str(self.root))
+        try:
+            return await asyncio.wait_for(proc.wait(), SHUTDOWN_TIMEOUT) == 0
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            return False
 
     async def reload(self, spec: EngineSpec, dynamic: Sequence[str]) -> None:
         """``SET GLOBAL`` each dynamic parameter to its value in ``spec`` (the
@@ -459,8 +508,77 @@ class MariaDBServers:
         return bool(await self._slave_status(id))
 
     async def promote(self, id: str) -> None:
-        await self.execute(id, "STOP SLAVE;\nRESET SLAVE ALL;\nSET GLOBAL read_only = 0;\n")
+        """Stop receiving, apply every complete transaction the relay log holds
+        (what a semi-synchronous primary acknowledged is there), then forget
+        the source and accept writes."""
+        if await self._slave_status(id):
+            await self.execute(id, "STOP SLAVE IO_THREAD;\n")
+            await self._wait_applied(id)
+        await self.execute(id, "STOP SLAVE;\nRESET SLAVE ALL;\nSET GLOBAL read_only = 0;\n"
+                               "SET GLOBAL rpl_semi_sync_slave_enabled = OFF;\n")
         (self.dir(id) / "replica").unlink(missing_ok=True)
+        (self.dir(id) / "standby").unlink(missing_ok=True)
+
+    async def _wait_applied(self, id: str) -> None:
+        """Until the SQL thread has executed up to what the (stopped) I/O thread
+        read. A transaction received only in part (its primary died while
+        sending it, so it was never acknowledged) never completes: the SQL
+        thread then waits for more with its position unchanged, which counts as
+        done once it has stayed so for a few polls. Bounded by APPLY_TIMEOUT."""
+        deadline = time.monotonic() + APPLY_TIMEOUT
+        idle: list[str] = []
+        while True:
+            s = await self._slave_status(id)
+            if not s or s.get("Slave_SQL_Running") != "Yes":
+                return
+            if (s.get("Relay_Master_Log_File"), s.get("Exec_Master_Log_Pos")) == \
+                    (s.get("Master_Log_File"), s.get("Read_Master_Log_Pos")):
+                return
+            waiting = s.get("Slave_SQL_Running_State", "").startswith(
+                "Slave has read all relay log")
+            idle = [*idle, s.get("Exec_Master_Log_Pos", "")] if waiting else []
+            if len(idle) >= 6 and len(set(idle[-6:])) == 1:
+                log.warning("mariadb %s: promoted with an incomplete transaction in its "
+                            "relay log (never acknowledged)", id)
+                return
+            if time.monotonic() > deadline:
+                log.warning("mariadb %s: relay log not applied after %.0f s; promoting",
+                            id, APPLY_TIMEOUT)
+                return
+            await asyncio.sleep(POLL)
+
+    async def sync_standby(self, id: str, standby: str | None) -> None:
+        """Make ``standby`` (a replica of ``id``) the synchronous standby of
+        primary ``id`` and wait until it is attached as one; ``None``: ``id``
+        commits without waiting for any standby again. Kept across restarts."""
+        marker = self.dir(id) / "sync-standby"
+        if standby is None:
+            marker.unlink(missing_ok=True)
+            if self.running(id):
+                await self.execute(id, "SET GLOBAL rpl_semi_sync_master_enabled = OFF;\n")
+            return
+        if not (self.dir(standby) / "standby").exists():
+            (self.dir(standby) / "standby").touch()
+            if self.running(standby):
+                # The replica asks for semi-sync when its I/O thread connects.
+                await self.execute(standby, "SET GLOBAL rpl_semi_sync_slave_enabled = ON;\n"
+                                            "STOP SLAVE IO_THREAD;\nSTART SLAVE IO_THREAD;\n")
+        marker.write_text(standby)
+        await self.execute(id, "".join(f"SET GLOBAL {line};\n"
+                                       for line in self._master_sync()))
+        deadline = time.monotonic() + ATTACH_TIMEOUT
+        while True:
+            rows = await self.execute(
+                id, "SHOW GLOBAL STATUS WHERE Variable_name IN "
+                    "('Rpl_semi_sync_master_clients', 'Rpl_semi_sync_master_status');")
+            status = {r[0]: r[1] for r in rows if len(r) == 2}
+            if status.get("Rpl_semi_sync_master_clients", "0") not in ("", "0") and \
+                    status.get("Rpl_semi_sync_master_status") == "ON":
+                return
+            if time.monotonic() > deadline:
+                raise EngineError(f"standby {standby} did not attach to {id} as a "
+                                  f"semi-synchronous replica: {status}")
+            await asyncio.sleep(POLL)
 
     # -- measurements -----------------------------------------------------
 

@@ -110,7 +110,15 @@ class PostgresDriver(Protocol):
     async def in_recovery(self, id: str) -> bool: ...
 
     async def promote(self, id: str) -> None:
-        """Make a standby a primary (and forget its source)."""
+        """Make a standby a primary (and forget its source), once it has applied
+        everything it received from its source."""
+
+    async def sync_standby(self, id: str, standby: str | None) -> None:
+        """Make ``standby`` (a replica of primary ``id``) its synchronous
+        standby: a commit on ``id`` returns only once ``standby`` has it, so a
+        failover to it loses no acknowledged commit (Multi-AZ); returns once
+        the standby is attached so. ``None``: commits wait for no standby.
+        Kept across restarts; read replicas stay asynchronous."""
 
     async def usage(self, id: str) -> EngineUsage | None:
         """CPU, I/O and disk use of a running engine (None: not running)."""

@@ -27,6 +27,7 @@ class FakeEngine:
     starts: int = 0
     read_only: bool = False
     reloads: int = 0
+    sync_standby: str | None = None
     # What ``usage``/``connections``/``replica_lag`` report; tests move them.
     cpu_seconds: float = 0.0
     read_bytes: int = 0
@@ -65,6 +66,7 @@ class FakePostgres:
             return
         engine = copy.deepcopy(self._engine(source, running=True))
         engine.spec, engine.running, engine.recovery, engine.source = spec, False, True, source
+        engine.sync_standby = None
         self.engines_[spec.id] = engine
 
     def _engine(self, id: str, running: bool = False) -> FakeEngine:
@@ -133,6 +135,12 @@ class FakePostgres:
     async def promote(self, id: str) -> None:
         engine = self._engine(id, running=True)
         engine.recovery, engine.source = False, None
+
+    async def sync_standby(self, id: str, standby: str | None) -> None:
+        engine = self._engine(id, running=standby is not None)
+        if standby is not None and self._engine(standby, running=True).source != id:
+            raise EngineError(f"engine {standby} is not a replica of {id}")
+        engine.sync_standby = standby
 
     async def usage(self, id: str) -> EngineUsage | None:
         engine = self.engines_.get(id)

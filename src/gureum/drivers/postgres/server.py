@@ -197,6 +197,7 @@ class PostgresServers:
                 f" && mv {spec.archive}/%f.tmp {spec.archive}/%f")
         else:
             settings["archive_mode"] = "off"
+        settings["synchronous_standby_names"] = self._sync_names(spec.id)
         lines = [f"{k} = {_quote(v)}" for k, v in sorted(settings.items())]
         conf = self.data(spec.id) / "gureum.conf"
         conf.write_text("# written by gureum at every start\n" + "\n".join(lines) + "\n")
@@ -479,6 +480,53 @@ class PostgresServers:
             (self.data(id) / "gureum-recovery.conf").unlink()
 
     # -- measurements -----------------------------------------------------
+
+    def _sync_names(self, id: str) -> str:
+        """``synchronous_standby_names`` of a Multi-AZ primary: its standby
+        (by the application name ``sync_standby`` gives it), so that a commit
+        returns only once the standby has flushed its WAL; read replicas are
+        not named and stay asynchronous."""
+        try:
+            standby = (self.dir(id) / "sync-standby").read_text().strip()
+        except OSError:
+            return ""
+        return f'"{standby}"' if re.fullmatch(r"[A-Za-z0-9_-]+", standby) else ""
+
+    async def sync_standby(self, id: str, standby: str | None) -> None:
+        marker = self.dir(id) / "sync-standby"
+        if standby is None:
+            marker.unlink(missing_ok=True)
+        else:
+            # The standby connects under its own id as application name.
+            rows = await self.execute(standby, "SHOW primary_conninfo;")
+            conninfo = rows[0][0] if rows and rows[0] else ""
+            if f"application_name={standby}" not in conninfo:
+                conninfo = re.sub(r"\s*application_name=\S+", "", conninfo)
+                await self.execute(
+                    standby, f"ALTER SYSTEM SET primary_conninfo = "
+                             f"{_quote(f'{conninfo} application_name={standby}'.strip())};\n"
+                             "SELECT pg_reload_conf();")
+            marker.write_text(standby)
+        if self.running(id):
+            conf = self.data(id) / "gureum.conf"
+            kept = [ln for ln in conf.read_text().splitlines()
+                    if not ln.startswith("synchronous_standby_names")]
+            conf.write_text("\n".join([*kept, "synchronous_standby_names = "
+                                        f"{_quote(self._sync_names(id))}"]) + "\n")
+            await self.execute(id, "SELECT pg_reload_conf();")
+        if standby is None:
+            return
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            rows = await self.execute(
+                id, "SELECT sync_state FROM pg_stat_replication WHERE application_name = "
+                    f"{_quote(standby)} AND state = 'streaming';")
+            if any(r and r[0] == "sync" for r in rows):
+                return
+            if time.monotonic() > deadline:
+                raise EngineError(f"standby {standby} did not attach to {id} as a "
+                                  "synchronous standby")
+            await asyncio.sleep(POLL)
 
     async def usage(self, id: str) -> EngineUsage | None:
         pid = self._pid(id)

@@ -93,6 +93,9 @@ class Engines:
     async def promote(self, id: str) -> None:
         await self._for(id).promote(id)
 
+    async def sync_standby(self, id: str, standby: str | None) -> None:
+        await self._for(id).sync_standby(id, standby)
+
     async def usage(self, id: str) -> EngineUsage | None:
         return await self._for(id).usage(id)
 

@@ -230,6 +230,10 @@ class Lifecycle(SnapshotOperations):
         if standby.id not in self.driver.engines():
             await self.driver.clone_replica(standby, doc["engine_id"])
         await self.driver.start(standby)
+        # Multi-AZ is synchronous: from here on a commit on the primary is
+        # acknowledged only once the standby has it (set again after every
+        # failover, since the roles have swapped).
+        await self.driver.sync_standby(doc["engine_id"], standby.id)
 
     async def _failover(self, key: str, doc: dict[str, Any]) -> dict[str, Any] | None:
         """Promote the standby, move the endpoint to it, and make the old
@@ -375,6 +379,7 @@ class Lifecycle(SnapshotOperations):
             if pending["multi_az"]:
                 await self._ensure_standby(target)
             else:
+                await self.driver.sync_standby(doc["engine_id"], None)
                 await self.driver.destroy(doc["standby_id"])
         target["storage_full"] = doc.get("storage_full", False)
         if target["storage_full"] and "storage" in pending:
