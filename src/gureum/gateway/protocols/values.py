@@ -62,7 +62,33 @@ def parse_timestamp(text: str) -> datetime:
 _ISO_FAST_RANGE = range(-30610224000, 253402300800)
 
 
+# Epoch seconds as "YYYY-MM-DDTHH:MM:SS", for the seconds written most recently:
+# the records of a listing page were mostly written within a few seconds.
+_SECONDS: dict[int, str] = {}
+_SECONDS_KEPT = 4096
+
+
+def _second_text(second: int) -> str:
+    text = _SECONDS.get(second)
+    if text is None:
+        if len(_SECONDS) >= _SECONDS_KEPT:
+            _SECONDS.clear()
+        text = _SECONDS[second] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+    return text
+
+
 def iso8601(value: object) -> str:
+    if type(value) is float and 0.0 <= value < 253402300799.0:
+        # Stored records carry epoch seconds as floats (S3 LastModified): the
+        # microseconds rounded as datetime.fromtimestamp rounds them (half to
+        # even), then cut to milliseconds as isoformat cuts them.
+        frac, whole = math.modf(value)
+        micro = round(frac * 1e6)
+        second = int(whole)
+        if micro >= 1_000_000:
+            second += 1
+            micro -= 1_000_000
+        return f"{_second_text(second)}.{micro // 1000:03d}Z"
     if type(value) is int and value in _ISO_FAST_RANGE:
         # Operations answer many timestamps as epoch seconds (metric datapoints):
         # gmtime + strftime is a third of the datetime round trip.

@@ -96,11 +96,16 @@ def element_writer(shape: Shape, name: str) -> Writer:
     return found[1]
 
 
-def _members(shape: Shape, stack: tuple[str, ...], opening: str = "", close: str = "") -> Writer:
+def _members(
+    shape: Shape, stack: tuple[str, ...], opening: str = "", close: str = "",
+    repeated: bool = False,
+) -> Writer:
     """The writer of a structure's members (wrapped in ``opening``/``close`` when
     given), generated as one function: each member is a straight-line
     ``get``/test/append, with text, number and timestamp members written in
-    place rather than through a call per member."""
+    place rather than through a call per member. ``repeated``: the writer of a
+    flattened list of such structures, one loop with no call per item (listing
+    pages write a thousand of them)."""
     fields: list[tuple[str, Writer]] = []
     for member_name, member_shape in shape.members.items():
         ser = member_shape.serialization
@@ -109,40 +114,50 @@ def _members(shape: Shape, stack: tuple[str, ...], opening: str = "", close: str
         name = member_element_name(member_shape, member_name)
         fields.append((member_name, _element(member_shape, name, stack)))
     names: dict[str, Any] = {"escape": escape, "iso8601": iso8601}
-    lines = ["def write(out, value):", "    get = value.get", "    append = out.append"]
+    lines = ["def write(out, value):", "    append = out.append"]
+    pad = "    "
+    if repeated:
+        lines.append("    for value in value:")
+        pad = "        "
+    lines.append(f"{pad}get = value.get")
     if opening:
         names["opening"], names["close"] = opening, close
-        lines.append("    append(opening)")
+        lines.append(f"{pad}append(opening)")
     for i, (member_name, writer) in enumerate(fields):
         names[f"w{i}"] = writer
-        lines += [f"    v = get({member_name!r})", "    if v is not None:"]
+        body: list[str] = [f"v = get({member_name!r})", "if v is not None:"]
         scalar = _SCALARS.get(writer)
         if scalar is None:
-            lines.append(f"        w{i}(out, v)")
+            body.append(f"    w{i}(out, v)")
+            lines += [pad + line for line in body]
             continue
         kind, names[f"o{i}"], names[f"c{i}"] = scalar
         member_enum = getattr(shape.members[member_name], "enum", None)
         if kind == "text" and member_enum:
             # An enum's few values are spelled once, tags and all.
             names[f"e{i}"] = {e: f"{scalar[1]}{escape(e)}{scalar[2]}" for e in member_enum}
-            lines += [f"        t = e{i}.get(v) if type(v) is str else None",
-                      f"        append(t if t is not None else"
-                      f" f'{{o{i}}}{{escape(v if type(v) is str else str(v))}}{{c{i}}}')"]
+            body += [f"    t = e{i}.get(v) if type(v) is str else None",
+                     f"    append(t if t is not None else"
+                     f" f'{{o{i}}}{{escape(v if type(v) is str else str(v))}}{{c{i}}}')"]
         elif kind == "text":
-            lines.append(f"        append(f'{{o{i}}}{{escape(v if type(v) is str else str(v))}}"
-                         f"{{c{i}}}')")
+            body.append(f"    append(f'{{o{i}}}{{escape(v if type(v) is str else str(v))}}"
+                        f"{{c{i}}}')")
         elif kind == "float":
-            lines += ["        if type(v) is float and v - v == 0.0:",
-                      f"            append(f'{{o{i}}}{{v!r}}{{c{i}}}')",
-                      f"        else: w{i}(out, v)"]
+            body += ["    if type(v) is float and v - v == 0.0:",
+                     f"        append(f'{{o{i}}}{{v!r}}{{c{i}}}')",
+                     f"    else: w{i}(out, v)"]
         elif kind == "timestamp":
-            lines.append(f"        append(f'{{o{i}}}{{iso8601(v)}}{{c{i}}}')")
+            body.append(f"    append(f'{{o{i}}}{{iso8601(v)}}{{c{i}}}')")
+        elif kind == "integer":
+            body += ["    if type(v) is int:",
+                     f"        append(f'{{o{i}}}{{v}}{{c{i}}}')",
+                     f"    else: w{i}(out, v)"]
         else:
-            lines.append(f"        w{i}(out, v)")
+            body.append(f"    w{i}(out, v)")
+        lines += [pad + line for line in body]
     if opening:
-        lines.append("    append(close)")
-    if len(lines) == 3:
-        lines.append("    pass")
+        lines.append(f"{pad}append(close)")
+    lines.append(f"{pad}pass")
     exec("\n".join(lines), names)  # source built from model names, quoted by repr
     return names["write"]  # type: ignore[no-any-return]
 
@@ -196,6 +211,8 @@ def _element(shape: Shape, name: str, stack: tuple[str, ...]) -> Writer:
     if t == "list":
         member = shape.member
         if shape.serialization.get("flattened"):
+            if _plain_structure(member, stack):
+                return _members(member, (*stack, member.name), f"<{name}>", close, True)
             item = _element(member, name, stack)
 
             def write_flat(out: list[str], value: Any) -> None:
@@ -238,6 +255,17 @@ def _element(shape: Shape, name: str, stack: tuple[str, ...]) -> Writer:
     return _scalar(shape, f"<{name}>", close)
 
 
+def _plain_structure(shape: Shape, stack: tuple[str, ...]) -> bool:
+    """A structure written as its members alone: no attributes, no namespace,
+    not already being compiled (recursive shapes are compiled lazily)."""
+    return (
+        shape.type_name == "structure"
+        and shape.name not in stack
+        and not shape.serialization.get("xmlNamespace")
+        and not any(m.serialization.get("xmlAttribute") for m in shape.members.values())
+    )
+
+
 def _scalar(shape: Shape, opening: str, close: str) -> Writer:
     t = shape.type_name
     if t in ("string", "character") or t not in (
@@ -252,6 +280,7 @@ def _scalar(shape: Shape, opening: str, close: str) -> Writer:
         def write_integer(out: list[str], value: Any) -> None:
             out.append(opening + str(int(value)) + close)
 
+        _SCALARS[write_integer] = ("integer", opening, close)
         return write_integer
     if t == "boolean":
         yes, no = opening + "true" + close, opening + "false" + close
