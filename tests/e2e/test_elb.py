@@ -19,7 +19,7 @@ import pytest
 
 from gureum.testing.server import RunningGureum
 
-from .test_elb_support import DRIVERS, Backends, curl, gureum_with, wait_for
+from .test_elb_support import DRIVERS, Backends, client_address, curl, gureum_with, wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is needed")
 
@@ -94,7 +94,8 @@ def test_alb_round_robin_failover_and_recovery(elb: Any, backends: Backends) -> 
     seen = [body.split()[0] for _, body in answers]
     assert sorted(seen) == sorted(hosts * 3)  # round robin
     _, body = curl(url)
-    assert body.split()[2:] == ["127.0.0.1", "http"]  # X-Forwarded-For, -Proto
+    # X-Forwarded-For, -Proto
+    assert body.split()[2:] == [client_address(lb["DNSName"]), "http"]
 
     # A target whose server dies turns unhealthy within interval x threshold (+1 s).
     backends.stop(hosts[0])
@@ -336,7 +337,8 @@ def test_https_listener_terminates_tls(elb: Any, backends: Backends) -> None:
     url = f"https://{lb['DNSName']}/secure"
     code, body = curl(url, "-k")
     assert code == 200
-    assert body.split()[1:] == ["/secure", "127.0.0.1", "https"]  # X-Forwarded-Proto
+    # X-Forwarded-Proto
+    assert body.split()[1:] == ["/secure", client_address(lb["DNSName"]), "https"]
     assert curl(url)[0] == 0  # self-signed: refused without -k
 
     elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])

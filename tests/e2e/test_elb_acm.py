@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from gureum.testing.server import RunningGureum
 
-from .test_elb_support import DRIVERS, Backends, curl, gureum_with, wait_for
+from .test_elb_support import DRIVERS, Backends, client_address, curl, gureum_with, wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is needed")
 
@@ -118,7 +118,7 @@ def test_https_listener_serves_imported_certificate(cloud: RunningGureum, backen
     wait_for(lambda: curl(url, "--cacert", str(tmp_path / "ca.pem"))[0] == 200, 15, "https")
     code, body = curl(url, "--cacert", str(tmp_path / "ca.pem"))
     assert code == 200
-    assert body.split()[1:] == ["/secure", "127.0.0.1", "https"]
+    assert body.split()[1:] == ["/secure", client_address(lb["DNSName"]), "https"]
     assert curl(url)[0] == 0  # not trusted without the CA
 
     assert acm.describe_certificate(CertificateArn=arn)["Certificate"]["InUseBy"] == [

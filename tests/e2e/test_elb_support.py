@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.server
 import shutil
+import socket
 import socketserver
 import subprocess
 import threading
@@ -104,6 +105,14 @@ def curl(url: str, *args: str) -> tuple[int, str]:
                          capture_output=True, text=True, timeout=10)
     body, _, code = out.stdout.rpartition("\n")
     return int(code or 0), body
+
+
+def client_address(dns_name: str) -> str:
+    """The address a client on this host connects to ``dns_name`` from (what a
+    load balancer puts in X-Forwarded-For): the load balancer's own address
+    in its subnet, or 127.0.0.1 for one on a loopback address."""
+    address = socket.gethostbyname(dns_name)
+    return "127.0.0.1" if address.startswith("127.") else address
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> float:

@@ -104,6 +104,7 @@ class NamespaceDriver:
         self._bridge: str | None = None
         self._locks: dict[str, asyncio.Lock] = {}
         self._bridge_lock = asyncio.Lock()
+        self._host_addresses: set[str] = set()  # placed on the bridge by this process
 
     def network(self) -> NetworkPlan:
         if self._plan is None:
@@ -115,12 +116,18 @@ class NamespaceDriver:
             self._bridge = await hostnet.ensure_bridge(self.network())
 
     async def add_host_address(self, address: str) -> None:
+        # (asked again and again by a loop: once placed, no command is run)
+        if address in self._host_addresses and self._bridge is not None \
+                and hostnet.link_exists(self._bridge):
+            return
         async with self._bridge_lock:
             self._bridge = await hostnet.ensure_bridge(self.network())
             await hostnet.add_bridge_address(self.network(), address)
+            self._host_addresses.add(address)
 
     async def remove_host_address(self, address: str) -> None:
         async with self._bridge_lock:
+            self._host_addresses.discard(address)
             await hostnet.remove_bridge_address(self.network(), address)
 
     async def host_addresses(self) -> list[str]:
@@ -363,3 +370,4 @@ class NamespaceDriver:
             await self._release_networks(every=True)
             await hostnet.remove_bridge(self._plan)
         self._bridge = None
+        self._host_addresses.clear()  # (they went with the bridge)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from ..base import Env
 from ..billing.sources import register_source
 from ..cloudwatch.sources import sources
+from .addresses import RESERVED_KEY
 from .core import LB
 from .dataplane import DataPlane
 from .health import HealthOperations
@@ -49,12 +50,16 @@ class ELBv2(
         self.env.loops.add(self.loop())
         sources(self.env).add(LoadBalancerMetrics(self, self.env.settings.time_scale))
         self.env.extras.setdefault(MEMBERS_KEY, []).append(self.group_members)
+        self.env.extras.setdefault(RESERVED_KEY, []).append(self.reserved_addresses)
 
     async def stop(self) -> None:
         sources(self.env).remove(LoadBalancerMetrics.name)
         members = self.env.extras.get(MEMBERS_KEY) or []
         if self.group_members in members:
             members.remove(self.group_members)
+        reserved = self.env.extras.get(RESERVED_KEY) or []
+        if self.reserved_addresses in reserved:
+            reserved.remove(self.reserved_addresses)
         if self._driver is not None:
             await self._driver.shutdown()
 
@@ -65,4 +70,5 @@ class ELBv2(
         if self._driver is not None:
             for name in self._driver.names():
                 await self._driver.remove(name)
+        await self.release_all_addresses()
         await super().reset()

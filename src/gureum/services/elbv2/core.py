@@ -18,6 +18,7 @@ LB = "elbv2:loadbalancer"
 TG = "elbv2:targetgroup"
 LISTENER = "elbv2:listener"
 RULE = "elbv2:rule"
+ADDRESS = "elbv2:address"  # a load balancer's address in one of its subnets
 LOOP = "elbv2-loadbalancers"
 DRIVER_KEY = "elbv2.proxy"  # Env.extras: a ProxyDriver to use instead of the host's
 SERVICE = "elasticloadbalancing"
@@ -105,7 +106,7 @@ def make_driver(env: Env) -> ProxyDriver:
 class ELBv2Core(Service):
     """State and helpers of the ELBv2 service; operations live in mixins."""
 
-    kinds = (LB, TG, LISTENER, RULE)
+    kinds = (LB, TG, LISTENER, RULE, ADDRESS)
 
     def __init__(self, env: Env) -> None:
         super().__init__(env)

@@ -4,8 +4,10 @@ For one load balancer it reads its listeners, rules and the target groups they
 forward to, resolves targets to addresses (an instance target follows its
 instance: only a running instance is a server, at its private IP), ends
 drains whose delay is over, and hands the resulting ``ProxySpec`` to the proxy
-driver. Once the proxy runs, a ``provisioning`` load balancer turns ``active``.
-A deleted load balancer's proxy, name and address are released.
+driver: listening on the load balancer's addresses (put on the host first),
+connecting to each target from its address in the target's subnet. Once the
+proxy runs, a ``provisioning`` load balancer turns ``active``. A deleted load
+balancer's proxy, name and addresses are released.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from gureum.drivers.proxy import (
 )
 
 from ..base import Call, Identity
+from .addresses import AddressOperations
 from .certs import serving_pem
-from .core import LB, LOOP, TG, Doc, ELBv2Core, arn_scope, backend_name, proxy_name
+from .core import LB, LOOP, TG, Doc, arn_scope, backend_name, proxy_name
 from .targetgroups import matcher_codes
 
 log = logging.getLogger("gureum.elbv2")
@@ -58,7 +61,7 @@ def _location(cfg: Doc) -> str:
             f"://{cfg['Host']}:{cfg['Port']}{cfg['Path']}" + (f"?{query}" if query else ""))
 
 
-class DataPlane(ELBv2Core):
+class DataPlane(AddressOperations):
     def loop(self) -> Loop:
         return Loop(LOOP, self.reconcile, clock=self.env.clock, resync=self.resync,
                     resync_interval=30.0, concurrency=4)
@@ -70,7 +73,7 @@ class DataPlane(ELBv2Core):
         stale = [n for n in self.driver.names() if n not in known]
         for name in stale:
             await self.driver.remove(name)
-        return arns
+        return arns + self.orphan_address_owners()
 
     def _call(self, lb_arn: str) -> Call | None:
         scope = arn_scope(lb_arn)
@@ -88,10 +91,12 @@ class DataPlane(ELBv2Core):
         if lb is None:
             await self.driver.remove(name)
             self.env.addresses.release(lb_arn)
+            await self.release_addresses(call, lb_arn)
             names = self.env.names
             for dns in self._dns_of(lb_arn):
                 names.remove(dns)
             return None
+        await self.place_addresses(lb)  # (before anything listens there)
         self.env.names.add(lb["dns"], lb["address"])
         self._dns[lb_arn] = lb["dns"]
         spec, next_expiry = self.build_spec(call, lb)
@@ -170,9 +175,11 @@ class DataPlane(ELBv2Core):
                 host = self._resolve(call, tg, t)
                 if host is not None:
                     servers.append(Server(server_name(t), host, int(t["port"]),
-                                          draining=t["state"] == "draining"))
+                                          draining=t["state"] == "draining",
+                                          source=self.source_for(lb, host)))
             backends.append(self._backend(tg, tuple(servers)))
-        spec = ProxySpec(proxy_name(lb), lb["address"], tuple(out_listeners), tuple(backends))
+        spec = ProxySpec(proxy_name(lb), lb["address"], tuple(out_listeners), tuple(backends),
+                         tuple(a["address"] for a in lb.get("addresses") or [])[1:])
         return spec, next_expiry
 
     def _backend(self, tg: Doc, servers: tuple[Server, ...]) -> Backend:

@@ -1,8 +1,10 @@
 """Load balancers: create, describe, delete, attributes.
 
 A new load balancer is ``provisioning`` until the data-plane loop has its
-proxy listening, then ``active``. Its DNS name (AWS's format, under
-``gureum.internal``) resolves on this machine to its own loopback address."""
+proxy listening, then ``active``. It gets an address in each of its subnets
+(or one loopback address without an instance network: ``addresses``); its
+DNS name (AWS's format, under ``gureum.internal``) resolves on this machine
+to the first."""
 
 from __future__ import annotations
 
@@ -63,6 +65,15 @@ def _check_attribute(key: str, value: str) -> None:
         raise validation("Idle timeout must be an integer between 1 and 4000 seconds")
 
 
+def _addresses(doc: Doc, subnet_id: str) -> list[dict[str, str]]:
+    """A network load balancer's address in one subnet, as AWS shows it (an
+    application load balancer's are not shown, as in AWS)."""
+    for a in doc.get("addresses") or []:
+        if a["SubnetId"] == subnet_id:
+            return [{"IpAddress": a["address"], "PrivateIPv4Address": a["address"]}]
+    return [{"IpAddress": doc.get("address", "")}]  # (one loopback address for all)
+
+
 class LoadBalancerOperations(SecurityGroupOperations):
     def _subnets(self, call: Call, params: dict[str, Any]) -> list[dict[str, str]]:
         known = {default_subnet_id(call.account, call.region, z["ZoneName"]): z["ZoneName"]
@@ -120,10 +131,14 @@ class LoadBalancerOperations(SecurityGroupOperations):
                                    else NLB_ATTRIBUTES),
                 "tags": tags,
             }
+            doc["addresses"] = self.allocate_addresses(call, lb_arn, subnets)
+            if doc["addresses"]:
+                doc["address"] = doc["addresses"][0]["address"]
             self.put(LB, doc)
-        doc["address"] = self.env.addresses.allocate(lb_arn)
-        with self.store.tx():
-            self.put(LB, doc)
+        if not doc["addresses"]:
+            doc["address"] = self.env.addresses.allocate(lb_arn)
+            with self.store.tx():
+                self.put(LB, doc)
         self.wake(lb_arn)
         self.groups_changed(call, set(groups))
         return {"LoadBalancers": [self.render_lb(doc)]}
@@ -145,7 +160,7 @@ class LoadBalancerOperations(SecurityGroupOperations):
             "Type": doc["type"],
             "AvailabilityZones": [
                 {"ZoneName": s["ZoneName"], "SubnetId": s["SubnetId"],
-                 "LoadBalancerAddresses": ([{"IpAddress": doc.get("address", "")}]
+                 "LoadBalancerAddresses": (_addresses(doc, s["SubnetId"])
                                            if doc["type"] == "network" else [])}
                 for s in doc["subnets"]],
             "IpAddressType": doc["ip_type"],

@@ -4,13 +4,16 @@ as a member of its groups for EC2's ingress rules.
 Instances enforce their groups' ingress (EC2, ``services/ec2/secgroups.py``);
 a rule whose source is a group lets in that group's members. A load balancer
 in a group is such a member: gureum registers with EC2
-(``Env.extras["ec2.group-members"]``) the address its proxies connect to
-instances from, which is the host's own address on the instance networks
-(the proxies run on the host). So an instance whose group allows only the
-load balancer's group receives the load balancer's traffic and its health
-checks; other instances' groups keep it out. (That address is the host's:
-the rule lets in other programs on the host as well.) Changing a load
-balancer's groups wakes EC2 to re-apply the rules of the instances affected.
+(``Env.extras["ec2.group-members"]``) the addresses its proxies connect to
+instances from, which are the load balancer's own addresses in its subnets
+(``addresses.py``). So an instance whose group allows only the load
+balancer's group receives that load balancer's traffic and its health
+checks; other instances' groups, and other load balancers, are kept out.
+(A load balancer on a loopback address, without an instance network,
+connects from the host's address on the network: there the rule lets in
+other programs on the host as well; so do targets in VPCs the user made.)
+Changing a load balancer's groups wakes EC2 to re-apply the rules of the
+instances affected.
 """
 
 from __future__ import annotations
@@ -20,17 +23,15 @@ from typing import Any
 from gureum.errors import AWSError
 
 from ..base import Call
-from .core import LB, ELBv2Core
+from .addresses import AddressOperations
+from .core import LB
 
 MEMBERS_KEY = "ec2.group-members"  # EC2's registry of non-instance group members
 SECURITY_GROUP = "ec2:security-group"
 INSTANCE = "ec2:instance"
 
 
-class SecurityGroupOperations(ELBv2Core):
-    def _ec2(self) -> Any:
-        return (self.env.extras.get("services") or {}).get("ec2")
-
+class SecurityGroupOperations(AddressOperations):
     def check_groups(self, call: Call, groups: Any) -> list[str]:
         if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
             raise AWSError("ValidationError", "Security groups must be a list of group IDs")
@@ -59,16 +60,21 @@ class SecurityGroupOperations(ELBv2Core):
     def group_members(self, account: str, region: str, group_id: str) -> list[str]:
         """The addresses instances see this account's load balancers in
         ``group_id`` connect from (EC2 asks, for its ingress rules)."""
-        if not any(group_id in (d.get("security_groups") or [])
-                   for d in self.store.resources.list(LB, account, region)):
+        members = [d for d in self.store.resources.list(LB, account, region)
+                   if group_id in (d.get("security_groups") or [])]
+        if not members:
             return []
         out = set()
         ec2 = self._ec2()
-        if ec2 is not None:
+        for lb in members:
+            out |= {f"{a['address']}/32" for a in lb.get("addresses") or []}
+        if ec2 is not None and not all(lb.get("addresses") for lb in members):
+            # (one on a loopback address connects from the host's)
             try:
                 out.add(f"{ec2.driver.network().gateway}/32")
             except Exception:  # no compute driver here: no instance network either
                 pass
+        # Targets in VPCs the user made are reached from the host's address there.
         for inst in self.store.resources.list(INSTANCE, account, region):
             net = inst.get("network")
             if net and inst.get("state") != "terminated":

@@ -1,0 +1,120 @@
+"""Where a load balancer lives: its own address in each of its subnets.
+
+When instances live on a real network (EC2's compute driver gives them an
+``isolated`` one: network namespaces on a host bridge), a load balancer gets
+one private address in each of its subnets, allocated by EC2's allocator
+like a network interface's (never an instance's: EC2 asks
+``reserved_addresses`` before giving one out). The host holds these
+addresses on the network's bridge (``ComputeDriver.add_host_address``), so
+the listeners listen there, instances of the VPC and the host itself reach
+them, and the proxy connects to a target from the load balancer's address in
+the target's subnet: instances' security groups tell load balancers apart.
+
+Each address is a record (``ADDRESS``) from allocation until the address is
+off the host again, so a load balancer deleted (or a reset, or a crash in
+between) never leaves one on the bridge and never lets EC2 hand out one
+still there. The bridge goes when gureum stops (EC2 removes it) and the loop
+puts the addresses back at the next start.
+
+Without such a network (no root: instances on loopback addresses), a load
+balancer gets one loopback address of its own (``Env.addresses``), as every
+other endpoint does.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from ..base import Call
+from .core import ADDRESS, Doc, ELBv2Core
+
+RESERVED_KEY = "ec2.reserved-addresses"  # EC2's registry of addresses not to give out
+
+
+class AddressOperations(ELBv2Core):
+    def _ec2(self) -> Any:
+        return (self.env.extras.get("services") or {}).get("ec2")
+
+    def compute(self) -> Any:
+        """EC2's compute driver when load balancers live on its network, else None."""
+        ec2 = self._ec2()
+        driver = getattr(ec2, "driver", None)
+        if driver is None or not hasattr(driver, "add_host_address"):
+            return None
+        try:
+            isolated = driver.network().isolated
+        except Exception:  # (a driver that cannot tell has no such network)
+            return None
+        return driver if isolated else None
+
+    def allocate_addresses(self, call: Call, lb_arn: str, subnets: list[dict[str, str]]
+                           ) -> list[Doc]:
+        """One address in each subnet for ``lb_arn``, recorded (call inside a
+        transaction); [] when load balancers live on loopback addresses."""
+        ec2 = self._ec2()
+        if self.compute() is None:
+            return []
+        out = []
+        for s in subnets:
+            subnet = ec2.subnet_for(call, s["SubnetId"], None)
+            address = ec2.allocate_addresses(subnet, 1)[0]
+            self.store.resources.put(ADDRESS, call.account, call.region, address,
+                                     {"address": address, "lb": lb_arn,
+                                      "subnet": s["SubnetId"]})
+            out.append({"SubnetId": s["SubnetId"], "address": address,
+                        "cidr": subnet["CidrBlock"]})
+        return out
+
+    def reserved_addresses(self) -> set[str]:
+        """Every address load balancers hold or still have on the host (EC2 asks)."""
+        return {d["address"] for d in self.store.resources.list(ADDRESS)}
+
+    def orphan_address_owners(self) -> list[str]:
+        """Load balancers that are gone but whose addresses are not released yet."""
+        live = {d["arn"] for d in self.store.resources.list("elbv2:loadbalancer")}
+        return list(dict.fromkeys(d["lb"] for d in self.store.resources.list(ADDRESS)
+                                  if d["lb"] not in live))
+
+    async def place_addresses(self, lb: Doc) -> None:
+        compute = self.compute()
+        if compute is None:
+            return
+        for a in lb.get("addresses") or []:
+            await compute.add_host_address(a["address"])
+
+    async def release_addresses(self, call: Call, lb_arn: str) -> None:
+        """Take ``lb_arn``'s addresses off the host, then forget them."""
+        compute = self.compute()
+        for doc in self.store.resources.list(ADDRESS, call.account, call.region,
+                                             where=lambda d: d["lb"] == lb_arn):
+            if compute is not None:
+                await compute.remove_host_address(doc["address"])
+            with self.store.tx():
+                self.store.resources.delete(ADDRESS, call.account, call.region,
+                                            doc["address"])
+
+    async def release_all_addresses(self) -> None:
+        compute = self.compute()
+        for doc in self.store.resources.list(ADDRESS):
+            if compute is not None:
+                await compute.remove_host_address(doc["address"])
+
+    def source_for(self, lb: Doc, host: str) -> str | None:
+        """The address ``lb`` connects to a target at ``host`` from: its own in the
+        target's subnet (else its first) when the target is on its network;
+        None (the host's choice) otherwise."""
+        addresses = lb.get("addresses") or []
+        compute = self.compute() if addresses else None
+        if compute is None:
+            return None
+        try:
+            ip = ipaddress.IPv4Address(host)
+        except ValueError:
+            return None
+        if ip not in ipaddress.IPv4Network(compute.network().cidr):
+            return None
+        for a in addresses:
+            if ip in ipaddress.IPv4Network(a["cidr"]):
+                return str(a["address"])
+        return str(addresses[0]["address"])

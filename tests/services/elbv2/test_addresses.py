@@ -1,0 +1,201 @@
+"""Load balancers' own addresses in their subnets, with the real EC2 service on
+a fake compute driver whose network is isolated (as the namespace driver's):
+one address per subnet from EC2's allocator (never given to an instance),
+put on the host before the proxy listens there, the source of connections to
+targets in the network, the members of the load balancer's security groups,
+and taken off the host when the load balancer is deleted or on a reset. On a
+loopback network, one loopback address as before."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from pathlib import Path
+from typing import Any
+
+from gureum.config import Settings
+from gureum.control import FakeClock, LoopRunner
+from gureum.drivers.compute import NetworkPlan
+from gureum.drivers.compute.fake import FakeComputeDriver
+from gureum.drivers.names import MemoryNames
+from gureum.drivers.proxy import FakeProxyDriver
+from gureum.services.base import Call, Env, Identity, Service
+from gureum.services.common.addresses import AddressPool
+from gureum.services.ec2 import EC2
+from gureum.services.ec2.core import DRIVER_KEY as COMPUTE_KEY
+from gureum.services.elbv2 import ELBv2
+from gureum.services.elbv2.core import ADDRESS
+from gureum.services.elbv2.core import DRIVER_KEY as PROXY_KEY
+from gureum.store import Store
+
+ACCOUNT = "000000000000"
+
+
+def call(service: str) -> Call:
+    return Call(service, "Test", ACCOUNT, "us-east-1", Identity.root(ACCOUNT), "r")
+
+
+class World:
+    def __init__(self, tmp: Path, isolated: bool = True) -> None:
+        self.clock = FakeClock()
+        self.proxy = FakeProxyDriver()
+        self.compute = FakeComputeDriver(
+            NetworkPlan("172.31.0.0/16", "172.31.0.1", 0, isolated=isolated))
+        self.store = Store.open(tmp / "gureum.db")
+        self.loops = LoopRunner()
+        self.names = MemoryNames()
+        services: dict[str, Service] = {}
+        env = Env(settings=Settings(data_dir=tmp), store=self.store, clock=self.clock,
+                  loops=self.loops, names=self.names,
+                  addresses=AddressPool(self.store, "127.250"),
+                  extras={PROXY_KEY: self.proxy, COMPUTE_KEY: self.compute,
+                          "services": services})
+        self.ec2 = EC2(env)
+        self.elb = ELBv2(env)
+        services.update(ec2=self.ec2, elbv2=self.elb)
+
+    async def start(self) -> None:
+        await self.ec2.start()
+        await self.elb.start()
+        self.loops.start()
+
+    async def settle(self, seconds: float = 0.1) -> None:
+        await self.clock.advance(seconds)
+        await self.loops.idle()
+
+    async def stop(self) -> None:
+        await self.loops.stop()
+        await self.elb.stop()
+        await self.ec2.stop()
+        self.store.close()
+
+    def subnets(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = self.ec2.describe_subnets(call("ec2"), {})["Subnets"]
+        return out
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def forward(tg_arn: str) -> list[dict[str, str]]:
+    return [{"Type": "forward", "TargetGroupArn": tg_arn}]
+
+
+def test_one_address_per_subnet_on_the_host_and_as_source(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = World(tmp_path)
+        await w.start()
+        elb, c = w.elb, call("elbv2")
+        subnets = w.subnets()[:2]
+        group = w.ec2.create_security_group(call("ec2"), {"GroupName": "lb",
+                                                          "Description": "lb"})["GroupId"]
+        lb = elb.create_load_balancer(c, {"Name": "web", "SecurityGroups": [group],
+                                          "Subnets": [s["SubnetId"] for s in subnets]}
+                                      )["LoadBalancers"][0]
+        records = w.store.resources.list(ADDRESS)
+        assert len(records) == 2
+        mine = {r["subnet"]: r["address"] for r in records}
+        for s in subnets:
+            assert ipaddress.IPv4Address(mine[s["SubnetId"]]) in ipaddress.IPv4Network(
+                s["CidrBlock"])
+        # An ALB shows no addresses (as in AWS); its name resolves to its first one.
+        assert all(z["LoadBalancerAddresses"] == [] for z in lb["AvailabilityZones"])
+        # EC2 never gives an instance a load balancer's address.
+        taken = w.ec2.allocate_addresses(subnets[0], 3)
+        assert mine[subnets[0]["SubnetId"]] not in taken
+
+        tg = elb.create_target_group(c, {"Name": "tg", "Protocol": "HTTP", "Port": 80,
+                                         "TargetType": "ip"})["TargetGroups"][0]
+        in_second = str(ipaddress.IPv4Network(subnets[1]["CidrBlock"]).network_address + 9)
+        elb.register_targets(c, {"TargetGroupArn": tg["TargetGroupArn"],
+                                 "Targets": [{"Id": in_second}, {"Id": "127.0.0.7"}]})
+        elb.create_listener(c, {"LoadBalancerArn": lb["LoadBalancerArn"], "Protocol": "HTTP",
+                                "Port": 80, "DefaultActions": forward(tg["TargetGroupArn"])})
+        await w.settle()
+        assert w.compute.addresses == set(mine.values())
+        assert w.names.names()[lb["DNSName"]] == mine[subnets[0]["SubnetId"]]
+        (spec,) = w.proxy.specs.values()
+        assert set(spec.addresses) == set(mine.values())
+        sources = {s.host: s.source for b in spec.backends for s in b.servers}
+        assert sources == {in_second: mine[subnets[1]["SubnetId"]], "127.0.0.7": None}
+        # Instances' rules that name the load balancer's group let in its addresses.
+        assert set(elb.group_members(ACCOUNT, "us-east-1", group)) == {
+            f"{a}/32" for a in mine.values()}
+
+        elb.delete_load_balancer(c, {"LoadBalancerArn": lb["LoadBalancerArn"]})
+        await w.settle()
+        assert w.compute.addresses == set()
+        assert w.store.resources.list(ADDRESS) == []
+        assert elb.group_members(ACCOUNT, "us-east-1", group) == []
+        await w.stop()
+
+    run(scenario())
+
+
+def test_network_load_balancer_shows_its_addresses_and_reset_removes_them(
+        tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = World(tmp_path)
+        await w.start()
+        subnet = w.subnets()[2]
+        lb = w.elb.create_load_balancer(call("elbv2"), {
+            "Name": "tcp", "Type": "network", "Scheme": "internal",
+            "Subnets": [subnet["SubnetId"]]})["LoadBalancers"][0]
+        ((zone,),) = [z["LoadBalancerAddresses"] for z in lb["AvailabilityZones"]]
+        assert ipaddress.IPv4Address(zone["IpAddress"]) in ipaddress.IPv4Network(
+            subnet["CidrBlock"])
+        assert zone["PrivateIPv4Address"] == zone["IpAddress"]
+        await w.settle()
+        assert w.compute.addresses == {zone["IpAddress"]}
+        assert w.elb.reserved_addresses() == {zone["IpAddress"]}
+        await w.elb.reset()
+        assert w.compute.addresses == set()
+        assert w.elb.reserved_addresses() == set()
+        await w.stop()
+
+    run(scenario())
+
+
+def test_addresses_come_back_after_a_restart_and_orphans_are_released(
+        tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = World(tmp_path)
+        await w.start()
+        lb = w.elb.create_load_balancer(call("elbv2"), {"Name": "web"})["LoadBalancers"][0]
+        await w.settle()
+        placed = set(w.compute.addresses)
+        assert len(placed) == len(w.subnets())
+        await w.stop()  # (the host's bridge, and the addresses, go with gureum)
+        assert w.compute.addresses == set()
+
+        again = World(tmp_path)
+        await again.start()
+        await again.settle()
+        assert again.compute.addresses == placed
+        # A load balancer deleted while nothing ran (a crash between steps):
+        # its addresses are released by the loop's resync.
+        with again.store.tx():
+            again.store.resources.delete("elbv2:loadbalancer", ACCOUNT, "us-east-1",
+                                         lb["LoadBalancerArn"])
+        await again.settle(31.0)
+        assert again.compute.addresses == set()
+        assert again.store.resources.list(ADDRESS) == []
+        await again.stop()
+
+    run(scenario())
+
+
+def test_a_loopback_network_keeps_one_loopback_address(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = World(tmp_path, isolated=False)
+        await w.start()
+        lb = w.elb.create_load_balancer(call("elbv2"), {"Name": "web"})["LoadBalancers"][0]
+        await w.settle()
+        assert w.names.names()[lb["DNSName"]].startswith("127.250.")
+        assert w.store.resources.list(ADDRESS) == []
+        (spec,) = w.proxy.specs.values()
+        assert spec.extra_addresses == ()
+        await w.stop()
+
+    run(scenario())
