@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,7 @@ from gureum.errors import AWSError
 from ..base import Call
 from .acl import owner
 from .core import S3Core
-from .records import ObjectRecord
+from .records import Listed
 
 MAX_KEYS = 1000
 
@@ -41,7 +42,7 @@ def successor(prefix: str) -> str | None:
 
 @dataclass
 class Page:
-    contents: list[ObjectRecord] = field(default_factory=list)
+    contents: list[Listed] = field(default_factory=list)
     prefixes: list[str] = field(default_factory=list)
     truncated: bool = False
     last: str | None = None  # the last key or common prefix returned
@@ -50,7 +51,8 @@ class Page:
 def list_page(
     scan: Any, bucket: str, prefix: str, delimiter: str, after: str | None, limit: int
 ) -> Page:
-    """One page of keys/common prefixes after ``after`` (exclusive)."""
+    """One page of keys/common prefixes after ``after`` (exclusive); ``scan``
+    yields rows whose first item is the key (``Records.scan_listed``)."""
     page = Page()
     if limit <= 0:
         return page
@@ -64,7 +66,7 @@ def list_page(
         rows = scan(bucket, start, inclusive)
         try:
             for record in rows:
-                key = record.key
+                key = record[0]
                 if not key.startswith(prefix):
                     return page
                 if delimiter:
@@ -105,21 +107,28 @@ def _encode(value: str | None, url: bool) -> str | None:
     return quote(value, safe="/")
 
 
-def _entry(record: ObjectRecord, url: bool, with_owner: bool, account: str) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "Key": _encode(record.key, url),
-        "LastModified": record.modified,
-        "ETag": record.etag,
-        "Size": record.size,
-        "StorageClass": "STANDARD",
-    }
-    sums = record.meta.get("checksums") or {}
-    if sums:
-        entry["ChecksumAlgorithm"] = sorted(sums)
-        entry["ChecksumType"] = record.meta.get("checksum_type", "FULL_OBJECT")
-    if with_owner:
-        entry["Owner"] = owner(account)
-    return entry
+def _entries(rows: list[Listed], url: bool, owner_of: dict[str, str] | None
+             ) -> list[dict[str, Any]]:
+    """The ``Contents`` of a page, in the order of the model's ``Object`` members."""
+    out: list[dict[str, Any]] = []
+    append = out.append
+    for key, size, etag, modified, sums in rows:
+        entry: dict[str, Any] = {
+            "Key": _encode(key, url) if url else key,
+            "LastModified": modified,
+            "ETag": etag,
+            "Size": size,
+            "StorageClass": "STANDARD",
+        }
+        if sums is not None:
+            found, kind = json.loads(sums)
+            if found:
+                entry["ChecksumAlgorithm"] = sorted(found)
+                entry["ChecksumType"] = kind or "FULL_OBJECT"
+        if owner_of is not None:
+            entry["Owner"] = owner_of
+        append(entry)
+    return out
 
 
 def _limit(params: dict[str, Any]) -> int:
@@ -175,7 +184,7 @@ class ListingOps(S3Core):
             "MaxKeys": _limit(params),
             "KeyCount": len(page.contents) + len(page.prefixes),
             "IsTruncated": page.truncated,
-            "Contents": [_entry(r, url, fetch_owner, call.account) for r in page.contents]
+            "Contents": _entries(page.contents, url, owner(call.account) if fetch_owner else None)
             or None,
             "CommonPrefixes": [{"Prefix": _encode(p, url)} for p in page.prefixes] or None,
             "Delimiter": _encode(params.get("Delimiter"), url),
@@ -197,7 +206,7 @@ class ListingOps(S3Core):
             "Marker": _encode(params.get("Marker") or "", url),
             "MaxKeys": _limit(params),
             "IsTruncated": page.truncated,
-            "Contents": [_entry(r, url, True, call.account) for r in page.contents] or None,
+            "Contents": _entries(page.contents, url, owner(call.account)) or None,
             "CommonPrefixes": [{"Prefix": _encode(p, url)} for p in page.prefixes] or None,
             "Delimiter": _encode(params.get("Delimiter"), url),
             "EncodingType": "url" if url else None,

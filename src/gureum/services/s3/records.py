@@ -109,6 +109,10 @@ class ObjectRecord:
         return int(count) if count is not None else None
 
 
+# A listed object: key, size, ETag, modified, checksums (see ``Records.scan_listed``).
+Listed = tuple[str, int, str, float, str | None]
+
+
 @dataclass
 class Upload:
     upload_id: str
@@ -288,15 +292,19 @@ class Records:
 
     def scan_listed(
         self, bucket: str, start: str, inclusive: bool
-    ) -> Generator[ObjectRecord, None, None]:
-        """Like :meth:`scan`, but records carry only what a listing shows: no
-        blobs, and of the metadata only the checksums (SQLite extracts them, so
-        a page does not decode a thousand metadata documents)."""
+    ) -> Generator[Listed, None, None]:
+        """Like :meth:`scan`, but only what a listing shows, as plain rows:
+        ``(key, size, etag, modified, checksums)``, where ``checksums`` is None
+        or the JSON text ``[{algorithm: value}, checksum type]``. SQLite reads
+        them out of the metadata, and only for objects that have checksums
+        (``"checksums":{}`` can only be the top-level member: every other
+        member's values are strings, lists or ACL grants)."""
         op = ">=" if inclusive else ">"
         cur = self._conn.execute(
-            "SELECT bucket, key, size, etag, modified, json_extract(meta, '$.checksums'),"
-            " json_extract(meta, '$.checksum_type') FROM s3_objects"
-            f" WHERE bucket = ? AND key {op} ? ORDER BY key",
+            "SELECT key, size, etag, modified, CASE WHEN instr(meta, '\"checksums\":{}')"
+            " OR instr(meta, '\"checksums\"') = 0 THEN NULL"
+            " ELSE json_extract(meta, '$.checksums', '$.checksum_type') END"
+            f" FROM s3_objects WHERE bucket = ? AND key {op} ? ORDER BY key",
             (bucket, start),
         )
         try:
@@ -304,13 +312,7 @@ class Records:
                 rows = cur.fetchmany(256)
                 if not rows:
                     return
-                for row in rows:
-                    meta: dict[str, Any] = {}
-                    if row[5] and row[5] != "{}":
-                        meta["checksums"] = json.loads(row[5])
-                        if row[6]:
-                            meta["checksum_type"] = row[6]
-                    yield ObjectRecord(row[0], row[1], row[2], row[3], row[4], [], meta)
+                yield from rows
         finally:
             cur.close()
 
