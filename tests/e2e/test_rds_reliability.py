@@ -1,12 +1,16 @@
 """Supervision of real PostgreSQL servers: a SIGKILLed server is restarted
 with its committed rows (an event says so), the primary of a Multi-AZ
-instance dying fails over to the standby, and gureum restarts (SIGTERM and
-SIGKILL) bring every instance back with its data and endpoint."""
+instance dying fails over to the standby, a Multi-AZ commit waits for the
+standby (synchronous replication) so that SIGKILLing the primary right after
+it returned loses nothing, and gureum restarts (SIGTERM and SIGKILL) bring
+every instance back with its data and endpoint."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +20,15 @@ import pytest
 
 from gureum.testing.server import RunningGureum
 
-from .rds_support import create, engine_pids, no_postgres, psql, rds_gureum, wait_status
+from .rds_support import (
+    PASSWORD,
+    create,
+    engine_pids,
+    no_postgres,
+    psql,
+    rds_gureum,
+    wait_status,
+)
 
 pytestmark = pytest.mark.skipif(no_postgres, reason="PostgreSQL is not installed")
 
@@ -78,6 +90,101 @@ def test_multi_az_primary_dying_fails_over(cloud: RunningGureum) -> None:
     assert time.monotonic() - started < 30
     after = wait_status(rds, "ha-crash")
     assert after["AvailabilityZone"] == db["SecondaryAvailabilityZone"]
+
+
+def standby_processes(cloud: RunningGureum, db: dict[str, Any]) -> list[int]:
+    """The standby's postmaster (a data directory in standby mode serving the
+    instance's port on no address) and its children (the WAL receiver)."""
+    for pid in engine_pids(cloud.data_dir):
+        try:
+            data_dir = Path(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[2].decode())
+            lines = (data_dir / "postmaster.pid").read_text().splitlines()
+        except (OSError, IndexError):
+            continue
+        if lines[0] == str(pid) and lines[3] == str(db["Endpoint"]["Port"]) and \
+                (data_dir / "standby.signal").exists():
+            children = []
+            for entry in Path("/proc").iterdir():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                if entry.name.isdigit() and stat.rsplit(")", 1)[1].split()[1] == str(pid):
+                    children.append(int(entry.name))
+            return [pid, *children]
+    raise AssertionError("no standby for the instance")
+
+
+def wait_synchronous(db: dict[str, Any], timeout: float = 60.0) -> None:
+    """Until the primary streams to a synchronous standby, as a client with
+    pg_monitor sees it (a new standby is built after a failover while the
+    instance already takes writes, as on RDS)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = psql(db, "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'",
+                   check=False)
+        if out.returncode == 0 and out.stdout.strip() == "1":
+            return
+        assert time.monotonic() < deadline, out
+        time.sleep(0.1)
+
+
+def insert_when_writable(db: dict[str, Any], n: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while psql(db, f"INSERT INTO r VALUES ({n})", check=False).returncode != 0:
+        assert time.monotonic() < deadline, "never writable again"
+        time.sleep(0.2)
+
+
+def test_multi_az_acknowledged_commit_survives_primary_sigkill(cloud: RunningGureum) -> None:
+    """A commit on a Multi-AZ primary returns only once the standby has it:
+    with the standby paused the commit waits; SIGKILLing the primary the moment
+    a commit returned (three times in a row, the roles swapping each time)
+    loses none of them."""
+    rds = cloud.client("rds")
+    create(rds, "ha-sync", BackupRetentionPeriod=0, MultiAZ=True, Port=7005)
+    db = wait_status(rds, "ha-sync")
+    psql(db, "CREATE TABLE r (n int)")
+    wait_synchronous(db)
+    paused = standby_processes(cloud, db)
+    for pid in paused:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        pending = subprocess.Popen(
+            ["psql", "-X", "-h", db["Endpoint"]["Address"], "-p", str(db["Endpoint"]["Port"]),
+             "-U", "master", "-d", "app", "-c", "INSERT INTO r VALUES (1)"],
+            env={**os.environ, "PGPASSWORD": PASSWORD}, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(2.0)
+            waited = pending.poll() is None
+        finally:
+            for pid in paused:
+                os.kill(pid, signal.SIGCONT)
+        try:
+            assert waited, "the commit returned without the standby"
+            assert pending.wait(timeout=30) == 0
+        finally:
+            if pending.poll() is None:
+                pending.kill()
+                pending.wait()
+    finally:
+        for pid in paused:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+    os.kill(postmaster(cloud, db), signal.SIGKILL)
+    expected = [1]
+    for n in (2, 3, 4):
+        insert_when_writable(db, n)
+        expected.append(n)
+        wait_synchronous(db)
+        out = psql(db, f"INSERT INTO r VALUES ({n * 10})", check=False)
+        os.kill(postmaster(cloud, db), signal.SIGKILL)
+        assert out.returncode == 0, out.stderr
+        expected.append(n * 10)
+    insert_when_writable(db, 5)
+    wait_rows(db, ",".join(str(n) for n in sorted([*expected, 5])))
+    rds.delete_db_instance(DBInstanceIdentifier="ha-sync", SkipFinalSnapshot=True)
 
 
 @pytest.mark.parametrize("kill", [False, True])
