@@ -1,0 +1,169 @@
+"""Load balancers in their subnets end to end, on both proxy drivers, with
+real instances (network namespaces): a load balancer has its own address in
+each subnet, on the host's bridge, where its name resolves; the host and an
+instance of the VPC reach it there; it connects to its targets from its own
+address, so an instance whose group lets in only the load balancer's group
+answers through it, refuses the host, and refuses another load balancer in
+another group; deleting a load balancer takes its addresses off the host."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import shutil
+import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gureum.drivers.compute import hostnet
+from gureum.testing.server import RunningGureum, running_gureum
+
+from .ec2_support import leftovers, root_only, sweep, wait_for
+from .test_elb_support import DRIVERS, curl
+
+pytestmark = pytest.mark.skipif(root_only or shutil.which("curl") is None,
+                                reason="the namespace driver needs root; curl is needed")
+
+SERVE = """#!/bin/bash
+mkdir -p /srv/www && cd /srv/www && echo "hello from $(hostname)" > index.html
+exec python3 -m http.server 80 --bind 0.0.0.0
+"""
+
+
+def host_addresses() -> str:
+    return subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def on_host(address: str) -> bool:
+    return f" {address}/32 " in host_addresses()
+
+
+@pytest.fixture(scope="module", params=DRIVERS)
+def cloud(request: pytest.FixtureRequest) -> Iterator[RunningGureum]:
+    if request.param == "haproxy" and shutil.which("haproxy") is None:
+        pytest.skip("haproxy is not installed")
+    with running_gureum(env={"GUREUM_PROXY_DRIVER": request.param}) as g:
+        try:
+            yield g
+        finally:
+            g.stop()
+            sweep(g.data_dir)
+            drop_bridge(g.data_dir)
+
+
+def drop_bridge(data_dir: Path) -> None:
+    """Delete this gureum's bridge if a crash left it: load balancers'
+    addresses on it go with it."""
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        cidr = json.loads((data_dir / "ec2" / "network.json").read_text())["cidr"]
+        name = hostnet.bridge_name(cidr)
+        if hostnet.link_exists(name) and not hostnet.has_members(name):
+            subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+
+
+def in_netns(instance_id: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", "netns", "exec", f"gureum-{instance_id}", *argv],
+                          capture_output=True, text=True, timeout=15)
+
+
+def test_load_balancers_live_in_their_subnets(cloud: RunningGureum) -> None:
+    ec2, elb = cloud.client("ec2"), cloud.client("elbv2")
+    tag = uuid.uuid4().hex[:6]
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    subnets = ec2.describe_subnets()["Subnets"][:2]
+    cidrs = [ipaddress.IPv4Network(s["CidrBlock"]) for s in subnets]
+    lb_sg = ec2.create_security_group(GroupName=f"lb-{tag}", Description="lb")["GroupId"]
+    other_sg = ec2.create_security_group(GroupName=f"other-{tag}", Description="x")["GroupId"]
+    web_sg = ec2.create_security_group(GroupName=f"web-{tag}", Description="web")["GroupId"]
+    client_sg = ec2.create_security_group(GroupName=f"cl-{tag}", Description="x")["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=web_sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
+         "UserIdGroupPairs": [{"GroupId": lb_sg}]}])
+    ids: list[str] = []
+    lbs: list[dict[str, Any]] = []
+    try:
+        web = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, UserData=SERVE,
+                                SecurityGroupIds=[web_sg],
+                                SubnetId=subnets[1]["SubnetId"])["Instances"][0]
+        ids.append(web["InstanceId"])
+        client = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                                   SecurityGroupIds=[client_sg],
+                                   SubnetId=subnets[0]["SubnetId"])["Instances"][0]
+        ids.append(client["InstanceId"])
+        for name, group in ((f"in-{tag}", lb_sg), (f"out-{tag}", other_sg)):
+            lbs.append(elb.create_load_balancer(
+                Name=name, Scheme="internal", SecurityGroups=[group],
+                Subnets=[s["SubnetId"] for s in subnets])["LoadBalancers"][0])
+        nlb = elb.create_load_balancer(Name=f"net-{tag}", Type="network", Scheme="internal",
+                                       Subnets=[subnets[0]["SubnetId"]])["LoadBalancers"][0]
+        lbs.append(nlb)
+        # A network load balancer shows its address in its subnet (as AWS does).
+        (shown,) = nlb["AvailabilityZones"][0]["LoadBalancerAddresses"]
+        assert ipaddress.IPv4Address(shown["PrivateIPv4Address"]) in cidrs[0]
+        groups = []
+        for lb in lbs[:2]:
+            tg = elb.create_target_group(
+                Name=lb["LoadBalancerName"], Protocol="HTTP", Port=80, TargetType="instance",
+                HealthCheckPath="/", HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
+                HealthyThresholdCount=2, UnhealthyThresholdCount=2)["TargetGroups"][0][
+                "TargetGroupArn"]
+            groups.append(tg)
+            elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": web["InstanceId"]}])
+            elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP",
+                                Port=80, DefaultActions=[{"Type": "forward",
+                                                          "TargetGroupArn": tg}])
+
+        def health(tg: str) -> tuple[str, str]:
+            (d,) = elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]
+            return d["TargetHealth"]["State"], d["TargetHealth"].get("Reason", "")
+
+        wait_for(lambda: health(groups[0])[0] == "healthy", timeout=90, interval=0.5)
+        # The other load balancer's group is not let in: its checks time out.
+        wait_for(lambda: health(groups[1])[0] == "unhealthy", timeout=30, interval=0.5)
+        assert health(groups[1]) == ("unhealthy", "Target.Timeout")
+
+        # Its name resolves to its address in one of its subnets, held by the host.
+        inner = lbs[0]
+        address = socket.gethostbyname(inner["DNSName"])
+        assert any(ipaddress.IPv4Address(address) in c for c in cidrs), address
+        assert on_host(address)
+        assert on_host(shown["PrivateIPv4Address"])
+        private = {web["PrivateIpAddress"], client["PrivateIpAddress"]}
+        assert address not in private and shown["PrivateIPv4Address"] not in private
+
+        url = f"http://{inner['DNSName']}/"
+        code, body = curl(url)  # from the host
+        assert (code, body.split()[:2]) == (200, ["hello", "from"])
+        # From an instance of the VPC, by name and by address.
+        for target in (url, f"http://{address}/"):
+            out = in_netns(client["InstanceId"], "curl", "-s", "-m", "5", "-w",
+                           "\n%{http_code}", target)
+            assert out.stdout.endswith("\n200"), (target, out.stdout, out.stderr)
+            assert out.stdout.startswith("hello from ip-")
+        # The instance refuses the host (its group lets in the load balancer only) ...
+        assert curl(f"http://{web['PrivateIpAddress']}/", "-m", "3")[0] == 0
+        # ... and the load balancer in the other group.
+        assert curl(f"http://{lbs[1]['DNSName']}/")[0] == 503
+
+        gone = [shown["PrivateIPv4Address"], address]
+        for lb in lbs:
+            elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+        lbs = []
+        wait_for(lambda: not any(on_host(a) for a in gone), timeout=15, interval=0.2)
+    finally:
+        for lb in lbs:
+            elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+        if ids:
+            ec2.terminate_instances(InstanceIds=ids)
+            ec2.get_waiter("instance_terminated").wait(
+                InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    for g in (web_sg, client_sg, lb_sg, other_sg):
+        ec2.delete_security_group(GroupId=g)
+    assert leftovers(ids, cloud.data_dir) == []
