@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,16 @@ def test_ssh_and_purge() -> None:
         private_ip = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0][
             "Instances"][0]["PrivateIpAddress"]
         assert out.stdout.strip() == "ip-" + private_ip.replace(".", "-")
+        elb = g.client("elbv2")
+        lb = elb.create_load_balancer(Name="purge-lb")["LoadBalancers"][0]
+        deadline = time.monotonic() + 20
+        while elb.describe_load_balancers(Names=["purge-lb"])["LoadBalancers"][0]["State"][
+                "Code"] != "active":
+            assert time.monotonic() < deadline, "load balancer not active"
+            time.sleep(0.1)
+        lb_address = socket.gethostbyname(lb["DNSName"])  # on the host, in its subnet
+        assert f" {lb_address}/32 " in subprocess.run(
+            ["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True).stdout
         out = gureum_cli("ssh", "i-0000000000000000f", data_dir=data_dir)
         assert out.returncode == 1 and "not running" in out.stderr
         down = gureum_cli("down", "--purge", "--port", str(g.port), data_dir=data_dir)
@@ -49,3 +60,6 @@ def test_ssh_and_purge() -> None:
     assert not data_dir.exists()
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert instance not in netns
+    addresses = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True,
+                               text=True).stdout
+    assert f" {lb_address}/" not in addresses

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -35,6 +36,11 @@ def children(pid: int) -> list[psutil.Process]:
         return psutil.Process(pid).children(recursive=True)
     except psutil.NoSuchProcess:
         return []
+
+
+def host_addresses() -> str:
+    return subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True,
+                          text=True).stdout
 
 
 def files_under(path: Path) -> list[Path]:
@@ -102,6 +108,8 @@ def test_reset_stops_everything_it_started() -> None:
             "State"]["Code"] == "active")
         names = {p.name() for p in children(g.pid)}
         assert {"postgres", "redis-server", "haproxy"} <= names, names
+        lb_address = socket.gethostbyname(lb["DNSName"])  # in its subnet, on the host
+        assert f" {lb_address}/" in host_addresses()
         netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
 
         g.reset()
@@ -115,6 +123,7 @@ def test_reset_stops_everything_it_started() -> None:
         assert rds.describe_db_instances()["DBInstances"] == []
         assert cache.describe_cache_clusters()["CacheClusters"] == []
         assert elb.describe_load_balancers()["LoadBalancers"] == []
+        assert f" {lb_address}/" not in host_addresses()
         assert s3.list_buckets()["Buckets"] == []
         leftover = [p for p in files_under(g.data_dir)
                     if not p.name.startswith(("gureum.", "test-server.log"))
