@@ -5,13 +5,17 @@ imported): ``python3 guest.py launch CONFIG.json`` (or ``launch CONFIG.json -``
 with the config on stdin: the directories it names are made and it is kept
 as CONFIG.json).
 
-- ``launch`` makes the instance's network namespace and the host end of its
-  veth (the config's ``host_ip`` batch, if any) and its cgroups, forks a
-  launcher and returns once the instance has booted (or its init died, or
-  ``wait_ready`` seconds passed), the launcher's pid written
-  to the config's ``pidfile`` (so the launcher belongs to the host's init, not
-  to gureum, and outlives a gureum that is killed).
-- The launcher joins the instance's cgroups and network namespace, sets up
+- ``launch`` makes the instance's cgroups, forks a launcher and returns once
+  the instance has booted (or its init died, or ``wait_ready`` seconds
+  passed), the launcher's pid written to the config's ``pidfile`` (so the
+  launcher belongs to the host's init, not to gureum, and outlives a gureum
+  that is killed).
+- ``serve`` does what ``launch`` does for each request it reads, from a fork
+  of itself (gureum starts it once: no interpreter to start per instance);
+  each fork takes the command line ``launch CONFIG.json -`` would have.
+- The launcher joins the instance's cgroups, makes its network namespace and
+  the host end of its veth (the config's ``host_ip`` batch, if any: the
+  instance's own CPU time, not gureum's), joins that namespace, sets up
   its interface and nftables rules, unshares PID, mount, UTS and IPC
   namespaces and forks the init. It forwards SIGTERM to the init and exits
   with it; on SIGHUP it applies the rules file (new security group rules).
@@ -27,6 +31,7 @@ from __future__ import annotations
 import base64
 import ctypes
 import errno
+import gc
 import json
 import os
 import select
@@ -75,8 +80,82 @@ def launch(config_path: str, from_stdin: bool = False) -> None:
     # Whatever the caller let this process inherit (its sockets, its pipes) must
     # not live on in the instance.
     os.closerange(3, os.sysconf("SC_OPEN_MAX"))
-    if from_stdin:  # the config is given on stdin: make the directories, write the files
+    if from_stdin:  # the config is given on stdin
         config = json.load(sys.stdin)
+    else:
+        with open(config_path) as f:
+            config = json.load(f)
+    ready = start(config_path, config, from_stdin)
+    # Return once the init has booted, died, or the wait is over.
+    error = said(ready) if select.select([ready], [], [], wait_ready(config))[0] else None
+    if error is not None:
+        sys.stderr.write(error)
+        sys.exit(1)
+    os._exit(0)
+
+
+def wait_ready(config: dict[str, Any]) -> float:
+    return float(config.get("wait_ready") or 0)
+
+
+def said(ready: int) -> str | None:
+    """What a launcher's ready pipe says, once readable: None if the init booted (a
+    byte) or died (end of file), or why the launcher failed ("!" and the error)."""
+    text = os.read(ready, 4096)
+    os.close(ready)
+    if text[:1] == b"!":
+        return text[1:].decode(errors="replace") or "launch failed"
+    return None
+
+
+def start(config_path: str, config: dict[str, Any], new: bool,
+          title: list[str] | None = None, reset: tuple[int, ...] = ()) -> int:
+    """Fork the instance's launcher; return its ready pipe (see ``said``).
+
+    The launcher prepares the instance (``prepare``) before it launches it: that
+    work is the instance's (it runs in the instance's cgroups), not its caller's.
+    ``title``: the launcher's command line (see ``set_title``); ``reset``:
+    signals whose handlers the launcher puts back to the default."""
+    ready_r, ready_w = os.pipe()
+    if os.fork():
+        os.close(ready_w)
+        return ready_r
+    for signum in reset:
+        signal.signal(signum, signal.SIG_DFL)
+    gc.enable()
+    if title is not None:
+        set_title(title)
+    os.close(ready_r)
+    try:
+        prepare(config_path, config, new)
+    except BaseException as exc:
+        os.write(ready_w, f"!launch failed: {exc!r}".encode())
+        os._exit(1)
+    config["ready_fd"] = ready_w
+    os.setsid()
+    devnull = os.open("/dev/null", os.O_RDWR)
+    console = os.open(config["console"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(devnull, 0)
+    os.dup2(console, 1)
+    os.dup2(console, 2)
+    for low, high in zip((2, *sorted((devnull, console, ready_w))),
+                         (*sorted((devnull, console, ready_w)), os.sysconf("SC_OPEN_MAX")),
+                         strict=True):
+        os.closerange(low + 1, high)  # all but these: nothing of whoever forked it
+    try:
+        launcher(config, console)
+    except BaseException as exc:  # the console log is the only place to say why
+        log(console, f"launch failed: {exc!r}")
+        os._exit(1)
+    os._exit(0)
+
+
+def prepare(config_path: str, config: dict[str, Any], new: bool) -> None:
+    """In the launcher: its files, its cgroups (joined), its pid in the ``pidfile``.
+
+    ``new``: the config comes from gureum, not from CONFIG.json: make the
+    directories it names, write the user data, keep the config as CONFIG.json."""
+    if new:
         config["config_path"] = config_path
         for path in config.pop("mkdir", []):
             os.makedirs(path, exist_ok=True)
@@ -85,16 +164,7 @@ def launch(config_path: str, from_stdin: bool = False) -> None:
             with open(config["user_data"], "wb") as f:
                 f.write(base64.b64decode(data))
         with open(config["config_path"], "w") as f:
-            json.dump(config, f)
-    else:
-        with open(config_path) as f:
-            config = json.load(f)
-    if config.get("host_ip"):  # the namespace and the host end of its veth
-        made = subprocess.run(["ip", "-batch", "-"], input=config["host_ip"].encode(),
-                              capture_output=True)
-        if made.returncode != 0:
-            sys.stderr.write(made.stderr.decode(errors="replace"))
-            sys.exit(1)
+            f.write(json.dumps(config))
     setup = config.get("cgroup_setup") or {}
     for path in setup.get("mkdir", []):
         os.makedirs(path, exist_ok=True)
@@ -104,36 +174,120 @@ def launch(config_path: str, from_stdin: bool = False) -> None:
                 f.write(value)
         except OSError:
             pass  # a controller this host lacks: no such limit
-    ready_r, ready_w = os.pipe()
-    pid = os.fork()
-    if pid:
-        os.close(ready_w)
-        tmp = config["pidfile"] + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(str(pid))
-        os.replace(tmp, config["pidfile"])
-        # Return once the init has booted (a byte), died (end of file), or the wait is over.
-        select.select([ready_r], [], [], float(config.get("wait_ready") or 0))
-        os._exit(0)
-    os.close(ready_r)
-    config["ready_fd"] = ready_w
-    os.setsid()
-    devnull = os.open("/dev/null", os.O_RDWR)
-    console = os.open(config["console"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.dup2(devnull, 0)
-    os.dup2(console, 1)
-    os.dup2(console, 2)
-    try:
-        launcher(config, console)
-    except BaseException as exc:  # the console log is the only place to say why
-        log(console, f"launch failed: {exc!r}")
-        os._exit(1)
-
-
-def launcher(config: dict[str, Any], console: int) -> None:
     for procs in config["cgroups"]:
         with open(procs, "w") as f:
             f.write(str(os.getpid()))
+    tmp = config["pidfile"] + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(tmp, config["pidfile"])
+
+
+def title_room() -> int:
+    """Bytes this process's command line may take (see ``set_title``)."""
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[46]) - int(fields[45])  # arg_end - arg_start
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def set_title(args: list[str]) -> bool:
+    """Rewrite this process's command line (as ``ps`` and /proc/PID/cmdline show
+    it) in place, within the room its original arguments took; False if it does
+    not fit. Forks inherit it."""
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        begin, end = int(fields[45]), int(fields[46])  # arg_start, arg_end
+    except (OSError, IndexError, ValueError):
+        return False
+    title = b"\0".join(a.encode() for a in args)
+    if end <= begin or len(title) >= end - begin:
+        return False
+    ctypes.memmove(begin, title.ljust(end - begin, b"\0"), end - begin)
+    return True
+
+
+def serve() -> None:
+    """``guest.py serve``: launch instances on request, each launcher a fork of
+    this process (no interpreter to start per launch), known by the command line
+    ``launch CONFIG.json -`` would give it. A request is one line on stdin,
+    ``{"id": N, "path": CONFIG.json, "config": {...}}``; the answer one line on
+    stdout, ``{"id": N, "error": null or "why"}``, once that instance has booted,
+    failed, or the config's ``wait_ready`` is over. Launchers are reaped here
+    when they end; this process exits at the end of its input (gureum stopped
+    or was killed), and its launchers go on (the host's init adopts them)."""
+    def reap_children(signum: int, frame: object) -> None:
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+
+    def answer(number: Any, error: str | None) -> None:
+        # (one write under PIPE_BUF: never interleaved with another)
+        os.write(1, (json.dumps({"id": number, "error": error}) + "\n").encode())
+
+    script = os.path.abspath(sys.argv[0])
+    python = sys.executable or "python3"
+    room = title_room()
+    set_title([python, script, "serve"])
+    # Its pages stay shared with the launchers it forks: no collection writes to them.
+    gc.disable()
+    gc.freeze()
+    signal.signal(signal.SIGCHLD, reap_children)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # gureum's ^C: gureum says when to stop
+    waiting: dict[int, tuple[Any, float]] = {}  # ready pipe -> (request id, deadline)
+    buffer = b""
+    while True:
+        now = time.monotonic()
+        timeout = max(0.0, min(d for _, d in waiting.values()) - now) if waiting else None
+        readable = select.select([0, *waiting], [], [], timeout)[0]
+        for fd in readable:
+            if fd != 0:
+                number, _ = waiting.pop(fd)
+                answer(number, said(fd))
+                continue
+            data = os.read(0, 1 << 16)
+            if not data:
+                return
+            *lines, buffer = (buffer + data).split(b"\n")
+            for line in lines:
+                try:
+                    request = json.loads(line)
+                    number, path, config = request["id"], request["path"], request["config"]
+                except (ValueError, KeyError, TypeError):
+                    continue
+                title = [python, script, "launch", path, "-"]
+                if len(b"\0".join(t.encode() for t in title)) >= room:
+                    answer(number, "no room for the launcher's command line")
+                    continue
+                try:
+                    ready = start(path, config, True, title,
+                                  reset=(signal.SIGCHLD, signal.SIGINT))
+                except Exception as exc:
+                    answer(number, f"launch failed: {exc!r}")
+                    continue
+                waiting[ready] = (number, time.monotonic() + wait_ready(config))
+        now = time.monotonic()
+        for fd, (number, deadline) in list(waiting.items()):
+            if deadline <= now and fd not in readable:
+                del waiting[fd]
+                os.close(fd)
+                answer(number, None)
+
+
+def launcher(config: dict[str, Any], console: int) -> None:
+    if config.get("host_ip"):  # the namespace and the host end of its veth
+        made = subprocess.run(["ip", "-batch", "-"], input=config["host_ip"].encode(),
+                              capture_output=True)
+        if made.returncode != 0:
+            os.write(config["ready_fd"], b"!" + made.stderr.strip()[:4000])
+            raise OSError(made.stderr.decode(errors="replace").strip())
     fd = os.open(config["netns"], os.O_RDONLY)
     _check(_libc.setns(fd, CLONE_NEWNET), "setns")
     os.close(fd)
@@ -419,8 +573,12 @@ def init(config: dict[str, Any], console: int) -> None:
 
 
 def main(argv: list[str]) -> int:
+    if argv[1:2] == ["serve"] and len(argv) <= 3:  # (a third argument: room for titles)
+        serve()
+        return 0
     if len(argv) not in (3, 4) or argv[1] != "launch" or argv[3:] not in ([], ["-"]):
-        print("usage: guest.py launch CONFIG.json [-]", file=sys.stderr)
+        print("usage: guest.py launch CONFIG.json [-] | guest.py serve [ROOM]",
+              file=sys.stderr)
         return 2
     launch(argv[2], from_stdin=argv[3:] == ["-"])
     return 0

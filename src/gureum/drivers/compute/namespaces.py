@@ -17,7 +17,6 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
-import json
 import os
 import shutil
 import signal
@@ -27,6 +26,7 @@ from pathlib import Path
 from . import hostnet
 from .base import GuestSpec, NetworkPlan, Usage
 from .cgroups import Cgroups
+from .launches import LaunchServer
 
 GUEST_SCRIPT = Path(__file__).with_name("guest.py")
 METADATA_ADDRESS = "169.254.169.254"
@@ -104,6 +104,8 @@ class NamespaceDriver:
         self._bridge: str | None = None
         self._locks: dict[str, asyncio.Lock] = {}
         self._bridge_lock = asyncio.Lock()
+        self.launches = LaunchServer(host_python(), GUEST_SCRIPT,
+                                     title_room=len(str(self.guests_dir)) + 512)
         self._host_addresses: set[str] = set()  # placed on the bridge by this process
 
     def network(self) -> NetworkPlan:
@@ -222,8 +224,7 @@ class NamespaceDriver:
             config["mkdir"] = [str(d / sub) for sub in ("volume/upper", "volume/work", "root")]
             config["user_data_b64"] = (base64.b64encode(spec.user_data).decode()
                                        if spec.user_data else None)
-            await hostnet.run(host_python(), str(GUEST_SCRIPT), "launch",
-                              str(d / "config.json"), "-", input=json.dumps(config).encode())
+            await self.launches.launch(str(d / "config.json"), config)
 
     async def _attach(self, own: NetworkPlan, veth: str, ns: str) -> str | None:
         """Make the guest's network namespace and its veth on its network's bridge.
@@ -370,4 +371,5 @@ class NamespaceDriver:
             await self._release_networks(every=True)
             await hostnet.remove_bridge(self._plan)
         self._bridge = None
+        await self.launches.close()
         self._host_addresses.clear()  # (they went with the bridge)
