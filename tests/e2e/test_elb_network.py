@@ -167,3 +167,36 @@ def test_load_balancers_live_in_their_subnets(cloud: RunningGureum) -> None:
     for g in (web_sg, client_sg, lb_sg, other_sg):
         ec2.delete_security_group(GroupId=g)
     assert leftovers(ids, cloud.data_dir) == []
+
+
+def test_addresses_come_back_after_a_restart_once(tmp_path: Path) -> None:
+    """gureum stopping takes the bridge (and the addresses) away; the next
+    start puts each address back once, and the listener answers there again."""
+    data_dir = tmp_path / "data"
+    fixed = [{"Type": "fixed-response",
+              "FixedResponseConfig": {"StatusCode": "200", "MessageBody": "here"}}]
+    try:
+        with running_gureum(data_dir=data_dir, env={"GUREUM_PROXY_DRIVER": "builtin"}) as g:
+            elb = g.client("elbv2")
+            lb = elb.create_load_balancer(Name="again")["LoadBalancers"][0]
+            elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP",
+                                Port=80, DefaultActions=fixed)
+            url = f"http://{lb['DNSName']}/"
+            wait_for(lambda: curl(url) == (200, "here"), timeout=20, interval=0.2)
+            address = socket.gethostbyname(lb["DNSName"])
+            zones = len(lb["AvailabilityZones"])
+            assert on_host(address)
+        assert not on_host(address)
+        with running_gureum(data_dir=data_dir, env={"GUREUM_PROXY_DRIVER": "builtin"}) as g:
+            wait_for(lambda: curl(url) == (200, "here"), timeout=30, interval=0.2)
+            bridge = hostnet.bridge_name(json.loads(
+                (data_dir / "ec2" / "network.json").read_text())["cidr"])
+            shown = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", bridge],
+                                   capture_output=True, text=True).stdout
+            assert shown.count("/32 ") == zones  # one per subnet, none twice
+            assert shown.count(f" {address}/32 ") == 1
+            g.client("elbv2").delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+            wait_for(lambda: not on_host(address), timeout=15, interval=0.2)
+    finally:
+        sweep(data_dir)
+        drop_bridge(data_dir)
