@@ -198,6 +198,8 @@ class PostgresServers:
         else:
             settings["archive_mode"] = "off"
         settings["synchronous_standby_names"] = self._sync_names(spec.id)
+        # A standby's WAL receiver connects under this name (``sync_standby``).
+        settings["cluster_name"] = spec.id
         lines = [f"{k} = {_quote(v)}" for k, v in sorted(settings.items())]
         conf = self.data(spec.id) / "gureum.conf"
         conf.write_text("# written by gureum at every start\n" + "\n".join(lines) + "\n")
@@ -497,10 +499,13 @@ class PostgresServers:
         if standby is None:
             marker.unlink(missing_ok=True)
         else:
-            # The standby connects under its own id as application name.
-            rows = await self.execute(standby, "SHOW primary_conninfo;")
-            conninfo = rows[0][0] if rows and rows[0] else ""
-            if f"application_name={standby}" not in conninfo:
+            # The standby connects under its own id as application name: its
+            # cluster_name since gureum sets one, or else named in its conninfo.
+            rows = await self.execute(standby, "SELECT current_setting('cluster_name'), "
+                                               "current_setting('primary_conninfo');")
+            name, conninfo = (rows[0] + ["", ""])[:2] if rows else ("", "")
+            if name != standby and conninfo and \
+                    f"application_name={standby}" not in conninfo:
                 conninfo = re.sub(r"\s*application_name=\S+", "", conninfo)
                 await self.execute(
                     standby, f"ALTER SYSTEM SET primary_conninfo = "
