@@ -127,6 +127,19 @@ def test_nested_tx_joins_outer(store: Store) -> None:
     assert store.resources.get("thing", "1", "", "gone") is None
 
 
+def test_rollbacks_are_counted(store: Store) -> None:
+    """Caches kept in step with writes rebuild when a write they saw is undone."""
+    with store.tx():
+        store.resources.put("thing", "1", "", "kept", {})
+    assert store.rollbacks == 0
+    with pytest.raises(ValueError), store.tx():
+        raise ValueError
+    assert store.rollbacks == 1
+    with store.tx(), pytest.raises(ValueError), store.tx():  # a savepoint undone counts too
+        raise ValueError
+    assert store.rollbacks == 2
+
+
 def test_tx_refuses_other_task(store: Store) -> None:
     async def main() -> None:
         entered = asyncio.Event()

@@ -46,6 +46,9 @@ class Store:
         self._commits = 0  # transactions committed (outermost only)
         self._synced = 0  # ... of which are known to be on disk
         self._syncing: asyncio.Future[None] | None = None
+        # Transactions (or savepoints) rolled back so far: a cache kept in step with
+        # the writes a service makes is stale once this changes.
+        self.rollbacks = 0
         self.resources = Resources(conn, now)
         self.access_keys = AccessKeys(conn, now)
 
@@ -152,6 +155,7 @@ class Store:
             if self._conn.in_transaction:  # SQLite may have rolled back already
                 for statement in rollback.split("; "):
                     self._conn.execute(statement)
+            self.rollbacks += 1
             self.access_keys.invalidate()
             raise
         else:
@@ -163,6 +167,7 @@ class Store:
             except sqlite3.Error:
                 if self._depth == 0 and self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
+                self.rollbacks += 1
                 self.access_keys.invalidate()
                 raise
         finally:
