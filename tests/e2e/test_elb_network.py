@@ -24,8 +24,8 @@ import pytest
 from gureum.drivers.compute import hostnet
 from gureum.testing.server import RunningGureum, running_gureum
 
-from .ec2_support import leftovers, root_only, sweep, wait_for
-from .test_elb_support import DRIVERS, curl
+from .ec2_support import leftovers, root_only, sweep, unprivileged_gureum, wait_for
+from .test_elb_support import DRIVERS, Backends, curl
 
 pytestmark = pytest.mark.skipif(root_only or shutil.which("curl") is None,
                                 reason="the namespace driver needs root; curl is needed")
@@ -200,3 +200,37 @@ def test_addresses_come_back_after_a_restart_once(tmp_path: Path) -> None:
     finally:
         sweep(data_dir)
         drop_bridge(data_dir)
+
+
+def test_without_root_a_load_balancer_keeps_its_loopback_address() -> None:
+    """No instance network (gureum without root): one loopback address, as before."""
+    echo = Backends()
+    echo.start_echo("127.213.9.1", 9001)
+    try:
+        with unprivileged_gureum() as g:
+            elb = g.client("elbv2")
+            lb = elb.create_load_balancer(Name="lo", Type="network")["LoadBalancers"][0]
+            addresses = {a["IpAddress"] for z in lb["AvailabilityZones"]
+                         for a in z["LoadBalancerAddresses"]}
+            (address,) = addresses
+            assert address.startswith("127.")
+            tg = elb.create_target_group(Name="lo", Protocol="TCP", Port=9001,
+                                         TargetType="ip", HealthCheckIntervalSeconds=5,
+                                         HealthyThresholdCount=2)["TargetGroups"][0][
+                                             "TargetGroupArn"]
+            elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": "127.213.9.1"}])
+            elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="TCP",
+                                Port=9002, DefaultActions=[{"Type": "forward",
+                                                            "TargetGroupArn": tg}])
+
+            def echoed() -> bool:
+                with contextlib.suppress(OSError), \
+                        socket.create_connection((address, 9002), timeout=2) as conn:
+                    conn.sendall(b"ping")
+                    return conn.recv(4) == b"ping"
+                return False
+
+            wait_for(echoed, timeout=30, interval=0.3)
+            assert not on_host(address)  # (nothing was put on an interface)
+    finally:
+        echo.close()
