@@ -103,11 +103,16 @@ class VpcOperations(EC2Core):
             raise AWSError("Unsupported", f"gureum cannot run instances in {vpc_id}: {reason}")
         return {"cidr": str(net), "gateway": str(net.network_address + 1)}
 
-    def allocate_addresses(self, subnet: dict[str, Any], count: int) -> list[str]:
-        """``count`` free addresses of ``subnet`` (AWS reserves the first four and the last)."""
+    def used_addresses(self) -> set[str]:
+        """Addresses no instance may be given: instances', the host's, reserved ones."""
         used = self.index().ips | {self.driver.network().gateway}
         for reserved in self.env.extras.get(RESERVED_KEY) or ():
             used |= reserved()
+        return used
+
+    def allocate_addresses(self, subnet: dict[str, Any], count: int) -> list[str]:
+        """``count`` free addresses of ``subnet`` (AWS reserves the first four and the last)."""
+        used = self.used_addresses()
         net = ipaddress.IPv4Network(subnet["CidrBlock"])
         out: list[str] = []
         for offset in range(4, net.num_addresses - 1):
