@@ -19,6 +19,7 @@ from gureum.drivers.compute import NetworkPlan
 from gureum.drivers.compute.fake import FakeComputeDriver
 from gureum.drivers.names import MemoryNames
 from gureum.drivers.proxy import FakeProxyDriver
+from gureum.errors import AWSError
 from gureum.services.base import Call, Env, Identity, Service
 from gureum.services.common.addresses import AddressPool
 from gureum.services.ec2 import EC2
@@ -196,6 +197,48 @@ def test_a_loopback_network_keeps_one_loopback_address(tmp_path: Path) -> None:
         assert w.store.resources.list(ADDRESS) == []
         (spec,) = w.proxy.specs.values()
         assert spec.extra_addresses == ()
+        await w.stop()
+
+    run(scenario())
+
+
+def test_an_internal_network_load_balancer_gets_the_address_asked_for(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = World(tmp_path)
+        await w.start()
+        elb, c = w.elb, call("elbv2")
+        subnet = w.subnets()[0]
+        net = ipaddress.IPv4Network(subnet["CidrBlock"])
+        asked = str(net.network_address + 50)
+
+        def create(name: str, address: str, **extra: Any) -> dict[str, Any]:
+            params = {"Name": name, "Type": "network", "Scheme": "internal",
+                      "SubnetMappings": [{"SubnetId": subnet["SubnetId"],
+                                          "PrivateIPv4Address": address}], **extra}
+            out: dict[str, Any] = elb.create_load_balancer(c, params)["LoadBalancers"][0]
+            return out
+
+        def code(name: str, address: str, **extra: Any) -> str:
+            try:
+                create(name, address, **extra)
+            except AWSError as e:
+                return e.code
+            return "none"
+
+        lb = create("pinned", asked)
+        ((shown,),) = [z["LoadBalancerAddresses"] for z in lb["AvailabilityZones"]]
+        assert shown["PrivateIPv4Address"] == asked
+        assert code("again", asked) == "InvalidConfigurationRequest"  # in use
+        assert code("first", str(net.network_address + 2)) == "ValidationError"  # AWS's own
+        assert code("outside", "10.9.9.9") == "ValidationError"
+        assert code("junk", "not-an-ip") == "ValidationError"
+        assert code("public", str(net.network_address + 60),
+                    Scheme="internet-facing") == "ValidationError"
+        # (nothing of the refused ones is left) and EC2 does not give it out either.
+        assert [d["LoadBalancerName"] for d in elb.describe_load_balancers(c, {})[
+            "LoadBalancers"]] == ["pinned"]
+        assert w.elb.reserved_addresses() == {asked}
+        assert asked in w.ec2.used_addresses()
         await w.stop()
 
     run(scenario())

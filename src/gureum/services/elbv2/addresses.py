@@ -26,8 +26,10 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from gureum.errors import AWSError
+
 from ..base import Call
-from .core import ADDRESS, Doc, ELBv2Core
+from .core import ADDRESS, Doc, ELBv2Core, validation
 
 RESERVED_KEY = "ec2.reserved-addresses"  # EC2's registry of addresses not to give out
 
@@ -48,23 +50,43 @@ class AddressOperations(ELBv2Core):
             return None
         return driver if isolated else None
 
-    def allocate_addresses(self, call: Call, lb_arn: str, subnets: list[dict[str, str]]
-                           ) -> list[Doc]:
-        """One address in each subnet for ``lb_arn``, recorded (call inside a
-        transaction); [] when load balancers live on loopback addresses."""
+    def allocate_addresses(self, call: Call, lb_arn: str, subnets: list[dict[str, str]],
+                           wanted: dict[str, str] | None = None) -> list[Doc]:
+        """One address in each subnet for ``lb_arn`` (``wanted``: subnet -> the
+        address asked for), recorded (call inside a transaction); [] when load
+        balancers live on loopback addresses (where what was asked for is moot)."""
         ec2 = self._ec2()
         if self.compute() is None:
             return []
         out = []
         for s in subnets:
             subnet = ec2.subnet_for(call, s["SubnetId"], None)
-            address = ec2.allocate_addresses(subnet, 1)[0]
+            asked = (wanted or {}).get(s["SubnetId"])
+            address = (self._check_wanted(ec2, subnet, asked) if asked
+                       else ec2.allocate_addresses(subnet, 1)[0])
             self.store.resources.put(ADDRESS, call.account, call.region, address,
                                      {"address": address, "lb": lb_arn,
                                       "subnet": s["SubnetId"]})
             out.append({"SubnetId": s["SubnetId"], "address": address,
                         "cidr": subnet["CidrBlock"]})
         return out
+
+    def _check_wanted(self, ec2: Any, subnet: Doc, asked: str) -> str:
+        """``asked`` if it is a free address of ``subnet`` (AWS keeps its first
+        four and its last), else AWS's error."""
+        net = ipaddress.IPv4Network(subnet["CidrBlock"])
+        try:
+            ip = ipaddress.IPv4Address(asked)
+        except ValueError:
+            raise validation(f"'{asked}' is not a valid IPv4 address") from None
+        offset = int(ip) - int(net.network_address)
+        if ip not in net or not 4 <= offset < net.num_addresses - 1:
+            raise validation(f"The private IPv4 address '{asked}' is not a usable address "
+                             f"of subnet '{subnet['SubnetId']}' ({net})")
+        if asked in ec2.used_addresses():
+            raise AWSError("InvalidConfigurationRequest",
+                           f"The private IPv4 address '{asked}' is already in use")
+        return asked
 
     def reserved_addresses(self) -> set[str]:
         """Every address load balancers hold or still have on the host (EC2 asks)."""

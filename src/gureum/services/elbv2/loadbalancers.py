@@ -89,6 +89,18 @@ class LoadBalancerOperations(SecurityGroupOperations):
             out.append({"SubnetId": subnet, "ZoneName": known[subnet]})
         return out
 
+    @staticmethod
+    def _wanted_addresses(params: dict[str, Any]) -> dict[str, str]:
+        """Subnet -> the private address asked for in it (internal NLBs only)."""
+        wanted = {m["SubnetId"]: str(m["PrivateIPv4Address"])
+                  for m in params.get("SubnetMappings") or []
+                  if m.get("SubnetId") and m.get("PrivateIPv4Address")}
+        if wanted and ((params.get("Type") or "application") != "network"
+                       or params.get("Scheme") != "internal"):
+            raise validation("A private IPv4 address can be given only for the subnets of "
+                             "an internal network load balancer")
+        return wanted
+
     def create_load_balancer(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         name = check_name(params.get("Name"), "Load balancer")
         if name.lower().startswith("internal-"):
@@ -103,6 +115,7 @@ class LoadBalancerOperations(SecurityGroupOperations):
         tags = tagutil.to_dict(params.get("Tags"), "ValidationError")
         groups = self.check_groups(call, params.get("SecurityGroups") or [])
         subnets = self._subnets(call, params)
+        wanted = self._wanted_addresses(params)
         if kind == "application" and len(subnets) < 2:
             raise validation("At least two subnets in two different Availability Zones "
                              "must be specified")
@@ -131,7 +144,7 @@ class LoadBalancerOperations(SecurityGroupOperations):
                                    else NLB_ATTRIBUTES),
                 "tags": tags,
             }
-            doc["addresses"] = self.allocate_addresses(call, lb_arn, subnets)
+            doc["addresses"] = self.allocate_addresses(call, lb_arn, subnets, wanted)
             if doc["addresses"]:
                 doc["address"] = doc["addresses"][0]["address"]
             self.put(LB, doc)
