@@ -219,8 +219,8 @@ def test_multi_az_failover_keeps_endpoint_and_data(cloud: RunningGureum, rds: An
 def test_acknowledged_commit_survives_primary_sigkill(cloud: RunningGureum, rds: Any) -> None:
     """A commit on a Multi-AZ primary returns only once the standby has it: with
     the standby paused the commit waits; SIGKILLing the primary the moment a
-    commit returned (three times in a row, the roles swapping each time)
-    loses none of them."""
+    commit returned (three times in a row, the roles swapping each time, and
+    once more after a gureum restart) loses none of them."""
     db = create(rds, "maria-sync", MultiAZ=True)
     sql(db, "CREATE TABLE acked (n INT PRIMARY KEY)")
     wait_synchronous(db)
@@ -257,8 +257,18 @@ def test_acknowledged_commit_survives_primary_sigkill(cloud: RunningGureum, rds:
         os.kill(primary_pid(cloud, db), signal.SIGKILL)
         assert out.returncode == 0, out.stderr
         expected.append(n * 10)
-    insert_when_writable(db, 5, "acked")
-    assert rows(db, "acked") == sorted([*expected, 5])
     wait_failovers(rds, "maria-sync", 4)
+    # A gureum restart keeps each engine's role: synchronous again, and a
+    # commit acknowledged before the primary dies survives the failover.
+    cloud.restart()
+    rds = cloud.client("rds")
+    wait_status(rds, "maria-sync")
+    wait_synchronous(db)
+    out = mysql(db, "INSERT INTO acked VALUES (100)")
+    os.kill(primary_pid(cloud, db), signal.SIGKILL)
+    assert out.returncode == 0, out.stderr
+    insert_when_writable(db, 5, "acked")
+    assert rows(db, "acked") == sorted([*expected, 100, 5])
+    wait_failovers(rds, "maria-sync", 5)
     delete(rds, "maria-sync")
     delete(rds, "maria-src")

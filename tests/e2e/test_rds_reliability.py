@@ -139,8 +139,8 @@ def insert_when_writable(db: dict[str, Any], n: int, timeout: float = 60.0) -> N
 def test_multi_az_acknowledged_commit_survives_primary_sigkill(cloud: RunningGureum) -> None:
     """A commit on a Multi-AZ primary returns only once the standby has it:
     with the standby paused the commit waits; SIGKILLing the primary the moment
-    a commit returned (three times in a row, the roles swapping each time)
-    loses none of them."""
+    a commit returned (three times in a row, the roles swapping each time, and
+    once more after a gureum restart) loses none of them."""
     rds = cloud.client("rds")
     create(rds, "ha-sync", BackupRetentionPeriod=0, MultiAZ=True, Port=7005)
     db = wait_status(rds, "ha-sync")
@@ -182,8 +182,17 @@ def test_multi_az_acknowledged_commit_survives_primary_sigkill(cloud: RunningGur
         os.kill(postmaster(cloud, db), signal.SIGKILL)
         assert out.returncode == 0, out.stderr
         expected.append(n * 10)
+    # A gureum restart keeps each engine's role: synchronous again.
+    wait_status(rds, "ha-sync")
+    cloud.restart()
+    rds = cloud.client("rds")
+    wait_status(rds, "ha-sync")
+    wait_synchronous(db)
+    out = psql(db, "INSERT INTO r VALUES (100)", check=False)
+    os.kill(postmaster(cloud, db), signal.SIGKILL)
+    assert out.returncode == 0, out.stderr
     insert_when_writable(db, 5)
-    wait_rows(db, ",".join(str(n) for n in sorted([*expected, 5])))
+    wait_rows(db, ",".join(str(n) for n in sorted([*expected, 100, 5])))
     rds.delete_db_instance(DBInstanceIdentifier="ha-sync", SkipFinalSnapshot=True)
 
 
