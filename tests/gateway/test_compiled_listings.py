@@ -2,12 +2,13 @@
 version) structures written by one generated loop, byte for byte as the
 reference walker writes them, and LastModified stored as float epoch seconds
 in ISO 8601 exactly as its datetime (microseconds rounded half to even, then
-cut to milliseconds)."""
+cut to milliseconds) and in RFC 822 exactly as format_datetime spells it."""
 
 from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 
 import botocore.session
@@ -15,7 +16,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gureum.gateway.protocols import xml
-from gureum.gateway.protocols.values import iso8601
+from gureum.gateway.protocols.values import iso8601, rfc822
 
 from . import reference
 
@@ -108,3 +109,14 @@ def test_version_listings_are_written_as_the_walker_writes_them(
     out = {"Name": "bkt", "Versions": found or None, "DeleteMarkers": markers or None}
     new, old = written("ListObjectVersions", out)
     assert new == old
+
+
+@settings(max_examples=2000, deadline=None)
+@given(seconds=floats)
+@example(0.0)
+@example(1764200000.9999995)
+@example(951782400.5)  # 29 Feb 2000
+def test_float_seconds_in_rfc822_are_their_datetimes(seconds: float) -> None:
+    dt = datetime.fromtimestamp(seconds, UTC).replace(microsecond=0)
+    assert rfc822(seconds) == format_datetime(dt, usegmt=True)
+    assert rfc822(seconds) == rfc822(datetime.fromtimestamp(seconds, UTC))

@@ -134,6 +134,38 @@ def _compile(operation: OperationModel) -> _Route:
     )
 
 
+class _Inputs:
+    """Where an operation's input members come from, grouped once: members
+    bound to path labels, query keys and header names (lower case) to
+    members, ``x-amz-meta-``-style header prefixes, the payload member."""
+
+    def __init__(self, shape: Shape) -> None:
+        self.labelled: list[tuple[str, str, Shape]] = []
+        self.query: dict[str, tuple[str, Shape]] = {}
+        self.query_maps: list[str] = []
+        self.headers: dict[str, tuple[str, Shape]] = {}
+        self.prefixed: list[tuple[str, str]] = []
+        self.payload: str | None = shape.serialization.get("payload")
+        self.body_members = False
+        for mname, mshape in shape.members.items():
+            ser = mshape.serialization
+            location = ser.get("location")
+            wire = ser.get("name", mname)
+            if ser.get("hostLabel") or location == "uri":
+                self.labelled.append((mname, wire, mshape))
+            elif location == "querystring":
+                if mshape.type_name == "map":
+                    self.query_maps.append(mname)
+                else:
+                    self.query.setdefault(wire, (mname, mshape))
+            elif location == "header":
+                self.headers.setdefault(wire.lower(), (mname, mshape))
+            elif location == "headers":
+                self.prefixed.append((mname, wire.lower()))
+            elif location is None and mname != self.payload:
+                self.body_members = True
+
+
 class RestXMLProtocol:
     name = "rest-xml"
 
@@ -146,6 +178,7 @@ class RestXMLProtocol:
         self._traits: dict[str, tuple[frozenset[str], tuple[str, ...], tuple[str, ...], int]] = {}
         self._chosen: dict[tuple[Any, ...], str | None] = {}
         self._outputs: dict[tuple[str, str], dict[str, tuple[str | None, str, Shape]]] = {}
+        self._input_plans: dict[tuple[str, str], _Inputs] = {}
 
     def _routes_for(self, service: ServiceModel) -> list[_Route]:
         routes = self._routes.get(service.service_name)
@@ -261,41 +294,38 @@ class RestXMLProtocol:
             if match:
                 labels.update(match.groupdict())
         params: dict[str, Any] = {}
-        payload = shape.serialization.get("payload")
-        body_members = False
-        for mname, mshape in shape.members.items():
-            ser = mshape.serialization
-            location = ser.get("location")
-            wire = ser.get("name", mname)
-            if ser.get("hostLabel") and mname in labels:
+        plan = self._inputs(operation, shape)
+        for mname, wire, mshape in plan.labelled:
+            if mshape.serialization.get("hostLabel") and mname in labels:
                 params[mname] = _from_text(labels[mname], mshape)
-            elif location == "uri":
-                if wire in labels:
-                    params[mname] = _from_text(labels[wire], mshape)
-            elif location == "querystring":
-                if mshape.type_name == "map":
-                    params[mname] = {k: v for k, v in request.query.items()}
-                elif mshape.type_name == "list":
-                    if wire in request.query:
-                        params[mname] = [
-                            _from_text(v, mshape.member) for v in request.query.getall(wire)
-                        ]
-                elif wire in request.query:
-                    params[mname] = _from_text(request.query[wire], mshape)
-            elif location == "header":
-                if wire in request.headers:
-                    params[mname] = _from_header(request.headers[wire], mshape)
-            elif location == "headers":
-                prefix = wire.lower()
-                found = {
-                    k.lower()[len(prefix) :]: v
-                    for k, v in request.headers.items()
-                    if k.lower().startswith(prefix)
-                }
-                if found:
-                    params[mname] = found
-            elif location is None and mname != payload:
-                body_members = True
+            elif wire in labels:
+                params[mname] = _from_text(labels[wire], mshape)
+        query = request.query
+        for mname in plan.query_maps:
+            params[mname] = {k: v for k, v in query.items()}
+        if query:
+            for wire in query:
+                found = plan.query.get(wire)
+                if found is None or found[0] in params:
+                    continue
+                mname, mshape = found
+                if mshape.type_name == "list":
+                    params[mname] = [_from_text(v, mshape.member) for v in query.getall(wire)]
+                else:
+                    params[mname] = _from_text(query[wire], mshape)
+        # The request's few headers are looked up among the members, rather
+        # than each of the dozens of header members among the headers.
+        prefixed = plan.prefixed
+        for name, value in request.headers.items():
+            lower = name.lower()
+            found = plan.headers.get(lower)
+            if found is not None and found[0] not in params:
+                params[found[0]] = _from_header(value, found[1])
+            for mname, prefix in prefixed:
+                if lower.startswith(prefix):
+                    params.setdefault(mname, {})[lower[len(prefix):]] = value
+        payload = plan.payload
+        body_members = plan.body_members
         if payload is not None:
             pshape = shape.members[payload]
             if pshape.type_name in ("blob", "string"):
@@ -317,6 +347,14 @@ class RestXMLProtocol:
                 if shape.members[mname].serialization.get("location") is None:
                     params[mname] = value
         return params
+
+    def _inputs(self, operation: OperationModel, shape: Shape) -> _Inputs:
+        key = (operation.service_model.service_name, operation.name)
+        plan = self._input_plans.get(key)
+        if plan is None:
+            plan = _Inputs(shape)
+            self._input_plans[key] = plan
+        return plan
 
     # -- response ---------------------------------------------------------
 

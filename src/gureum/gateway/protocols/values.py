@@ -111,7 +111,27 @@ def epoch(value: object) -> float | int:
     return int(ts) if ts == int(ts) else round(ts, 3)
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_RFC822: dict[int, str] = {}
+
+
 def rfc822(value: object) -> str:
+    if type(value) is float and 0.0 <= value < 253402300799.0:
+        # Stored epoch seconds (S3 Last-Modified on every GET and HEAD): the
+        # second datetime.fromtimestamp would give, spelled as format_datetime does.
+        frac, whole = math.modf(value)
+        second = int(whole) + (round(frac * 1e6) >= 1_000_000)
+        text = _RFC822.get(second)
+        if text is None:
+            if len(_RFC822) >= _SECONDS_KEPT:
+                _RFC822.clear()
+            t = time.gmtime(second)
+            text = _RFC822[second] = (
+                f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d}"
+                f" {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+            )
+        return text
     return format_datetime(to_datetime(value).astimezone(UTC).replace(microsecond=0), usegmt=True)
 
 
