@@ -8,7 +8,7 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from gureum.drivers.compute import ComputeDriver
 from gureum.errors import AWSError
@@ -46,6 +46,26 @@ class InstanceIndex:
     # (account, region) -> running instances and their groups
     running: dict[tuple[str, str], list[tuple[str, set[str]]]] = field(default_factory=dict)
     networks: list[tuple[str, str]] = field(default_factory=list)  # (vpc id, cidr) in use
+
+
+class Facts(NamedTuple):
+    """What ``EC2Core.index`` and group membership read of an instance record."""
+
+    account: str
+    region: str
+    token: str | None
+    state: str
+    ip: str
+    vpc_id: str | None
+    cidr: str | None  # its network's, if not the default's
+    groups: frozenset[str]
+
+    @classmethod
+    def of(cls, d: dict[str, Any]) -> Facts:
+        network = d.get("network")
+        return cls(d["account"], d["region"], d.get("client_token") or None, d["state"],
+                   d["ip"], d.get("vpc_id"), network["cidr"] if network else None,
+                   frozenset(g["GroupId"] for g in d.get("security_groups") or []))
 
 
 def make_driver(env: Env) -> ComputeDriver:
@@ -138,11 +158,26 @@ class EC2Core(Service):
     # pending -> running of a burst of launches.
     membership_generation = 0
 
+    # What ``index()`` and group membership need of each instance record, kept in
+    # step with ``save``: read from the store once, not decoded again per launch.
+    _facts: dict[str, Facts] | None = None
+    _facts_rollbacks = 0
+
+    def facts(self) -> dict[str, Facts]:
+        """Instance id -> its record's facts (see ``Facts``)."""
+        rollbacks = getattr(self.store, "rollbacks", 0)
+        if self._facts is None or self._facts_rollbacks != rollbacks:
+            self._facts = {d["id"]: Facts.of(d) for d in self.store.resources.list(INSTANCE)}
+            self._facts_rollbacks = rollbacks
+        return self._facts
+
     def save(self, doc: dict[str, Any]) -> None:
         # Its starts and stops, which the meter bills by the second.
         note_run(doc, self.now(), doc.get("state") == "running", str(doc.get("type", "")))
         self.store.resources.put(INSTANCE, doc["account"], doc["region"], doc["id"], doc)
         self.generation += 1
+        if self._facts is not None:
+            self._facts[doc["id"]] = Facts.of(doc)
         seen: dict[str, tuple[Any, ...]] = self.__dict__.setdefault("_membership", {})
         member = (doc["state"] == "terminated", doc.get("ip"),
                   tuple(sorted(g["GroupId"] for g in doc.get("security_groups") or [])))
@@ -155,27 +190,35 @@ class EC2Core(Service):
         self.generation += 1
         self.membership_generation += 1
         self.__dict__.pop("_membership", None)
+        self._facts = None
 
     def index(self) -> InstanceIndex:
         """What RunInstances and friends ask of all instance records, read in one
         pass per change of the records (not one pass per question)."""
-        if self._index is None or self._index.generation != self.generation:
+        rollbacks = getattr(self.store, "rollbacks", 0)
+        if (self._index is None or self._index.generation != self.generation
+                or self._facts_rollbacks != rollbacks):
             found = InstanceIndex(self.generation)
-            for d in self.store.resources.list(INSTANCE):
-                key = (d["account"], d["region"])
-                if d.get("client_token"):
-                    found.tokens.setdefault((*key, d["client_token"]), []).append(d["id"])
-                if d["state"] == "terminated":
+            for instance_id, f in self.facts().items():
+                key = (f.account, f.region)
+                if f.token:
+                    found.tokens.setdefault((*key, f.token), []).append(instance_id)
+                if f.state == "terminated":
                     continue
                 found.live += 1
-                found.ips.add(d["ip"])
-                if d.get("network"):
-                    found.networks.append((d["vpc_id"], d["network"]["cidr"]))
-                if d["state"] == "running":
-                    groups = {g["GroupId"] for g in d.get("security_groups") or []}
-                    found.running.setdefault(key, []).append((d["id"], groups))
+                found.ips.add(f.ip)
+                if f.cidr:
+                    found.networks.append((f.vpc_id or "", f.cidr))
+                if f.state == "running":
+                    found.running.setdefault(key, []).append((instance_id, set(f.groups)))
             self._index = found
         return self._index
+
+    def group_member_ips(self, account: str, region: str, group_id: str) -> list[str]:
+        """The addresses (/32) of the instances (not terminated) in a group."""
+        return sorted({f"{f.ip}/32" for f in self.facts().values()
+                       if f.account == account and f.region == region
+                       and f.state != "terminated" and group_id in f.groups})
 
     def wake_members(self, account: str, region: str, affected: set[str] | None) -> None:
         """Wake the running instances in one of the ``affected`` groups (None: all)."""

@@ -80,14 +80,19 @@ class Lifecycle(EC2Core):
         keys += [loop_key("", "", g) for g in self.driver.guests() if g not in known]
         return keys
 
-    def spec(self, doc: dict[str, Any]) -> GuestSpec:
-        user_data = base64.b64decode(doc["user_data"]) if doc.get("user_data") else None
+    def ingress(self, doc: dict[str, Any]) -> tuple[tuple[str, int, int, str], ...]:
         if self._members_generation != self.membership_generation:
             self._members.clear()
             self._members_generation = self.membership_generation
         # Instances' addresses per group are read again only after a change of them.
-        ingress = instance_ingress(self.store, doc, self.env.extras.get(MEMBERS_KEY),
-                                   self._members)
+        return instance_ingress(self.store, doc, self.env.extras.get(MEMBERS_KEY),
+                                self._members, self.group_member_ips)
+
+    def spec(self, doc: dict[str, Any],
+             ingress: tuple[tuple[str, int, int, str], ...] | None = None) -> GuestSpec:
+        user_data = base64.b64decode(doc["user_data"]) if doc.get("user_data") else None
+        if ingress is None:
+            ingress = self.ingress(doc)
         net = doc.get("network")
         return GuestSpec(
             id=doc["id"], address=doc["ip"], hostname=doc["hostname"], fqdn=doc["fqdn"],
@@ -111,10 +116,10 @@ class Lifecycle(EC2Core):
 
     async def _apply_ingress(self, doc: dict[str, Any]) -> None:
         """Re-apply the instance's security group rules if they changed."""
-        spec = self.spec(doc)
-        if self._applied.get(doc["id"]) != spec.ingress:
-            await self.driver.update_ingress(spec)
-            self._applied[doc["id"]] = spec.ingress
+        ingress = self.ingress(doc)
+        if self._applied.get(doc["id"]) != ingress:
+            await self.driver.update_ingress(self.spec(doc, ingress))
+            self._applied[doc["id"]] = ingress
 
     def _get(self, key: str) -> dict[str, Any] | None:
         account, region, instance_id = key.split("|")

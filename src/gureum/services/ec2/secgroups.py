@@ -111,12 +111,14 @@ def _rule_key(r: dict[str, Any]) -> tuple[str, int, int, str, str]:
 
 def instance_ingress(store: Any, doc: dict[str, Any], extra: list[Members] | None = None,
                      members: dict[str, list[str]] | None = None,
+                     member_ips: Members | None = None,
                      ) -> tuple[tuple[str, int, int, str], ...]:
     """What an instance's groups let in, as the compute driver's rule tuples.
 
     ``members`` caches each referenced group's instances' addresses (by group id);
-    a caller may keep it while no instance record changes. Other services'
-    members (``extra``) are asked each time."""
+    a caller may keep it while no instance record changes. ``member_ips`` gives
+    them (else they are read from the store). Other services' members
+    (``extra``) are asked each time."""
     out: set[tuple[str, int, int, str]] = set()
     if members is None:
         members = {}
@@ -129,8 +131,9 @@ def instance_ingress(store: Any, doc: dict[str, Any], extra: list[Members] | Non
                 sources = [r["source"]]
             else:
                 if r["source"] not in members:
-                    members[r["source"]] = group_members(store, doc["account"], doc["region"],
-                                                         r["source"])
+                    members[r["source"]] = (
+                        member_ips(doc["account"], doc["region"], r["source"]) if member_ips
+                        else group_members(store, doc["account"], doc["region"], r["source"]))
                 sources = members[r["source"]]
                 for fn in extra or []:
                     sources = [*sources, *fn(doc["account"], doc["region"], r["source"])]
