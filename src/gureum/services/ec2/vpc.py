@@ -115,8 +115,10 @@ class VpcOperations(EC2Core):
         used = self.used_addresses()
         net = ipaddress.IPv4Network(subnet["CidrBlock"])
         out: list[str] = []
+        base = int(net.network_address)
         for offset in range(4, net.num_addresses - 1):
-            ip = str(net.network_address + offset)
+            n = base + offset  # (spelled out: an IPv4Address per offset cost ~10 us each)
+            ip = f"{n >> 24}.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
             if ip not in used:
                 out.append(ip)
                 if len(out) == count:
