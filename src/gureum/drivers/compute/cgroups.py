@@ -49,6 +49,7 @@ class Cgroups:
         for base in self.hierarchies.values():
             seen.setdefault(os.path.realpath(base), base)
         self._bases = list(seen.values())
+        self._base_names = [str(b) for b in self._bases]
 
     def _dirs(self, id: str) -> list[Path]:
         return [base / PARENT / id for base in self._bases]
@@ -59,31 +60,32 @@ class Cgroups:
         ``cgroup.procs`` files to join). The guest's launcher carries it out."""
         mkdir: list[str] = []
         writes: list[list[str]] = []
+        root = str(self.root)  # (strings: this is built at every launch)
         if self.v2:
-            for path in (self.root, self.root / PARENT):
-                mkdir.append(str(path))
-                writes.append([str(path / "cgroup.subtree_control"), "+cpu +memory +pids"])
-        mkdir += [str(d) for d in self._dirs(id)]
+            for path in (root, f"{root}/{PARENT}"):
+                mkdir.append(path)
+                writes.append([f"{path}/cgroup.subtree_control", "+cpu +memory +pids"])
+        dirs = [f"{base}/{PARENT}/{id}" for base in self._base_names]
+        mkdir += dirs
         quota = int(limits.vcpus * PERIOD_US)
         memory = limits.memory_mib * 1024 * 1024
         if self.v2:
-            d = self.root / PARENT / id
-            writes += [[str(d / "cpu.max"), f"{quota} {PERIOD_US}"],
-                       [str(d / "memory.max"), str(memory)],
-                       [str(d / "pids.max"), str(limits.pids)]]
+            d = f"{root}/{PARENT}/{id}"
+            writes += [[f"{d}/cpu.max", f"{quota} {PERIOD_US}"],
+                       [f"{d}/memory.max", str(memory)],
+                       [f"{d}/pids.max", str(limits.pids)]]
         else:
             h = self.hierarchies
             if "cpu" in h:
-                d = h["cpu"] / PARENT / id
-                writes += [[str(d / "cpu.cfs_period_us"), str(PERIOD_US)],
-                           [str(d / "cpu.cfs_quota_us"), str(quota)]]
+                d = f"{h['cpu']}/{PARENT}/{id}"
+                writes += [[f"{d}/cpu.cfs_period_us", str(PERIOD_US)],
+                           [f"{d}/cpu.cfs_quota_us", str(quota)]]
             if "memory" in h:
-                writes.append([str(h["memory"] / PARENT / id / "memory.limit_in_bytes"),
+                writes.append([f"{h['memory']}/{PARENT}/{id}/memory.limit_in_bytes",
                                str(memory)])
             if "pids" in h:
-                writes.append([str(h["pids"] / PARENT / id / "pids.max"), str(limits.pids)])
-        return {"mkdir": mkdir, "write": writes,
-                "procs": [str(d / "cgroup.procs") for d in self._dirs(id)]}
+                writes.append([f"{h['pids']}/{PARENT}/{id}/pids.max", str(limits.pids)])
+        return {"mkdir": mkdir, "write": writes, "procs": [f"{d}/cgroup.procs" for d in dirs]}
 
     def create(self, id: str, limits: Limits) -> list[str]:
         """Create the guest's groups with its limits; the ``cgroup.procs`` files to join."""
