@@ -216,6 +216,31 @@ def test_multi_az_failover_keeps_endpoint_and_data(cloud: RunningGureum, rds: An
     delete(rds, "maria-ha")
 
 
+def test_promotion_first_applies_what_the_standby_received(cloud: RunningGureum,
+                                                          rds: Any) -> None:
+    """The standby's applier held back (MASTER_DELAY set on the standby) while
+    commits are acknowledged (they are in its relay log): the primary
+    SIGKILLed then, the promotion waits for the applier and keeps the rows."""
+    db = create(rds, "maria-lag", MultiAZ=True)
+    sql(db, "CREATE TABLE lag (n INT PRIMARY KEY); INSERT INTO lag VALUES (1)")
+    wait_synchronous(db)
+    args = Path(f"/proc/{standby_pid(cloud, db)}/cmdline").read_bytes().split(b"\0")
+    conf = next(a for a in args if a.startswith(b"--defaults-file="))[len(b"--defaults-file="):]
+    standby_socket = Path(conf.decode()).parent / "run" / "mysqld.sock"
+    delayed = subprocess.run(
+        ["mariadb", "--no-defaults", f"--socket={standby_socket}", "-u", "root",
+         "-e", "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 8; START SLAVE;"],
+        capture_output=True, text=True, timeout=30)
+    assert delayed.returncode == 0, delayed.stderr
+    wait_synchronous(db)
+    out = mysql(db, "INSERT INTO lag VALUES (2)")
+    os.kill(primary_pid(cloud, db), signal.SIGKILL)
+    assert out.returncode == 0, out.stderr
+    insert_when_writable(db, 3, "lag")
+    assert rows(db, "lag") == [1, 2, 3]
+    delete(rds, "maria-lag")
+
+
 def test_acknowledged_commit_survives_primary_sigkill(cloud: RunningGureum, rds: Any) -> None:
     """A commit on a Multi-AZ primary returns only once the standby has it: with
     the standby paused the commit waits; SIGKILLing the primary the moment a
