@@ -22,6 +22,7 @@ import ctypes
 import hashlib
 import os
 import secrets
+import stat
 from collections.abc import AsyncIterable, Callable, Collection
 from io import BufferedReader
 from pathlib import Path
@@ -45,6 +46,7 @@ class FileBlobStore:
 
     def __init__(self, root: Path, *, fsync: bool = True) -> None:
         self.root = Path(root)
+        self._root_text = str(self.root)
         self._fsync = fsync
         self._dirs: set[Path] = set()  # fan-out directories known to exist
         self.root.mkdir(parents=True, exist_ok=True)
@@ -59,10 +61,16 @@ class FileBlobStore:
         return self.root / fan[:2] / fan[2:4] / key
 
     def _existing(self, key: str) -> Path | None:
-        for file in (self._file(key), self._legacy(key)):
-            if file.is_file():
-                return file
-        return None
+        # Every GET asks: one md5 and one stat when the blob has the current layout.
+        fan = hashlib.md5(check_key(key).encode(), usedforsecurity=False).hexdigest()
+        name = os.path.join(self._root_text, f"_{fan[:2]}", key)
+        try:
+            if stat.S_ISREG(os.stat(name).st_mode):
+                return Path(name)
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        legacy = self._legacy(key)
+        return legacy if legacy.is_file() else None
 
     async def write(
         self, key: str, chunks: AsyncIterable[bytes], *, checksums: Collection[str] = ()
