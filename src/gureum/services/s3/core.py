@@ -58,6 +58,9 @@ class S3Core(Service):
             blobs if blobs is not None else FileBlobStore(env.settings.data_dir / "s3")
         )
         self.records = Records(env.store.connection)
+        self._conn = env.store.connection
+        self._buckets: dict[str, dict[str, Any]] = {}  # see ``bucket``
+        self._buckets_at = -1
         self._tasks: set[asyncio.Task[None]] = set()
         self._reserved: dict[str, list[str]] = {}
 
@@ -95,7 +98,24 @@ class S3Core(Service):
         return float(self.env.clock.now())
 
     def bucket(self, name: str) -> dict[str, Any] | None:
-        found: dict[str, Any] | None = self.env.store.resources.get(KIND, "", "", name)
+        """The bucket's document. Outside a transaction it may be the one read
+        before, while the database has not changed since (``total_changes``
+        moves with every write, rolled back or not): most requests read their
+        bucket and write nothing. Callers change a bucket only by reading it
+        again inside a transaction (``update_bucket``)."""
+        conn = self._conn
+        if conn.in_transaction:
+            found: dict[str, Any] | None = self.env.store.resources.get(KIND, "", "", name)
+            return found
+        changes = conn.total_changes
+        if changes != self._buckets_at:
+            self._buckets.clear()
+            self._buckets_at = changes
+        found = self._buckets.get(name)
+        if found is None:
+            found = self.env.store.resources.get(KIND, "", "", name)
+            if found is not None and conn.total_changes == changes:
+                self._buckets[name] = found
         return found
 
     def owned(
