@@ -242,3 +242,29 @@ def test_an_internal_network_load_balancer_gets_the_address_asked_for(tmp_path: 
         await w.stop()
 
     run(scenario())
+
+
+def test_default_group_for_albs_and_no_source_for_nlbs_without_groups(tmp_path: Path) -> None:
+    """An ALB created without groups is in the VPC's default group (as in AWS),
+    so instances of that group let it in; an NLB in no group connects from
+    the host's address, as its clients (here, the host) would be seen."""
+    async def scenario() -> None:
+        w = World(tmp_path)
+        await w.start()
+        elb, c = w.elb, call("elbv2")
+        default = w.ec2.default_security_group(ACCOUNT, "us-east-1")["GroupId"]
+        alb = elb.create_load_balancer(c, {"Name": "alb"})["LoadBalancers"][0]
+        assert alb["SecurityGroups"] == [default]
+        nlb = elb.create_load_balancer(c, {"Name": "nlb", "Type": "network"})[
+            "LoadBalancers"][0]
+        assert "SecurityGroups" not in nlb
+        target = str(ipaddress.IPv4Network(w.subnets()[0]["CidrBlock"]).network_address + 9)
+        docs = {d["name"]: d for d in w.store.resources.list("elbv2:loadbalancer")}
+        assert elb.source_for(docs["alb"], target) in {
+            a["address"] for a in docs["alb"]["addresses"]}
+        assert elb.source_for(docs["nlb"], target) is None
+        assert set(elb.group_members(ACCOUNT, "us-east-1", default)) == {
+            f"{a['address']}/32" for a in docs["alb"]["addresses"]}
+        await w.stop()
+
+    run(scenario())

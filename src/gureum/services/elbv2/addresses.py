@@ -125,8 +125,12 @@ class AddressOperations(ELBv2Core):
     def source_for(self, lb: Doc, host: str) -> str | None:
         """The address ``lb`` connects to a target at ``host`` from: its own in the
         target's subnet (else its first) when the target is on its network;
-        None (the host's choice) otherwise."""
+        None (the host's choice) otherwise, and for a network load balancer in
+        no security group: there AWS's targets see their clients' addresses,
+        and the clients here are the host."""
         addresses = lb.get("addresses") or []
+        if not lb.get("security_groups"):
+            return None
         compute = self.compute() if addresses else None
         if compute is None:
             return None

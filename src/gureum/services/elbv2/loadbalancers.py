@@ -114,6 +114,8 @@ class LoadBalancerOperations(SecurityGroupOperations):
             raise AWSError("InvalidScheme", f"Scheme '{scheme}' is not valid")
         tags = tagutil.to_dict(params.get("Tags"), "ValidationError")
         groups = self.check_groups(call, params.get("SecurityGroups") or [])
+        if kind == "application" and not groups:
+            groups = self.default_groups(call)
         subnets = self._subnets(call, params)
         wanted = self._wanted_addresses(params)
         if kind == "application" and len(subnets) < 2:

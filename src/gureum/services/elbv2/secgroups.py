@@ -40,6 +40,14 @@ class SecurityGroupOperations(AddressOperations):
                 raise AWSError("InvalidSecurityGroup", f"Security group '{g}' does not exist")
         return list(dict.fromkeys(groups))
 
+    def default_groups(self, call: Call) -> list[str]:
+        """What an application load balancer created without groups is in: the
+        VPC's default group, as in AWS (whose rules let in its own members)."""
+        ec2 = self._ec2()
+        if ec2 is None or not hasattr(ec2, "default_security_group"):
+            return []
+        return [str(ec2.default_security_group(call.account, call.region)["GroupId"])]
+
     def groups_changed(self, call: Call, groups: set[str]) -> None:
         ec2 = self._ec2()
         if groups and ec2 is not None and hasattr(ec2, "groups_changed"):
