@@ -11,6 +11,7 @@ from gureum.drivers.blobs.base import (
     BlobNotFound,
     BlobStore,
     BlobStream,
+    Digests,
 )
 from gureum.drivers.blobs.files import FileBlobStore
 from gureum.drivers.blobs.memory import MemoryBlobStore
@@ -21,6 +22,7 @@ __all__ = [
     "BlobNotFound",
     "BlobStore",
     "BlobStream",
+    "Digests",
     "FileBlobStore",
     "MemoryBlobStore",
 ]

@@ -14,22 +14,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterable, Collection, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable
 from typing import Any, ClassVar
 
-from gureum.drivers.blobs import BlobInfo, BlobStore, FileBlobStore
+from gureum.drivers.blobs import BlobInfo, BlobNotFound, BlobStore, Digests, FileBlobStore
 from gureum.errors import AWSError
 
 from ..base import Call, Env, Service
 from . import access, acl
 from .metering import note_bucket
-from .records import Records
+from .records import INLINE_PREFIX, Records, is_inline
 
 log = logging.getLogger("gureum.s3")
 
 KIND = "s3:bucket"
 GRACE_SECONDS = 5.0
 RESERVE = 64  # blob keys entered in s3_garbage per transaction
+INLINE_MAX = 64 * 1024
 
 
 def no_such_bucket(name: str) -> AWSError:
@@ -50,6 +51,9 @@ class S3Core(Service):
     name = "s3"
     kinds = (KIND,)
     grace: ClassVar[float] = GRACE_SECONDS
+    # Objects of at most this many bytes (declared before the body arrives)
+    # are kept in the database with their record: see ``records.INLINE_PREFIX``.
+    inline_max: int = INLINE_MAX
 
     def __init__(self, env: Env) -> None:
         super().__init__(env)
@@ -157,6 +161,36 @@ class S3Core(Service):
             self.collect([key], grace=0)
             raise
 
+    async def read_small(
+        self, chunks: AsyncIterable[bytes], checksums: Collection[str], limit: int
+    ) -> tuple[BlobInfo, bytes]:
+        """Read a body of at most ``limit`` bytes (more is read only to be
+        counted) and digest it, for an object kept in the database."""
+        digests = Digests(checksums)
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in chunks:
+            size += len(chunk)
+            if size <= limit:
+                parts.append(chunk)
+        data = b"".join(parts)
+        digests.update(data)
+        info = digests.info(f"{INLINE_PREFIX}{secrets.token_hex(16)}")
+        return BlobInfo(info.key, size, info.md5, info.checksums), data
+
+    async def read_blob(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        """The bytes ``[start, end)`` of a blob, wherever it is kept."""
+        if is_inline(key):
+            data = self.records.inline(key)
+            if data is None:
+                raise BlobNotFound(key)
+            if start < end:
+                yield data[start:end]
+            return
+        async with await self.blobs.read(key, start, end) as stream:
+            async for chunk in stream:
+                yield chunk
+
     def _reserve(self, prefix: str) -> str:
         """A fresh blob key already entered in ``s3_garbage``: keys are entered
         ``RESERVE`` at a time, so a small PUT costs one transaction, not two
@@ -190,6 +224,12 @@ class S3Core(Service):
 
     async def _delete_blobs(self, keys: list[str]) -> None:
         deleted: list[str] = []
+        inline = [key for key in keys if is_inline(key)]
+        if inline:
+            with self.env.store.tx():
+                self.records.delete_inline(inline)
+                self.records.keep(inline)
+            keys = [key for key in keys if not is_inline(key)]
         for key in keys:
             try:
                 await self.blobs.delete(key)

@@ -21,7 +21,7 @@ from ..base import Call, FileBody
 from . import acl, checksums
 from .conditions import check_conditions, parse_range, precondition_failed
 from .core import S3Core, no_such_bucket, no_such_key
-from .records import ObjectRecord
+from .records import ObjectRecord, is_inline
 
 MAX_PUT = 5 * 1024**3
 MAX_DELETE = 1000
@@ -116,7 +116,13 @@ class ObjectOps(S3Core):
         """Stream, check, then commit one object; on any failure nothing is visible."""
         self._check_write_conditions(bucket, key, params)
         wanted = checksums.requested(params, body)
-        info = await self.write_blob(chunks, checksums.to_compute(wanted))
+        data: bytes | None = None
+        if expected_length is not None and expected_length <= self.inline_max:
+            info, data = await self.read_small(
+                chunks, checksums.to_compute(wanted), expected_length
+            )
+        else:
+            info = await self.write_blob(chunks, checksums.to_compute(wanted))
         try:
             if expected_length is not None and info.size != expected_length:
                 raise AWSError(
@@ -130,9 +136,10 @@ class ObjectOps(S3Core):
             record = ObjectRecord(
                 bucket, key, info.size, f'"{info.md5}"', self.now(), [(info.key, info.size)], meta
             )
-            self.commit(record, params)
+            self.commit(record, params, data)
         except BaseException:
-            self.collect([info.key], grace=0)
+            if data is None:
+                self.collect([info.key], grace=0)
             raise
         return record
 
@@ -151,10 +158,16 @@ class ObjectOps(S3Core):
                 raise no_such_key(key)
             check_conditions(current.etag, current.modified, if_match=if_match)
 
-    def commit(self, record: ObjectRecord, params: dict[str, Any] | None = None) -> None:
-        """Make ``record`` the object, atomically; its predecessor's blobs are collected."""
+    def commit(
+        self, record: ObjectRecord, params: dict[str, Any] | None = None,
+        inline: bytes | None = None,
+    ) -> None:
+        """Make ``record`` the object, atomically; its predecessor's blobs are
+        collected. ``inline``: the bytes of its one blob, kept with the record."""
         with self.env.store.tx():
             stale = self.replace(record, params)
+            if inline is not None:
+                self.records.put_inline(record.blobs[0][0], inline)
         self.collect(stale)
 
     def replace(self, record: ObjectRecord, params: dict[str, Any] | None = None) -> list[str]:
@@ -307,9 +320,15 @@ class ObjectOps(S3Core):
         """The bytes ``[start, end)`` of an object: a file body when one file holds them."""
         start, end = span if span is not None else (0, record.size)
         if len(record.blobs) == 1:
-            path = self.blobs.path(record.blobs[0][0])
-            if path is not None:
-                return FileBody(path, start, end - start)
+            blob = record.blobs[0][0]
+            if is_inline(blob):
+                data = self.records.inline(blob)
+                if data is not None:
+                    return data[start:end]
+            else:
+                path = self.blobs.path(blob)
+                if path is not None:
+                    return FileBody(path, start, end - start)
         return self._stream(record.blobs, start, end)
 
     async def _stream(
@@ -321,9 +340,8 @@ class ObjectOps(S3Core):
             offset += size
             if lo >= hi:
                 continue
-            async with await self.blobs.read(key, lo, hi) as stream:
-                async for chunk in stream:
-                    yield chunk
+            async for chunk in self.read_blob(key, lo, hi):
+                yield chunk
 
     def get_object(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         record = self._readable(call, params)

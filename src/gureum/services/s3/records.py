@@ -80,6 +80,22 @@ register_migration(
     """,
 )
 
+# Small objects' bytes, kept in the database itself: they become durable with
+# the transaction that commits their record (one WAL fsync shared by every
+# request committing meanwhile), not with a file of their own, its fsync,
+# its rename and its directory's fsync. Their blob keys start with "i".
+register_migration(
+    3002,
+    "s3_inline",
+    "CREATE TABLE s3_inline (blob TEXT PRIMARY KEY, data BLOB NOT NULL);",
+)
+
+INLINE_PREFIX = "i"
+
+
+def is_inline(blob: str) -> bool:
+    return blob.startswith(INLINE_PREFIX)
+
 
 @dataclass
 class ObjectRecord:
@@ -382,6 +398,18 @@ class Records:
             Part(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows
         ]
 
+    # -- small objects' bytes ------------------------------------------------
+
+    def put_inline(self, blob: str, data: bytes) -> None:
+        self._conn.execute("INSERT INTO s3_inline (blob, data) VALUES (?, ?)", (blob, data))
+
+    def inline(self, blob: str) -> bytes | None:
+        row = self._conn.execute("SELECT data FROM s3_inline WHERE blob = ?", (blob,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def delete_inline(self, blobs: list[str]) -> None:
+        self._conn.executemany("DELETE FROM s3_inline WHERE blob = ?", [(b,) for b in blobs])
+
     # -- garbage ------------------------------------------------------------
 
     def add_garbage(self, blobs: list[str], now: float) -> None:
@@ -398,5 +426,5 @@ class Records:
         return [str(r[0]) for r in self._conn.execute("SELECT blob FROM s3_garbage")]
 
     def wipe(self) -> None:
-        for table in ("s3_objects", "s3_versions", "s3_parts", "s3_uploads"):
+        for table in ("s3_objects", "s3_versions", "s3_parts", "s3_uploads", "s3_inline"):
             self._conn.execute(f"DELETE FROM {table}")
