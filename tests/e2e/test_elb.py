@@ -19,6 +19,7 @@ import pytest
 
 from gureum.testing.server import RunningGureum
 
+from .test_elb_acm import issue
 from .test_elb_support import DRIVERS, Backends, client_address, curl, gureum_with, wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is needed")
@@ -309,7 +310,8 @@ def test_api_errors_attributes_and_tags(elb: Any, cloud: RunningGureum) -> None:
     elb.delete_target_group(TargetGroupArn=tcp)
 
 
-def test_https_listener_terminates_tls(elb: Any, backends: Backends) -> None:
+def test_https_listener_terminates_tls(cloud: RunningGureum, elb: Any,
+                                      backends: Backends) -> None:
     backends.start(f"{NET}.41")
     lb = make_alb(elb, unique("tls"))
     tg = make_tg(elb, unique("tls"))
@@ -324,8 +326,18 @@ def test_https_listener_terminates_tls(elb: Any, backends: Backends) -> None:
                             DefaultActions=forward, Certificates=[{
                                 "CertificateArn": "arn:aws:acm:us-east-1:000000000000:"
                                                   "certificate/0b1c2d3e"}])
-    # IAM does not run here: an IAM server certificate is served self-signed.
-    cert = "arn:aws:iam::000000000000:server-certificate/web"
+    with pytest.raises(elb.exceptions.CertificateNotFoundException):
+        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS", Port=443,
+                            DefaultActions=forward, Certificates=[{
+                                "CertificateArn": "arn:aws:iam::000000000000:"
+                                                  "server-certificate/nothing-here"}])
+    # An IAM server certificate (its CA unknown to curl).
+    iam = cloud.client("iam")
+    _, body, key = issue(lb["DNSName"])
+    cert_name = unique("tls")
+    cert = iam.upload_server_certificate(
+        ServerCertificateName=cert_name, CertificateBody=body.decode(),
+        PrivateKey=key.decode())["ServerCertificateMetadata"]["Arn"]
     lst = elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS",
                               Port=443, DefaultActions=forward,
                               Certificates=[{"CertificateArn": cert}])["Listeners"][0]
@@ -339,8 +351,9 @@ def test_https_listener_terminates_tls(elb: Any, backends: Backends) -> None:
     assert code == 200
     # X-Forwarded-Proto
     assert body.split()[1:] == ["/secure", client_address(lb["DNSName"]), "https"]
-    assert curl(url)[0] == 0  # self-signed: refused without -k
+    assert curl(url)[0] == 0  # an unknown CA: refused without -k
 
     elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
     wait_for(lambda: curl(url, "-k")[0] == 0, 10, "proxy gone")
     elb.delete_target_group(TargetGroupArn=tg)
+    iam.delete_server_certificate(ServerCertificateName=cert_name)

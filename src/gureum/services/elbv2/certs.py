@@ -1,8 +1,9 @@
-"""What an HTTPS listener serves: the certificate imported into ACM that its
-``CertificateArn`` names (its chain and key with it), or else a certificate
-made for it: an ECDSA P-256 key and a self-signed certificate for the load
-balancer's DNS name (clients use ``curl -k`` or trust it explicitly). The PEM
-holds certificate, chain, then key, as HAProxy's ``crt`` takes it.
+"""What an HTTPS listener serves: the certificate imported into ACM, or the
+IAM server certificate, that its ``CertificateArn`` names (its chain and key
+with it), or else a certificate made for it: an ECDSA P-256 key and a
+self-signed certificate for the load balancer's DNS name (clients use
+``curl -k`` or trust it explicitly). The PEM holds certificate, chain, then
+key, as HAProxy's ``crt`` takes it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 ACM_CERTIFICATE = "acm:certificate"  # the ACM service's records
+IAM_SERVER_CERTIFICATE = "iam:server-certificate"  # the IAM service's
 
 VALID_DAYS = 395
 
@@ -39,8 +41,16 @@ def self_signed(dns_name: str, now: float) -> str:
 
 
 def imported(store: Any, arn: str) -> str | None:
-    """The PEM (certificate, chain, key) of an ACM certificate, or None."""
+    """The PEM (certificate, chain, key) of an ACM certificate or an IAM server
+    certificate, or None."""
     parts = arn.split(":", 5) if isinstance(arn, str) else []
+    if len(parts) == 6 and parts[2] == "iam" and parts[5].startswith("server-certificate/"):
+        # IAM is global: its records live in us-east-1, one per name.
+        name = parts[5].rsplit("/", 1)[-1]
+        found = store.resources.get(IAM_SERVER_CERTIFICATE, parts[4], "us-east-1", name)
+        if found is None or found["arn"] != arn:
+            return None
+        return str(found["certificate"] + found["chain"] + found["key"])
     if len(parts) != 6 or parts[2] != "acm":
         return None
     doc = store.resources.get(ACM_CERTIFICATE, parts[4], parts[3], arn)

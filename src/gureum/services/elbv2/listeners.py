@@ -59,9 +59,9 @@ class ListenerOperations(ActionSupport):
 
     def _tls(self, lb: Doc, doc: Doc, params: dict[str, Any]) -> None:
         """An HTTPS listener's certificates and policy. It serves the
-        certificate imported into ACM that it names, or else (an IAM server
-        certificate ARN: IAM does not run here) a self-signed certificate for
-        the load balancer's name (``certs``)."""
+        certificate imported into ACM or uploaded to IAM that it names (which
+        must exist), or else (another ARN) a self-signed certificate for the
+        load balancer's name (``certs``)."""
         if doc["protocol"] != "HTTPS":
             for key in ("certificates", "ssl_policy", "pem"):
                 doc.pop(key, None)
@@ -72,7 +72,8 @@ class ListenerOperations(ActionSupport):
             if not arns or not all(isinstance(a, str) and a for a in arns):
                 raise validation("A certificate must be specified for HTTPS listeners")
             first = str(arns[0])
-            if first.startswith("arn:aws:acm:") and imported(self.store, first) is None:
+            if first.startswith(("arn:aws:acm:", "arn:aws:iam:")) \
+                    and imported(self.store, first) is None:
                 raise AWSError("CertificateNotFound", f"Certificate '{first}' not found")
             doc["certificates"] = arns[:1]
         doc["ssl_policy"] = params.get("SslPolicy") or doc.get("ssl_policy") \
