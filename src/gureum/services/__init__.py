@@ -12,6 +12,7 @@ from .cloudwatch import CloudWatch
 from .ec2 import EC2
 from .elasticache import ElastiCache
 from .elbv2 import ELBv2
+from .iam import IAM
 from .pricing import Pricing
 from .rds import RDS
 from .s3 import S3
@@ -22,5 +23,5 @@ from .sts import STS
 SERVICES: dict[str, type[Service]] = {
     cls.name: cls
     for cls in (STS, EC2, S3, CloudWatch, ELBv2, RDS, ElastiCache, AutoScaling,
-                CostExplorer, Budgets, Pricing, ACM, SecretsManager)
+                CostExplorer, Budgets, Pricing, ACM, SecretsManager, IAM)
 }
