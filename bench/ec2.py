@@ -6,9 +6,15 @@ IDLE instances and per RunInstances call, against moto_server in the same run.
 
     sudo .venv/bin/python bench/ec2.py [N] [IDLE]
 
-Server CPU is the server process's user+system time over a batch of calls
-(gureum's includes its instance loop's work in that time, moto has none).
-Needs root (the namespace driver). Prints one JSON object.
+Server CPU is the server's user+system time over a batch of calls, its
+children's included: for gureum, its own (the request path and the instance
+loop's work for the calls, counted until the launched instances have booted
+and the security group updates they cause are applied, less what gureum
+spends idle over that time) plus its helpers' (the launch server, and every
+command it waited for); moto has no work after its calls return nor
+children. Each instance's own host-side CPU -- its launcher and init
+preparing and booting it, in its cgroup -- is reported apart. Needs root (the
+namespace driver). Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -76,6 +82,81 @@ def server_cpu_ms(pid: int, calls: int, fn: Any) -> float:
     return (cpu_seconds(pid) - before) / calls * 1000
 
 
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def gureum_cpu(pid: int) -> tuple[float, float]:
+    """gureum's own CPU seconds, and its children's: those it waited for, and its
+    live helpers (the launch server: its own and what it waited for; the
+    instances' launchers it forked are the instances', counted apart)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    fields = _stat(pid)
+    own = (int(fields[11]) + int(fields[12])) / ticks
+    children = (int(fields[13]) + int(fields[14])) / ticks
+    for child in _children(pid):
+        try:
+            fields = _stat(child)
+        except OSError:
+            continue
+        children += sum(int(f) for f in fields[11:15]) / ticks
+    return own, children
+
+
+def instance_cpu_ms(instance_id: str) -> float:
+    """CPU time of an instance's cgroup (its launcher, init and everything they ran)."""
+    v1 = Path(f"/sys/fs/cgroup/cpuacct/gureum/{instance_id}/cpuacct.usage")
+    if v1.exists():
+        return int(v1.read_text()) / 1e6
+    stat = Path(f"/sys/fs/cgroup/gureum/{instance_id}/cpu.stat")
+    for line in stat.read_text().splitlines() if stat.exists() else []:
+        if line.startswith("usage_usec "):
+            return int(line.split()[1]) / 1e3
+    return 0.0
+
+
+def run_instances_cpu(g: Any, ec2: Any, image: str, calls: int) -> dict[str, float]:
+    """gureum's CPU per RunInstances, from the first call until the instances have
+    booted and the instance loop has settled, less its idle CPU over that time."""
+    settle = 2.5  # > the security group membership settle time (1 s)
+    own0, kids0 = gureum_cpu(g.pid)
+    time.sleep(3.0)
+    own1, kids1 = gureum_cpu(g.pid)
+    idle_rate = (own1 - own0 + kids1 - kids0) / 3.0
+    t0 = time.monotonic()
+    ids = [ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                             InstanceType="t3.nano")["Instances"][0]["InstanceId"]
+           for _ in range(calls)]
+    own2, kids2 = gureum_cpu(g.pid)
+    guests = g.data_dir / "ec2" / "guests"
+    while not all((guests / i / "ready").exists() for i in ids):
+        if time.monotonic() - t0 > 60:
+            raise TimeoutError("instances did not boot")
+        time.sleep(0.05)
+    time.sleep(settle)
+    own3, kids3 = gureum_cpu(g.pid)
+    elapsed = time.monotonic() - t0
+    return {
+        "own_at_return": (own2 - own1) / calls * 1000,
+        "children_at_return": (kids2 - kids1) / calls * 1000,
+        "own_settled": (own3 - own1) / calls * 1000,
+        "children_settled": (kids3 - kids1) / calls * 1000,
+        "idle_subtracted": idle_rate * elapsed / calls * 1000,
+        "total": (own3 - own1 + kids3 - kids1 - idle_rate * elapsed) / calls * 1000,
+        "instance_side_median": statistics.median(instance_cpu_ms(i) for i in ids),
+    }
+
+
 def moto_figures(idle: int, calls: int, image: str) -> dict[str, float]:
     port = free_port()
     proc = subprocess.Popen([find_moto(), "-H", "127.0.0.1", "-p", str(port)],
@@ -102,7 +183,7 @@ def moto_figures(idle: int, calls: int, image: str) -> dict[str, float]:
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     idle = int(sys.argv[2]) if len(sys.argv) > 2 else 50
-    calls = 20  # RunInstances calls measured (CPU time is counted in 10 ms ticks)
+    calls = 40  # RunInstances calls measured (CPU time is counted in 10 ms ticks)
     with running_gureum() as g:
         ec2 = g.client("ec2")
         image = ec2.describe_images()["Images"][0]["ImageId"]
@@ -117,10 +198,10 @@ def main() -> None:
         ec2.get_waiter("instance_terminated").wait(
             Filters=[{"Name": "instance-state-name", "Values": ["terminated"]}])
         before = rss_kib(g.pid)
-        t0 = time.monotonic()
         ec2.describe_instances()
-        run_ms = server_cpu_ms(g.pid, calls, lambda: ec2.run_instances(
-            ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.nano"))
+        run = run_instances_cpu(g, ec2, image, calls)
+        run_ms = run["total"]
+        t0 = time.monotonic()
         ec2.run_instances(ImageId=image, MinCount=idle - calls, MaxCount=idle - calls,
                           InstanceType="t3.nano")
         ids = [i["InstanceId"] for r in ec2.describe_instances(Filters=[
@@ -163,7 +244,8 @@ def main() -> None:
                                    "ratio": round(describe_ms / moto["describe_instances_cpu_ms"],
                                                   3)},
             "run_instances": {"gureum": round(run_ms, 2), "moto": moto["run_instances_cpu_ms"],
-                              "ratio": round(run_ms / moto["run_instances_cpu_ms"], 3)},
+                              "ratio": round(run_ms / moto["run_instances_cpu_ms"], 3),
+                              "gureum_parts": {k: round(v, 2) for k, v in run.items()}},
         },
     }, indent=2))
 
