@@ -28,19 +28,21 @@ as CONFIG.json).
 
 from __future__ import annotations
 
-import base64
-import ctypes
 import errno
 import gc
 import json
 import os
 import select
 import signal
-import socket
-import subprocess
 import sys
 import time
-from typing import Any
+
+TYPE_CHECKING = False  # (not typing's: importing typing would cost the launch server)
+if TYPE_CHECKING:
+    from typing import Any
+
+# What only a launcher or an init needs is imported where it is used: the launch
+# server (``serve``) stays small, and each fork of it costs less (see ``serve``).
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -52,19 +54,26 @@ MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 STOP_GRACE = 5.0
 DONE_MARKER = "/var/lib/gureum/user-data.done"
 
-_libc = ctypes.CDLL(None, use_errno=True)
+def _libc() -> Any:
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def _check(result: int, what: str) -> None:
     if result != 0:
+        import ctypes
+
         err = ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
           data: str | None = None) -> None:
+    import ctypes
+
     enc = [None if s is None else s.encode() for s in (source, target, fstype, data)]
-    _check(_libc.mount(enc[0], enc[1], enc[2], ctypes.c_ulong(flags), enc[3]),
+    _check(_libc().mount(enc[0], enc[1], enc[2], ctypes.c_ulong(flags), enc[3]),
            f"mount {target}")
 
 
@@ -123,6 +132,10 @@ def start(config_path: str, config: dict[str, Any], new: bool,
     for signum in reset:
         signal.signal(signum, signal.SIG_DFL)
     gc.enable()
+    if sys.flags.no_site:  # (the launch server runs without: the init may want yaml)
+        import site
+
+        site.main()
     if title is not None:
         set_title(title)
     os.close(ready_r)
@@ -162,6 +175,8 @@ def prepare(config_path: str, config: dict[str, Any], new: bool) -> None:
         data = config.pop("user_data_b64", None)
         if data is not None and config.get("user_data"):
             with open(config["user_data"], "wb") as f:
+                import base64
+
                 f.write(base64.b64decode(data))
         with open(config["config_path"], "w") as f:
             f.write(json.dumps(config))
@@ -177,6 +192,11 @@ def prepare(config_path: str, config: dict[str, Any], new: bool) -> None:
     for procs in config["cgroups"]:
         with open(procs, "w") as f:
             f.write(str(os.getpid()))
+    if config.get("rules") and config.get("nft"):
+        # The rules file gureum writes new rules over (made here, not by gureum:
+        # creating a file is what costs, and it is the instance's own setup).
+        with open(config["rules"], "w") as f:
+            f.write("flush ruleset\n" + config["nft"])
     tmp = config["pidfile"] + ".tmp"
     with open(tmp, "w") as f:
         f.write(str(os.getpid()))
@@ -206,7 +226,12 @@ def set_title(args: list[str]) -> bool:
     title = b"\0".join(a.encode() for a in args)
     if end <= begin or len(title) >= end - begin:
         return False
-    ctypes.memmove(begin, title.ljust(end - begin, b"\0"), end - begin)
+    try:  # (through /proc: no ctypes in the launch server)
+        with open("/proc/self/mem", "r+b", buffering=0) as mem:
+            mem.seek(begin)
+            mem.write(title.ljust(end - begin, b"\0"))
+    except OSError:
+        return False
     return True
 
 
@@ -282,6 +307,8 @@ def serve() -> None:
 
 
 def launcher(config: dict[str, Any], console: int) -> None:
+    import subprocess
+
     if config.get("host_ip"):  # the namespace and the host end of its veth
         made = subprocess.run(["ip", "-batch", "-"], input=config["host_ip"].encode(),
                               capture_output=True)
@@ -289,12 +316,12 @@ def launcher(config: dict[str, Any], console: int) -> None:
             os.write(config["ready_fd"], b"!" + made.stderr.strip()[:4000])
             raise OSError(made.stderr.decode(errors="replace").strip())
     fd = os.open(config["netns"], os.O_RDONLY)
-    _check(_libc.setns(fd, CLONE_NEWNET), "setns")
+    _check(_libc().setns(fd, CLONE_NEWNET), "setns")
     os.close(fd)
     subprocess.run(["ip", "-batch", "-"], input="\n".join(config["ip"]).encode(), check=True)
     if config.get("nft"):
         subprocess.run(["nft", "-f", "-"], input=config["nft"].encode(), check=True)
-    _check(_libc.unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC), "unshare")
+    _check(_libc().unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC), "unshare")
     child = os.fork()
     if child == 0:
         try:
@@ -356,6 +383,8 @@ def setup_root(config: dict[str, Any]) -> None:
         if os.path.isdir(root + hidden):
             mount("tmpfs", root + hidden, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=4k")
     hostname, fqdn = config["hostname"], config["fqdn"]
+    import socket
+
     socket.sethostname(hostname)
     with open(root + "/etc/hostname", "w") as f:
         f.write(hostname + "\n")
@@ -367,6 +396,8 @@ def setup_root(config: dict[str, Any]) -> None:
 
 
 def spawn(argv: list[str], console: int) -> int:
+    import subprocess
+
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
            "HOME": "/root", "LANG": "C.UTF-8", "TERM": "dumb"}
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=console, stderr=console,
@@ -446,6 +477,7 @@ def authorize(keys: str, user: str, console: int) -> None:
     """Install the key pair's public key for root and ``user`` (made if missing,
     with no password: key logins only)."""
     import pwd
+    import subprocess
 
     try:
         pwd.getpwnam(user)
