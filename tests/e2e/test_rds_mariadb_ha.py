@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -214,6 +215,47 @@ def test_multi_az_failover_keeps_endpoint_and_data(cloud: RunningGureum, rds: An
     assert rows(after, "ha") == [1, 2, 3]
     wait_failovers(rds, "maria-ha", 2)
     delete(rds, "maria-ha")
+
+
+def test_planned_failover_under_writes_keeps_every_acknowledged_row(rds: Any) -> None:
+    """Rows inserted one by one while a ForceFailover runs: every insert that
+    returned success is on the new primary (the old one shuts down only once
+    the standby has its last binlog event, and the standby applies all it
+    received before promotion)."""
+    db = create(rds, "maria-planned", MultiAZ=True)
+    sql(db, "CREATE TABLE w (n INT PRIMARY KEY)")
+    wait_synchronous(db)
+    acked: list[int] = []
+    stop = threading.Event()
+
+    def writer() -> None:
+        deadline = time.monotonic() + 90
+        for n in range(1, 5000):
+            if stop.is_set() or time.monotonic() > deadline:
+                return
+            if mysql(db, f"INSERT INTO w VALUES ({n})").returncode == 0:
+                acked.append(n)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        while len(acked) < 5:
+            assert thread.is_alive(), "the writer stopped"
+            time.sleep(0.05)
+        rds.reboot_db_instance(DBInstanceIdentifier="maria-planned", ForceFailover=True)
+        wait_status(rds, "maria-planned")
+        before = len(acked)
+        deadline = time.monotonic() + 30
+        while len(acked) < before + 5:
+            assert thread.is_alive() and time.monotonic() < deadline, "no writes after"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join()
+    missing = sorted(set(acked) - set(rows(db, "w")))
+    assert missing == [], missing
+    wait_failovers(rds, "maria-planned", 1)
+    delete(rds, "maria-planned")
 
 
 def test_promotion_first_applies_what_the_standby_received(cloud: RunningGureum,
