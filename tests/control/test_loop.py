@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import pytest
 
-from gureum.control import FakeClock, Loop, LoopRunner
+from gureum.control import FakeClock, Loop, LoopRunner, SystemClock
 
 
 def run(test: Callable[[], Awaitable[None]]) -> None:
@@ -292,5 +292,27 @@ def test_runner_starts_stops_and_waits_for_all_loops() -> None:
         assert late.started
         await runner.stop()
         assert not any(lp.started for lp in runner)
+
+    run(main)
+
+
+def test_system_clock_deadlines_and_kicks_while_waiting() -> None:
+    """On the real clock the dispatcher waits on a timer: a key due later runs
+    when due (not before), and a wake while it waits runs at once."""
+    async def main() -> None:
+        clock = SystemClock()
+        rec = Recorder()
+        loop = Loop("t", rec, clock=clock)
+        loop.start()
+        start = clock.monotonic()
+        loop.wake("later", after=0.3)
+        await asyncio.sleep(0.05)
+        loop.wake("now")  # while the dispatcher waits for "later"
+        await asyncio.sleep(0.05)
+        assert rec.calls == ["now"]
+        while "later" not in rec.calls:
+            await asyncio.sleep(0.01)
+        assert clock.monotonic() - start >= 0.3
+        await loop.stop()
 
     run(main)

@@ -19,7 +19,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 
-from gureum.control.clock import Clock
+from gureum.control.clock import Clock, SystemClock
 
 log = logging.getLogger("gureum.control")
 
@@ -178,6 +178,15 @@ class Loop:
             return
         if timeout <= 0 or self._kick.is_set():
             await asyncio.sleep(0)
+            return
+        if type(self._clock) is SystemClock:
+            # A timer that kicks (a spurious kick only makes the dispatcher look at
+            # its deadlines again): no two tasks to make and cancel at every wait.
+            timer = asyncio.get_running_loop().call_later(timeout, self._kick.set)
+            try:
+                await self._kick.wait()
+            finally:
+                timer.cancel()
             return
         kick = asyncio.ensure_future(self._kick.wait())
         sleep = asyncio.ensure_future(self._clock.sleep(timeout))
