@@ -94,7 +94,7 @@ def launch(config_path: str, from_stdin: bool = False) -> None:
     else:
         with open(config_path) as f:
             config = json.load(f)
-    ready = start(config_path, config, from_stdin)
+    ready, _ = start(config_path, config, from_stdin)
     # Return once the init has booted, died, or the wait is over.
     error = said(ready) if select.select([ready], [], [], wait_ready(config))[0] else None
     if error is not None:
@@ -118,17 +118,18 @@ def said(ready: int) -> str | None:
 
 
 def start(config_path: str, config: dict[str, Any], new: bool,
-          title: list[str] | None = None, reset: tuple[int, ...] = ()) -> int:
-    """Fork the instance's launcher; return its ready pipe (see ``said``).
+          title: list[str] | None = None, reset: tuple[int, ...] = ()) -> tuple[int, int]:
+    """Fork the instance's launcher; return its ready pipe (see ``said``) and pid.
 
     The launcher prepares the instance (``prepare``) before it launches it: that
     work is the instance's (it runs in the instance's cgroups), not its caller's.
     ``title``: the launcher's command line (see ``set_title``); ``reset``:
     signals whose handlers the launcher puts back to the default."""
     ready_r, ready_w = os.pipe()
-    if os.fork():
+    pid = os.fork()
+    if pid:
         os.close(ready_w)
-        return ready_r
+        return ready_r, pid
     for signum in reset:
         signal.signal(signum, signal.SIG_DFL)
     gc.enable()
@@ -240,8 +241,9 @@ def serve() -> None:
     this process (no interpreter to start per launch), known by the command line
     ``launch CONFIG.json -`` would give it. A request is one line on stdin,
     ``{"id": N, "path": CONFIG.json, "config": {...}}``; the answer one line on
-    stdout, ``{"id": N, "error": null or "why"}``, once that instance has booted,
-    failed, or the config's ``wait_ready`` is over. Launchers are reaped here
+    stdout, ``{"id": N, "error": null or "why", "pid": the launcher's}``, once
+    that instance has booted, failed, or the config's ``wait_ready`` is over.
+    Launchers are reaped here
     when they end; this process exits at the end of its input (gureum stopped
     or was killed), and its launchers go on (the host's init adopts them)."""
     def reap_children(signum: int, frame: object) -> None:
@@ -253,9 +255,9 @@ def serve() -> None:
             if pid == 0:
                 return
 
-    def answer(number: Any, error: str | None) -> None:
+    def answer(number: Any, error: str | None, pid: int | None = None) -> None:
         # (one write under PIPE_BUF: never interleaved with another)
-        os.write(1, (json.dumps({"id": number, "error": error}) + "\n").encode())
+        os.write(1, (json.dumps({"id": number, "error": error, "pid": pid}) + "\n").encode())
 
     script = os.path.abspath(sys.argv[0])
     python = sys.executable or "python3"
@@ -266,16 +268,18 @@ def serve() -> None:
     gc.freeze()
     signal.signal(signal.SIGCHLD, reap_children)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # gureum's ^C: gureum says when to stop
-    waiting: dict[int, tuple[Any, float]] = {}  # ready pipe -> (request id, deadline)
+    # ready pipe -> (request id, deadline, launcher pid)
+    waiting: dict[int, tuple[Any, float, int]] = {}
     buffer = b""
     while True:
         now = time.monotonic()
-        timeout = max(0.0, min(d for _, d in waiting.values()) - now) if waiting else None
+        timeout = max(0.0, min(d for _, d, _ in waiting.values()) - now) if waiting else None
         readable = select.select([0, *waiting], [], [], timeout)[0]
         for fd in readable:
             if fd != 0:
-                number, _ = waiting.pop(fd)
-                answer(number, said(fd))
+                number, _, pid = waiting.pop(fd)
+                error = said(fd)
+                answer(number, error, None if error else pid)
                 continue
             data = os.read(0, 1 << 16)
             if not data:
@@ -292,18 +296,18 @@ def serve() -> None:
                     answer(number, "no room for the launcher's command line")
                     continue
                 try:
-                    ready = start(path, config, True, title,
-                                  reset=(signal.SIGCHLD, signal.SIGINT))
+                    ready, pid = start(path, config, True, title,
+                                       reset=(signal.SIGCHLD, signal.SIGINT))
                 except Exception as exc:
                     answer(number, f"launch failed: {exc!r}")
                     continue
-                waiting[ready] = (number, time.monotonic() + wait_ready(config))
+                waiting[ready] = (number, time.monotonic() + wait_ready(config), pid)
         now = time.monotonic()
-        for fd, (number, deadline) in list(waiting.items()):
+        for fd, (number, deadline, pid) in list(waiting.items()):
             if deadline <= now and fd not in readable:
                 del waiting[fd]
                 os.close(fd)
-                answer(number, None)
+                answer(number, None, pid)
 
 
 def launcher(config: dict[str, Any], console: int) -> None:

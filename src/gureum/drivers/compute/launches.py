@@ -47,7 +47,7 @@ class LaunchServer:
         self._proc: subprocess.Popen[bytes] | None = None
         self._transport: asyncio.BaseTransport | None = None
         self._answers: _Answers | None = None
-        self._waiting: dict[int, asyncio.Future[str | None]] = {}
+        self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._next = 0
         self._starting = asyncio.Lock()
 
@@ -55,8 +55,9 @@ class LaunchServer:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
-    async def launch(self, config_path: str, config: dict[str, Any]) -> None:
-        """Have the server start an instance; return once it booted (or the wait is over)."""
+    async def launch(self, config_path: str, config: dict[str, Any]) -> int | None:
+        """Have the server start an instance; return once it booted (or the wait is
+        over), with the pid of its launcher if the server said it."""
         proc = await self._ensure()
         assert proc.stdin is not None
         number = self._next
@@ -72,9 +73,11 @@ class LaunchServer:
         except OSError as exc:
             self._waiting.pop(number, None)
             raise hostnet.CommandError(f"the launch server is gone: {exc}") from exc
-        error = await answer
-        if error is not None:
-            raise hostnet.CommandError(error)
+        said = await answer
+        if said.get("error") is not None:
+            raise hostnet.CommandError(str(said["error"]))
+        pid = said.get("pid")
+        return pid if isinstance(pid, int) else None
 
     async def _ensure(self) -> subprocess.Popen[bytes]:
         async with self._starting:
@@ -106,7 +109,7 @@ class LaunchServer:
         except (ValueError, KeyError, TypeError):
             return
         if not waiter.done():
-            waiter.set_result(answer.get("error"))
+            waiter.set_result(answer)
 
     def _lost(self, answers: _Answers) -> None:
         if answers is not self._answers:

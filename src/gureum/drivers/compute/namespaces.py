@@ -117,7 +117,8 @@ class NamespaceDriver:
         self._bridge_lock = asyncio.Lock()
         self.launches = LaunchServer(host_python(), GUEST_SCRIPT,
                                      title_room=len(str(self.guests_dir)) + 512)
-        self._host_addresses: set[str] = set()  # placed on the bridge by this process
+        # Addresses placed on bridges by this process (-> their network's range).
+        self._host_addresses: dict[str, str] = {}
 
     def network(self) -> NetworkPlan:
         if self._plan is None:
@@ -130,23 +131,36 @@ class NamespaceDriver:
         async with self._bridge_lock:
             self._bridge = await hostnet.ensure_bridge(self.network())
 
-    async def add_host_address(self, address: str) -> None:
+    async def add_host_address(self, address: str, network: NetworkPlan | None = None
+                               ) -> None:
+        own = network or self.network()
+        bridge = hostnet.bridge_name(own.cidr)
         # (asked again and again by a loop: once placed, no command is run)
-        if address in self._host_addresses and self._bridge is not None \
-                and hostnet.link_exists(self._bridge):
+        if self._host_addresses.get(address) == own.cidr and hostnet.link_exists(bridge):
             return
         async with self._bridge_lock:
-            self._bridge = await hostnet.ensure_bridge(self.network())
-            await hostnet.add_bridge_address(self.network(), address)
-            self._host_addresses.add(address)
+            if own.cidr == self.network().cidr:
+                self._bridge = await hostnet.ensure_bridge(own)
+            else:  # a VPC's network: made (and kept) as for its first guest
+                reason = hostnet.conflict(own.cidr, self.state_dir, self.network())
+                if reason is not None:
+                    raise hostnet.CommandError(reason)
+                hostnet.claim(own.cidr, self.state_dir)
+                await hostnet.ensure_bridge(own)
+            await hostnet.add_bridge_address(own, address)
+            self._host_addresses[address] = own.cidr
 
-    async def remove_host_address(self, address: str) -> None:
+    async def remove_host_address(self, address: str, network: NetworkPlan | None = None
+                                  ) -> None:
+        own = network or self.network()
         async with self._bridge_lock:
-            self._host_addresses.discard(address)
-            await hostnet.remove_bridge_address(self.network(), address)
+            self._host_addresses.pop(address, None)
+            await hostnet.remove_bridge_address(own, address)
+        if own.cidr != self.network().cidr:
+            await self._release_networks()
 
-    async def host_addresses(self) -> list[str]:
-        return await hostnet.bridge_addresses(self.network())
+    async def host_addresses(self, network: NetworkPlan | None = None) -> list[str]:
+        return await hostnet.bridge_addresses(network or self.network())
 
     def _dir(self, id: str) -> Path:
         return self.guests_dir / id
@@ -244,7 +258,10 @@ class NamespaceDriver:
             config["mkdir"] = [f"{d}/{sub}" for sub in ("volume/upper", "volume/work", "root")]
             config["user_data_b64"] = (base64.b64encode(spec.user_data).decode()
                                        if spec.user_data else None)
-            await self.launches.launch(f"{d}/config.json", config)
+            pid = await self.launches.launch(f"{d}/config.json", config)
+            fields = _stat(pid) if pid is not None else None
+            if pid is not None and fields is not None and fields[0] != "Z":
+                self._pids[spec.id] = (pid, fields[19])  # (no pid file to read back)
 
     async def _attach(self, own: NetworkPlan, veth: str, ns: str) -> str | None:
         """Make the guest's network namespace and its veth on its network's bridge.
@@ -270,11 +287,13 @@ class NamespaceDriver:
         return hostnet.conflict(cidr, self.state_dir, self.network())
 
     async def _release_networks(self, every: bool = False) -> None:
-        """Remove the bridges (and claims) of non-default networks no guest uses."""
+        """Remove the bridges (and claims) of non-default networks no guest uses
+        and the host holds no address on."""
         default = self.network().cidr
         async with self._bridge_lock:
+            held = set(self._host_addresses.values())
             for cidr in hostnet.claimed_by(self.state_dir):
-                if cidr == default:
+                if cidr == default or (cidr in held and not every):
                     continue
                 bridge = hostnet.bridge_name(cidr)
                 if every or not hostnet.has_members(bridge):

@@ -186,10 +186,9 @@ class Lifecycle(EC2Core):
                 self._transition(key, "pending", state="stopped", state_reason=[
                     "Server.InternalError", "Server.InternalError: Instance failed to boot"])
                 return None
-            await self.metadata.ensure(self.driver)
             self._boot_started[key] = self.env.clock.monotonic()
-            await self._launch(doc)
-            if self._get(key) is None:
+            await self._launch(doc)  # (which makes sure the metadata service runs)
+            if doc["id"] not in self.facts():  # deleted meanwhile
                 await self.driver.destroy(doc["id"])
                 return None
             if self.driver.booted(doc["id"]):  # the driver waited for the boot
