@@ -5,17 +5,17 @@ imported): ``python3 guest.py launch CONFIG.json`` (or ``launch CONFIG.json -``
 with the config on stdin: the directories it names are made and it is kept
 as CONFIG.json).
 
-- ``launch`` makes the instance's cgroups, forks a launcher and returns once
-  the instance has booted (or its init died, or ``wait_ready`` seconds
-  passed), the launcher's pid written to the config's ``pidfile`` (so the
-  launcher belongs to the host's init, not to gureum, and outlives a gureum
-  that is killed).
-- ``serve`` does what ``launch`` does for each request it reads, from a fork
-  of itself (gureum starts it once: no interpreter to start per instance);
-  each fork takes the command line ``launch CONFIG.json -`` would have.
-- The launcher joins the instance's cgroups, makes its network namespace and
-  the host end of its veth (the config's ``host_ip`` batch, if any: the
-  instance's own CPU time, not gureum's), joins that namespace, sets up
+- ``launch`` forks a launcher and returns once the instance has booted (or
+  its init died, or ``wait_ready`` seconds passed); the launcher belongs to
+  the host's init, not to gureum, and outlives a gureum that is killed.
+- ``serve`` does what ``launch`` does for each request it reads, each
+  launcher a fork of itself (gureum starts it once: no interpreter to start
+  per instance), with the command line ``launch CONFIG.json -`` would give it.
+- The launcher writes its files (the config, the user data, the rules file),
+  makes the instance's cgroups and joins them, writes its pid to the
+  config's ``pidfile``, makes the instance's network namespace and the host
+  end of its veth (the config's ``host_ip`` batch, if any) -- all of it the
+  instance's own CPU time, not its caller's --, joins that namespace, sets up
   its interface and nftables rules, unshares PID, mount, UTS and IPC
   namespaces and forks the init. It forwards SIGTERM to the init and exits
   with it; on SIGHUP it applies the rules file (new security group rules).
