@@ -98,11 +98,30 @@ async def _raw(request: web.Request) -> AsyncIterator[bytes]:
         yield chunk
 
 
+HASH_BATCH = 4 * 1024 * 1024  # bytes of a large body hashed per worker-thread hand-off
+
+
 async def _checked(request: web.Request, declared: str) -> AsyncIterator[bytes]:
+    """The body, its SHA-256 checked at the end. A large body is hashed in a
+    worker thread, one batch while the next arrives (hashlib lets go of the
+    GIL), so the event loop only receives: its thread was the slowest stage of
+    a large PUT, receiving and hashing in turn."""
     digest = hashlib.sha256()
+    batch: list[bytes] = []
+    batched = 0
+    pending: asyncio.Future[None] | None = None
     async for chunk in request.content.iter_chunked(CHUNK):
-        digest.update(chunk)
+        batch.append(chunk)
+        batched += len(chunk)
+        if batched >= HASH_BATCH:
+            if pending is not None:
+                await pending
+            pending = asyncio.ensure_future(asyncio.to_thread(_update, digest, batch))
+            batch, batched = [], 0
         yield chunk
+    if pending is not None:
+        await pending
+    _update(digest, batch)
     if digest.hexdigest() != declared:
         raise AWSError(
             "XAmzContentSHA256Mismatch",
@@ -111,6 +130,11 @@ async def _checked(request: web.Request, declared: str) -> AsyncIterator[bytes]:
             ClientComputedContentSHA256=declared,
             S3ComputedContentSHA256=digest.hexdigest(),
         )
+
+
+def _update(digest: Any, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        digest.update(chunk)
 
 
 SEND_STALL = 60.0  # seconds a client may take no bytes before a sendfile gives up
