@@ -259,3 +259,35 @@ def test_upload_file_with_crc64nvme(gureum: RunningGureum, bucket: str, tmp_path
     dst = tmp_path / "dst.bin"
     s3.download_file(bucket, "big", str(dst))
     assert dst.read_bytes() == data
+
+
+def put_declaring(gureum: RunningGureum, bucket: str, key: str, data: bytes,
+                  sha256: str) -> tuple[int, bytes]:
+    """PUT with a signed x-amz-content-sha256 of our choosing."""
+
+    class Declared(S3SigV4Auth):
+        def payload(self, request: Any) -> str:
+            return sha256
+
+    url = f"{gureum.endpoint}/{bucket}/{key}"
+    request = AWSRequest("PUT", url, data=data)
+    Declared(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1").add_auth(request)
+    req = urllib.request.Request(url, data=data, method="PUT", headers=dict(request.headers))
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+@pytest.mark.parametrize("size", [5, 9 * 1024 * 1024 + 7])  # one batch, and hashed in batches
+def test_declared_sha256_checked(gureum: RunningGureum, s3: Any, bucket: str, size: int) -> None:
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    wrong = hashlib.sha256(data + b"!").hexdigest()
+    status, body = put_declaring(gureum, bucket, "declared", data, wrong)
+    assert status == 400 and b"<Code>XAmzContentSHA256Mismatch</Code>" in body
+    assert keys(s3, bucket) == []
+    status, _ = put_declaring(gureum, bucket, "declared", data, hashlib.sha256(data).hexdigest())
+    assert status == 200
+    got = s3.get_object(Bucket=bucket, Key="declared")["Body"].read()
+    assert hashlib.md5(got).digest() == hashlib.md5(data).digest()
