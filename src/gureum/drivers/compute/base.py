@@ -25,10 +25,12 @@ a process tree under its own init with them.
   starts its volume from the top one (a copy: overlayfs will not stack a
   lower layer that lives inside the base system). ``drop_layer(layer)``
   deletes one (dropping an unknown layer succeeds).
-- ``add_host_address(a)`` gives the host one more address (``a``, inside the
-  default network's range) where guests reach it, for endpoints that live on
-  the network (load balancers); ``remove_host_address(a)`` takes it back
-  (both idempotent); ``host_addresses()`` lists those the host has now. A
+- ``add_host_address(a, network)`` gives the host one more address (``a``,
+  inside the range of ``network``, the default one if None) where guests
+  reach it, for endpoints that live on the network (load balancers); the
+  network is kept while the host holds an address there, even with no
+  guest. ``remove_host_address(a, network)`` takes it back (both
+  idempotent); ``host_addresses(network)`` lists those the host has now. A
   network that is not ``isolated`` (loopback) has none: adding is refused.
 - ``shutdown()`` stops every guest (like the host shutting down) and removes
   what the driver set up on the host; volumes stay.
@@ -120,11 +122,13 @@ class ComputeDriver(Protocol):
 
     async def update_ingress(self, spec: GuestSpec) -> None: ...
 
-    async def add_host_address(self, address: str) -> None: ...
+    async def add_host_address(self, address: str, network: NetworkPlan | None = None
+                               ) -> None: ...
 
-    async def remove_host_address(self, address: str) -> None: ...
+    async def remove_host_address(self, address: str, network: NetworkPlan | None = None
+                                  ) -> None: ...
 
-    async def host_addresses(self) -> list[str]: ...
+    async def host_addresses(self, network: NetworkPlan | None = None) -> list[str]: ...
 
     def guests(self) -> list[str]: ...
 

@@ -32,7 +32,8 @@ class FakeComputeDriver:
         self.launches = 0
         self.shut_down = False
         self.layers: dict[str, dict[str, bytes]] = {}
-        self.addresses: set[str] = set()  # the host's extra addresses on the network
+        self.addresses: set[str] = set()  # the host's extra addresses on the networks
+        self.address_networks: dict[str, str] = {}  # address -> its network's range
 
     def network(self) -> NetworkPlan:
         return self.plan
@@ -43,16 +44,21 @@ class FakeComputeDriver:
     async def prepare(self) -> None:
         self.shut_down = False
 
-    async def add_host_address(self, address: str) -> None:
+    async def add_host_address(self, address: str, network: NetworkPlan | None = None
+                               ) -> None:
         if not self.plan.isolated:
             raise RuntimeError("a loopback network has no host addresses to add")
         self.addresses.add(address)
+        self.address_networks[address] = (network or self.plan).cidr
 
-    async def remove_host_address(self, address: str) -> None:
+    async def remove_host_address(self, address: str, network: NetworkPlan | None = None
+                                  ) -> None:
         self.addresses.discard(address)
+        self.address_networks.pop(address, None)
 
-    async def host_addresses(self) -> list[str]:
-        return sorted(self.addresses)
+    async def host_addresses(self, network: NetworkPlan | None = None) -> list[str]:
+        cidr = (network or self.plan).cidr
+        return sorted(a for a in self.addresses if self.address_networks.get(a) == cidr)
 
     async def launch(self, spec: GuestSpec) -> None:
         guest = self.guests_.get(spec.id)
@@ -115,6 +121,7 @@ class FakeComputeDriver:
         for guest in self.guests_.values():
             guest.running = False
         self.addresses.clear()  # (the host's bridge goes, and its addresses with it)
+        self.address_networks.clear()
         self.shut_down = True
 
     def crash(self, id: str) -> None:

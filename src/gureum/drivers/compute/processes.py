@@ -69,13 +69,15 @@ class ProcessDriver:
     async def prepare(self) -> None:
         return None
 
-    async def add_host_address(self, address: str) -> None:
+    async def add_host_address(self, address: str, network: NetworkPlan | None = None
+                               ) -> None:
         raise RuntimeError("instances live on loopback addresses: no network to add to")
 
-    async def remove_host_address(self, address: str) -> None:
+    async def remove_host_address(self, address: str, network: NetworkPlan | None = None
+                                  ) -> None:
         return None
 
-    async def host_addresses(self) -> list[str]:
+    async def host_addresses(self, network: NetworkPlan | None = None) -> list[str]:
         return []
 
     def _dir(self, id: str) -> Path:
