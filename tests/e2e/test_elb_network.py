@@ -234,3 +234,88 @@ def test_without_root_a_load_balancer_keeps_its_loopback_address() -> None:
             assert not on_host(address)  # (nothing was put on an interface)
     finally:
         echo.close()
+
+
+def test_a_load_balancer_in_a_vpc_of_ones_own(cloud: RunningGureum) -> None:
+    """In a VPC the user made, the addresses are on that VPC's bridge, kept
+    while the load balancer lives (even with no instance there), and the
+    VPC's instances and the host reach it."""
+    ec2, elb = cloud.client("ec2"), cloud.client("elbv2")
+    tag = uuid.uuid4().hex[:6]
+    second = 100 + int(tag, 16) % 150
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    vpc = ec2.create_vpc(CidrBlock=f"10.{second}.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.{second}.{n}.0/24",
+                                 AvailabilityZone=zone)["Subnet"]["SubnetId"]
+               for n, zone in ((1, "us-east-1a"), (2, "us-east-1b"))]
+    lb_sg = ec2.create_security_group(GroupName=f"vlb-{tag}", Description="lb",
+                                      VpcId=vpc)["GroupId"]
+    web_sg = ec2.create_security_group(GroupName=f"vweb-{tag}", Description="web",
+                                       VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=web_sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
+         "UserIdGroupPairs": [{"GroupId": lb_sg}]}])
+    bridge = hostnet.bridge_name(f"10.{second}.0.0/16")
+    ids: list[str] = []
+    lb: dict[str, Any] = {}
+    try:
+        web = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, UserData=SERVE,
+                                SecurityGroupIds=[web_sg], SubnetId=subnets[1]
+                                )["Instances"][0]
+        ids.append(web["InstanceId"])
+        client = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                                   SubnetId=subnets[0])["Instances"][0]
+        ids.append(client["InstanceId"])
+        lb = elb.create_load_balancer(Name=f"vpc-{tag}", Scheme="internal",
+                                      SecurityGroups=[lb_sg], Subnets=subnets
+                                      )["LoadBalancers"][0]
+        assert lb["VpcId"] == vpc
+        tg = elb.create_target_group(
+            Name=f"vpc-{tag}", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance",
+            HealthCheckPath="/", HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
+            HealthyThresholdCount=2, UnhealthyThresholdCount=2)["TargetGroups"][0][
+            "TargetGroupArn"]
+        elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": web["InstanceId"]}])
+        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                            DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+        wait_for(lambda: elb.describe_target_health(TargetGroupArn=tg)[
+            "TargetHealthDescriptions"][0]["TargetHealth"]["State"] == "healthy",
+            timeout=90, interval=0.5)
+        address = socket.gethostbyname(lb["DNSName"])
+        assert address.startswith(f"10.{second}.")
+        shown = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", bridge],
+                               capture_output=True, text=True).stdout
+        assert f" {address}/32 " in shown
+        url = f"http://{lb['DNSName']}/"
+        code, body = curl(url)
+        assert (code, body.split()[:2]) == (200, ["hello", "from"])
+        out = in_netns(client["InstanceId"], "curl", "-s", "-m", "5", "-w", "\n%{http_code}",
+                       url)
+        assert out.stdout.endswith("\n200"), (out.stdout, out.stderr)
+        # The web instance refuses the host: it lets in the load balancer only.
+        assert curl(f"http://{web['PrivateIpAddress']}/", "-m", "3")[0] == 0
+
+        # With no instance left in the VPC, the network stays for the load balancer.
+        ec2.terminate_instances(InstanceIds=ids)
+        ec2.get_waiter("instance_terminated").wait(
+            InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        assert on_host(address)
+        assert curl(url)[0] == 503  # (no healthy target)
+        elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+        lb = {}
+        wait_for(lambda: not on_host(address), timeout=15, interval=0.2)
+        wait_for(lambda: not hostnet.link_exists(bridge), timeout=15, interval=0.2)
+    finally:
+        if lb:
+            elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+        if ids:
+            ec2.terminate_instances(InstanceIds=ids)
+            ec2.get_waiter("instance_terminated").wait(
+                InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    wait_for(lambda: not hostnet.link_exists(bridge), timeout=15, interval=0.2)
+    for g in (web_sg, lb_sg):
+        ec2.delete_security_group(GroupId=g)
+    for s in subnets:
+        ec2.delete_subnet(SubnetId=s)
+    ec2.delete_vpc(VpcId=vpc)
+    assert leftovers(ids, cloud.data_dir) == []

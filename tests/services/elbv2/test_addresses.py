@@ -268,3 +268,49 @@ def test_default_group_for_albs_and_no_source_for_nlbs_without_groups(tmp_path: 
         await w.stop()
 
     run(scenario())
+
+
+def test_a_load_balancer_in_a_vpc_of_ones_own(tmp_path: Path) -> None:
+    """Subnets of a VPC the user made: the addresses are on that VPC's network,
+    the load balancer is in that VPC (and its default group), and connects
+    from its address to targets there; subnets must share one VPC and differ
+    in zone."""
+    async def scenario() -> None:
+        w = World(tmp_path)
+        await w.start()
+        ec2, elb, c = w.ec2, w.elb, call("elbv2")
+        vpc = ec2.create_vpc(call("ec2"), {"CidrBlock": "10.77.0.0/16"})["Vpc"]["VpcId"]
+        subnets = [ec2.create_subnet(call("ec2"), {
+            "VpcId": vpc, "CidrBlock": f"10.77.{n}.0/24", "AvailabilityZone": zone})["Subnet"]
+            for n, zone in ((1, "us-east-1a"), (2, "us-east-1b"), (3, "us-east-1a"))]
+        lb = elb.create_load_balancer(c, {"Name": "own", "Subnets": [
+            s["SubnetId"] for s in subnets[:2]]})["LoadBalancers"][0]
+        assert lb["VpcId"] == vpc
+        assert lb["SecurityGroups"] == [ec2.default_group(ACCOUNT, "us-east-1", vpc)["id"]]
+        await w.settle()
+        mine = {r["subnet"]: r["address"] for r in w.store.resources.list(ADDRESS)}
+        assert mine[subnets[1]["SubnetId"]].startswith("10.77.2.")
+        assert {w.compute.address_networks[a] for a in mine.values()} == {"10.77.0.0/16"}
+        doc = w.store.resources.list("elbv2:loadbalancer")[0]
+        assert elb.source_for(doc, "10.77.2.40") == mine[subnets[1]["SubnetId"]]
+        assert elb.source_for(doc, "172.31.0.40") is None
+
+        def code(**params: Any) -> str:
+            try:
+                elb.create_load_balancer(c, params)
+            except AWSError as e:
+                return e.code
+            return "none"
+
+        default_subnet = w.subnets()[1]["SubnetId"]
+        assert code(Name="mixed", Subnets=[subnets[0]["SubnetId"], default_subnet]) == \
+            "InvalidConfigurationRequest"
+        assert code(Name="samezone", Subnets=[subnets[0]["SubnetId"],
+                                              subnets[2]["SubnetId"]]) == \
+            "InvalidConfigurationRequest"
+        elb.delete_load_balancer(c, {"LoadBalancerArn": lb["LoadBalancerArn"]})
+        await w.settle()
+        assert w.compute.addresses == set()
+        await w.stop()
+
+    run(scenario())

@@ -26,12 +26,14 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from gureum.drivers.compute import NetworkPlan
 from gureum.errors import AWSError
 
 from ..base import Call
 from .core import ADDRESS, Doc, ELBv2Core, validation
 
 RESERVED_KEY = "ec2.reserved-addresses"  # EC2's registry of addresses not to give out
+SUBNET = "ec2:subnet"  # EC2's records of the subnets users create
 
 
 class AddressOperations(ELBv2Core):
@@ -64,11 +66,13 @@ class AddressOperations(ELBv2Core):
             asked = (wanted or {}).get(s["SubnetId"])
             address = (self._check_wanted(ec2, subnet, asked) if asked
                        else ec2.allocate_addresses(subnet, 1)[0])
+            # A VPC the user made is a network of its own (None: the default one).
+            network = subnet.get("_network")
             self.store.resources.put(ADDRESS, call.account, call.region, address,
                                      {"address": address, "lb": lb_arn,
-                                      "subnet": s["SubnetId"]})
+                                      "subnet": s["SubnetId"], "network": network})
             out.append({"SubnetId": s["SubnetId"], "address": address,
-                        "cidr": subnet["CidrBlock"]})
+                        "cidr": subnet["CidrBlock"], "network": network})
         return out
 
     def _check_wanted(self, ec2: Any, subnet: Doc, asked: str) -> str:
@@ -103,7 +107,7 @@ class AddressOperations(ELBv2Core):
         if compute is None:
             return
         for a in lb.get("addresses") or []:
-            await compute.add_host_address(a["address"])
+            await compute.add_host_address(a["address"], _plan(a.get("network")))
 
     async def release_addresses(self, call: Call, lb_arn: str) -> None:
         """Take ``lb_arn``'s addresses off the host, then forget them."""
@@ -111,7 +115,7 @@ class AddressOperations(ELBv2Core):
         for doc in self.store.resources.list(ADDRESS, call.account, call.region,
                                              where=lambda d: d["lb"] == lb_arn):
             if compute is not None:
-                await compute.remove_host_address(doc["address"])
+                await compute.remove_host_address(doc["address"], _plan(doc.get("network")))
             with self.store.tx():
                 self.store.resources.delete(ADDRESS, call.account, call.region,
                                             doc["address"])
@@ -120,7 +124,17 @@ class AddressOperations(ELBv2Core):
         compute = self.compute()
         for doc in self.store.resources.list(ADDRESS):
             if compute is not None:
-                await compute.remove_host_address(doc["address"])
+                await compute.remove_host_address(doc["address"], _plan(doc.get("network")))
+
+    def network_of(self, lb: Doc) -> str | None:
+        """The range of the network ``lb`` has its addresses on (None: none)."""
+        addresses = lb.get("addresses") or []
+        if not addresses:
+            return None
+        if addresses[0].get("network"):
+            return str(addresses[0]["network"]["cidr"])
+        compute = self.compute()
+        return str(compute.network().cidr) if compute is not None else None
 
     def source_for(self, lb: Doc, host: str) -> str | None:
         """The address ``lb`` connects to a target at ``host`` from: its own in the
@@ -138,9 +152,15 @@ class AddressOperations(ELBv2Core):
             ip = ipaddress.IPv4Address(host)
         except ValueError:
             return None
-        if ip not in ipaddress.IPv4Network(compute.network().cidr):
+        network = addresses[0].get("network") or {"cidr": compute.network().cidr}
+        if ip not in ipaddress.IPv4Network(network["cidr"]):
             return None
         for a in addresses:
             if ip in ipaddress.IPv4Network(a["cidr"]):
                 return str(a["address"])
         return str(addresses[0]["address"])
+
+
+def _plan(network: Doc | None) -> NetworkPlan | None:
+    """The compute driver's name for a VPC's network (None: the default one)."""
+    return NetworkPlan(network["cidr"], network["gateway"]) if network else None

@@ -16,6 +16,7 @@ from gureum.errors import AWSError
 from ..base import Call
 from ..common import tags as tagutil
 from ..ec2.regions import zones
+from .addresses import SUBNET
 from .core import (
     LB,
     LISTENER,
@@ -83,10 +84,24 @@ class LoadBalancerOperations(SecurityGroupOperations):
         if not given:
             given = list(known)
         out = []
+        default_vpc = default_vpc_id(call.account, call.region)
         for subnet in dict.fromkeys(given):
-            if subnet not in known:
+            if subnet in known:
+                out.append({"SubnetId": subnet, "ZoneName": known[subnet],
+                            "VpcId": default_vpc})
+                continue
+            own = (self.store.resources.get(SUBNET, call.account, call.region, subnet)
+                   if isinstance(subnet, str) else None)
+            if own is None:
                 raise AWSError("SubnetNotFound", f"The subnet ID '{subnet}' is not valid")
-            out.append({"SubnetId": subnet, "ZoneName": known[subnet]})
+            out.append({"SubnetId": subnet, "ZoneName": own["az"], "VpcId": own["vpc_id"]})
+        if len({s["VpcId"] for s in out}) > 1:
+            raise AWSError("InvalidConfigurationRequest",
+                           "The subnets of a load balancer must all be in the same VPC")
+        zones_seen = [s["ZoneName"] for s in out]
+        if len(set(zones_seen)) < len(zones_seen):
+            raise AWSError("InvalidConfigurationRequest", "A load balancer cannot be attached "
+                           "to multiple subnets in the same Availability Zone")
         return out
 
     @staticmethod
@@ -114,9 +129,9 @@ class LoadBalancerOperations(SecurityGroupOperations):
             raise AWSError("InvalidScheme", f"Scheme '{scheme}' is not valid")
         tags = tagutil.to_dict(params.get("Tags"), "ValidationError")
         groups = self.check_groups(call, params.get("SecurityGroups") or [])
-        if kind == "application" and not groups:
-            groups = self.default_groups(call)
         subnets = self._subnets(call, params)
+        if kind == "application" and not groups:
+            groups = self.default_groups(call, subnets[0]["VpcId"])
         wanted = self._wanted_addresses(params)
         if kind == "application" and len(subnets) < 2:
             raise validation("At least two subnets in two different Availability Zones "
@@ -170,7 +185,8 @@ class LoadBalancerOperations(SecurityGroupOperations):
             "CreatedTime": doc["created"],
             "LoadBalancerName": doc["name"],
             "Scheme": doc["scheme"],
-            "VpcId": default_vpc_id(doc["account"], doc["region"]),
+            "VpcId": doc["subnets"][0].get("VpcId")
+            or default_vpc_id(doc["account"], doc["region"]),
             "State": state,
             "Type": doc["type"],
             "AvailabilityZones": [

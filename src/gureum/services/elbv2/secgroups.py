@@ -11,7 +11,8 @@ balancer's group receives that load balancer's traffic and its health
 checks; other instances' groups, and other load balancers, are kept out.
 (A load balancer on a loopback address, without an instance network,
 connects from the host's address on the network: there the rule lets in
-other programs on the host as well; so do targets in VPCs the user made.)
+other programs on the host as well; so does one whose targets are outside
+its own VPC.)
 Changing a load balancer's groups wakes EC2 to re-apply the rules of the
 instances affected.
 """
@@ -40,13 +41,13 @@ class SecurityGroupOperations(AddressOperations):
                 raise AWSError("InvalidSecurityGroup", f"Security group '{g}' does not exist")
         return list(dict.fromkeys(groups))
 
-    def default_groups(self, call: Call) -> list[str]:
-        """What an application load balancer created without groups is in: the
+    def default_groups(self, call: Call, vpc_id: str) -> list[str]:
+        """What an application load balancer created without groups is in: its
         VPC's default group, as in AWS (whose rules let in its own members)."""
         ec2 = self._ec2()
-        if ec2 is None or not hasattr(ec2, "default_security_group"):
+        if ec2 is None or not hasattr(ec2, "default_group"):
             return []
-        return [str(ec2.default_security_group(call.account, call.region)["GroupId"])]
+        return [str(ec2.default_group(call.account, call.region, vpc_id)["id"])]
 
     def groups_changed(self, call: Call, groups: set[str]) -> None:
         ec2 = self._ec2()
@@ -73,20 +74,26 @@ class SecurityGroupOperations(AddressOperations):
         if not members:
             return []
         out = set()
-        ec2 = self._ec2()
         for lb in members:
             out |= {f"{a['address']}/32" for a in lb.get("addresses") or []}
-        if ec2 is not None and not all(lb.get("addresses") for lb in members):
-            # (one on a loopback address connects from the host's)
-            try:
-                out.add(f"{ec2.driver.network().gateway}/32")
-            except Exception:  # no compute driver here: no instance network either
-                pass
-        # Targets in VPCs the user made are reached from the host's address there.
+        # A load balancer connects to targets outside its own network (or, on a
+        # loopback address, to every target) from the host's address on the
+        # target's network: the gateway of each network instances live on.
+        networks: dict[str, str] = {}
+        ec2 = self._ec2()
+        try:
+            default = ec2.driver.network() if ec2 is not None else None
+        except Exception:  # no compute driver here: no instance network either
+            default = None
+        if default is not None:
+            networks[default.cidr] = default.gateway
         for inst in self.store.resources.list(INSTANCE, account, region):
             net = inst.get("network")
             if net and inst.get("state") != "terminated":
-                out.add(f"{net['gateway']}/32")
+                networks[net["cidr"]] = net["gateway"]
+        for cidr, gateway in networks.items():
+            if any(self.network_of(lb) != cidr for lb in members):
+                out.add(f"{gateway}/32")
         return sorted(out)
 
 
