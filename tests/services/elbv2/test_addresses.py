@@ -308,6 +308,16 @@ def test_a_load_balancer_in_a_vpc_of_ones_own(tmp_path: Path) -> None:
         assert code(Name="samezone", Subnets=[subnets[0]["SubnetId"],
                                               subnets[2]["SubnetId"]]) == \
             "InvalidConfigurationRequest"
+        other_vpc_group = ec2.create_security_group(call("ec2"), {
+            "GroupName": "elsewhere", "Description": "x"})["GroupId"]
+        assert code(Name="groups", Subnets=[s["SubnetId"] for s in subnets[:2]],
+                    SecurityGroups=[other_vpc_group]) == "InvalidSecurityGroup"
+        try:
+            elb.set_security_groups(c, {"LoadBalancerArn": lb["LoadBalancerArn"],
+                                        "SecurityGroups": [other_vpc_group]})
+            raise AssertionError("a group of another VPC was taken")
+        except AWSError as e:
+            assert e.code == "InvalidSecurityGroup"
         elb.delete_load_balancer(c, {"LoadBalancerArn": lb["LoadBalancerArn"]})
         await w.settle()
         assert w.compute.addresses == set()

@@ -128,8 +128,9 @@ class LoadBalancerOperations(SecurityGroupOperations):
         if scheme not in ("internet-facing", "internal"):
             raise AWSError("InvalidScheme", f"Scheme '{scheme}' is not valid")
         tags = tagutil.to_dict(params.get("Tags"), "ValidationError")
-        groups = self.check_groups(call, params.get("SecurityGroups") or [])
         subnets = self._subnets(call, params)
+        groups = self.check_groups(call, params.get("SecurityGroups") or [],
+                                   subnets[0]["VpcId"])
         if kind == "application" and not groups:
             groups = self.default_groups(call, subnets[0]["VpcId"])
         wanted = self._wanted_addresses(params)

@@ -33,12 +33,18 @@ INSTANCE = "ec2:instance"
 
 
 class SecurityGroupOperations(AddressOperations):
-    def check_groups(self, call: Call, groups: Any) -> list[str]:
+    def check_groups(self, call: Call, groups: Any, vpc_id: str | None = None) -> list[str]:
+        """``groups``, which must exist (and be of ``vpc_id``, the load balancer's VPC)."""
         if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
             raise AWSError("ValidationError", "Security groups must be a list of group IDs")
         for g in groups:
-            if self.store.resources.get(SECURITY_GROUP, call.account, call.region, g) is None:
+            doc = self.store.resources.get(SECURITY_GROUP, call.account, call.region, g)
+            if doc is None:
                 raise AWSError("InvalidSecurityGroup", f"Security group '{g}' does not exist")
+            if vpc_id is not None and doc.get("vpc_id") not in (None, vpc_id):
+                raise AWSError("InvalidSecurityGroup",
+                               f"Security group '{g}' is not in the load balancer's VPC "
+                               f"'{vpc_id}'")
         return list(dict.fromkeys(groups))
 
     def default_groups(self, call: Call, vpc_id: str) -> list[str]:
@@ -55,9 +61,10 @@ class SecurityGroupOperations(AddressOperations):
             ec2.groups_changed(call, members_of=groups)
 
     def set_security_groups(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        groups = self.check_groups(call, params.get("SecurityGroups") or [])
         with self.store.tx():
             doc = self.lb(call, params.get("LoadBalancerArn", ""))
+            groups = self.check_groups(call, params.get("SecurityGroups") or [],
+                                       doc["subnets"][0].get("VpcId"))
             if doc["type"] == "network" and not doc["security_groups"] and groups:
                 raise validation_nlb()
             before = set(doc["security_groups"])
