@@ -319,3 +319,40 @@ def test_a_load_balancer_in_a_vpc_of_ones_own(cloud: RunningGureum) -> None:
         ec2.delete_subnet(SubnetId=s)
     ec2.delete_vpc(VpcId=vpc)
     assert leftovers(ids, cloud.data_dir) == []
+
+
+def test_set_subnets_moves_the_listeners(cloud: RunningGureum) -> None:
+    ec2, elb = cloud.client("ec2"), cloud.client("elbv2")
+    subnets = ec2.describe_subnets()["Subnets"][:3]
+    cidrs = {s["SubnetId"]: ipaddress.IPv4Network(s["CidrBlock"]) for s in subnets}
+    ids = [s["SubnetId"] for s in subnets]
+    lb = elb.create_load_balancer(Name=f"move-{uuid.uuid4().hex[:6]}", Subnets=ids[:2])[
+        "LoadBalancers"][0]
+    try:
+        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                            DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {
+                                "StatusCode": "200", "MessageBody": "moved"}}])
+
+        def mine() -> dict[str, str]:
+            """Subnet -> the load balancer's address there, as held by the host."""
+            found = {}
+            for line in host_addresses().splitlines():
+                address = line.split()[3].split("/")[0]
+                for subnet, net in cidrs.items():
+                    if line.split()[3].endswith("/32") and \
+                            ipaddress.IPv4Address(address) in net:
+                        found[subnet] = address
+            return found
+
+        wait_for(lambda: set(mine()) >= set(ids[:2]), timeout=20, interval=0.2)
+        first = mine()
+        out = elb.set_subnets(LoadBalancerArn=lb["LoadBalancerArn"], Subnets=ids[1:])
+        assert [z["SubnetId"] for z in out["AvailabilityZones"]] == ids[1:]
+        wait_for(lambda: ids[2] in mine() and ids[0] not in mine(), timeout=20, interval=0.2)
+        assert mine()[ids[1]] == first[ids[1]]
+        url = f"http://{lb['DNSName']}/"
+        assert curl(url) == (200, "moved")
+        assert curl(f"http://{mine()[ids[2]]}/") == (200, "moved")
+        assert curl(f"http://{first[ids[0]]}/", "-m", "2")[0] == 0
+    finally:
+        elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])

@@ -324,3 +324,34 @@ def test_a_load_balancer_in_a_vpc_of_ones_own(tmp_path: Path) -> None:
         await w.stop()
 
     run(scenario())
+
+
+def test_set_subnets_moves_the_addresses(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = World(tmp_path)
+        await w.start()
+        elb, c = w.elb, call("elbv2")
+        s = [x["SubnetId"] for x in w.subnets()[:3]]
+        lb = elb.create_load_balancer(c, {"Name": "move", "Subnets": s[:2]})[
+            "LoadBalancers"][0]
+        await w.settle()
+        before = {r["subnet"]: r["address"] for r in w.store.resources.list(ADDRESS)}
+        out = elb.set_subnets(c, {"LoadBalancerArn": lb["LoadBalancerArn"],
+                                  "Subnets": [s[1], s[2]]})
+        assert [z["SubnetId"] for z in out["AvailabilityZones"]] == [s[1], s[2]]
+        await w.settle()
+        after = {r["subnet"]: r["address"] for r in w.store.resources.list(ADDRESS)}
+        assert set(after) == {s[1], s[2]}
+        assert after[s[1]] == before[s[1]]  # kept
+        assert w.compute.addresses == set(after.values())
+        (spec,) = w.proxy.specs.values()
+        assert set(spec.addresses) == set(after.values())
+        assert w.names.names()[lb["DNSName"]] == after[s[1]]
+        try:
+            elb.set_subnets(c, {"LoadBalancerArn": lb["LoadBalancerArn"], "Subnets": [s[0]]})
+            raise AssertionError("an ALB in one subnet")
+        except AWSError as e:
+            assert e.code == "ValidationError"
+        await w.stop()
+
+    run(scenario())

@@ -120,6 +120,20 @@ class AddressOperations(ELBv2Core):
                 self.store.resources.delete(ADDRESS, call.account, call.region,
                                             doc["address"])
 
+    async def release_left_addresses(self, call: Call, lb: Doc) -> None:
+        """Take off the host the addresses of subnets ``lb`` has left (SetSubnets)."""
+        keep = {a["address"] for a in lb.get("addresses") or []}
+        compute = self.compute()
+        for doc in self.store.resources.list(ADDRESS, call.account, call.region,
+                                             where=lambda d: d["lb"] == lb["arn"]):
+            if doc["address"] in keep:
+                continue
+            if compute is not None:
+                await compute.remove_host_address(doc["address"], _plan(doc.get("network")))
+            with self.store.tx():
+                self.store.resources.delete(ADDRESS, call.account, call.region,
+                                            doc["address"])
+
     async def release_all_addresses(self) -> None:
         compute = self.compute()
         for doc in self.store.resources.list(ADDRESS):

@@ -101,6 +101,7 @@ class DataPlane(AddressOperations):
         self._dns[lb_arn] = lb["dns"]
         spec, next_expiry = self.build_spec(call, lb)
         await self.driver.apply(spec)
+        await self.release_left_addresses(call, lb)  # (no longer listened on)
         if lb["state"] != "active":
             with self.store.tx():
                 fresh = self.get(call, LB, lb_arn)

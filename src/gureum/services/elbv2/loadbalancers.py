@@ -174,6 +174,36 @@ class LoadBalancerOperations(SecurityGroupOperations):
         self.groups_changed(call, set(groups))
         return {"LoadBalancers": [self.render_lb(doc)]}
 
+    def set_subnets(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        """New subnets: addresses in new ones are allocated now; those of subnets
+        left are released by the loop once the proxy no longer listens there."""
+        if not params.get("Subnets") and not params.get("SubnetMappings"):
+            raise validation("Subnets or subnet mappings must be specified")
+        with self.store.tx():
+            doc = self.lb(call, params.get("LoadBalancerArn", ""))
+            subnets = self._subnets(call, params)
+            if subnets[0]["VpcId"] != (doc["subnets"][0].get("VpcId") or subnets[0]["VpcId"]):
+                raise AWSError("InvalidConfigurationRequest",
+                               "The subnets must be in the load balancer's VPC")
+            if doc["type"] == "application" and len(subnets) < 2:
+                raise validation("At least two subnets in two different Availability Zones "
+                                 "must be specified")
+            wanted = self._wanted_addresses({**params, "Type": doc["type"],
+                                             "Scheme": doc["scheme"]})
+            if doc.get("addresses"):
+                held = {a["SubnetId"]: a for a in doc["addresses"]}
+                fresh = self.allocate_addresses(
+                    call, doc["arn"], [s for s in subnets if s["SubnetId"] not in held], wanted)
+                by_subnet = {**held, **{a["SubnetId"]: a for a in fresh}}
+                doc["addresses"] = [by_subnet[s["SubnetId"]] for s in subnets]
+                doc["address"] = doc["addresses"][0]["address"]
+            doc["subnets"] = subnets
+            self.put(LB, doc)
+        self.wake(doc["arn"])
+        rendered = self.render_lb(doc)
+        return {"AvailabilityZones": rendered["AvailabilityZones"],
+                "IpAddressType": rendered["IpAddressType"]}
+
     def render_lb(self, doc: Doc) -> dict[str, Any]:
         state: dict[str, Any] = {"Code": doc["state"]}
         if doc.get("reason"):
