@@ -314,7 +314,10 @@ class SecurityGroupOperations(VpcOperations):
             referenced = [g for g in self.all_groups(call) if g["id"] != doc["id"] and any(
                 r["kind"] == "group" and r["source"] == doc["id"]
                 for r in g["ingress"] + g["egress"])]
-            if users or referenced:
+            # (another service's members: a load balancer in the group)
+            members = any(fn(call.account, call.region, doc["id"])
+                          for fn in self.env.extras.get(MEMBERS_KEY) or [])
+            if users or referenced or members:
                 raise AWSError("DependencyViolation",
                                f"resource {doc['id']} has a dependent object")
             self.store.resources.delete(SECURITY_GROUP, call.account, call.region, doc["id"])

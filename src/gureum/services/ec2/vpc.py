@@ -35,6 +35,9 @@ SUBNET_PREFIX = 20
 # Env.extras: callables () -> addresses other services hold in VPC subnets (a
 # load balancer's, one per subnet); instances are never given them.
 RESERVED_KEY = "ec2.reserved-addresses"
+# Env.extras: callables (account, region, subnet id) -> whether another service
+# has something in that subnet (a load balancer): the subnet cannot be deleted.
+SUBNET_USERS_KEY = "ec2.subnet-users"
 
 
 def _id(prefix: str, *parts: str) -> str:
@@ -250,7 +253,9 @@ class VpcOperations(EC2Core):
                                f"The subnet ID '{subnet_id}' does not exist")
             if self.store.resources.list(
                     INSTANCE, call.account, call.region,
-                    where=lambda d: d["subnet_id"] == subnet_id and d["state"] != "terminated"):
+                    where=lambda d: d["subnet_id"] == subnet_id and d["state"] != "terminated"
+                    ) or any(used(call.account, call.region, subnet_id)
+                             for used in self.env.extras.get(SUBNET_USERS_KEY) or []):
                 raise AWSError("DependencyViolation",
                                f"The subnet '{subnet_id}' has dependencies and cannot be deleted.")
             self.store.resources.delete(SUBNET, call.account, call.region, subnet_id)
