@@ -355,3 +355,32 @@ def test_set_subnets_moves_the_addresses(tmp_path: Path) -> None:
         await w.stop()
 
     run(scenario())
+
+
+def test_subnets_and_groups_in_use_cannot_be_deleted(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        w = World(tmp_path)
+        await w.start()
+        ec2, elb, c = w.ec2, w.elb, call("elbv2")
+        vpc = ec2.create_vpc(call("ec2"), {"CidrBlock": "10.78.0.0/16"})["Vpc"]["VpcId"]
+        subnets = [ec2.create_subnet(call("ec2"), {
+            "VpcId": vpc, "CidrBlock": f"10.78.{n}.0/24", "AvailabilityZone": zone})[
+            "Subnet"]["SubnetId"] for n, zone in ((1, "us-east-1a"), (2, "us-east-1b"))]
+        group = ec2.create_security_group(call("ec2"), {
+            "GroupName": "lb", "Description": "lb", "VpcId": vpc})["GroupId"]
+        lb = elb.create_load_balancer(c, {"Name": "dep", "Subnets": subnets,
+                                          "SecurityGroups": [group]})["LoadBalancers"][0]
+        for operation, params in ((ec2.delete_subnet, {"SubnetId": subnets[0]}),
+                                  (ec2.delete_security_group, {"GroupId": group})):
+            try:
+                operation(call("ec2"), params)
+                raise AssertionError(f"{params} deleted while in use")
+            except AWSError as e:
+                assert e.code == "DependencyViolation"
+        elb.delete_load_balancer(c, {"LoadBalancerArn": lb["LoadBalancerArn"]})
+        ec2.delete_security_group(call("ec2"), {"GroupId": group})
+        for s in subnets:
+            ec2.delete_subnet(call("ec2"), {"SubnetId": s})
+        await w.stop()
+
+    run(scenario())

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ..base import Env
 from ..billing.sources import register_source
 from ..cloudwatch.sources import sources
-from .addresses import RESERVED_KEY
+from .addresses import RESERVED_KEY, SUBNET_USERS_KEY
 from .core import LB
 from .dataplane import DataPlane
 from .health import HealthOperations
@@ -51,15 +51,18 @@ class ELBv2(
         sources(self.env).add(LoadBalancerMetrics(self, self.env.settings.time_scale))
         self.env.extras.setdefault(MEMBERS_KEY, []).append(self.group_members)
         self.env.extras.setdefault(RESERVED_KEY, []).append(self.reserved_addresses)
+        self.env.extras.setdefault(SUBNET_USERS_KEY, []).append(self.uses_subnet)
 
     async def stop(self) -> None:
         sources(self.env).remove(LoadBalancerMetrics.name)
         members = self.env.extras.get(MEMBERS_KEY) or []
         if self.group_members in members:
             members.remove(self.group_members)
-        reserved = self.env.extras.get(RESERVED_KEY) or []
-        if self.reserved_addresses in reserved:
-            reserved.remove(self.reserved_addresses)
+        for key, hook in ((RESERVED_KEY, self.reserved_addresses),
+                          (SUBNET_USERS_KEY, self.uses_subnet)):
+            hooks = self.env.extras.get(key) or []
+            if hook in hooks:
+                hooks.remove(hook)
         if self._driver is not None:
             await self._driver.shutdown()
 

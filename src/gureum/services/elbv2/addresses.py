@@ -34,6 +34,7 @@ from .core import ADDRESS, Doc, ELBv2Core, validation
 
 RESERVED_KEY = "ec2.reserved-addresses"  # EC2's registry of addresses not to give out
 SUBNET = "ec2:subnet"  # EC2's records of the subnets users create
+SUBNET_USERS_KEY = "ec2.subnet-users"  # EC2 asks before deleting a subnet
 
 
 class AddressOperations(ELBv2Core):
@@ -91,6 +92,12 @@ class AddressOperations(ELBv2Core):
             raise AWSError("InvalidConfigurationRequest",
                            f"The private IPv4 address '{asked}' is already in use")
         return asked
+
+    def uses_subnet(self, account: str, region: str, subnet_id: str) -> bool:
+        """Whether a load balancer of the account is in ``subnet_id`` (EC2 asks)."""
+        return any(s["SubnetId"] == subnet_id
+                   for d in self.store.resources.list("elbv2:loadbalancer", account, region)
+                   for s in d["subnets"])
 
     def reserved_addresses(self) -> set[str]:
         """Every address load balancers hold or still have on the host (EC2 asks)."""
