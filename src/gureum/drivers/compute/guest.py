@@ -143,7 +143,7 @@ def start(config_path: str, config: dict[str, Any], new: bool,
     try:
         prepare(config_path, config, new)
     except BaseException as exc:
-        os.write(ready_w, f"!launch failed: {exc!r}".encode())
+        os.write(ready_w, f"!launch failed: {type(exc).__name__}: {exc}".encode())
         os._exit(1)
     config["ready_fd"] = ready_w
     os.setsid()
@@ -299,7 +299,7 @@ def serve() -> None:
                     ready, pid = start(path, config, True, title,
                                        reset=(signal.SIGCHLD, signal.SIGINT))
                 except Exception as exc:
-                    answer(number, f"launch failed: {exc!r}")
+                    answer(number, f"launch failed: {type(exc).__name__}: {exc}")
                     continue
                 waiting[ready] = (number, time.monotonic() + wait_ready(config), pid)
         now = time.monotonic()
@@ -322,6 +322,13 @@ def launcher(config: dict[str, Any], console: int) -> None:
     fd = os.open(config["netns"], os.O_RDONLY)
     _check(_libc().setns(fd, CLONE_NEWNET), "setns")
     os.close(fd)
+    try:  # announce the address when eth0 comes up: a host that asked for it
+        # before the instance was there (or knew an old instance's MAC for it)
+        # learns it at once, not at its next ARP try a second later.
+        with open("/proc/sys/net/ipv4/conf/eth0/arp_notify", "w") as f:
+            f.write("1")
+    except OSError:
+        pass
     subprocess.run(["ip", "-batch", "-"], input="\n".join(config["ip"]).encode(), check=True)
     if config.get("nft"):
         subprocess.run(["nft", "-f", "-"], input=config["nft"].encode(), check=True)

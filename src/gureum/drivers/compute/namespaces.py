@@ -220,7 +220,7 @@ class NamespaceDriver:
             ns, veth = netns_name(spec.id), veth_name(spec.id)
             own = spec.network or plan
             prefix = own.cidr.split("/")[1]
-            host_ip = await self._attach(own, veth, ns)
+            host_ip = await self._attach(own, veth, ns, spec.address)
             cgroups = self.cgroups.plan(spec.id, spec.limits)
             config = {
                 "id": spec.id,
@@ -263,15 +263,19 @@ class NamespaceDriver:
             if pid is not None and fields is not None and fields[0] != "Z":
                 self._pids[spec.id] = (pid, fields[19])  # (no pid file to read back)
 
-    async def _attach(self, own: NetworkPlan, veth: str, ns: str) -> str | None:
+    async def _attach(self, own: NetworkPlan, veth: str, ns: str, address: str) -> str | None:
         """Make the guest's network namespace and its veth on its network's bridge.
 
         On the default network the ``ip`` batch is returned for the launcher to
         run (one process less for gureum to start); a VPC's bridge is made (if
         need be) and joined here, under the lock that keeps it from being
-        released meanwhile."""
+        released meanwhile. The host forgets the address's neighbour entry: an
+        address given again soon after its instance ended would otherwise be
+        sent to the old instance's MAC (the entry stays reachable for up to
+        ~45 s) and the new instance would not answer the host for that long."""
         script = (f"netns add {ns}\nlink add {veth} type veth peer name eth0 netns {ns}\n"
-                  f"link set {veth} master {{bridge}}\nlink set {veth} up\n")
+                  f"link set {veth} master {{bridge}}\nlink set {veth} up\n"
+                  f"neigh flush to {address}\n")
         if own.cidr == self.network().cidr:
             return script.format(bridge=self._bridge or "")
         async with self._bridge_lock:
