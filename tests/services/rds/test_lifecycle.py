@@ -180,6 +180,25 @@ async def test_multi_az_standby_is_synchronous_in_either_role(world: World) -> N
 
 
 @scenario
+async def test_a_standby_that_cannot_start_holds_no_commits(world: World) -> None:
+    """The standby died and fails to start: the primary stops waiting for it
+    (it would hold every commit), and waits again once the standby is back."""
+    world.create(MultiAZ=True, BackupRetentionPeriod=0)
+    await world.settle()
+    doc = world.doc()
+    primary = world.driver.engines_[doc["engine_id"]]
+    assert primary.sync_standby == doc["standby_id"]
+    world.driver.fail_start.add(doc["standby_id"])
+    await world.driver.kill(doc["standby_id"])
+    await world.settle(6)
+    assert primary.sync_standby is None and world.status() == "available"
+    world.driver.fail_start.clear()
+    await world.settle(40)
+    assert primary.sync_standby == doc["standby_id"]
+    assert world.driver.running(doc["standby_id"])
+
+
+@scenario
 async def test_failing_engine_ends_failed(world: World) -> None:
     doc = world.create(BackupRetentionPeriod=0)
     world.driver.fail_start.add(world.doc(doc["DBInstanceIdentifier"])["engine_id"])

@@ -270,7 +270,14 @@ class Lifecycle(SnapshotOperations):
                 self._update(key, "available", event="DB instance restarted")
             return 0.0
         if doc["multi_az"] and not self.driver.running(doc["standby_id"]):
-            await self._ensure_standby(doc)
+            try:
+                await self._ensure_standby(doc)
+            except EngineError:
+                # A standby that cannot be brought back must not hold every
+                # commit: the primary goes on alone (as RDS does while it
+                # replaces a standby) until a retry brings the standby back.
+                await self.driver.sync_standby(doc["engine_id"], None)
+                raise
         self._publish(doc)
         if await self._check_storage(key, doc):
             return CHECK
