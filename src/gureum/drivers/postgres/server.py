@@ -473,6 +473,8 @@ class PostgresServers:
         return bool(rows) and rows[0][0] == "t"
 
     async def promote(self, id: str) -> None:
+        """Recovery ends only once all the WAL the standby received is replayed
+        (what a synchronous primary acknowledged is flushed there)."""
         if await self.in_recovery(id):
             await self.execute(id, "SELECT pg_promote(wait => true);")
         await self.execute(id, "ALTER SYSTEM RESET primary_conninfo;\n"
@@ -480,8 +482,6 @@ class PostgresServers:
                                "SELECT pg_reload_conf();")
         with contextlib.suppress(FileNotFoundError):
             (self.data(id) / "gureum-recovery.conf").unlink()
-
-    # -- measurements -----------------------------------------------------
 
     def _sync_names(self, id: str) -> str:
         """``synchronous_standby_names`` of a Multi-AZ primary: its standby
@@ -532,6 +532,8 @@ class PostgresServers:
                 raise EngineError(f"standby {standby} did not attach to {id} as a "
                                   "synchronous standby")
             await asyncio.sleep(POLL)
+
+    # -- measurements -----------------------------------------------------
 
     async def usage(self, id: str) -> EngineUsage | None:
         pid = self._pid(id)
