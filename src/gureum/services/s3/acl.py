@@ -9,6 +9,7 @@ owner's FULL_CONTROL grant is part of the list, as S3 shows it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
@@ -52,6 +53,7 @@ OBJECT_PERMISSION = {
 }
 
 
+@functools.lru_cache(maxsize=1024)
 def canonical_id(account: str) -> str:
     return hashlib.sha256(f"gureum-canonical-{account}".encode()).hexdigest()
 
