@@ -81,3 +81,33 @@ def test_a_launcher_that_fails_says_why_and_a_dead_server_is_replaced(
             await server.close()
 
     asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_a_launcher_failing_after_the_wait_is_over_ends(tmp_path: Path) -> None:
+    """A launcher that fails once nobody waits for it any more (its ready pipe is
+    closed) ends: it never goes on as a second launch server."""
+    d = tmp_path / "guests" / "i-0123456789abcdef0"
+    d.mkdir(parents=True)
+    os.mkfifo(d / "user-data")  # the launcher blocks writing it until this test reads
+
+    async def main() -> None:
+        server = LaunchServer(host_python(), GUEST_SCRIPT, title_room=len(str(tmp_path)) + 512)
+        try:
+            bad = config(d, wait_ready=0,
+                         cgroups=[str(tmp_path / "no-such-cgroup" / "cgroup.procs")])
+            pid = await server.launch(str(d / "config.json"), bad)  # the wait is over
+            assert pid is not None and server.pid is not None
+            fifo = os.open(d / "user-data", os.O_RDONLY | os.O_NONBLOCK)  # it goes on, fails
+            try:
+                for _ in range(100):
+                    await asyncio.sleep(0.05)
+                    children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
+                    if not children.read_text().split():
+                        break
+                assert children.read_text().split() == []
+            finally:
+                os.close(fifo)
+        finally:
+            await server.close()
+
+    asyncio.run(asyncio.wait_for(main(), 30))

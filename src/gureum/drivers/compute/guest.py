@@ -130,6 +130,15 @@ def start(config_path: str, config: dict[str, Any], new: bool,
     if pid:
         os.close(ready_w)
         return ready_r, pid
+    try:  # (the fork never returns: whatever happens, it ends here)
+        os.close(ready_r)
+        become_launcher(config_path, config, new, ready_w, title, reset)
+    finally:
+        os._exit(1)
+
+
+def become_launcher(config_path: str, config: dict[str, Any], new: bool, ready_w: int,
+                    title: list[str] | None, reset: tuple[int, ...]) -> None:
     for signum in reset:
         signal.signal(signum, signal.SIG_DFL)
     gc.enable()
@@ -139,11 +148,13 @@ def start(config_path: str, config: dict[str, Any], new: bool,
         site.main()
     if title is not None:
         set_title(title)
-    os.close(ready_r)
     try:
         prepare(config_path, config, new)
     except BaseException as exc:
-        os.write(ready_w, f"!launch failed: {type(exc).__name__}: {exc}".encode())
+        try:
+            os.write(ready_w, f"!launch failed: {type(exc).__name__}: {exc}".encode())
+        except OSError:
+            pass  # (nobody waits any more)
         os._exit(1)
     config["ready_fd"] = ready_w
     os.setsid()
@@ -591,7 +602,10 @@ def init(config: dict[str, Any], console: int) -> None:
     os.write(ready, b"%d\n" % time.time_ns())
     os.close(ready)
     if config.get("ready_fd") is not None:
-        os.write(config["ready_fd"], b"1")
+        try:
+            os.write(config["ready_fd"], b"1")
+        except OSError:
+            pass  # (whoever launched it stopped waiting: a boot slower than wait_ready)
         os.close(config["ready_fd"])
     while not stop:
         select.select([rfd], [], [], 5.0)
