@@ -16,12 +16,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from pathlib import Path
 
 log = logging.getLogger("gureum.drivers.postgres")
 
 PERIOD_US = 100_000
 PREFIX = "gureum-rds-"
+SWEEP_AGE = 300.0
 
 
 class EngineLimits:
@@ -47,13 +49,23 @@ class EngineLimits:
     def paths(self, id: str) -> list[Path]:
         return sorted({base / self.name(id) for base in self._bases().values()})
 
-    def sweep(self) -> None:
-        """Remove empty engine cgroups (a cgroup with processes refuses rmdir)."""
+    def sweep(self, now: float | None = None) -> None:
+        """Remove empty engine cgroups left behind (a cgroup with processes
+        refuses rmdir). A group made in the last SWEEP_AGE seconds is kept:
+        another gureum starting an engine makes it empty and moves the server
+        in a moment later, and removing it then left that server unlimited."""
+        now = time.time() if now is None else now
         for base in set(self._bases().values()):
             for path in base.glob(f"{PREFIX}*") if base.is_dir() else []:
                 with contextlib.suppress(OSError):
+                    if now - path.stat().st_mtime < SWEEP_AGE:
+                        continue
                     if not (path / "cgroup.procs").read_text().strip():
-                        path.rmdir()
+                        self._rmdir(path)
+
+    @staticmethod
+    def _rmdir(path: Path) -> None:
+        path.rmdir()  # a cgroup goes with its control files
 
     def create(self, id: str, cpus: float, memory: int) -> list[Path]:
         """The engine's cgroups with their limits (none when limits are off)."""
