@@ -6,7 +6,9 @@ A write streams into a fresh blob (its key is entered in ``s3_garbage`` first,
 so a crash mid-write leaves nothing behind after the next start), then one
 transaction commits the record naming it and hands the blobs it replaced to
 the collector, which deletes them a short grace period later (a GET that
-has just been answered with a file path still finds its file).
+has just been answered with a file path still finds its file). A small
+object (``INLINE_MAX``) is read whole and its bytes are written by that same
+transaction, in ``s3_inline``: nothing to reserve, nothing left by a crash.
 """
 
 from __future__ import annotations
