@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
-from gureum.drivers.redis.cgroups import CpuLimits
+from gureum.drivers.redis.cgroups import PREFIX, SWEEP_AGE, CpuLimits
 
 
 def test_v1_quota_made_and_removed(tmp_path: Path) -> None:
@@ -34,3 +35,29 @@ def test_without_root_nothing_happens(tmp_path: Path) -> None:
     limits.attach(None, 1)
     limits.remove("n3")
     assert list(tmp_path.iterdir()) == []
+
+
+class _Dirs(CpuLimits):
+    """Plain directories stand in for a cgroup v1 hierarchy."""
+
+    @staticmethod
+    def _rmdir(path: Path) -> None:
+        shutil.rmtree(path)
+
+
+def test_sweep_keeps_groups_just_made_by_another_gureum(tmp_path: Path) -> None:
+    def group(name: str, procs: str = "") -> Path:
+        path = tmp_path / "cpu" / name
+        path.mkdir(parents=True)
+        (path / "cgroup.procs").write_text(procs)
+        return path
+
+    empty = group(f"{PREFIX}other-n1")
+    busy = group(f"{PREFIX}other-n2", "1234\n")
+    unrelated = group("not-a-node")
+    limits = _Dirs(tmp_path, enabled=False)
+    limits.sweep()
+    assert empty.exists() and busy.exists()  # just made: its node moves in next
+    limits.sweep(now=empty.stat().st_mtime + SWEEP_AGE + 1)
+    assert not empty.exists()
+    assert busy.exists() and unrelated.exists()

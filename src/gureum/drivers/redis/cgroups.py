@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from pathlib import Path
 
 log = logging.getLogger("gureum.redis")
 
 PERIOD_US = 100_000
 PREFIX = "gureum-cache-"
+SWEEP_AGE = 300.0
 
 
 class CpuLimits:
@@ -33,13 +35,23 @@ class CpuLimits:
         if self.enabled:
             self.sweep()
 
-    def sweep(self) -> None:
-        """Remove empty node cgroups (a cgroup with processes refuses rmdir)."""
+    def sweep(self, now: float | None = None) -> None:
+        """Remove empty node cgroups left behind (a cgroup with processes
+        refuses rmdir). A group made in the last SWEEP_AGE seconds is kept:
+        another gureum makes a node's group empty and moves the node in a
+        moment later, and removing it in between left that node unlimited."""
+        now = time.time() if now is None else now
         base = self.root if self._v2() else self.root / "cpu"
         for path in base.glob(f"{PREFIX}*") if base.is_dir() else []:
             with contextlib.suppress(OSError):
+                if now - path.stat().st_mtime < SWEEP_AGE:
+                    continue
                 if not (path / "cgroup.procs").read_text().strip():
-                    path.rmdir()
+                    self._rmdir(path)
+
+    @staticmethod
+    def _rmdir(path: Path) -> None:
+        path.rmdir()  # a cgroup goes with its control files
 
     def _v2(self) -> bool:
         return (self.root / "cgroup.controllers").exists()
