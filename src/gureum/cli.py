@@ -455,6 +455,7 @@ def _purge(data_dir: Path) -> None:
     if (state / "network.json").exists():
         from gureum.drivers.compute import hostnet
 
+        hostnet.drop_unused_bridges(state)
         hostnet.release(state, hostnet.choose(state))
     shutil.rmtree(data_dir, ignore_errors=True)
     print(f"deleted {data_dir}")

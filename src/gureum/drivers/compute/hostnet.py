@@ -200,6 +200,16 @@ def choose(state_dir: Path) -> NetworkPlan:
     return plan
 
 
+def drop_unused_bridges(state_dir: Path) -> None:
+    """Delete the bridges of the ranges ``state_dir`` claims that no guest uses
+    (a gureum killed with SIGKILL left them, with the addresses the host held
+    there for load balancers)."""
+    for cidr in claimed_by(state_dir):
+        name = bridge_name(cidr)
+        if link_exists(name) and not has_members(name):
+            subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+
+
 def release(state_dir: Path, plan: NetworkPlan) -> None:
     """Forget the claim (when the state directory is being deleted)."""
     with contextlib.suppress(OSError):
