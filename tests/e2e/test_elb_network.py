@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -356,3 +358,33 @@ def test_set_subnets_moves_the_listeners(cloud: RunningGureum) -> None:
         assert curl(f"http://{first[ids[0]]}/", "-m", "2")[0] == 0
     finally:
         elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+
+
+def test_purge_after_a_crash_takes_the_addresses_away(tmp_path: Path) -> None:
+    """gureum killed with SIGKILL leaves its bridge and the load balancers'
+    addresses on it; `gureum down --purge` removes them with the data dir."""
+    data_dir = tmp_path / "data"
+    bridge = ""
+    try:
+        with running_gureum(data_dir=data_dir, env={"GUREUM_PROXY_DRIVER": "builtin"}) as g:
+            elb = g.client("elbv2")
+            lb = elb.create_load_balancer(Name="crash")["LoadBalancers"][0]
+            bridge = hostnet.bridge_name(json.loads(
+                (data_dir / "ec2" / "network.json").read_text())["cidr"])
+            wait_for(lambda: elb.describe_load_balancers(Names=["crash"])["LoadBalancers"][0][
+                "State"]["Code"] == "active", timeout=20, interval=0.2)
+            address = socket.gethostbyname(lb["DNSName"])
+            g.stop(kill=True)
+        assert on_host(address)  # (nothing ran to take it away)
+        down = subprocess.run([sys.executable, "-m", "gureum", "down", "--purge"],
+                              capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "GUREUM_DATA_DIR": str(data_dir)})
+        assert down.returncode == 0, down.stderr
+        assert not on_host(address)
+        assert not data_dir.exists()
+        assert not hostnet.link_exists(bridge)
+    finally:
+        sweep(data_dir)
+        drop_bridge(data_dir)
+        if bridge and hostnet.link_exists(bridge) and not hostnet.has_members(bridge):
+            subprocess.run(["ip", "link", "del", bridge], capture_output=True, check=False)
