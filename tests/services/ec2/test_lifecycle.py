@@ -202,3 +202,55 @@ async def test_group_members_are_read_once_per_membership_change(w: World) -> No
             assert f"{addresses[ids[1]]}/32" in allowed
     finally:
         secgroups.group_members = real
+
+
+@scenario
+async def test_instance_index_kept_by_saves_matches_a_full_read(w: World) -> None:
+    """The index RunInstances asks (addresses in use, live count, client tokens,
+    running members) is brought up to each save without a pass over every
+    record; at each step it says what a pass over the records says."""
+    from gureum.services.ec2.core import InstanceIndex
+
+    def fresh() -> InstanceIndex:
+        w.ec2._index = None
+        return w.ec2.index()
+
+    def check() -> None:
+        kept = w.ec2.index()
+        assert kept.generation == w.ec2.generation
+        full = fresh()
+        assert (kept.live, kept.ips, kept.tokens, kept.networks) == (
+            full.live, full.ips, full.tokens, full.networks)
+        assert {k: sorted((i, sorted(g)) for i, g in v) for k, v in kept.running.items()} == {
+            k: sorted((i, sorted(g)) for i, g in v) for k, v in full.running.items()}
+
+    w.ec2.index()
+    builds = 0
+    real = InstanceIndex.__init__
+
+    def counted(self: InstanceIndex, *args: Any, **kw: Any) -> None:
+        nonlocal builds
+        builds += 1
+        real(self, *args, **kw)
+
+    InstanceIndex.__init__ = counted  # type: ignore[method-assign]
+    try:
+        ids = [w.run(ClientToken=f"t{n}")[0] for n in range(3)] + w.run(MinCount=2, MaxCount=2)
+        w.ec2.index()
+        assert builds == 0  # (launches: no pass over the records)
+        check()
+        await w.settle(5)
+        assert {w.state(i) for i in ids} == {"running"}
+        check()
+        w.ec2.stop_instances(CALL, {"InstanceIds": [ids[0]]})
+        await w.settle(5)
+        check()
+        w.ec2.terminate_instances(CALL, {"InstanceIds": ids[1:3]})
+        await w.settle(5)
+        check()
+        assert w.ec2.index().live == 3
+        assert w.ec2.run_instances(CALL, {"ImageId": default_image_id(), "MinCount": 1,
+                                          "MaxCount": 1, "ClientToken": "t0"})[
+            "Instances"][0]["InstanceId"] == ids[0]
+    finally:
+        InstanceIndex.__init__ = real  # type: ignore[method-assign]

@@ -68,6 +68,36 @@ class Facts(NamedTuple):
                    frozenset(g["GroupId"] for g in d.get("security_groups") or []))
 
 
+def _index_step(index: InstanceIndex, instance_id: str, before: Facts | None,
+                after: Facts) -> bool:
+    """Bring ``index`` up to one record's save, if that is simple (a new record, or
+    one whose address, network, token and liveness stay): a launch's saves (new,
+    then running) update it without a pass over every record. False: rebuild."""
+    if before is not None and (
+            before[:3] != after[:3] or before.ip != after.ip or before.vpc_id != after.vpc_id
+            or before.cidr != after.cidr
+            or (before.state == "terminated") != (after.state == "terminated")):
+        return False
+    key = (after.account, after.region)
+    if before is None:
+        if after.token:
+            index.tokens.setdefault((*key, after.token), []).append(instance_id)
+        if after.state == "terminated":
+            return True
+        if after.ip in index.ips:  # (shared: a rebuild counts it right)
+            return False
+        index.live += 1
+        index.ips.add(after.ip)
+        if after.cidr:
+            index.networks.append((after.vpc_id or "", after.cidr))
+    elif before.state == "running":
+        running = index.running.get(key, [])
+        running[:] = [r for r in running if r[0] != instance_id]
+    if after.state == "running":
+        index.running.setdefault(key, []).append((instance_id, set(after.groups)))
+    return True
+
+
 def make_driver(env: Env) -> ComputeDriver:
     given = env.extras.get(DRIVER_KEY)
     if given is not None:
@@ -175,9 +205,15 @@ class EC2Core(Service):
         # Its starts and stops, which the meter bills by the second.
         note_run(doc, self.now(), doc.get("state") == "running", str(doc.get("type", "")))
         self.store.resources.put(INSTANCE, doc["account"], doc["region"], doc["id"], doc)
+        current = self._index is not None and self._index.generation == self.generation
         self.generation += 1
         if self._facts is not None:
-            self._facts[doc["id"]] = Facts.of(doc)
+            facts = Facts.of(doc)
+            before = self._facts.get(doc["id"])
+            self._facts[doc["id"]] = facts
+            if current and self._index is not None and _index_step(
+                    self._index, doc["id"], before, facts):
+                self._index.generation = self.generation
         seen: dict[str, tuple[Any, ...]] = self.__dict__.setdefault("_membership", {})
         member = (doc["state"] == "terminated", doc.get("ip"),
                   tuple(sorted(g["GroupId"] for g in doc.get("security_groups") or [])))
