@@ -28,7 +28,6 @@ each tick bills the hour up to it, so the hour ends billed exactly its figure.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,7 +77,10 @@ class Meter:
             bind = getattr(source, "bind", None)
             if callable(bind):
                 bind(env)
-        self._counted: dict[Counted, tuple[float, dict[str, Any]]] = {}
+        # Counted usage until the next tick: [units, attrs] by
+        # (account, region, service, usage_type, resource, hour, operation, unit),
+        # a plain tuple so a request's count builds no objects.
+        self._counted: dict[tuple[str, str, str, str, str, int, str, str], list[Any]] = {}
         self.listeners: list[Any] = []  # callables(now) run after each tick
         # Month-to-date units of tiered usage types, read once per tick.
         self._mtd: dict[tuple[str, str, str, float], float] = {}
@@ -100,10 +102,15 @@ class Meter:
               *, resource: str = "", operation: str = "", unit: str = "Requests",
               attrs: dict[str, Any] | None = None) -> None:
         """Count ``n`` units now; written by the next tick (in memory until then)."""
-        key = Counted(Key(account, region, service, usage_type, resource),
-                      hour_of(self.now()), operation, unit)
-        before, _ = self._counted.get(key, (0.0, {}))
-        self._counted[key] = (before + n, attrs or {})
+        t: float = self.env.clock.now()
+        key = (account, region, service, usage_type, resource, int(t // HOUR * HOUR),
+               operation, unit)
+        entry = self._counted.get(key)
+        if entry is None:
+            self._counted[key] = [n, attrs]
+        else:
+            entry[0] += n
+            entry[1] = attrs  # the last count's attributes are written
 
     # -- the loop -----------------------------------------------------------------
 
@@ -134,8 +141,11 @@ class Meter:
                 self.usage.set_watermark(max(now, since))
         except BaseException:
             for k, (n, attrs) in counted.items():  # keep them for the next tick
-                before, _ = self._counted.get(k, (0.0, {}))
-                self._counted[k] = (before + n, attrs)
+                entry = self._counted.get(k)
+                if entry is None:
+                    self._counted[k] = [n, attrs]
+                else:  # counted since: those are newer
+                    entry[0] += n
             raise
         for listener in list(self.listeners):
             try:
@@ -251,13 +261,15 @@ class Meter:
         self._mtd[mtd] = before + amount
         return product.cost(amount, before)
 
-    def _write_counted(self, counted: dict[Counted, tuple[float, dict[str, Any]]]) -> None:
-        merged: dict[Counted, float] = defaultdict(float)
-        for k, (n, _) in counted.items():
-            merged[k] += n
-        for k, n in merged.items():
+    def _write_counted(
+        self, counted: dict[tuple[str, str, str, str, str, int, str, str], list[Any]],
+    ) -> None:
+        for (account, region, service, usage_type, resource, hour, operation, unit), \
+                (n, attrs) in counted.items():
+            k = Counted(Key(account, region, service, usage_type, resource), hour, operation,
+                        unit)
             cost = self._price(k.key, k.operation, k.hour, n)
-            self.usage.add(k.key, k.hour, k.operation, k.unit, n, cost, counted[k][1])
+            self.usage.add(k.key, k.hour, k.operation, k.unit, n, cost, attrs or {})
 
     def unpriced(self, account: str, start: float, end: float) -> list[Unpriced]:
         """Usage of the hours in ``[start, end)`` metered at 0 for want of a
