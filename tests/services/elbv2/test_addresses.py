@@ -336,8 +336,11 @@ def test_set_subnets_moves_the_addresses(tmp_path: Path) -> None:
             "LoadBalancers"][0]
         await w.settle()
         before = {r["subnet"]: r["address"] for r in w.store.resources.list(ADDRESS)}
+        changed: list[Any] = []  # (EC2 re-applies its members' rules: new addresses)
+        w.ec2.groups_changed = lambda call, members_of=None: changed.append(members_of)
         out = elb.set_subnets(c, {"LoadBalancerArn": lb["LoadBalancerArn"],
                                   "Subnets": [s[1], s[2]]})
+        assert changed == [set(lb["SecurityGroups"])]
         assert [z["SubnetId"] for z in out["AvailabilityZones"]] == [s[1], s[2]]
         await w.settle()
         after = {r["subnet"]: r["address"] for r in w.store.resources.list(ADDRESS)}

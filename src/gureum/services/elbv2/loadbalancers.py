@@ -200,6 +200,7 @@ class LoadBalancerOperations(SecurityGroupOperations):
             doc["subnets"] = subnets
             self.put(LB, doc)
         self.wake(doc["arn"])
+        self.groups_changed(call, set(doc["security_groups"]))  # (its members' addresses)
         rendered = self.render_lb(doc)
         return {"AvailabilityZones": rendered["AvailabilityZones"],
                 "IpAddressType": rendered["IpAddressType"]}
