@@ -232,15 +232,15 @@ def test_reopen_keeps_data(tmp_path: Path) -> None:
 def test_durable_fsyncs_the_wal_once_for_concurrent_waiters(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An acknowledged write waits for an fsync of the WAL; waiters share one."""
+    """An acknowledged write waits for a sync of the WAL; waiters share one."""
     synced: list[str] = []
-    real_fsync = os.fsync
+    real_fsync = os.fdatasync
 
     def fsync(fd: int) -> None:
         synced.append(os.readlink(f"/proc/self/fd/{fd}"))
         real_fsync(fd)
 
-    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "fdatasync", fsync)
 
     async def run() -> None:
         await store.durable()  # nothing committed since open: no fsync
