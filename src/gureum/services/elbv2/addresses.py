@@ -30,7 +30,7 @@ from gureum.drivers.compute import NetworkPlan
 from gureum.errors import AWSError
 
 from ..base import Call
-from .core import ADDRESS, Doc, ELBv2Core, validation
+from .core import ADDRESS, LB, Doc, ELBv2Core, validation
 
 RESERVED_KEY = "ec2.reserved-addresses"  # EC2's registry of addresses not to give out
 SUBNET = "ec2:subnet"  # EC2's records of the subnets users create
@@ -96,7 +96,7 @@ class AddressOperations(ELBv2Core):
     def uses_subnet(self, account: str, region: str, subnet_id: str) -> bool:
         """Whether a load balancer of the account is in ``subnet_id`` (EC2 asks)."""
         return any(s["SubnetId"] == subnet_id
-                   for d in self.store.resources.list("elbv2:loadbalancer", account, region)
+                   for d in self.store.resources.list(LB, account, region)
                    for s in d["subnets"])
 
     def reserved_addresses(self) -> set[str]:
@@ -105,7 +105,7 @@ class AddressOperations(ELBv2Core):
 
     def orphan_address_owners(self) -> list[str]:
         """Load balancers that are gone but whose addresses are not released yet."""
-        live = {d["arn"] for d in self.store.resources.list("elbv2:loadbalancer")}
+        live = {d["arn"] for d in self.store.resources.list(LB)}
         return list(dict.fromkeys(d["lb"] for d in self.store.resources.list(ADDRESS)
                                   if d["lb"] not in live))
 
