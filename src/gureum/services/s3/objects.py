@@ -248,7 +248,7 @@ class ObjectOps(S3Core):
     def _readable(self, call: Call, params: dict[str, Any]) -> ObjectRecord:
         bucket = self.owned(call, params["Bucket"], params["Key"], params)["Name"]
         version = params.get("VersionId")
-        record = self.records.find_version(bucket, params["Key"], version)
+        record = self.records.find_version(bucket, params["Key"], version, shared=True)
         if record is None:
             if version is not None:
                 raise no_such_version(params["Key"], version)

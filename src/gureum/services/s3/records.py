@@ -149,6 +149,7 @@ class Part:
     checksums: dict[str, str]
 
 
+SHARED_RECORDS = 256  # decoded current objects kept for GET/HEAD
 _OBJECT_COLUMNS = "bucket, key, size, etag, modified, blobs, meta"
 
 
@@ -166,6 +167,10 @@ class Records:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        # Current objects decoded by ``shared`` reads (None: no such key), most
+        # recently used last; valid while ``total_changes`` is ``_cached_at``.
+        self._cached: dict[tuple[str, str], ObjectRecord | None] = {}
+        self._cached_at = -1
 
     # -- objects ----------------------------------------------------------
 
@@ -175,6 +180,32 @@ class Records:
             (bucket, key),
         ).fetchone()
         return None if row is None else _object(row)
+
+    def shared(self, bucket: str, key: str) -> ObjectRecord | None:
+        """``get``, but outside a transaction it may answer with the record it
+        decoded before, while the database has not changed since
+        (``total_changes`` moves with every write, rolled back or not): a GET or
+        HEAD repeated on a key reads and decodes nothing. The caller must not
+        change what it returns."""
+        conn = self._conn
+        if conn.in_transaction:
+            return self.get(bucket, key)
+        changes = conn.total_changes
+        cached = self._cached
+        if changes != self._cached_at:
+            cached.clear()
+            self._cached_at = changes
+        name = (bucket, key)
+        if name in cached:
+            found = cached.pop(name)
+            cached[name] = found
+            return found
+        found = self.get(bucket, key)
+        if conn.total_changes == changes:
+            if len(cached) >= SHARED_RECORDS:
+                del cached[next(iter(cached))]
+            cached[name] = found
+        return found
 
     def put(self, record: ObjectRecord) -> ObjectRecord | None:
         """Insert or replace; return the record replaced (its blobs become garbage)."""
@@ -244,9 +275,11 @@ class Records:
             )
         return old
 
-    def find_version(self, bucket: str, key: str, version: str | None) -> ObjectRecord | None:
-        """The current object (``version`` None), or the version named, current or not."""
-        current = self.get(bucket, key)
+    def find_version(self, bucket: str, key: str, version: str | None, *,
+                     shared: bool = False) -> ObjectRecord | None:
+        """The current object (``version`` None), or the version named, current
+        or not; ``shared``: a record the caller only reads (see ``shared``)."""
+        current = self.shared(bucket, key) if shared else self.get(bucket, key)
         if version is None or (current is not None and current.version == version):
             return current
         return self.get_version(bucket, key, version)
