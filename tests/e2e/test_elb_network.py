@@ -143,12 +143,19 @@ def test_load_balancers_live_in_their_subnets(cloud: RunningGureum) -> None:
         url = f"http://{inner['DNSName']}/"
         code, body = curl(url)  # from the host
         assert (code, body.split()[:2]) == (200, ["hello", "from"])
-        # From an instance of the VPC, by name and by address.
+        # From an instance's network, by name (the host's /etc/hosts: an instance's
+        # own, written at its boot, does not list load balancers) and by address.
         for target in (url, f"http://{address}/"):
             out = in_netns(client["InstanceId"], "curl", "-s", "-m", "5", "-w",
                            "\n%{http_code}", target)
             assert out.stdout.endswith("\n200"), (target, out.stdout, out.stderr)
             assert out.stdout.startswith("hello from ip-")
+        # From inside the instance (`gureum ssh`: its own namespaces and root).
+        ssh = subprocess.run([sys.executable, "-m", "gureum", "ssh", client["InstanceId"],
+                              "curl", "-s", "-m", "5", f"http://{address}/"],
+                             capture_output=True, text=True, timeout=30,
+                             env={**os.environ, "GUREUM_DATA_DIR": str(cloud.data_dir)})
+        assert ssh.stdout.startswith("hello from ip-"), (ssh.stdout, ssh.stderr)
         # The instance refuses the host (its group lets in the load balancer only) ...
         assert curl(f"http://{web['PrivateIpAddress']}/", "-m", "3")[0] == 0
         # ... and the load balancer in the other group.
