@@ -5,10 +5,14 @@ records), microseconds of CPU per call; for RunInstances also per call once
 the instance loop has settled (its launch and security-group work after the
 call returned, less the idle loop's CPU over that time). ``--profile`` prints
 cProfile's top functions by cumulative CPU time. What the HTTP stack adds is
-bench/s3.py's "aiohttp floor"; the real launch (the namespace driver's fork
-and boot) is bench/ec2.py's.
+bench/s3.py's "aiohttp floor". ``--real`` (root) launches real instances with
+the host's driver instead (then terminates them): the loop's launch work is
+the real driver's, and the figures add the CPU of the helpers it waited for
+and of the launch server (its forks, the instances' launchers, are the
+instances' and are not counted, as in bench/ec2.py).
 
     .venv/bin/python bench/ec2_handle.py [--calls 200] [--profile] [--op RunInstances]
+        [--real]
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import asyncio
 import cProfile
 import os
 import pstats
+import resource
 import shutil
 import tempfile
 import time
@@ -56,10 +61,29 @@ def signed(params: dict[str, str]) -> Request:
     return make_mocked_request("POST", "/", headers=headers, payload=payload)
 
 
-async def idle_rate() -> float:
-    start = time.process_time()
+def helpers_cpu(cloud: object) -> float:
+    """CPU seconds of the commands this process waited for and of the launch server."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = used.ru_utime + used.ru_stime
+    launches = getattr(cloud.services["ec2"].driver, "launches", None)  # type: ignore[attr-defined]
+    pid = getattr(launches, "pid", None)
+    if pid is not None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            pass
+    return total
+
+
+def cpu(cloud: object) -> float:
+    return time.process_time() + helpers_cpu(cloud)
+
+
+async def idle_rate(cloud: object) -> float:
+    start = cpu(cloud)
     await asyncio.sleep(1.0)
-    return time.process_time() - start
+    return cpu(cloud) - start
 
 
 async def measure(cloud: object, op: str, calls: int, profile: bool) -> None:
@@ -80,12 +104,13 @@ async def measure(cloud: object, op: str, calls: int, profile: bool) -> None:
                 "MaxCount": "1", "InstanceType": "t3.nano"}
 
     await asyncio.sleep(SETTLE)
-    idle = await idle_rate()
+    idle = await idle_rate(cloud)
     rounds = [profile]
     for profiling in rounds:
         requests = [signed(params(i)) for i in range(calls)]
         profiler = cProfile.Profile(time.process_time)
-        t0, start = time.monotonic(), time.process_time()
+        t0, start, helpers = time.monotonic(), time.process_time(), helpers_cpu(cloud)
+        times0 = os.times()
         if profiling:
             profiler.enable()
         for request in requests:
@@ -95,9 +120,14 @@ async def measure(cloud: object, op: str, calls: int, profile: bool) -> None:
         await asyncio.sleep(SETTLE)
         if profiling:
             profiler.disable()
-        settled = time.process_time() - start - idle * (time.monotonic() - t0)
+        helpers = helpers_cpu(cloud) - helpers
+        times1 = os.times()
+        print(f"own user {(times1.user - times0.user) * 1e6 / calls:.0f} us, "
+              f"system {(times1.system - times0.system) * 1e6 / calls:.0f} us per call")
+        settled = time.process_time() - start + helpers - idle * (time.monotonic() - t0)
         print(f"{op}: {(returned - start) * 1e6 / calls:.0f} us of CPU per handle(), "
-              f"{settled * 1e6 / calls:.0f} us settled{' (profiled)' if profiling else ''}")
+              f"{settled * 1e6 / calls:.0f} us settled (of which helpers "
+              f"{helpers * 1e6 / calls:.0f} us){' (profiled)' if profiling else ''}")
         if profiling:
             stats = pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "cumulative"))
             stats.print_stats(45)
@@ -105,16 +135,32 @@ async def measure(cloud: object, op: str, calls: int, profile: bool) -> None:
                 stats.print_callers(os.environ["CALLERS"])
 
 
+async def terminate_all(cloud: object) -> None:
+    """Terminate every instance and wait until the driver holds none."""
+    gateway, ec2 = cloud.gateway, cloud.services["ec2"]  # type: ignore[attr-defined]
+    listed = (await gateway.handle(signed({"Action": "DescribeInstances"}))).text
+    ids = [part.split("<")[0] for part in listed.split("<instanceId>")[1:]]
+    for n in range(0, len(ids), 50):
+        await gateway.handle(signed({"Action": "TerminateInstances", **{
+            f"InstanceId.{i + 1}": iid for i, iid in enumerate(ids[n:n + 50])}}))
+    deadline = time.monotonic() + 60
+    while ec2.driver.guests() and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--op", choices=("RunInstances", "CreateTags"), default="RunInstances")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--real", action="store_true",
+                        help="real instances (the host's compute driver; root)")
     args = parser.parse_args()
     if args.op == "RunInstances":
         args.calls = min(args.calls, 200)  # one gureum holds at most 256 instances
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    core.make_driver = lambda env: FakeComputeDriver()  # type: ignore[assignment]
+    if not args.real:
+        core.make_driver = lambda env: FakeComputeDriver()  # type: ignore[assignment]
     from gureum.server import Cloud
     data = Path(tempfile.mkdtemp(prefix="gureum-bench-"))
 
@@ -126,6 +172,7 @@ def main() -> None:
                 await asyncio.to_thread(cloud._warm_thread.join)
             await measure(cloud, args.op, args.calls, args.profile)
         finally:
+            await terminate_all(cloud)
             await cloud.stop()
 
     try:
