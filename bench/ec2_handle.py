@@ -133,6 +133,8 @@ async def measure(cloud: object, op: str, calls: int, profile: bool) -> None:
             stats.print_stats(45)
             if os.environ.get("CALLERS"):
                 stats.print_callers(os.environ["CALLERS"])
+            if os.environ.get("CALLEES"):
+                stats.print_callees(os.environ["CALLEES"])
 
 
 async def terminate_all(cloud: object) -> None:
