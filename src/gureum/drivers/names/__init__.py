@@ -5,13 +5,17 @@ The real driver keeps a block of ``/etc/hosts`` lines tagged with its owner (one
 gureum data dir); several gureums on one machine each keep their own block.
 Edits are serialized with a lock file and written in place (``/etc/hosts`` is
 often a bind mount that cannot be renamed over). The fake keeps a dict.
+``GuestNames`` wraps either and keeps instances' own hosts files current with
+the names they can reach.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import ipaddress
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -165,3 +169,110 @@ def _alive(header: str) -> bool:
     except PermissionError:
         return True
     return True
+
+
+# -- names inside instances ---------------------------------------------------
+
+GUEST_BEGIN = "# BEGIN gureum names (managed by gureum; do not edit)"
+GUEST_END = "# END gureum names"
+
+
+def reachable(address: str) -> bool:
+    """Whether an instance reaches ``address`` as the host does: not a loopback
+    address (inside an instance's network namespace 127.x is its own)."""
+    try:
+        return not ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def own_hosts(address: str, fqdn: str, hostname: str) -> str:
+    """An instance's own lines of its hosts file."""
+    return (f"127.0.0.1 localhost\n{address} {fqdn} {hostname}\n"
+            "::1 localhost ip6-localhost ip6-loopback\n")
+
+
+def guest_hosts(own: str, names: dict[str, str]) -> str:
+    """An instance's hosts file: its own lines, then gureum's names it can reach."""
+    lines = [line for line in own.splitlines() if line]
+    lines.append(GUEST_BEGIN)
+    lines += [f"{address} {name}" for name, address in sorted(names.items())
+              if reachable(address)]
+    lines.append(GUEST_END)
+    return "\n".join(lines) + "\n"
+
+
+def own_lines(text: str) -> str:
+    """The lines of a hosts file outside gureum's block."""
+    kept: list[str] = []
+    inside = False
+    for line in text.splitlines():
+        if line == GUEST_BEGIN:
+            inside = True
+        elif line == GUEST_END:
+            inside = False
+        elif not inside:
+            kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
+def _rewrite(path: Path, data: str) -> None:
+    """In place (same inode): the file is bind-mounted as an instance's /etc/hosts."""
+    with open(path, "r+") as f:
+        f.write(data)
+        f.truncate()
+
+
+class GuestNames:
+    """A names registry that also keeps instances' hosts files current.
+
+    Each instance has ``<guests dir>/<id>/hosts`` (its own lines, then gureum's
+    names), bind-mounted by its init as its /etc/hosts. Every change of names
+    rewrites the files of the watched guest directories in place, so instances
+    that were there before this gureum started (re-adopted) follow too."""
+
+    def __init__(self, inner: NameRegistry) -> None:
+        self.inner = inner
+        self.directories: list[Path] = []
+        self._lock = threading.Lock()
+
+    def watch(self, directory: Path) -> None:
+        with self._lock:
+            if directory not in self.directories:
+                self.directories.append(directory)
+        self.refresh()
+
+    def write_guest(self, path: Path, own: str) -> None:
+        """Make (or remake) one instance's hosts file before it boots."""
+        with self._lock:
+            data = guest_hosts(own, self.inner.names())
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a"):
+                pass
+            _rewrite(path, data)
+
+    def refresh(self) -> None:
+        with self._lock:
+            names = self.inner.names()
+            for directory in self.directories:
+                for path in directory.glob("*/hosts"):
+                    try:
+                        own = own_lines(path.read_text())
+                        _rewrite(path, guest_hosts(own, names))
+                    except OSError:  # (an instance being removed)
+                        continue
+
+    def add(self, name: str, address: str) -> None:
+        self.inner.add(name, address)
+        self.refresh()
+
+    def remove(self, name: str) -> None:
+        self.inner.remove(name)
+        self.refresh()
+
+    def names(self) -> dict[str, str]:
+        return self.inner.names()
+
+    def clear(self) -> None:
+        self.inner.clear()
+        self.refresh()

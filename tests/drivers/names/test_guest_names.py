@@ -1,0 +1,74 @@
+"""Instances' hosts files: their own lines, then the names of gureum they can
+reach (not loopback ones), rewritten in place as names come and go."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gureum.drivers.names import (
+    GUEST_BEGIN,
+    GUEST_END,
+    GuestNames,
+    MemoryNames,
+    guest_hosts,
+    own_hosts,
+)
+
+OWN = own_hosts("10.0.1.5", "ip-10-0-1-5.ec2.internal", "ip-10-0-1-5")
+
+
+def test_content_keeps_own_lines_and_reachable_names_only() -> None:
+    text = guest_hosts(OWN, {"lb-1.elb.amazonaws.com": "10.0.2.9",
+                             "db.rds.amazonaws.com": "127.100.0.3",
+                             "v6.example": "::1", "bad": "not-an-address",
+                             "a.example": "10.0.1.7"})
+    assert text == (
+        "127.0.0.1 localhost\n"
+        "10.0.1.5 ip-10-0-1-5.ec2.internal ip-10-0-1-5\n"
+        "::1 localhost ip6-localhost ip6-loopback\n"
+        f"{GUEST_BEGIN}\n"
+        "10.0.1.7 a.example\n"
+        "10.0.2.9 lb-1.elb.amazonaws.com\n"
+        f"{GUEST_END}\n")
+
+
+def test_files_follow_the_names_in_place(tmp_path: Path) -> None:
+    guests = tmp_path / "guests"
+    names = GuestNames(MemoryNames())
+    names.add("early.example", "10.0.3.3")
+    first = guests / "i-1" / "hosts"
+    names.write_guest(first, OWN)
+    names.watch(guests)
+    assert "10.0.3.3 early.example" in first.read_text()
+    inode = first.stat().st_ino
+
+    names.add("lb.example", "10.0.2.9")
+    names.add("loop.example", "127.0.0.9")
+    text = first.read_text()
+    assert text.startswith(OWN) and "10.0.2.9 lb.example\n" in text
+    assert "loop.example" not in text
+    assert first.stat().st_ino == inode  # (bind-mounted: never replaced)
+
+    names.remove("lb.example")
+    assert "lb.example" not in first.read_text()
+    assert names.names() == {"early.example": "10.0.3.3", "loop.example": "127.0.0.9"}
+    names.clear()
+    assert first.read_text() == guest_hosts(OWN, {})
+    assert first.stat().st_ino == inode
+
+
+def test_watching_refreshes_files_already_there(tmp_path: Path) -> None:
+    """A gureum started again finds its instances' files and brings them up to
+    date; a guest directory without a file is left alone."""
+    guests = tmp_path / "guests"
+    (guests / "i-old").mkdir(parents=True)
+    (guests / "i-none").mkdir()
+    stale = guests / "i-old" / "hosts"
+    stale.write_text(guest_hosts(OWN, {"gone.example": "10.0.9.9"}))
+    names = GuestNames(MemoryNames())
+    names.add("new.example", "10.0.4.4")
+    names.watch(guests)
+    assert stale.read_text() == guest_hosts(OWN, {"new.example": "10.0.4.4"})
+    assert not (guests / "i-none" / "hosts").exists()
+    (guests / "i-old" / "hosts").unlink()
+    names.add("after.example", "10.0.5.5")  # (a file removed meanwhile is fine)
