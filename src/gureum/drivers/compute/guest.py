@@ -410,9 +410,17 @@ def setup_root(config: dict[str, Any]) -> None:
     socket.sethostname(hostname)
     with open(root + "/etc/hostname", "w") as f:
         f.write(hostname + "\n")
-    with open(root + "/etc/hosts", "w") as f:
-        f.write(f"127.0.0.1 localhost\n{config['address']} {fqdn} {hostname}\n"
-                "::1 localhost ip6-localhost ip6-loopback\n")
+    # gureum keeps the instance's hosts file (its own lines and gureum's names)
+    # current on the host, in place: bound here, the instance sees each change.
+    hosts = config.get("hosts")
+    try:
+        if not hosts:
+            raise OSError("no hosts file from gureum")
+        mount(hosts, root + "/etc/hosts", None, MS_BIND)
+    except OSError:
+        with open(root + "/etc/hosts", "w") as f:
+            f.write(f"127.0.0.1 localhost\n{config['address']} {fqdn} {hostname}\n"
+                    "::1 localhost ip6-localhost ip6-loopback\n")
     os.chroot(root)
     os.chdir("/")
 

@@ -23,6 +23,8 @@ import signal
 import sys
 from pathlib import Path
 
+from gureum.drivers.names import GuestNames, own_hosts
+
 from . import hostnet
 from .base import GuestSpec, NetworkPlan, Usage
 from .cgroups import Cgroups
@@ -119,6 +121,8 @@ class NamespaceDriver:
                                      title_room=len(str(self.guests_dir)) + 512)
         # Addresses placed on bridges by this process (-> their network's range).
         self._host_addresses: dict[str, str] = {}
+        # Keeps guests' hosts files (``<id>/hosts``) current with gureum's names.
+        self.guest_names: GuestNames | None = None
 
     def network(self) -> NetworkPlan:
         if self._plan is None:
@@ -258,6 +262,10 @@ class NamespaceDriver:
             config["mkdir"] = [f"{d}/{sub}" for sub in ("volume/upper", "volume/work", "root")]
             config["user_data_b64"] = (base64.b64encode(spec.user_data).decode()
                                        if spec.user_data else None)
+            if self.guest_names is not None:
+                config["hosts"] = f"{d}/hosts"
+                lines = own_hosts(spec.address, spec.fqdn, spec.hostname)
+                self.guest_names.write_guest(Path(d, "hosts"), lines)
             pid = await self.launches.launch(f"{d}/config.json", config)
             fields = _stat(pid) if pid is not None else None
             if pid is not None and fields is not None and fields[0] != "Z":

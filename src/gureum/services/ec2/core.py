@@ -106,8 +106,13 @@ def make_driver(env: Env) -> ComputeDriver:
     state_dir = Path(env.settings.data_dir) / "ec2"
     if os.geteuid() == 0 and shutil.which("ip") and Path("/proc/self/ns/net").exists():
         from gureum.drivers.compute.namespaces import NamespaceDriver
+        from gureum.drivers.names import GuestNames
 
-        return NamespaceDriver(state_dir)
+        namespaced = NamespaceDriver(state_dir)
+        if isinstance(env.names, GuestNames):  # names resolve inside instances too
+            namespaced.guest_names = env.names
+            env.names.watch(namespaced.guests_dir)
+        return namespaced
     from gureum.drivers.compute.processes import ProcessDriver
 
     return ProcessDriver(state_dir)
