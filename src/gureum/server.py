@@ -29,7 +29,7 @@ from gureum import __version__, console
 from gureum.config import Settings
 from gureum.control.clock import SystemClock
 from gureum.control.loop import LoopRunner
-from gureum.drivers.names import HostsFile, MemoryNames, NameRegistry
+from gureum.drivers.names import GuestNames, HostsFile, MemoryNames, NameRegistry
 from gureum.errors import AWSError
 from gureum.gateway.auth import Authenticator
 from gureum.gateway.catalog import SERVICES as SPECS
@@ -62,7 +62,7 @@ class Cloud:
                 settings.access_key, settings.secret_key, settings.default_account
             )
         self.loops = LoopRunner()
-        self.names = _names(settings)
+        self.names = GuestNames(_names(settings))  # (and in instances' hosts files)
         self.names.clear()  # names left by a gureum that was killed
         self.env = Env(
             settings=settings,

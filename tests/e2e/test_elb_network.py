@@ -143,8 +143,8 @@ def test_load_balancers_live_in_their_subnets(cloud: RunningGureum) -> None:
         url = f"http://{inner['DNSName']}/"
         code, body = curl(url)  # from the host
         assert (code, body.split()[:2]) == (200, ["hello", "from"])
-        # From an instance's network, by name (the host's /etc/hosts: an instance's
-        # own, written at its boot, does not list load balancers) and by address.
+        # From an instance's network, by name (here the host's /etc/hosts; inside the
+        # instance its own, see test_instance_names) and by address.
         for target in (url, f"http://{address}/"):
             out = in_netns(client["InstanceId"], "curl", "-s", "-m", "5", "-w",
                            "\n%{http_code}", target)

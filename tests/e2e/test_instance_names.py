@@ -1,0 +1,116 @@
+"""gureum's names resolve inside instances (their own namespaces and root, as
+`gureum ssh` gives them): a load balancer's DNS name gives its address in its
+subnet and serves a target's page by name; a name published after the
+instance booted resolves there too, and a deleted load balancer's name goes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gureum.testing.server import RunningGureum, running_gureum
+
+from .ec2_support import leftovers, root_only, sweep, wait_for
+from .test_elb_network import SERVE, drop_bridge
+
+pytestmark = pytest.mark.skipif(root_only or shutil.which("curl") is None,
+                                reason="the namespace driver needs root; curl is needed")
+
+
+@pytest.fixture(scope="module")
+def cloud() -> Iterator[RunningGureum]:
+    with running_gureum(env={"GUREUM_PROXY_DRIVER": "builtin"}) as g:
+        try:
+            yield g
+        finally:
+            g.stop()
+            sweep(g.data_dir)
+            drop_bridge(g.data_dir)
+
+
+def inside(cloud: RunningGureum, instance_id: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gureum", "ssh", instance_id, *argv],
+                          capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "GUREUM_DATA_DIR": str(cloud.data_dir)})
+
+
+def resolved(cloud: RunningGureum, instance_id: str, name: str) -> str | None:
+    out = inside(cloud, instance_id, "getent", "hosts", name)
+    return out.stdout.split()[0] if out.returncode == 0 and out.stdout else None
+
+
+def test_names_resolve_inside_instances(cloud: RunningGureum) -> None:
+    ec2, elb = cloud.client("ec2"), cloud.client("elbv2")
+    tag = uuid.uuid4().hex[:6]
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"][:2]]
+    ids: list[str] = []
+    lbs: list[dict[str, Any]] = []
+    try:
+        web = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, UserData=SERVE,
+                                SubnetId=subnets[1])["Instances"][0]
+        ids.append(web["InstanceId"])
+        client = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                                   SubnetId=subnets[0])["Instances"][0]
+        ids.append(client["InstanceId"])
+        me = client["InstanceId"]
+        ec2.get_waiter("instance_running").wait(
+            InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        # Its own lines are there, the host's loopback-only names are not.
+        hosts = inside(cloud, me, "cat", "/etc/hosts").stdout
+        assert f"{client['PrivateIpAddress']} {client['PrivateDnsName']}" in hosts, hosts
+        assert "127.0.0.1 localhost" in hosts
+        assert not [line for line in hosts.splitlines()
+                    if line.startswith("127.") and "localhost" not in line], hosts
+
+        # A load balancer made after the instance booted: its name resolves inside.
+        lb = elb.create_load_balancer(Name=f"names-{tag}", Scheme="internal",
+                                      Subnets=subnets)["LoadBalancers"][0]
+        lbs.append(lb)
+        tg = elb.create_target_group(
+            Name=f"names-{tag}", Protocol="HTTP", Port=80, TargetType="instance",
+            HealthCheckPath="/", HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
+            HealthyThresholdCount=2, UnhealthyThresholdCount=2)["TargetGroups"][0][
+            "TargetGroupArn"]
+        elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": web["InstanceId"]}])
+        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                            DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+        wait_for(lambda: elb.describe_target_health(TargetGroupArn=tg)[
+            "TargetHealthDescriptions"][0]["TargetHealth"]["State"] == "healthy",
+            timeout=90, interval=0.5)
+        address = resolved(cloud, me, lb["DNSName"])
+        addresses = {a["IpAddress"] for z in lb["AvailabilityZones"]
+                     for a in z.get("LoadBalancerAddresses", [])}
+        assert address is not None and not address.startswith("127."), address
+        assert address in addresses or not addresses
+        page = inside(cloud, me, "curl", "-s", "-m", "5", f"http://{lb['DNSName']}/")
+        assert page.stdout.startswith("hello from ip-"), (page.stdout, page.stderr)
+        # The target instance resolves it as well (every instance's file follows).
+        assert resolved(cloud, web["InstanceId"], lb["DNSName"]) == address
+
+        # A second one comes and goes: its name appears, then disappears.
+        other = elb.create_load_balancer(Name=f"later-{tag}", Scheme="internal",
+                                         Subnets=subnets)["LoadBalancers"][0]
+        lbs.append(other)
+        wait_for(lambda: resolved(cloud, me, other["DNSName"]) is not None,
+                 timeout=15, interval=0.3)
+        elb.delete_load_balancer(LoadBalancerArn=other["LoadBalancerArn"])
+        lbs.remove(other)
+        wait_for(lambda: resolved(cloud, me, other["DNSName"]) is None,
+                 timeout=15, interval=0.3)
+        assert resolved(cloud, me, lb["DNSName"]) == address
+    finally:
+        for each in lbs:
+            elb.delete_load_balancer(LoadBalancerArn=each["LoadBalancerArn"])
+        if ids:
+            ec2.terminate_instances(InstanceIds=ids)
+            ec2.get_waiter("instance_terminated").wait(
+                InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    assert leftovers(ids, cloud.data_dir) == []
