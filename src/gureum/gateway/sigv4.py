@@ -238,6 +238,7 @@ def _first(getall: Callable[[str], list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
+@lru_cache(maxsize=256)  # requests of one second share their stamp
 def _amz_epoch(amz_date: str) -> int:
     """Seconds since the epoch of a ``YYYYMMDDTHHMMSSZ`` stamp (caller validated the shape)."""
     return calendar.timegm(
@@ -255,6 +256,7 @@ def _amz_epoch(amz_date: str) -> int:
     )
 
 
+@lru_cache(maxsize=256)
 def _valid_amz_date(value: str) -> bool:
     if len(value) != 16 or _AMZ_DATE_RE.fullmatch(value) is None:
         return False
@@ -289,6 +291,7 @@ def _hex_bytes(text: str) -> str:
     return " ".join(f"{b:02x}" for b in text.encode("utf-8"))
 
 
+@lru_cache(maxsize=256)  # a client signs with one credential scope a day: parsed once
 def _parse_credential(value: str, style: str, presigned: bool, where: str) -> Credential:
     parts = value.rsplit("/", 4)
     if len(parts) != 5 or not all(parts[1:4]):
@@ -755,9 +758,9 @@ def verify(
 def _check_unsigned_amz_headers(req: SignedRequest, headers: Mapping[str, str]) -> None:
     signed = req.signed_headers
     unsigned = [
-        name.lower()
-        for name in headers
-        if name[:6].lower() == "x-amz-" and name.lower() not in signed
+        name
+        for name in map(str.lower, headers)
+        if name.startswith("x-amz-") and name not in signed
     ]
     if unsigned:
         raise AWSError(
