@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -114,3 +115,42 @@ def test_names_resolve_inside_instances(cloud: RunningGureum) -> None:
             ec2.get_waiter("instance_terminated").wait(
                 InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     assert leftovers(ids, cloud.data_dir) == []
+
+
+def test_an_adopted_instance_follows_names_after_a_restart(tmp_path: Path) -> None:
+    """gureum killed and started again finds the instance still running (its
+    hosts file still bound): names published by the new gureum reach it."""
+    data_dir = tmp_path / "data"
+    fixed = [{"Type": "fixed-response",
+              "FixedResponseConfig": {"StatusCode": "200", "MessageBody": "named"}}]
+    try:
+        with running_gureum(data_dir=data_dir, env={"GUREUM_PROXY_DRIVER": "builtin"}) as g:
+            ec2 = g.client("ec2")
+            image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+            iid = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0][
+                "InstanceId"]
+            ec2.get_waiter("instance_running").wait(
+                InstanceIds=[iid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+            before = inside(g, iid, "cat", "/proc/1/stat").stdout.split()[21]
+
+            g.restart(kill=True)
+            assert inside(g, iid, "cat", "/proc/1/stat").stdout.split()[21] == before
+            elb = g.client("elbv2")
+            lb = elb.create_load_balancer(Name="after-restart")["LoadBalancers"][0]
+            elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP",
+                                Port=80, DefaultActions=fixed)
+            wait_for(lambda: resolved(g, iid, lb["DNSName"]) is not None,
+                     timeout=15, interval=0.3)
+            url = f"http://{lb['DNSName']}/"
+            wait_for(lambda: inside(g, iid, "curl", "-s", "-m", "3", url).stdout == "named",
+                     timeout=20, interval=0.3)
+            elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+            wait_for(lambda: resolved(g, iid, lb["DNSName"]) is None, timeout=15, interval=0.3)
+            ec2 = g.client("ec2")
+            ec2.terminate_instances(InstanceIds=[iid])
+            ec2.get_waiter("instance_terminated").wait(
+                InstanceIds=[iid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+            assert leftovers([iid], data_dir) == []
+    finally:
+        sweep(data_dir)
+        drop_bridge(data_dir)
