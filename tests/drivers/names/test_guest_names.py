@@ -72,3 +72,18 @@ def test_watching_refreshes_files_already_there(tmp_path: Path) -> None:
     assert not (guests / "i-none" / "hosts").exists()
     (guests / "i-old" / "hosts").unlink()
     names.add("after.example", "10.0.5.5")  # (a file removed meanwhile is fine)
+
+
+def test_a_name_put_again_as_it_was_writes_nothing(tmp_path: Path) -> None:
+    guests = tmp_path / "guests"
+    names = GuestNames(MemoryNames())
+    path = guests / "i-1" / "hosts"
+    names.write_guest(path, OWN)
+    names.watch(guests)
+    names.add("lb.example", "10.0.2.9")
+    path.write_text(path.read_text() + "# touched\n")  # (shows whether it is rewritten)
+    names.add("LB.example", "10.0.2.9")
+    names.remove("unknown.example")
+    assert path.read_text().endswith("# touched\n")
+    names.add("lb.example", "10.0.2.10")
+    assert path.read_text().endswith(f"10.0.2.10 lb.example\n{GUEST_END}\n")

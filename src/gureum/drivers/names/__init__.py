@@ -257,18 +257,24 @@ class GuestNames:
             for directory in self.directories:
                 for path in directory.glob("*/hosts"):
                     try:
-                        own = own_lines(path.read_text())
-                        _rewrite(path, guest_hosts(own, names))
+                        text = path.read_text()
+                        data = guest_hosts(own_lines(text), names)
+                        if data != text:  # (a name put again, as it was, writes nothing)
+                            _rewrite(path, data)
                     except OSError:  # (an instance being removed)
                         continue
 
     def add(self, name: str, address: str) -> None:
+        same = self.inner.names().get(name.lower()) == address
         self.inner.add(name, address)
-        self.refresh()
+        if not same:
+            self.refresh()
 
     def remove(self, name: str) -> None:
+        known = name.lower() in self.inner.names()
         self.inner.remove(name)
-        self.refresh()
+        if known:
+            self.refresh()
 
     def names(self) -> dict[str, str]:
         return self.inner.names()
