@@ -64,8 +64,10 @@ class LaunchServer:
         self._next += 1
         answer = asyncio.get_running_loop().create_future()
         self._waiting[number] = answer
-        line = json.dumps({"id": number, "path": config_path, "config": config},
-                          separators=(",", ":")).encode() + b"\n"
+        # (the server reads the head; the config, after a tab, only its fork parses)
+        line = (json.dumps({"id": number, "path": config_path,
+                            "wait": config.get("wait_ready") or 0}) + "\t"
+                + json.dumps(config, separators=(",", ":")) + "\n").encode()
         try:
             view = memoryview(line)
             while view:  # (a blocking pipe the server keeps reading: written at once)
