@@ -216,11 +216,17 @@ def own_lines(text: str) -> str:
     return "\n".join(kept) + "\n"
 
 
-def _rewrite(path: Path, data: str) -> None:
-    """In place (same inode): the file is bind-mounted as an instance's /etc/hosts."""
-    with open(path, "r+") as f:
-        f.write(data)
-        f.truncate()
+def _rewrite(path: Path, data: str, create: bool = False) -> None:
+    """In place (same inode): the file is bind-mounted as an instance's /etc/hosts.
+    Written over, then cut to length (never truncated to nothing first: ext4
+    would flush it at close)."""
+    raw = data.encode()
+    fd = os.open(path, os.O_WRONLY | (os.O_CREAT if create else 0), 0o644)
+    try:
+        os.write(fd, raw)
+        os.ftruncate(fd, len(raw))
+    finally:
+        os.close(fd)
 
 
 class GuestNames:
@@ -247,9 +253,7 @@ class GuestNames:
         with self._lock:
             data = guest_hosts(own, self.inner.names())
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "a"):
-                pass
-            _rewrite(path, data)
+            _rewrite(path, data, create=True)
 
     def refresh(self) -> None:
         with self._lock:
