@@ -122,6 +122,11 @@ class Store:
                 # (runs before the waiters resume: registered before theirs)
                 syncing.add_done_callback(self._synced_to(self._commits))
                 self._syncing = syncing
+            elif self._syncing.done():
+                # Finished in this pass of the loop, its callback not run yet:
+                # awaiting it would not yield, and this loop would spin for ever.
+                await asyncio.sleep(0)
+                continue
             await asyncio.shield(self._syncing)
 
     def _synced_to(self, upto: int) -> Callable[[asyncio.Future[None]], None]:
