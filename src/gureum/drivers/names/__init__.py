@@ -11,17 +11,21 @@ the names they can reach.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import ipaddress
+import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
 HOSTS = Path("/etc/hosts")
 LOCK = Path("/tmp/gureum-hosts.lock")
+
+log = logging.getLogger("gureum.names")
 
 
 class NameRegistry(Protocol):
@@ -30,6 +34,9 @@ class NameRegistry(Protocol):
 
     def remove(self, name: str) -> None:
         """Forget ``name``; an unknown name is fine."""
+
+    def update(self, added: dict[str, str], removed: Iterable[str] = ()) -> None:
+        """Many adds and removes made as one change (one write)."""
 
     def names(self) -> dict[str, str]: ...
 
@@ -46,6 +53,12 @@ class MemoryNames:
 
     def remove(self, name: str) -> None:
         self._names.pop(name.lower(), None)
+
+    def update(self, added: dict[str, str], removed: Iterable[str] = ()) -> None:
+        for name in removed:
+            self.remove(name)
+        for name, address in added.items():
+            self.add(name, address)
 
     def names(self) -> dict[str, str]:
         return dict(self._names)
@@ -132,20 +145,20 @@ class HostsFile:
             f.flush()
             os.fsync(f.fileno())
 
-    def _edit(self, name: str, address: str | None) -> None:
+    def update(self, added: dict[str, str], removed: Iterable[str] = ()) -> None:
         with self._locked():
             others, mine, blocks = self._split(self.path.read_text())
-            if address is None:
+            for name in removed:
                 mine.pop(name.lower(), None)
-            else:
+            for name, address in added.items():
                 mine[name.lower()] = address
             self._write(others, mine, blocks)
 
     def add(self, name: str, address: str) -> None:
-        self._edit(name, address)
+        self.update({name: address})
 
     def remove(self, name: str) -> None:
-        self._edit(name, None)
+        self.update({}, (name,))
 
     def names(self) -> dict[str, str]:
         return self._split(self.path.read_text())[1]
@@ -280,9 +293,86 @@ class GuestNames:
         if known:
             self.refresh()
 
+    def update(self, added: dict[str, str], removed: Iterable[str] = ()) -> None:
+        before = self.inner.names()
+        gone = [n for n in removed if n.lower() in before]
+        new = {n: a for n, a in added.items() if before.get(n.lower()) != a}
+        if gone or new:
+            self.inner.update(new, gone)
+            self.refresh()
+
     def names(self) -> dict[str, str]:
         return self.inner.names()
 
     def clear(self) -> None:
         self.inner.clear()
         self.refresh()
+
+
+# -- names published from a control loop ----------------------------------------
+
+FLUSH_DELAY = 0.05
+
+
+class Publisher:
+    """Names owned by keys (an instance's private DNS name by its id), changed
+    from a control loop and written in batches: changes made within
+    ``FLUSH_DELAY`` of each other become one ``update`` of the registry, made
+    in a worker thread (a rewrite of /etc/hosts with an fsync and of every
+    instance's hosts file), never on the event loop. A key put again as it
+    was changes nothing."""
+
+    def __init__(self, registry: NameRegistry | None, delay: float = FLUSH_DELAY) -> None:
+        self.registry = registry
+        self.delay = delay
+        self._names: dict[str, tuple[str, str]] = {}  # key -> (name, address) published
+        self._added: dict[str, str] = {}
+        self._removed: set[str] = set()
+        self._flushing: asyncio.Task[None] | None = None
+
+    def put(self, key: str, name: str | None, address: str | None) -> None:
+        if self.registry is None or not name or not address:
+            return
+        if self._names.get(key) == (name, address):
+            return
+        old = self._names.get(key)
+        if old is not None and old[0] != name:
+            self._queue_remove(old[0])
+        self._names[key] = (name, address)
+        self._removed.discard(name.lower())
+        self._added[name.lower()] = address
+        self._schedule()
+
+    def drop(self, key: str) -> None:
+        old = self._names.pop(key, None)
+        if old is not None:
+            self._queue_remove(old[0])
+            self._schedule()
+
+    def drop_all(self) -> None:
+        for key in list(self._names):
+            self.drop(key)
+
+    def _queue_remove(self, name: str) -> None:
+        self._added.pop(name.lower(), None)
+        self._removed.add(name.lower())
+
+    def _schedule(self) -> None:
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while self._added or self._removed:
+            await asyncio.sleep(self.delay)  # (the rest of a burst joins this write)
+            added, removed = self._added, self._removed
+            self._added, self._removed = {}, set()
+            assert self.registry is not None
+            try:
+                await asyncio.to_thread(self.registry.update, added, removed)
+            except OSError:
+                log.exception("could not publish names")
+
+    async def flushed(self) -> None:
+        """Wait until every change made so far is written."""
+        while self._flushing is not None and not self._flushing.done():
+            await asyncio.shield(self._flushing)
