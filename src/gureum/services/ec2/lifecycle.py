@@ -19,6 +19,7 @@ from typing import Any
 
 from gureum.control import Loop
 from gureum.drivers.compute import GuestSpec, NetworkPlan
+from gureum.drivers.names import Publisher
 
 from ..cloudwatch.sources import sources
 from .catalog import instance_type
@@ -48,6 +49,7 @@ class Lifecycle(EC2Core):
         self._members: dict[str, list[str]] = {}
         self._members_generation = -1
         self.metadata = MetadataServer(self.store, self.driver)
+        self.private_names = Publisher(self.env.names)  # private DNS names, batched
 
     async def start(self) -> None:
         self._adopt = {
@@ -71,6 +73,7 @@ class Lifecycle(EC2Core):
             await self.driver.destroy(guest)
         await self.driver.shutdown()
         await self.metadata.stop()
+        self.private_names.drop_all()
         await super().reset()
 
     async def resync(self) -> Iterable[str]:
@@ -142,6 +145,11 @@ class Lifecycle(EC2Core):
         if instance_id == SETTLE_KEY:
             return self.settle_members(account, region)
         doc = self._get(key)
+        # The private DNS name resolves while the instance has its address.
+        if doc is None or doc["state"] in ("shutting-down", "terminated"):
+            self.private_names.drop(instance_id)
+        else:
+            self.private_names.put(instance_id, doc.get("fqdn"), doc.get("ip"))
         if doc is None:
             if instance_id in self.driver.guests():
                 await self.driver.destroy(instance_id)
