@@ -4,7 +4,7 @@ aiohttp requests (SigV4 from botocore), microseconds of CPU per call, then
 (``--profile``) cProfile's top functions by cumulative CPU time. What the
 HTTP stack adds is bench/s3.py's "aiohttp floor".
 
-    .venv/bin/python bench/s3_handle.py [--calls 3000] [--profile]
+    .venv/bin/python bench/s3_handle.py [--calls 3000] [--profile [--sort tottime]]
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def signed(method: str, path: str) -> Request:
     return make_mocked_request(method, path, headers=headers)
 
 
-async def measure(cloud: Cloud, calls: int, profile: bool) -> None:
+async def measure(cloud: Cloud, calls: int, profile: bool, sort: str = "cumulative") -> None:
     s3 = cloud.services["s3"]
     root = Identity.root(ACCOUNT)
     s3.create_bucket(Call("s3", "CreateBucket", ACCOUNT, "us-east-1", root, "r"),  # type: ignore[attr-defined]
@@ -66,20 +66,22 @@ async def measure(cloud: Cloud, calls: int, profile: bool) -> None:
             for request in requests:
                 await cloud.gateway.handle(request)
             profiler.disable()
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+            pstats.Stats(profiler).sort_stats(sort).print_stats(30)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--sort", default="cumulative",
+                        help="the profile's order: cumulative or tottime (own time)")
     args = parser.parse_args()
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     data = Path(tempfile.mkdtemp(prefix="gureum-bench-"))
     try:
         cloud = Cloud(Settings(data_dir=data))
         try:
-            asyncio.run(measure(cloud, args.calls, args.profile))
+            asyncio.run(measure(cloud, args.calls, args.profile, args.sort))
         finally:
             cloud.store.close()
     finally:

@@ -78,3 +78,40 @@ def test_few_records_are_kept(h: Harness) -> None:
     newest = h.s3.records.shared("bkt", f"k{SHARED_RECORDS + 49}")
     assert h.s3.records.shared("bkt", f"k{SHARED_RECORDS + 49}") is newest
     assert ("bkt", "k0") not in h.s3.records._cached
+
+
+def reads_of(h: Harness, table: str) -> list[str]:
+    seen: list[str] = []
+    h.store.connection.set_trace_callback(
+        lambda sql: seen.append(sql) if sql.startswith("SELECT") and table in sql else None)
+    return seen
+
+
+def test_a_put_keeps_what_it_did_not_write(h: Harness) -> None:
+    put(h, "a", b"one")
+    put(h, "b", b"two")
+    assert get(h, "a") == b"one" and get(h, "b") == b"two"
+    kept_b = h.s3.records.shared("bkt", "b")
+    bucket_reads = reads_of(h, "resources")
+    put(h, "a", b"three")  # a PUT reads its bucket document once, kept since
+    put(h, "a", b"four!")
+    assert bucket_reads == []
+    assert h.s3.records.shared("bkt", "b") is kept_b  # another key stays kept
+    assert get(h, "a") == b"four!"  # the key written is read again
+    h.store.connection.set_trace_callback(None)
+
+
+def test_a_failed_put_and_a_bucket_change_are_seen(h: Harness) -> None:
+    put(h, "a", b"one")
+    assert get(h, "a") == b"one"
+    with pytest.raises(AWSError) as caught:  # a conditional write refused
+        put(h, "a", b"two", IfNoneMatch="*")
+    assert caught.value.code == "PreconditionFailed"
+    assert get(h, "a") == b"one"
+    h.run("put_bucket_versioning", Bucket="bkt",
+          VersioningConfiguration={"Status": "Enabled"})
+    put(h, "a", b"two")  # now a version: the bucket change was seen
+    out = h.run("head_object", Bucket="bkt", Key="a")
+    assert out["VersionId"] not in (None, "null") and out["ContentLength"] == 3
+    versions = h.run("list_object_versions", Bucket="bkt")["Versions"]
+    assert len(versions) == 2

@@ -103,14 +103,21 @@ class S3Core(Service):
     def now(self) -> float:
         return float(self.env.clock.now())
 
-    def bucket(self, name: str) -> dict[str, Any] | None:
+    def bucket(self, name: str, *, shared: bool = False) -> dict[str, Any] | None:
         """The bucket's document. Outside a transaction it may be the one read
         before, while the database has not changed since (``total_changes``
         moves with every write, rolled back or not): most requests read their
         bucket and write nothing. Callers change a bucket only by reading it
-        again inside a transaction (``update_bucket``)."""
+        again inside a transaction (``update_bucket``). ``shared``: the caller
+        only reads it, so inside a transaction that has written nothing yet the
+        kept document serves too (what a transaction reads is never kept: it
+        may roll back)."""
         conn = self._conn
         if conn.in_transaction:
+            if shared and conn.total_changes == self._buckets_at:
+                kept = self._buckets.get(name)
+                if kept is not None:
+                    return kept
             found: dict[str, Any] | None = self.env.store.resources.get(KIND, "", "", name)
             return found
         changes = conn.total_changes
@@ -123,6 +130,18 @@ class S3Core(Service):
             if found is not None and conn.total_changes == changes:
                 self._buckets[name] = found
         return found
+
+    def wrote_objects(self, before: int, keys: list[tuple[str, str]]) -> None:
+        """After a transaction that wrote the objects ``keys`` and no bucket
+        document, begun when ``total_changes`` was ``before``: what was kept
+        then stays good but for those keys (a stream of PUTs reads its bucket
+        document once, not once a PUT)."""
+        after = self._conn.total_changes
+        if self._conn.in_transaction or after == before:
+            return
+        if self._buckets_at == before:
+            self._buckets_at = after
+        self.records.wrote(before, after, keys)
 
     def owned(
         self, call: Call, name: str, key: str | None = None,
@@ -200,8 +219,10 @@ class S3Core(Service):
         pool = self._reserved.setdefault(prefix, [])
         if not pool:
             fresh = [f"{prefix}{secrets.token_hex(16)}" for _ in range(RESERVE)]
+            before = self._conn.total_changes
             with self.env.store.tx():
                 self.records.add_garbage(fresh, self.now())
+            self.wrote_objects(before, [])
             pool.extend(fresh)
         return pool.pop()
 
@@ -228,9 +249,11 @@ class S3Core(Service):
         deleted: list[str] = []
         inline = [key for key in keys if is_inline(key)]
         if inline:
+            before = self._conn.total_changes
             with self.env.store.tx():
                 self.records.delete_inline(inline)
                 self.records.keep(inline)
+            self.wrote_objects(before, [])  # garbage only: what was kept stays good
             keys = [key for key in keys if not is_inline(key)]
         for key in keys:
             try:
@@ -240,5 +263,7 @@ class S3Core(Service):
                 continue
             deleted.append(key)
         if deleted:
+            before = self._conn.total_changes
             with self.env.store.tx():
                 self.records.keep(deleted)
+            self.wrote_objects(before, [])

@@ -164,10 +164,12 @@ class ObjectOps(S3Core):
     ) -> None:
         """Make ``record`` the object, atomically; its predecessor's blobs are
         collected. ``inline``: the bytes of its one blob, kept with the record."""
+        before = self._conn.total_changes
         with self.env.store.tx():
             stale = self.replace(record, params)
             if inline is not None:
                 self.records.put_inline(record.blobs[0][0], inline)
+        self.wrote_objects(before, [(record.bucket, record.key)])
         self.collect(stale)
 
     def replace(self, record: ObjectRecord, params: dict[str, Any] | None = None) -> list[str]:
@@ -178,7 +180,7 @@ class ObjectOps(S3Core):
         """
         if params is not None:
             self._check_write_conditions(record.bucket, record.key, params)
-        bucket = self.bucket(record.bucket)
+        bucket = self.bucket(record.bucket, shared=True)
         if bucket is None:
             raise no_such_bucket(record.bucket)
         state = bucket.get("Versioning")
@@ -198,9 +200,14 @@ class ObjectOps(S3Core):
                 null = self.records.remove_version(record.bucket, record.key, "null")
                 stale += [b for b, _ in null.blobs] if null is not None else []
             self.records.put(record)
-        self.records.keep([b for b, _ in record.blobs])
+        # Its blobs are garbage no more (reserved file keys are entered as
+        # garbage; an inline key is new to the database, never garbage).
+        kept = [b for b, _ in record.blobs if not is_inline(b)]
+        if kept:
+            self.records.keep(kept)
         stale += [b for b, _ in old.blobs] if old is not None else []
-        self.records.add_garbage(stale, self.now())
+        if stale:
+            self.records.add_garbage(stale, self.now())
         return stale
 
     async def put_object(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:

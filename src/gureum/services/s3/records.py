@@ -207,6 +207,15 @@ class Records:
             cached[name] = found
         return found
 
+    def wrote(self, before: int, after: int, keys: list[tuple[str, str]]) -> None:
+        """A transaction moved ``total_changes`` from ``before`` to ``after``
+        writing no current object but ``keys``: the others kept stay good."""
+        if self._cached_at != before:
+            return
+        for name in keys:
+            self._cached.pop(name, None)
+        self._cached_at = after
+
     def put(self, record: ObjectRecord) -> ObjectRecord | None:
         """Insert or replace; return the record replaced (its blobs become garbage)."""
         old = self.get(record.bucket, record.key)
