@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import uuid
@@ -115,6 +116,58 @@ def test_names_resolve_inside_instances(cloud: RunningGureum) -> None:
             ec2.get_waiter("instance_terminated").wait(
                 InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     assert leftovers(ids, cloud.data_dir) == []
+
+
+def host_resolves(name: str) -> str | None:
+    try:
+        return socket.gethostbyname(name)
+    except OSError:
+        return None
+
+
+def test_private_dns_names_resolve_until_terminated(cloud: RunningGureum) -> None:
+    """An instance's private DNS name gives its private address on the host
+    (a page is served by name) and inside another instance, until it is
+    terminated."""
+    ec2 = cloud.client("ec2")
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    ids: list[str] = []
+    try:
+        web = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                                UserData=SERVE)["Instances"][0]
+        ids.append(web["InstanceId"])
+        other = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
+        ids.append(other["InstanceId"])
+        ec2.get_waiter("instance_running").wait(
+            InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        name, address = web["PrivateDnsName"], web["PrivateIpAddress"]
+        assert name.endswith(".ec2.internal") and address
+        wait_for(lambda: host_resolves(name) == address, timeout=15, interval=0.2)
+        url = f"http://{name}/"
+
+        def page() -> str:
+            return subprocess.run(["curl", "-s", "-m", "3", url], capture_output=True,
+                                  text=True, timeout=10).stdout
+
+        wait_for(lambda: page().startswith("hello from ip-"), timeout=30, interval=0.5)
+        wait_for(lambda: resolved(cloud, other["InstanceId"], name) == address,
+                 timeout=15, interval=0.3)
+
+        ec2.terminate_instances(InstanceIds=[web["InstanceId"]])
+        ec2.get_waiter("instance_terminated").wait(
+            InstanceIds=[web["InstanceId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        wait_for(lambda: host_resolves(name) is None, timeout=15, interval=0.2)
+        wait_for(lambda: resolved(cloud, other["InstanceId"], name) is None,
+                 timeout=15, interval=0.3)
+        # The other one's name still resolves.
+        assert host_resolves(other["PrivateDnsName"]) == other["PrivateIpAddress"]
+    finally:
+        if ids:
+            ec2.terminate_instances(InstanceIds=ids)
+            ec2.get_waiter("instance_terminated").wait(
+                InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    assert leftovers(ids, cloud.data_dir) == []
+    wait_for(lambda: host_resolves(other["PrivateDnsName"]) is None, timeout=15, interval=0.2)
 
 
 def test_an_adopted_instance_follows_names_after_a_restart(tmp_path: Path) -> None:
