@@ -115,3 +115,29 @@ def test_a_failed_put_and_a_bucket_change_are_seen(h: Harness) -> None:
     assert out["VersionId"] not in (None, "null") and out["ContentLength"] == 3
     versions = h.run("list_object_versions", Bucket="bkt")["Versions"]
     assert len(versions) == 2
+
+
+def test_small_bytes_are_kept_until_their_blob_is_deleted(h: Harness) -> None:
+    from gureum.services.s3.records import SHARED_BYTES
+
+    put(h, "a", b"one")
+    assert get(h, "a") == b"one"
+    record = h.s3.records.shared("bkt", "a")
+    assert record is not None
+    blob = record.blobs[0][0]
+    reads = reads_of(h, "s3_inline")
+    assert get(h, "a") == b"one" and reads == []  # kept
+    put(h, "a", b"two")  # the old blob is deleted with its bytes
+    h.store.connection.set_trace_callback(None)
+    assert blob not in h.s3.records._bytes
+    assert h.s3.records.inline(blob) is None
+    assert get(h, "a") == b"two"
+    big = b"x" * 60_000  # kept in the database
+    for i in range(SHARED_BYTES // 60_000 + 10):  # more than SHARED_BYTES read
+        put(h, f"big{i}", big)
+        assert get(h, f"big{i}") == big
+    first = h.s3.records.shared("bkt", "big0")
+    assert first is not None and first.blobs[0][0] not in h.s3.records._bytes  # let go
+    assert 0 < h.s3.records._bytes_total <= SHARED_BYTES
+    assert h.s3.records._bytes_total == sum(len(b) for b in h.s3.records._bytes.values())
+    assert get(h, "big0") == big

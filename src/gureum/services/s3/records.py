@@ -150,6 +150,7 @@ class Part:
 
 
 SHARED_RECORDS = 256  # decoded current objects kept for GET/HEAD
+SHARED_BYTES = 4 << 20  # small objects' bytes kept for GET
 _OBJECT_COLUMNS = "bucket, key, size, etag, modified, blobs, meta"
 
 
@@ -171,6 +172,8 @@ class Records:
         # recently used last; valid while ``total_changes`` is ``_cached_at``.
         self._cached: dict[tuple[str, str], ObjectRecord | None] = {}
         self._cached_at = -1
+        self._bytes: dict[str, bytes] = {}  # see ``inline``
+        self._bytes_total = 0
 
     # -- objects ----------------------------------------------------------
 
@@ -446,10 +449,29 @@ class Records:
         self._conn.execute("INSERT INTO s3_inline (blob, data) VALUES (?, ?)", (blob, data))
 
     def inline(self, blob: str) -> bytes | None:
+        """A small object's bytes. A blob's bytes never change (a write makes a
+        new blob), so those read outside a transaction are kept until the blob
+        is deleted (``SHARED_BYTES`` at most, most recently read last)."""
+        kept = self._bytes.pop(blob, None)
+        if kept is not None:
+            self._bytes[blob] = kept
+            return kept
         row = self._conn.execute("SELECT data FROM s3_inline WHERE blob = ?", (blob,)).fetchone()
-        return None if row is None else bytes(row[0])
+        if row is None:
+            return None
+        data = bytes(row[0])
+        if not self._conn.in_transaction and len(data) <= SHARED_BYTES // 16:
+            self._bytes[blob] = data
+            self._bytes_total += len(data)
+            while self._bytes_total > SHARED_BYTES:
+                self._bytes_total -= len(self._bytes.pop(next(iter(self._bytes))))
+        return data
 
     def delete_inline(self, blobs: list[str]) -> None:
+        for blob in blobs:
+            dropped = self._bytes.pop(blob, None)
+            if dropped is not None:
+                self._bytes_total -= len(dropped)
         self._conn.executemany("DELETE FROM s3_inline WHERE blob = ?", [(b,) for b in blobs])
 
     # -- garbage ------------------------------------------------------------
@@ -468,5 +490,8 @@ class Records:
         return [str(r[0]) for r in self._conn.execute("SELECT blob FROM s3_garbage")]
 
     def wipe(self) -> None:
+        self._bytes.clear()
+        self._bytes_total = 0
+        self._cached.clear()
         for table in ("s3_objects", "s3_versions", "s3_parts", "s3_uploads", "s3_inline"):
             self._conn.execute(f"DELETE FROM {table}")
