@@ -180,14 +180,19 @@ def test_an_adopted_instance_follows_names_after_a_restart(tmp_path: Path) -> No
         with running_gureum(data_dir=data_dir, env={"GUREUM_PROXY_DRIVER": "builtin"}) as g:
             ec2 = g.client("ec2")
             image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-            iid = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0][
-                "InstanceId"]
+            inst = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
+            iid, name = inst["InstanceId"], inst["PrivateDnsName"]
             ec2.get_waiter("instance_running").wait(
                 InstanceIds=[iid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
             before = inside(g, iid, "cat", "/proc/1/stat").stdout.split()[21]
+            wait_for(lambda: host_resolves(name) == inst["PrivateIpAddress"],
+                     timeout=15, interval=0.2)
 
             g.restart(kill=True)
             assert inside(g, iid, "cat", "/proc/1/stat").stdout.split()[21] == before
+            # Its private DNS name is published again by the new gureum.
+            wait_for(lambda: host_resolves(name) == inst["PrivateIpAddress"],
+                     timeout=15, interval=0.2)
             elb = g.client("elbv2")
             lb = elb.create_load_balancer(Name="after-restart")["LoadBalancers"][0]
             elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP",

@@ -369,10 +369,10 @@ class Publisher:
             assert self.registry is not None
             try:
                 await asyncio.to_thread(self.registry.update, added, removed)
-            except OSError:
+            except Exception:
                 log.exception("could not publish names")
 
     async def flushed(self) -> None:
         """Wait until every change made so far is written."""
         while self._flushing is not None and not self._flushing.done():
-            await asyncio.shield(self._flushing)
+            await asyncio.wait({self._flushing})  # (an error was logged by the flush)

@@ -66,6 +66,7 @@ class Lifecycle(EC2Core):
         sources(self.env).remove(InstanceMetrics.name)
         await self.driver.shutdown()
         await self.metadata.stop()
+        await self.private_names.flushed()  # (before the names are cleared)
 
     async def reset(self) -> None:
         self.records_changed()
@@ -74,6 +75,7 @@ class Lifecycle(EC2Core):
         await self.driver.shutdown()
         await self.metadata.stop()
         self.private_names.drop_all()
+        await self.private_names.flushed()
         await super().reset()
 
     async def resync(self) -> Iterable[str]:
