@@ -42,6 +42,20 @@ def test_a_burst_of_puts_is_one_update_off_the_event_loop() -> None:
     assert threading.get_ident() not in registry.threads
 
 
+def test_puts_spaced_under_the_delay_are_one_update() -> None:
+    registry = Counting()
+    publisher = Publisher(registry, delay=0.05, longest=2.0)
+
+    async def calls() -> None:  # (RunInstances called one after another)
+        for i in range(10):
+            publisher.put(f"i-{i}", f"ip-172-31-0-{i}.ec2.internal", f"172.31.0.{i}")
+            await asyncio.sleep(0.01)
+        await publisher.flushed()
+
+    asyncio.run(calls())
+    assert len(registry.updates) == 1 and len(registry.names()) == 10
+
+
 def test_puts_again_as_they_were_write_nothing_and_drops_remove() -> None:
     registry = Counting()
     publisher = Publisher(registry)

@@ -312,23 +312,28 @@ class GuestNames:
 # -- names published from a control loop ----------------------------------------
 
 FLUSH_DELAY = 0.05
+FLUSH_LONGEST = 0.5
 
 
 class Publisher:
     """Names owned by keys (an instance's private DNS name by its id), changed
     from a control loop and written in batches: changes made within
-    ``FLUSH_DELAY`` of each other become one ``update`` of the registry, made
+    ``FLUSH_DELAY`` of each other (for ``FLUSH_LONGEST`` at most: launches
+    called one after another) become one ``update`` of the registry, made
     in a worker thread (a rewrite of /etc/hosts with an fsync and of every
     instance's hosts file), never on the event loop. A key put again as it
     was changes nothing."""
 
-    def __init__(self, registry: NameRegistry | None, delay: float = FLUSH_DELAY) -> None:
+    def __init__(self, registry: NameRegistry | None, delay: float = FLUSH_DELAY,
+                 longest: float = FLUSH_LONGEST) -> None:
         self.registry = registry
         self.delay = delay
+        self.longest = longest
         self._names: dict[str, tuple[str, str]] = {}  # key -> (name, address) published
         self._added: dict[str, str] = {}
         self._removed: set[str] = set()
         self._flushing: asyncio.Task[None] | None = None
+        self._changes = 0
 
     def put(self, key: str, name: str | None, address: str | None) -> None:
         if self.registry is None or not name or not address:
@@ -358,12 +363,19 @@ class Publisher:
         self._removed.add(name.lower())
 
     def _schedule(self) -> None:
+        self._changes += 1
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
         while self._added or self._removed:
-            await asyncio.sleep(self.delay)  # (the rest of a burst joins this write)
+            # The rest of a burst joins this write: it waits until no change
+            # came for ``delay``, or ``longest`` at most.
+            seen, waited = -1, 0.0
+            while seen != self._changes and waited < self.longest:
+                seen = self._changes
+                await asyncio.sleep(self.delay)
+                waited += self.delay
             added, removed = self._added, self._removed
             self._added, self._removed = {}, set()
             assert self.registry is not None
