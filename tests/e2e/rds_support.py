@@ -3,8 +3,10 @@ checked gone afterwards, waiting on DB instance states, and psql."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -124,3 +126,31 @@ def wait_apply_status(rds: Any, id: str, status: str, timeout: float = 60.0
         assert time.monotonic() < deadline, (id, db["DBParameterGroups"],
                                              db["DBInstanceStatus"])
         time.sleep(0.1)
+
+
+def assert_commit_waits_for(paused: list[int], argv: list[str], env: dict[str, str]) -> None:
+    """Run the client command ``argv`` (one INSERT) while the standby's
+    processes ``paused`` are stopped: it must not return within two seconds,
+    and must succeed once they go on. They go on whatever happens."""
+    for pid in paused:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        pending = subprocess.Popen(argv, env={**os.environ, **env},
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(2.0)
+            waited = pending.poll() is None
+        finally:
+            for pid in paused:
+                os.kill(pid, signal.SIGCONT)
+        try:
+            assert waited, "the commit returned without the standby"
+            assert pending.wait(timeout=30) == 0
+        finally:
+            if pending.poll() is None:
+                pending.kill()
+                pending.wait()
+    finally:
+        for pid in paused:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)

@@ -70,6 +70,27 @@ def drop_bridge(data_dir: Path) -> None:
             subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
 
 
+def forward_http(elb: Any, lb: dict[str, Any], name: str, instance_id: str,
+                 vpc: str | None = None) -> str:
+    """A target group of one instance on port 80 (checked every 5 s) and an
+    HTTP:80 listener of ``lb`` forwarding to it; returns the group's ARN."""
+    tg: str = elb.create_target_group(
+        Name=name, Protocol="HTTP", Port=80, TargetType="instance",
+        **({"VpcId": vpc} if vpc else {}),
+        HealthCheckPath="/", HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
+        HealthyThresholdCount=2, UnhealthyThresholdCount=2)["TargetGroups"][0]["TargetGroupArn"]
+    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": instance_id}])
+    elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+    return tg
+
+
+def wait_healthy(elb: Any, tg: str) -> None:
+    wait_for(lambda: elb.describe_target_health(TargetGroupArn=tg)[
+        "TargetHealthDescriptions"][0]["TargetHealth"]["State"] == "healthy",
+        timeout=90, interval=0.5)
+
+
 def in_netns(instance_id: str, *argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", "netns", "exec", f"gureum-{instance_id}", *argv],
                           capture_output=True, text=True, timeout=15)
@@ -111,16 +132,7 @@ def test_load_balancers_live_in_their_subnets(cloud: RunningGureum) -> None:
         assert ipaddress.IPv4Address(shown["PrivateIPv4Address"]) in cidrs[0]
         groups = []
         for lb in lbs[:2]:
-            tg = elb.create_target_group(
-                Name=lb["LoadBalancerName"], Protocol="HTTP", Port=80, TargetType="instance",
-                HealthCheckPath="/", HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
-                HealthyThresholdCount=2, UnhealthyThresholdCount=2)["TargetGroups"][0][
-                "TargetGroupArn"]
-            groups.append(tg)
-            elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": web["InstanceId"]}])
-            elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP",
-                                Port=80, DefaultActions=[{"Type": "forward",
-                                                          "TargetGroupArn": tg}])
+            groups.append(forward_http(elb, lb, lb["LoadBalancerName"], web["InstanceId"]))
 
         def health(tg: str) -> tuple[str, str]:
             (d,) = elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]
@@ -279,17 +291,7 @@ def test_a_load_balancer_in_a_vpc_of_ones_own(cloud: RunningGureum) -> None:
                                       SecurityGroups=[lb_sg], Subnets=subnets
                                       )["LoadBalancers"][0]
         assert lb["VpcId"] == vpc
-        tg = elb.create_target_group(
-            Name=f"vpc-{tag}", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance",
-            HealthCheckPath="/", HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
-            HealthyThresholdCount=2, UnhealthyThresholdCount=2)["TargetGroups"][0][
-            "TargetGroupArn"]
-        elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": web["InstanceId"]}])
-        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
-                            DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
-        wait_for(lambda: elb.describe_target_health(TargetGroupArn=tg)[
-            "TargetHealthDescriptions"][0]["TargetHealth"]["State"] == "healthy",
-            timeout=90, interval=0.5)
+        wait_healthy(elb, forward_http(elb, lb, f"vpc-{tag}", web["InstanceId"], vpc))
         address = socket.gethostbyname(lb["DNSName"])
         assert address.startswith(f"10.{second}.")
         shown = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", bridge],

@@ -20,7 +20,7 @@ import pytest
 from gureum.testing.server import RunningGureum, running_gureum
 
 from .ec2_support import leftovers, root_only, sweep, wait_for
-from .test_elb_network import SERVE, drop_bridge
+from .test_elb_network import SERVE, drop_bridge, forward_http, wait_healthy
 
 pytestmark = pytest.mark.skipif(root_only or shutil.which("curl") is None,
                                 reason="the namespace driver needs root; curl is needed")
@@ -76,17 +76,7 @@ def test_names_resolve_inside_instances(cloud: RunningGureum) -> None:
         lb = elb.create_load_balancer(Name=f"names-{tag}", Scheme="internal",
                                       Subnets=subnets)["LoadBalancers"][0]
         lbs.append(lb)
-        tg = elb.create_target_group(
-            Name=f"names-{tag}", Protocol="HTTP", Port=80, TargetType="instance",
-            HealthCheckPath="/", HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
-            HealthyThresholdCount=2, UnhealthyThresholdCount=2)["TargetGroups"][0][
-            "TargetGroupArn"]
-        elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": web["InstanceId"]}])
-        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
-                            DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
-        wait_for(lambda: elb.describe_target_health(TargetGroupArn=tg)[
-            "TargetHealthDescriptions"][0]["TargetHealth"]["State"] == "healthy",
-            timeout=90, interval=0.5)
+        wait_healthy(elb, forward_http(elb, lb, f"names-{tag}", web["InstanceId"]))
         address = resolved(cloud, me, lb["DNSName"])
         addresses = {a["IpAddress"] for z in lb["AvailabilityZones"]
                      for a in z.get("LoadBalancerAddresses", [])}

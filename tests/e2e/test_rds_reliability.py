@@ -7,10 +7,8 @@ every instance back with its data and endpoint."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +20,7 @@ from gureum.testing.server import RunningGureum
 
 from .rds_support import (
     PASSWORD,
+    assert_commit_waits_for,
     create,
     engine_pids,
     no_postgres,
@@ -146,32 +145,11 @@ def test_multi_az_acknowledged_commit_survives_primary_sigkill(cloud: RunningGur
     db = wait_status(rds, "ha-sync")
     psql(db, "CREATE TABLE r (n int)")
     wait_synchronous(db)
-    paused = standby_processes(cloud, db)
-    for pid in paused:
-        os.kill(pid, signal.SIGSTOP)
-    try:
-        pending = subprocess.Popen(
-            ["psql", "-X", "-h", db["Endpoint"]["Address"], "-p", str(db["Endpoint"]["Port"]),
-             "-U", "master", "-d", "app", "-c", "INSERT INTO r VALUES (1)"],
-            env={**os.environ, "PGPASSWORD": PASSWORD}, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
-        try:
-            time.sleep(2.0)
-            waited = pending.poll() is None
-        finally:
-            for pid in paused:
-                os.kill(pid, signal.SIGCONT)
-        try:
-            assert waited, "the commit returned without the standby"
-            assert pending.wait(timeout=30) == 0
-        finally:
-            if pending.poll() is None:
-                pending.kill()
-                pending.wait()
-    finally:
-        for pid in paused:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
+    assert_commit_waits_for(
+        standby_processes(cloud, db),
+        ["psql", "-X", "-h", db["Endpoint"]["Address"], "-p", str(db["Endpoint"]["Port"]),
+         "-U", "master", "-d", "app", "-c", "INSERT INTO r VALUES (1)"],
+        {"PGPASSWORD": PASSWORD})
     os.kill(postmaster(cloud, db), signal.SIGKILL)
     expected = [1]
     for n in (2, 3, 4):
