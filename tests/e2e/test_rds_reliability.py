@@ -73,8 +73,16 @@ def test_killed_server_is_restarted_with_committed_rows(cloud: RunningGureum) ->
     psql(db, "CREATE TABLE r (n int); INSERT INTO r VALUES (1), (2)")
     os.kill(postmaster(cloud, db), signal.SIGKILL)
     wait_rows(db, "1,2")
-    events = rds.describe_events(SourceIdentifier="crashy", SourceType="db-instance")["Events"]
-    assert any(e["Message"] == "DB instance restarted" for e in events)
+    # The server answers a moment before the loop that restarted it records
+    # the event: wait for it, bounded.
+    deadline = time.monotonic() + 30
+    while True:
+        events = rds.describe_events(SourceIdentifier="crashy",
+                                     SourceType="db-instance")["Events"]
+        if any(e["Message"] == "DB instance restarted" for e in events):
+            break
+        assert time.monotonic() < deadline, events
+        time.sleep(0.2)
 
 
 def test_multi_az_primary_dying_fails_over(cloud: RunningGureum) -> None:
