@@ -11,6 +11,7 @@ import json
 import shutil
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -113,6 +114,7 @@ def test_alb_round_robin_failover_and_recovery(elb: Any, backends: Backends) -> 
     assert {curl(url)[1].split()[0] for _ in range(6)} == set(hosts)
 
     # A wrong status code is a ResponseCodeMismatch.
+    went_bad = time.monotonic()
     backends.health_status[hosts[1]] = 500
     wait_for(lambda: states(elb, tg)[hosts[1]][0] == "unhealthy", 20, "mismatch")
     health = elb.describe_target_health(TargetGroupArn=tg, Targets=[{"Id": hosts[1]}])
@@ -126,6 +128,10 @@ def test_alb_round_robin_failover_and_recovery(elb: Any, backends: Backends) -> 
     elb.deregister_targets(TargetGroupArn=tg, Targets=[{"Id": hosts[2]}])
     assert states(elb, tg)[hosts[2]] == ("draining", "Target.DeregistrationInProgress")
     wait_for(lambda: hosts[2] not in states(elb, tg), 10, "drained")
+    # The target is reported unhealthy when the first proxy process's checks
+    # fail; every process stops sending it traffic within interval x threshold
+    # (+1 s) of its going bad, as the requirement reads.
+    time.sleep(max(0.0, went_bad + 5 * 2 + 1 - time.monotonic()))
     assert {curl(url)[1].split()[0] for _ in range(4)} == {hosts[0]}
 
     # With no healthy target: 503, as ALB answers.
