@@ -91,6 +91,17 @@ def wait_healthy(elb: Any, tg: str) -> None:
         timeout=90, interval=0.5)
 
 
+def tear_down(elb: Any, ec2: Any, lbs: list[dict[str, Any]], ids: list[str]) -> None:
+    """Delete the load balancers, then terminate the instances and wait until
+    they are gone."""
+    for lb in lbs:
+        elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+    if ids:
+        ec2.terminate_instances(InstanceIds=ids)
+        ec2.get_waiter("instance_terminated").wait(
+            InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+
 def in_netns(instance_id: str, *argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", "netns", "exec", f"gureum-{instance_id}", *argv],
                           capture_output=True, text=True, timeout=15)
@@ -179,12 +190,7 @@ def test_load_balancers_live_in_their_subnets(cloud: RunningGureum) -> None:
         lbs = []
         wait_for(lambda: not any(on_host(a) for a in gone), timeout=15, interval=0.2)
     finally:
-        for lb in lbs:
-            elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
-        if ids:
-            ec2.terminate_instances(InstanceIds=ids)
-            ec2.get_waiter("instance_terminated").wait(
-                InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        tear_down(elb, ec2, lbs, ids)
     for g in (web_sg, client_sg, lb_sg, other_sg):
         ec2.delete_security_group(GroupId=g)
     assert leftovers(ids, cloud.data_dir) == []

@@ -20,7 +20,7 @@ import pytest
 from gureum.testing.server import RunningGureum, running_gureum
 
 from .ec2_support import leftovers, root_only, sweep, wait_for
-from .test_elb_network import SERVE, drop_bridge, forward_http, wait_healthy
+from .test_elb_network import SERVE, drop_bridge, forward_http, tear_down, wait_healthy
 
 pytestmark = pytest.mark.skipif(root_only or shutil.which("curl") is None,
                                 reason="the namespace driver needs root; curl is needed")
@@ -99,12 +99,7 @@ def test_names_resolve_inside_instances(cloud: RunningGureum) -> None:
                  timeout=15, interval=0.3)
         assert resolved(cloud, me, lb["DNSName"]) == address
     finally:
-        for each in lbs:
-            elb.delete_load_balancer(LoadBalancerArn=each["LoadBalancerArn"])
-        if ids:
-            ec2.terminate_instances(InstanceIds=ids)
-            ec2.get_waiter("instance_terminated").wait(
-                InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        tear_down(elb, ec2, lbs, ids)
     assert leftovers(ids, cloud.data_dir) == []
 
 
