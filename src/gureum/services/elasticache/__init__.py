@@ -39,6 +39,7 @@ class ElastiCache(SnapshotOperations, ParameterGroupOperations):
         for doc in self.store.resources.list(NODE):
             if doc["status"] != "creating":
                 self.env.names.add(node_name(doc), doc["address"])
+        self.private.attach()
         self.env.loops.add(Loop(NODE_LOOP, self.reconcile_node, clock=self.env.clock,
                                 resync=self.resync_nodes, resync_interval=30.0,
                                 concurrency=16, backoff_max=10.0))
@@ -51,6 +52,7 @@ class ElastiCache(SnapshotOperations, ParameterGroupOperations):
 
     async def stop(self) -> None:
         sources(self.env).remove(NodeMetrics.name)
+        self.private.detach()
         await self.driver.shutdown()
 
     async def reset(self) -> None:
@@ -64,6 +66,7 @@ class ElastiCache(SnapshotOperations, ParameterGroupOperations):
             for kind in ("master", "replica", "clustercfg"):
                 self.env.names.remove(group_name(kind, group))
         await asyncio.gather(*(self.driver.destroy(n) for n in self.driver.nodes()))
+        await self.private.release_all()
         self._seen.clear()
         self._dead_since.clear()
         await asyncio.to_thread(shutil.rmtree, self.snapshot_dir, True)

@@ -22,6 +22,13 @@ EVENT_TYPES = ("cache-cluster", "cache-parameter-group", "cache-security-group",
                "serverless-cache-snapshot", "user", "user-group")
 
 
+def check_subnet_group(name: object) -> None:
+    """Cache subnet groups are not made here: every node is in the default
+    VPC's default subnets (``CacheSubnetGroupName`` says ``default``)."""
+    if name and str(name).lower() != "default":
+        raise AWSError("CacheSubnetGroupNotFoundFault", f"CacheSubnetGroup {name} not found.")
+
+
 def retention(value: object) -> int:
     if value is None:
         return 0
@@ -36,7 +43,8 @@ class ClusterOperations(ElastiCacheCore):
                  shard: str | None = None, cluster_mode: bool = False,
                  tags: dict[str, str] | None = None, snapshot_retention: int = 0,
                  snapshot_window: str | None = None, seed: str | None = None,
-                 parameter_group: str = DEFAULT_PARAMETER_GROUP) -> dict[str, Any]:
+                 parameter_group: str = DEFAULT_PARAMETER_GROUP,
+                 security_groups: list[str] | None = None) -> dict[str, Any]:
         if self.find_node(account, region, id) is not None:
             raise AWSError("CacheClusterAlreadyExists", f"Cache cluster {id} already exists.")
         doc: dict[str, Any] = {
@@ -48,9 +56,13 @@ class ClusterOperations(ElastiCacheCore):
             "group": group, "shard": shard, "cluster_mode": cluster_mode,
             "parameter_group": parameter_group, "reboots": 0, "rebooted": 0,
             "arn": self.arn({"account": account, "region": region}, f"cluster:{id}"),
-            "seed": seed,
+            "seed": seed, "security_groups": list(security_groups or []),
         }
-        doc["address"] = self.env.addresses.allocate(self.address_owner(doc))
+        # On EC2's instance network: an address in the subnet of its zone
+        # (instances reach it); otherwise a loopback address of its own.
+        owner = self.address_owner(doc)
+        doc["address"] = (self.private.allocate(owner, account, region, doc["az"])
+                          or self.env.addresses.allocate(owner))
         self.save_node(doc)
         return doc
 
@@ -68,6 +80,8 @@ class ClusterOperations(ElastiCacheCore):
         port = check_port(params.get("Port"))
         tags = tagging.to_dict(params.get("Tags"))
         seed = self.snapshot_seed(call, params.get("SnapshotName"))
+        check_subnet_group(params.get("CacheSubnetGroupName"))
+        groups = self.private.groups(call.account, call.region, params.get("SecurityGroupIds"))
         if params.get("CacheParameterGroupName"):
             pg = require_parameter_group(self.store, call.account, call.region,
                                          params["CacheParameterGroupName"])
@@ -82,7 +96,7 @@ class ClusterOperations(ElastiCacheCore):
                 tags=tags, snapshot_retention=retention(params.get("SnapshotRetentionLimit")),
                 snapshot_window=params.get("SnapshotWindow"), seed=seed,
                 parameter_group=params.get("CacheParameterGroupName")
-                or DEFAULT_PARAMETER_GROUP)
+                or DEFAULT_PARAMETER_GROUP, security_groups=groups)
         self.wake_node(call.account, call.region, id)
         return {"CacheCluster": cache_cluster(doc, False)}
 
@@ -150,6 +164,9 @@ class ClusterOperations(ElastiCacheCore):
                 check_engine(doc["engine"], params["EngineVersion"], self.driver.version())
             if "AutoMinorVersionUpgrade" in params:
                 doc["auto_minor"] = bool(params["AutoMinorVersionUpgrade"])
+            if params.get("SecurityGroupIds"):  # (applied at once, as on AWS)
+                doc["security_groups"] = self.private.groups(
+                    call.account, call.region, params["SecurityGroupIds"])
             self.save_node(doc)
         self.wake_node(call.account, call.region, doc["id"])
         return {"CacheCluster": cache_cluster(doc, False)}

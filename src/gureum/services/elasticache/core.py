@@ -14,6 +14,7 @@ from gureum.errors import AWSError
 from gureum.services.common.ids import arn
 
 from ..base import Call, Env, Service
+from ..common.private import PrivateAddresses
 
 NODE = "elasticache:cluster"  # a cache cluster: one node (Redis)
 GROUP = "elasticache:group"
@@ -89,6 +90,7 @@ class ElastiCacheCore(Service):
     def __init__(self, env: Env) -> None:
         super().__init__(env)
         self.driver: RedisDriver = make_driver(env)
+        self.private = PrivateAddresses(env, "elasticache")
         self.snapshot_dir = Path(env.settings.data_dir) / "elasticache" / "snapshots"
 
     @property

@@ -13,7 +13,7 @@ from gureum.services.common.pagination import paginate
 
 from ..base import Call
 from .catalog import check_engine, check_node_type, check_port, maxmemory
-from .clusters import DEFAULT_PARAMETER_GROUP, ClusterOperations, retention
+from .clusters import DEFAULT_PARAMETER_GROUP, ClusterOperations, check_subnet_group, retention
 from .core import GROUP, check_id
 from .params import require as require_parameter_group
 from .render import replication_group
@@ -70,7 +70,8 @@ class GroupOperations(ClusterOperations):
                           port=group["port"], group=group["id"], shard=shard["id"],
                           cluster_mode=group["cluster_mode"],
                           snapshot_retention=group.get("snapshot_retention", 0),
-                          seed=seed if not shard["members"] else None)
+                          seed=seed if not shard["members"] else None,
+                          security_groups=group.get("security_groups"))
             shard["members"].append(mid)
             if shard["primary"] is None:
                 shard["primary"] = mid
@@ -133,6 +134,9 @@ class GroupOperations(ClusterOperations):
                            "one replica (NumCacheClusters >= 2)")
         tags = tagging.to_dict(params.get("Tags"))
         seed = self.snapshot_seed(call, params.get("SnapshotName"))
+        check_subnet_group(params.get("CacheSubnetGroupName"))
+        security_groups = self.private.groups(call.account, call.region,
+                                              params.get("SecurityGroupIds"))
         if seed is not None and cluster_mode:
             raise AWSError("InvalidParameterCombination",
                            "Restoring a snapshot into cluster mode is not supported yet")
@@ -151,7 +155,7 @@ class GroupOperations(ClusterOperations):
                 "parameter_group": params.get("CacheParameterGroupName")
                 or (DEFAULT_PARAMETER_GROUP + (".cluster.on" if cluster_mode else "")),
                 "arn": self.arn(call, f"replicationgroup:{id}"),
-                "shards": [], "task": None,
+                "shards": [], "task": None, "security_groups": security_groups,
             }
             for i in range(count):
                 shard = {"id": f"{i + 1:04d}", "slots": slots[i], "primary": None,
@@ -213,6 +217,12 @@ class GroupOperations(ClusterOperations):
                 group["multi_az"] = bool(params["MultiAZEnabled"])
             if params.get("ReplicationGroupDescription"):
                 group["description"] = params["ReplicationGroupDescription"]
+            if params.get("SecurityGroupIds"):  # (applied at once, as on AWS)
+                group["security_groups"] = self.private.groups(
+                    call.account, call.region, params["SecurityGroupIds"])
+                for m in self.members(group):
+                    m["security_groups"] = group["security_groups"]
+                    self.save_node(m)
             if "SnapshotRetentionLimit" in params:
                 group["snapshot_retention"] = retention(params["SnapshotRetentionLimit"])
             if params.get("SnapshotWindow"):

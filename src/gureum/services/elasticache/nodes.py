@@ -124,6 +124,7 @@ class NodeLoop(GroupOperations):
                     self.wake_group(account, region, group["id"])
                 return HOLD
             restarted = spec.id in self._seen
+            await self.private.place(doc["address"])  # (before it listens there)
             await self.driver.start(spec)
             self._seen.add(spec.id)
             self._dead_since.pop(spec.id, None)
@@ -181,6 +182,7 @@ class NodeLoop(GroupOperations):
                     [o for o in others if self.driver.running(o)], spec_id)
         await self.driver.destroy(spec_id)
         self.env.names.remove(node_name(doc))
+        await self.private.release(self.address_owner(doc))
         self._seen.discard(spec_id)
         self._keys.pop(spec_id, None)
         with self.store.tx():
@@ -194,6 +196,7 @@ class NodeLoop(GroupOperations):
     async def resync_nodes(self) -> list[str]:
         docs = self.store.resources.list(NODE)
         known = {self.driver_id(d) for d in docs}
+        await self.private.release_orphans({self.address_owner(d) for d in docs})
         for orphan in self.driver.nodes():
             if orphan not in known:
                 log.info("removing redis node %s that no cache cluster owns", orphan)

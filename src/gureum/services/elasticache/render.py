@@ -27,6 +27,8 @@ def cache_cluster(doc: dict[str, Any], show_nodes: bool) -> dict[str, Any]:
         "CacheParameterGroup": {"CacheParameterGroupName": doc["parameter_group"],
                                 "ParameterApplyStatus": "in-sync", "CacheNodeIdsToReboot": []},
         "CacheSubnetGroupName": "default",
+        "SecurityGroups": [{"SecurityGroupId": g, "Status": "active"}
+                           for g in doc.get("security_groups") or []],
         "AutoMinorVersionUpgrade": doc.get("auto_minor", True),
         "SnapshotRetentionLimit": doc.get("snapshot_retention", 0),
         "SnapshotWindow": doc.get("snapshot_window", "05:00-06:00"),

@@ -23,6 +23,7 @@ from gureum.services.common import ids
 from gureum.services.common import tags as tagutil
 
 from ..base import Call, Env, Service
+from ..common.private import PrivateAddresses
 from .classes import instance_class
 from .engines import MYSQL_ENGINES, Engines
 from .parameters import catalog, family_of, static_values
@@ -96,6 +97,7 @@ class RDSCore(Service):
         super().__init__(env)
         self.driver: Engines | None = make_driver(env)
         self.root = Path(env.settings.data_dir) / "rds"
+        self.private = PrivateAddresses(env, "rds")
 
     @property
     def store(self) -> Any:
@@ -254,7 +256,8 @@ class RDSCore(Service):
             "PreferredBackupWindow": doc["backup_window"],
             "BackupRetentionPeriod": doc["retention"],
             "DBSecurityGroups": [],
-            "VpcSecurityGroups": [],
+            "VpcSecurityGroups": [{"VpcSecurityGroupId": g, "Status": "active"}
+                                  for g in doc.get("security_groups") or []],
             "DBParameterGroups": [{"DBParameterGroupName": doc["parameter_group"],
                                    "ParameterApplyStatus": self.apply_status(doc)}],
             "AvailabilityZone": doc["az"],
@@ -285,6 +288,14 @@ class RDSCore(Service):
         }
         if doc.get("db_name"):
             out["DBName"] = doc["db_name"]
+        vpc, subnets = self.private.subnets(doc["account"], doc["region"])
+        if vpc:  # (its servers' addresses are in these subnets: see common.private)
+            out["DBSubnetGroup"] = {
+                "DBSubnetGroupName": "default", "DBSubnetGroupDescription": "default",
+                "VpcId": vpc, "SubnetGroupStatus": "Complete", "SupportedNetworkTypes": ["IPV4"],
+                "Subnets": [{"SubnetIdentifier": s["SubnetId"],
+                             "SubnetAvailabilityZone": {"Name": s["AvailabilityZone"]},
+                             "SubnetOutpost": {}, "SubnetStatus": "Active"} for s in subnets]}
         if doc["status"] != "creating" or doc.get("endpoint_ready"):
             out["Endpoint"] = {"Address": doc["host"], "Port": doc["port"],
                                "HostedZoneId": HOSTED_ZONE}

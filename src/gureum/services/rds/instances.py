@@ -82,6 +82,14 @@ class InstanceOperations(ManagedPasswords):
             "standby_id": engine_id(engine), "replicas": [], "pending": {},
             "backups": [], "latest_restorable": None, "last_backup": None, "replica_of": None,
         }
+        subnet_group = params.get("DBSubnetGroupName")
+        if subnet_group and str(subnet_group).lower() != "default":
+            # (DB subnet groups are not made here: every DB instance is in the
+            # default VPC's default subnets, which DBSubnetGroup describes)
+            raise AWSError("DBSubnetGroupNotFoundFault",
+                           f"DBSubnetGroup {subnet_group} not found.", 404)
+        doc["security_groups"] = self.private.groups(call.account, region,
+                                                     params.get("VpcSecurityGroupIds"))
         doc["resource_id"] = "db-" + secrets.token_hex(13).upper()
         doc["host"] = self.host(call.account, region, id)
         doc.update(extra)
@@ -111,7 +119,11 @@ class InstanceOperations(ManagedPasswords):
             if self.find(call.account, call.region, doc["id"]) is not None:
                 raise AWSError("DBInstanceAlreadyExists",
                                f"DB instance already exists: {doc['id']}")
-            doc["address"] = self.env.addresses.allocate(self.owner(doc))
+            # On EC2's instance network: an address in the subnet of its zone
+            # (instances reach it); otherwise a loopback address of its own.
+            doc["address"] = (self.private.allocate(self.owner(doc), call.account,
+                                                    call.region, doc["az"])
+                              or self.env.addresses.allocate(self.owner(doc)))
             self.save(doc)
             self.event(call.account, call.region, doc["id"], "db-instance",
                        "DB instance created" if not doc.get("source") else
@@ -234,6 +246,9 @@ class InstanceOperations(ManagedPasswords):
                     call, params["DBParameterGroupName"],
                     family_of(doc["engine"], doc["engine_version"]))
                 doc["params_new_group"] = True
+            if params.get("VpcSecurityGroupIds"):  # (applied at once, as on AWS)
+                doc["security_groups"] = self.private.groups(
+                    call.account, call.region, params["VpcSecurityGroupIds"])
             if params.get("DeletionProtection") is not None:
                 doc["deletion_protection"] = bool(params["DeletionProtection"])
             if params.get("CopyTagsToSnapshot") is not None:

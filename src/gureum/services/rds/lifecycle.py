@@ -43,6 +43,7 @@ class Lifecycle(SnapshotOperations):
         for doc in self.store.resources.list(INSTANCE):
             if doc.get("address") and doc["status"] not in ("creating", "deleting"):
                 self._publish(doc)
+        self.private.attach()
         self.env.loops.add(Loop(LOOP, self.reconcile, clock=self.env.clock,
                                 resync=self.resync, resync_interval=60.0, concurrency=8,
                                 backoff_max=30.0))
@@ -55,6 +56,7 @@ class Lifecycle(SnapshotOperations):
 
     async def stop(self) -> None:
         sources(self.env).remove(InstanceMetrics.name)
+        self.private.detach()
         if self.driver is not None:
             await self.driver.shutdown()
 
@@ -66,13 +68,15 @@ class Lifecycle(SnapshotOperations):
             self._unpublish(doc)
             self.env.addresses.release(self.owner(doc))
             self.drop_managed_secret(doc)
+        await self.private.release_all()
         for name in ("archive", "backups", "snapshots"):
             await asyncio.to_thread(shutil.rmtree, self.root / name, True)
         await super().reset()
 
     async def resync(self) -> Iterable[str]:
-        return [loop_key(d["account"], d["region"], d["id"])
-                for d in self.store.resources.list(INSTANCE)]
+        docs = self.store.resources.list(INSTANCE)
+        await self.private.release_orphans({self.owner(d) for d in docs})
+        return [loop_key(d["account"], d["region"], d["id"]) for d in docs]
 
     def _publish(self, doc: dict[str, Any]) -> None:
         if self.env.names is not None:
@@ -106,6 +110,8 @@ class Lifecycle(SnapshotOperations):
         if doc is None or self.driver is None:
             return None
         status = doc["status"]
+        # (before an engine may listen there; a no-op once placed)
+        await self.private.place(doc["address"])
         try:
             step = {
                 "creating": self._create, "backing-up": self._first_backup,
@@ -455,6 +461,7 @@ class Lifecycle(SnapshotOperations):
         await self.driver.destroy(doc["standby_id"])
         self._unpublish(doc)
         self.env.addresses.release(self.owner(doc))
+        await self.private.release(self.owner(doc))
         drop_backups = doc.get("delete_automated", True)
         with self.store.tx():
             self.store.resources.delete(INSTANCE, doc["account"], doc["region"], doc["id"])

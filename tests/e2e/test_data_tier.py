@@ -1,0 +1,175 @@
+"""The web tier reaches the data tier: a real instance (network namespace)
+connects by endpoint name to an RDS PostgreSQL and to an ElastiCache Redis,
+whose servers listen on private addresses of the default VPC held on the
+host's bridge; what it writes the host reads back through the same names. A
+Multi-AZ failover keeps the name (and the address) the instance connects to;
+deleting the database and the cache takes their addresses off the host and
+their names out of /etc/hosts."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gureum.testing.server import RunningGureum, running_gureum
+
+from .ec2_support import leftovers, root_only, sweep, wait_for
+from .rds_support import PASSWORD, wait_gone, wait_status
+from .test_elb_network import drop_bridge, on_host
+
+pytestmark = pytest.mark.skipif(
+    root_only or not all(shutil.which(p) for p in ("psql", "redis-cli", "redis-server"))
+    or not os.path.exists("/usr/lib/postgresql/15/bin/postgres"),
+    reason="the namespace driver needs root; postgresql and redis-server must be installed")
+
+USER = "webapp"
+
+
+@pytest.fixture(scope="module")
+def cloud() -> Iterator[RunningGureum]:
+    with running_gureum() as g:
+        try:
+            yield g
+        finally:
+            g.stop()
+            sweep(g.data_dir)
+            drop_bridge(g.data_dir)
+
+
+def inside(cloud: RunningGureum, instance_id: str, *argv: str,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` inside the instance (its own namespaces and root: `gureum ssh`)."""
+    prefix = ["env", *(f"{k}={v}" for k, v in (env or {}).items())]
+    return subprocess.run([sys.executable, "-m", "gureum", "ssh", instance_id, *prefix, *argv],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "GUREUM_DATA_DIR": str(cloud.data_dir)})
+
+
+def psql(host: str, sql: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["psql", "-h", host, "-U", USER, "-d", "app", "-At", "-c", sql],
+                          capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "PGPASSWORD": PASSWORD, "PGCONNECT_TIMEOUT": "5"})
+
+
+def redis(host: str, *args: str) -> str:
+    return subprocess.run(["redis-cli", "-h", host, "-p", "6379", *args], capture_output=True,
+                          text=True, timeout=30).stdout.strip()
+
+
+def resolves(name: str) -> str | None:
+    try:
+        return socket.gethostbyname(name)
+    except OSError:
+        return None
+
+
+def in_default_vpc(ec2: Any, address: str) -> bool:
+    cidrs = [ipaddress.IPv4Network(s["CidrBlock"]) for s in ec2.describe_subnets()["Subnets"]]
+    return any(ipaddress.IPv4Address(address) in c for c in cidrs)
+
+
+def user_data(db: str, cache: str) -> str:
+    return f"""#!/bin/bash
+export PGPASSWORD='{PASSWORD}' PGCONNECT_TIMEOUT=5
+for i in $(seq 1 50); do
+  psql -h {db} -U {USER} -d app -c \\
+    "create table if not exists visits (who text); insert into visits values ('$(hostname)')" \\
+    && break
+  sleep 0.5
+done > /tmp/db.log 2>&1
+for i in $(seq 1 50); do
+  [ "$(redis-cli -h {cache} -p 6379 set last-visit "$(hostname)")" = OK ] && break
+  sleep 0.5
+done > /tmp/cache.log 2>&1
+"""
+
+
+def test_an_instance_reaches_its_database_and_cache_by_name(cloud: RunningGureum) -> None:
+    ec2, rds, cache = cloud.client("ec2"), cloud.client("rds"), cloud.client("elasticache")
+    tag = uuid.uuid4().hex[:6]
+    db_id, cache_id = f"tier-db-{tag}", f"tier-cache-{tag}"
+    rds.create_db_instance(DBInstanceIdentifier=db_id, Engine="postgres", MultiAZ=True,
+                           DBInstanceClass="db.t3.micro", AllocatedStorage=20, DBName="app",
+                           MasterUsername=USER, MasterUserPassword=PASSWORD,
+                           BackupRetentionPeriod=0)
+    cache.create_cache_cluster(CacheClusterId=cache_id, Engine="redis",
+                               CacheNodeType="cache.t3.micro", NumCacheNodes=1)
+    ids: list[str] = []
+    dbs, caches = [db_id], [cache_id]
+    try:
+        db = wait_status(rds, db_id, timeout=120)
+        wait_for(lambda: cache.describe_cache_clusters(CacheClusterId=cache_id)[
+            "CacheClusters"][0]["CacheClusterStatus"] == "available", timeout=60)
+        node = cache.describe_cache_clusters(CacheClusterId=cache_id, ShowCacheNodeInfo=True)[
+            "CacheClusters"][0]["CacheNodes"][0]["Endpoint"]
+        db_name, cache_name = db["Endpoint"]["Address"], node["Address"]
+        assert (db["Endpoint"]["Port"], node["Port"]) == (5432, 6379)
+        # Both live on private addresses of the default VPC, held by the host.
+        db_address, cache_address = resolves(db_name), resolves(cache_name)
+        assert db_address and cache_address and db_address != cache_address
+        for address in (db_address, cache_address):
+            assert in_default_vpc(ec2, address), address
+            assert on_host(address), address
+
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        web = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                                UserData=user_data(db_name, cache_name))["Instances"][0]
+        ids.append(web["InstanceId"])
+        # No instance is ever given an endpoint's address.
+        assert web["PrivateIpAddress"] not in (db_address, cache_address)
+        hostname = "ip-" + web["PrivateIpAddress"].replace(".", "-")
+
+        # What the instance wrote, read from the host through the same names.
+        wait_for(lambda: psql(db_name, "select who from visits").stdout.strip() == hostname,
+                 timeout=60, interval=0.5)
+        wait_for(lambda: redis(cache_name, "get", "last-visit") == hostname, timeout=30,
+                 interval=0.5)
+
+        # A Multi-AZ failover: the standby takes over behind the same name and address,
+        # and the instance's next connection by that name works.
+        rds.reboot_db_instance(DBInstanceIdentifier=db_id, ForceFailover=True)
+        wait_for(lambda: any("failover" in e["Message"] for e in rds.describe_events(
+            SourceIdentifier=db_id, SourceType="db-instance", Duration=60)["Events"]),
+            timeout=90, interval=0.5)
+        after = wait_status(rds, db_id, timeout=90)
+        assert after["AvailabilityZone"] == db["SecondaryAvailabilityZone"]
+        assert resolves(db_name) == db_address
+        out = inside(cloud, web["InstanceId"], "psql", "-h", db_name, "-U", USER, "-d", "app",
+                     "-c", "insert into visits values ('after-failover')",
+                     env={"PGPASSWORD": PASSWORD, "PGCONNECT_TIMEOUT": "5"})
+        assert out.returncode == 0, (out.stdout, out.stderr)
+        assert psql(db_name, "select count(*) from visits").stdout.strip() == "2"
+        out = inside(cloud, web["InstanceId"], "redis-cli", "-h", cache_name, "-p", "6379",
+                     "get", "last-visit")
+        assert out.stdout.strip() == hostname, (out.stdout, out.stderr)
+
+        # Deleting them takes their addresses off the host and their names away.
+        rds.delete_db_instance(DBInstanceIdentifier=db_id, SkipFinalSnapshot=True)
+        cache.delete_cache_cluster(CacheClusterId=cache_id)
+        wait_gone(rds, db_id)
+        dbs = []
+        wait_for(lambda: not cache.describe_cache_clusters()["CacheClusters"], timeout=30)
+        caches = []
+        wait_for(lambda: not on_host(db_address) and not on_host(cache_address), timeout=15,
+                 interval=0.2)
+        wait_for(lambda: resolves(db_name) is None and resolves(cache_name) is None,
+                 timeout=15, interval=0.2)
+    finally:
+        for id in dbs:
+            rds.delete_db_instance(DBInstanceIdentifier=id, SkipFinalSnapshot=True)
+        for id in caches:
+            cache.delete_cache_cluster(CacheClusterId=id)
+        if ids:
+            ec2.terminate_instances(InstanceIds=ids)
+            ec2.get_waiter("instance_terminated").wait(
+                InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    assert leftovers(ids, cloud.data_dir) == []
