@@ -1,0 +1,210 @@
+"""Private addresses of DB instances and cache nodes, with the real EC2, RDS
+and ElastiCache services on fake drivers (a compute driver whose network is
+isolated, as the namespace driver's): each server gets an address of the
+default subnet of its zone from EC2's allocator (never given to an instance),
+put on the host before its engine starts, published under its endpoint name,
+taken off the host on delete, on a reset, and when its owner is gone; VPC
+security groups are checked, defaulted and described; on a loopback network,
+loopback addresses as before."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gureum.config import Settings
+from gureum.control import FakeClock, LoopRunner
+from gureum.drivers.compute import NetworkPlan
+from gureum.drivers.compute.fake import FakeComputeDriver
+from gureum.drivers.names import MemoryNames
+from gureum.drivers.postgres import FakePostgres
+from gureum.drivers.redis.fake import FakeRedis
+from gureum.errors import AWSError
+from gureum.services.base import Call, Env, Identity, Service
+from gureum.services.common.addresses import AddressPool
+from gureum.services.common.private import KIND
+from gureum.services.ec2 import EC2
+from gureum.services.ec2.core import DRIVER_KEY as COMPUTE_KEY
+from gureum.services.elasticache import ElastiCache
+from gureum.services.elasticache.core import DRIVER_KEY as REDIS_KEY
+from gureum.services.elasticache.core import node_name
+from gureum.services.rds import RDS
+from gureum.services.rds.core import DRIVER_KEY as POSTGRES_KEY
+from gureum.store import Store
+
+ACCOUNT = "000000000000"
+
+
+def call(service: str) -> Call:
+    return Call(service, "Test", ACCOUNT, "us-east-1", Identity.root(ACCOUNT), "r")
+
+
+class World:
+    def __init__(self, tmp: Path, isolated: bool = True) -> None:
+        self.clock = FakeClock()
+        self.compute = FakeComputeDriver(
+            NetworkPlan("172.31.0.0/16", "172.31.0.1", 0, isolated=isolated))
+        self.postgres, self.redis = FakePostgres(), FakeRedis()
+        self.store = Store.open(tmp / "gureum.db")
+        self.loops = LoopRunner()
+        self.names = MemoryNames()
+        services: dict[str, Service] = {}
+        env = Env(settings=Settings(data_dir=tmp), store=self.store, clock=self.clock,
+                  loops=self.loops, names=self.names,
+                  addresses=AddressPool(self.store, "127.251"),
+                  extras={COMPUTE_KEY: self.compute, POSTGRES_KEY: self.postgres,
+                          REDIS_KEY: self.redis, "services": services})
+        self.ec2, self.rds, self.cache = EC2(env), RDS(env), ElastiCache(env)
+        services.update(ec2=self.ec2, rds=self.rds, elasticache=self.cache)
+
+    async def start(self) -> None:
+        for s in (self.ec2, self.rds, self.cache):
+            await s.start()
+        self.loops.start()
+
+    async def settle(self, seconds: float = 1.0) -> None:
+        for _ in range(int(seconds / 0.25)):
+            await self.clock.advance(0.25)
+            await self.loops.idle()
+
+    async def stop(self) -> None:
+        await self.loops.stop()
+        for s in (self.cache, self.rds, self.ec2):
+            await s.stop()
+        self.store.close()
+
+    def create_db(self, id: str = "db1", **kw: Any) -> dict[str, Any]:
+        params = {"DBInstanceIdentifier": id, "Engine": "postgres",
+                  "DBInstanceClass": "db.t3.micro", "AllocatedStorage": 20,
+                  "MasterUsername": "master", "MasterUserPassword": "password1",
+                  "BackupRetentionPeriod": 0, **kw}
+        out: dict[str, Any] = self.rds.create_db_instance(call("rds"), params)["DBInstance"]
+        return out
+
+    def create_cache(self, id: str = "c1", **kw: Any) -> dict[str, Any]:
+        params = {"CacheClusterId": id, "Engine": "redis", "CacheNodeType": "cache.t3.micro",
+                  "NumCacheNodes": 1, **kw}
+        out: dict[str, Any] = self.cache.create_cache_cluster(call("elasticache"), params)[
+            "CacheCluster"]
+        return out
+
+    def db_doc(self, id: str = "db1") -> dict[str, Any]:
+        found = self.rds.find(ACCOUNT, "us-east-1", id)
+        assert found is not None
+        return found
+
+    def cache_doc(self, id: str = "c1") -> dict[str, Any]:
+        found = self.cache.find_node(ACCOUNT, "us-east-1", id)
+        assert found is not None
+        return found
+
+    def subnet(self, zone: str) -> ipaddress.IPv4Network:
+        for s in self.ec2.default_subnets(ACCOUNT, "us-east-1"):
+            if s["AvailabilityZone"] == zone:
+                return ipaddress.IPv4Network(s["CidrBlock"])
+        raise AssertionError(zone)
+
+
+def run(tmp: Path, body: Any, isolated: bool = True) -> None:
+    async def main() -> None:
+        world = World(tmp, isolated)
+        await world.start()
+        try:
+            await body(world)
+        finally:
+            await world.stop()
+    asyncio.run(main())
+
+
+def test_servers_get_private_addresses_in_their_zones_subnet(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        w.create_db(AvailabilityZone="us-east-1b")
+        w.create_cache(PreferredAvailabilityZone="us-east-1c")
+        await w.settle()
+        db_address, cache_address = w.db_doc()["address"], w.cache_doc()["address"]
+        assert ipaddress.IPv4Address(db_address) in w.subnet("us-east-1b")
+        assert ipaddress.IPv4Address(cache_address) in w.subnet("us-east-1c")
+        # On the host before the engines listen there, and under their names.
+        assert {db_address, cache_address} <= w.compute.addresses
+        assert w.postgres.engines_[w.db_doc()["engine_id"]].spec.address == db_address
+        assert w.names.names()[w.db_doc()["host"]] == db_address
+        assert w.names.names()[node_name(w.cache_doc())] == cache_address
+        # EC2 never gives them to an instance.
+        assert {db_address, cache_address} <= w.ec2.used_addresses()
+        # Deleting takes them off the host and forgets them.
+        w.rds.delete_db_instance(call("rds"), {"DBInstanceIdentifier": "db1",
+                                               "SkipFinalSnapshot": True})
+        w.cache.delete_cache_cluster(call("elasticache"), {"CacheClusterId": "c1"})
+        await w.settle()
+        assert w.compute.addresses == set()
+        assert w.store.resources.list(KIND) == []
+        assert not {db_address, cache_address} & w.ec2.used_addresses()
+    run(tmp_path, body)
+
+
+def test_reset_and_orphans_release_addresses(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        w.create_db()
+        w.create_cache()
+        await w.settle()
+        assert len(w.compute.addresses) == 2
+        await w.cache.reset()
+        await w.rds.reset()
+        assert w.compute.addresses == set()
+        assert w.store.resources.list(KIND) == []
+        # An address whose owner is gone (a crash between the two) goes at the next resync.
+        w.create_cache("c2")
+        await w.settle()
+        (address,) = w.compute.addresses
+        with w.store.tx():
+            w.store.resources.delete("elasticache:cluster", ACCOUNT, "us-east-1", "c2")
+        await w.settle(35.0)
+        assert address not in w.compute.addresses
+        assert w.store.resources.list(KIND) == []
+    run(tmp_path, body)
+
+
+def test_security_groups_are_checked_defaulted_and_described(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        default = w.ec2.default_group(ACCOUNT, "us-east-1",
+                                      w.ec2.default_vpc(ACCOUNT, "us-east-1")["VpcId"])["id"]
+        db = w.create_db()
+        assert db["VpcSecurityGroups"] == [{"VpcSecurityGroupId": default, "Status": "active"}]
+        assert db["DBSubnetGroup"]["DBSubnetGroupName"] == "default"
+        assert len(db["DBSubnetGroup"]["Subnets"]) == len(
+            w.ec2.default_subnets(ACCOUNT, "us-east-1"))
+        sg = w.ec2.create_security_group(call("ec2"), {"GroupName": "data",
+                                                       "Description": "d"})["GroupId"]
+        cache = w.create_cache(SecurityGroupIds=[sg])
+        assert cache["SecurityGroups"] == [{"SecurityGroupId": sg, "Status": "active"}]
+        assert cache["CacheSubnetGroupName"] == "default"
+        with pytest.raises(AWSError) as err:
+            w.create_db("db2", VpcSecurityGroupIds=["sg-0000000000000000f"])
+        assert err.value.code == "InvalidParameterValue"
+        with pytest.raises(AWSError) as err:
+            w.create_db("db3", DBSubnetGroupName="mine")
+        assert (err.value.code, err.value.status) == ("DBSubnetGroupNotFoundFault", 404)
+        with pytest.raises(AWSError) as err:
+            w.create_cache("c2", CacheSubnetGroupName="mine")
+        assert err.value.code == "CacheSubnetGroupNotFoundFault"
+        await w.settle()
+        w.rds.modify_db_instance(call("rds"), {"DBInstanceIdentifier": "db1",
+                                               "VpcSecurityGroupIds": [sg]})
+        assert w.db_doc()["security_groups"] == [sg]
+    run(tmp_path, body)
+
+
+def test_on_a_loopback_network_servers_keep_loopback_addresses(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        w.create_db()
+        w.create_cache()
+        await w.settle()
+        assert w.db_doc()["address"].startswith("127.251.")
+        assert w.cache_doc()["address"].startswith("127.251.")
+        assert w.compute.addresses == set()
+        assert w.store.resources.list(KIND) == []
+    run(tmp_path, body, isolated=False)
