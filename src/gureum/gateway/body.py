@@ -18,13 +18,12 @@ import os
 import select
 import time
 from collections.abc import AsyncIterator
-from typing import Any
-
-from aiohttp import web
+from typing import Any, Protocol
 
 from gureum.errors import AWSError
 
 from .chunked import ChunkedDecoder, is_streaming
+from .request import GatewayRequest
 from .sigv4 import signing_key
 
 CHUNK = 256 * 1024
@@ -48,7 +47,7 @@ class RequestBody:
         return await self._chunks.__anext__()
 
 
-def request_body_stream(request: web.Request, signed: Any, secret: str | None) -> RequestBody:
+def request_body_stream(request: GatewayRequest, signed: Any, secret: str | None) -> RequestBody:
     declared = request.headers.get("x-amz-content-sha256", "")
     if is_streaming(declared):
         return open_chunked(request, signed, secret)
@@ -57,7 +56,7 @@ def request_body_stream(request: web.Request, signed: Any, secret: str | None) -
     return RequestBody(_raw(request))
 
 
-def open_chunked(request: web.Request, signed: Any, secret: str | None) -> RequestBody:
+def open_chunked(request: GatewayRequest, signed: Any, secret: str | None) -> RequestBody:
     """An aws-chunked body; chunk signatures are checked when the secret is known."""
     verify = signed is not None and secret is not None and not declared_unsigned(request)
     if verify:
@@ -79,7 +78,7 @@ def open_chunked(request: web.Request, signed: Any, secret: str | None) -> Reque
     return RequestBody(decoder.chunks(), decoder)
 
 
-def declared_unsigned(request: web.Request) -> bool:
+def declared_unsigned(request: GatewayRequest) -> bool:
     return request.headers.get("x-amz-content-sha256", "").startswith("STREAMING-UNSIGNED")
 
 
@@ -93,7 +92,7 @@ def _lower(headers: Any) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items()}
 
 
-async def _raw(request: web.Request) -> AsyncIterator[bytes]:
+async def _raw(request: GatewayRequest) -> AsyncIterator[bytes]:
     async for chunk in request.content.iter_chunked(CHUNK):
         yield chunk
 
@@ -101,7 +100,7 @@ async def _raw(request: web.Request) -> AsyncIterator[bytes]:
 HASH_BATCH = 4 * 1024 * 1024  # bytes of a large body hashed per worker-thread hand-off
 
 
-async def _checked(request: web.Request, declared: str) -> AsyncIterator[bytes]:
+async def _checked(request: GatewayRequest, declared: str) -> AsyncIterator[bytes]:
     """The body, its SHA-256 checked at the end. A large body is hashed in a
     worker thread, one batch while the next arrives (hashlib lets go of the
     GIL), so the event loop only receives: its thread was the slowest stage of
@@ -140,8 +139,14 @@ def _update(digest: Any, chunks: list[bytes]) -> None:
 SEND_STALL = 60.0  # seconds a client may take no bytes before a sendfile gives up
 
 
+class Drains(Protocol):
+    """A response being written whose buffered bytes can be waited out."""
+
+    async def drain(self) -> None: ...
+
+
 async def send_file(
-    request: web.Request, stream: web.StreamResponse, f: Any, offset: int, length: int
+    request: GatewayRequest, stream: Drains, f: Any, offset: int, length: int
 ) -> bool:
     """Send ``length`` bytes of file ``f`` from ``offset`` after ``stream``'s
     headers with sendfile(2): the event loop's own when it has one, else in a

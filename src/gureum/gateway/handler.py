@@ -28,6 +28,7 @@ from .protocols.base import HttpRequest, HttpResponse, WireProtocol
 from .protocols.jsonrpc import CBORProtocol, JSONProtocol
 from .protocols.query import EC2Protocol, QueryProtocol
 from .protocols.restxml import RestXMLProtocol
+from .request import GatewayRequest
 from .validate import validate
 
 log = logging.getLogger("gureum.gateway")
@@ -71,10 +72,15 @@ class Gateway:
         return self._operations[key]
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        """The aiohttp route: answer the request and write the answer."""
+        return await _send(request, await self.answer(request))
+
+    async def answer(self, request: GatewayRequest) -> HttpResponse:
+        """The answer to one request, from whichever HTTP front received it."""
         request_id = str(uuid.uuid4())
         browser = self._browser_answer(request)
         if browser is not None:
-            return await _send(request, browser)
+            return browser
         spec, protocol_name = routing.find_service(
             request.headers, request.query, request.path, request.host
         )
@@ -113,11 +119,11 @@ class Gateway:
             await self.store.durable()
         if spec.name == "s3" and "Origin" in request.headers:
             self._add_cors(request, response)
-        return await _send(request, response)
+        return response
 
     # -- S3 as browsers see it: CORS preflight, CORS headers, website endpoints --
 
-    def _browser_answer(self, request: web.Request) -> HttpResponse | None:
+    def _browser_answer(self, request: GatewayRequest) -> HttpResponse | None:
         """Answers that are not API operations: ``OPTIONS`` preflights of S3 CORS
         and the website endpoint ``<bucket>.s3-website[.-]<region>...``."""
         s3: Any = self.services.get("s3")
@@ -141,13 +147,13 @@ class Gateway:
             return None
         return HttpResponse(answer.status, dict(answer.headers), answer.body)
 
-    async def _form_upload(self, request: web.Request, request_id: str) -> HttpResponse:
+    async def _form_upload(self, request: GatewayRequest, request_id: str) -> HttpResponse:
         """A browser form upload (POST Object): S3 reads the form and the file itself."""
         s3: Any = self.services["s3"]
         answer = await s3.post_object(_s3_bucket(request), request, request_id)
         return HttpResponse(answer.status, dict(answer.headers), answer.body)
 
-    def _add_cors(self, request: web.Request, response: HttpResponse) -> None:
+    def _add_cors(self, request: GatewayRequest, response: HttpResponse) -> None:
         s3: Any = self.services.get("s3")
         bucket = _s3_bucket(request)
         if s3 is None or bucket is None:
@@ -173,7 +179,7 @@ class Gateway:
 
     async def _dispatch(
         self,
-        request: web.Request,
+        request: GatewayRequest,
         http: HttpRequest,
         spec: ServiceSpec,
         protocol: WireProtocol,
@@ -243,7 +249,7 @@ class Gateway:
         return response
 
 
-def _is_form_upload(request: web.Request) -> bool:
+def _is_form_upload(request: GatewayRequest) -> bool:
     return (
         request.method == "POST"
         and request.content_type == "multipart/form-data"
@@ -252,7 +258,7 @@ def _is_form_upload(request: web.Request) -> bool:
     )
 
 
-def _s3_bucket(request: web.Request) -> str | None:
+def _s3_bucket(request: GatewayRequest) -> str | None:
     bucket = routing.virtual_bucket(request.host)
     if bucket:
         return bucket
@@ -297,7 +303,7 @@ def _decoded(body: bytes, encoding: str) -> bytes:
     return out
 
 
-async def _read_body(request: web.Request) -> bytes:
+async def _read_body(request: GatewayRequest) -> bytes:
     if not request.can_read_body:
         return b""
     if request.content_length is not None and request.content_length > MAX_BODY:
@@ -313,6 +319,8 @@ async def _read_body(request: web.Request) -> bytes:
 
 
 async def _send(request: web.Request, response: HttpResponse) -> web.StreamResponse:
+    """Write ``response`` to aiohttp's connection (the lean front writes its own:
+    ``gureum.httpfront``)."""
     body = response.body
     if isinstance(body, bytes | bytearray):
         return web.Response(status=response.status, headers=response.headers, body=body)

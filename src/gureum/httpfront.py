@@ -1,0 +1,764 @@
+"""The lean HTTP/1.1 front: API requests parsed with httptools, answered by the
+gateway, written straight to the socket.
+
+aiohttp's request and response machinery cost more server CPU per small API
+call than the gateway itself; this front keeps only what AWS clients need:
+keep-alive and pipelining (answers in order), ``Expect: 100-continue`` (sent
+when the handler first waits for the body), chunked request bodies, HTTP/1.0
+and ``Connection: close``, HEAD, request bodies streamed through an aiohttp
+``StreamReader`` with flow control (a 5 GiB PUT never sits in memory),
+streamed and sendfile'd response bodies, a ``Date`` header, 400 and close on
+malformed requests.
+
+A request that is not for the AWS gateway — a path under ``/_gureum``
+(console, health, reset, shutdown), an ``Upgrade``, a browser form upload, an
+absolute-form target — hands its whole connection to aiohttp: an aiohttp
+``RequestHandler`` of the same application takes the transport and is fed the
+raw bytes from the first byte of that request on.
+
+A client that goes away while its request's body is being read makes that
+read fail (the operation answers nothing); a handler that is not reading is
+let finish (an operation is never cut between its writes), and its answer is
+dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections import deque
+from collections.abc import AsyncIterable, Awaitable, Callable
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Any, cast
+
+import httptools
+from aiohttp import web
+from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
+from yarl import URL
+
+from gureum.gateway.body import send_file
+from gureum.gateway.protocols.base import HttpResponse
+from gureum.services.base import FileBody
+
+log = logging.getLogger("gureum.http")
+
+READ_LIMIT = 2**16  # a body's reader pauses the socket above twice this
+KEEPALIVE = 75.0  # seconds an idle keep-alive connection is kept (as aiohttp)
+SMALL_FILE = 256 * 1024  # file bodies up to this size leave with their headers
+FILE_CHUNK = 1 << 20
+
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
+_date_second = 0
+_date_value = ""
+
+
+def _date() -> str:
+    global _date_second, _date_value
+    now = int(time.time())
+    if now != _date_second:
+        _date_second = now
+        _date_value = formatdate(now, usegmt=True)
+    return _date_value
+
+
+_fqdn: str | None = None
+
+
+def _default_host() -> str:
+    global _fqdn
+    if _fqdn is None:
+        _fqdn = socket.getfqdn()
+    return _fqdn
+
+
+Answer = Callable[["LeanRequest"], Awaitable[HttpResponse]]
+
+
+class _Handover(Exception):
+    """Raised in a parser callback to stop parsing: aiohttp takes the connection."""
+
+
+class Body(StreamReader):
+    """A request body whose first wait for bytes sends ``100 Continue`` when
+    the client asked for it."""
+
+    __slots__ = ("on_wait",)
+
+    def __init__(self, protocol: Any, limit: int, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(protocol, limit, loop=loop)
+        self.on_wait: Callable[[], None] | None = None
+
+    async def _wait(self, func_name: str) -> None:
+        on_wait = self.on_wait
+        if on_wait is not None:
+            self.on_wait = None
+            on_wait()
+        await super()._wait(func_name)
+
+
+class LeanRequest:
+    """One parsed request: what the gateway reads (``GatewayRequest``)."""
+
+    __slots__ = (
+        "_body",
+        "_conn",
+        "_query",
+        "_url",
+        "complete",
+        "expect_continue",
+        "headers",
+        "keep_alive",
+        "method",
+        "raw_path",
+        "version",
+    )
+
+    def __init__(self, conn: LeanProtocol, method: str, target: str,
+                 headers: CIMultiDictProxy[str], version: str, keep_alive: bool) -> None:
+        self._conn = conn
+        self.method = method
+        self.raw_path = target
+        self.headers = headers
+        self.version = version
+        self.keep_alive = keep_alive
+        self._body: Body | None = None
+        self.complete = False
+        self.expect_continue = False
+        self._url: URL | None = None
+        self._query: MultiDictProxy[str] | None = None
+
+    # -- the URL, decoded as aiohttp decodes it (yarl), on first use --
+
+    @property
+    def url(self) -> URL:
+        url = self._url
+        if url is None:
+            path, _, query = self.raw_path.partition("?")
+            url = self._url = URL.build(path=path.partition("#")[0], query_string=query,
+                                        encoded=True)
+        return url
+
+    @property
+    def path(self) -> str:
+        raw = self.raw_path
+        if "%" not in raw and "?" not in raw and "#" not in raw:
+            return raw
+        return self.url.path
+
+    @property
+    def query_string(self) -> str:
+        if "?" not in self.raw_path:
+            return ""
+        return self.url.query_string
+
+    @property
+    def query(self) -> MultiDictProxy[str]:
+        query = self._query
+        if query is None:
+            query = self._query = self.url.query if "?" in self.raw_path else _NO_QUERY
+        return query
+
+    @property
+    def host(self) -> str:
+        return self.headers.get("Host") or _default_host()
+
+    @property
+    def remote(self) -> str | None:
+        return self._conn.remote
+
+    @property
+    def secure(self) -> bool:
+        return False
+
+    @property
+    def scheme(self) -> str:
+        return "http"
+
+    @property
+    def transport(self) -> asyncio.Transport | None:
+        return self._conn.transport
+
+    @property
+    def content(self) -> StreamReader:
+        return self._body if self._body is not None else EMPTY_PAYLOAD
+
+    @property
+    def can_read_body(self) -> bool:
+        return self._body is not None and not self._body.at_eof()
+
+    @property
+    def body_exists(self) -> bool:
+        return self._body is not None
+
+    @property
+    def content_length(self) -> int | None:
+        value = self.headers.get("Content-Length")
+        if value is None:
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            return None
+
+    @property
+    def content_type(self) -> str:
+        value = self.headers.get("Content-Type")
+        if not value:
+            return "application/octet-stream"
+        return value.partition(";")[0].strip().lower()
+
+    async def read(self) -> bytes:
+        if self._body is None:
+            return b""
+        return await self._body.read()
+
+    # -- the answer --
+
+    async def respond(self, response: HttpResponse) -> None:
+        await self._conn.write_response(self, response)
+
+
+_NO_QUERY: MultiDictProxy[str] = MultiDictProxy(MultiDict())
+
+
+class LeanProtocol(asyncio.Protocol):
+    """One client connection, served by the lean front until (maybe) handed over."""
+
+    def __init__(self, front: Front) -> None:
+        self.front = front
+        self.loop = front.loop
+        self.transport: asyncio.Transport | None = None
+        self.remote: str | None = None
+        self._parser = httptools.HttpRequestParser(self)
+        self._queue: deque[LeanRequest | None] = deque()  # None: a malformed request
+        self._task: asyncio.Task[None] | None = None
+        self._current: LeanRequest | None = None  # the request being answered
+        self._parsing: LeanRequest | None = None  # the request whose body arrives
+        self._url = b""
+        self._headers: list[tuple[str, str]] = []
+        self._chunk = b""
+        self._head_chunks: list[bytes] = []
+        self._in_head = False
+        self._begin_mid = False
+        self._completed_in_chunk = 0
+        self._handover_bytes: bytes | None = None
+        self._broken = False  # a malformed request was read: nothing more is parsed
+        self._write_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._reading_paused = False
+        self._discarding: LeanRequest | None = None  # answered; the rest of its body is dropped
+        self._closing = False
+        self._idle_since = 0.0
+        self._idle_timer: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol --
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        tr = cast(asyncio.Transport, transport)
+        self.transport = tr
+        sock = tr.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        peer = tr.get_extra_info("peername")
+        if isinstance(peer, tuple | list) and peer:
+            self.remote = str(peer[0])
+        self.front.connections.add(self)
+        self._idle_since = self.loop.time()
+        self._idle_timer = self.loop.call_later(KEEPALIVE, self._idle_check)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.front.connections.discard(self)
+        self.transport = None
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        lost = ConnectionResetError("the client closed the connection")
+        for request in (self._parsing, self._current):
+            if request is not None and request._body is not None and not request.complete:
+                request._body.set_exception(lost)
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            self._drain_waiter = None
+            waiter.set_exception(lost)
+        self._queue.clear()
+
+    def data_received(self, data: bytes) -> None:
+        if self._broken:
+            return
+        self._chunk = data
+        if self._in_head:
+            self._head_chunks.append(data)
+        self._completed_in_chunk = 0
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserCallbackError:
+            if self._handover_bytes is None:
+                log.exception("HTTP front: a parser callback failed")
+                self._bad_request()
+                return
+            self._pause()
+            if self._task is None:
+                self._hand_over()
+        except httptools.HttpParserUpgrade:
+            self._bad_request()  # upgrades are handed over at their head
+        except httptools.HttpParserError:
+            self._bad_request()
+
+    def eof_received(self) -> bool | None:
+        request = self._parsing
+        if request is not None and request._body is not None and not request.complete:
+            request._body.set_exception(ConnectionResetError("the body ended early"))
+        return None  # close the transport
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        waiter = self._drain_waiter
+        if waiter is not None:
+            self._drain_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- flow control, as aiohttp's StreamReader asks for it --
+
+    @property
+    def connected(self) -> bool:
+        return self.transport is not None
+
+    def pause_reading(self) -> None:
+        if not self._reading_paused:
+            self._reading_paused = True
+            self._pause()
+
+    def resume_reading(self, resume_parser: bool = True) -> None:
+        if self._reading_paused:
+            self._reading_paused = False
+            if self.transport is not None and self._handover_bytes is None and not self._broken:
+                try:
+                    self.transport.resume_reading()
+                except (AttributeError, NotImplementedError, RuntimeError):
+                    pass
+
+    def _pause(self) -> None:
+        if self.transport is not None:
+            try:
+                self.transport.pause_reading()
+            except (AttributeError, NotImplementedError, RuntimeError):
+                pass
+
+    async def drain(self) -> None:
+        if self.transport is None or self.transport.is_closing():
+            raise ConnectionResetError("the client closed the connection")
+        if self._write_paused:
+            waiter = self._drain_waiter = self.loop.create_future()
+            await waiter
+
+    # -- parser callbacks --
+
+    def on_message_begin(self) -> None:
+        self._in_head = True
+        self._head_chunks = [self._chunk]
+        self._begin_mid = self._completed_in_chunk > 0
+        self._url = b""
+        self._headers = []
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append(
+            (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+        )
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        parser = self._parser
+        method = parser.get_method().decode("ascii", "surrogateescape")
+        target = self._url.decode("utf-8", "surrogateescape")
+        headers = CIMultiDictProxy(CIMultiDict(self._headers))
+        if _for_aiohttp(method, target, headers, parser.should_upgrade()):
+            self._handover_bytes = self._raw_from_begin(method)
+            raise _Handover
+        self._head_chunks = []
+        request = LeanRequest(self, method, target, headers, parser.get_http_version(),
+                              parser.should_keep_alive())
+        if "Transfer-Encoding" in headers or headers.get("Content-Length", "0") != "0":
+            request._body = Body(self, READ_LIMIT, self.loop)
+            if headers.get("Expect", "").lower() == "100-continue":
+                request.expect_continue = True
+                request._body.on_wait = lambda: self._continue(request)
+        self._parsing = request
+        self._queue.append(request)
+        if self._task is None:
+            self._start()
+
+    def on_body(self, body: bytes) -> None:
+        request = self._parsing
+        if request is None or request._body is None:
+            return
+        if request is self._discarding:
+            return
+        request._body.feed_data(body)
+
+    def on_message_complete(self) -> None:
+        self._completed_in_chunk += 1
+        request = self._parsing
+        if request is not None:
+            request.complete = True
+            if request._body is not None:
+                request._body.feed_eof()
+            if request is self._discarding:
+                self._discarding = None
+        self._parsing = None
+
+    # -- serving --
+
+    def _start(self) -> None:
+        self._idle_since = 0.0
+        self._task = self.loop.create_task(self._serve())
+
+    async def _serve(self) -> None:
+        try:
+            while self._queue and self.transport is not None:
+                request = self._queue.popleft()
+                if request is None:
+                    self._write_error(400)
+                    return
+                self._current = request
+                try:
+                    response = await self.front.answer(request)
+                    await self.write_response(request, response)
+                except (ConnectionError, asyncio.CancelledError):
+                    self._abort()
+                    return
+                except Exception:
+                    log.exception("HTTP front: answering %s %s failed",
+                                  request.method, request.raw_path)
+                    self._write_error(500)
+                    return
+                if not self._after(request):
+                    return
+        finally:
+            self._task = None
+            self._current = None
+        if self.transport is None:
+            return
+        if self._handover_bytes is not None:
+            self._hand_over()
+        elif self._closing:
+            self.transport.close()
+        else:
+            self._idle_since = self.loop.time()
+
+    def _after(self, request: LeanRequest) -> bool:
+        """After an answer: whether the connection serves its next request."""
+        transport = self.transport
+        if transport is None:
+            return False
+        if not request.keep_alive or self._closing:
+            transport.close()
+            return False
+        if not request.complete:
+            if request.expect_continue and request._body is not None \
+                    and request._body.on_wait is not None:
+                # Answered before asking for the body: the client sends none.
+                transport.close()
+                return False
+            # The rest of the body arrives and is dropped before the next request.
+            self._discarding = request
+            if self._reading_paused:
+                self.resume_reading()
+        return True
+
+    def _continue(self, request: LeanRequest) -> None:
+        if self.transport is not None and not request.complete:
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def _bad_request(self) -> None:
+        self._broken = True
+        self._pause()
+        if self._parsing is not None and self._parsing._body is not None \
+                and not self._parsing.complete:
+            self._parsing._body.set_exception(ConnectionResetError("malformed request"))
+        self._queue.append(None)
+        if self._task is None:
+            self._start()
+
+    def _write_error(self, status: int) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        reason = _REASONS.get(status, "Error")
+        body = f"{status} {reason}".encode()
+        transport.write(
+            f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nDate: {_date()}\r\nConnection: close\r\n\r\n"
+            .encode() + body
+        )
+        transport.close()
+
+    def _abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _idle_check(self) -> None:
+        self._idle_timer = None
+        if self.transport is None:
+            return
+        since = self._idle_since
+        if since and self._task is None and self.loop.time() - since >= KEEPALIVE:
+            self.transport.close()
+            return
+        delay = KEEPALIVE if not since else max(1.0, KEEPALIVE - (self.loop.time() - since))
+        self._idle_timer = self.loop.call_later(delay, self._idle_check)
+
+    def close_when_idle(self) -> None:
+        """Graceful shutdown: close now if idle, else after the answer in flight."""
+        self._closing = True
+        if self._task is None and self.transport is not None:
+            self.transport.close()
+
+    # -- handing the connection to aiohttp --
+
+    def _raw_from_begin(self, method: str) -> bytes:
+        """The bytes received from the first byte of the request being parsed
+        on (with everything received after it)."""
+        raw = b"".join(self._head_chunks)
+        self._head_chunks = []
+        if not self._begin_mid:
+            return raw
+        # Pipelined behind other requests in one read: find its request line.
+        needle = method.encode() + b" " + self._url + b" "
+        start = raw.find(needle)
+        while start > 0 and raw[start - 1 : start] != b"\n":
+            start = raw.find(needle, start + 1)
+        return raw[start:] if start >= 0 else raw
+
+    def _hand_over(self) -> None:
+        transport = self.transport
+        data = self._handover_bytes
+        if transport is None or data is None:
+            return
+        self._handover_bytes = None
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        self.front.connections.discard(self)
+        handler = self.front.aiohttp_handler()
+        transport.set_protocol(handler)
+        handler.connection_made(transport)
+        try:
+            transport.resume_reading()
+        except (AttributeError, NotImplementedError, RuntimeError):
+            pass
+        if data:
+            handler.data_received(data)
+
+    # -- writing answers --
+
+    async def write_response(self, request: LeanRequest, response: HttpResponse) -> None:
+        transport = self.transport
+        if transport is None:
+            raise ConnectionResetError("the client closed the connection")
+        body = response.body
+        head_only = request.method == "HEAD"
+        headers = response.headers
+        status = response.status
+        if isinstance(body, bytes | bytearray):
+            length = None if head_only and "Content-Length" in headers else len(body)
+            head = self._head(request, status, headers, length, False)
+            if head_only or not body or status in (204, 304):
+                transport.write(head)
+            else:
+                transport.write(head + body)
+            return
+        if isinstance(body, FileBody):
+            await self._write_file(request, response, body)
+            return
+        if isinstance(body, AsyncIterable):
+            await self._write_stream(request, status, headers, body, head_only)
+            return
+        raise TypeError(f"unsupported response body: {type(body).__name__}")
+
+    def _head(self, request: LeanRequest, status: int, headers: dict[str, str],
+              length: int | None, chunked: bool) -> bytes:
+        lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"]
+        for name, value in headers.items():
+            low = name.lower()
+            if low in _FRAMING:
+                if low == "content-length" and length is None and not chunked:
+                    lines.append(f"{name}: {value}\r\n")
+                continue
+            lines.append(f"{name}: {value}\r\n")
+        if length is not None and status not in (204, 304) and status >= 200:
+            lines.append(f"Content-Length: {length}\r\n")
+        if chunked:
+            lines.append("Transfer-Encoding: chunked\r\n")
+        if "Date" not in headers:
+            lines.append(f"Date: {_date()}\r\n")
+        if not request.keep_alive or self._closing:
+            lines.append("Connection: close\r\n")
+        elif request.version == "1.0":
+            lines.append("Connection: keep-alive\r\n")
+        lines.append("\r\n")
+        text = "".join(lines)
+        if text.count("\n") != len(lines):
+            raise ValueError("a response header holds a line break")
+        return text.encode("utf-8", "surrogateescape")
+
+    async def _write_stream(self, request: LeanRequest, status: int, headers: dict[str, str],
+                            body: AsyncIterable[bytes], head_only: bool) -> None:
+        transport = self.transport
+        assert transport is not None
+        known = "Content-Length" in headers
+        chunked = not known and not head_only and request.version != "1.0"
+        if not known and not chunked and not head_only:
+            request.keep_alive = False  # the end of the body is the end of the connection
+        transport.write(self._head(request, status, headers, None, chunked))
+        if head_only:
+            return
+        async for chunk in body:
+            if not chunk:
+                continue
+            if self.transport is None or transport.is_closing():
+                raise ConnectionResetError("the client closed the connection")
+            if chunked:
+                transport.writelines((f"{len(chunk):x}\r\n".encode(), chunk, b"\r\n"))
+            else:
+                transport.write(chunk)
+            if self._write_paused:
+                await self.drain()
+        if chunked:
+            transport.write(b"0\r\n\r\n")
+
+    async def _write_file(self, request: LeanRequest, response: HttpResponse,
+                          body: FileBody) -> None:
+        transport = self.transport
+        assert transport is not None
+        length = body.length if body.length is not None else body.path.stat().st_size - body.offset
+        head_only = request.method == "HEAD"
+        if length <= SMALL_FILE and not head_only:
+            with body.path.open("rb") as f:
+                f.seek(body.offset)
+                data = f.read(length)
+            transport.write(self._head(request, response.status, response.headers,
+                                       len(data), False) + data)
+            return
+        transport.write(self._head(request, response.status, response.headers, length, False))
+        if head_only:
+            return
+        with body.path.open("rb") as f:
+            if await send_file(request, self, f, body.offset, length):
+                return
+            f.seek(body.offset)
+            left = length
+            while left > 0:
+                chunk = f.read(min(left, FILE_CHUNK))
+                if not chunk:
+                    break
+                left -= len(chunk)
+                if self.transport is None or transport.is_closing():
+                    raise ConnectionResetError("the client closed the connection")
+                transport.write(chunk)
+                if self._write_paused:
+                    await self.drain()
+
+
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
+
+
+def _for_aiohttp(method: str, target: str, headers: CIMultiDictProxy[str],
+                 upgrade: bool) -> bool:
+    """Whether aiohttp's application answers this request (not the gateway)."""
+    if target.startswith("/_gureum") or not target.startswith("/"):
+        return True
+    if upgrade or "Upgrade" in headers or method == "CONNECT":
+        return True
+    if method == "POST" and "?" not in target and "Authorization" not in headers:
+        ctype = headers.get("Content-Type", "")
+        return ctype.partition(";")[0].strip().lower() == "multipart/form-data"
+    return False
+
+
+class Front:
+    """The lean front of one listening socket: its connections, the gateway
+    answer and the aiohttp server that takes the connections it hands over."""
+
+    def __init__(self, answer: Answer, aiohttp_server: web.Server,
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self.answer = answer
+        self.aiohttp_server = aiohttp_server
+        self.loop = loop
+        self.connections: set[LeanProtocol] = set()
+
+    def protocol(self) -> LeanProtocol:
+        return LeanProtocol(self)
+
+    def aiohttp_handler(self) -> asyncio.Protocol:
+        return self.aiohttp_server()
+
+    async def shutdown(self, timeout: float) -> None:
+        """Close idle connections now, the others once their answer is written."""
+        for conn in list(self.connections):
+            conn.close_when_idle()
+        deadline = self.loop.time() + timeout
+        while self.connections and self.loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.abort()
+
+
+class LeanSite(web.BaseSite):
+    """A TCP site of an aiohttp ``AppRunner`` whose connections the lean front
+    serves (and hands to the runner's aiohttp server when they are not API
+    calls); ``runner.cleanup()`` stops it gracefully."""
+
+    __slots__ = ("_answer", "_front", "_host", "_port", "_reuse_address", "_timeout")
+
+    def __init__(self, runner: web.BaseRunner, host: str, port: int, answer: Answer, *,
+                 backlog: int = 128, reuse_address: bool | None = None,
+                 shutdown_timeout: float = 60.0) -> None:
+        super().__init__(runner, backlog=backlog)
+        self._host = host
+        self._port = port
+        self._reuse_address = reuse_address
+        self._answer = answer
+        self._front: Front | None = None
+        self._timeout = shutdown_timeout
+
+    @property
+    def name(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    @property
+    def port(self) -> int:
+        if isinstance(self._server, asyncio.Server) and self._server.sockets:
+            port: int = self._server.sockets[0].getsockname()[1]
+            return port
+        return self._port
+
+    async def start(self) -> None:
+        await super().start()
+        loop = asyncio.get_running_loop()
+        server = self._runner.server
+        assert isinstance(server, web.Server)
+        front = self._front = Front(self._answer, server, loop)
+        self._server = await loop.create_server(
+            front.protocol, self._host, self._port, backlog=self._backlog,
+            reuse_address=self._reuse_address,
+        )
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self._front is not None:
+            await self._front.shutdown(self._timeout)
