@@ -64,6 +64,9 @@ class Settings:
     # Bytes in one GiB of a DB instance's AllocatedStorage (its quota): 2**30;
     # tests and demos shrink it to fill an instance quickly.
     rds_gib_bytes: int = 2**30
+    # The HTTP front of the endpoint: "lean" (gureum's own HTTP/1.1 server for
+    # API calls, aiohttp for the console) or "aiohttp" (aiohttp for everything).
+    http: str = "aiohttp"
 
     # env var name -> (field name, converter)
     ENV: Mapping[str, tuple[str, Callable[[str], object]]] = dataclasses.field(
@@ -83,6 +86,7 @@ class Settings:
             "GUREUM_METER_INTERVAL": ("meter_interval", float),
             "GUREUM_PROXY_DRIVER": ("proxy_driver", str),
             "GUREUM_RDS_GIB_BYTES": ("rds_gib_bytes", int),
+            "GUREUM_HTTP": ("http", str),
         },
         repr=False,
         compare=False,
@@ -106,6 +110,8 @@ class Settings:
         scale = float(str(values.get("time_scale", base.time_scale)))
         if not 0 < scale <= 3600:
             raise ValueError(f"time scale must be above 0 and at most 3600, not {scale}")
+        if str(values.get("http", base.http)) not in ("lean", "aiohttp"):
+            raise ValueError(f"GUREUM_HTTP must be lean or aiohttp, not {values['http']!r}")
         if not values.get("loopback_prefix"):
             values["loopback_prefix"] = f"127.{64 + port % 160}"
         for name in ("data_dir", "cache_dir"):

@@ -36,6 +36,7 @@ from gureum.gateway.catalog import SERVICES as SPECS
 from gureum.gateway.catalog import Models
 from gureum.gateway.handler import Gateway
 from gureum.gateway.protocols.base import HttpRequest
+from gureum.httpfront import LeanSite
 from gureum.services import SERVICES
 from gureum.services.base import Env, Service
 from gureum.services.common.addresses import AddressPool
@@ -253,7 +254,12 @@ async def _serve(settings: Settings, on_ready: Callable[[Cloud], None] | None) -
     # object's Content-Encoding is the object's, not the transfer's.
     runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True, backlog=1024)
+    site: web.BaseSite
+    if settings.http == "lean":
+        site = LeanSite(runner, settings.host, settings.port, cloud.gateway.answer,
+                        reuse_address=True, backlog=1024)
+    else:
+        site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True, backlog=1024)
     try:
         await site.start()
     except OSError as exc:
