@@ -279,3 +279,73 @@ def test_file_store_finds_blobs_of_the_two_level_layout(tmp_path: Path) -> None:
         assert new is not None and new.parent.parent == tmp_path / "blobs"
 
     run(main())
+
+
+def _odd_chunks(total: int) -> list[bytes]:
+    """Chunks of sizes that fit no alignment (and one larger than a batch)."""
+    sizes = [1, 4095, 65537, FLUSH_BYTES + 12345, 333, 4097]
+    seed = hashlib.sha256(b"odd").digest() * 4096  # 128 KiB of varied bytes
+    out, made, i = [], 0, 0
+    while made < total:
+        n = min(sizes[i % len(sizes)], total - made)
+        start = (made * 7) % len(seed)
+        piece = (seed[start:] + seed)[:n] if n <= len(seed) else (seed * (n // len(seed) + 2))[
+            start:start + n]
+        out.append(piece)
+        made += n
+        i += 1
+    return out
+
+
+@pytest.mark.parametrize("total", [2 * FLUSH_BYTES + 1, 3 * FLUSH_BYTES, 5 * FLUSH_BYTES - 4095])
+def test_large_blob_goes_to_disk_directly_and_exactly(tmp_path: Path, total: int) -> None:
+    """Blobs of more than one batch are written O_DIRECT (on this file system)
+    through the aligned buffer: every byte lands in order, the unaligned tail too."""
+    store = FileBlobStore(tmp_path / "blobs")
+    parts = _odd_chunks(total)
+    expected = b"".join(parts)
+
+    async def main() -> None:
+        info = await store.write("odd", agen(parts))
+        assert info.size == total and info.md5 == hashlib.md5(expected).hexdigest()
+
+    run(main())
+    assert store.direct, "O_DIRECT was refused on this file system"
+    path = store.path("odd")
+    assert path is not None and path.read_bytes() == expected
+    assert [p.name for p in store.root.rglob("*") if p.is_file()] == ["odd"]
+
+
+def test_refused_o_direct_falls_back_to_the_page_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file system that opens O_DIRECT but refuses its writes (EINVAL) still
+    gets every byte, in order, and later blobs skip O_DIRECT."""
+    import errno
+    import fcntl
+    import os
+
+    real_write = os.write
+    refused: list[int] = []
+
+    def write(fd: int, data: object) -> int:
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            refused.append(fd)
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_write(fd, data)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "write", write)
+    store = FileBlobStore(tmp_path / "blobs")
+    parts = _odd_chunks(3 * FLUSH_BYTES + 5)
+    expected = b"".join(parts)
+
+    async def main() -> None:
+        for key in ("first", "second"):
+            info = await store.write(key, agen(parts))
+            assert info.md5 == hashlib.md5(expected).hexdigest()
+
+    run(main())
+    assert len(refused) == 1 and not store.direct
+    for key in ("first", "second"):
+        path = store.path(key)
+        assert path is not None and path.read_bytes() == expected
