@@ -118,10 +118,13 @@ def said(ready: int) -> str | None:
 
 
 def start(config_path: str, config: dict[str, Any] | bytes, new: bool,
-          title: list[str] | None = None, reset: tuple[int, ...] = ()) -> tuple[int, int]:
+          title: list[str] | None = None, reset: tuple[int, ...] = (),
+          join: bytes = b"") -> tuple[int, int]:
     """Fork the instance's launcher; return its ready pipe (see ``said``) and pid.
 
-    ``config``: as JSON text, is parsed by the launcher.
+    ``config``: as JSON text, is parsed by the launcher. ``join``: the
+    instance's cgroups, as ``join_raw`` reads them, for the launcher to join
+    before it does anything else.
 
     The launcher prepares the instance (``prepare``) before it launches it: that
     work is the instance's (it runs in the instance's cgroups), not its caller's.
@@ -134,28 +137,33 @@ def start(config_path: str, config: dict[str, Any] | bytes, new: bool,
         return ready_r, pid
     try:  # (the fork never returns: whatever happens, it ends here)
         os.close(ready_r)
-        become_launcher(config_path, config, new, ready_w, title, reset)
+        become_launcher(config_path, config, new, ready_w, title, reset, join)
     finally:
         os._exit(1)
 
 
 def become_launcher(config_path: str, given: dict[str, Any] | bytes, new: bool, ready_w: int,
-                    title: list[str] | None, reset: tuple[int, ...]) -> None:
-    for signum in reset:
-        signal.signal(signum, signal.SIG_DFL)
-    gc.enable()
+                    title: list[str] | None, reset: tuple[int, ...], join: bytes = b"") -> None:
     try:
-        config: dict[str, Any] = json.loads(given) if isinstance(given, bytes) else given
-    except ValueError as exc:
-        os.write(ready_w, f"!launch failed: its config: {exc}".encode())
-        os._exit(1)
-    if sys.flags.no_site:  # (the launch server runs without: the init may want yaml)
-        import site
+        # First of all, with as little as can be: from then on, what this process
+        # does (and every page it copies from its parent) is the instance's.
+        if join:
+            join_raw(join)
+        for signum in reset:
+            signal.signal(signum, signal.SIG_DFL)
+        gc.enable()
+        try:
+            config: dict[str, Any] = json.loads(given) if isinstance(given, bytes) else given
+        except ValueError as exc:
+            os.write(ready_w, f"!launch failed: its config: {exc}".encode())
+            os._exit(1)
+        join_cgroups(config, limits_only=bool(join))
+        if sys.flags.no_site:  # (the launch server runs without: the init may want yaml)
+            import site
 
-        site.main()
-    if title is not None:
-        set_title(title)
-    try:
+            site.main()
+        if title is not None:
+            set_title(title)
         prepare(config_path, config, new)
     except BaseException as exc:
         try:
@@ -182,8 +190,49 @@ def become_launcher(config_path: str, given: dict[str, Any] | bytes, new: bool, 
     os._exit(0)
 
 
+def join_raw(join: bytes) -> None:
+    """Make and join the instance's cgroups: ``join`` is the directories to make,
+    in order, NUL-separated, then SOH, then the ``cgroup.procs`` files to join
+    (as ``LaunchServer`` sends them): bytes as they came, read with as little work as can be."""
+    made, _, procs = join.partition(b"\x01")
+    for path in made.split(b"\0") if made else ():
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            os.makedirs(path, exist_ok=True)
+    pid = b"%d" % os.getpid()
+    for path in procs.split(b"\0") if procs else ():
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.write(fd, pid)
+        finally:
+            os.close(fd)
+
+
+def join_cgroups(config: dict[str, Any], limits_only: bool = False) -> None:
+    """Make the instance's cgroups, set their limits and move this process into
+    them (``limits_only``: made and joined already, by ``join_raw``)."""
+    setup = config.get("cgroup_setup") or {}
+    if not limits_only:
+        for path in setup.get("mkdir", []):
+            os.makedirs(path, exist_ok=True)
+    for path, value in setup.get("write", []):
+        try:
+            with open(path, "w") as f:
+                f.write(value)
+        except OSError:
+            pass  # a controller this host lacks: no such limit
+    if not limits_only:
+        pid = str(os.getpid())
+        for procs in config["cgroups"]:
+            with open(procs, "w") as f:
+                f.write(pid)
+
+
 def prepare(config_path: str, config: dict[str, Any], new: bool) -> None:
-    """In the launcher: its files, its cgroups (joined), its pid in the ``pidfile``.
+    """In the launcher (in its cgroups): its files, its pid in the ``pidfile``.
 
     ``new``: the config comes from gureum, not from CONFIG.json: make the
     directories it names, write the user data, keep the config as CONFIG.json."""
@@ -199,18 +248,6 @@ def prepare(config_path: str, config: dict[str, Any], new: bool) -> None:
                 f.write(base64.b64decode(data))
         with open(config["config_path"], "w") as f:
             f.write(json.dumps(config))
-    setup = config.get("cgroup_setup") or {}
-    for path in setup.get("mkdir", []):
-        os.makedirs(path, exist_ok=True)
-    for path, value in setup.get("write", []):
-        try:
-            with open(path, "w") as f:
-                f.write(value)
-        except OSError:
-            pass  # a controller this host lacks: no such limit
-    for procs in config["cgroups"]:
-        with open(procs, "w") as f:
-            f.write(str(os.getpid()))
     if config.get("rules") and config.get("nft"):
         # The rules file gureum writes new rules over (made here, not by gureum:
         # creating a file is what costs, and it is the instance's own setup).
@@ -258,8 +295,9 @@ def serve() -> None:
     """``guest.py serve``: launch instances on request, each launcher a fork of
     this process (no interpreter to start per launch), known by the command line
     ``launch CONFIG.json -`` would give it. A request is one line on stdin,
-    ``{"id": N, "path": CONFIG.json, "wait": SECONDS}``, a tab, and the config
-    (JSON, parsed by the fork); the answer one line on
+    ``{"id": N, "path": CONFIG.json, "wait": SECONDS}``, a tab, the cgroups
+    to join (see ``join_raw``), a tab, and the config (JSON, parsed by the
+    fork once it joined them); the answer one line on
     stdout, ``{"id": N, "error": null or "why", "pid": the launcher's}``, once
     that instance has booted, failed, or the config's ``wait_ready`` is over.
     Launchers are reaped here
@@ -309,7 +347,8 @@ def serve() -> None:
                 # the fork. Each page this process writes while a launcher shares it
                 # is copied: parsing and freeing a config here cost ~30 more page
                 # copies per launch, and 0.8 ms of this process's CPU instead of 0.5.
-                head, _, config = line.partition(b"\t")
+                head, _, rest = line.partition(b"\t")
+                join, _, config = rest.partition(b"\t")
                 try:
                     request = json.loads(head)
                     number, path = request["id"], request["path"]
@@ -322,7 +361,7 @@ def serve() -> None:
                     continue
                 try:
                     ready, pid = start(path, config, True, title,
-                                       reset=(signal.SIGCHLD, signal.SIGINT))
+                                       reset=(signal.SIGCHLD, signal.SIGINT), join=join)
                 except Exception as exc:
                     answer(number, f"launch failed: {type(exc).__name__}: {exc}")
                     continue

@@ -64,9 +64,12 @@ class LaunchServer:
         self._next += 1
         answer = asyncio.get_running_loop().create_future()
         self._waiting[number] = answer
-        # (the server reads the head; the config, after a tab, only its fork parses)
+        # (the server reads the head; the fork joins the instance's cgroups, as
+        # plain paths, before anything else, then parses the config)
+        made = (config.get("cgroup_setup") or {}).get("mkdir", [])
         line = (json.dumps({"id": number, "path": config_path,
                             "wait": config.get("wait_ready") or 0}) + "\t"
+                + "\0".join(made) + "\x01" + "\0".join(config.get("cgroups") or []) + "\t"
                 + json.dumps(config, separators=(",", ":")) + "\n").encode()
         try:
             view = memoryview(line)
