@@ -9,6 +9,7 @@ their names out of /etc/hosts."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import shutil
 import socket
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from gureum.testing.server import RunningGureum, running_gureum
 
@@ -172,4 +174,104 @@ def test_an_instance_reaches_its_database_and_cache_by_name(cloud: RunningGureum
             ec2.terminate_instances(InstanceIds=ids)
             ec2.get_waiter("instance_terminated").wait(
                 InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    assert leftovers(ids, cloud.data_dir) == []
+
+
+def data_table(cloud: RunningGureum) -> str:
+    """The name of this gureum's host filter for its data tier."""
+    cidr = json.loads((cloud.data_dir / "ec2" / "network.json").read_text())["cidr"]
+    return "gureum_data_" + cidr.replace(".", "_").replace("/", "_")
+
+
+def host_tables() -> str:
+    return subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+
+
+def test_security_groups_guard_the_database_and_the_cache(cloud: RunningGureum) -> None:
+    """Only instances their VPC security groups let in reach them; the host
+    always does; a rule added lets another group in; the filter goes with them."""
+    if shutil.which("nft") is None:
+        pytest.skip("nftables is not installed")
+    ec2, rds, cache = cloud.client("ec2"), cloud.client("rds"), cloud.client("elasticache")
+    tag = uuid.uuid4().hex[:6]
+    web_sg = ec2.create_security_group(GroupName=f"web-{tag}", Description="web")["GroupId"]
+    other_sg = ec2.create_security_group(GroupName=f"other-{tag}", Description="x")["GroupId"]
+    data_sg = ec2.create_security_group(GroupName=f"data-{tag}", Description="data")["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=data_sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
+         "UserIdGroupPairs": [{"GroupId": web_sg}]},
+        {"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379,
+         "UserIdGroupPairs": [{"GroupId": web_sg}]}])
+    db_id, cache_id = f"guarded-db-{tag}", f"guarded-cache-{tag}"
+    rds.create_db_instance(DBInstanceIdentifier=db_id, Engine="postgres", DBName="app",
+                           DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+                           MasterUsername=USER, MasterUserPassword=PASSWORD,
+                           BackupRetentionPeriod=0, VpcSecurityGroupIds=[data_sg])
+    cache.create_cache_cluster(CacheClusterId=cache_id, Engine="redis",
+                               CacheNodeType="cache.t3.micro", NumCacheNodes=1,
+                               SecurityGroupIds=[data_sg])
+    ids: list[str] = []
+    dbs, caches = [db_id], [cache_id]
+    try:
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        web, other = (ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                                        SecurityGroupIds=[g])["Instances"][0]
+                      for g in (web_sg, other_sg))
+        ids += [web["InstanceId"], other["InstanceId"]]
+        db = wait_status(rds, db_id, timeout=120)
+        assert db["VpcSecurityGroups"] == [{"VpcSecurityGroupId": data_sg, "Status": "active"}]
+        wait_for(lambda: cache.describe_cache_clusters(CacheClusterId=cache_id)[
+            "CacheClusters"][0]["CacheClusterStatus"] == "available", timeout=60)
+        found = cache.describe_cache_clusters(CacheClusterId=cache_id, ShowCacheNodeInfo=True)[
+            "CacheClusters"][0]
+        assert found["SecurityGroups"] == [{"SecurityGroupId": data_sg, "Status": "active"}]
+        db_name, cache_name = db["Endpoint"]["Address"], found["CacheNodes"][0]["Endpoint"][
+            "Address"]
+        ec2.get_waiter("instance_running").wait(InstanceIds=ids,
+                                                WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+        def reaches(instance: str) -> tuple[bool, bool]:
+            pg = inside(cloud, instance, "psql", "-h", db_name, "-U", USER, "-d", "app",
+                        "-Atc", "select 1",
+                        env={"PGPASSWORD": PASSWORD, "PGCONNECT_TIMEOUT": "2"})
+            rd = inside(cloud, instance, "timeout", "3", "redis-cli", "-h", cache_name,
+                        "-p", "6379", "ping")
+            return pg.stdout.strip() == "1", rd.stdout.strip() == "PONG"
+
+        assert reaches(web["InstanceId"]) == (True, True)
+        assert reaches(other["InstanceId"]) == (False, False)
+        # The host is not an instance: its clients always get in.
+        assert psql(db_name, "select 1").stdout.strip() == "1"
+        assert redis(cache_name, "ping") == "PONG"
+
+        # A rule added lets the other group in (within a few seconds).
+        ec2.authorize_security_group_ingress(GroupId=data_sg, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379,
+             "UserIdGroupPairs": [{"GroupId": other_sg}]}])
+        wait_for(lambda: reaches(other["InstanceId"]) == (False, True), timeout=20,
+                 interval=0.5)
+
+        assert data_table(cloud) in host_tables()
+        # A group guarding a database is in use (as on AWS).
+        with pytest.raises(ClientError) as err:
+            ec2.delete_security_group(GroupId=data_sg)
+        assert err.value.response["Error"]["Code"] == "DependencyViolation"
+        rds.delete_db_instance(DBInstanceIdentifier=db_id, SkipFinalSnapshot=True)
+        cache.delete_cache_cluster(CacheClusterId=cache_id)
+        wait_gone(rds, db_id)
+        dbs = []
+        wait_for(lambda: not cache.describe_cache_clusters()["CacheClusters"], timeout=30)
+        caches = []
+        wait_for(lambda: data_table(cloud) not in host_tables(), timeout=10, interval=0.2)
+    finally:
+        for id in dbs:
+            rds.delete_db_instance(DBInstanceIdentifier=id, SkipFinalSnapshot=True)
+        for id in caches:
+            cache.delete_cache_cluster(CacheClusterId=id)
+        if ids:
+            ec2.terminate_instances(InstanceIds=ids)
+            ec2.get_waiter("instance_terminated").wait(
+                InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    for g in (data_sg, web_sg, other_sg):  # (data's rules name the two others)
+        ec2.delete_security_group(GroupId=g)
     assert leftovers(ids, cloud.data_dir) == []

@@ -18,6 +18,7 @@ from gureum.control import Loop
 from ..base import Env
 from ..billing import register_source
 from ..cloudwatch.sources import sources
+from ..common.ingress import Guarded, shared
 from .billing import CacheNodes
 from .core import GROUP, GROUP_LOOP, NODE, NODE_LOOP, group_name, node_name
 from .metrics import NodeMetrics
@@ -40,6 +41,7 @@ class ElastiCache(SnapshotOperations, ParameterGroupOperations):
             if doc["status"] != "creating":
                 self.env.names.add(node_name(doc), doc["address"])
         self.private.attach()
+        shared(self.env).add("elasticache", self.guarded)
         self.env.loops.add(Loop(NODE_LOOP, self.reconcile_node, clock=self.env.clock,
                                 resync=self.resync_nodes, resync_interval=30.0,
                                 concurrency=16, backoff_max=10.0))
@@ -53,7 +55,15 @@ class ElastiCache(SnapshotOperations, ParameterGroupOperations):
     async def stop(self) -> None:
         sources(self.env).remove(NodeMetrics.name)
         self.private.detach()
+        await shared(self.env).remove("elasticache")
         await self.driver.shutdown()
+
+    def guarded(self) -> list[Guarded]:
+        """Cache nodes on private addresses, with their VPC security groups."""
+        return [Guarded(d["address"], int(d["port"]), d["account"], d["region"],
+                        list(d.get("security_groups") or []))
+                for d in self.store.resources.list(NODE)
+                if self.private.subnet_of(d["address"]) is not None]
 
     async def reset(self) -> None:
         docs = self.store.resources.list(NODE)
@@ -67,6 +77,7 @@ class ElastiCache(SnapshotOperations, ParameterGroupOperations):
                 self.env.names.remove(group_name(kind, group))
         await asyncio.gather(*(self.driver.destroy(n) for n in self.driver.nodes()))
         await self.private.release_all()
+        await shared(self.env).ensure()
         self._seen.clear()
         self._dead_since.clear()
         await asyncio.to_thread(shutil.rmtree, self.snapshot_dir, True)

@@ -19,6 +19,7 @@ from typing import Any
 
 from gureum.drivers.redis import NodeSpec, RedisError
 
+from ..common.ingress import shared
 from .catalog import maxmemory, vcpus
 from .core import NODE, key, node_name, split
 from .groups import GroupOperations
@@ -125,6 +126,7 @@ class NodeLoop(GroupOperations):
                 return HOLD
             restarted = spec.id in self._seen
             await self.private.place(doc["address"])  # (before it listens there)
+            await shared(self.env).ensure()  # (and its groups guard it)
             await self.driver.start(spec)
             self._seen.add(spec.id)
             self._dead_since.pop(spec.id, None)
@@ -183,6 +185,7 @@ class NodeLoop(GroupOperations):
         await self.driver.destroy(spec_id)
         self.env.names.remove(node_name(doc))
         await self.private.release(self.address_owner(doc))
+        shared(self.env).wake()
         self._seen.discard(spec_id)
         self._keys.pop(spec_id, None)
         with self.store.tx():

@@ -24,6 +24,7 @@ from gureum.control import Loop
 from gureum.drivers.postgres import EngineError, EngineSpec, Role
 
 from ..cloudwatch.sources import sources
+from ..common.ingress import Guarded, shared
 from . import validate
 from .core import AUTOMATED, INSTANCE, LOOP, SNAPSHOT, SNAPSHOT_LOOP, loop_key
 from .metrics import InstanceMetrics
@@ -44,6 +45,7 @@ class Lifecycle(SnapshotOperations):
             if doc.get("address") and doc["status"] not in ("creating", "deleting"):
                 self._publish(doc)
         self.private.attach()
+        shared(self.env).add("rds", self.guarded)
         self.env.loops.add(Loop(LOOP, self.reconcile, clock=self.env.clock,
                                 resync=self.resync, resync_interval=60.0, concurrency=8,
                                 backoff_max=30.0))
@@ -57,6 +59,7 @@ class Lifecycle(SnapshotOperations):
     async def stop(self) -> None:
         sources(self.env).remove(InstanceMetrics.name)
         self.private.detach()
+        await shared(self.env).remove("rds")
         if self.driver is not None:
             await self.driver.shutdown()
 
@@ -69,6 +72,7 @@ class Lifecycle(SnapshotOperations):
             self.env.addresses.release(self.owner(doc))
             self.drop_managed_secret(doc)
         await self.private.release_all()
+        await shared(self.env).ensure()
         for name in ("archive", "backups", "snapshots"):
             await asyncio.to_thread(shutil.rmtree, self.root / name, True)
         await super().reset()
@@ -77,6 +81,13 @@ class Lifecycle(SnapshotOperations):
         docs = self.store.resources.list(INSTANCE)
         await self.private.release_orphans({self.owner(d) for d in docs})
         return [loop_key(d["account"], d["region"], d["id"]) for d in docs]
+
+    def guarded(self) -> list[Guarded]:
+        """DB instances on private addresses, with their VPC security groups."""
+        return [Guarded(d["address"], int(d["port"]), d["account"], d["region"],
+                        list(d.get("security_groups") or []))
+                for d in self.store.resources.list(INSTANCE)
+                if self.private.subnet_of(d["address"]) is not None]
 
     def _publish(self, doc: dict[str, Any]) -> None:
         if self.env.names is not None:
@@ -355,6 +366,7 @@ class Lifecycle(SnapshotOperations):
         wholly in effect (static parameters included)."""
         assert self.driver is not None
         values, version, family = self.group_values(doc)
+        await shared(self.env).ensure()  # (its groups guard it before it listens)
         await self.driver.start(spec or self.spec(doc))
         with self.store.tx():
             fresh = self.find(doc["account"], doc["region"], doc["id"])
@@ -462,6 +474,7 @@ class Lifecycle(SnapshotOperations):
         self._unpublish(doc)
         self.env.addresses.release(self.owner(doc))
         await self.private.release(self.owner(doc))
+        shared(self.env).wake()
         drop_backups = doc.get("delete_automated", True)
         with self.store.tx():
             self.store.resources.delete(INSTANCE, doc["account"], doc["region"], doc["id"])

@@ -1,0 +1,112 @@
+"""Ingress filters for servers the host runs on instances' networks (database
+and cache engines listening on addresses the host holds on a bridge).
+
+An ``Endpoint`` is one address and TCP port with the rules that may reach it:
+``(protocol, from port, to port, source CIDR)`` tuples, as EC2 gives an
+instance's security groups. ``apply`` makes the whole set so, atomically;
+``clear`` removes everything. Only connections that come in from a network
+(not from the host itself: its programs reach the address over ``lo``) are
+filtered, and only to the endpoint's own address and port.
+
+The real driver keeps one nftables table of the host (``table ip NAME``,
+one per gureum: NAME names its network), rewritten as a whole in one ``nft``
+transaction; an empty set deletes the table. The fake keeps what it was given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import Sequence
+from typing import NamedTuple, Protocol
+
+Rule = tuple[str, int, int, str]  # (protocol, from port, to port, source CIDR)
+
+
+class Endpoint(NamedTuple):
+    address: str
+    port: int
+    rules: tuple[Rule, ...]
+
+
+class HostFirewall(Protocol):
+    async def apply(self, endpoints: Sequence[Endpoint]) -> None: ...
+
+    async def clear(self) -> None: ...
+
+
+def _admits(rule: Rule, port: int) -> bool:
+    proto, low, high, _ = rule
+    return proto in ("-1", "all") or (proto == "tcp" and low <= port <= high)
+
+
+def render(table: str, endpoints: Sequence[Endpoint]) -> str:
+    """The nft script that makes ``table`` hold exactly ``endpoints``' filters."""
+    lines = [f"add table ip {table}", f"delete table ip {table}"]
+    if not endpoints:
+        return "\n".join(lines) + "\n"
+    lines += [f"table ip {table} {{", "  chain input {",
+              "    type filter hook input priority 0; policy accept;"]
+    for e in sorted(endpoints):
+        match = f"ip daddr {e.address} tcp dport {e.port}"
+        lines.append(f'    {match} iifname "lo" accept')
+        sources = sorted({cidr for rule in e.rules if _admits(rule, e.port)
+                          for cidr in [rule[3]] if ":" not in cidr})
+        if "0.0.0.0/0" in sources:
+            lines.append(f"    {match} accept")
+            continue
+        # (one rule per source: ranges may overlap, which one set refuses)
+        lines += [f"    {match} ip saddr {cidr} accept" for cidr in sources]
+        lines.append(f"    {match} drop")
+    lines += ["  }", "}"]
+    return "\n".join(lines) + "\n"
+
+
+class NftHostFirewall:
+    kind = "nftables"
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self._applied: str | None = None
+
+    async def apply(self, endpoints: Sequence[Endpoint]) -> None:
+        script = render(self.table, endpoints)
+        if script == self._applied:
+            return
+        await asyncio.to_thread(_nft, script)
+        self._applied = script
+
+    async def clear(self) -> None:
+        await asyncio.to_thread(_nft, render(self.table, ()))
+        self._applied = None
+
+
+def _nft(script: str) -> None:
+    done = subprocess.run(["nft", "-f", "-"], input=script.encode(), capture_output=True,
+                          close_fds=True)
+    if done.returncode != 0:
+        raise OSError(f"nft: {done.stderr.decode(errors='replace').strip()}")
+
+
+class FakeHostFirewall:
+    kind = "fake"
+
+    def __init__(self) -> None:
+        self.endpoints: dict[tuple[str, int], Endpoint] = {}
+
+    async def apply(self, endpoints: Sequence[Endpoint]) -> None:
+        self.endpoints = {(e.address, e.port): e for e in endpoints}
+
+    async def clear(self) -> None:
+        self.endpoints = {}
+
+    def admits(self, address: str, port: int, source: str) -> bool:
+        """Whether a connection from ``source`` (on a network) gets in."""
+        import ipaddress
+
+        e = self.endpoints.get((address, port))
+        if e is None:
+            return True
+        return any(_admits(r, port) and ":" not in r[3]
+                   and ipaddress.IPv4Address(source) in ipaddress.IPv4Network(r[3])
+                   for r in e.rules)
