@@ -9,14 +9,8 @@ goes, then fsyncs the file, renames it over the final name and fsyncs the
 directory: after ``write`` returns the blob survives a crash, and before that
 nobody can see it. Temp files left by a crash are removed by ``sweep_temp``.
 File I/O runs in worker threads, one batch of about ``FLUSH_BYTES`` at a time,
-hashed in one thread and written in another while the next batch arrives.
-A blob of more than one batch is written with ``O_DIRECT`` where the file
-system allows it: the batch is copied into an aligned buffer and goes to the
-disk from there, instead of being copied into the page cache (that copy, with
-the page allocation and reclaim behind it, cost a 256 MiB PUT about as much CPU
-as its MD5) and written back later; the unaligned tail is written through the
-page cache and the final fdatasync covers both. Where ``O_DIRECT`` is refused,
-the kernel is asked to start writing each batch to disk at once, so the final
+hashed in one thread and written in another while the next batch arrives; the
+kernel is asked to start writing each batch to disk at once, so the final
 fdatasync has little left.
 """
 
@@ -25,10 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import errno
-import fcntl
 import hashlib
-import mmap
 import os
 import secrets
 import stat
@@ -47,8 +38,6 @@ from gureum.drivers.blobs.base import (
 
 FLUSH_BYTES = 4 * 1024 * 1024
 _IOV_MAX = 512  # buffers per writev (Linux allows 1024)
-DIRECT_ALIGN = 4096  # O_DIRECT offsets, lengths and buffer addresses are multiples of this
-_O_DIRECT = getattr(os, "O_DIRECT", 0)
 TEMP_PREFIX = ".tmp-"
 
 
@@ -60,8 +49,6 @@ class FileBlobStore:
         self._root_text = str(self.root)
         self._fsync = fsync
         self._dirs: set[Path] = set()  # fan-out directories known to exist
-        # Large blobs are written with O_DIRECT until the file system refuses it.
-        self.direct = bool(_O_DIRECT) and fsync
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _file(self, key: str) -> Path:
@@ -93,7 +80,7 @@ class FileBlobStore:
         tmp = final.with_name(f"{TEMP_PREFIX}{key}-{secrets.token_hex(6)}")
         batch: list[bytes] = []
         batched = 0
-        f: _Sink | None = None  # the temp file, once opened
+        f: int | None = None  # the temp file's descriptor, once opened
         # One batch is hashed in one worker thread and written in another (both
         # release the GIL) while the next one arrives: receiving, hashing and
         # writing overlap, and a batch costs the slowest of them.
@@ -104,7 +91,7 @@ class FileBlobStore:
                 batched += len(chunk)
                 if batched >= FLUSH_BYTES:
                     if f is None:
-                        f = await asyncio.to_thread(self._open_large, tmp)
+                        f = await asyncio.to_thread(self._open, tmp)
                     if pending:
                         await asyncio.gather(*pending)
                     pending = [
@@ -144,36 +131,20 @@ class FileBlobStore:
             raise
         return digests.info(key)
 
-    def _write_and_flush(self, f: _Sink, batch: list[bytes]) -> None:
-        if f.staged:
-            f.write_direct(batch)
-            if not f.direct:  # refused after all: the next blobs go through the page cache
-                self.direct = False
-            return
-        _write_chunks(f.fd, batch)
+    def _write_and_flush(self, f: int, batch: list[bytes]) -> None:
+        _write_chunks(f, batch)
         if self._fsync:
             # Start the disk writing now, so the final fdatasync has little left.
-            start_writeback(f.fd)
+            start_writeback(f)
 
-    def _open(self, tmp: Path, flags: int = 0) -> int:
+    def _open(self, tmp: Path) -> int:
         self._ensure_dir(tmp.parent)
         # A bare descriptor: Python's file objects cost three more syscalls per blob.
-        return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | flags, 0o644)
-
-    def _open_large(self, tmp: Path) -> _Sink:
-        """The temp file of a blob of more than one batch: O_DIRECT if allowed."""
-        if self.direct:
-            try:
-                return _Sink(self._open(tmp, _O_DIRECT), direct=True)
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
-                self.direct = False  # this file system has no O_DIRECT
-        return _Sink(self._open(tmp))
+        return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
 
     def _finish(
         self,
-        f: _Sink | None,
+        f: int | None,
         tmp: Path,
         final: Path,
         digests: Digests,
@@ -181,18 +152,13 @@ class FileBlobStore:
     ) -> None:
         """Write the last batch and commit; owns ``f`` (closed whatever happens)."""
         if f is None:
-            f = _Sink(self._open(tmp))
+            f = self._open(tmp)
         try:
-            _hash_batch(digests, batch)
-            if f.staged:
-                f.write_direct(batch)
-                f.write_tail()
-            else:
-                _write_chunks(f.fd, batch)
+            _write_batch(f, digests, batch)
             if self._fsync:
-                os.fdatasync(f.fd)
+                os.fdatasync(f)
         finally:
-            f.close()
+            os.close(f)
         os.replace(tmp, final)
         self._fsync_dir(final.parent)
 
@@ -263,95 +229,11 @@ class FileBlobStore:
             os.close(fd)
 
 
-def _discard(f: _Sink | None, tmp: Path) -> None:
+def _discard(f: int | None, tmp: Path) -> None:
     if f is not None:
         with contextlib.suppress(OSError):
-            f.close()
+            os.close(f)
     tmp.unlink(missing_ok=True)
-
-
-class _Sink:
-    """A temp file being written: its descriptor and, opened ``O_DIRECT``, the
-    aligned buffer batches are copied into (bytes short of a whole
-    ``DIRECT_ALIGN`` stay in it until the next batch, or ``write_tail``)."""
-
-    def __init__(self, fd: int, direct: bool = False) -> None:
-        self.fd = fd
-        self.direct = direct  # still O_DIRECT (it falls back if a write is refused)
-        self.staged = direct  # bytes go through the aligned buffer, in order
-        self._buffer: mmap.mmap | None = None
-        self._fill = 0
-
-    def write_direct(self, batch: list[bytes]) -> None:
-        if self._buffer is None:
-            self._buffer = mmap.mmap(-1, FLUSH_BYTES)  # page-aligned
-        view = memoryview(self._buffer)
-        try:
-            for chunk in batch:
-                data = memoryview(chunk)
-                while data:
-                    n = min(len(data), FLUSH_BYTES - self._fill)
-                    view[self._fill:self._fill + n] = data[:n]
-                    self._fill += n
-                    data = data[n:]
-                    if self._fill == FLUSH_BYTES:
-                        self._write_aligned(view)
-            self._write_aligned(view)
-        finally:
-            view.release()
-
-    def _write_aligned(self, view: memoryview) -> None:
-        n = self._fill - self._fill % DIRECT_ALIGN
-        if not n:
-            return
-        if self.direct:
-            try:
-                written = os.write(self.fd, view[:n])
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
-                self._buffered()
-                written = 0
-            if written < n:  # refused, or short: the rest through the page cache
-                self._buffered()
-                rest = view[written:n]
-                while rest:
-                    rest = rest[os.write(self.fd, rest):]
-        else:
-            rest = view[:n]
-            while rest:
-                rest = rest[os.write(self.fd, rest):]
-        left = self._fill - n
-        view[:left] = view[n:self._fill]  # less than DIRECT_ALIGN <= n: no overlap
-        self._fill = left
-
-    def _buffered(self) -> None:
-        self.direct = False
-        flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
-        fcntl.fcntl(self.fd, fcntl.F_SETFL, flags & ~_O_DIRECT)
-
-    def write_tail(self) -> None:
-        """Write the buffered bytes short of an aligned block, through the page cache."""
-        if self._buffer is None or not self._fill:
-            return
-        if self.direct:
-            self._buffered()
-        view = memoryview(self._buffer)
-        try:
-            rest = view[:self._fill]
-            while rest:
-                rest = rest[os.write(self.fd, rest):]
-            self._fill = 0
-        finally:
-            view.release()
-
-    def close(self) -> None:
-        try:
-            os.close(self.fd)
-        finally:
-            if self._buffer is not None:
-                self._buffer.close()
-                self._buffer = None
 
 
 def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
@@ -373,6 +255,11 @@ def start_writeback(fd: int) -> None:
     """Ask the kernel to start writing a file's dirty pages (not waiting for them)."""
     if _SYNC_FILE_RANGE is not None:
         _SYNC_FILE_RANGE(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
+
+
+def _write_batch(f: int, digests: Digests, batch: list[bytes]) -> None:
+    _hash_batch(digests, batch)
+    _write_chunks(f, batch)
 
 
 def _hash_batch(digests: Digests, batch: list[bytes]) -> None:
