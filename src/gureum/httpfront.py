@@ -539,8 +539,6 @@ class LeanProtocol(asyncio.Protocol):
         # Pipelined behind other requests in one read: find its request line.
         needle = method.encode() + b" " + self._url + b" "
         start = raw.find(needle)
-        while start > 0 and raw[start - 1 : start] != b"\n":
-            start = raw.find(needle, start + 1)
         return raw[start:] if start >= 0 else raw
 
     def _hand_over(self) -> None:
@@ -742,8 +740,9 @@ class LeanSite(web.BaseSite):
 
     @property
     def port(self) -> int:
-        if isinstance(self._server, asyncio.Server) and self._server.sockets:
-            port: int = self._server.sockets[0].getsockname()[1]
+        sockets = getattr(self._server, "sockets", None)
+        if sockets:
+            port: int = sockets[0].getsockname()[1]
             return port
         return self._port
 

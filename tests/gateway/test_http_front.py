@@ -1,0 +1,391 @@
+"""The lean HTTP/1.1 front (``gureum.httpfront``) on a real socket, with raw
+and http.client clients: keep-alive, pipelining, 100-continue, chunked bodies,
+HEAD, malformed requests, hand-over to aiohttp, flow control, disconnects and
+graceful shutdown. The gateway is replaced by small answers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.client
+import logging
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvloop
+from aiohttp import web
+
+from gureum.gateway.protocols.base import HttpResponse
+from gureum.httpfront import LeanRequest, LeanSite
+from gureum.services.base import FileBody
+
+FILE_SIZE = 3 * 1024 * 1024 + 17
+
+
+class Answers:
+    """The stand-in gateway: one answer per path, and what it saw."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.file = tmp / "blob"
+        self.file.write_bytes(bytes(range(256)) * (FILE_SIZE // 256) + b"x" * (FILE_SIZE % 256))
+        self.max_buffered = 0
+        self.read_bytes = 0
+        self.errors: list[BaseException] = []
+        self.finished: list[str] = []
+        self.release = asyncio.Event()
+
+    async def __call__(self, request: LeanRequest) -> HttpResponse:
+        try:
+            return await self._answer(request)
+        finally:
+            self.finished.append(request.path)
+
+    async def _answer(self, request: LeanRequest) -> HttpResponse:
+        path = request.path
+        if path == "/echo":
+            try:
+                body = await request.content.read()
+            except ConnectionError as exc:
+                self.errors.append(exc)
+                raise
+            headers = {"X-Query": request.query.get("q", ""), "X-Method": request.method}
+            return HttpResponse(200, headers, body)
+        if path == "/noread":
+            return HttpResponse(403, {"X-Answer": "early"}, b"denied")
+        if path == "/stream":
+            async def chunks() -> AsyncIterator[bytes]:
+                for i in range(5):
+                    yield f"part{i};".encode()
+            return HttpResponse(200, {}, chunks())
+        if path == "/file":
+            return HttpResponse(200, {"Content-Type": "application/octet-stream"},
+                                FileBody(self.file))
+        if path == "/slow":
+            reader = request.content
+            async for chunk in reader.iter_chunked(64 * 1024):
+                self.read_bytes += len(chunk)
+                self.max_buffered = max(self.max_buffered, reader._size)
+                await asyncio.sleep(0.0005)
+            return HttpResponse(200, {}, str(self.read_bytes).encode())
+        if path == "/hang":
+            await self.release.wait()
+            return HttpResponse(200, {}, b"late")
+        return HttpResponse(404, {}, b"no such path")
+
+
+async def _aiohttp_page(request: web.Request) -> web.Response:
+    body = await request.read()
+    return web.Response(text=f"aiohttp {request.method} {request.path} {len(body)}")
+
+
+@contextlib.asynccontextmanager
+async def serving(answers: Answers) -> AsyncIterator[tuple[int, web.AppRunner]]:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", _aiohttp_page)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = LeanSite(runner, "127.0.0.1", 0, answers, shutdown_timeout=5.0)
+    await site.start()
+    try:
+        yield site.port, runner
+    finally:
+        answers.release.set()
+        await runner.cleanup()
+
+
+def run(test: Callable[[Answers, int], Awaitable[None]], tmp: Path) -> Answers:
+    answers_box: list[Answers] = []
+
+    async def main() -> None:
+        answers = Answers(tmp)
+        answers_box.append(answers)
+        async with serving(answers) as (port, _runner):
+            await asyncio.wait_for(test(answers, port), 60)
+
+    uvloop.run(main())
+    return answers_box[0]
+
+
+def in_thread(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+    return asyncio.to_thread(fn, *args)
+
+
+async def raw_exchange(port: int, data: bytes, *, close_after: bool = False) -> bytes:
+    """Send ``data`` and read until the server closes (or 2 s of silence)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    if close_after:
+        writer.write_eof()
+    out = b""
+    try:
+        while True:
+            chunk = await asyncio.wait_for(reader.read(65536), 2)
+            if not chunk:
+                break
+            out += chunk
+    except TimeoutError:
+        pass
+    writer.close()
+    return out
+
+
+def _get(port: int, requests: list[tuple[str, str, bytes | None, dict[str, str]]]
+         ) -> list[tuple[int, dict[str, str], bytes]]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    out = []
+    for method, path, body, headers in requests:
+        conn.request(method, path, body=body, headers=headers)
+        r = conn.getresponse()
+        out.append((r.status, dict(r.getheaders()), r.read()))
+    sock = conn.sock
+    conn.close()
+    assert sock is None or sock.fileno() == -1
+    return out
+
+
+def test_keep_alive_answers_several_requests_on_one_connection(tmp_path: Path) -> None:
+    async def test(answers: Answers, port: int) -> None:
+        results = await in_thread(_get, port, [
+            ("PUT", "/echo?q=a+b%2F", b"hello", {}),
+            ("GET", "/echo", None, {}),
+            ("GET", "/stream", None, {}),
+            ("GET", "/file", None, {}),
+        ])
+        (s1, h1, b1), (s2, _, b2), (_s3, h3, b3), (_s4, h4, b4) = results
+        assert (s1, b1, h1["X-Query"], h1["X-Method"]) == (200, b"hello", "a b/", "PUT")
+        assert "Date" in h1 and h1["Content-Length"] == "5"
+        assert (s2, b2) == (200, b"")
+        assert h3["Transfer-Encoding"] == "chunked"
+        assert b3 == b"part0;part1;part2;part3;part4;"
+        assert int(h4["Content-Length"]) == FILE_SIZE
+        assert b4 == answers.file.read_bytes()
+
+    run(test, tmp_path)
+
+
+def test_pipelined_requests_are_answered_in_order(tmp_path: Path) -> None:
+    async def test(answers: Answers, port: int) -> None:
+        data = b"".join(
+            f"POST /echo?q={i} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(str(i))}\r\n\r\n{i}"
+            .encode() for i in range(20)
+        ) + b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        out = await raw_exchange(port, data)
+        assert out.count(b"HTTP/1.1 200 OK") == 21
+        bodies = [part.split(b"\r\n\r\n", 1)[1] for part in out.split(b"HTTP/1.1 ")[1:]]
+        assert bodies == [str(i).encode() for i in range(20)] + [b""]
+
+    run(test, tmp_path)
+
+
+def test_expect_100_continue_is_sent_when_the_body_is_read(tmp_path: Path) -> None:
+    async def test(answers: Answers, port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+                     b"Expect: 100-continue\r\n\r\n")
+        line = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert line == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(b"body")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 200 OK")
+        assert await reader.readexactly(4) == b"body"
+        writer.close()
+
+    run(test, tmp_path)
+
+
+def test_an_answer_before_the_body_sends_no_100_continue_and_closes(tmp_path: Path) -> None:
+    async def test(answers: Answers, port: int) -> None:
+        out = await raw_exchange(port, b"PUT /noread HTTP/1.1\r\nHost: x\r\n"
+                                       b"Content-Length: 1000000\r\nExpect: 100-continue\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 403 Forbidden\r\n")
+        assert b"100 Continue" not in out
+        assert out.endswith(b"denied")  # and the server closed the connection
+
+    run(test, tmp_path)
+
+
+def test_an_unread_body_is_dropped_before_the_next_request(tmp_path: Path) -> None:
+    async def test(answers: Answers, port: int) -> None:
+        body = b"z" * 300_000
+        results = await in_thread(_get, port, [
+            ("POST", "/noread", body, {}),
+            ("POST", "/echo", b"next", {}),
+        ])
+        assert [(s, b) for s, _, b in results] == [(403, b"denied"), (200, b"next")]
+
+    run(test, tmp_path)
+
+
+def test_chunked_request_bodies_are_decoded(tmp_path: Path) -> None:
+    async def test(answers: Answers, port: int) -> None:
+        out = await raw_exchange(
+            port,
+            b"PUT /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+            b"Connection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        )
+        assert out.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"Connection: close" in out
+        assert out.endswith(b"\r\n\r\nhello world")
+
+    run(test, tmp_path)
+
+
+def test_head_carries_the_length_and_no_body(tmp_path: Path) -> None:
+    async def test(answers: Answers, port: int) -> None:
+        results = await in_thread(_get, port, [
+            ("HEAD", "/file", None, {}),
+            ("GET", "/echo", None, {}),
+        ])
+        (s1, h1, b1), (s2, _, b2) = results
+        assert (s1, int(h1["Content-Length"]), b1) == (200, FILE_SIZE, b"")
+        assert (s2, b2) == (200, b"")
+        # Raw: nothing follows the head of a HEAD answer.
+        out = await raw_exchange(port, b"HEAD /file HTTP/1.1\r\nHost: x\r\n"
+                                       b"Connection: close\r\n\r\n")
+        assert out.endswith(b"\r\n\r\n")
+        assert f"Content-Length: {FILE_SIZE}".encode() in out
+
+    run(test, tmp_path)
+
+
+def test_http_1_0_is_answered_and_closed(tmp_path: Path) -> None:
+    async def test(answers: Answers, port: int) -> None:
+        out = await raw_exchange(port, b"GET /stream HTTP/1.0\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"Transfer-Encoding" not in out
+        assert out.endswith(b"part0;part1;part2;part3;part4;")
+
+    run(test, tmp_path)
+
+
+def test_malformed_requests_get_400_and_close(tmp_path: Path) -> None:
+    async def test(answers: Answers, port: int) -> None:
+        out = await raw_exchange(
+            port, b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\nBLAH \x00\x01 nonsense\r\n\r\n"
+        )
+        assert out.startswith(b"HTTP/1.1 200 OK")
+        assert out.count(b"HTTP/1.1 ") == 2
+        assert b"HTTP/1.1 400 Bad Request\r\n" in out
+        out = await raw_exchange(port, b"PUT /echo HTTP/1.1\r\nContent-Length: x\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+
+    run(test, tmp_path)
+
+
+def test_console_and_form_uploads_are_handed_to_aiohttp(tmp_path: Path) -> None:
+    async def test(answers: Answers, port: int) -> None:
+        form = (b"--XX\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk\r\n--XX--\r\n")
+        results = await in_thread(_get, port, [
+            ("GET", "/_gureum/health", None, {}),
+            ("GET", "/_gureum/again", None, {}),
+        ])
+        assert [b for _, _, b in results] == [b"aiohttp GET /_gureum/health 0",
+                                              b"aiohttp GET /_gureum/again 0"]
+        out = await in_thread(_get, port, [
+            ("POST", "/bucket", form, {"Content-Type": "multipart/form-data; boundary=XX"}),
+        ])
+        assert out[0][2] == f"aiohttp POST /bucket {len(form)}".encode()
+        # A signed multipart POST is an API call.
+        out = await in_thread(_get, port, [
+            ("POST", "/echo", form, {"Content-Type": "multipart/form-data; boundary=XX",
+                                     "Authorization": "AWS4-HMAC-SHA256 ..."}),
+        ])
+        assert out[0][2] == form
+        # Pipelined behind API calls in one write: answers stay in order.
+        data = (b"PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\none"
+                b"GET /_gureum/x HTTP/1.1\r\nHost: x\r\n\r\n"
+                b"GET /_gureum/y HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        raw = await raw_exchange(port, data)
+        assert raw.count(b"HTTP/1.1 200 OK") == 3, raw
+        assert raw.index(b"\r\n\r\none") < raw.index(b"aiohttp GET /_gureum/x 0") \
+            < raw.index(b"aiohttp GET /_gureum/y 0")
+
+    run(test, tmp_path)
+
+
+def test_a_large_body_is_held_back_while_a_slow_handler_reads(tmp_path: Path) -> None:
+    size = 24 * 1024 * 1024
+
+    def put() -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", port_box[0], timeout=60)
+        conn.putrequest("PUT", "/slow")
+        conn.putheader("Content-Length", str(size))
+        conn.endheaders()
+        block = b"b" * (1 << 20)
+        for _ in range(size // len(block)):
+            conn.send(block)
+        r = conn.getresponse()
+        return r.status, r.read()
+
+    port_box: list[int] = []
+
+    async def test(answers: Answers, port: int) -> None:
+        port_box.append(port)
+        status, body = await in_thread(put)
+        assert (status, body) == (200, str(size).encode())
+        # The reader's buffer stayed near its high-water mark (one socket read
+        # may land beyond it), never the whole body.
+        assert 0 < answers.max_buffered <= 2 * 1024 * 1024
+
+    run(test, tmp_path)
+
+
+def test_a_client_leaving_mid_body_fails_the_read_and_leaves_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def test(answers: Answers, port: int) -> None:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\npartial")
+        await writer.drain()
+        await asyncio.sleep(0.1)  # the handler waits for the rest of the body
+        assert answers.finished == []
+        writer.close()
+        while "/echo" not in answers.finished:
+            await asyncio.sleep(0.01)
+        assert isinstance(answers.errors[0], ConnectionResetError)
+        # A handler that is not reading finishes; its answer goes nowhere.
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        writer.close()
+        await asyncio.sleep(0.1)
+        answers.release.set()
+        while "/hang" not in answers.finished:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        assert not [t for t in tasks if "_serve" in repr(t.get_coro())]
+
+    with caplog.at_level(logging.WARNING):
+        run(test, tmp_path)
+    assert not [r for r in caplog.records if r.name.startswith("gureum")]
+
+
+def test_shutdown_closes_idle_connections_and_lets_answers_finish(tmp_path: Path) -> None:
+    async def main() -> None:
+        answers = Answers(tmp_path)
+        async with serving(answers) as (port, runner):
+            idle_r, idle_w = await asyncio.open_connection("127.0.0.1", port)
+            idle_w.write(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+            await idle_r.readuntil(b"\r\n\r\n")
+            busy_r, busy_w = await asyncio.open_connection("127.0.0.1", port)
+            busy_w.write(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+            await busy_w.drain()
+            await asyncio.sleep(0.1)
+            cleanup = asyncio.ensure_future(runner.cleanup())
+            assert await asyncio.wait_for(idle_r.read(), 5) == b""  # closed
+            answers.release.set()
+            answer = await asyncio.wait_for(busy_r.read(), 5)
+            assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+            assert b"Connection: close" in answer and answer.endswith(b"late")
+            await cleanup
+            with pytest.raises(OSError):
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            idle_w.close()
+            busy_w.close()
+
+    uvloop.run(main())
