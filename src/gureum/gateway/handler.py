@@ -111,7 +111,9 @@ class Gateway:
             if error.status >= 500:
                 log.warning("%s %s: %s", spec.name, error.code, error.message)
             response = self._error(protocol, model, spec, error, request_id, operation)
-        except Exception:
+        except Exception as exc:
+            if isinstance(exc, ConnectionError) and _client_gone(request):
+                raise  # the client left mid-request: there is no one to answer
             log.exception("internal error in %s (request %s)", spec.name, request_id)
             crash = InternalError(message="We encountered an internal error. Please try again.")
             response = self._error(protocol, model, spec, crash, request_id, operation)
@@ -247,6 +249,11 @@ class Gateway:
         if http.method == "HEAD" and isinstance(response.body, bytes):
             response.body = b""
         return response
+
+
+def _client_gone(request: GatewayRequest) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def _is_form_upload(request: GatewayRequest) -> bool:
