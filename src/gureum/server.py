@@ -110,7 +110,10 @@ class Cloud:
 
     async def stop(self) -> None:
         await self.loops.stop()
-        for service in self.services.values():
+        # Last started, first stopped: data planes on EC2's network (load
+        # balancers', databases' and caches' addresses on its bridge) stop
+        # while it is still there, e.g. cache nodes save their data.
+        for service in reversed(self.services.values()):
             await service.stop()
         self.names.clear()
         self.store.close()
