@@ -12,6 +12,10 @@ class RedisError(Exception):
     """An error reply (``-ERR ...``), or no answer."""
 
 
+class Unreachable(RedisError):
+    """No connection could be made (nothing listens there, or no route)."""
+
+
 def encode(args: tuple[Any, ...]) -> bytes:
     out = [b"*%d\r\n" % len(args)]
     for arg in args:
@@ -50,7 +54,7 @@ async def call(host: str, port: int, *args: Any, timeout: float = 5.0) -> Any:
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     except (TimeoutError, OSError) as exc:
-        raise RedisError(f"cannot connect to {host}:{port}: {exc}") from exc
+        raise Unreachable(f"cannot connect to {host}:{port}: {exc}") from exc
     try:
         writer.write(encode(args))
         await writer.drain()

@@ -119,13 +119,15 @@ class NodeLoop(GroupOperations):
             await self._delete(doc, group)
             return None
         spec = self.node_spec(doc, group)
+        # On the host before it listens there, and again if the bridge went
+        # (a no-op once placed).
+        await self.private.place(doc["address"])
         if not self.driver.running(spec.id):
             if await self._hold(doc, group, spec):
                 if group is not None:
                     self.wake_group(account, region, group["id"])
                 return HOLD
             restarted = spec.id in self._seen
-            await self.private.place(doc["address"])  # (before it listens there)
             await shared(self.env).ensure()  # (and its groups guard it)
             await self.driver.start(spec)
             self._seen.add(spec.id)
