@@ -1,6 +1,7 @@
 """ElastiCache: managed Redis. Each cache node is a real ``redis-server``
-process (``gureum.drivers.redis``) on its own loopback address, reached by
-endpoint names that resolve on this machine.
+process (``gureum.drivers.redis``) on its own address (a private one where
+instances reach it, guarded by its security groups: ``common.private``,
+``common.ingress``), reached by endpoint names that resolve on this machine.
 
 ``clusters.py`` and ``groups.py`` hold the operations; ``nodes.py`` is the
 loop that keeps node processes as recorded, ``replication.py`` the loop that

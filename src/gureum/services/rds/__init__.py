@@ -1,8 +1,9 @@
 """RDS: managed PostgreSQL and MariaDB. Each DB instance is a real server
 process (see ``gureum.drivers.postgres`` and ``gureum.drivers.mysql``) on its
-own loopback address, driven by the instance loop in ``lifecycle.py``;
-``instances.py``, ``snapshots.py``, ``params.py`` and ``misc.py`` hold the
-operations."""
+own address (a private one where instances reach it: ``common.private``; its
+VPC security groups guard it there: ``common.ingress``), driven by the
+instance loop in ``lifecycle.py``; ``instances.py``, ``snapshots.py``,
+``params.py`` and ``misc.py`` hold the operations."""
 
 from __future__ import annotations
 
