@@ -16,6 +16,7 @@ transaction; an empty set deletes the table. The fake keeps what it was given.
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol
@@ -60,6 +61,21 @@ def render(table: str, endpoints: Sequence[Endpoint]) -> str:
         lines.append(f"    {match} drop")
     lines += ["  }", "}"]
     return "\n".join(lines) + "\n"
+
+
+def table_name(cidr: str) -> str:
+    """The table of the gureum whose instance network is ``cidr``."""
+    return "gureum_data_" + cidr.replace(".", "_").replace("/", "_")
+
+
+def drop(cidr: str) -> None:
+    """Delete the table of the network ``cidr`` if it is there (what a
+    gureum killed with SIGKILL left; one running would make it again)."""
+    import shutil
+
+    if os.geteuid() == 0 and shutil.which("nft") is not None:
+        subprocess.run(["nft", "-f", "-"], input=render(table_name(cidr), ()).encode(),
+                       capture_output=True, close_fds=True, check=False)
 
 
 class NftHostFirewall:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from gureum.control import Loop
-from gureum.drivers.hostfw import Endpoint, HostFirewall, NftHostFirewall
+from gureum.drivers.hostfw import Endpoint, HostFirewall, NftHostFirewall, table_name
 
 from ..base import Env
 from .private import PrivateAddresses
@@ -121,9 +121,7 @@ class DataIngress:
             compute = self._network.compute()
             if compute is None or os.geteuid() != 0 or shutil.which("nft") is None:
                 return None
-            cidr = str(compute.network().cidr)
-            self._firewall = NftHostFirewall(
-                "gureum_data_" + cidr.replace(".", "_").replace("/", "_"))
+            self._firewall = NftHostFirewall(table_name(str(compute.network().cidr)))
         return self._firewall
 
     def endpoints(self) -> list[Endpoint]:
