@@ -107,6 +107,7 @@ class RunningGureum:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         self.proc = None
+        _drop_data_table(self.data_dir)
         _prune_names()
         _sweep_cgroups()
         _prune_claims()
@@ -168,6 +169,15 @@ def _prune_names() -> None:
     if os.geteuid() == 0 and HostsFile.usable():
         with contextlib.suppress(OSError):
             HostsFile("test-prune").clear()
+
+
+def _drop_data_table(data_dir: Path) -> None:
+    """The host filter of the stopped gureum's databases and caches (a gureum
+    killed with SIGKILL cannot remove it itself)."""
+    from gureum.drivers import hostfw
+
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        hostfw.drop(json.loads((data_dir / "ec2" / "network.json").read_text())["cidr"])
 
 
 def _prune_claims(claims: Path = Path("/run/gureum/networks")) -> None:
