@@ -453,9 +453,11 @@ def _purge(data_dir: Path) -> None:
         )
     state = data_dir / "ec2"
     if (state / "network.json").exists():
+        from gureum.drivers import hostfw
         from gureum.drivers.compute import hostnet
 
         hostnet.drop_unused_bridges(state)
+        hostfw.drop(hostnet.choose(state).cidr)  # (databases' and caches' filter)
         hostnet.release(state, hostnet.choose(state))
     shutil.rmtree(data_dir, ignore_errors=True)
     print(f"deleted {data_dir}")
