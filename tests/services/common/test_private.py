@@ -20,12 +20,14 @@ from gureum.config import Settings
 from gureum.control import FakeClock, LoopRunner
 from gureum.drivers.compute import NetworkPlan
 from gureum.drivers.compute.fake import FakeComputeDriver
+from gureum.drivers.hostfw import FakeHostFirewall
 from gureum.drivers.names import MemoryNames
 from gureum.drivers.postgres import FakePostgres
 from gureum.drivers.redis.fake import FakeRedis
 from gureum.errors import AWSError
 from gureum.services.base import Call, Env, Identity, Service
 from gureum.services.common.addresses import AddressPool
+from gureum.services.common.ingress import FIREWALL_KEY
 from gureum.services.common.private import KIND
 from gureum.services.ec2 import EC2
 from gureum.services.ec2.core import DRIVER_KEY as COMPUTE_KEY
@@ -49,6 +51,7 @@ class World:
         self.compute = FakeComputeDriver(
             NetworkPlan("172.31.0.0/16", "172.31.0.1", 0, isolated=isolated))
         self.postgres, self.redis = FakePostgres(), FakeRedis()
+        self.firewall = FakeHostFirewall()
         self.store = Store.open(tmp / "gureum.db")
         self.loops = LoopRunner()
         self.names = MemoryNames()
@@ -57,7 +60,8 @@ class World:
                   loops=self.loops, names=self.names,
                   addresses=AddressPool(self.store, "127.251"),
                   extras={COMPUTE_KEY: self.compute, POSTGRES_KEY: self.postgres,
-                          REDIS_KEY: self.redis, "services": services})
+                          REDIS_KEY: self.redis, FIREWALL_KEY: self.firewall,
+                          "services": services})
         self.ec2, self.rds, self.cache = EC2(env), RDS(env), ElastiCache(env)
         services.update(ec2=self.ec2, rds=self.rds, elasticache=self.cache)
 
@@ -208,3 +212,58 @@ def test_on_a_loopback_network_servers_keep_loopback_addresses(tmp_path: Path) -
         assert w.compute.addresses == set()
         assert w.store.resources.list(KIND) == []
     run(tmp_path, body, isolated=False)
+
+
+def test_a_read_replica_has_an_address_of_its_own(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        w.create_db(BackupRetentionPeriod=1)
+        await w.settle(2.0)
+        w.rds.create_db_instance_read_replica(call("rds"), {
+            "DBInstanceIdentifier": "db1-ro", "SourceDBInstanceIdentifier": "db1"})
+        await w.settle(2.0)
+        primary, replica = w.db_doc()["address"], w.db_doc("db1-ro")["address"]
+        assert primary != replica and {primary, replica} <= w.compute.addresses
+        assert w.names.names()[w.db_doc("db1-ro")["host"]] == replica
+    run(tmp_path, body)
+
+
+def test_security_groups_make_the_host_filter(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        web = w.ec2.create_security_group(call("ec2"), {"GroupName": "web",
+                                                        "Description": "w"})["GroupId"]
+        data = w.ec2.create_security_group(call("ec2"), {"GroupName": "data",
+                                                         "Description": "d"})["GroupId"]
+        w.ec2.authorize_security_group_ingress(call("ec2"), {
+            "GroupId": data, "IpPermissions": [
+                {"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379,
+                 "UserIdGroupPairs": [{"GroupId": web}]},
+                {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
+                 "IpRanges": [{"CidrIp": "172.31.99.0/24"}]}]})
+        w.create_db(VpcSecurityGroupIds=[data])
+        w.create_cache(SecurityGroupIds=[data])
+        await w.settle()
+        db, node = w.db_doc()["address"], w.cache_doc()["address"]
+        # The filter is there before the engines listen, and lets in what the rules say.
+        assert set(w.firewall.endpoints) == {(db, 5432), (node, 6379)}
+        assert w.firewall.admits(db, 5432, "172.31.99.7")
+        assert not w.firewall.admits(db, 5432, "172.31.0.77")
+        assert not w.firewall.admits(node, 6379, "172.31.0.77")
+        # An instance of the web group is let in to the cache (within the loop's period).
+        image = w.ec2.describe_images(call("ec2"), {})["Images"][0]["ImageId"]
+        inst = w.ec2.run_instances(call("ec2"), {
+            "ImageId": image, "MinCount": 1, "MaxCount": 1,
+            "SecurityGroupIds": [web]})["Instances"][0]
+        await w.settle(3.0)
+        ip = inst["PrivateIpAddress"]
+        assert w.firewall.admits(node, 6379, ip) and not w.firewall.admits(db, 5432, ip)
+        # The endpoints are members of their group: it cannot be deleted.
+        with pytest.raises(AWSError) as err:
+            w.ec2.delete_security_group(call("ec2"), {"GroupId": data})
+        assert err.value.code == "DependencyViolation"
+        # Gone with them.
+        w.rds.delete_db_instance(call("rds"), {"DBInstanceIdentifier": "db1",
+                                               "SkipFinalSnapshot": True})
+        w.cache.delete_cache_cluster(call("elasticache"), {"CacheClusterId": "c1"})
+        await w.settle()
+        assert w.firewall.endpoints == {}
+    run(tmp_path, body)
