@@ -4,7 +4,9 @@ whose servers listen on private addresses of the default VPC held on the
 host's bridge; what it writes the host reads back through the same names. A
 Multi-AZ failover keeps the name (and the address) the instance connects to;
 deleting the database and the cache takes their addresses off the host and
-their names out of /etc/hosts."""
+their names out of /etc/hosts. MariaDB and a replication group's primary and
+reader endpoints are reached the same way; VPC security groups let in only
+the instances they allow (the host always)."""
 
 from __future__ import annotations
 
@@ -274,4 +276,69 @@ def test_security_groups_guard_the_database_and_the_cache(cloud: RunningGureum) 
                 InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     for g in (data_sg, web_sg, other_sg):  # (data's rules name the two others)
         ec2.delete_security_group(GroupId=g)
+    assert leftovers(ids, cloud.data_dir) == []
+
+
+def test_an_instance_reaches_mariadb_and_a_replication_group(cloud: RunningGureum) -> None:
+    """MariaDB on 3306 and a Redis replication group's primary and reader
+    endpoints, from inside an instance by name."""
+    if shutil.which("mariadbd") is None and not os.path.exists("/usr/sbin/mariadbd"):
+        pytest.skip("mariadb-server is not installed")
+    ec2, rds, cache = cloud.client("ec2"), cloud.client("rds"), cloud.client("elasticache")
+    tag = uuid.uuid4().hex[:6]
+    db_id, group_id = f"maria-{tag}", f"grp-{tag}"
+    rds.create_db_instance(DBInstanceIdentifier=db_id, Engine="mariadb", DBName="app",
+                           DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+                           MasterUsername=USER, MasterUserPassword=PASSWORD,
+                           BackupRetentionPeriod=0)
+    cache.create_replication_group(ReplicationGroupId=group_id, ReplicationGroupDescription="g",
+                                   NumCacheClusters=2, CacheNodeType="cache.t3.micro")
+    ids: list[str] = []
+    dbs, groups = [db_id], [group_id]
+    try:
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        web = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
+        ids.append(web["InstanceId"])
+        db = wait_status(rds, db_id, timeout=180)
+        assert db["Endpoint"]["Port"] == 3306
+        group = wait_for(lambda: (g := cache.describe_replication_groups(
+            ReplicationGroupId=group_id)["ReplicationGroups"][0])["Status"] == "available"
+            and g, timeout=120, interval=0.5)
+        assert isinstance(group, dict)
+        shard = group["NodeGroups"][0]
+        primary, reader = shard["PrimaryEndpoint"]["Address"], shard["ReaderEndpoint"][
+            "Address"]
+        members = {resolves(m["ReadEndpoint"]["Address"]) for m in shard["NodeGroupMembers"]}
+        assert len(members) == 2 and all(a and in_default_vpc(ec2, a) for a in members)
+        assert {resolves(primary), resolves(reader)} == members
+        ec2.get_waiter("instance_running").wait(InstanceIds=ids,
+                                                WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+        name = db["Endpoint"]["Address"]
+        out = inside(cloud, web["InstanceId"], "mysql", "-h", name, "-P", "3306", "-u", USER,
+                     f"-p{PASSWORD}", "app", "-e",
+                     "create table t (v text); insert into t values ('from-instance')")
+        assert out.returncode == 0, (out.stdout, out.stderr)
+        read = subprocess.run(["mysql", "-h", name, "-u", USER, f"-p{PASSWORD}", "app", "-N",
+                               "-e", "select v from t"], capture_output=True, text=True,
+                              timeout=30)
+        assert read.stdout.strip() == "from-instance", read.stderr
+
+        out = inside(cloud, web["InstanceId"], "redis-cli", "-h", primary, "set", "k", "v1")
+        assert out.stdout.strip() == "OK", (out.stdout, out.stderr)
+        wait_for(lambda: inside(cloud, web["InstanceId"], "redis-cli", "-h", reader,
+                                "get", "k").stdout.strip() == "v1", timeout=10, interval=0.3)
+        assert redis(reader, "get", "k") == "v1"
+    finally:
+        for id in dbs:
+            rds.delete_db_instance(DBInstanceIdentifier=id, SkipFinalSnapshot=True)
+        for id in groups:
+            cache.delete_replication_group(ReplicationGroupId=id)
+        if ids:
+            ec2.terminate_instances(InstanceIds=ids)
+            ec2.get_waiter("instance_terminated").wait(
+                InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    wait_gone(rds, db_id)
+    wait_for(lambda: not cache.describe_replication_groups()["ReplicationGroups"], timeout=60)
+    assert not any(on_host(a) for a in members if a)
     assert leftovers(ids, cloud.data_dir) == []

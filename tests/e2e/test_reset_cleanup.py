@@ -3,6 +3,7 @@ file behind; 12-digit accounts do not see each other's instances."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -41,6 +42,14 @@ def children(pid: int) -> list[psutil.Process]:
 def host_addresses() -> str:
     return subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True,
                           text=True).stdout
+
+
+def resolves(name: str) -> bool:
+    try:
+        socket.gethostbyname(name)
+    except OSError:
+        return False
+    return True
 
 
 def files_under(path: Path) -> list[Path]:
@@ -110,6 +119,14 @@ def test_reset_stops_everything_it_started() -> None:
         assert {"postgres", "redis-server", "haproxy"} <= names, names
         lb_address = socket.gethostbyname(lb["DNSName"])  # in its subnet, on the host
         assert f" {lb_address}/" in host_addresses()
+        # A database's and a cache's servers too (where instances reach them).
+        db = rds.describe_db_instances(DBInstanceIdentifier="resetdb")["DBInstances"][0]
+        node = cache.describe_cache_clusters(CacheClusterId="resetcache", ShowCacheNodeInfo=True)[
+            "CacheClusters"][0]["CacheNodes"][0]
+        data_addresses = [socket.gethostbyname(db["Endpoint"]["Address"]),
+                          socket.gethostbyname(node["Endpoint"]["Address"])]
+        for address in data_addresses:
+            assert f" {address}/" in host_addresses()
         netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
 
         g.reset()
@@ -124,6 +141,14 @@ def test_reset_stops_everything_it_started() -> None:
         assert cache.describe_cache_clusters()["CacheClusters"] == []
         assert elb.describe_load_balancers()["LoadBalancers"] == []
         assert f" {lb_address}/" not in host_addresses()
+        for address in data_addresses:
+            assert f" {address}/" not in host_addresses()
+        # Their names are gone, and so is the filter their security groups made.
+        wait(lambda: not any(resolves(n) for n in (db["Endpoint"]["Address"],
+                                                   node["Endpoint"]["Address"])), 5)
+        tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+        assert "gureum_data_" + json.loads((g.data_dir / "ec2" / "network.json").read_text())[
+            "cidr"].replace(".", "_").replace("/", "_") not in tables
         assert s3.list_buckets()["Buckets"] == []
         leftover = [p for p in files_under(g.data_dir)
                     if not p.name.startswith(("gureum.", "test-server.log"))
