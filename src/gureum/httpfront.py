@@ -450,7 +450,7 @@ class LeanProtocol(asyncio.Protocol):
         finally:
             self._task = None
             self._current = None
-        if self.transport is None:
+        if self.transport is None or self.transport.is_closing():
             return
         if self._handover_bytes is not None:
             self._hand_over()
