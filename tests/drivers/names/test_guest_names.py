@@ -87,3 +87,45 @@ def test_a_name_put_again_as_it_was_writes_nothing(tmp_path: Path) -> None:
     assert path.read_text().endswith("# touched\n")
     names.add("lb.example", "10.0.2.10")
     assert path.read_text().endswith(f"10.0.2.10 lb.example\n{GUEST_END}\n")
+
+
+def test_a_new_instances_file_made_from_older_names_is_written_again(tmp_path: Path) -> None:
+    """A new instance's launcher writes the text it was given; if a name changed
+    in between (a refresh could not see a file not there yet), ``written``
+    writes it again, and otherwise leaves it alone."""
+    guests = tmp_path / "guests"
+    names = GuestNames(MemoryNames())
+    names.watch(guests)
+    names.add("lb.example", "10.0.2.9")
+    text, generation = names.guest_text(OWN)
+    assert text == guest_hosts(OWN, {"lb.example": "10.0.2.9"})
+    path = guests / "i-1" / "hosts"
+    path.parent.mkdir(parents=True)
+    path.write_text(text + "# as the launcher wrote it\n")
+    names.written(path, OWN, generation)
+    assert path.read_text().endswith("# as the launcher wrote it\n")  # (nothing changed)
+
+    text, generation = names.guest_text(OWN)
+    names.add("db.example", "10.0.3.3")  # (before the launcher made the file)
+    path.unlink()
+    path.write_text(text)
+    names.written(path, OWN, generation)
+    assert path.read_text() == guest_hosts(OWN, {"lb.example": "10.0.2.9",
+                                                 "db.example": "10.0.3.3"})
+
+
+def test_names_are_read_from_the_registry_once(tmp_path: Path) -> None:
+    class Counting(MemoryNames):
+        reads = 0
+
+        def names(self) -> dict[str, str]:
+            Counting.reads += 1
+            return super().names()
+
+    names = GuestNames(Counting())
+    names.watch(tmp_path)
+    for n in range(5):
+        names.add(f"n{n}.example", f"10.0.0.{n + 1}")
+        names.guest_text(OWN)
+    assert names.names() == {f"n{n}.example": f"10.0.0.{n + 1}" for n in range(5)}
+    assert Counting.reads == 1

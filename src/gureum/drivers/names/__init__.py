@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import ipaddress
 import logging
 import os
@@ -190,6 +191,7 @@ GUEST_BEGIN = "# BEGIN gureum names (managed by gureum; do not edit)"
 GUEST_END = "# END gureum names"
 
 
+@functools.lru_cache(maxsize=4096)
 def reachable(address: str) -> bool:
     """Whether an instance reaches ``address`` as the host does: not a loopback
     address (inside an instance's network namespace 127.x is its own)."""
@@ -207,8 +209,17 @@ def own_hosts(address: str, fqdn: str, hostname: str) -> str:
 
 def guest_hosts(own: str, names: dict[str, str]) -> str:
     """An instance's hosts file: its own lines, then gureum's names it can reach."""
+    return _own_part(own) + guest_block(names)
+
+
+def _own_part(own: str) -> str:
     lines = [line for line in own.splitlines() if line]
-    lines.append(GUEST_BEGIN)
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def guest_block(names: dict[str, str]) -> str:
+    """gureum's block of an instance's hosts file: the names it can reach."""
+    lines = [GUEST_BEGIN]
     lines += [f"{address} {name}" for name, address in sorted(names.items())
               if reachable(address)]
     lines.append(GUEST_END)
@@ -254,6 +265,27 @@ class GuestNames:
         self.inner = inner
         self.directories: list[Path] = []
         self._lock = threading.Lock()
+        # The inner registry's names as this object last made them (every change
+        # goes through it), and gureum's block of the hosts files they give: not
+        # read back and rendered again per launch or per change. ``generation``
+        # counts the changes.
+        self._names: dict[str, str] | None = None
+        self._block: str | None = None
+        self.generation = 0
+
+    def _current(self) -> dict[str, str]:
+        if self._names is None:
+            self._names = self.inner.names()
+        return self._names
+
+    def _changed(self, names: dict[str, str] | None) -> None:
+        self._names, self._block = names, None
+        self.generation += 1
+
+    def _guest_block(self) -> str:
+        if self._block is None:
+            self._block = guest_block(self._current())
+        return self._block
 
     def watch(self, directory: Path) -> None:
         with self._lock:
@@ -264,48 +296,74 @@ class GuestNames:
     def write_guest(self, path: Path, own: str) -> None:
         """Make (or remake) one instance's hosts file before it boots."""
         with self._lock:
-            data = guest_hosts(own, self.inner.names())
+            data = _own_part(own) + self._guest_block()
             path.parent.mkdir(parents=True, exist_ok=True)
             _rewrite(path, data, create=True)
 
+    def guest_text(self, own: str) -> tuple[str, int]:
+        """A new instance's hosts file as of now, and the generation of names it
+        shows (for its launcher to write: see ``written``)."""
+        with self._lock:
+            return _own_part(own) + self._guest_block(), self.generation
+
+    def written(self, path: Path, own: str, generation: int) -> None:
+        """A hosts file made from ``guest_text`` at ``generation`` is there: write
+        it again if the names changed since (a refresh made before it existed
+        could not)."""
+        with self._lock:
+            if generation == self.generation:
+                return
+        self.write_guest(path, own)
+
     def refresh(self) -> None:
         with self._lock:
-            names = self.inner.names()
+            block = self._guest_block()
             for directory in self.directories:
                 for path in directory.glob("*/hosts"):
                     try:
                         text = path.read_text()
-                        data = guest_hosts(own_lines(text), names)
+                        data = _own_part(own_lines(text)) + block
                         if data != text:  # (a name put again, as it was, writes nothing)
                             _rewrite(path, data)
                     except OSError:  # (an instance being removed)
                         continue
 
     def add(self, name: str, address: str) -> None:
-        same = self.inner.names().get(name.lower()) == address
-        self.inner.add(name, address)
-        if not same:
-            self.refresh()
+        self.update({name: address})
 
     def remove(self, name: str) -> None:
-        known = name.lower() in self.inner.names()
-        self.inner.remove(name)
-        if known:
-            self.refresh()
+        self.update({}, (name,))
 
     def update(self, added: dict[str, str], removed: Iterable[str] = ()) -> None:
-        before = self.inner.names()
-        gone = [n for n in removed if n.lower() in before]
-        new = {n: a for n, a in added.items() if before.get(n.lower()) != a}
-        if gone or new:
-            self.inner.update(new, gone)
-            self.refresh()
+        with self._lock:
+            before = self._current()
+            gone = [n for n in removed if n.lower() in before]
+            new = {n: a for n, a in added.items() if before.get(n.lower()) != a}
+            if not gone and not new:
+                return
+            after: dict[str, str] | None = None
+            try:
+                self.inner.update(new, gone)
+                after = dict(before)
+                for name in gone:
+                    after.pop(name.lower(), None)
+                after.update((name.lower(), address) for name, address in new.items())
+            finally:
+                self._changed(after)  # (None, read again, if the update failed)
+        self.refresh()
 
     def names(self) -> dict[str, str]:
-        return self.inner.names()
+        with self._lock:
+            return dict(self._current())
 
     def clear(self) -> None:
-        self.inner.clear()
+        with self._lock:
+            cleared: dict[str, str] | None = None
+            try:
+                self.inner.clear()
+                cleared = {}
+            finally:
+                self._changed(cleared)
         self.refresh()
 
 
