@@ -34,7 +34,8 @@ def test_a_launcher_is_a_fork_known_by_its_launch_command_line(tmp_path: Path) -
         server = LaunchServer(host_python(), GUEST_SCRIPT, title_room=len(str(tmp_path)) + 512)
         try:
             pid = await server.launch(str(d / "config.json"),
-                                      config(d, netns=str(tmp_path / "netns")))
+                                      config(d, netns=str(tmp_path / "netns"),
+                                             hosts=str(d / "hosts"), hosts_text="10.0.0.1 a\n"))
             assert pid is not None
             pids.append(pid)
             assert server.pid is not None
@@ -44,6 +45,8 @@ def test_a_launcher_is_a_fork_known_by_its_launch_command_line(tmp_path: Path) -
             assert int((d / "launcher.pid").read_text()) == pid
             assert (d / "user-data").read_bytes() == b"#!/bin/sh\n"  # written by the launcher
             assert (d / "volume/upper").is_dir() and (d / "config.json").exists()
+            assert (d / "hosts").read_text() == "10.0.0.1 a\n"  # (its hosts file, as given)
+            assert "hosts_text" not in (d / "config.json").read_text()
             own = Path(f"/proc/{server.pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
             assert own[-1] == b"serve"  # (its padding is gone)
         finally:

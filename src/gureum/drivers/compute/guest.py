@@ -236,10 +236,24 @@ def prepare(config_path: str, config: dict[str, Any], new: bool) -> None:
 
     ``new``: the config comes from gureum, not from CONFIG.json: make the
     directories it names, write the user data, keep the config as CONFIG.json."""
+    text = config.pop("hosts_text", None)  # (not kept in CONFIG.json)
     if new:
         config["config_path"] = config_path
         for path in config.pop("mkdir", []):
             os.makedirs(path, exist_ok=True)
+    if text is not None and config.get("hosts"):
+        # The instance's hosts file as gureum gave it, unless gureum wrote one
+        # since (newer names).
+        try:
+            fd = os.open(config["hosts"], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            pass
+        else:
+            try:
+                os.write(fd, text.encode())
+            finally:
+                os.close(fd)
+    if new:
         data = config.pop("user_data_b64", None)
         if data is not None and config.get("user_data"):
             with open(config["user_data"], "wb") as f:

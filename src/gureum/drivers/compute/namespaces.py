@@ -206,7 +206,8 @@ class NamespaceDriver:
             if self.running(spec.id):
                 return
             d = f"{self.guests_dir}/{spec.id}"  # (strings: a launch builds many paths)
-            if os.path.exists(d):  # (a new guest has nothing on the host yet)
+            new = not os.path.exists(d)
+            if not new:  # (a new guest has nothing on the host yet)
                 await self._cleanup(spec.id)
                 for name in ("ready", "launcher.pid", "reloads", "rules.nft"):
                     with contextlib.suppress(FileNotFoundError):
@@ -262,11 +263,17 @@ class NamespaceDriver:
             config["mkdir"] = [f"{d}/{sub}" for sub in ("volume/upper", "volume/work", "root")]
             config["user_data_b64"] = (base64.b64encode(spec.user_data).decode()
                                        if spec.user_data else None)
+            names = generation = None
             if self.guest_names is not None:
                 config["hosts"] = f"{d}/hosts"
-                lines = own_hosts(spec.address, spec.fqdn, spec.hostname)
-                self.guest_names.write_guest(Path(d, "hosts"), lines)
+                names = own_hosts(spec.address, spec.fqdn, spec.hostname)
+                if new:  # (its launcher makes the file: creating one is the costly part)
+                    config["hosts_text"], generation = self.guest_names.guest_text(names)
+                else:
+                    self.guest_names.write_guest(Path(d, "hosts"), names)
             pid = await self.launches.launch(f"{d}/config.json", config)
+            if generation is not None and self.guest_names is not None and names:
+                self.guest_names.written(Path(d, "hosts"), names, generation)
             fields = _stat(pid) if pid is not None else None
             if pid is not None and fields is not None and fields[0] != "Z":
                 self._pids[spec.id] = (pid, fields[19])  # (no pid file to read back)
