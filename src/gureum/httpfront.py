@@ -251,7 +251,8 @@ class LeanProtocol(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._reading_paused = False
         self._discarding: LeanRequest | None = None  # answered; the rest of its body is dropped
-        self._closing = False
+        self._closing = False  # shutting down: close after the answer in flight
+        self._peer_done = False  # the client shut its side: close once all is answered
         self._idle_since = 0.0
         self._idle_timer: asyncio.TimerHandle | None = None
 
@@ -315,6 +316,9 @@ class LeanProtocol(asyncio.Protocol):
         request = self._parsing
         if request is not None and request._body is not None and not request.complete:
             request._body.set_exception(ConnectionResetError("the body ended early"))
+        if self._task is not None or self._queue:
+            self._peer_done = True  # the client has sent all: answer, then close
+            return True
         return None  # close the transport
 
     def pause_writing(self) -> None:
@@ -454,7 +458,7 @@ class LeanProtocol(asyncio.Protocol):
             return
         if self._handover_bytes is not None:
             self._hand_over()
-        elif self._closing:
+        elif self._closing or self._peer_done:
             self.transport.close()
         else:
             self._idle_since = self.loop.time()

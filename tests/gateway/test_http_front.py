@@ -70,6 +70,9 @@ class Answers:
                 self.max_buffered = max(self.max_buffered, reader._size)
                 await asyncio.sleep(0.0005)
             return HttpResponse(200, {}, str(self.read_bytes).encode())
+        if path == "/sleepy":
+            await asyncio.sleep(0.2)
+            return HttpResponse(200, {}, b"slept")
         if path == "/hang":
             await self.release.wait()
             return HttpResponse(200, {}, b"late")
@@ -256,6 +259,12 @@ def test_http_1_0_is_answered_and_closed(tmp_path: Path) -> None:
         out = await raw_exchange(port, b"GET /stream HTTP/1.0\r\n\r\n")
         assert out.startswith(b"HTTP/1.1 200 OK\r\n")
         assert b"Transfer-Encoding" not in out
+        assert out.endswith(b"part0;part1;part2;part3;part4;")
+        # A client that shuts its side after sending still gets its answers.
+        out = await raw_exchange(port, b"GET /sleepy HTTP/1.1\r\nHost: x\r\n\r\n"
+                                       b"GET /stream HTTP/1.0\r\n\r\n", close_after=True)
+        assert b"\r\n\r\nslept" in out
+        assert out.startswith(b"HTTP/1.1 200 OK\r\n")
         assert out.endswith(b"part0;part1;part2;part3;part4;")
 
     run(test, tmp_path)
