@@ -315,7 +315,9 @@ class LeanProtocol(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         request = self._parsing
         if request is not None and request._body is not None and not request.complete:
+            # The body can never be complete: nothing more is answered.
             request._body.set_exception(ConnectionResetError("the body ended early"))
+            return None
         if self._task is not None or self._queue:
             self._peer_done = True  # the client has sent all: answer, then close
             return True
