@@ -66,7 +66,7 @@ class Settings:
     rds_gib_bytes: int = 2**30
     # The HTTP front of the endpoint: "lean" (gureum's own HTTP/1.1 server for
     # API calls, aiohttp for the console) or "aiohttp" (aiohttp for everything).
-    http: str = "aiohttp"
+    http: str = "lean"
 
     # env var name -> (field name, converter)
     ENV: Mapping[str, tuple[str, Callable[[str], object]]] = dataclasses.field(
