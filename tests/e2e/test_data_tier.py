@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from gureum.drivers.compute import hostnet
 from gureum.testing.server import RunningGureum, running_gureum
 
 from .ec2_support import leftovers, root_only, sweep, wait_for
@@ -341,4 +342,124 @@ def test_an_instance_reaches_mariadb_and_a_replication_group(cloud: RunningGureu
     wait_gone(rds, db_id)
     wait_for(lambda: not cache.describe_replication_groups()["ReplicationGroups"], timeout=60)
     assert not any(on_host(a) for a in members if a)
+    assert leftovers(ids, cloud.data_dir) == []
+
+
+def test_subnet_groups_in_a_vpc_of_ones_own(cloud: RunningGureum) -> None:
+    """A DB subnet group and a cache subnet group over subnets of a VPC the
+    user made: the servers' addresses are in those subnets, on that VPC's
+    bridge, and its instances reach them by name; groups in use cannot be
+    deleted; the bridge goes with the last of them."""
+    ec2, rds, cache = cloud.client("ec2"), cloud.client("rds"), cloud.client("elasticache")
+    tag = uuid.uuid4().hex[:6]
+    second = 100 + int(tag, 16) % 150
+    vpc = ec2.create_vpc(CidrBlock=f"10.{second}.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.{second}.{n}.0/24",
+                                 AvailabilityZone=zone)["Subnet"]["SubnetId"]
+               for n, zone in ((1, "us-east-1a"), (2, "us-east-1b"))]
+    app_sg = ec2.create_security_group(GroupName=f"app-{tag}", Description="app",
+                                       VpcId=vpc)["GroupId"]
+    data_sg = ec2.create_security_group(GroupName=f"data-{tag}", Description="data",
+                                        VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=data_sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+         "UserIdGroupPairs": [{"GroupId": app_sg}]} for port in (5432, 6379)])
+    bridge = hostnet.bridge_name(f"10.{second}.0.0/16")
+    with pytest.raises(ClientError) as err:  # one zone is not enough for RDS
+        rds.create_db_subnet_group(DBSubnetGroupName=f"one-{tag}", DBSubnetGroupDescription="x",
+                                   SubnetIds=subnets[:1])
+    assert err.value.response["Error"]["Code"] == "DBSubnetGroupDoesNotCoverEnoughAZs"
+    with pytest.raises(ClientError) as err:
+        cache.create_cache_subnet_group(CacheSubnetGroupName=f"bad-{tag}",
+                                        CacheSubnetGroupDescription="x",
+                                        SubnetIds=["subnet-0123456789abcdef0"])
+    assert err.value.response["Error"]["Code"] == "InvalidSubnet"
+    db_group = rds.create_db_subnet_group(
+        DBSubnetGroupName=f"db-{tag}", DBSubnetGroupDescription="db",
+        SubnetIds=subnets)["DBSubnetGroup"]
+    assert (db_group["VpcId"], len(db_group["Subnets"])) == (vpc, 2)
+    cache.create_cache_subnet_group(CacheSubnetGroupName=f"cache-{tag}",
+                                    CacheSubnetGroupDescription="cache", SubnetIds=subnets)
+    names = [g["DBSubnetGroupName"] for g in rds.describe_db_subnet_groups()["DBSubnetGroups"]]
+    assert "default" in names and f"db-{tag}" in names
+    db_id, cache_id = f"vpcdb-{tag}", f"vpccache-{tag}"
+    rds.create_db_instance(DBInstanceIdentifier=db_id, Engine="postgres", DBName="app",
+                           DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+                           MasterUsername=USER, MasterUserPassword=PASSWORD,
+                           BackupRetentionPeriod=0, DBSubnetGroupName=f"db-{tag}",
+                           VpcSecurityGroupIds=[data_sg], AvailabilityZone="us-east-1b")
+    cache.create_cache_cluster(CacheClusterId=cache_id, Engine="redis",
+                               CacheNodeType="cache.t3.micro", NumCacheNodes=1,
+                               CacheSubnetGroupName=f"cache-{tag}", SecurityGroupIds=[data_sg])
+    ids: list[str] = []
+    dbs, caches = [db_id], [cache_id]
+    try:
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        app = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnets[0],
+                                SecurityGroupIds=[app_sg])["Instances"][0]
+        ids.append(app["InstanceId"])
+        db = wait_status(rds, db_id, timeout=120)
+        assert db["DBSubnetGroup"]["DBSubnetGroupName"] == f"db-{tag}"
+        assert db["DBSubnetGroup"]["VpcId"] == vpc
+        wait_for(lambda: cache.describe_cache_clusters(CacheClusterId=cache_id)[
+            "CacheClusters"][0]["CacheClusterStatus"] == "available", timeout=60)
+        found = cache.describe_cache_clusters(CacheClusterId=cache_id, ShowCacheNodeInfo=True)[
+            "CacheClusters"][0]
+        assert found["CacheSubnetGroupName"] == f"cache-{tag}"
+        db_name, cache_name = db["Endpoint"]["Address"], found["CacheNodes"][0]["Endpoint"][
+            "Address"]
+        db_address, cache_address = resolves(db_name), resolves(cache_name)
+        # The DB instance in its zone's subnet, the cache in the group's first.
+        assert db_address and db_address.startswith(f"10.{second}.2.")
+        assert cache_address and cache_address.startswith(f"10.{second}.1.")
+        shown = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", bridge],
+                               capture_output=True, text=True).stdout
+        assert f" {db_address}/32 " in shown and f" {cache_address}/32 " in shown
+
+        ec2.get_waiter("instance_running").wait(InstanceIds=ids,
+                                                WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        out = inside(cloud, app["InstanceId"], "psql", "-h", db_name, "-U", USER, "-d", "app",
+                     "-Atc", "select 41 + 1",
+                     env={"PGPASSWORD": PASSWORD, "PGCONNECT_TIMEOUT": "5"})
+        assert out.stdout.strip() == "42", (out.stdout, out.stderr)
+        out = inside(cloud, app["InstanceId"], "redis-cli", "-h", cache_name, "ping")
+        assert out.stdout.strip() == "PONG", (out.stdout, out.stderr)
+
+        for call, code in ((lambda: rds.delete_db_subnet_group(DBSubnetGroupName=f"db-{tag}"),
+                            "InvalidDBSubnetGroupStateFault"),
+                           (lambda: cache.delete_cache_subnet_group(
+                               CacheSubnetGroupName=f"cache-{tag}"), "CacheSubnetGroupInUse"),
+                           (lambda: ec2.delete_subnet(SubnetId=subnets[1]),
+                            "DependencyViolation")):
+            with pytest.raises(ClientError) as err:
+                call()
+            assert err.value.response["Error"]["Code"] == code
+
+        ec2.terminate_instances(InstanceIds=ids)
+        ec2.get_waiter("instance_terminated").wait(
+            InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        assert hostnet.link_exists(bridge)  # (kept for the database and the cache)
+        rds.delete_db_instance(DBInstanceIdentifier=db_id, SkipFinalSnapshot=True)
+        cache.delete_cache_cluster(CacheClusterId=cache_id)
+        wait_gone(rds, db_id)
+        dbs = []
+        wait_for(lambda: not cache.describe_cache_clusters()["CacheClusters"], timeout=30)
+        caches = []
+        wait_for(lambda: not hostnet.link_exists(bridge), timeout=15, interval=0.2)
+        rds.delete_db_subnet_group(DBSubnetGroupName=f"db-{tag}")
+        cache.delete_cache_subnet_group(CacheSubnetGroupName=f"cache-{tag}")
+    finally:
+        for id in dbs:
+            rds.delete_db_instance(DBInstanceIdentifier=id, SkipFinalSnapshot=True)
+        for id in caches:
+            cache.delete_cache_cluster(CacheClusterId=id)
+        if ids:
+            ec2.terminate_instances(InstanceIds=ids)
+            ec2.get_waiter("instance_terminated").wait(
+                InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    for g in (data_sg, app_sg):
+        ec2.delete_security_group(GroupId=g)
+    for subnet in subnets:
+        ec2.delete_subnet(SubnetId=subnet)
+    ec2.delete_vpc(VpcId=vpc)
     assert leftovers(ids, cloud.data_dir) == []

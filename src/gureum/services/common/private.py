@@ -27,13 +27,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from gureum.drivers.compute import NetworkPlan
 from gureum.errors import AWSError
 
-from ..base import Env
+from ..base import Call, Env, Identity
 
 KIND = "net:private-address"
 SECURITY_GROUP = "ec2:security-group"  # EC2's records of security groups
 RESERVED_KEY = "ec2.reserved-addresses"  # EC2's registry of addresses not to give out
+SUBNET_USERS_KEY = "ec2.subnet-users"  # EC2 asks before deleting a subnet
 
 
 class PrivateAddresses:
@@ -61,14 +63,21 @@ class PrivateAddresses:
 
     def attach(self) -> None:
         """Tell EC2 which addresses it must not give to instances."""
-        hooks = self.env.extras.setdefault(RESERVED_KEY, [])
-        if self.reserved not in hooks:
-            hooks.append(self.reserved)
+        for key, hook in ((RESERVED_KEY, self.reserved), (SUBNET_USERS_KEY, self.uses_subnet)):
+            hooks = self.env.extras.setdefault(key, [])
+            if hook not in hooks:
+                hooks.append(hook)
 
     def detach(self) -> None:
-        hooks = self.env.extras.get(RESERVED_KEY) or []
-        if self.reserved in hooks:
-            hooks.remove(self.reserved)
+        for key, hook in ((RESERVED_KEY, self.reserved), (SUBNET_USERS_KEY, self.uses_subnet)):
+            hooks = self.env.extras.get(key) or []
+            if hook in hooks:
+                hooks.remove(hook)
+
+    def uses_subnet(self, account: str, region: str, subnet_id: str) -> bool:
+        """Whether a server of this service has its address in ``subnet_id``."""
+        return any(d["subnet"] == subnet_id and d.get("account", account) == account
+                   and d.get("region", region) == region for d in self._records())
 
     def reserved(self) -> set[str]:
         return {d["address"] for d in self._records()}
@@ -81,23 +90,29 @@ class PrivateAddresses:
             and (owner is None or d["owner"] == owner))
         return found
 
-    def allocate(self, owner: str, account: str, region: str, zone: str | None) -> str | None:
-        """A private address for ``owner`` in the default subnet of ``zone``
-        (the first default subnet if ``zone`` has none), recorded (call inside
-        a transaction; the same address if ``owner`` has one already); None
-        when endpoints live on loopback addresses."""
+    def allocate(self, owner: str, account: str, region: str, zone: str | None,
+                 subnet_ids: list[str] | None = None) -> str | None:
+        """A private address for ``owner`` in the subnet of ``zone`` among
+        ``subnet_ids`` (a subnet group's; None: the default subnets), or the
+        first of them if none is in ``zone``, recorded (call inside a
+        transaction; the same address if ``owner`` has one already); None when
+        endpoints live on loopback addresses."""
         ec2 = self._ec2()
         if self.compute() is None:
             return None
         held = self._records(owner)
         if held:
             return str(held[0]["address"])
-        subnets = ec2.default_subnets(account, region)
+        call = Call("ec2", "Allocate", account, region, Identity.root(account), "")
+        subnets = ([ec2.subnet_for(call, s, None) for s in subnet_ids] if subnet_ids
+                   else ec2.default_subnets(account, region))
         subnet = next((s for s in subnets if s["AvailabilityZone"] == zone), subnets[0])
         address = str(ec2.allocate_addresses(subnet, 1)[0])
+        # A VPC the user made is a network of its own (None: the default one).
         self.env.store.resources.put(KIND, "", "", address, {
             "address": address, "owner": owner, "service": self.service,
-            "subnet": subnet["SubnetId"], "zone": subnet["AvailabilityZone"]})
+            "account": account, "region": region, "subnet": subnet["SubnetId"],
+            "zone": subnet["AvailabilityZone"], "network": subnet.get("_network")})
         return address
 
     def subnet_of(self, address: str) -> str | None:
@@ -111,9 +126,10 @@ class PrivateAddresses:
         """Put ``address`` on the host (before an engine listens there); a
         loopback address, or one already placed, needs nothing."""
         compute = self.compute()
-        if compute is None or self.env.store.resources.get(KIND, "", "", address) is None:
+        doc = self.env.store.resources.get(KIND, "", "", address)
+        if compute is None or doc is None:
             return
-        await compute.add_host_address(address)
+        await compute.add_host_address(address, _plan(doc.get("network")))
 
     async def release(self, owner: str) -> None:
         """Take ``owner``'s address off the host, then forget it."""
@@ -134,30 +150,31 @@ class PrivateAddresses:
     async def _drop(self, doc: dict[str, Any]) -> None:
         compute = self.compute()
         if compute is not None:
-            await compute.remove_host_address(doc["address"])
+            await compute.remove_host_address(doc["address"], _plan(doc.get("network")))
         with self.env.store.tx():
             self.env.store.resources.delete(KIND, "", "", doc["address"])
 
     # -- security groups and subnets (described as AWS does) -----------------
 
-    def groups(self, account: str, region: str, given: Any) -> list[str]:
+    def groups(self, account: str, region: str, given: Any, vpc: str | None = None
+               ) -> list[str]:
         """The VPC security groups of a new endpoint: ``given`` (each must
-        exist, in the default VPC), or the default VPC's default group, as on
-        AWS ([] without EC2)."""
+        exist, in ``vpc``: its subnet group's, the default VPC when None), or
+        that VPC's default group, as on AWS ([] without EC2)."""
         ec2 = self._ec2()
         if given is not None and (not isinstance(given, list)
                                   or not all(isinstance(g, str) for g in given)):
             raise AWSError("InvalidParameterValue", "Security group ids must be a list of ids")
         if ec2 is None or not hasattr(ec2, "default_group"):
             return list(dict.fromkeys(given or []))
-        vpc = ec2.default_vpc(account, region)["VpcId"]
+        vpc = vpc or ec2.default_vpc(account, region)["VpcId"]
         for g in given or []:
             doc = self.env.store.resources.get(SECURITY_GROUP, account, region, g)
             if doc is None or doc.get("vpc_id") not in (None, vpc):
                 raise AWSError("InvalidParameterValue",
                                f"Invalid security group , groupId= {g}, groupName=."
                                if doc is None else
-                               f"The security group {g} is not in the default VPC {vpc}")
+                               f"The security group {g} is not in the VPC {vpc}")
         if given:
             return list(dict.fromkeys(given))
         with self.env.store.tx():
@@ -170,3 +187,8 @@ class PrivateAddresses:
             return "", []
         subnets: list[dict[str, Any]] = ec2.default_subnets(account, region)
         return str(ec2.default_vpc(account, region)["VpcId"]), subnets
+
+
+def _plan(network: dict[str, str] | None) -> NetworkPlan | None:
+    """The compute driver's name for a VPC's network (None: the default one)."""
+    return NetworkPlan(network["cidr"], network["gateway"]) if network else None

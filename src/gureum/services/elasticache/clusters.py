@@ -12,21 +12,15 @@ from gureum.services.common.pagination import paginate
 
 from ..base import Call
 from .catalog import check_engine, check_node_type, check_port, maxmemory
-from .core import EVENT, GROUP, NODE, SNAPSHOT, ElastiCacheCore, check_id
+from .core import EVENT, GROUP, NODE, SNAPSHOT, check_id
 from .params import require as require_parameter_group
 from .render import cache_cluster
+from .subnetgroups import SubnetGroupOperations
 
 DEFAULT_PARAMETER_GROUP = "default.redis7"
 EVENT_TYPES = ("cache-cluster", "cache-parameter-group", "cache-security-group",
                "cache-subnet-group", "replication-group", "serverless-cache",
                "serverless-cache-snapshot", "user", "user-group")
-
-
-def check_subnet_group(name: object) -> None:
-    """Cache subnet groups are not made here: every node is in the default
-    VPC's default subnets (``CacheSubnetGroupName`` says ``default``)."""
-    if name and str(name).lower() != "default":
-        raise AWSError("CacheSubnetGroupNotFoundFault", f"CacheSubnetGroup {name} not found.")
 
 
 def retention(value: object) -> int:
@@ -37,16 +31,22 @@ def retention(value: object) -> int:
     return value
 
 
-class ClusterOperations(ElastiCacheCore):
+class ClusterOperations(SubnetGroupOperations):
     def new_node(self, account: str, region: str, id: str, *, node_type: str, engine: str,
                  version: str, port: int, az: str | None = None, group: str | None = None,
                  shard: str | None = None, cluster_mode: bool = False,
                  tags: dict[str, str] | None = None, snapshot_retention: int = 0,
                  snapshot_window: str | None = None, seed: str | None = None,
                  parameter_group: str = DEFAULT_PARAMETER_GROUP,
-                 security_groups: list[str] | None = None) -> dict[str, Any]:
+                 security_groups: list[str] | None = None,
+                 subnet_group: str = "default") -> dict[str, Any]:
         if self.find_node(account, region, id) is not None:
             raise AWSError("CacheClusterAlreadyExists", f"Cache cluster {id} already exists.")
+        # Its address is in its subnet group's subnets (the default VPC's when
+        # none is named), in its zone if the group has it.
+        subnets = self.subnet_groups.get(account, region, subnet_group) \
+            or self.subnet_groups.default(account, region)
+        az = az or self.subnet_groups.zone_for(subnets, f"{region}a")
         doc: dict[str, Any] = {
             "id": id, "account": account, "region": region, "status": "creating",
             "node_type": node_type, "engine": engine, "engine_version": version, "port": port,
@@ -57,11 +57,13 @@ class ClusterOperations(ElastiCacheCore):
             "parameter_group": parameter_group, "reboots": 0, "rebooted": 0,
             "arn": self.arn({"account": account, "region": region}, f"cluster:{id}"),
             "seed": seed, "security_groups": list(security_groups or []),
+            "subnet_group": subnets["name"],
         }
         # On EC2's instance network: an address in the subnet of its zone
         # (instances reach it); otherwise a loopback address of its own.
         owner = self.address_owner(doc)
-        doc["address"] = (self.private.allocate(owner, account, region, doc["az"])
+        doc["address"] = (self.private.allocate(owner, account, region, doc["az"],
+                                                self.subnet_groups.subnet_ids(subnets))
                           or self.env.addresses.allocate(owner))
         self.save_node(doc)
         return doc
@@ -80,8 +82,9 @@ class ClusterOperations(ElastiCacheCore):
         port = check_port(params.get("Port"))
         tags = tagging.to_dict(params.get("Tags"))
         seed = self.snapshot_seed(call, params.get("SnapshotName"))
-        check_subnet_group(params.get("CacheSubnetGroupName"))
-        groups = self.private.groups(call.account, call.region, params.get("SecurityGroupIds"))
+        subnets = self.cache_subnet_group(call, params.get("CacheSubnetGroupName"))
+        groups = self.private.groups(call.account, call.region, params.get("SecurityGroupIds"),
+                                     subnets["vpc_id"] or None)
         if params.get("CacheParameterGroupName"):
             pg = require_parameter_group(self.store, call.account, call.region,
                                          params["CacheParameterGroupName"])
@@ -96,7 +99,8 @@ class ClusterOperations(ElastiCacheCore):
                 tags=tags, snapshot_retention=retention(params.get("SnapshotRetentionLimit")),
                 snapshot_window=params.get("SnapshotWindow"), seed=seed,
                 parameter_group=params.get("CacheParameterGroupName")
-                or DEFAULT_PARAMETER_GROUP, security_groups=groups)
+                or DEFAULT_PARAMETER_GROUP, security_groups=groups,
+                subnet_group=subnets["name"])
         self.wake_node(call.account, call.region, id)
         return {"CacheCluster": cache_cluster(doc, False)}
 
@@ -166,7 +170,8 @@ class ClusterOperations(ElastiCacheCore):
                 doc["auto_minor"] = bool(params["AutoMinorVersionUpgrade"])
             if params.get("SecurityGroupIds"):  # (applied at once, as on AWS)
                 doc["security_groups"] = self.private.groups(
-                    call.account, call.region, params["SecurityGroupIds"])
+                    call.account, call.region, params["SecurityGroupIds"],
+                    self.cache_subnet_group(call, doc.get("subnet_group"))["vpc_id"] or None)
             self.save_node(doc)
         self.wake_node(call.account, call.region, doc["id"])
         return {"CacheCluster": cache_cluster(doc, False)}

@@ -15,12 +15,14 @@ from gureum.services.common.ids import arn
 
 from ..base import Call, Env, Service
 from ..common.private import PrivateAddresses
+from ..common.subnetgroups import SubnetGroups
 
 NODE = "elasticache:cluster"  # a cache cluster: one node (Redis)
 GROUP = "elasticache:group"
 EVENT = "elasticache:event"
 SNAPSHOT = "elasticache:snapshot"
 PARAMETER_GROUP = "elasticache:parametergroup"
+SUBNET_GROUP = "elasticache:subnetgroup"
 NODE_LOOP = "elasticache-nodes"
 GROUP_LOOP = "elasticache-groups"
 DRIVER_KEY = "elasticache.redis"  # Env.extras: a RedisDriver to use instead of the host's
@@ -85,12 +87,13 @@ def group_name(kind: str, group: dict[str, Any]) -> str:
 class ElastiCacheCore(Service):
     """State and helpers of the ElastiCache service; operations live in mixins."""
 
-    kinds = (NODE, GROUP, EVENT, SNAPSHOT, PARAMETER_GROUP)
+    kinds = (NODE, GROUP, EVENT, SNAPSHOT, PARAMETER_GROUP, SUBNET_GROUP)
 
     def __init__(self, env: Env) -> None:
         super().__init__(env)
         self.driver: RedisDriver = make_driver(env)
         self.private = PrivateAddresses(env, "elasticache")
+        self.subnet_groups = SubnetGroups(env, SUBNET_GROUP)
         self.snapshot_dir = Path(env.settings.data_dir) / "elasticache" / "snapshots"
 
     @property

@@ -13,7 +13,7 @@ from gureum.services.common.pagination import paginate
 
 from ..base import Call
 from .catalog import check_engine, check_node_type, check_port, maxmemory
-from .clusters import DEFAULT_PARAMETER_GROUP, ClusterOperations, check_subnet_group, retention
+from .clusters import DEFAULT_PARAMETER_GROUP, ClusterOperations, retention
 from .core import GROUP, check_id
 from .params import require as require_parameter_group
 from .render import replication_group
@@ -71,7 +71,8 @@ class GroupOperations(ClusterOperations):
                           cluster_mode=group["cluster_mode"],
                           snapshot_retention=group.get("snapshot_retention", 0),
                           seed=seed if not shard["members"] else None,
-                          security_groups=group.get("security_groups"))
+                          security_groups=group.get("security_groups"),
+                          subnet_group=group.get("subnet_group") or "default")
             shard["members"].append(mid)
             if shard["primary"] is None:
                 shard["primary"] = mid
@@ -134,9 +135,10 @@ class GroupOperations(ClusterOperations):
                            "one replica (NumCacheClusters >= 2)")
         tags = tagging.to_dict(params.get("Tags"))
         seed = self.snapshot_seed(call, params.get("SnapshotName"))
-        check_subnet_group(params.get("CacheSubnetGroupName"))
+        subnets = self.cache_subnet_group(call, params.get("CacheSubnetGroupName"))
         security_groups = self.private.groups(call.account, call.region,
-                                              params.get("SecurityGroupIds"))
+                                              params.get("SecurityGroupIds"),
+                                              subnets["vpc_id"] or None)
         if seed is not None and cluster_mode:
             raise AWSError("InvalidParameterCombination",
                            "Restoring a snapshot into cluster mode is not supported yet")
@@ -156,6 +158,7 @@ class GroupOperations(ClusterOperations):
                 or (DEFAULT_PARAMETER_GROUP + (".cluster.on" if cluster_mode else "")),
                 "arn": self.arn(call, f"replicationgroup:{id}"),
                 "shards": [], "task": None, "security_groups": security_groups,
+                "subnet_group": subnets["name"],
             }
             for i in range(count):
                 shard = {"id": f"{i + 1:04d}", "slots": slots[i], "primary": None,
@@ -219,7 +222,8 @@ class GroupOperations(ClusterOperations):
                 group["description"] = params["ReplicationGroupDescription"]
             if params.get("SecurityGroupIds"):  # (applied at once, as on AWS)
                 group["security_groups"] = self.private.groups(
-                    call.account, call.region, params["SecurityGroupIds"])
+                    call.account, call.region, params["SecurityGroupIds"],
+                    self.cache_subnet_group(call, group.get("subnet_group"))["vpc_id"] or None)
                 for m in self.members(group):
                     m["security_groups"] = group["security_groups"]
                     self.save_node(m)

@@ -26,7 +26,7 @@ def cache_cluster(doc: dict[str, Any], show_nodes: bool) -> dict[str, Any]:
         "CacheSecurityGroups": [],
         "CacheParameterGroup": {"CacheParameterGroupName": doc["parameter_group"],
                                 "ParameterApplyStatus": "in-sync", "CacheNodeIdsToReboot": []},
-        "CacheSubnetGroupName": "default",
+        "CacheSubnetGroupName": doc.get("subnet_group") or "default",
         "SecurityGroups": [{"SecurityGroupId": g, "Status": "active"}
                            for g in doc.get("security_groups") or []],
         "AutoMinorVersionUpgrade": doc.get("auto_minor", True),

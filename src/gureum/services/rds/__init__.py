@@ -12,9 +12,10 @@ from .lifecycle import Lifecycle
 from .metering import InstanceUsage
 from .misc import MiscOperations
 from .params import ParameterGroupOperations
+from .subnetgroups import SubnetGroupOperations
 
 register_source("rds", InstanceUsage)
 
 
-class RDS(Lifecycle, MiscOperations, ParameterGroupOperations):
+class RDS(Lifecycle, MiscOperations, ParameterGroupOperations, SubnetGroupOperations):
     name = "rds"

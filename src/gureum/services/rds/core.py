@@ -24,6 +24,7 @@ from gureum.services.common import tags as tagutil
 
 from ..base import Call, Env, Service
 from ..common.private import PrivateAddresses
+from ..common.subnetgroups import SubnetGroups
 from .classes import instance_class
 from .engines import MYSQL_ENGINES, Engines
 from .parameters import catalog, family_of, static_values
@@ -33,6 +34,7 @@ SNAPSHOT = "rds:snapshot"
 AUTOMATED = "rds:automated-backup"
 PARAMETER_GROUP = "rds:parameter-group"
 EVENT = "rds:event"
+SUBNET_GROUP = "rds:subnet-group"
 LOOP = "rds-instances"
 SNAPSHOT_LOOP = "rds-snapshots"
 DRIVER_KEY = "rds.postgres"  # Env.extras: a PostgresDriver to use instead of the host's
@@ -91,13 +93,14 @@ def iso(t: float) -> str:
 class RDSCore(Service):
     """State and helpers of the RDS service; operations live in mixins."""
 
-    kinds = (INSTANCE, SNAPSHOT, AUTOMATED, EVENT, PARAMETER_GROUP)
+    kinds = (INSTANCE, SNAPSHOT, AUTOMATED, EVENT, PARAMETER_GROUP, SUBNET_GROUP)
 
     def __init__(self, env: Env) -> None:
         super().__init__(env)
         self.driver: Engines | None = make_driver(env)
         self.root = Path(env.settings.data_dir) / "rds"
         self.private = PrivateAddresses(env, "rds")
+        self.subnet_groups = SubnetGroups(env, SUBNET_GROUP)
 
     @property
     def store(self) -> Any:
@@ -288,14 +291,13 @@ class RDSCore(Service):
         }
         if doc.get("db_name"):
             out["DBName"] = doc["db_name"]
-        vpc, subnets = self.private.subnets(doc["account"], doc["region"])
-        if vpc:  # (its servers' addresses are in these subnets: see common.private)
-            out["DBSubnetGroup"] = {
-                "DBSubnetGroupName": "default", "DBSubnetGroupDescription": "default",
-                "VpcId": vpc, "SubnetGroupStatus": "Complete", "SupportedNetworkTypes": ["IPV4"],
-                "Subnets": [{"SubnetIdentifier": s["SubnetId"],
-                             "SubnetAvailabilityZone": {"Name": s["AvailabilityZone"]},
-                             "SubnetOutpost": {}, "SubnetStatus": "Active"} for s in subnets]}
+        group = self.subnet_groups.get(doc["account"], doc["region"],
+                                       doc.get("subnet_group") or "default")
+        if group is not None and group["vpc_id"]:
+            from .subnetgroups import render_group  # (imports this module)
+
+            # (its servers' addresses are in these subnets: see common.private)
+            out["DBSubnetGroup"] = render_group(group, doc["account"], doc["region"])
         if doc["status"] != "creating" or doc.get("endpoint_ready"):
             out["Endpoint"] = {"Address": doc["host"], "Port": doc["port"],
                                "HostedZoneId": HOSTED_ZONE}

@@ -82,14 +82,23 @@ class InstanceOperations(ManagedPasswords):
             "standby_id": engine_id(engine), "replicas": [], "pending": {},
             "backups": [], "latest_restorable": None, "last_backup": None, "replica_of": None,
         }
-        subnet_group = params.get("DBSubnetGroupName")
-        if subnet_group and str(subnet_group).lower() != "default":
-            # (DB subnet groups are not made here: every DB instance is in the
-            # default VPC's default subnets, which DBSubnetGroup describes)
+        # Its servers get addresses in its DB subnet group's subnets (the
+        # default VPC's when none is named), in its zone if the group has it.
+        net_group = self.subnet_groups.get(call.account, region,
+                                       params.get("DBSubnetGroupName") or "default")
+        if net_group is None:
             raise AWSError("DBSubnetGroupNotFoundFault",
-                           f"DBSubnetGroup {subnet_group} not found.", 404)
+                           f"DBSubnetGroup {params.get('DBSubnetGroupName')} not found.", 404)
+        doc["subnet_group"] = net_group["name"]
+        if params.get("AvailabilityZone") is None:
+            doc["az"] = self.subnet_groups.zone_for(net_group, doc["az"]) or doc["az"]
+            others = [s["AvailabilityZone"] for s in net_group["subnets"]
+                      if s["AvailabilityZone"] != doc["az"]]
+            if others:
+                doc["secondary_az"] = others[0]
         doc["security_groups"] = self.private.groups(call.account, region,
-                                                     params.get("VpcSecurityGroupIds"))
+                                                     params.get("VpcSecurityGroupIds"),
+                                                     net_group["vpc_id"] or None)
         doc["resource_id"] = "db-" + secrets.token_hex(13).upper()
         doc["host"] = self.host(call.account, region, id)
         doc.update(extra)
@@ -121,8 +130,11 @@ class InstanceOperations(ManagedPasswords):
                                f"DB instance already exists: {doc['id']}")
             # On EC2's instance network: an address in the subnet of its zone
             # (instances reach it); otherwise a loopback address of its own.
+            group = self.subnet_groups.get(call.account, call.region,
+                                           doc.get("subnet_group") or "default")
             doc["address"] = (self.private.allocate(self.owner(doc), call.account,
-                                                    call.region, doc["az"])
+                                                    call.region, doc["az"],
+                                                    self.subnet_groups.subnet_ids(group))
                               or self.env.addresses.allocate(self.owner(doc)))
             self.save(doc)
             self.event(call.account, call.region, doc["id"], "db-instance",
@@ -247,8 +259,11 @@ class InstanceOperations(ManagedPasswords):
                     family_of(doc["engine"], doc["engine_version"]))
                 doc["params_new_group"] = True
             if params.get("VpcSecurityGroupIds"):  # (applied at once, as on AWS)
+                vpc = self.subnet_groups.get(call.account, call.region,
+                                             doc.get("subnet_group") or "default")
                 doc["security_groups"] = self.private.groups(
-                    call.account, call.region, params["VpcSecurityGroupIds"])
+                    call.account, call.region, params["VpcSecurityGroupIds"],
+                    (vpc or {}).get("vpc_id") or None)
             if params.get("DeletionProtection") is not None:
                 doc["deletion_protection"] = bool(params["DeletionProtection"])
             if params.get("CopyTagsToSnapshot") is not None:

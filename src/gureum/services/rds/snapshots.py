@@ -176,6 +176,8 @@ class SnapshotOperations(InstanceOperations):
             "AvailabilityZone": params.get("AvailabilityZone"),
             "CopyTagsToSnapshot": params.get("CopyTagsToSnapshot", False),
             "DBParameterGroupName": params.get("DBParameterGroupName"),
+            "DBSubnetGroupName": params.get("DBSubnetGroupName"),
+            "VpcSecurityGroupIds": params.get("VpcSecurityGroupIds"),
         }
         instance_class(merged["DBInstanceClass"])
         if merged["MultiAZ"] and params.get("AvailabilityZone"):
@@ -322,6 +324,11 @@ class SnapshotOperations(InstanceOperations):
                 "Tags": params.get("Tags"), "AvailabilityZone": params.get("AvailabilityZone"),
                 "DeletionProtection": params.get("DeletionProtection", False),
                 "CopyTagsToSnapshot": params.get("CopyTagsToSnapshot", False),
+                # (in its source's subnet group and security groups unless told)
+                "DBSubnetGroupName": params.get("DBSubnetGroupName")
+                or source.get("subnet_group"),
+                "VpcSecurityGroupIds": params.get("VpcSecurityGroupIds")
+                or source.get("security_groups"),
             }
             instance_class(merged["DBInstanceClass"])
             doc = self.new_record(call, merged, id, engine=source["engine"],
