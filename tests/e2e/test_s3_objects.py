@@ -281,3 +281,21 @@ def test_aws_cli_rm(gureum: RunningGureum, s3: Any, bucket: str) -> None:
     s3.put_object(Bucket=bucket, Key="keep", Body=b"x")
     gureum.aws("s3", "rm", f"s3://{bucket}/dir/x y", check=True)
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["keep"]
+
+
+def test_request_ids_have_the_s3_form(s3: Any, bucket: str, gureum: RunningGureum) -> None:
+    """S3 answers carry S3's request ids (16 upper-case hex digits), each its own,
+    in the header and in error bodies; other services keep their UUIDs."""
+    import re
+
+    ids = []
+    for _ in range(20):
+        meta = s3.head_bucket(Bucket=bucket)["ResponseMetadata"]
+        ids.append(meta["HTTPHeaders"]["x-amz-request-id"])
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="missing")
+    ids.append(exc.value.response["ResponseMetadata"]["RequestId"])
+    assert all(re.fullmatch(r"[0-9A-F]{16}", i) for i in ids), ids
+    assert len(set(ids)) == len(ids)
+    sts_id = gureum.client("sts").get_caller_identity()["ResponseMetadata"]["RequestId"]
+    assert re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", sts_id), sts_id

@@ -6,7 +6,9 @@ no traceback in the body."""
 from __future__ import annotations
 
 import inspect
+import itertools
 import logging
+import secrets
 import uuid
 import zlib
 from collections.abc import AsyncIterable
@@ -77,13 +79,13 @@ class Gateway:
 
     async def answer(self, request: GatewayRequest) -> HttpResponse:
         """The answer to one request, from whichever HTTP front received it."""
-        request_id = str(uuid.uuid4())
         browser = self._browser_answer(request)
         if browser is not None:
             return browser
         spec, protocol_name = routing.find_service(
             request.headers, request.query, request.path, request.host
         )
+        request_id = _s3_request_id() if spec.name == "s3" else str(uuid.uuid4())
         protocol = PROTOCOLS[protocol_name]
         model: ServiceModel | None = None
         operation: OperationModel | None = None
@@ -254,6 +256,17 @@ class Gateway:
 def _client_gone(request: GatewayRequest) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()
+
+
+_S3_ID_PREFIX = secrets.token_hex(4).upper()
+_s3_ids = itertools.count(secrets.randbelow(1 << 32))
+
+
+def _s3_request_id() -> str:
+    """An S3 request id as S3 writes them (16 upper-case hex digits): a random
+    prefix per process and a counter, unique without a random draw per request
+    (a uuid4 cost about 3 us and a getrandom call)."""
+    return f"{_S3_ID_PREFIX}{next(_s3_ids) & 0xFFFFFFFF:08X}"
 
 
 def _is_form_upload(request: GatewayRequest) -> bool:
