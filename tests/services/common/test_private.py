@@ -267,3 +267,61 @@ def test_security_groups_make_the_host_filter(tmp_path: Path) -> None:
         await w.settle()
         assert w.firewall.endpoints == {}
     run(tmp_path, body)
+
+
+def test_subnet_groups_place_servers_in_their_subnets(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        rds, cache = call("rds"), call("elasticache")
+        default = w.rds.describe_db_subnet_groups(rds, {})["DBSubnetGroups"]
+        assert [g["DBSubnetGroupName"] for g in default] == ["default"]
+        with pytest.raises(AWSError) as err:
+            w.rds.delete_db_subnet_group(rds, {"DBSubnetGroupName": "default"})
+        assert err.value.code == "InvalidDBSubnetGroupStateFault"
+        vpc = w.ec2.create_vpc(call("ec2"), {"CidrBlock": "10.200.0.0/16"})["Vpc"]["VpcId"]
+        own = [w.ec2.create_subnet(call("ec2"), {"VpcId": vpc, "CidrBlock": cidr,
+                                                 "AvailabilityZone": zone})["Subnet"]
+               for cidr, zone in (("10.200.1.0/24", "us-east-1a"),
+                                  ("10.200.2.0/24", "us-east-1c"))]
+        ids = [s["SubnetId"] for s in own]
+        w.rds.create_db_subnet_group(rds, {"DBSubnetGroupName": "Mine",
+                                           "DBSubnetGroupDescription": "m", "SubnetIds": ids})
+        with pytest.raises(AWSError) as err:
+            w.rds.create_db_subnet_group(rds, {"DBSubnetGroupName": "mine",
+                                               "DBSubnetGroupDescription": "m",
+                                               "SubnetIds": ids})
+        assert err.value.code == "DBSubnetGroupAlreadyExists"
+        w.cache.create_cache_subnet_group(cache, {"CacheSubnetGroupName": "mine",
+                                                  "CacheSubnetGroupDescription": "m",
+                                                  "SubnetIds": ids[1:]})
+        # A security group of another VPC is refused.
+        with pytest.raises(AWSError) as err:
+            w.create_db("db0", DBSubnetGroupName="mine", VpcSecurityGroupIds=[
+                w.ec2.default_group(ACCOUNT, "us-east-1",
+                                    w.ec2.default_vpc(ACCOUNT, "us-east-1")["VpcId"])["id"]])
+        assert err.value.code == "InvalidParameterValue"
+        db = w.create_db(DBSubnetGroupName="mine")
+        w.create_cache(CacheSubnetGroupName="mine")
+        await w.settle()
+        assert db["DBSubnetGroup"]["VpcId"] == vpc
+        assert db["VpcSecurityGroups"][0]["VpcSecurityGroupId"] == w.ec2.default_group(
+            ACCOUNT, "us-east-1", vpc)["id"]
+        db_address, cache_address = w.db_doc()["address"], w.cache_doc()["address"]
+        assert db_address.startswith("10.200.1.") and cache_address.startswith("10.200.2.")
+        assert w.compute.address_networks[db_address] == "10.200.0.0/16"
+        with pytest.raises(AWSError) as err:
+            w.cache.delete_cache_subnet_group(cache, {"CacheSubnetGroupName": "mine"})
+        assert err.value.code == "CacheSubnetGroupInUse"
+        with pytest.raises(AWSError) as err:
+            w.ec2.delete_subnet(call("ec2"), {"SubnetId": ids[0]})
+        assert err.value.code == "DependencyViolation"
+        w.rds.delete_db_instance(rds, {"DBInstanceIdentifier": "db1",
+                                       "SkipFinalSnapshot": True})
+        w.cache.delete_cache_cluster(cache, {"CacheClusterId": "c1"})
+        await w.settle()
+        assert w.compute.addresses == set()
+        w.rds.delete_db_subnet_group(rds, {"DBSubnetGroupName": "mine"})
+        w.cache.delete_cache_subnet_group(cache, {"CacheSubnetGroupName": "mine"})
+        with pytest.raises(AWSError) as err:
+            w.rds.describe_db_subnet_groups(rds, {"DBSubnetGroupName": "mine"})
+        assert (err.value.code, err.value.status) == ("DBSubnetGroupNotFoundFault", 404)
+    run(tmp_path, body)
