@@ -258,8 +258,10 @@ class GuestNames:
 
     Each instance has ``<guests dir>/<id>/hosts`` (its own lines, then gureum's
     names), bind-mounted by its init as its /etc/hosts. Every change of names
-    rewrites the files of the watched guest directories in place, so instances
-    that were there before this gureum started (re-adopted) follow too."""
+    rewrites the files in place: those found in the watched guest directories
+    (instances that were there before this gureum started, re-adopted) and
+    those made since. Each file's own lines are kept in memory, so a change
+    writes each file once and reads none."""
 
     def __init__(self, inner: NameRegistry) -> None:
         self.inner = inner
@@ -272,6 +274,10 @@ class GuestNames:
         self._names: dict[str, str] | None = None
         self._block: str | None = None
         self.generation = 0
+        # The files kept current (path -> their own lines), and the block they
+        # all show since the last refresh.
+        self._files: dict[str, str] = {}
+        self._shown: str | None = None
 
     def _current(self) -> dict[str, str]:
         if self._names is None:
@@ -288,17 +294,29 @@ class GuestNames:
         return self._block
 
     def watch(self, directory: Path) -> None:
+        """Keep the hosts files already in ``directory``'s guest directories current."""
         with self._lock:
             if directory not in self.directories:
                 self.directories.append(directory)
+            block = self._guest_block()
+            for path in directory.glob("*/hosts"):
+                try:
+                    text = path.read_text()
+                    own = _own_part(own_lines(text))
+                    if own + block != text:
+                        _rewrite(path, own + block)
+                except OSError:  # (an instance being removed)
+                    continue
+                self._files[str(path)] = own
         self.refresh()
 
     def write_guest(self, path: Path, own: str) -> None:
         """Make (or remake) one instance's hosts file before it boots."""
         with self._lock:
-            data = _own_part(own) + self._guest_block()
+            own = _own_part(own)
             path.parent.mkdir(parents=True, exist_ok=True)
-            _rewrite(path, data, create=True)
+            _rewrite(path, own + self._guest_block(), create=True)
+            self._files[str(path)] = own
 
     def guest_text(self, own: str) -> tuple[str, int]:
         """A new instance's hosts file as of now, and the generation of names it
@@ -312,21 +330,24 @@ class GuestNames:
         could not)."""
         with self._lock:
             if generation == self.generation:
+                self._files[str(path)] = _own_part(own)
                 return
         self.write_guest(path, own)
 
     def refresh(self) -> None:
+        """Bring every file kept to the current names (a no-op if they show them)."""
         with self._lock:
             block = self._guest_block()
-            for directory in self.directories:
-                for path in directory.glob("*/hosts"):
-                    try:
-                        text = path.read_text()
-                        data = _own_part(own_lines(text)) + block
-                        if data != text:  # (a name put again, as it was, writes nothing)
-                            _rewrite(path, data)
-                    except OSError:  # (an instance being removed)
-                        continue
+            if block == self._shown:  # (a name put again as it was writes nothing)
+                return
+            for path, own in list(self._files.items()):
+                try:
+                    _rewrite(Path(path), own + block)
+                except FileNotFoundError:  # (its instance was removed)
+                    del self._files[path]
+                except OSError:
+                    continue
+            self._shown = block
 
     def add(self, name: str, address: str) -> None:
         self.update({name: address})
