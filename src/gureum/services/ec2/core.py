@@ -148,6 +148,9 @@ class EC2Core(Service):
         if LOOP in self.env.loops:
             self.env.loops.wake(LOOP, loop_key(account, region, instance_id), after=after)
 
+    def publish_names(self, docs: list[dict[str, Any]]) -> None:
+        """New instances' private DNS names are to resolve (see ``Lifecycle``)."""
+
     def instance(self, call: Call, instance_id: str) -> dict[str, Any]:
         check_instance_id(instance_id)
         doc: dict[str, Any] | None = self.store.resources.get(

@@ -141,6 +141,7 @@ class InstanceOperations(SecurityGroupOperations, ImageOperations):
                 docs.append(doc)
         for doc in docs:
             self.wake(call.account, call.region, doc["id"])
+        self.publish_names(docs)
         self.groups_changed(call, {g["GroupId"] for g in groups})
         return self._reservation(docs)
 

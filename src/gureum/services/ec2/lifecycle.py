@@ -78,6 +78,14 @@ class Lifecycle(EC2Core):
         await self.private_names.flushed()
         await super().reset()
 
+    def publish_names(self, docs: list[dict[str, Any]]) -> None:
+        # From the call, not from each instance's first reconcile: a burst of
+        # launches starts booting only as many at once as the loop runs, and
+        # their names, put one by one as each got its turn, were as many
+        # rewrites of every instance's hosts file. (Batched: see ``Publisher``.)
+        for doc in docs:
+            self.private_names.put(doc["id"], doc.get("fqdn"), doc.get("ip"))
+
     async def resync(self) -> Iterable[str]:
         docs = self.store.resources.list(INSTANCE)
         keys = [loop_key(d["account"], d["region"], d["id"]) for d in docs]
