@@ -6,6 +6,7 @@ stays out (its target times out); revoking the rule takes the target out."""
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -85,8 +86,13 @@ def test_instances_let_in_the_load_balancers_group(cloud: RunningGureum) -> None
 
         # Without the rule the load balancer is kept out too.
         ec2.revoke_security_group_ingress(GroupId=web_sg, IpPermissions=from_lb)
+        went_bad = time.monotonic()
         wait_for(lambda: health()[web["InstanceId"]][0] == "unhealthy", timeout=30,
                  interval=0.5)
+        # Reported unhealthy once the first proxy process's checks fail; every
+        # process stops sending it traffic within interval x threshold (+ the
+        # check's timeout, + 1 s) of its going bad.
+        time.sleep(max(0.0, went_bad + 5 * 2 + 2 + 1 - time.monotonic()))
         assert curl(url)[0] == 503
     finally:
         if lb:
