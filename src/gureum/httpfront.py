@@ -47,6 +47,7 @@ from gureum.services.base import FileBody
 log = logging.getLogger("gureum.http")
 
 READ_LIMIT = 2**16  # a body's reader pauses the socket above twice this
+MAX_HEAD = 256 * 1024  # bytes of a request line and headers
 KEEPALIVE = 75.0  # seconds an idle keep-alive connection is kept (as aiohttp)
 SMALL_FILE = 256 * 1024  # file bodies up to this size leave with their headers
 FILE_CHUNK = 1 << 20
@@ -311,6 +312,10 @@ class LeanProtocol(asyncio.Protocol):
             self._bad_request()  # upgrades are handed over at their head
         except httptools.HttpParserError:
             self._bad_request()
+            return
+        if self._in_head and sum(map(len, self._head_chunks)) > MAX_HEAD:
+            self._head_chunks = []
+            self._bad_request()  # a head this long is no client's
 
     def eof_received(self) -> bool | None:
         request = self._parsing

@@ -280,6 +280,9 @@ def test_malformed_requests_get_400_and_close(tmp_path: Path) -> None:
         assert b"HTTP/1.1 400 Bad Request\r\n" in out
         out = await raw_exchange(port, b"PUT /echo HTTP/1.1\r\nContent-Length: x\r\n\r\n")
         assert out.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+        endless = b"GET /echo HTTP/1.1\r\n" + b"X-Pad: " + b"p" * 300_000
+        out = await raw_exchange(port, endless)
+        assert out.startswith(b"HTTP/1.1 400 Bad Request\r\n")
 
     run(test, tmp_path)
 
