@@ -1,48 +1,28 @@
-"""The lean HTTP/1.1 front: API requests parsed with httptools, answered by the
-gateway, written straight to the socket.
-
-aiohttp's request and response machinery cost more server CPU per small API
-call than the gateway itself; this front keeps only what AWS clients need:
-keep-alive and pipelining (answers in order), ``Expect: 100-continue`` (sent
-when the handler first waits for the body), chunked request bodies, HTTP/1.0
-and ``Connection: close``, HEAD, request bodies streamed through an aiohttp
-``StreamReader`` with flow control (a 5 GiB PUT never sits in memory),
-streamed and sendfile'd response bodies, a ``Date`` header, 400 and close on
-malformed requests.
-
-A request that is not for the AWS gateway — a path under ``/_gureum``
-(console, health, reset, shutdown), an ``Upgrade``, a browser form upload, an
-absolute-form target — hands its whole connection to aiohttp: an aiohttp
-``RequestHandler`` of the same application takes the transport and is fed the
-raw bytes from the first byte of that request on.
-
-A client that goes away while its request's body is being read makes that
-read fail (the operation answers nothing); a handler that is not reading is
-let finish (an operation is never cut between its writes), and its answer is
-dropped.
-"""
+"""One client connection of the lean front: httptools parses, requests are
+answered in order by the gateway, answers are written to the socket, and a
+request that is not an API call hands the connection to aiohttp."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import socket
-import time
 from collections import deque
 from collections.abc import AsyncIterable, Awaitable, Callable
-from email.utils import formatdate
 from http import HTTPStatus
-from typing import Any, cast
+from typing import TYPE_CHECKING, cast
 
 import httptools
-from aiohttp import web
-from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
-from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
-from yarl import URL
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from gureum.gateway.body import send_file
 from gureum.gateway.protocols.base import HttpResponse
 from gureum.services.base import FileBody
+
+from .request import Body, LeanRequest, http_date
+
+if TYPE_CHECKING:
+    from .site import Front
 
 log = logging.getLogger("gureum.http")
 
@@ -53,177 +33,12 @@ SMALL_FILE = 256 * 1024  # file bodies up to this size leave with their headers
 FILE_CHUNK = 1 << 20
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
-_date_second = 0
-_date_value = ""
 
-
-def _date() -> str:
-    global _date_second, _date_value
-    now = int(time.time())
-    if now != _date_second:
-        _date_second = now
-        _date_value = formatdate(now, usegmt=True)
-    return _date_value
-
-
-_fqdn: str | None = None
-
-
-def _default_host() -> str:
-    global _fqdn
-    if _fqdn is None:
-        _fqdn = socket.getfqdn()
-    return _fqdn
-
-
-Answer = Callable[["LeanRequest"], Awaitable[HttpResponse]]
+Answer = Callable[[LeanRequest], Awaitable[HttpResponse]]
 
 
 class _Handover(Exception):
     """Raised in a parser callback to stop parsing: aiohttp takes the connection."""
-
-
-class Body(StreamReader):
-    """A request body whose first wait for bytes sends ``100 Continue`` when
-    the client asked for it."""
-
-    __slots__ = ("on_wait",)
-
-    def __init__(self, protocol: Any, limit: int, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(protocol, limit, loop=loop)
-        self.on_wait: Callable[[], None] | None = None
-
-    async def _wait(self, func_name: str) -> None:
-        on_wait = self.on_wait
-        if on_wait is not None:
-            self.on_wait = None
-            on_wait()
-        await super()._wait(func_name)
-
-
-class LeanRequest:
-    """One parsed request: what the gateway reads (``GatewayRequest``)."""
-
-    __slots__ = (
-        "_body",
-        "_conn",
-        "_query",
-        "_url",
-        "complete",
-        "expect_continue",
-        "headers",
-        "keep_alive",
-        "method",
-        "raw_path",
-        "version",
-    )
-
-    def __init__(self, conn: LeanProtocol, method: str, target: str,
-                 headers: CIMultiDictProxy[str], version: str, keep_alive: bool) -> None:
-        self._conn = conn
-        self.method = method
-        self.raw_path = target
-        self.headers = headers
-        self.version = version
-        self.keep_alive = keep_alive
-        self._body: Body | None = None
-        self.complete = False
-        self.expect_continue = False
-        self._url: URL | None = None
-        self._query: MultiDictProxy[str] | None = None
-
-    # -- the URL, decoded as aiohttp decodes it (yarl), on first use --
-
-    @property
-    def url(self) -> URL:
-        url = self._url
-        if url is None:
-            path, _, query = self.raw_path.partition("?")
-            url = self._url = URL.build(path=path.partition("#")[0], query_string=query,
-                                        encoded=True)
-        return url
-
-    @property
-    def path(self) -> str:
-        raw = self.raw_path
-        if "%" not in raw and "?" not in raw and "#" not in raw:
-            return raw
-        return self.url.path
-
-    @property
-    def query_string(self) -> str:
-        if "?" not in self.raw_path:
-            return ""
-        return self.url.query_string
-
-    @property
-    def query(self) -> MultiDictProxy[str]:
-        query = self._query
-        if query is None:
-            query = self._query = self.url.query if "?" in self.raw_path else _NO_QUERY
-        return query
-
-    @property
-    def host(self) -> str:
-        return self.headers.get("Host") or _default_host()
-
-    @property
-    def remote(self) -> str | None:
-        return self._conn.remote
-
-    @property
-    def secure(self) -> bool:
-        return False
-
-    @property
-    def scheme(self) -> str:
-        return "http"
-
-    @property
-    def transport(self) -> asyncio.Transport | None:
-        return self._conn.transport
-
-    @property
-    def content(self) -> StreamReader:
-        return self._body if self._body is not None else EMPTY_PAYLOAD
-
-    @property
-    def can_read_body(self) -> bool:
-        return self._body is not None and not self._body.at_eof()
-
-    @property
-    def body_exists(self) -> bool:
-        return self._body is not None
-
-    @property
-    def content_length(self) -> int | None:
-        value = self.headers.get("Content-Length")
-        if value is None:
-            return None
-        try:
-            return int(value)
-        except ValueError:
-            return None
-
-    @property
-    def content_type(self) -> str:
-        value = self.headers.get("Content-Type")
-        if not value:
-            return "application/octet-stream"
-        return value.partition(";")[0].strip().lower()
-
-    async def read(self) -> bytes:
-        if self._body is None:
-            return b""
-        return await self._body.read()
-
-    # -- the answer --
-
-    async def respond(self, response: HttpResponse) -> None:
-        await self._conn.write_response(self, response)
-
-
-_NO_QUERY: MultiDictProxy[str] = MultiDictProxy(MultiDict())
 
 
 class LeanProtocol(asyncio.Protocol):
@@ -512,7 +327,7 @@ class LeanProtocol(asyncio.Protocol):
         body = f"{status} {reason}".encode()
         transport.write(
             f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            f"Content-Length: {len(body)}\r\nDate: {_date()}\r\nConnection: close\r\n\r\n"
+            f"Content-Length: {len(body)}\r\nDate: {http_date()}\r\nConnection: close\r\n\r\n"
             .encode() + body
         )
         transport.close()
@@ -613,7 +428,7 @@ class LeanProtocol(asyncio.Protocol):
         if chunked:
             lines.append("Transfer-Encoding: chunked\r\n")
         if "Date" not in headers:
-            lines.append(f"Date: {_date()}\r\n")
+            lines.append(f"Date: {http_date()}\r\n")
         if not request.keep_alive or self._closing:
             lines.append("Connection: close\r\n")
         elif request.version == "1.0":
@@ -696,79 +511,3 @@ def _for_aiohttp(method: str, target: str, headers: CIMultiDictProxy[str],
         ctype = headers.get("Content-Type", "")
         return ctype.partition(";")[0].strip().lower() == "multipart/form-data"
     return False
-
-
-class Front:
-    """The lean front of one listening socket: its connections, the gateway
-    answer and the aiohttp server that takes the connections it hands over."""
-
-    def __init__(self, answer: Answer, aiohttp_server: web.Server,
-                 loop: asyncio.AbstractEventLoop) -> None:
-        self.answer = answer
-        self.aiohttp_server = aiohttp_server
-        self.loop = loop
-        self.connections: set[LeanProtocol] = set()
-
-    def protocol(self) -> LeanProtocol:
-        return LeanProtocol(self)
-
-    def aiohttp_handler(self) -> asyncio.Protocol:
-        return self.aiohttp_server()
-
-    async def shutdown(self, timeout: float) -> None:
-        """Close idle connections now, the others once their answer is written."""
-        for conn in list(self.connections):
-            conn.close_when_idle()
-        deadline = self.loop.time() + timeout
-        while self.connections and self.loop.time() < deadline:
-            await asyncio.sleep(0.01)
-        for conn in list(self.connections):
-            if conn.transport is not None:
-                conn.transport.abort()
-
-
-class LeanSite(web.BaseSite):
-    """A TCP site of an aiohttp ``AppRunner`` whose connections the lean front
-    serves (and hands to the runner's aiohttp server when they are not API
-    calls); ``runner.cleanup()`` stops it gracefully."""
-
-    __slots__ = ("_answer", "_front", "_host", "_port", "_reuse_address", "_timeout")
-
-    def __init__(self, runner: web.BaseRunner, host: str, port: int, answer: Answer, *,
-                 backlog: int = 128, reuse_address: bool | None = None,
-                 shutdown_timeout: float = 60.0) -> None:
-        super().__init__(runner, backlog=backlog)
-        self._host = host
-        self._port = port
-        self._reuse_address = reuse_address
-        self._answer = answer
-        self._front: Front | None = None
-        self._timeout = shutdown_timeout
-
-    @property
-    def name(self) -> str:
-        return f"http://{self._host}:{self._port}"
-
-    @property
-    def port(self) -> int:
-        sockets = getattr(self._server, "sockets", None)
-        if sockets:
-            port: int = sockets[0].getsockname()[1]
-            return port
-        return self._port
-
-    async def start(self) -> None:
-        await super().start()
-        loop = asyncio.get_running_loop()
-        server = self._runner.server
-        assert isinstance(server, web.Server)
-        front = self._front = Front(self._answer, server, loop)
-        self._server = await loop.create_server(
-            front.protocol, self._host, self._port, backlog=self._backlog,
-            reuse_address=self._reuse_address,
-        )
-
-    async def stop(self) -> None:
-        await super().stop()
-        if self._front is not None:
-            await self._front.shutdown(self._timeout)
