@@ -254,3 +254,38 @@ async def test_instance_index_kept_by_saves_matches_a_full_read(w: World) -> Non
             "Instances"][0]["InstanceId"] == ids[0]
     finally:
         InstanceIndex.__init__ = real  # type: ignore[method-assign]
+
+
+@scenario
+async def test_instances_in_the_same_groups_share_one_ingress_reading(w: World) -> None:
+    """A membership change rewrites every member's rules: the members' rules are
+    read once for them all, read again after a rule change, and other services'
+    members (which change without saying) are asked again after a while."""
+    from gureum.services.ec2.lifecycle import INGRESS_FRESH
+    from gureum.services.ec2.secgroups import MEMBERS_KEY
+
+    asked = 0
+    extra: list[str] = []
+
+    def other_members(account: str, region: str, group_id: str) -> list[str]:
+        nonlocal asked
+        asked += 1
+        return list(extra)
+
+    w.ec2.env.extras.setdefault(MEMBERS_KEY, []).append(other_members)
+    ids = w.run(MinCount=3, MaxCount=3)
+    await w.settle(10)
+    docs = w.ec2.instances(CALL, ids)
+    before = asked
+    first = w.ec2.ingress(docs[0])
+    assert all(w.ec2.ingress(d) is first for d in docs)  # (one reading, one tuple)
+    assert asked - before <= 1
+    extra.append("10.9.9.9/32")  # (another service's member, unannounced)
+    assert all("10.9.9.9/32" not in {r[3] for r in w.ec2.ingress(d)} for d in docs)
+    await w.clock.advance(INGRESS_FRESH + 0.1)
+    assert "10.9.9.9/32" in {r[3] for r in w.ec2.ingress(docs[0])}
+    group = docs[0]["security_groups"][0]["GroupId"]
+    w.ec2.authorize_security_group_ingress(CALL, {"GroupId": group, "IpPermissions": [
+        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080,
+         "IpRanges": [{"CidrIp": "10.1.0.0/16"}]}]})
+    assert ("tcp", 8080, 8080, "10.1.0.0/16") in w.ec2.ingress(docs[1])  # (at once)

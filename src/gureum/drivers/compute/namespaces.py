@@ -123,6 +123,20 @@ class NamespaceDriver:
         self._host_addresses: dict[str, str] = {}
         # Keeps guests' hosts files (``<id>/hosts``) current with gureum's names.
         self.guest_names: GuestNames | None = None
+        # id(ingress) -> (that ingress, its plan, its nftables text): guests in the
+        # same groups are given the same ingress tuple, rendered once.
+        self._nft: dict[int, tuple[object, NetworkPlan, str]] = {}
+
+    def _rules_text(self, plan: NetworkPlan, spec: GuestSpec) -> str:
+        found = self._nft.get(id(spec.ingress))
+        if found is not None and found[0] is spec.ingress and found[1] == plan:
+            return found[2]
+        text = nft_rules(plan, spec)
+        if spec.ingress is not None:
+            if len(self._nft) >= 64:
+                self._nft.clear()
+            self._nft[id(spec.ingress)] = (spec.ingress, plan, text)
+        return text
 
     def network(self) -> NetworkPlan:
         if self._plan is None:
@@ -240,7 +254,7 @@ class NamespaceDriver:
                     "link set eth0 up",
                     f"route add default via {own.gateway}",
                 ],
-                "nft": nft_rules(plan, spec),
+                "nft": self._rules_text(plan, spec),
                 "address": spec.address,
                 "hostname": spec.hostname,
                 "fqdn": spec.fqdn,
@@ -361,7 +375,7 @@ class NamespaceDriver:
         pid = self._launcher_pid(spec.id)
         if pid is None:
             return
-        rules = "flush ruleset\n" + nft_rules(self.network(), spec)
+        rules = "flush ruleset\n" + self._rules_text(self.network(), spec)
         d = f"{self.guests_dir}/{spec.id}"
         if os.path.exists(f"{d}/reloads"):
             # The launcher applies them (no process for gureum to start). Written over

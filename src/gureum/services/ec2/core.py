@@ -195,6 +195,9 @@ class EC2Core(Service):
     # (every member's rules list them) are read again only then, not at each
     # pending -> running of a burst of launches.
     membership_generation = 0
+    # Bumped by every change of security group rules or of other services' group
+    # members (``groups_changed``).
+    rules_generation = 0
 
     # What ``index()`` and group membership need of each instance record, kept in
     # step with ``save``: read from the store once, not decoded again per launch.

@@ -34,6 +34,13 @@ TERMINATED_VISIBLE = 3600.0
 BOOT_TIMEOUT = 60.0
 POLL = 0.05
 CHECK_RUNNING = 10.0
+# An instance's ingress rules, as read for its groups, are used again for
+# instances in the same groups for this long while no rule or membership
+# changed (other services' members, asked each time they are read, may change
+# without saying: a running instance's periodic check reads them again).
+INGRESS_FRESH = 1.0
+
+Ingress = tuple[tuple[str, int, int, str], ...]
 
 
 class Lifecycle(EC2Core):
@@ -48,6 +55,9 @@ class Lifecycle(EC2Core):
         self._applied = {}
         self._members: dict[str, list[str]] = {}
         self._members_generation = -1
+        # (account, region, group ids) -> (generations, read at, rules)
+        self._ingress: dict[tuple[str, str, tuple[str, ...]],
+                            tuple[tuple[int, int], float, Ingress]] = {}
         self.metadata = MetadataServer(self.store, self.driver)
         self.private_names = Publisher(self.env.names)  # private DNS names, batched
 
@@ -93,16 +103,28 @@ class Lifecycle(EC2Core):
         keys += [loop_key("", "", g) for g in self.driver.guests() if g not in known]
         return keys
 
-    def ingress(self, doc: dict[str, Any]) -> tuple[tuple[str, int, int, str], ...]:
+    def ingress(self, doc: dict[str, Any]) -> Ingress:
+        """What the instance's groups let in. Instances in the same groups share
+        one reading (and one tuple): a membership change rewrites the rules of
+        every member, and each used to read every member's address again."""
         if self._members_generation != self.membership_generation:
             self._members.clear()
+            self._ingress.clear()
             self._members_generation = self.membership_generation
+        key = (doc["account"], doc["region"],
+               tuple(g["GroupId"] for g in doc.get("security_groups") or ()))
+        generations = (self.membership_generation, self.rules_generation)
+        now = self.env.clock.monotonic()
+        found = self._ingress.get(key)
+        if found is not None and found[0] == generations and now - found[1] < INGRESS_FRESH:
+            return found[2]
         # Instances' addresses per group are read again only after a change of them.
-        return instance_ingress(self.store, doc, self.env.extras.get(MEMBERS_KEY),
-                                self._members, self.group_member_ips)
+        rules = instance_ingress(self.store, doc, self.env.extras.get(MEMBERS_KEY),
+                                 self._members, self.group_member_ips)
+        self._ingress[key] = (generations, now, rules)
+        return rules
 
-    def spec(self, doc: dict[str, Any],
-             ingress: tuple[tuple[str, int, int, str], ...] | None = None) -> GuestSpec:
+    def spec(self, doc: dict[str, Any], ingress: Ingress | None = None) -> GuestSpec:
         user_data = base64.b64decode(doc["user_data"]) if doc.get("user_data") else None
         if ingress is None:
             ingress = self.ingress(doc)

@@ -245,6 +245,7 @@ class SecurityGroupOperations(VpcOperations):
         """Wake the running instances whose ingress may have changed: all of the
         region's, or (``members_of``: groups whose membership changed) those in a
         group with a rule naming one of these groups."""
+        self.rules_generation += 1
         affected: set[str] | None = None
         if members_of is not None:
             affected = {
