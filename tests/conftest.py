@@ -1,4 +1,6 @@
-"""Fixtures shared by every test: a real gureum per test session."""
+"""Fixtures shared by every test: a real gureum per test session; and the
+groups that keep tests of one kind of host resource on one worker when the
+suite runs on several (``pytest -n 3 --dist loadgroup``, as ``make pytest``)."""
 
 from __future__ import annotations
 
@@ -22,3 +24,28 @@ def fresh(gureum: RunningGureum) -> RunningGureum:
     """The session's gureum, wiped before the test."""
     gureum.reset()
     return gureum
+
+
+# Tests that drive the same kind of real resource run one after another on one
+# worker; the groups run side by side (their gureums claim separate networks,
+# hosts-file blocks and cgroups), and the unit tests fill the other workers.
+GROUPS = {
+    "instances": ("e2e/test_ec2", "e2e/test_instance_names", "e2e/test_cli_ec2",
+                  "e2e/test_autoscaling_groups", "e2e/test_autoscaling_policies",
+                  "e2e/test_autoscaling_restart", "e2e/test_autoscaling_schedules",
+                  "e2e/test_cloudwatch_ec2", "e2e/test_console", "e2e/test_reset_cleanup",
+                  "drivers/compute"),
+    "balancers": ("e2e/test_elb", "e2e/test_billing_elb", "e2e/test_autoscaling_scenario",
+                  "e2e/test_autoscaling_elb_health", "drivers/proxy"),
+    "engines": ("e2e/test_rds", "e2e/test_elasticache", "e2e/test_billing_rds",
+                "e2e/test_data_tier", "drivers/postgres", "drivers/mysql", "drivers/redis"),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.nodeid.removeprefix("tests/")
+        for group, prefixes in GROUPS.items():
+            if path.startswith(prefixes):
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
