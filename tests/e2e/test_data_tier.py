@@ -77,6 +77,13 @@ def resolves(name: str) -> str | None:
         return None
 
 
+def listening(port: int) -> list[str]:
+    """The IPv4 addresses something listens on at ``port``."""
+    out = subprocess.run(["ss", "-Hltn4", f"sport = :{port}"], capture_output=True,
+                         text=True).stdout
+    return [line.split()[3].rsplit(":", 1)[0] for line in out.splitlines() if line.strip()]
+
+
 def in_default_vpc(ec2: Any, address: str) -> bool:
     cidrs = [ipaddress.IPv4Network(s["CidrBlock"]) for s in ec2.describe_subnets()["Subnets"]]
     return any(ipaddress.IPv4Address(address) in c for c in cidrs)
@@ -138,6 +145,15 @@ def test_an_instance_reaches_its_database_and_cache_by_name(cloud: RunningGureum
                  timeout=60, interval=0.5)
         wait_for(lambda: redis(cache_name, "get", "last-visit") == hostname, timeout=30,
                  interval=0.5)
+
+        # The standby has an address of its own (in the default VPC), which lets no
+        # instance in: nothing connects to a standby.
+        standby = [a for a in listening(5432) if in_default_vpc(ec2, a) and a != db_address]
+        assert len(standby) == 1 and on_host(standby[0]), standby
+        out = inside(cloud, web["InstanceId"], "psql", "-h", standby[0], "-U", USER, "-d",
+                     "app", "-Atc", "select 1",
+                     env={"PGPASSWORD": PASSWORD, "PGCONNECT_TIMEOUT": "2"})
+        assert out.returncode != 0 and out.stdout.strip() != "1"
 
         # A Multi-AZ failover: the standby takes over behind the same name and address,
         # and the instance's next connection by that name works.

@@ -98,8 +98,9 @@ def primary_pid(cloud: RunningGureum, db: dict[str, Any]) -> int:
 
 
 def standby_pid(cloud: RunningGureum, db: dict[str, Any]) -> int:
-    """The mariadbd of the instance's Multi-AZ standby: it listens on no
-    address and replicates from the endpoint's (its master.info names it)."""
+    """The mariadbd of the instance's Multi-AZ standby: it does not listen on
+    the endpoint's address (it has its own where instances live on a network,
+    none otherwise) and replicates from it (its master.info names it)."""
     address = socket.gethostbyname(db["Endpoint"]["Address"])
     for pid in engine_pids(cloud.data_dir, (b"mariadbd",)):
         try:
@@ -109,7 +110,8 @@ def standby_pid(cloud: RunningGureum, db: dict[str, Any]) -> int:
             info = (conf.parent / "data" / "master.info").read_text().splitlines()
         except (OSError, StopIteration):
             continue
-        if "skip-networking" in conf.read_text().splitlines() and address in info:
+        if f"bind-address = {address}" not in conf.read_text().splitlines() and \
+                address in info:
             return pid
     raise AssertionError("no standby for the instance")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,7 +41,7 @@ def cloud() -> Iterator[RunningGureum]:
 
 def postmaster(cloud: RunningGureum, db: dict[str, Any]) -> int:
     """The server process of ``db``: the one its data directory's
-    postmaster.pid names, listening on the instance's port."""
+    postmaster.pid names, listening on the instance's address and port."""
     found = [p for p in engine_pids(cloud.data_dir) if _serves(p, db)]
     assert len(found) == 1, found
     return found[0]
@@ -52,7 +53,10 @@ def _serves(pid: int, db: dict[str, Any]) -> bool:
         lines = (Path(data_dir) / "postmaster.pid").read_text().splitlines()
     except (OSError, IndexError):
         return False
-    return lines[0] == str(pid) and len(lines) > 5 and lines[5] != "" and \
+    # (a Multi-AZ standby listens on an address of its own, where instances
+    # live on a network: the server is the one on the endpoint's address)
+    return lines[0] == str(pid) and len(lines) > 5 and \
+        lines[5] == socket.gethostbyname(db["Endpoint"]["Address"]) and \
         lines[3] == str(db["Endpoint"]["Port"])
 
 

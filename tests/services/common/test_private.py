@@ -325,3 +325,34 @@ def test_subnet_groups_place_servers_in_their_subnets(tmp_path: Path) -> None:
             w.rds.describe_db_subnet_groups(rds, {"DBSubnetGroupName": "mine"})
         assert (err.value.code, err.value.status) == ("DBSubnetGroupNotFoundFault", 404)
     run(tmp_path, body)
+
+
+def test_a_multi_az_standby_has_an_address_of_its_own(tmp_path: Path) -> None:
+    """In its zone's subnet, on the host, closed to instances; a failover
+    keeps the endpoint's address with the primary and each server on one of
+    the two; Multi-AZ turned off releases the standby's."""
+    async def body(w: World) -> None:
+        w.create_db(MultiAZ=True)
+        await w.settle()
+        doc = w.db_doc()
+        primary, standby = doc["address"], doc["standby_address"]
+        assert ipaddress.IPv4Address(primary) in w.subnet(doc["az"])
+        assert ipaddress.IPv4Address(standby) in w.subnet(doc["secondary_az"])
+        assert {primary, standby} <= w.compute.addresses
+        assert w.postgres.engines_[doc["standby_id"]].spec.address == standby
+        assert not w.firewall.admits(standby, 5432, "172.31.0.77")
+        await w.postgres.kill(doc["engine_id"])
+        await w.settle(6.0)
+        after = w.db_doc()
+        assert after["engine_id"] == doc["standby_id"]
+        assert (after["address"], after["standby_address"]) == (primary, standby)
+        assert w.names.names()[after["host"]] == primary
+        assert w.postgres.engines_[after["engine_id"]].spec.address == primary
+        assert w.postgres.engines_[after["standby_id"]].spec.address == standby
+        w.rds.modify_db_instance(call("rds"), {"DBInstanceIdentifier": "db1",
+                                               "MultiAZ": False, "ApplyImmediately": True})
+        await w.settle()
+        assert w.db_doc()["standby_address"] is None
+        assert w.compute.addresses == {primary}
+        assert standby not in w.ec2.used_addresses()
+    run(tmp_path, body)

@@ -91,17 +91,19 @@ class PrivateAddresses:
         return found
 
     def allocate(self, owner: str, account: str, region: str, zone: str | None,
-                 subnet_ids: list[str] | None = None) -> str | None:
+                 subnet_ids: list[str] | None = None, *, another: bool = False
+                 ) -> str | None:
         """A private address for ``owner`` in the subnet of ``zone`` among
         ``subnet_ids`` (a subnet group's; None: the default subnets), or the
         first of them if none is in ``zone``, recorded (call inside a
-        transaction; the same address if ``owner`` has one already); None when
-        endpoints live on loopback addresses."""
+        transaction; the same address if ``owner`` has one already, unless
+        ``another`` is asked for); None when endpoints live on loopback
+        addresses."""
         ec2 = self._ec2()
         if self.compute() is None:
             return None
         held = self._records(owner)
-        if held:
+        if held and not another:
             return str(held[0]["address"])
         call = Call("ec2", "Allocate", account, region, Identity.root(account), "")
         subnets = ([ec2.subnet_for(call, s, None) for s in subnet_ids] if subnet_ids
@@ -134,6 +136,12 @@ class PrivateAddresses:
     async def release(self, owner: str) -> None:
         """Take ``owner``'s address off the host, then forget it."""
         for doc in self._records(owner):
+            await self._drop(doc)
+
+    async def release_address(self, address: str) -> None:
+        """Take one address off the host, then forget it."""
+        doc = self.env.store.resources.get(KIND, "", "", address)
+        if doc is not None and doc["service"] == self.service:
             await self._drop(doc)
 
     async def release_orphans(self, live: set[str]) -> None:

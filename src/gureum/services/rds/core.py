@@ -239,9 +239,9 @@ class RDSCore(Service):
         known = catalog(family) if family else {}
         params = {k: v for k, v in values.items() if k in known}
         cpus, memory = float(kind.vcpus), kind.memory
-        if standby:
-            return EngineSpec(doc["standby_id"], "", doc["port"], settings, archive, params,
-                              cpus, memory)
+        if standby:  # (on an address of its own only where instances live on a network)
+            return EngineSpec(doc["standby_id"], doc.get("standby_address") or "", doc["port"],
+                              settings, archive, params, cpus, memory)
         return EngineSpec(doc["engine_id"], doc["address"], doc["port"], settings, archive,
                           params, cpus, memory)
 

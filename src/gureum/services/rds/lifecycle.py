@@ -83,11 +83,18 @@ class Lifecycle(SnapshotOperations):
         return [loop_key(d["account"], d["region"], d["id"]) for d in docs]
 
     def guarded(self) -> list[Guarded]:
-        """DB instances on private addresses, with their VPC security groups."""
-        return [Guarded(d["address"], int(d["port"]), d["account"], d["region"],
-                        list(d.get("security_groups") or []))
-                for d in self.store.resources.list(INSTANCE)
-                if self.private.subnet_of(d["address"]) is not None]
+        """DB instances on private addresses, with their VPC security groups;
+        a Multi-AZ standby's address lets no instance in (as on AWS, nothing
+        connects to it)."""
+        out = []
+        for d in self.store.resources.list(INSTANCE):
+            if self.private.subnet_of(d["address"]) is not None:
+                out.append(Guarded(d["address"], int(d["port"]), d["account"], d["region"],
+                                   list(d.get("security_groups") or [])))
+            if d.get("standby_address"):
+                out.append(Guarded(d["standby_address"], int(d["port"]), d["account"],
+                                   d["region"], []))
+        return out
 
     def _publish(self, doc: dict[str, Any]) -> None:
         if self.env.names is not None:
@@ -123,6 +130,8 @@ class Lifecycle(SnapshotOperations):
         status = doc["status"]
         # (before an engine may listen there; a no-op once placed)
         await self.private.place(doc["address"])
+        if doc.get("standby_address"):
+            await self.private.place(doc["standby_address"])
         try:
             step = {
                 "creating": self._create, "backing-up": self._first_backup,
@@ -241,8 +250,30 @@ class Lifecycle(SnapshotOperations):
         self._update(key, "backing-up", status="available")
         return 0.0
 
+    async def _standby_address(self, doc: dict[str, Any]) -> None:
+        """A Multi-AZ standby's own address, in the subnet of its zone (where
+        instances live on a network; kept in ``doc`` and the record): each
+        server has its own, and the endpoint's stays with the primary."""
+        if doc.get("standby_address") or self.private.compute() is None:
+            return
+        with self.store.tx():
+            fresh = self.find(doc["account"], doc["region"], doc["id"])
+            if fresh is None:
+                return
+            if not fresh.get("standby_address"):
+                group = self.subnet_groups.get(fresh["account"], fresh["region"],
+                                               fresh.get("subnet_group") or "default")
+                fresh["standby_address"] = self.private.allocate(
+                    self.owner(fresh), fresh["account"], fresh["region"], fresh["secondary_az"],
+                    self.subnet_groups.subnet_ids(group), another=True)
+                self.save(fresh)
+            doc["standby_address"] = fresh["standby_address"]
+
     async def _ensure_standby(self, doc: dict[str, Any]) -> None:
         assert self.driver is not None
+        await self._standby_address(doc)
+        if doc.get("standby_address"):
+            await self.private.place(doc["standby_address"])
         standby = self.spec(doc, standby=True)
         if standby.id not in self.driver.engines():
             await self.driver.clone_replica(standby, doc["engine_id"])
@@ -406,6 +437,9 @@ class Lifecycle(SnapshotOperations):
             else:
                 await self.driver.sync_standby(doc["engine_id"], None)
                 await self.driver.destroy(doc["standby_id"])
+                if doc.get("standby_address"):
+                    await self.private.release_address(doc["standby_address"])
+                target["standby_address"] = None
         target["storage_full"] = doc.get("storage_full", False)
         if target["storage_full"] and "storage" in pending:
             usage = await self.driver.usage(doc["engine_id"])
@@ -417,8 +451,9 @@ class Lifecycle(SnapshotOperations):
         events = ", ".join(sorted(k for k in pending if k != "verifier")) or "password"
         self._update(key, "modifying", event=f"Applied modifications: {events}",
                      status="backing-up" if needs_backup else "available", pending={},
-                     **{k: target[k] for k in ("class", "retention", "storage", "verifier",
-                                               "multi_az", "replica_of", "storage_full")})
+                     **{k: target.get(k) for k in ("class", "retention", "storage", "verifier",
+                                                   "multi_az", "replica_of", "storage_full",
+                                                   "standby_address")})
         return 0.0
 
     def _detach_replica(self, doc: dict[str, Any]) -> None:
