@@ -39,7 +39,9 @@ class Cgroups:
             self.hierarchies = {"unified": root}
         else:
             found: dict[str, Path] = {}
-            for name in ("cpu", "cpuacct", "memory", "pids", "blkio"):
+            # (cpuacct first: a guest's launcher joins its groups in this order, and
+            # its CPU is the guest's from the moment it is in that one)
+            for name in ("cpuacct", "cpu", "memory", "pids", "blkio"):
                 path = root / name
                 if path.is_dir():
                     found[name] = path

@@ -191,19 +191,20 @@ def become_launcher(config_path: str, given: dict[str, Any] | bytes, new: bool, 
 
 
 def join_raw(join: bytes) -> None:
-    """Make and join the instance's cgroups: ``join`` is the directories to make,
-    in order, NUL-separated, then SOH, then the ``cgroup.procs`` files to join
-    (as ``LaunchServer`` sends them): bytes as they came, read with as little work as can be."""
-    made, _, procs = join.partition(b"\x01")
-    for path in made.split(b"\0") if made else ():
+    """Make and join the instance's cgroups, one after another: ``join`` is their
+    ``cgroup.procs`` files, NUL-separated (as ``LaunchServer`` sends them), the
+    CPU accounting one first: from the moment this process is in it, its CPU
+    is counted as the instance's. Bytes as they came, read with as little work
+    as can be."""
+    pid = b"%d" % os.getpid()
+    for path in join.split(b"\0") if join else ():
+        directory = os.path.dirname(path)
         try:
-            os.mkdir(path)
+            os.mkdir(directory)
         except FileExistsError:
             pass
         except FileNotFoundError:
-            os.makedirs(path, exist_ok=True)
-    pid = b"%d" % os.getpid()
-    for path in procs.split(b"\0") if procs else ():
+            os.makedirs(directory, exist_ok=True)
         fd = os.open(path, os.O_WRONLY)
         try:
             os.write(fd, pid)

@@ -66,10 +66,9 @@ class LaunchServer:
         self._waiting[number] = answer
         # (the server reads the head; the fork joins the instance's cgroups, as
         # plain paths, before anything else, then parses the config)
-        made = (config.get("cgroup_setup") or {}).get("mkdir", [])
         line = (json.dumps({"id": number, "path": config_path,
                             "wait": config.get("wait_ready") or 0}) + "\t"
-                + "\0".join(made) + "\x01" + "\0".join(config.get("cgroups") or []) + "\t"
+                + "\0".join(config.get("cgroups") or []) + "\t"
                 + json.dumps(config, separators=(",", ":")) + "\n").encode()
         try:
             view = memoryview(line)
