@@ -1,5 +1,7 @@
 """The gureum process: builds the store, services, loops and gateway from the
-settings and serves them on one aiohttp endpoint.
+settings and serves them on one endpoint: API calls through the lean HTTP
+front (``gureum.httpfront``), everything else through the aiohttp application
+(``GUREUM_HTTP=aiohttp``: everything through aiohttp).
 
 Besides the AWS APIs it answers ``/_gureum/health`` (readiness per service),
 ``/_gureum/reset`` (wipe state, for tests) and ``/_gureum/shutdown`` (for
