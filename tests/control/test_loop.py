@@ -316,3 +316,33 @@ def test_system_clock_deadlines_and_kicks_while_waiting() -> None:
         await loop.stop()
 
     run(main)
+
+
+def test_deadlines_fire_in_order_and_a_superseded_one_never_fires() -> None:
+    """Deadlines come due earliest first; a key given an earlier deadline runs
+    then, not again at the later one; a key woken before its deadline does not
+    run again when that deadline passes."""
+    async def main() -> None:
+        clock = FakeClock()
+        rec = Recorder()
+        loop = Loop("t", rec, clock=clock)
+        loop.start()
+        for i, delay in enumerate([5.0, 3.0, 9.0, 1.0, 7.0]):
+            loop.wake(f"k{i}", after=delay)
+        loop.wake("k2", after=2.0)  # (earlier than its 9 s)
+        loop.wake("k0", after=8.0)  # (later than its 5 s: the 5 s stands)
+        await loop.idle()
+        assert rec.calls == []
+        for _ in range(10):
+            await clock.advance(1.0)
+            await loop.idle()
+        assert rec.calls == ["k3", "k2", "k1", "k0", "k4"]
+        loop.wake("late", after=5.0)
+        loop.wake("late")  # (now: the 5 s deadline goes with this run)
+        await loop.idle()
+        await clock.advance(6.0)
+        await loop.idle()
+        assert rec.calls.count("late") == 1
+        await loop.stop()
+
+    run(main)

@@ -16,6 +16,7 @@ All waiting goes through the injected clock, so tests drive a loop with a
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 
@@ -54,6 +55,9 @@ class Loop:
         self.backoff_max = backoff_max
         self._ready: dict[str, None] = {}  # an ordered set: FIFO without duplicates
         self._due: dict[str, float] = {}  # key -> monotonic deadline
+        # (deadline, key) for every deadline set, earliest first; an entry whose
+        # key's deadline is no longer that one is stale, dropped when met.
+        self._heap: list[tuple[float, str]] = []
         self._running: dict[str, asyncio.Task[None]] = {}
         self._dirty: set[str] = set()
         self._failures: dict[str, int] = {}
@@ -140,7 +144,31 @@ class Loop:
 
     def _schedule(self, key: str, delay: float) -> None:
         deadline = self._clock.monotonic() + max(0.0, delay)
-        self._due[key] = min(deadline, self._due.get(key, deadline))
+        current = self._due.get(key)
+        if current is not None and current <= deadline:
+            return
+        self._due[key] = deadline
+        heapq.heappush(self._heap, (deadline, key))
+        if len(self._heap) > 2 * len(self._due) + 64:  # (mostly stale: start again)
+            self._heap = [(d, k) for k, d in self._due.items()]
+            heapq.heapify(self._heap)
+
+    def _pop_due(self, now: float) -> list[str]:
+        """The keys whose deadline has come, taken off ``_due``."""
+        out = []
+        heap, due = self._heap, self._due
+        while heap and heap[0][0] <= now:
+            deadline, key = heapq.heappop(heap)
+            if due.get(key) == deadline:
+                del due[key]
+                out.append(key)
+        return out
+
+    def _earliest(self) -> float | None:
+        heap, due = self._heap, self._due
+        while heap and due.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)  # (stale)
+        return heap[0][0] if heap else None
 
     def _notify(self) -> None:
         waiters, self._waiters = self._waiters, []
@@ -152,8 +180,7 @@ class Loop:
         while True:
             self._kick.clear()
             now = self._clock.monotonic()
-            for key in [k for k, deadline in self._due.items() if deadline <= now]:
-                del self._due[key]
+            for key in self._pop_due(now):
                 self.wake(key)
             resync_due = self._next_resync is not None and self._next_resync <= now
             if self._resync_task is None and resync_due:
@@ -167,10 +194,11 @@ class Loop:
             await self._wait(self._next_wakeup(now))
 
     def _next_wakeup(self, now: float) -> float | None:
-        deadlines = list(self._due.values())
+        earliest = self._earliest()
         if self._resync_task is None and self._next_resync is not None:
-            deadlines.append(self._next_resync)
-        return min(deadlines) - now if deadlines else None
+            earliest = (self._next_resync if earliest is None
+                        else min(earliest, self._next_resync))
+        return earliest - now if earliest is not None else None
 
     async def _wait(self, timeout: float | None) -> None:
         if timeout is None:
