@@ -356,3 +356,24 @@ def test_a_multi_az_standby_has_an_address_of_its_own(tmp_path: Path) -> None:
         assert w.compute.addresses == {primary}
         assert standby not in w.ec2.used_addresses()
     run(tmp_path, body)
+
+
+def test_replication_group_members_spread_over_zones(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        cache = call("elasticache")
+        w.cache.create_replication_group(cache, {
+            "ReplicationGroupId": "g1", "ReplicationGroupDescription": "d",
+            "NumCacheClusters": 3, "CacheNodeType": "cache.t3.micro"})
+        w.cache.create_replication_group(cache, {
+            "ReplicationGroupId": "g2", "ReplicationGroupDescription": "d",
+            "NumCacheClusters": 2, "CacheNodeType": "cache.t3.micro",
+            "PreferredCacheClusterAZs": ["us-east-1c", "us-east-1a"]})
+        await w.settle()
+        zones = [s["AvailabilityZone"] for s in w.ec2.default_subnets(ACCOUNT, "us-east-1")]
+        for group, expected in (("g1", zones[:3]), ("g2", ["us-east-1c", "us-east-1a"])):
+            members = sorted(w.cache.members(w.cache.find_group(ACCOUNT, "us-east-1", group)
+                                             or {}), key=lambda d: d["id"])
+            assert [m["az"] for m in members] == expected
+            for m in members:
+                assert ipaddress.IPv4Address(m["address"]) in w.subnet(m["az"])
+    run(tmp_path, body)

@@ -64,8 +64,10 @@ class GroupOperations(ClusterOperations):
     def _add_members(self, group: dict[str, Any], shard: dict[str, Any], count: int,
                      seed: str | None = None) -> list[str]:
         ids = self._member_ids(group, int(shard["id"]), count)
-        for mid in ids:
+        zones = self._member_zones(group, len(shard["members"]), count)
+        for mid, az in zip(ids, zones, strict=True):
             self.new_node(group["account"], group["region"], mid, node_type=group["node_type"],
+                          az=az,
                           engine=group["engine"], version=group["engine_version"],
                           port=group["port"], group=group["id"], shard=shard["id"],
                           cluster_mode=group["cluster_mode"],
@@ -77,6 +79,23 @@ class GroupOperations(ClusterOperations):
             if shard["primary"] is None:
                 shard["primary"] = mid
         return ids
+
+    def _member_zones(self, group: dict[str, Any], have: int, count: int) -> list[str | None]:
+        """The zones of a shard's next ``count`` members (``have`` already):
+        those asked for (``PreferredCacheClusterAZs``), else spread over the
+        zones of the group's subnet group, as AWS places them."""
+        asked: list[str] = list(group.get("preferred_azs") or [])
+        subnets = self.subnet_groups.get(group["account"], group["region"],
+                                         group.get("subnet_group") or "default")
+        zones = list(dict.fromkeys(s["AvailabilityZone"]
+                                   for s in (subnets or {}).get("subnets") or []))
+        out: list[str | None] = []
+        for n in range(have, have + count):
+            if n < len(asked):
+                out.append(asked[n])
+            else:
+                out.append(zones[n % len(zones)] if zones else None)
+        return out
 
     def create_replication_group(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         id = check_id(params.get("ReplicationGroupId"), "ReplicationGroupId", 40)
@@ -159,6 +178,7 @@ class GroupOperations(ClusterOperations):
                 "arn": self.arn(call, f"replicationgroup:{id}"),
                 "shards": [], "task": None, "security_groups": security_groups,
                 "subnet_group": subnets["name"],
+                "preferred_azs": list(params.get("PreferredCacheClusterAZs") or []),
             }
             for i in range(count):
                 shard = {"id": f"{i + 1:04d}", "slots": slots[i], "primary": None,
