@@ -479,3 +479,75 @@ def test_subnet_groups_in_a_vpc_of_ones_own(cloud: RunningGureum) -> None:
         ec2.delete_subnet(SubnetId=subnet)
     ec2.delete_vpc(VpcId=vpc)
     assert leftovers(ids, cloud.data_dir) == []
+
+
+def test_the_data_tier_comes_back_after_a_restart() -> None:
+    """gureum killed and started again: the engines start again on their
+    addresses (put back on the host), their names and security groups' filter
+    are back, and the instance that outlived gureum reaches them by name."""
+    # (a data dir of its own, short: PostgreSQL's socket path is at most 107 bytes)
+    with running_gureum() as g:
+        data_dir = g.data_dir
+        try:
+            ec2, rds, cache = g.client("ec2"), g.client("rds"), g.client("elasticache")
+            app_sg = ec2.create_security_group(GroupName="app", Description="a")["GroupId"]
+            other_sg = ec2.create_security_group(GroupName="other", Description="o")[
+                "GroupId"]
+            data_sg = ec2.create_security_group(GroupName="data", Description="d")["GroupId"]
+            ec2.authorize_security_group_ingress(GroupId=data_sg, IpPermissions=[
+                {"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+                 "UserIdGroupPairs": [{"GroupId": app_sg}]} for port in (5432, 6379)])
+            rds.create_db_instance(DBInstanceIdentifier="kept", Engine="postgres",
+                                   DBName="app", DBInstanceClass="db.t3.micro",
+                                   AllocatedStorage=20, MasterUsername=USER,
+                                   MasterUserPassword=PASSWORD, BackupRetentionPeriod=0,
+                                   VpcSecurityGroupIds=[data_sg])
+            cache.create_cache_cluster(CacheClusterId="kept", Engine="redis",
+                                       CacheNodeType="cache.t3.micro", NumCacheNodes=1,
+                                       SecurityGroupIds=[data_sg])
+            image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+            app = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                                    SecurityGroupIds=[app_sg])["Instances"][0]["InstanceId"]
+            db = wait_status(rds, "kept", timeout=120)
+            wait_for(lambda: cache.describe_cache_clusters(CacheClusterId="kept")[
+                "CacheClusters"][0]["CacheClusterStatus"] == "available", timeout=60)
+            node = cache.describe_cache_clusters(CacheClusterId="kept", ShowCacheNodeInfo=True)[
+                "CacheClusters"][0]["CacheNodes"][0]["Endpoint"]["Address"]
+            name = db["Endpoint"]["Address"]
+            addresses = (resolves(name), resolves(node))
+            ec2.get_waiter("instance_running").wait(
+                InstanceIds=[app], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+            def reaches(instance: str) -> tuple[bool, bool]:
+                pg = inside(g, instance, "psql", "-h", name, "-U", USER, "-d", "app", "-Atc",
+                            "select 1", env={"PGPASSWORD": PASSWORD, "PGCONNECT_TIMEOUT": "2"})
+                rd = inside(g, instance, "timeout", "3", "redis-cli", "-h", node, "ping")
+                return pg.stdout.strip() == "1", rd.stdout.strip() == "PONG"
+
+            assert reaches(app) == (True, True)
+
+            g.restart(kill=True)
+            rds, cache, ec2 = g.client("rds"), g.client("elasticache"), g.client("ec2")
+            wait_for(lambda: reaches(app) == (True, True), timeout=60, interval=0.5)
+            assert (resolves(name), resolves(node)) == addresses
+            assert all(a and on_host(a) for a in addresses)
+            assert data_table(g) in host_tables()
+            other = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                                      SecurityGroupIds=[other_sg])["Instances"][0]["InstanceId"]
+            ec2.get_waiter("instance_running").wait(
+                InstanceIds=[other], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+            assert reaches(other) == (False, False)
+
+            rds.delete_db_instance(DBInstanceIdentifier="kept", SkipFinalSnapshot=True)
+            cache.delete_cache_cluster(CacheClusterId="kept")
+            ec2.terminate_instances(InstanceIds=[app, other])
+            ec2.get_waiter("instance_terminated").wait(
+                InstanceIds=[app, other], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+            wait_gone(rds, "kept")
+            wait_for(lambda: not any(on_host(a) for a in addresses if a), timeout=30,
+                     interval=0.2)
+            assert leftovers([app, other], data_dir) == []
+        finally:
+            g.stop()
+            sweep(data_dir)
+            drop_bridge(data_dir)
