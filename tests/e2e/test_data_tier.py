@@ -394,9 +394,15 @@ def test_subnet_groups_in_a_vpc_of_ones_own(cloud: RunningGureum) -> None:
         DBSubnetGroupName=f"db-{tag}", DBSubnetGroupDescription="db",
         SubnetIds=subnets)["DBSubnetGroup"]
     assert (db_group["VpcId"], len(db_group["Subnets"])) == (vpc, 2)
-    cache.create_cache_subnet_group(CacheSubnetGroupName=f"cache-{tag}",
-                                    CacheSubnetGroupDescription="cache", SubnetIds=subnets)
-    names = [g["DBSubnetGroupName"] for g in rds.describe_db_subnet_groups()["DBSubnetGroups"]]
+    # (the AWS CLI too)
+    out = cloud.aws("elasticache", "create-cache-subnet-group", "--cache-subnet-group-name",
+                    f"cache-{tag}", "--cache-subnet-group-description", "cache",
+                    "--subnet-ids", *subnets, "--output", "json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["CacheSubnetGroup"]["VpcId"] == vpc
+    out = cloud.aws("rds", "describe-db-subnet-groups", "--output", "json")
+    assert out.returncode == 0, out.stderr
+    names = [g["DBSubnetGroupName"] for g in json.loads(out.stdout)["DBSubnetGroups"]]
     assert "default" in names and f"db-{tag}" in names
     db_id, cache_id = f"vpcdb-{tag}", f"vpccache-{tag}"
     rds.create_db_instance(DBInstanceIdentifier=db_id, Engine="postgres", DBName="app",
