@@ -257,3 +257,30 @@ def test_durable_fsyncs_the_wal_once_for_concurrent_waiters(
         assert len(synced) == 2
 
     asyncio.run(run())
+
+
+def test_a_kinds_version_changes_with_its_writes_and_any_rollback(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "g.db")
+    try:
+        res = store.resources
+        a0, b0 = res.version("a"), res.version("b")
+        with store.tx():
+            res.put("a", "1", "r", "x", {"n": 1})
+        a1 = res.version("a")
+        assert a1 != a0 and res.version("b") == b0  # (another kind's is unchanged)
+        res.get("a", "1", "r", "x")
+        res.list("a")
+        assert res.version("a") == a1  # (reads change nothing)
+        with store.tx():
+            res.delete("a", "1", "r", "x")
+        a2 = res.version("a")
+        assert a2 != a1
+        with pytest.raises(RuntimeError), store.tx():
+            res.put("b", "1", "r", "y", {"n": 2})
+            b1 = res.version("b")
+            raise RuntimeError("undone")
+        assert res.version("b") not in (b0, b1) and res.version("a") != a2
+        res.delete_all()
+        assert res.version("a") != a2
+    finally:
+        store.close()

@@ -169,6 +169,7 @@ class Store:
                     self._conn.execute(statement)
             self.rollbacks += 1
             self.access_keys.invalidate()
+            self.resources.invalidate()
             raise
         else:
             self._depth -= 1
@@ -181,6 +182,7 @@ class Store:
                     self._conn.execute("ROLLBACK")
                 self.rollbacks += 1
                 self.access_keys.invalidate()
+                self.resources.invalidate()
                 raise
         finally:
             if self._depth == 0:

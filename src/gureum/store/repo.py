@@ -51,10 +51,28 @@ class Resources:
     def __init__(self, conn: sqlite3.Connection, now: Callable[[], float]) -> None:
         self._conn = conn
         self._now = now
+        # Bumped by every write of a kind (and, all at once, by a rollback): what
+        # ``version`` returns, for caches of what a kind's documents say.
+        self._versions: dict[str, int] = {}
+        self._epoch = 0
+
+    def version(self, kind: str) -> tuple[int, int]:
+        """A value that changes whenever a document of ``kind`` may have changed
+        (a put or delete of that kind, in this process; any rollback). A cache
+        of what those documents say is valid while it stays the same."""
+        return self._epoch, self._versions.get(kind, 0)
+
+    def invalidate(self) -> None:
+        """Writes were undone (a rollback): every kind's version changes."""
+        self._epoch += 1
+
+    def _wrote(self, kind: str) -> None:
+        self._versions[kind] = self._versions.get(kind, 0) + 1
 
     def put(self, kind: str, account: str, region: str, id: str, data: Document) -> None:
         """Insert or replace; ``created`` is kept from the first put."""
         text = encode(data)
+        self._wrote(kind)
         now = self._now()
         self._conn.execute(
             "INSERT INTO resources (account, region, kind, id, data, created, updated)"
@@ -94,6 +112,7 @@ class Resources:
 
     def delete(self, kind: str, account: str, region: str, id: str) -> bool:
         """Delete one document; True if it existed."""
+        self._wrote(kind)
         cur = self._conn.execute(
             "DELETE FROM resources WHERE account = ? AND region = ? AND kind = ? AND id = ?",
             (account, region, kind, id),
@@ -102,6 +121,10 @@ class Resources:
 
     def delete_all(self, kind: str | None = None, account: str | None = None) -> int:
         """Delete every document (of a kind, of an account); return how many."""
+        if kind is None:
+            self.invalidate()
+        else:
+            self._wrote(kind)
         clauses: builtins.list[str] = []
         params: builtins.list[str] = []
         if kind is not None:
