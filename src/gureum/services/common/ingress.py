@@ -41,6 +41,7 @@ FIREWALL_KEY = "data.firewall"  # Env.extras: a HostFirewall to use instead of n
 MEMBERS_KEY = "ec2.group-members"  # EC2's registry of non-instance group members
 LOOP = "data-ingress"
 EVERY = 2.0
+MEMBERS_FRESH = 1.0
 
 
 class Guarded(NamedTuple):
@@ -66,6 +67,11 @@ class DataIngress:
         self.env = env
         self.sources: dict[str, Source] = {}
         self._firewall: HostFirewall | None = None
+        # (account, region, group) -> its endpoints' addresses, made again at
+        # most every MEMBERS_FRESH s or after a wake: EC2 asks for every rule
+        # naming a group of every instance whose ingress it computes.
+        self._members: dict[tuple[str, str, str], list[str]] | None = None
+        self._members_at = 0.0
         self._network = PrivateAddresses(env, "")  # (only to find the instance network)
 
     def add(self, name: str, source: Source) -> None:
@@ -94,11 +100,19 @@ class DataIngress:
     def group_members(self, account: str, region: str, group_id: str) -> list[str]:
         """The endpoints in ``group_id`` as its members (EC2 asks: a group in use
         cannot be deleted, and rules naming it let them in)."""
-        return [f"{g.address}/32" for source in list(self.sources.values())
-                for g in source()
-                if (g.account, g.region) == (account, region) and group_id in g.groups]
+        now = float(self.env.clock.monotonic())
+        if self._members is None or now - self._members_at > MEMBERS_FRESH:
+            members: dict[tuple[str, str, str], list[str]] = {}
+            for source in list(self.sources.values()):
+                for g in source():
+                    for gid in g.groups:
+                        members.setdefault((g.account, g.region, gid), []).append(
+                            f"{g.address}/32")
+            self._members, self._members_at = members, now
+        return list(self._members.get((account, region, group_id), []))
 
     def wake(self) -> None:
+        self._members = None
         if LOOP in self.env.loops:
             self.env.loops.wake(LOOP, "all")
 

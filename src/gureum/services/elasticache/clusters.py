@@ -11,6 +11,7 @@ from gureum.services.common.ids import parse_arn
 from gureum.services.common.pagination import paginate
 
 from ..base import Call
+from ..common.ingress import shared
 from .catalog import check_engine, check_node_type, check_port, maxmemory
 from .core import EVENT, GROUP, NODE, SNAPSHOT, check_id
 from .params import require as require_parameter_group
@@ -65,6 +66,7 @@ class ClusterOperations(SubnetGroupOperations):
         doc["address"] = (self.private.allocate(owner, account, region, doc["az"],
                                                 self.subnet_groups.subnet_ids(subnets))
                           or self.env.addresses.allocate(owner))
+        shared(self.env).wake()  # (a member of its security groups from now on)
         self.save_node(doc)
         return doc
 

@@ -13,6 +13,7 @@ from gureum.services.common import filters, pagination
 from gureum.services.common import tags as tagutil
 
 from ..base import Call
+from ..common.ingress import shared
 from . import validate
 from .classes import instance_class
 from .core import INSTANCE, SNAPSHOT, RDSCore, check_identifier
@@ -136,6 +137,7 @@ class InstanceOperations(ManagedPasswords):
                                                     call.region, doc["az"],
                                                     self.subnet_groups.subnet_ids(group))
                               or self.env.addresses.allocate(self.owner(doc)))
+            shared(self.env).wake()  # (a member of its security groups from now on)
             self.save(doc)
             self.event(call.account, call.region, doc["id"], "db-instance",
                        "DB instance created" if not doc.get("source") else
