@@ -156,6 +156,22 @@ def group_members(store: Any, account: str, region: str, group_id: str,
 
 
 class SecurityGroupOperations(VpcOperations):
+    @property
+    def _launch_groups(self) -> dict[tuple[str, str, str], tuple[tuple[int, int], dict[str, str]]]:
+        """(account, region, VPC) -> its default group as launches name it, and the
+        version of the groups it was read at."""
+        found: dict[tuple[str, str, str], tuple[tuple[int, int], dict[str, str]]] = (
+            self.__dict__.setdefault("_launch_groups_kept", {}))
+        return found
+
+    @property
+    def _referencing(self) -> dict[tuple[str, str, frozenset[str]],
+                                   tuple[tuple[int, int], frozenset[str]]]:
+        """(account, region, groups) -> the groups with a rule naming one of them."""
+        found: dict[tuple[str, str, frozenset[str]], tuple[tuple[int, int], frozenset[str]]] = (
+            self.__dict__.setdefault("_referencing_kept", {}))
+        return found
+
     # -- finding groups ---------------------------------------------------------
 
     def default_group(self, account: str, region: str, vpc_id: str) -> dict[str, Any]:
@@ -228,6 +244,17 @@ class SecurityGroupOperations(VpcOperations):
     def groups_for_launch(self, call: Call, params: dict[str, Any],
                           vpc_id: str) -> list[dict[str, str]]:
         """The groups an instance is launched with (its VPC's default when none is named)."""
+        if not params.get("SecurityGroupIds") and not params.get("SecurityGroups"):
+            # (most launches: the default group, read again only after a change of groups)
+            key = (call.account, call.region, vpc_id)
+            version = self.store.resources.version(SECURITY_GROUP)
+            kept = self._launch_groups.get(key)
+            if kept is None or kept[0] != version:
+                group = self.default_group(call.account, call.region, vpc_id)
+                kept = (self.store.resources.version(SECURITY_GROUP),
+                        {"GroupId": group["id"], "GroupName": group["name"]})
+                self._launch_groups[key] = kept
+            return [dict(kept[1])]
         found = [self.group(call, group_id=g) for g in params.get("SecurityGroupIds") or []]
         found += [self.group(call, name=n, vpc_id=vpc_id)
                   for n in params.get("SecurityGroups") or []]
@@ -248,11 +275,20 @@ class SecurityGroupOperations(VpcOperations):
         self.rules_generation += 1
         affected: set[str] | None = None
         if members_of is not None:
-            affected = {
-                g["id"] for g in self.store.resources.list(SECURITY_GROUP, call.account,
-                                                           call.region)
-                if any(r["kind"] == "group" and r["source"] in members_of for r in g["ingress"])
-            }
+            # (each launch asks: the groups are read again only after a change of them)
+            key = (call.account, call.region, frozenset(members_of))
+            version = self.store.resources.version(SECURITY_GROUP)
+            kept = self._referencing.get(key)
+            if kept is None or kept[0] != version:
+                if len(self._referencing) > 256:
+                    self._referencing.clear()
+                kept = (version, frozenset(
+                    g["id"] for g in self.store.resources.list(SECURITY_GROUP, call.account,
+                                                               call.region)
+                    if any(r["kind"] == "group" and r["source"] in members_of
+                           for r in g["ingress"])))
+                self._referencing[key] = kept
+            affected = set(kept[1])
             if not affected:
                 return
             # A burst of launches or terminations changes each member's rules once,
