@@ -44,6 +44,7 @@ class PrivateAddresses:
     def __init__(self, env: Env, service: str) -> None:
         self.env = env
         self.service = service
+        self._reserved: tuple[tuple[int, int], frozenset[str]] | None = None
 
     def _ec2(self) -> Any:
         return (self.env.extras.get("services") or {}).get("ec2")
@@ -80,7 +81,11 @@ class PrivateAddresses:
                    and d.get("region", region) == region for d in self._records())
 
     def reserved(self) -> set[str]:
-        return {d["address"] for d in self._records()}
+        # (EC2 asks at every launch: read again only after a change of them)
+        version = self.env.store.resources.version(KIND)
+        if self._reserved is None or self._reserved[0] != version:
+            self._reserved = (version, frozenset(d["address"] for d in self._records()))
+        return set(self._reserved[1])
 
     # -- records ------------------------------------------------------------
 

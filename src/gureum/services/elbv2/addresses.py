@@ -38,6 +38,9 @@ SUBNET_USERS_KEY = "ec2.subnet-users"  # EC2 asks before deleting a subnet
 
 
 class AddressOperations(ELBv2Core):
+    # (the reserved addresses, as of the version of their records)
+    _reserved: tuple[tuple[int, int], frozenset[str]] | None = None
+
     def _ec2(self) -> Any:
         return (self.env.extras.get("services") or {}).get("ec2")
 
@@ -100,8 +103,14 @@ class AddressOperations(ELBv2Core):
                    for s in d["subnets"])
 
     def reserved_addresses(self) -> set[str]:
-        """Every address load balancers hold or still have on the host (EC2 asks)."""
-        return {d["address"] for d in self.store.resources.list(ADDRESS)}
+        """Every address load balancers hold or still have on the host (EC2 asks,
+        at every launch: read again only after a change of them)."""
+        version = self.store.resources.version(ADDRESS)
+        kept = self._reserved
+        if kept is None or kept[0] != version:
+            kept = (version, frozenset(d["address"] for d in self.store.resources.list(ADDRESS)))
+            self._reserved = kept
+        return set(kept[1])
 
     def orphan_address_owners(self) -> list[str]:
         """Load balancers that are gone but whose addresses are not released yet."""
