@@ -33,6 +33,14 @@ INSTANCE = "ec2:instance"
 
 
 class SecurityGroupOperations(AddressOperations):
+    @property
+    def _lbs_kept(self) -> dict[tuple[str, str], tuple[tuple[int, int], list[dict[str, Any]]]]:
+        """(account, region) -> its load balancers' records, as of their version
+        (read only: ``group_members`` looks at them)."""
+        found: dict[tuple[str, str], tuple[tuple[int, int], list[dict[str, Any]]]] = (
+            self.__dict__.setdefault("_lbs", {}))
+        return found
+
     def check_groups(self, call: Call, groups: Any, vpc_id: str | None = None) -> list[str]:
         """``groups``, which must exist (and be of ``vpc_id``, the load balancer's VPC)."""
         if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
@@ -76,8 +84,14 @@ class SecurityGroupOperations(AddressOperations):
     def group_members(self, account: str, region: str, group_id: str) -> list[str]:
         """The addresses instances see this account's load balancers in
         ``group_id`` connect from (EC2 asks, for its ingress rules)."""
-        members = [d for d in self.store.resources.list(LB, account, region)
-                   if group_id in (d.get("security_groups") or [])]
+        # (asked at every launch: the load balancers are read again only after a
+        # change of them)
+        version = self.store.resources.version(LB)
+        kept = self._lbs_kept.get((account, region))
+        if kept is None or kept[0] != version:
+            kept = (version, self.store.resources.list(LB, account, region))
+            self._lbs_kept[(account, region)] = kept
+        members = [d for d in kept[1] if group_id in (d.get("security_groups") or [])]
         if not members:
             return []
         out = set()
