@@ -85,12 +85,13 @@ async def _aiohttp_page(request: web.Request) -> web.Response:
 
 
 @contextlib.asynccontextmanager
-async def serving(answers: Answers) -> AsyncIterator[tuple[int, web.AppRunner]]:
+async def serving(answers: Answers, keepalive: float = 75.0
+                  ) -> AsyncIterator[tuple[int, web.AppRunner]]:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", _aiohttp_page)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = LeanSite(runner, "127.0.0.1", 0, answers, shutdown_timeout=5.0)
+    site = LeanSite(runner, "127.0.0.1", 0, answers, shutdown_timeout=5.0, keepalive=keepalive)
     await site.start()
     try:
         yield site.port, runner
@@ -399,5 +400,27 @@ def test_shutdown_closes_idle_connections_and_lets_answers_finish(tmp_path: Path
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
             idle_w.close()
             busy_w.close()
+
+    uvloop.run(main())
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_the_keep_alive_time(
+    tmp_path: Path,
+) -> None:
+    async def main() -> None:
+        answers = Answers(tmp_path)
+        async with serving(answers, keepalive=0.3) as (port, _runner):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            started = asyncio.get_running_loop().time()
+            for _ in range(3):  # requests keep it open
+                writer.write(b"GET /sleepy HTTP/1.1\r\nHost: x\r\n\r\n")
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+                assert head.startswith(b"HTTP/1.1 200 OK")
+                assert await reader.readexactly(5) == b"slept"
+            assert asyncio.get_running_loop().time() - started > 0.6
+            assert await asyncio.wait_for(reader.read(), 5) == b""  # then closed when idle
+            idle_for = asyncio.get_running_loop().time() - started
+            assert idle_for < 0.6 + 0.3 + 1.0
+            writer.close()
 
     uvloop.run(main())

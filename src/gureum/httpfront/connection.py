@@ -88,7 +88,7 @@ class LeanProtocol(asyncio.Protocol):
             self.remote = str(peer[0])
         self.front.connections.add(self)
         self._idle_since = self.loop.time()
-        self._idle_timer = self.loop.call_later(KEEPALIVE, self._idle_check)
+        self._idle_timer = self.loop.call_later(self.front.keepalive, self._idle_check)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.front.connections.discard(self)
@@ -341,10 +341,12 @@ class LeanProtocol(asyncio.Protocol):
         if self.transport is None:
             return
         since = self._idle_since
-        if since and self._task is None and self.loop.time() - since >= KEEPALIVE:
+        keepalive = self.front.keepalive
+        if since and self._task is None and self.loop.time() - since >= keepalive:
             self.transport.close()
             return
-        delay = KEEPALIVE if not since else max(1.0, KEEPALIVE - (self.loop.time() - since))
+        delay = keepalive if not since else keepalive - (self.loop.time() - since)
+        delay = max(delay, keepalive / 75)
         self._idle_timer = self.loop.call_later(delay, self._idle_check)
 
     def close_when_idle(self) -> None:

@@ -7,7 +7,7 @@ import asyncio
 
 from aiohttp import web
 
-from .connection import Answer, LeanProtocol
+from .connection import KEEPALIVE, Answer, LeanProtocol
 
 
 class Front:
@@ -15,8 +15,9 @@ class Front:
     answer and the aiohttp server that takes the connections it hands over."""
 
     def __init__(self, answer: Answer, aiohttp_server: web.Server,
-                 loop: asyncio.AbstractEventLoop) -> None:
+                 loop: asyncio.AbstractEventLoop, keepalive: float = KEEPALIVE) -> None:
         self.answer = answer
+        self.keepalive = keepalive  # seconds an idle connection is kept
         self.aiohttp_server = aiohttp_server
         self.loop = loop
         self.connections: set[LeanProtocol] = set()
@@ -44,12 +45,15 @@ class LeanSite(web.BaseSite):
     serves (and hands to the runner's aiohttp server when they are not API
     calls); ``runner.cleanup()`` stops it gracefully."""
 
-    __slots__ = ("_answer", "_front", "_host", "_port", "_reuse_address", "_timeout")
+    __slots__ = (
+        "_answer", "_front", "_host", "_keepalive", "_port", "_reuse_address", "_timeout"
+    )
 
     def __init__(self, runner: web.BaseRunner, host: str, port: int, answer: Answer, *,
                  backlog: int = 128, reuse_address: bool | None = None,
-                 shutdown_timeout: float = 60.0) -> None:
+                 shutdown_timeout: float = 60.0, keepalive: float = KEEPALIVE) -> None:
         super().__init__(runner, backlog=backlog)
+        self._keepalive = keepalive
         self._host = host
         self._port = port
         self._reuse_address = reuse_address
@@ -74,7 +78,7 @@ class LeanSite(web.BaseSite):
         loop = asyncio.get_running_loop()
         server = self._runner.server
         assert isinstance(server, web.Server)
-        front = self._front = Front(self._answer, server, loop)
+        front = self._front = Front(self._answer, server, loop, self._keepalive)
         self._server = await loop.create_server(
             front.protocol, self._host, self._port, backlog=self._backlog,
             reuse_address=self._reuse_address,
