@@ -63,6 +63,7 @@ class Gateway:
         self.auth = authenticator
         self.default_region = default_region
         self._operations: dict[tuple[str, str], tuple[Any, bool] | None] = {}
+        self._op_infos: dict[tuple[str, str], tuple[OperationModel, bool]] = {}
 
     def _operation(self, service: Service, name: str) -> tuple[Any, bool] | None:
         key = (service.name, name)
@@ -72,6 +73,29 @@ class Gateway:
                 (method, inspect.iscoroutinefunction(method)) if callable(method) else None
             )
         return self._operations[key]
+
+    def _op_info(
+        self, spec: ServiceSpec, model: ServiceModel, op_name: str
+    ) -> tuple[OperationModel, bool] | None:
+        """An operation's model and whether its input payload is streamed (a
+        rest-xml blob or string marked streaming), looked up once; None for a
+        name the model does not have (never kept: names come from requests)."""
+        key = (spec.name, op_name)
+        info = self._op_infos.get(key)
+        if info is None:
+            if op_name not in model.operation_names:
+                return None
+            op_model = model.operation_model(op_name)
+            shape = op_model.input_shape
+            payload = shape.serialization.get("payload") if shape is not None else None
+            streamed = payload is not None and shape.members[payload].type_name in (
+                "blob", "string"
+            ) and bool(
+                shape.members[payload].serialization.get("streaming")
+                or op_model.has_streaming_input
+            )
+            info = self._op_infos[key] = (op_model, streamed)
+        return info
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The aiohttp route: answer the request and write the answer."""
@@ -192,18 +216,12 @@ class Gateway:
     ) -> HttpResponse:
         streamed_payload = False
         op_name: str | None = None
+        info: tuple[OperationModel, bool] | None = None
         if protocol.name == "rest-xml":
             op_name = protocol.operation_name(http, model)
             if op_name is not None:
-                op_model = model.operation_model(op_name)
-                shape = op_model.input_shape
-                payload = shape.serialization.get("payload") if shape is not None else None
-                streamed_payload = payload is not None and shape.members[
-                    payload
-                ].type_name in ("blob", "string") and bool(
-                    shape.members[payload].serialization.get("streaming")
-                    or op_model.has_streaming_input
-                )
+                info = self._op_info(spec, model, op_name)
+                streamed_payload = info is not None and info[1]
         if not streamed_payload:
             http.body = await _read_body(request)
         identity, signed, secret = self.auth.authenticate(http, spec)
@@ -211,9 +229,11 @@ class Gateway:
             http.body = _decoded(http.body, request.headers.get("Content-Encoding", ""))
         if op_name is None:
             op_name = protocol.operation_name(http, model)
-        if op_name is None or op_name not in model.operation_names:
+        if op_name is not None and info is None:
+            info = self._op_info(spec, model, op_name)
+        if op_name is None or info is None:
             raise _unknown_operation(spec, protocol, op_name, http)
-        op_model = model.operation_model(op_name)
+        op_model = info[0]
         if streamed_payload:
             http.stream = request_body_stream(request, signed, secret)
         params = protocol.parse(http, op_model)
