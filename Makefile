@@ -34,8 +34,11 @@ lint: $(VENV)/.stamp-test
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Three workers: the slow end-to-end groups (instances, load balancers, engines)
+# mostly wait on real processes, so they run side by side (PYTEST_WORKERS=0: one process).
+PYTEST_WORKERS ?= 3
 pytest: $(VENV)/.stamp-test
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 bench: $(VENV)/.stamp-test
 	$(BIN)/python bench/startup.py
