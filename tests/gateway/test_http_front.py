@@ -18,6 +18,7 @@ import pytest
 import uvloop
 from aiohttp import web
 
+from gureum.config import Settings
 from gureum.gateway.protocols.base import HttpResponse
 from gureum.httpfront import LeanRequest, LeanSite
 from gureum.services.base import FileBody
@@ -424,3 +425,10 @@ def test_an_idle_keep_alive_connection_is_closed_after_the_keep_alive_time(
             writer.close()
 
     uvloop.run(main())
+
+
+def test_gureum_http_chooses_the_front() -> None:
+    assert Settings.load(env={}).http == "lean"
+    assert Settings.load(env={"GUREUM_HTTP": "aiohttp"}).http == "aiohttp"
+    with pytest.raises(ValueError, match="GUREUM_HTTP"):
+        Settings.load(env={"GUREUM_HTTP": "nginx"})
