@@ -29,7 +29,7 @@ REQUESTS = 120
 @pytest.fixture
 def cloud() -> Iterator[RunningGureum]:
     driver = "haproxy" if shutil.which("haproxy") else "builtin"
-    yield from gureum_with(driver, {"GUREUM_METER_INTERVAL": "0.5"})
+    yield from gureum_with(driver, {"GUREUM_METER_INTERVAL": "0.5", "GUREUM_TIME_SCALE": "12"})
 
 
 @pytest.fixture
