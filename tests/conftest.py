@@ -31,12 +31,11 @@ def fresh(gureum: RunningGureum) -> RunningGureum:
 # hosts-file blocks and cgroups), and the unit tests fill the other workers.
 GROUPS = {
     "instances": ("e2e/test_ec2", "e2e/test_instance_names", "e2e/test_cli_ec2",
-                  "e2e/test_autoscaling_groups", "e2e/test_autoscaling_policies",
-                  "e2e/test_autoscaling_restart", "e2e/test_autoscaling_schedules",
                   "e2e/test_cloudwatch_ec2", "e2e/test_console", "e2e/test_reset_cleanup",
                   "drivers/compute"),
-    "balancers": ("e2e/test_elb", "e2e/test_billing_elb", "e2e/test_autoscaling_scenario",
-                  "e2e/test_autoscaling_elb_health", "drivers/proxy"),
+    "scaling": ("e2e/test_autoscaling",),
+    # Their backends listen on fixed loopback addresses: one at a time.
+    "balancers": ("e2e/test_elb", "e2e/test_billing_elb", "drivers/proxy"),
     "engines": ("e2e/test_rds", "e2e/test_elasticache", "e2e/test_billing_rds",
                 "e2e/test_data_tier", "drivers/postgres", "drivers/mysql", "drivers/redis"),
 }
