@@ -26,6 +26,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from . import sockdir
 from .base import EngineError, EngineSpec, EngineUsage, Role
 from .cgroups import EngineLimits
 from .procstat import dir_bytes, tree_usage
@@ -36,6 +37,8 @@ ADMIN = "rdsadmin"
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 POLL = 0.02
+# The longest name the server gives its socket (the port has up to 5 digits).
+SOCKET_NAME = ".s.PGSQL.65535"
 
 HBA = f"""# gureum: the internal superuser only over the socket; everyone else with SCRAM
 local   all             {ADMIN}                                 trust
@@ -139,6 +142,7 @@ class PostgresServers:
                 mode = p.stat().st_mode
                 if not mode & stat.S_IXOTH:
                     os.chmod(p, stat.S_IMODE(mode) | stat.S_IXOTH)
+        sockdir.sweep()
         self._prepared = True
 
     def dir(self, id: str) -> Path:
@@ -146,6 +150,11 @@ class PostgresServers:
 
     def data(self, id: str) -> Path:
         return self.root / id / "data"
+
+    def socket_dir(self, id: str) -> Path:
+        """Where the server's socket is: its ``run`` directory, by a short
+        link if that path is too long for a socket's."""
+        return sockdir.socket_dir(self.dir(id) / "run", SOCKET_NAME)
 
     def _own(self, path: Path) -> None:
         if self.as_root:
@@ -182,13 +191,12 @@ class PostgresServers:
         return out.decode(errors="replace")
 
     def _write_conf(self, spec: EngineSpec) -> None:
-        d = self.dir(spec.id)
         settings: dict[str, str] = dict(DEFAULTS)
         settings.update(spec.settings)
         settings.update(spec.params)
         settings["listen_addresses"] = spec.address
         settings["port"] = str(spec.port)
-        settings["unix_socket_directories"] = str(d / "run")
+        settings["unix_socket_directories"] = str(self.socket_dir(spec.id))
         if spec.archive is not None:
             self.make_dir(spec.archive)
             settings["archive_mode"] = "on"
@@ -305,7 +313,7 @@ class PostgresServers:
         self._mkdir(d, 0o711)
         tmp = d / "data.tmp"
         await asyncio.to_thread(shutil.rmtree, tmp, True)
-        await self._run(str(self.bin / "pg_basebackup"), "-h", str(self.dir(source) / "run"),
+        await self._run(str(self.bin / "pg_basebackup"), "-h", str(self.socket_dir(source)),
                         "-p", str(self._port(source)), "-U", ADMIN, "-D", str(tmp), "-R",
                         "-X", "stream", "-c", "fast", "--no-sync", "--no-manifest")
         await self._sync(tmp)
@@ -437,6 +445,7 @@ class PostgresServers:
     async def destroy(self, id: str) -> None:
         await self.stop(id)
         await asyncio.to_thread(shutil.rmtree, self.dir(id), True)
+        sockdir.remove_link(self.dir(id) / "run")
 
     async def shutdown(self) -> None:
         await asyncio.gather(*(self.stop(i) for i in self.engines()))
@@ -446,7 +455,7 @@ class PostgresServers:
     async def execute(self, id: str, sql: str, database: str = "postgres") -> list[list[str]]:
         out = await self._run(
             str(self.bin / "psql"), "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1",
-            "-F", "\x1f", "-h", str(self.dir(id) / "run"), "-p", str(self._port(id)),
+            "-F", "\x1f", "-h", str(self.socket_dir(id)), "-p", str(self._port(id)),
             "-U", ADMIN, "-d", database, "-f", "-", input=sql.encode(), as_engine=False,
             env={"PGOPTIONS": "-c default_transaction_read_only=off"},
         )
@@ -571,7 +580,7 @@ class PostgresServers:
         self.make_dir(dest.parent)
         tmp = dest.with_name(dest.name + ".tmp")
         await asyncio.to_thread(shutil.rmtree, tmp, True)
-        await self._run(str(self.bin / "pg_basebackup"), "-h", str(self.dir(id) / "run"),
+        await self._run(str(self.bin / "pg_basebackup"), "-h", str(self.socket_dir(id)),
                         "-p", str(self._port(id)), "-U", ADMIN, "-D", str(tmp), "-X", "stream",
                         "-c", "fast", "--no-sync", "--no-manifest")
         await self._sync(tmp)
