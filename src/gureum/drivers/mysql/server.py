@@ -45,6 +45,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from gureum.drivers.postgres import sockdir
 from gureum.drivers.postgres.base import EngineError, EngineSpec, EngineUsage, Role
 from gureum.drivers.postgres.cgroups import EngineLimits
 from gureum.drivers.postgres.procstat import dir_bytes, tree_usage
@@ -52,6 +53,7 @@ from gureum.drivers.postgres.procstat import dir_bytes, tree_usage
 log = logging.getLogger("gureum.drivers.mysql")
 
 READY_TIMEOUT = 60.0
+SOCKET_NAME = "mysqld.sock"
 STOP_TIMEOUT = 30.0
 POLL = 0.05
 # How long a Multi-AZ primary holds a commit waiting for its standby's
@@ -118,7 +120,9 @@ class MariaDBServers:
         return self.root / id / "data"
 
     def socket(self, id: str) -> Path:
-        return self.root / id / "run" / "mysqld.sock"
+        """The server's socket in its ``run`` directory, by a short link if
+        that path is too long for a socket's."""
+        return sockdir.socket_dir(self.dir(id) / "run", SOCKET_NAME) / SOCKET_NAME
 
     def _own(self, path: Path) -> None:
         if self.as_root:
@@ -139,6 +143,7 @@ class MariaDBServers:
                 mode = p.stat().st_mode
                 if not mode & stat.S_IXOTH:
                     os.chmod(p, stat.S_IMODE(mode) | stat.S_IXOTH)
+        sockdir.sweep()
 
     async def _run(self, *args: str, input: bytes | None = None, check: bool = True,
                    env: dict[str, str] | None = None) -> str:
@@ -467,6 +472,7 @@ class MariaDBServers:
     async def destroy(self, id: str) -> None:
         await self.stop(id)
         await asyncio.to_thread(shutil.rmtree, self.dir(id), True)
+        sockdir.remove_link(self.dir(id) / "run")
 
     async def shutdown(self) -> None:
         await asyncio.gather(*(self.stop(i) for i in list(self._procs)))
