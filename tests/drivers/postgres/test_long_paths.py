@@ -6,12 +6,13 @@ and links left by engines gone are swept."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from pathlib import Path
 
 import pytest
 
-from gureum.drivers.postgres import EngineSpec, sockdir
+from gureum.drivers.postgres import EngineError, EngineSpec, sockdir
 from gureum.drivers.postgres.server import PostgresServers, find_bin_dir
 
 
@@ -26,6 +27,7 @@ def test_server_in_a_long_data_directory(tmp_path: Path) -> None:
     root = long_root(tmp_path)
     driver = PostgresServers(root)
     spec = EngineSpec("p1", "", 5432)
+    replica = EngineSpec("p2", "", 5432)
 
     async def main() -> None:
         try:
@@ -41,11 +43,25 @@ def test_server_in_a_long_data_directory(tmp_path: Path) -> None:
             # pg_basebackup reaches the server over that socket too.
             await driver.backup("p1", root / "backups" / "b1")
             assert (root / "backups" / "b1" / "PG_VERSION").exists()
+            # A replica is cloned over the socket and streams from it (its
+            # primary_conninfo names the primary's socket directory).
+            await driver.clone_replica(replica, "p1")
+            await driver.start(replica)
+            await driver.execute("p1", "CREATE TABLE t AS SELECT 7 AS v;")
+            for _ in range(500):
+                with contextlib.suppress(EngineError):
+                    if await driver.execute("p2", "SELECT v FROM t;") == [["7"]]:
+                        break
+                await asyncio.sleep(0.02)
+            assert await driver.in_recovery("p2")
+            assert await driver.execute("p2", "SELECT v FROM t;") == [["7"]]
+            await driver.destroy("p2")
             await driver.destroy("p1")
             assert not os.path.lexists(link)
         finally:
             await driver.shutdown()
-            sockdir.remove_link(driver.dir("p1") / "run")
+            for id in ("p1", "p2"):
+                sockdir.remove_link(driver.dir(id) / "run")
 
     asyncio.run(main())
 

@@ -1,7 +1,8 @@
 """The real MariaDB driver: ``mariadbd`` processes that are children of gureum.
 
 Each engine is ``<root>/<id>/data`` owned by the ``mysql`` user when gureum
-runs as root, its socket in ``<root>/<id>/run``, its log in
+runs as root, its socket in ``<root>/<id>/run`` (through a short link if
+that path is too long for a socket's, see ``postgres.sockdir``), its log in
 ``<root>/<id>/server.log`` and its options in ``<root>/<id>/my.cnf``
 (rewritten at every start). gureum speaks to it over that socket as the
 operating-system user it runs as (``unix_socket`` authentication, which

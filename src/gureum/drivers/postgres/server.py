@@ -7,6 +7,8 @@ refuses root), its socket in ``<root>/<id>/run`` and its log in
 reach the directory); clients come in over TCP on the engine's own address
 with SCRAM passwords. Settings gureum owns live in ``gureum.conf`` (rewritten
 at every start) and, while a restore replays WAL, ``gureum-recovery.conf``.
+A ``run`` directory too deep for a socket's path is named through a short
+link (``sockdir``).
 """
 
 from __future__ import annotations
