@@ -51,14 +51,7 @@ class PrivateAddresses:
 
     def compute(self) -> Any:
         """EC2's compute driver when instances live on its own network, else None."""
-        driver = getattr(self._ec2(), "driver", None)
-        if driver is None or not hasattr(driver, "add_host_address"):
-            return None
-        try:
-            isolated = driver.network().isolated
-        except Exception:  # (a driver that cannot tell has no such network)
-            return None
-        return driver if isolated else None
+        return isolated_compute(self._ec2())
 
     # -- hooks EC2 asks -----------------------------------------------------
 
@@ -136,7 +129,7 @@ class PrivateAddresses:
         doc = self.env.store.resources.get(KIND, "", "", address)
         if compute is None or doc is None:
             return
-        await compute.add_host_address(address, _plan(doc.get("network")))
+        await compute.add_host_address(address, network_plan(doc.get("network")))
 
     async def release(self, owner: str) -> None:
         """Take ``owner``'s address off the host, then forget it."""
@@ -163,7 +156,7 @@ class PrivateAddresses:
     async def _drop(self, doc: dict[str, Any]) -> None:
         compute = self.compute()
         if compute is not None:
-            await compute.remove_host_address(doc["address"], _plan(doc.get("network")))
+            await compute.remove_host_address(doc["address"], network_plan(doc.get("network")))
         with self.env.store.tx():
             self.env.store.resources.delete(KIND, "", "", doc["address"])
 
@@ -202,6 +195,19 @@ class PrivateAddresses:
         return str(ec2.default_vpc(account, region)["VpcId"]), subnets
 
 
-def _plan(network: dict[str, str] | None) -> NetworkPlan | None:
+def isolated_compute(ec2: Any) -> Any:
+    """EC2's compute driver when instances live on a network of their own (so
+    other servers can take addresses there), else None."""
+    driver = getattr(ec2, "driver", None)
+    if driver is None or not hasattr(driver, "add_host_address"):
+        return None
+    try:
+        isolated = driver.network().isolated
+    except Exception:  # (a driver that cannot tell has no such network)
+        return None
+    return driver if isolated else None
+
+
+def network_plan(network: dict[str, str] | None) -> NetworkPlan | None:
     """The compute driver's name for a VPC's network (None: the default one)."""
     return NetworkPlan(network["cidr"], network["gateway"]) if network else None

@@ -26,10 +26,10 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from gureum.drivers.compute import NetworkPlan
 from gureum.errors import AWSError
 
 from ..base import Call
+from ..common.private import isolated_compute, network_plan
 from .core import ADDRESS, LB, Doc, ELBv2Core, validation
 
 RESERVED_KEY = "ec2.reserved-addresses"  # EC2's registry of addresses not to give out
@@ -46,15 +46,7 @@ class AddressOperations(ELBv2Core):
 
     def compute(self) -> Any:
         """EC2's compute driver when load balancers live on its network, else None."""
-        ec2 = self._ec2()
-        driver = getattr(ec2, "driver", None)
-        if driver is None or not hasattr(driver, "add_host_address"):
-            return None
-        try:
-            isolated = driver.network().isolated
-        except Exception:  # (a driver that cannot tell has no such network)
-            return None
-        return driver if isolated else None
+        return isolated_compute(self._ec2())
 
     def allocate_addresses(self, call: Call, lb_arn: str, subnets: list[dict[str, str]],
                            wanted: dict[str, str] | None = None) -> list[Doc]:
@@ -123,7 +115,7 @@ class AddressOperations(ELBv2Core):
         if compute is None:
             return
         for a in lb.get("addresses") or []:
-            await compute.add_host_address(a["address"], _plan(a.get("network")))
+            await compute.add_host_address(a["address"], network_plan(a.get("network")))
 
     async def release_addresses(self, call: Call, lb_arn: str) -> None:
         """Take ``lb_arn``'s addresses off the host, then forget them."""
@@ -131,7 +123,7 @@ class AddressOperations(ELBv2Core):
         for doc in self.store.resources.list(ADDRESS, call.account, call.region,
                                              where=lambda d: d["lb"] == lb_arn):
             if compute is not None:
-                await compute.remove_host_address(doc["address"], _plan(doc.get("network")))
+                await compute.remove_host_address(doc["address"], network_plan(doc.get("network")))
             with self.store.tx():
                 self.store.resources.delete(ADDRESS, call.account, call.region,
                                             doc["address"])
@@ -145,7 +137,7 @@ class AddressOperations(ELBv2Core):
             if doc["address"] in keep:
                 continue
             if compute is not None:
-                await compute.remove_host_address(doc["address"], _plan(doc.get("network")))
+                await compute.remove_host_address(doc["address"], network_plan(doc.get("network")))
             with self.store.tx():
                 self.store.resources.delete(ADDRESS, call.account, call.region,
                                             doc["address"])
@@ -154,7 +146,7 @@ class AddressOperations(ELBv2Core):
         compute = self.compute()
         for doc in self.store.resources.list(ADDRESS):
             if compute is not None:
-                await compute.remove_host_address(doc["address"], _plan(doc.get("network")))
+                await compute.remove_host_address(doc["address"], network_plan(doc.get("network")))
 
     def network_of(self, lb: Doc) -> str | None:
         """The range of the network ``lb`` has its addresses on (None: none)."""
@@ -190,7 +182,3 @@ class AddressOperations(ELBv2Core):
                 return str(a["address"])
         return str(addresses[0]["address"])
 
-
-def _plan(network: Doc | None) -> NetworkPlan | None:
-    """The compute driver's name for a VPC's network (None: the default one)."""
-    return NetworkPlan(network["cidr"], network["gateway"]) if network else None
