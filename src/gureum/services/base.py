@@ -82,6 +82,13 @@ class Env:
     addresses: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def name_salt(self) -> str:
+        """What makes this gureum's endpoint names its own: two gureums on one
+        host (their own data directories) never publish the same name for
+        their own database or cache of the same account, region and id."""
+        return str(self.settings.data_dir.resolve())
+
 
 Operation = Callable[[Call, dict[str, Any]], "dict[str, Any] | Awaitable[dict[str, Any]]"]
 

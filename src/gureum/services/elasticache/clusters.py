@@ -13,7 +13,7 @@ from gureum.services.common.pagination import paginate
 from ..base import Call
 from ..common.ingress import shared
 from .catalog import check_engine, check_node_type, check_port, maxmemory
-from .core import EVENT, GROUP, NODE, SNAPSHOT, check_id
+from .core import EVENT, GROUP, NODE, SNAPSHOT, check_id, domain
 from .params import require as require_parameter_group
 from .render import cache_cluster
 from .subnetgroups import SubnetGroupOperations
@@ -50,6 +50,7 @@ class ClusterOperations(SubnetGroupOperations):
         az = az or self.subnet_groups.zone_for(subnets, f"{region}a")
         doc: dict[str, Any] = {
             "id": id, "account": account, "region": region, "status": "creating",
+            "domain": domain(account, region, self.env.name_salt),
             "node_type": node_type, "engine": engine, "engine_version": version, "port": port,
             "az": az or f"{region}a", "created": self.now(), "tags": tags or {},
             "snapshot_retention": snapshot_retention,

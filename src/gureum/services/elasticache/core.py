@@ -70,18 +70,25 @@ def short_region(region: str) -> str:
     return parts[0] + _DIRECTIONS.get(parts[1], parts[1][:1]) + parts[2]
 
 
-def domain(account: str, region: str) -> str:
-    digest = hashlib.sha256(f"{account}/{region}".encode()).hexdigest()[:6]
+def domain(account: str, region: str, salt: str = "") -> str:
+    """The names' domain of an account's caches in a region (``salt``: see
+    ``Env.name_salt``); kept in each node's and group's record at creation."""
+    key = f"{account}/{region}/{salt}" if salt else f"{account}/{region}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:6]
     return f"{digest}.{short_region(region)}.cache.localhost"
 
 
+def _domain(doc: dict[str, Any]) -> str:
+    return str(doc.get("domain") or domain(doc["account"], doc["region"]))
+
+
 def node_name(doc: dict[str, Any]) -> str:
-    digest, rest = domain(doc["account"], doc["region"]).split(".", 1)
+    digest, rest = _domain(doc).split(".", 1)
     return f"{doc['id']}.{digest}.0001.{rest}"
 
 
 def group_name(kind: str, group: dict[str, Any]) -> str:
-    return f"{kind}.{group['id']}.{domain(group['account'], group['region'])}"
+    return f"{kind}.{group['id']}.{_domain(group)}"
 
 
 class ElastiCacheCore(Service):

@@ -14,7 +14,7 @@ from gureum.services.common.pagination import paginate
 from ..base import Call
 from .catalog import check_engine, check_node_type, check_port, maxmemory
 from .clusters import DEFAULT_PARAMETER_GROUP, ClusterOperations, retention
-from .core import GROUP, check_id
+from .core import GROUP, check_id, domain
 from .params import require as require_parameter_group
 from .render import replication_group
 
@@ -167,6 +167,7 @@ class GroupOperations(ClusterOperations):
                                f"Replication group {id} already exists.")
             group: dict[str, Any] = {
                 "id": id, "account": call.account, "region": call.region,
+                "domain": domain(call.account, call.region, self.env.name_salt),
                 "description": params["ReplicationGroupDescription"], "status": "creating",
                 "node_type": node_type, "engine": engine, "engine_version": version,
                 "port": port, "cluster_mode": cluster_mode, "auto_failover": auto_failover,

@@ -214,7 +214,8 @@ class RDSCore(Service):
     # -- endpoints and engines -------------------------------------------
 
     def host(self, account: str, region: str, id: str) -> str:
-        suffix = "c" + hashlib.sha256(f"{account}/{region}".encode()).hexdigest()[:11]
+        salt = self.env.name_salt
+        suffix = "c" + hashlib.sha256(f"{account}/{region}/{salt}".encode()).hexdigest()[:11]
         return f"{id}.{suffix}.{region}.rds.localhost"
 
     def owner(self, doc: dict[str, Any]) -> str:
