@@ -8,6 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -66,15 +69,24 @@ def test_server_in_a_long_data_directory(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_short_paths_are_kept(tmp_path: Path) -> None:
-    links = tmp_path / "links"
+@pytest.fixture
+def links() -> Iterator[Path]:
+    """A short directory for links, as gureum's own (/run/gureum/sock) is: one
+    under pytest's tmp_path can itself be too long (long test names, workers)."""
+    parent = Path(tempfile.mkdtemp(prefix="gureum-links-"))
+    try:
+        yield parent / "links"
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_short_paths_are_kept(tmp_path: Path, links: Path) -> None:
     short = Path("/tmp/x/run")
     assert sockdir.socket_dir(short, ".s.PGSQL.65535", links) == short
     assert not links.exists()
 
 
-def test_long_paths_get_one_stable_link(tmp_path: Path) -> None:
-    links = tmp_path / "links"
+def test_long_paths_get_one_stable_link(tmp_path: Path, links: Path) -> None:
     run = long_root(tmp_path, 200) / "e1" / "run"
     run.mkdir(parents=True)
     first = sockdir.socket_dir(run, "mysqld.sock", links)
@@ -89,8 +101,7 @@ def test_long_paths_get_one_stable_link(tmp_path: Path) -> None:
     assert not os.path.lexists(first)
 
 
-def test_stale_links_are_swept(tmp_path: Path) -> None:
-    links = tmp_path / "links"
+def test_stale_links_are_swept(tmp_path: Path, links: Path) -> None:
     live = long_root(tmp_path, 200) / "live" / "run"
     gone = long_root(tmp_path, 200) / "gone" / "run"
     live.mkdir(parents=True)
@@ -102,8 +113,7 @@ def test_stale_links_are_swept(tmp_path: Path) -> None:
     assert kept.is_symlink() and not os.path.lexists(stale)
 
 
-def test_a_link_directory_others_can_write_is_refused(tmp_path: Path) -> None:
-    links = tmp_path / "links"
+def test_a_link_directory_others_can_write_is_refused(tmp_path: Path, links: Path) -> None:
     links.mkdir(mode=0o777)
     os.chmod(links, 0o777)
     run = long_root(tmp_path, 200) / "run"
