@@ -460,6 +460,9 @@ def _purge(data_dir: Path) -> None:
         hostfw.drop(hostnet.choose(state).cidr)  # (databases' and caches' filter)
         hostnet.release(state, hostnet.choose(state))
     shutil.rmtree(data_dir, ignore_errors=True)
+    from gureum.drivers import sockdir
+
+    sockdir.sweep()  # short links to its engines' and proxies' socket directories
     print(f"deleted {data_dir}")
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from gureum.drivers import sockdir
 from gureum.drivers.mysql import find_mariadbd
-from gureum.drivers.postgres import sockdir
 from gureum.testing.server import _prune_claims, running_gureum
 
 from .rds_support import (

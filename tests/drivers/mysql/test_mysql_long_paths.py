@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from gureum.drivers import sockdir
 from gureum.drivers.mysql import MariaDBServers, find_mariadbd
-from gureum.drivers.postgres import EngineSpec, sockdir
+from gureum.drivers.postgres import EngineSpec
 
 pytestmark = pytest.mark.skipif(find_mariadbd() is None, reason="MariaDB is not installed")
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from gureum.drivers.postgres import EngineError, EngineSpec, sockdir
+from gureum.drivers import sockdir
+from gureum.drivers.postgres import EngineError, EngineSpec
 from gureum.drivers.postgres.server import PostgresServers, find_bin_dir
 
 
@@ -117,5 +118,5 @@ def test_a_link_directory_others_can_write_is_refused(tmp_path: Path, links: Pat
     links.mkdir(mode=0o777)
     os.chmod(links, 0o777)
     run = long_root(tmp_path, 200) / "run"
-    with pytest.raises(sockdir.EngineError):
+    with pytest.raises(sockdir.SocketPathError):
         sockdir.socket_dir(run, "x", links)

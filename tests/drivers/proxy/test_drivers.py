@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from gureum.drivers import sockdir
 from gureum.drivers.proxy import (
     Action,
     Backend,
@@ -357,3 +358,36 @@ def test_every_address_listens_and_servers_see_their_source(
         for srv in servers:
             srv.shutdown()
             srv.server_close()
+
+
+def test_a_proxy_in_a_deep_directory(tmp_path: Path, backends: Backends,
+                                     make_driver: Callable[[Path], ProxyDriver]) -> None:
+    """A data directory too deep for a Unix socket's path (107 bytes) still
+    runs proxies: their control sockets are reached through a short link,
+    which goes with the proxy."""
+    deep = tmp_path / ("d" * 120)
+    deep.mkdir()
+    assert len(str(deep / "lb1" / "ctl-0.sock")) > sockdir.MAX_SOCKET_PATH
+    backends.start(f"{BASE}.51")
+    check = Check(path="/health", interval=0.3, timeout=0.3, rise=2, fall=2)
+    pool = Backend("web", servers=(Server("w", f"{BASE}.51", 8080),), check=check)
+    port = 18084
+    spec = ProxySpec("lb1", f"{BASE}.100", (
+        Listener(port, "http", Action("forward", (("web", 1),))),), (pool,))
+    driver = make_driver(deep)
+    runner = asyncio.Runner()
+
+    async def states() -> set[str]:
+        return {h.state for h in (await driver.health("lb1")).get("web", {}).values()}
+
+    try:
+        runner.run(driver.apply(spec))
+        wait_for(lambda: runner.run(states()) == {"healthy"})
+        assert get(f"http://{BASE}.100:{port}/x")[1].split()[0] == f"{BASE}.51"
+        links = [p for p in sockdir.link_root().iterdir()
+                 if p.is_symlink() and str(p.resolve()).startswith(str(deep))]
+        assert links
+    finally:
+        runner.run(driver.remove("lb1"))
+        runner.close()
+    assert not any(p.exists() or p.is_symlink() for p in links)

@@ -46,7 +46,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from gureum.drivers.postgres import sockdir
+from gureum.drivers import sockdir
 from gureum.drivers.postgres.base import EngineError, EngineSpec, EngineUsage, Role
 from gureum.drivers.postgres.cgroups import EngineLimits
 from gureum.drivers.postgres.procstat import dir_bytes, tree_usage

@@ -28,7 +28,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from . import sockdir
+from gureum.drivers import sockdir
+
 from .base import EngineError, EngineSpec, EngineUsage, Role
 from .cgroups import EngineLimits
 from .procstat import dir_bytes, tree_usage

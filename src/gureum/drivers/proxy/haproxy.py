@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gureum.drivers import sockdir
+
 from .base import Counters, ProxySpec, ServerHealth
 from .haproxy_config import certificate_file, render
 
@@ -42,6 +44,9 @@ def available() -> bool:
     return shutil.which("haproxy") is not None
 
 
+ADMIN_SOCKET = "admin.sock"
+
+
 @dataclass
 class _Proxy:
     name: str
@@ -54,7 +59,8 @@ class _Proxy:
 
     @property
     def socket(self) -> Path:
-        return self.dir / "admin.sock"
+        # (through a short link when the directory is deep: see drivers.sockdir)
+        return sockdir.socket_dir(self.dir, ADMIN_SOCKET) / ADMIN_SOCKET
 
     @property
     def state_file(self) -> Path:
@@ -221,6 +227,7 @@ class HAProxyDriver:
         for task in list(self._old):  # earlier generations still finishing connections
             task.cancel()
         self._proxies.pop(name, None)
+        sockdir.remove_link(p.dir)
         shutil.rmtree(p.dir, ignore_errors=True)
 
     async def _stat(self, name: str) -> list[dict[str, str]]:

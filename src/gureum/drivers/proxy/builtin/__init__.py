@@ -23,9 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gureum.drivers import sockdir
+
 from ..base import Counters, ProxySpec, ServerHealth
 from ..haproxy import ProxyError
 from . import wire
+from .wire import control_socket
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 3.0
@@ -45,7 +48,7 @@ class _Proxy:
     spec: ProxySpec | None = None
 
     def socket(self, worker: int) -> Path:
-        return self.dir / f"ctl-{worker}.sock"
+        return control_socket(self.dir, worker)
 
     def alive(self, worker: int) -> bool:
         proc = self.procs[worker] if worker < len(self.procs) else None
@@ -133,6 +136,7 @@ class BuiltinDriver:
         p = self._proxies.pop(name, None)
         if p is not None:
             await asyncio.gather(*(_stop(proc) for proc in p.procs))
+            sockdir.remove_link(p.dir)
 
     async def _ask(self, name: str, op: str, worker: int) -> Any:
         p = self._proxies.get(name)

@@ -19,6 +19,7 @@ from typing import Any
 
 from . import wire
 from .runtime import Proxy
+from .wire import control_socket
 
 log = logging.getLogger("gureum.proxy.builtin")
 
@@ -59,7 +60,7 @@ async def serve(directory: Path, parent: int, worker: str) -> None:
         finally:
             writer.close()
 
-    sock = directory / f"ctl-{worker}.sock"
+    sock = control_socket(directory, worker)
     with contextlib.suppress(FileNotFoundError):
         sock.unlink()
     server = await asyncio.start_unix_server(handle, path=str(sock))

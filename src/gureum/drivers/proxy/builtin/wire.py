@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 from typing import Any
+
+from gureum.drivers import sockdir
 
 from ..base import Action, Backend, Check, Condition, Listener, ProxySpec, Rule, Server
 
@@ -42,3 +45,10 @@ def loads(d: dict[str, Any]) -> ProxySpec:
 
 def encode(message: dict[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":")).encode() + b"\n"
+
+
+def control_socket(directory: Path, worker: int | str) -> Path:
+    """Worker ``worker``'s control socket in the proxy's ``directory`` (through a
+    short link when the directory is too deep for a socket: drivers.sockdir)."""
+    name = f"ctl-{worker}.sock"
+    return sockdir.socket_dir(directory, name) / name

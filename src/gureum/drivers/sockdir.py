@@ -1,8 +1,10 @@
 """Short names for socket directories deep in a long data directory.
 
-A Unix socket's path is limited to 107 bytes (``sun_path``), and an engine's
-socket lives in ``<data dir>/<id>/run``: a data directory deep in a home
-directory (or a test's temporary one) is too long for it. Such a directory is
+A Unix socket's path is limited to 107 bytes (``sun_path``), and the sockets
+of gureum's engines and proxies live in its data directory (a database's in
+``<data dir>/<id>/run``, a load balancer's control socket in its own
+directory): a data directory deep in a home directory (or a test's temporary
+one) is too long for them. Such a directory is
 reached instead through a symbolic link named by a hash of its full path, in
 ``/run/gureum/sock`` (root) or ``<temp dir>/gureum-<uid>/sock``; the kernel
 follows the link when the socket is bound and connected to, and the
@@ -19,7 +21,9 @@ import stat
 import tempfile
 from pathlib import Path
 
-from .base import EngineError
+
+class SocketPathError(OSError):
+    """No usable short path for a socket directory."""
 
 # sizeof(sun_path) less the terminating NUL.
 MAX_SOCKET_PATH = 107
@@ -40,7 +44,7 @@ def _safe_dir(path: Path) -> None:
         st = os.lstat(p)
         if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or \
                 st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            raise EngineError(f"{p} is not a private directory of this user")
+            raise SocketPathError(f"{p} is not a private directory of this user")
         if st.st_mode & 0o111 != 0o111:  # the engine user passes through
             os.chmod(p, stat.S_IMODE(st.st_mode) | 0o111)
 
@@ -58,7 +62,7 @@ def socket_dir(real: Path, name: str, root: Path | None = None) -> Path:
         return real
     link = link_for(real, root)
     if len(os.fsencode(link / name)) > MAX_SOCKET_PATH:
-        raise EngineError(f"no short path for the socket directory {real}")
+        raise SocketPathError(f"no short path for the socket directory {real}")
     _safe_dir(link.parent)
     with contextlib.suppress(OSError):
         if os.readlink(link) == str(real):
