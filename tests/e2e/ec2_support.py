@@ -4,6 +4,7 @@ swept away even if a test fails, and checks that nothing is left on the host."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -12,9 +13,12 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+from gureum.drivers.compute import hostnet
 from gureum.testing.server import RunningGureum, free_port, running_gureum
 
 USER_DATA = """#!/bin/bash
@@ -101,13 +105,25 @@ def sweep(data_dir: Path) -> None:
 
 
 @contextlib.contextmanager
-def ec2_gureum() -> Iterator[RunningGureum]:
-    with running_gureum() as g:
+def ec2_gureum(env: dict[str, str] | None = None) -> Iterator[RunningGureum]:
+    """A gureum whose instances, and bridge, are all gone afterwards."""
+    with running_gureum(env=env) as g:
         try:
             yield g
         finally:
             g.stop()
             sweep(g.data_dir)
+            drop_bridge(g.data_dir)
+
+
+def drop_bridge(data_dir: Path) -> None:
+    """Delete this gureum's bridge if a crash left it: load balancers'
+    addresses on it go with it."""
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        cidr = json.loads((data_dir / "ec2" / "network.json").read_text())["cidr"]
+        name = hostnet.bridge_name(cidr)
+        if hostnet.link_exists(name) and not hostnet.has_members(name):
+            subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
 
 
 def wait_for(check: Callable[[], object], timeout: float = 20.0, interval: float = 0.05) -> object:
@@ -185,3 +201,15 @@ def unprivileged_gureum() -> Iterator[RunningGureum]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def own_vpc(ec2: Any) -> tuple[str, int, str, list[str]]:
+    """A VPC of one's own (10.x.0.0/16, x from a random tag) with a subnet in
+    us-east-1a and one in us-east-1b: (the tag, x, the VPC's id, the subnets' ids)."""
+    tag = uuid.uuid4().hex[:6]
+    second = 100 + int(tag, 16) % 150
+    vpc = ec2.create_vpc(CidrBlock=f"10.{second}.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.{second}.{n}.0/24",
+                                 AvailabilityZone=zone)["Subnet"]["SubnetId"]
+               for n, zone in ((1, "us-east-1a"), (2, "us-east-1b"))]
+    return tag, second, vpc, subnets

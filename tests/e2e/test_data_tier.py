@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -27,9 +27,9 @@ from botocore.exceptions import ClientError
 from gureum.drivers.compute import hostnet
 from gureum.testing.server import RunningGureum, running_gureum
 
-from .ec2_support import leftovers, root_only, sweep, wait_for
+from .ec2_support import drop_bridge, ec2_gureum, leftovers, own_vpc, root_only, sweep, wait_for
 from .rds_support import PASSWORD, wait_gone, wait_status
-from .test_elb_network import drop_bridge, on_host
+from .test_elb_network import on_host
 
 pytestmark = pytest.mark.skipif(
     root_only or not all(shutil.which(p) for p in ("psql", "redis-cli", "redis-server"))
@@ -41,13 +41,8 @@ USER = "webapp"
 
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[RunningGureum]:
-    with running_gureum() as g:
-        try:
-            yield g
-        finally:
-            g.stop()
-            sweep(g.data_dir)
-            drop_bridge(g.data_dir)
+    with ec2_gureum() as g:
+        yield g
 
 
 def inside(cloud: RunningGureum, instance_id: str, *argv: str,
@@ -87,6 +82,22 @@ def listening(port: int) -> list[str]:
 def in_default_vpc(ec2: Any, address: str) -> bool:
     cidrs = [ipaddress.IPv4Network(s["CidrBlock"]) for s in ec2.describe_subnets()["Subnets"]]
     return any(ipaddress.IPv4Address(address) in c for c in cidrs)
+
+
+def tear_down(cloud: RunningGureum, dbs: Sequence[str] = (), caches: Sequence[str] = (),
+              groups: Sequence[str] = (), instances: Sequence[str] = ()) -> None:
+    """Delete what a test made and has not deleted itself (also when it failed)."""
+    rds, cache, ec2 = cloud.client("rds"), cloud.client("elasticache"), cloud.client("ec2")
+    for id in dbs:
+        rds.delete_db_instance(DBInstanceIdentifier=id, SkipFinalSnapshot=True)
+    for id in caches:
+        cache.delete_cache_cluster(CacheClusterId=id)
+    for id in groups:
+        cache.delete_replication_group(ReplicationGroupId=id)
+    if instances:
+        ec2.terminate_instances(InstanceIds=list(instances))
+        ec2.get_waiter("instance_terminated").wait(
+            InstanceIds=list(instances), WaiterConfig={"Delay": 1, "MaxAttempts": 60})
 
 
 def user_data(db: str, cache: str) -> str:
@@ -185,14 +196,7 @@ def test_an_instance_reaches_its_database_and_cache_by_name(cloud: RunningGureum
         wait_for(lambda: resolves(db_name) is None and resolves(cache_name) is None,
                  timeout=15, interval=0.2)
     finally:
-        for id in dbs:
-            rds.delete_db_instance(DBInstanceIdentifier=id, SkipFinalSnapshot=True)
-        for id in caches:
-            cache.delete_cache_cluster(CacheClusterId=id)
-        if ids:
-            ec2.terminate_instances(InstanceIds=ids)
-            ec2.get_waiter("instance_terminated").wait(
-                InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        tear_down(cloud, dbs=dbs, caches=caches, instances=ids)
     assert leftovers(ids, cloud.data_dir) == []
 
 
@@ -283,14 +287,7 @@ def test_security_groups_guard_the_database_and_the_cache(cloud: RunningGureum) 
         caches = []
         wait_for(lambda: data_table(cloud) not in host_tables(), timeout=10, interval=0.2)
     finally:
-        for id in dbs:
-            rds.delete_db_instance(DBInstanceIdentifier=id, SkipFinalSnapshot=True)
-        for id in caches:
-            cache.delete_cache_cluster(CacheClusterId=id)
-        if ids:
-            ec2.terminate_instances(InstanceIds=ids)
-            ec2.get_waiter("instance_terminated").wait(
-                InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        tear_down(cloud, dbs=dbs, caches=caches, instances=ids)
     for g in (data_sg, web_sg, other_sg):  # (data's rules name the two others)
         ec2.delete_security_group(GroupId=g)
     assert leftovers(ids, cloud.data_dir) == []
@@ -347,14 +344,7 @@ def test_an_instance_reaches_mariadb_and_a_replication_group(cloud: RunningGureu
                                 "get", "k").stdout.strip() == "v1", timeout=10, interval=0.3)
         assert redis(reader, "get", "k") == "v1"
     finally:
-        for id in dbs:
-            rds.delete_db_instance(DBInstanceIdentifier=id, SkipFinalSnapshot=True)
-        for id in groups:
-            cache.delete_replication_group(ReplicationGroupId=id)
-        if ids:
-            ec2.terminate_instances(InstanceIds=ids)
-            ec2.get_waiter("instance_terminated").wait(
-                InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        tear_down(cloud, dbs=dbs, groups=groups, instances=ids)
     wait_gone(rds, db_id)
     wait_for(lambda: not cache.describe_replication_groups()["ReplicationGroups"], timeout=60)
     assert not any(on_host(a) for a in members if a)
@@ -367,12 +357,7 @@ def test_subnet_groups_in_a_vpc_of_ones_own(cloud: RunningGureum) -> None:
     bridge, and its instances reach them by name; groups in use cannot be
     deleted; the bridge goes with the last of them."""
     ec2, rds, cache = cloud.client("ec2"), cloud.client("rds"), cloud.client("elasticache")
-    tag = uuid.uuid4().hex[:6]
-    second = 100 + int(tag, 16) % 150
-    vpc = ec2.create_vpc(CidrBlock=f"10.{second}.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.{second}.{n}.0/24",
-                                 AvailabilityZone=zone)["Subnet"]["SubnetId"]
-               for n, zone in ((1, "us-east-1a"), (2, "us-east-1b"))]
+    tag, second, vpc, subnets = own_vpc(ec2)
     app_sg = ec2.create_security_group(GroupName=f"app-{tag}", Description="app",
                                        VpcId=vpc)["GroupId"]
     data_sg = ec2.create_security_group(GroupName=f"data-{tag}", Description="data",
@@ -471,14 +456,7 @@ def test_subnet_groups_in_a_vpc_of_ones_own(cloud: RunningGureum) -> None:
         rds.delete_db_subnet_group(DBSubnetGroupName=f"db-{tag}")
         cache.delete_cache_subnet_group(CacheSubnetGroupName=f"cache-{tag}")
     finally:
-        for id in dbs:
-            rds.delete_db_instance(DBInstanceIdentifier=id, SkipFinalSnapshot=True)
-        for id in caches:
-            cache.delete_cache_cluster(CacheClusterId=id)
-        if ids:
-            ec2.terminate_instances(InstanceIds=ids)
-            ec2.get_waiter("instance_terminated").wait(
-                InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        tear_down(cloud, dbs=dbs, caches=caches, instances=ids)
     for g in (data_sg, app_sg):
         ec2.delete_security_group(GroupId=g)
     for subnet in subnets:

@@ -23,10 +23,20 @@ from typing import Any
 
 import pytest
 
+from gureum.drivers import sockdir
 from gureum.drivers.compute import hostnet
 from gureum.testing.server import RunningGureum, running_gureum
 
-from .ec2_support import leftovers, root_only, sweep, unprivileged_gureum, wait_for
+from .ec2_support import (
+    drop_bridge,
+    ec2_gureum,
+    leftovers,
+    own_vpc,
+    root_only,
+    sweep,
+    unprivileged_gureum,
+    wait_for,
+)
 from .test_elb_support import DRIVERS, Backends, curl
 
 pytestmark = pytest.mark.skipif(root_only or shutil.which("curl") is None,
@@ -51,23 +61,8 @@ def on_host(address: str) -> bool:
 def cloud(request: pytest.FixtureRequest) -> Iterator[RunningGureum]:
     if request.param == "haproxy" and shutil.which("haproxy") is None:
         pytest.skip("haproxy is not installed")
-    with running_gureum(env={"GUREUM_PROXY_DRIVER": request.param}) as g:
-        try:
-            yield g
-        finally:
-            g.stop()
-            sweep(g.data_dir)
-            drop_bridge(g.data_dir)
-
-
-def drop_bridge(data_dir: Path) -> None:
-    """Delete this gureum's bridge if a crash left it: load balancers'
-    addresses on it go with it."""
-    with contextlib.suppress(OSError, ValueError, KeyError):
-        cidr = json.loads((data_dir / "ec2" / "network.json").read_text())["cidr"]
-        name = hostnet.bridge_name(cidr)
-        if hostnet.link_exists(name) and not hostnet.has_members(name):
-            subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+    with ec2_gureum(env={"GUREUM_PROXY_DRIVER": request.param}) as g:
+        yield g
 
 
 def forward_http(elb: Any, lb: dict[str, Any], name: str, instance_id: str,
@@ -268,13 +263,8 @@ def test_a_load_balancer_in_a_vpc_of_ones_own(cloud: RunningGureum) -> None:
     while the load balancer lives (even with no instance there), and the
     VPC's instances and the host reach it."""
     ec2, elb = cloud.client("ec2"), cloud.client("elbv2")
-    tag = uuid.uuid4().hex[:6]
-    second = 100 + int(tag, 16) % 150
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    vpc = ec2.create_vpc(CidrBlock=f"10.{second}.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.{second}.{n}.0/24",
-                                 AvailabilityZone=zone)["Subnet"]["SubnetId"]
-               for n, zone in ((1, "us-east-1a"), (2, "us-east-1b"))]
+    tag, second, vpc, subnets = own_vpc(ec2)
     lb_sg = ec2.create_security_group(GroupName=f"vlb-{tag}", Description="lb",
                                       VpcId=vpc)["GroupId"]
     web_sg = ec2.create_security_group(GroupName=f"vweb-{tag}", Description="web",
@@ -398,6 +388,9 @@ def test_purge_after_a_crash_takes_the_addresses_away(tmp_path: Path) -> None:
         assert not on_host(address)
         assert not data_dir.exists()
         assert not hostnet.link_exists(bridge)
+        # (nor a short link to its proxy's socket directory, dangling now)
+        assert not [p for p in sockdir.link_root().glob("*") if str(
+            os.readlink(p)).startswith(str(data_dir))]
     finally:
         sweep(data_dir)
         drop_bridge(data_dir)

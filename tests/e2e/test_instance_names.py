@@ -19,8 +19,8 @@ import pytest
 
 from gureum.testing.server import RunningGureum, running_gureum
 
-from .ec2_support import leftovers, root_only, sweep, wait_for
-from .test_elb_network import SERVE, drop_bridge, forward_http, tear_down, wait_healthy
+from .ec2_support import drop_bridge, ec2_gureum, leftovers, root_only, sweep, wait_for
+from .test_elb_network import SERVE, forward_http, tear_down, wait_healthy
 
 pytestmark = pytest.mark.skipif(root_only or shutil.which("curl") is None,
                                 reason="the namespace driver needs root; curl is needed")
@@ -28,13 +28,8 @@ pytestmark = pytest.mark.skipif(root_only or shutil.which("curl") is None,
 
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[RunningGureum]:
-    with running_gureum(env={"GUREUM_PROXY_DRIVER": "builtin"}) as g:
-        try:
-            yield g
-        finally:
-            g.stop()
-            sweep(g.data_dir)
-            drop_bridge(g.data_dir)
+    with ec2_gureum(env={"GUREUM_PROXY_DRIVER": "builtin"}) as g:
+        yield g
 
 
 def inside(cloud: RunningGureum, instance_id: str, *argv: str) -> subprocess.CompletedProcess[str]:
