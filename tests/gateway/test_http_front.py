@@ -207,6 +207,10 @@ def test_an_answer_before_the_body_sends_no_100_continue_and_closes(tmp_path: Pa
                                        b"Content-Length: 1000000\r\nExpect: 100-continue\r\n\r\n")
         assert out.startswith(b"HTTP/1.1 403 Forbidden\r\n")
         assert b"100 Continue" not in out
+        # The answer says the connection closes, as it does: a client must not
+        # send its next request on it (botocore, which has read this answer's
+        # status early, would give the next request this status).
+        assert b"\r\nConnection: close\r\n" in out.split(b"\r\n\r\n", 1)[0] + b"\r\n"
         assert out.endswith(b"denied")  # and the server closed the connection
 
     run(test, tmp_path)

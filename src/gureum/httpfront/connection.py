@@ -294,8 +294,7 @@ class LeanProtocol(asyncio.Protocol):
             transport.close()
             return False
         if not request.complete:
-            if request.expect_continue and request._body is not None \
-                    and request._body.on_wait is not None:
+            if _unasked_body(request):
                 # Answered before asking for the body: the client sends none.
                 transport.close()
                 return False
@@ -431,7 +430,11 @@ class LeanProtocol(asyncio.Protocol):
             lines.append("Transfer-Encoding: chunked\r\n")
         if "Date" not in headers:
             lines.append(f"Date: {http_date()}\r\n")
-        if not request.keep_alive or self._closing:
+        if not request.keep_alive or self._closing or (
+                not request.complete and _unasked_body(request)):
+            # (closed after this answer: said, so no client sends its next
+            # request on it; botocore would read that request's answer with
+            # the status of this early one)
             lines.append("Connection: close\r\n")
         elif request.version == "1.0":
             lines.append("Connection: keep-alive\r\n")
@@ -513,3 +516,11 @@ def _for_aiohttp(method: str, target: str, headers: CIMultiDictProxy[str],
         ctype = headers.get("Content-Type", "")
         return ctype.partition(";")[0].strip().lower() == "multipart/form-data"
     return False
+
+
+def _unasked_body(request: LeanRequest) -> bool:
+    """Whether the client still holds back the body (``Expect: 100-continue``)
+    and was never asked for it: an answer now is final, and the connection
+    cannot carry another request (what follows on it is unknown)."""
+    body = request._body
+    return request.expect_continue and body is not None and body.on_wait is not None
