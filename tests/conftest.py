@@ -4,7 +4,9 @@ suite runs on several (``pytest -n 3 --dist loadgroup``, as ``make pytest``)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +19,26 @@ def gureum() -> Iterator[RunningGureum]:
     other's state: use unique names, or the ``fresh`` fixture)."""
     with running_gureum() as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _release_network_claims(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test, its gureums' claims on instance networks are released if
+    their data directory was in the test's tmp_path: pytest keeps those
+    directories (its last three runs), and a claim stays while its directory
+    exists, so each such test would hold one of the host's 16 ranges until
+    then. (Runs last: every gureum of the test has stopped.)"""
+    if "tmp_path" not in request.fixturenames:
+        yield
+        return
+    tmp = str(request.getfixturevalue("tmp_path"))  # (now: it outlives this fixture)
+    yield
+    claims = Path("/run/gureum/networks")
+    for claim in claims.glob("*") if claims.is_dir() else ():
+        with contextlib.suppress(OSError):
+            owner = claim.read_text().strip()
+            if owner == tmp or owner.startswith(tmp + "/"):
+                claim.unlink()
 
 
 @pytest.fixture
