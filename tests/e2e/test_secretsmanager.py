@@ -15,8 +15,9 @@ from gureum.testing.server import RunningGureum, running_gureum
 
 
 @pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGureum]:
-    with running_gureum(data_dir=tmp_path_factory.mktemp("sm")) as g:
+def cloud() -> Iterator[RunningGureum]:
+    # (a data dir of its own, removed afterwards with its network claim)
+    with running_gureum() as g:
         yield g
 
 
