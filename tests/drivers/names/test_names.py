@@ -77,14 +77,31 @@ def test_blocks_of_dead_processes_are_dropped_and_the_newest_comes_first(
 def machine_hosts() -> Iterator[HostsFile]:
     if not HostsFile.usable() or os.geteuid() != 0:
         pytest.skip("the machine's hosts file is not writable here")
-    registry = HostsFile(f"test-{uuid.uuid4().hex[:8]}")
-    registry.clear()  # drops blocks of gureums that were killed, so "before" is stable
-    before = HOSTS.read_text()
+    tag = f"test-{uuid.uuid4().hex[:8]}"
+    registry = HostsFile(tag)
+    before = _not_gureums(HOSTS.read_text())
     try:
         yield registry
     finally:
         registry.clear()
-        assert HOSTS.read_text() == before
+        # Its own block is gone and the machine's own lines are as they were
+        # (other gureums, e.g. of tests running alongside, edit their blocks).
+        after = HOSTS.read_text()
+        assert tag not in after
+        assert _not_gureums(after) == before
+
+
+def _not_gureums(text: str) -> list[str]:
+    """The lines of a hosts file outside gureums' blocks."""
+    out, inside = [], False
+    for line in text.splitlines():
+        if line.startswith("# BEGIN gureum "):
+            inside = True
+        elif line.startswith("# END gureum "):
+            inside = False
+        elif not inside:
+            out.append(line)
+    return out
 
 
 def test_a_name_resolves_for_ordinary_clients(machine_hosts: HostsFile) -> None:
