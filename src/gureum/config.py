@@ -8,6 +8,7 @@ table is this file.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,22 @@ def _default_cache_dir() -> Path:
 
 def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _ranges(value: str) -> tuple[str, ...]:
+    """A comma-separated list of /16 IPv4 ranges (``10.201.0.0/16,...``)."""
+    out = []
+    for text in (v.strip() for v in value.split(",")):
+        if not text:
+            continue
+        try:
+            net = ipaddress.IPv4Network(text)
+        except ValueError:
+            raise ValueError(f"GUREUM_INSTANCE_RANGES: {text!r} is not an IPv4 range") from None
+        if net.prefixlen != 16 or not net.is_private:
+            raise ValueError(f"GUREUM_INSTANCE_RANGES: {text} is not a private /16")
+        out.append(str(net))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,9 @@ class Settings:
     # The HTTP front of the endpoint: "lean" (gureum's own HTTP/1.1 server for
     # API calls, aiohttp for the console) or "aiohttp" (aiohttp for everything).
     http: str = "lean"
+    # The private ranges (/16) instances' default network may take on this host,
+    # in order of preference; () = 172.31.0.0/16 down to 172.16.0.0/16.
+    instance_ranges: tuple[str, ...] = ()
 
     # env var name -> (field name, converter)
     ENV: Mapping[str, tuple[str, Callable[[str], object]]] = dataclasses.field(
@@ -87,6 +107,7 @@ class Settings:
             "GUREUM_PROXY_DRIVER": ("proxy_driver", str),
             "GUREUM_RDS_GIB_BYTES": ("rds_gib_bytes", int),
             "GUREUM_HTTP": ("http", str),
+            "GUREUM_INSTANCE_RANGES": ("instance_ranges", _ranges),
         },
         repr=False,
         compare=False,

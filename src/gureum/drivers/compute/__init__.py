@@ -1,5 +1,5 @@
 """Compute: guests (instances) as isolated process trees on this host."""
 
-from .base import ComputeDriver, GuestSpec, Limits, NetworkPlan, Usage
+from .base import ComputeDriver, GuestSpec, Limits, NetworkPlan, NoFreeNetwork, Usage
 
-__all__ = ["ComputeDriver", "GuestSpec", "Limits", "NetworkPlan", "Usage"]
+__all__ = ["ComputeDriver", "GuestSpec", "Limits", "NetworkPlan", "NoFreeNetwork", "Usage"]

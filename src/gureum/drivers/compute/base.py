@@ -42,6 +42,11 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 
+class NoFreeNetwork(RuntimeError):
+    """``network()`` has no range to give guests on this host: every candidate
+    is routed by the host or claimed by another gureum (say so, not crash)."""
+
+
 @dataclass(frozen=True)
 class NetworkPlan:
     """Where guests live: ``cidr`` (e.g. 172.31.0.0/16) and the host's address in it."""

@@ -28,9 +28,10 @@ import json
 import os
 import socket
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
-from .base import NetworkPlan
+from .base import NetworkPlan, NoFreeNetwork
 
 # Threads that wait for commands (a launch waits for its guest to boot): their
 # own, so that they never hold up the default executor other code shares.
@@ -42,6 +43,10 @@ CLAIMS = Path("/run/gureum/networks")
 
 class CommandError(RuntimeError):
     pass
+
+
+class NoFreeRange(CommandError, NoFreeNetwork):
+    """Every candidate range is routed by the host or claimed by another gureum."""
 
 
 async def run(*argv: str, input: bytes | None = None, check: bool = True) -> str:
@@ -174,8 +179,9 @@ def _claim_owner(cidr: str) -> str | None:
     return owner
 
 
-def choose(state_dir: Path) -> NetworkPlan:
-    """This state directory's range: remembered, or the first free candidate."""
+def choose(state_dir: Path, candidates: Sequence[str] = ()) -> NetworkPlan:
+    """This state directory's range: remembered, or the first free one of
+    ``candidates`` (by default ``CANDIDATES``); ``NoFreeRange`` if none is."""
     state_dir.mkdir(parents=True, exist_ok=True)
     remembered = state_dir / "network.json"
     with contextlib.suppress(OSError, ValueError, KeyError):
@@ -183,7 +189,8 @@ def choose(state_dir: Path) -> NetworkPlan:
         return NetworkPlan(data["cidr"], data["gateway"], int(data["metadata_port"]))
     _drop_orphan_bridges()
     routed = routed_networks()
-    for cidr in CANDIDATES:
+    candidates = list(candidates or CANDIDATES)
+    for cidr in candidates:
         net = ipaddress.IPv4Network(cidr)
         if any(net.overlaps(r) for r in routed) or link_exists(bridge_name(cidr)):
             continue
@@ -191,7 +198,9 @@ def choose(state_dir: Path) -> NetworkPlan:
             continue
         break
     else:
-        raise CommandError("no free private range for instances on this host")
+        raise NoFreeRange(
+            f"no free private range for instances on this host: each of {', '.join(candidates)}"
+            f" is routed by the host or claimed by another gureum (claims: {CLAIMS})")
     claim(cidr, state_dir)
     plan = NetworkPlan(cidr, str(next(net.hosts())), 80)
     remembered.write_text(

@@ -106,8 +106,10 @@ class NamespaceDriver:
 
     kind = "namespace"
 
-    def __init__(self, state_dir: Path, hide: tuple[str, ...] = ()) -> None:
+    def __init__(self, state_dir: Path, hide: tuple[str, ...] = (),
+                 ranges: tuple[str, ...] = ()) -> None:
         self.state_dir = state_dir
+        self.ranges = ranges  # the ranges the default network may take (): hostnet's)
         self.guests_dir = state_dir / "guests"
         self.hide = hide
         self.cgroups = Cgroups()
@@ -140,7 +142,7 @@ class NamespaceDriver:
 
     def network(self) -> NetworkPlan:
         if self._plan is None:
-            self._plan = hostnet.choose(self.state_dir)
+            self._plan = hostnet.choose(self.state_dir, self.ranges)
         return self._plan
 
     async def prepare(self) -> None:

@@ -31,6 +31,7 @@ from gureum.drivers.compute import NetworkPlan
 from gureum.errors import AWSError
 
 from ..base import Call, Env, Identity
+from .subnetgroups import own_words
 
 KIND = "net:private-address"
 SECURITY_GROUP = "ec2:security-group"  # EC2's records of security groups
@@ -104,10 +105,11 @@ class PrivateAddresses:
         if held and not another:
             return str(held[0]["address"])
         call = Call("ec2", "Allocate", account, region, Identity.root(account), "")
-        subnets = ([ec2.subnet_for(call, s, None) for s in subnet_ids] if subnet_ids
-                   else ec2.default_subnets(account, region))
-        subnet = next((s for s in subnets if s["AvailabilityZone"] == zone), subnets[0])
-        address = str(ec2.allocate_addresses(subnet, 1)[0])
+        with own_words(self.service):
+            subnets = ([ec2.subnet_for(call, s, None) for s in subnet_ids] if subnet_ids
+                       else ec2.default_subnets(account, region))
+            subnet = next((s for s in subnets if s["AvailabilityZone"] == zone), subnets[0])
+            address = str(ec2.allocate_addresses(subnet, 1)[0])
         # A VPC the user made is a network of its own (None: the default one).
         self.env.store.resources.put(KIND, "", "", address, {
             "address": address, "owner": owner, "service": self.service,
@@ -173,7 +175,8 @@ class PrivateAddresses:
             raise AWSError("InvalidParameterValue", "Security group ids must be a list of ids")
         if ec2 is None or not hasattr(ec2, "default_group"):
             return list(dict.fromkeys(given or []))
-        vpc = vpc or ec2.default_vpc(account, region)["VpcId"]
+        with own_words(self.service):
+            vpc = vpc or ec2.default_vpc(account, region)["VpcId"]
         for g in given or []:
             doc = self.env.store.resources.get(SECURITY_GROUP, account, region, g)
             if doc is None or doc.get("vpc_id") not in (None, vpc):
@@ -183,7 +186,7 @@ class PrivateAddresses:
                                f"The security group {g} is not in the VPC {vpc}")
         if given:
             return list(dict.fromkeys(given))
-        with self.env.store.tx():
+        with self.env.store.tx(), own_words(self.service):
             return [str(ec2.default_group(account, region, vpc)["id"])]
 
     def subnets(self, account: str, region: str) -> tuple[str, list[dict[str, Any]]]:
@@ -191,8 +194,9 @@ class PrivateAddresses:
         ec2 = self._ec2()
         if ec2 is None or not hasattr(ec2, "default_subnets"):
             return "", []
-        subnets: list[dict[str, Any]] = ec2.default_subnets(account, region)
-        return str(ec2.default_vpc(account, region)["VpcId"]), subnets
+        with own_words(self.service):
+            subnets: list[dict[str, Any]] = ec2.default_subnets(account, region)
+            return str(ec2.default_vpc(account, region)["VpcId"]), subnets
 
 
 def isolated_compute(ec2: Any) -> Any:

@@ -12,6 +12,8 @@ their own shapes and say which of their resources use a group.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from gureum.errors import AWSError
@@ -20,6 +22,23 @@ from ..base import Call, Env, Identity
 from . import tags as tagging
 
 DEFAULT = "default"
+# EC2's answer when this host has no range left for the default VPC's network;
+# each data-tier service says it in its own words (its modelled capacity fault).
+NO_HOST_NETWORK = "InsufficientInstanceCapacity"
+CAPACITY = {"rds": "InsufficientDBInstanceCapacity",
+            "elasticache": "InsufficientCacheClusterCapacity"}
+
+
+@contextlib.contextmanager
+def own_words(service: str) -> Iterator[None]:
+    """Re-raise EC2's "no network for the default VPC here" as ``service``'s
+    capacity fault (400, as its model has it); other errors pass."""
+    try:
+        yield
+    except AWSError as exc:
+        if exc.code != NO_HOST_NETWORK or service not in CAPACITY:
+            raise
+        raise AWSError(CAPACITY[service], exc.message, 400) from None
 
 
 class SubnetGroups:
@@ -28,6 +47,7 @@ class SubnetGroups:
     def __init__(self, env: Env, kind: str) -> None:
         self.env = env
         self.kind = kind
+        self.service = kind.split(":")[0]
 
     def _ec2(self) -> Any:
         return (self.env.extras.get("services") or {}).get("ec2")
@@ -37,10 +57,12 @@ class SubnetGroups:
         if ec2 is None:
             return {"name": DEFAULT, "description": DEFAULT, "vpc_id": "", "subnets": [],
                     "tags": {}, "default": True}
-        return {"name": DEFAULT, "description": DEFAULT, "default": True, "tags": {},
-                "vpc_id": ec2.default_vpc(account, region)["VpcId"],
-                "subnets": [{"SubnetId": s["SubnetId"], "AvailabilityZone": s["AvailabilityZone"]}
-                            for s in ec2.default_subnets(account, region)]}
+        with own_words(self.service):
+            return {"name": DEFAULT, "description": DEFAULT, "default": True, "tags": {},
+                    "vpc_id": ec2.default_vpc(account, region)["VpcId"],
+                    "subnets": [{"SubnetId": s["SubnetId"],
+                                 "AvailabilityZone": s["AvailabilityZone"]}
+                                for s in ec2.default_subnets(account, region)]}
 
     def get(self, account: str, region: str, name: Any) -> dict[str, Any] | None:
         if not isinstance(name, str) or not name:
@@ -66,7 +88,8 @@ class SubnetGroups:
         if ec2 is None:
             raise AWSError("InvalidSubnet", "No subnet exists here (EC2 is not running)")
         call = Call("ec2", "DescribeSubnets", account, region, Identity.root(account), "")
-        known = {s["SubnetId"]: s for s in ec2.all_subnets(call)}
+        with own_words(self.service):
+            known = {s["SubnetId"]: s for s in ec2.all_subnets(call)}
         out = []
         for i in dict.fromkeys(ids):
             if i not in known:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from gureum.drivers.compute import ComputeDriver
+from gureum.drivers.compute import ComputeDriver, NetworkPlan, NoFreeNetwork
 from gureum.errors import AWSError
 
 from ..base import Call, Env, Service
@@ -108,7 +108,7 @@ def make_driver(env: Env) -> ComputeDriver:
         from gureum.drivers.compute.namespaces import NamespaceDriver
         from gureum.drivers.names import GuestNames
 
-        namespaced = NamespaceDriver(state_dir)
+        namespaced = NamespaceDriver(state_dir, ranges=tuple(env.settings.instance_ranges))
         if isinstance(env.names, GuestNames):  # names resolve inside instances too
             namespaced.guest_names = env.names
             env.names.watch(namespaced.guests_dir)
@@ -139,6 +139,19 @@ class EC2Core(Service):
     @property
     def store(self) -> Any:
         return self.env.store
+
+    def host_network(self) -> NetworkPlan:
+        """The instance network of this host (the default VPC's range).
+
+        When the host has no range left to give it (every candidate routed by
+        the host or claimed by another gureum), the calls that need the default
+        VPC answer AWS's capacity error (a server error, 500) and create nothing."""
+        try:
+            return self.driver.network()
+        except NoFreeNetwork as exc:
+            raise AWSError("InsufficientInstanceCapacity",
+                           f"There is not enough capacity to fulfill your request: {exc}",
+                           500, sender=False) from None
 
     def now(self) -> float:
         now: float = self.env.clock.now()

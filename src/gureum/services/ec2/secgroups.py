@@ -182,7 +182,7 @@ class SecurityGroupOperations(VpcOperations):
                                                               group_id)
         if doc is not None:
             return doc
-        host = f"{self.driver.network().gateway}/32"
+        host = f"{self.host_network().gateway}/32"
         vpc = self.store.resources.get(VPC, account, region, vpc_id)
         if vpc is not None:  # the host's address on that VPC's network
             host = f"{ipaddress.IPv4Network(vpc['cidr']).network_address + 1}/32"

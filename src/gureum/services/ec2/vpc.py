@@ -80,7 +80,7 @@ def _free_addresses(cidr: str, used: set[str], count: int) -> list[str]:
 
 class VpcOperations(EC2Core):
     def vpc_cidr(self) -> str:
-        return self.driver.network().cidr
+        return self.host_network().cidr
 
     def default_vpc(self, account: str, region: str) -> dict[str, Any]:
         cidr = self.vpc_cidr()
@@ -142,7 +142,7 @@ class VpcOperations(EC2Core):
 
     def used_addresses(self) -> set[str]:
         """Addresses no instance may be given: instances', the host's, reserved ones."""
-        used = self.index().ips | {self.driver.network().gateway}
+        used = self.index().ips | {self.host_network().gateway}
         for reserved in self.env.extras.get(RESERVED_KEY) or ():
             used |= reserved()
         return used
