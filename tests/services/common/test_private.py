@@ -16,70 +16,35 @@ from typing import Any
 
 import pytest
 
-from gureum.config import Settings
-from gureum.control import FakeClock, LoopRunner
-from gureum.drivers.compute import NetworkPlan
-from gureum.drivers.compute.fake import FakeComputeDriver
 from gureum.drivers.hostfw import FakeHostFirewall
-from gureum.drivers.names import MemoryNames
 from gureum.drivers.postgres import FakePostgres
 from gureum.drivers.redis.fake import FakeRedis
 from gureum.errors import AWSError
-from gureum.services.base import Call, Env, Identity, Service
-from gureum.services.common.addresses import AddressPool
 from gureum.services.common.ingress import FIREWALL_KEY
 from gureum.services.common.private import KIND
-from gureum.services.ec2 import EC2
-from gureum.services.ec2.core import DRIVER_KEY as COMPUTE_KEY
 from gureum.services.elasticache import ElastiCache
 from gureum.services.elasticache.core import DRIVER_KEY as REDIS_KEY
 from gureum.services.elasticache.core import node_name
 from gureum.services.rds import RDS
 from gureum.services.rds.core import DRIVER_KEY as POSTGRES_KEY
-from gureum.store import Store
 
-ACCOUNT = "000000000000"
-
-
-def call(service: str) -> Call:
-    return Call(service, "Test", ACCOUNT, "us-east-1", Identity.root(ACCOUNT), "r")
+from .world import ACCOUNT, ServiceWorld, call
 
 
-class World:
+class World(ServiceWorld):
     def __init__(self, tmp: Path, isolated: bool = True) -> None:
-        self.clock = FakeClock()
-        self.compute = FakeComputeDriver(
-            NetworkPlan("172.31.0.0/16", "172.31.0.1", 0, isolated=isolated))
         self.postgres, self.redis = FakePostgres(), FakeRedis()
         self.firewall = FakeHostFirewall()
-        self.store = Store.open(tmp / "gureum.db")
-        self.loops = LoopRunner()
-        self.names = MemoryNames()
-        services: dict[str, Service] = {}
-        env = Env(settings=Settings(data_dir=tmp), store=self.store, clock=self.clock,
-                  loops=self.loops, names=self.names,
-                  addresses=AddressPool(self.store, "127.251"),
-                  extras={COMPUTE_KEY: self.compute, POSTGRES_KEY: self.postgres,
-                          REDIS_KEY: self.redis, FIREWALL_KEY: self.firewall,
-                          "services": services})
-        self.ec2, self.rds, self.cache = EC2(env), RDS(env), ElastiCache(env)
-        services.update(ec2=self.ec2, rds=self.rds, elasticache=self.cache)
-
-    async def start(self) -> None:
-        for s in (self.ec2, self.rds, self.cache):
-            await s.start()
-        self.loops.start()
+        super().__init__(tmp, {"rds": RDS, "elasticache": ElastiCache},
+                         {POSTGRES_KEY: self.postgres, REDIS_KEY: self.redis,
+                          FIREWALL_KEY: self.firewall}, isolated=isolated)
+        self.rds: RDS = self.env.extras["services"]["rds"]
+        self.cache: ElastiCache = self.env.extras["services"]["elasticache"]
 
     async def settle(self, seconds: float = 1.0) -> None:
         for _ in range(int(seconds / 0.25)):
             await self.clock.advance(0.25)
             await self.loops.idle()
-
-    async def stop(self) -> None:
-        await self.loops.stop()
-        for s in (self.cache, self.rds, self.ec2):
-            await s.stop()
-        self.store.close()
 
     def create_db(self, id: str = "db1", **kw: Any) -> dict[str, Any]:
         params = {"DBInstanceIdentifier": id, "Engine": "postgres",

@@ -13,62 +13,25 @@ import ipaddress
 from pathlib import Path
 from typing import Any
 
-from gureum.config import Settings
-from gureum.control import FakeClock, LoopRunner
-from gureum.drivers.compute import NetworkPlan
-from gureum.drivers.compute.fake import FakeComputeDriver
-from gureum.drivers.names import MemoryNames
 from gureum.drivers.proxy import FakeProxyDriver
 from gureum.errors import AWSError
-from gureum.services.base import Call, Env, Identity, Service
-from gureum.services.common.addresses import AddressPool
-from gureum.services.ec2 import EC2
-from gureum.services.ec2.core import DRIVER_KEY as COMPUTE_KEY
 from gureum.services.elbv2 import ELBv2
 from gureum.services.elbv2.core import ADDRESS
 from gureum.services.elbv2.core import DRIVER_KEY as PROXY_KEY
-from gureum.store import Store
 
-ACCOUNT = "000000000000"
-
-
-def call(service: str) -> Call:
-    return Call(service, "Test", ACCOUNT, "us-east-1", Identity.root(ACCOUNT), "r")
+from ..common.world import ACCOUNT, ServiceWorld, call
 
 
-class World:
+class World(ServiceWorld):
     def __init__(self, tmp: Path, isolated: bool = True) -> None:
-        self.clock = FakeClock()
         self.proxy = FakeProxyDriver()
-        self.compute = FakeComputeDriver(
-            NetworkPlan("172.31.0.0/16", "172.31.0.1", 0, isolated=isolated))
-        self.store = Store.open(tmp / "gureum.db")
-        self.loops = LoopRunner()
-        self.names = MemoryNames()
-        services: dict[str, Service] = {}
-        env = Env(settings=Settings(data_dir=tmp), store=self.store, clock=self.clock,
-                  loops=self.loops, names=self.names,
-                  addresses=AddressPool(self.store, "127.250"),
-                  extras={PROXY_KEY: self.proxy, COMPUTE_KEY: self.compute,
-                          "services": services})
-        self.ec2 = EC2(env)
-        self.elb = ELBv2(env)
-        services.update(ec2=self.ec2, elbv2=self.elb)
-
-    async def start(self) -> None:
-        await self.ec2.start()
-        await self.elb.start()
-        self.loops.start()
+        super().__init__(tmp, {"elbv2": ELBv2}, {PROXY_KEY: self.proxy},
+                         isolated=isolated, loopback="127.250")
+        self.elb: ELBv2 = self.env.extras["services"]["elbv2"]
 
     async def settle(self, seconds: float = 0.1) -> None:
         await self.clock.advance(seconds)
         await self.loops.idle()
-
-    async def stop(self) -> None:
-        await self.loops.stop()
-        await self.elb.stop()
-        await self.ec2.stop()
-        self.store.close()
 
     def subnets(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = self.ec2.describe_subnets(call("ec2"), {})["Subnets"]
