@@ -3,7 +3,9 @@ and cache engines listening on addresses the host holds on a bridge).
 
 An ``Endpoint`` is one address and TCP port with the rules that may reach it:
 ``(protocol, from port, to port, source CIDR)`` tuples, as EC2 gives an
-instance's security groups. ``apply`` makes the whole set so, atomically;
+instance's security groups; ``also`` are ports of the same server filtered
+as that port is (the sources the rules admit to it, and no others: a Redis
+cluster node's bus port, ``port + 10000``). ``apply`` makes the whole set so, atomically;
 ``clear`` removes everything. Only connections that come in from a network
 (not from the host itself: its programs reach the address over ``lo``) are
 filtered, and only to the endpoint's own address and port.
@@ -28,6 +30,7 @@ class Endpoint(NamedTuple):
     address: str
     port: int
     rules: tuple[Rule, ...]
+    also: tuple[int, ...] = ()
 
 
 class HostFirewall(Protocol):
@@ -49,16 +52,17 @@ def render(table: str, endpoints: Sequence[Endpoint]) -> str:
     lines += [f"table ip {table} {{", "  chain input {",
               "    type filter hook input priority 0; policy accept;"]
     for e in sorted(endpoints):
-        match = f"ip daddr {e.address} tcp dport {e.port}"
-        lines.append(f'    {match} iifname "lo" accept')
         sources = sorted({cidr for rule in e.rules if _admits(rule, e.port)
                           for cidr in [rule[3]] if ":" not in cidr})
-        if "0.0.0.0/0" in sources:
-            lines.append(f"    {match} accept")
-            continue
-        # (one rule per source: ranges may overlap, which one set refuses)
-        lines += [f"    {match} ip saddr {cidr} accept" for cidr in sources]
-        lines.append(f"    {match} drop")
+        for port in (e.port, *e.also):
+            match = f"ip daddr {e.address} tcp dport {port}"
+            lines.append(f'    {match} iifname "lo" accept')
+            if "0.0.0.0/0" in sources:
+                lines.append(f"    {match} accept")
+                continue
+            # (one rule per source: ranges may overlap, which one set refuses)
+            lines += [f"    {match} ip saddr {cidr} accept" for cidr in sources]
+            lines.append(f"    {match} drop")
     lines += ["  }", "}"]
     return "\n".join(lines) + "\n"
 
@@ -109,20 +113,22 @@ class FakeHostFirewall:
 
     def __init__(self) -> None:
         self.endpoints: dict[tuple[str, int], Endpoint] = {}
+        self.also: dict[tuple[str, int], Endpoint] = {}  # (other ports of those endpoints)
 
     async def apply(self, endpoints: Sequence[Endpoint]) -> None:
         self.endpoints = {(e.address, e.port): e for e in endpoints}
+        self.also = {(e.address, p): e for e in endpoints for p in e.also}
 
     async def clear(self) -> None:
-        self.endpoints = {}
+        self.endpoints, self.also = {}, {}
 
     def admits(self, address: str, port: int, source: str) -> bool:
         """Whether a connection from ``source`` (on a network) gets in."""
         import ipaddress
 
-        e = self.endpoints.get((address, port))
+        e = self.endpoints.get((address, port)) or self.also.get((address, port))
         if e is None:
             return True
-        return any(_admits(r, port) and ":" not in r[3]
+        return any(_admits(r, e.port) and ":" not in r[3]
                    and ipaddress.IPv4Address(source) in ipaddress.IPv4Network(r[3])
                    for r in e.rules)

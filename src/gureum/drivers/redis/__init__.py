@@ -2,7 +2,7 @@
 service (see ``base`` for the contract, ``server`` for the real driver, ``fake``
 for the in-memory one)."""
 
-from .base import SLOTS, ClusterNode, NodeSpec, RedisDriver, Shard
+from .base import BUS_OFFSET, SLOTS, ClusterNode, NodeSpec, RedisDriver, Shard
 from .resp import RedisError
 
-__all__ = ["SLOTS", "ClusterNode", "NodeSpec", "RedisDriver", "RedisError", "Shard"]
+__all__ = ["BUS_OFFSET", "SLOTS", "ClusterNode", "NodeSpec", "RedisDriver", "RedisError", "Shard"]

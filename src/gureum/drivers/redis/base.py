@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 SLOTS = 16384
+# A cluster node's bus (gossip, failover) listens on its client port + this (Redis's default).
+BUS_OFFSET = 10000
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ class Guarded(NamedTuple):
     account: str
     region: str
     groups: list[str]
+    also: tuple[int, ...] = ()  # other ports of the server, filtered as ``port`` is
 
 
 Source = Callable[[], list[Guarded]]
@@ -149,7 +150,7 @@ class DataIngress:
                 doc = {"account": g.account, "region": g.region,
                        "security_groups": [{"GroupId": x} for x in g.groups]}
                 rules = instance_ingress(self.env.store, doc, extra, members)
-                out.append(Endpoint(g.address, g.port, rules))
+                out.append(Endpoint(g.address, g.port, rules, g.also))
         return out
 
     async def ensure(self) -> None:

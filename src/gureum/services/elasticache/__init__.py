@@ -15,6 +15,7 @@ import asyncio
 import shutil
 
 from gureum.control import Loop
+from gureum.drivers.redis import BUS_OFFSET
 
 from ..base import Env
 from ..billing import register_source
@@ -60,9 +61,13 @@ class ElastiCache(SnapshotOperations, ParameterGroupOperations):
         await self.driver.shutdown()
 
     def guarded(self) -> list[Guarded]:
-        """Cache nodes on private addresses, with their VPC security groups."""
+        """Cache nodes on private addresses, with their VPC security groups; a
+        cluster-mode node's bus port (``port + 10000``, where nodes gossip and
+        fail over) is guarded as its client port is (the nodes themselves
+        reach each other from the host, which is not filtered)."""
         return [Guarded(d["address"], int(d["port"]), d["account"], d["region"],
-                        list(d.get("security_groups") or []))
+                        list(d.get("security_groups") or []),
+                        (int(d["port"]) + BUS_OFFSET,) if d.get("cluster_mode") else ())
                 for d in self.store.resources.list(NODE)
                 if self.private.subnet_of(d["address"]) is not None]
 
