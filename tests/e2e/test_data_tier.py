@@ -293,6 +293,92 @@ def test_security_groups_guard_the_database_and_the_cache(cloud: RunningGureum) 
     assert leftovers(ids, cloud.data_dir) == []
 
 
+def connects(cloud: RunningGureum, instance: str, address: str, port: int) -> bool:
+    """Whether a TCP connection from inside ``instance`` gets through."""
+    out = inside(cloud, instance, "timeout", "5", "python3", "-c",
+                 "import socket, sys; socket.create_connection((sys.argv[1], "
+                 "int(sys.argv[2])), 2)", address, str(port))
+    return out.returncode == 0
+
+
+def test_a_cluster_spreads_its_shards_and_guards_its_bus(cloud: RunningGureum) -> None:
+    """A cluster-mode replication group: its shards' primaries are in different
+    zones (each node's address in its zone's subnet); a node's cluster bus
+    (port + 10000) lets in only what its security groups let in to the
+    client port, while the nodes still gossip (the cluster is ok)."""
+    if shutil.which("nft") is None:
+        pytest.skip("nftables is not installed")
+    ec2, cache = cloud.client("ec2"), cloud.client("elasticache")
+    tag = uuid.uuid4().hex[:6]
+    web_sg = ec2.create_security_group(GroupName=f"cweb-{tag}", Description="web")["GroupId"]
+    other_sg = ec2.create_security_group(GroupName=f"cother-{tag}", Description="x")[
+        "GroupId"]
+    data_sg = ec2.create_security_group(GroupName=f"cdata-{tag}", Description="d")["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=data_sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379,
+         "UserIdGroupPairs": [{"GroupId": web_sg}]}])
+    group_id = f"cl-{tag}"
+    cache.create_replication_group(
+        ReplicationGroupId=group_id, ReplicationGroupDescription="c", ClusterMode="enabled",
+        NumNodeGroups=2, ReplicasPerNodeGroup=1, CacheNodeType="cache.t3.micro",
+        SecurityGroupIds=[data_sg])
+    ids: list[str] = []
+    groups = [group_id]
+    try:
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        web, other = (ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                                        SecurityGroupIds=[g])["Instances"][0]["InstanceId"]
+                      for g in (web_sg, other_sg))
+        ids += [web, other]
+        group = wait_for(lambda: (g := cache.describe_replication_groups(
+            ReplicationGroupId=group_id)["ReplicationGroups"][0])["Status"] == "available"
+            and g, timeout=120, interval=0.5)
+        assert isinstance(group, dict)
+        nodes = {c["CacheClusterId"]: c for c in cache.describe_cache_clusters(
+            ShowCacheNodeInfo=True)["CacheClusters"] if c.get("ReplicationGroupId") == group_id}
+        subnets = {s["AvailabilityZone"]: ipaddress.IPv4Network(s["CidrBlock"])
+                   for s in ec2.describe_subnets()["Subnets"] if s["DefaultForAz"]}
+        zone_of: dict[str, str] = {}  # node address -> its zone
+        for node in nodes.values():
+            address = resolves(node["CacheNodes"][0]["Endpoint"]["Address"])
+            zone = node["PreferredAvailabilityZone"]
+            assert address and ipaddress.IPv4Address(address) in subnets[zone], (address, zone)
+            zone_of[address] = zone
+        addresses = sorted(zone_of)
+        some = addresses[0]
+        # The shards' primaries (as the cluster itself says, once a replica's new
+        # role has reached this node by gossip) are in two zones.
+
+        def masters() -> list[str]:
+            return [line.split()[1].split(":")[0] for line in
+                    redis(some, "cluster", "nodes").splitlines()
+                    if "master" in line.split()[2].split(",")]
+
+        wait_for(lambda: len(masters()) == 2, timeout=20, interval=0.3)
+        assert len({zone_of[m] for m in masters()}) == 2, masters()
+        ec2.get_waiter("instance_running").wait(InstanceIds=ids,
+                                                WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        assert connects(cloud, web, some, 6379) and connects(cloud, web, some, 16379)
+        for address in addresses:
+            assert not connects(cloud, other, address, 16379), address
+        assert not connects(cloud, other, some, 6379)
+        listed = subprocess.run(["nft", "list", "table", "ip", data_table(cloud)],
+                                capture_output=True, text=True).stdout
+        assert all(f"ip daddr {a} tcp dport 16379" in listed for a in addresses)
+        # The nodes themselves still reach each other's bus (from the host).
+        assert "cluster_state:ok" in redis(some, "cluster", "info")
+        known = redis(some, "cluster", "nodes").splitlines()
+        assert len(known) == 4 and all(" connected" in line for line in known), known
+    finally:
+        tear_down(cloud, groups=groups, instances=ids)
+    wait_for(lambda: not any(g["ReplicationGroupId"] == group_id for g in
+                             cache.describe_replication_groups()["ReplicationGroups"]),
+             timeout=60)
+    for g in (data_sg, web_sg, other_sg):
+        ec2.delete_security_group(GroupId=g)
+    assert leftovers(ids, cloud.data_dir) == []
+
+
 def test_an_instance_reaches_mariadb_and_a_replication_group(cloud: RunningGureum) -> None:
     """MariaDB on 3306 and a Redis replication group's primary and reader
     endpoints, from inside an instance by name."""

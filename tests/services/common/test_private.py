@@ -342,3 +342,75 @@ def test_replication_group_members_spread_over_zones(tmp_path: Path) -> None:
             for m in members:
                 assert ipaddress.IPv4Address(m["address"]) in w.subnet(m["az"])
     run(tmp_path, body)
+
+
+def test_cluster_shards_spread_their_primaries_over_zones(tmp_path: Path) -> None:
+    """Without zones asked for, the i-th shard's primary is in the i-th zone of
+    the subnet group and its replicas in the zones after it (as AWS spreads
+    them); zones a shard's configuration names are kept."""
+    async def body(w: World) -> None:
+        cache = call("elasticache")
+        w.cache.create_replication_group(cache, {
+            "ReplicationGroupId": "cl", "ReplicationGroupDescription": "d",
+            "ClusterMode": "enabled", "NumNodeGroups": 3, "ReplicasPerNodeGroup": 1,
+            "CacheNodeType": "cache.t3.micro"})
+        w.cache.create_replication_group(cache, {
+            "ReplicationGroupId": "asked", "ReplicationGroupDescription": "d",
+            "ClusterMode": "enabled", "CacheNodeType": "cache.t3.micro",
+            "NodeGroupConfiguration": [
+                {"ReplicaCount": 1, "PrimaryAvailabilityZone": "us-east-1c",
+                 "ReplicaAvailabilityZones": ["us-east-1c"]},
+                {"ReplicaCount": 1, "ReplicaAvailabilityZones": ["us-east-1a"]}]})
+        await w.settle()
+        zones = [s["AvailabilityZone"] for s in w.ec2.default_subnets(ACCOUNT, "us-east-1")]
+        assert len(zones) >= 3
+
+        def z(i: int) -> str:
+            return zones[i % len(zones)]
+
+        for group_id, expected in (
+                ("cl", [[z(0), z(1)], [z(1), z(2)], [z(2), z(3)]]),
+                ("asked", [["us-east-1c", "us-east-1c"], [z(1), "us-east-1a"]])):
+            group = w.cache.find_group(ACCOUNT, "us-east-1", group_id) or {}
+            nodes = {m["id"]: m for m in w.cache.members(group)}
+            placed = [[nodes[s["primary"]]["az"], *(nodes[m]["az"] for m in s["members"]
+                                                   if m != s["primary"])]
+                      for s in group["shards"]]
+            assert placed == expected
+            for m in nodes.values():
+                assert ipaddress.IPv4Address(m["address"]) in w.subnet(m["az"])
+            shown = w.cache.describe_cache_clusters(cache, {})["CacheClusters"]
+            assert {c["CacheClusterId"]: c["PreferredAvailabilityZone"] for c in shown
+                    if c.get("ReplicationGroupId") == group_id} == {
+                        i: m["az"] for i, m in nodes.items()}
+    run(tmp_path, body)
+
+
+def test_a_cluster_nodes_bus_port_is_guarded_as_its_client_port(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        web = w.ec2.create_security_group(call("ec2"), {"GroupName": "web",
+                                                        "Description": "w"})["GroupId"]
+        data = w.ec2.create_security_group(call("ec2"), {"GroupName": "data",
+                                                         "Description": "d"})["GroupId"]
+        w.ec2.authorize_security_group_ingress(call("ec2"), {
+            "GroupId": data, "IpPermissions": [
+                {"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379,
+                 "IpRanges": [{"CidrIp": "172.31.99.0/24"}]}]})
+        w.cache.create_replication_group(call("elasticache"), {
+            "ReplicationGroupId": "cl", "ReplicationGroupDescription": "d",
+            "ClusterMode": "enabled", "NumNodeGroups": 2, "ReplicasPerNodeGroup": 0,
+            "CacheNodeType": "cache.t3.micro", "SecurityGroupIds": [data]})
+        w.create_cache(SecurityGroupIds=[data])  # (not in cluster mode: no bus)
+        await w.settle()
+        group = w.cache.find_group(ACCOUNT, "us-east-1", "cl") or {}
+        nodes = [m["address"] for m in w.cache.members(group)]
+        single = w.cache_doc()["address"]
+        assert len(nodes) == 2 and set(w.firewall.endpoints) == {
+            (a, 6379) for a in [*nodes, single]}
+        for a in nodes:
+            assert w.firewall.admits(a, 16379, "172.31.99.7")
+            assert not w.firewall.admits(a, 16379, "172.31.0.77")
+            assert not w.firewall.admits(a, 16379, "172.31.5.5")
+        assert w.firewall.admits(single, 16379, "172.31.0.77")  # (nothing filtered there)
+        del web
+    run(tmp_path, body)

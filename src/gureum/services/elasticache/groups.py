@@ -64,7 +64,7 @@ class GroupOperations(ClusterOperations):
     def _add_members(self, group: dict[str, Any], shard: dict[str, Any], count: int,
                      seed: str | None = None) -> list[str]:
         ids = self._member_ids(group, int(shard["id"]), count)
-        zones = self._member_zones(group, len(shard["members"]), count)
+        zones = self._member_zones(group, shard, count)
         for mid, az in zip(ids, zones, strict=True):
             self.new_node(group["account"], group["region"], mid, node_type=group["node_type"],
                           az=az,
@@ -80,21 +80,28 @@ class GroupOperations(ClusterOperations):
                 shard["primary"] = mid
         return ids
 
-    def _member_zones(self, group: dict[str, Any], have: int, count: int) -> list[str | None]:
-        """The zones of a shard's next ``count`` members (``have`` already):
-        those asked for (``PreferredCacheClusterAZs``), else spread over the
-        zones of the group's subnet group, as AWS places them."""
-        asked: list[str] = list(group.get("preferred_azs") or [])
+    def _member_zones(self, group: dict[str, Any], shard: dict[str, Any], count: int
+                      ) -> list[str | None]:
+        """The zones of a shard's next ``count`` members: those asked for (the
+        shard's ``PrimaryAvailabilityZone`` and ``ReplicaAvailabilityZones``;
+        ``PreferredCacheClusterAZs`` without cluster mode), else spread over
+        the zones of the group's subnet group as AWS spreads them: the shards'
+        primaries over the zones in turn (the i-th shard's in the i-th zone),
+        each shard's replicas in the zones after its primary's."""
+        asked: list[str] = list(shard.get("azs") or (
+            [] if group["cluster_mode"] else group.get("preferred_azs") or []))
         subnets = self.subnet_groups.get(group["account"], group["region"],
                                          group.get("subnet_group") or "default")
         zones = list(dict.fromkeys(s["AvailabilityZone"]
                                    for s in (subnets or {}).get("subnets") or []))
+        first = group["shards"].index(shard) if shard in group["shards"] else 0
+        have = len(shard["members"])
         out: list[str | None] = []
         for n in range(have, have + count):
-            if n < len(asked):
+            if n < len(asked) and asked[n]:
                 out.append(asked[n])
             else:
-                out.append(zones[n % len(zones)] if zones else None)
+                out.append(zones[(first + n) % len(zones)] if zones else None)
         return out
 
     def create_replication_group(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
@@ -130,9 +137,13 @@ class GroupOperations(ClusterOperations):
                 raise AWSError("InvalidParameterValue", f"NumNodeGroups must be 1 to {MAX_SHARDS}")
             replicas = [params.get("ReplicasPerNodeGroup", 1)] * count
             slots = even_slots(count)
+            zones: list[list[str]] = [[] for _ in range(count)]
             for i, conf in enumerate(configs[:count]):
                 if "ReplicaCount" in conf:
                     replicas[i] = conf["ReplicaCount"]
+                if conf.get("PrimaryAvailabilityZone") or conf.get("ReplicaAvailabilityZones"):
+                    zones[i] = [conf.get("PrimaryAvailabilityZone") or "",
+                                *(conf.get("ReplicaAvailabilityZones") or [])]
                 if conf.get("Slots"):
                     slots[i] = parse_slots(conf["Slots"])
             covered = sorted(x for s in slots for r in s for x in range(r[0], r[1] + 1))
@@ -145,7 +156,7 @@ class GroupOperations(ClusterOperations):
             if not 1 <= total <= 1 + MAX_REPLICAS:
                 raise AWSError("InvalidParameterValue",
                                f"NumCacheClusters must be 1 to {1 + MAX_REPLICAS}")
-            count, replicas, slots = 1, [total - 1], [[[0, SLOTS - 1]]]
+            count, replicas, slots, zones = 1, [total - 1], [[[0, SLOTS - 1]]], [[]]
         if any(not 0 <= r <= MAX_REPLICAS for r in replicas):
             raise AWSError("InvalidParameterValue", f"ReplicasPerNodeGroup must be 0 to "
                            f"{MAX_REPLICAS}")
@@ -183,7 +194,7 @@ class GroupOperations(ClusterOperations):
             }
             for i in range(count):
                 shard = {"id": f"{i + 1:04d}", "slots": slots[i], "primary": None,
-                         "members": []}
+                         "members": [], "azs": zones[i]}
                 group["shards"].append(shard)
                 self._add_members(group, shard, 1 + replicas[i], seed)
             self.save_group(group)
