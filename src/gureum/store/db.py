@@ -258,17 +258,22 @@ class _Syncer:
             self._thread = None
 
     def _run(self) -> None:
-        while (request := self._requests.get()) is not None:
-            loop, done = request
-            error: OSError | None = None
-            try:
-                _fsync_wal(self.path)
-            except OSError as exc:
-                error = exc
-            try:
-                loop.call_soon_threadsafe(_settle, done, error)
-            except RuntimeError:  # that loop is closed: nobody waits
-                pass
+        fd: int | None = None  # the WAL, kept open from one sync to the next
+        try:
+            while (request := self._requests.get()) is not None:
+                loop, done = request
+                error: OSError | None = None
+                try:
+                    fd = _sync_wal(self.path, fd)
+                except OSError as exc:  # (the descriptor is closed)
+                    error = exc
+                    fd = None
+                try:
+                    loop.call_soon_threadsafe(_settle, done, error)
+                except RuntimeError:  # that loop is closed: nobody waits
+                    pass
+        finally:
+            _close(fd)
 
 
 def _settle(done: asyncio.Future[None], error: OSError | None) -> None:
@@ -280,18 +285,47 @@ def _settle(done: asyncio.Future[None], error: OSError | None) -> None:
         done.set_exception(error)
 
 
-def _fsync_wal(path: Path) -> None:
-    """Sync the database's WAL file (or the database itself where no WAL file is).
+def _sync_wal(path: Path, fd: int | None) -> int | None:
+    """Sync the database's WAL file (or the database itself where no WAL file
+    is); return the WAL's descriptor, kept open for the next sync.
 
     ``fdatasync``, as SQLite syncs its WAL itself: the file's data and what
-    reading it back needs (its size), not its times."""
-    for target in (Path(f"{path}-wal"), path):
+    reading it back needs (its size), not its times. Opening and closing the
+    file around each sync cost more CPU than the sync (~100 us against ~70);
+    a kept descriptor whose file was removed (SQLite removes the WAL when its
+    last connection closes) is dropped and the file opened again. On an
+    error ``fd`` is closed."""
+    if fd is not None:
         try:
-            fd = os.open(target, os.O_RDONLY)
-        except FileNotFoundError:
-            continue
-        try:
-            os.fdatasync(fd)
-        finally:
+            if os.fstat(fd).st_nlink > 0:
+                os.fdatasync(fd)
+                return fd
+        except OSError:
             os.close(fd)
-        return
+            raise
+        os.close(fd)
+    try:
+        wal = os.open(f"{path}-wal", os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        pass
+    else:
+        try:
+            os.fdatasync(wal)
+        except OSError:
+            os.close(wal)
+            raise
+        return wal
+    try:
+        db = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        os.fdatasync(db)
+    finally:
+        os.close(db)
+    return None
+
+
+def _close(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)
