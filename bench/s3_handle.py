@@ -1,4 +1,4 @@
-"""Where gureum's CPU goes for one S3 GetObject/HeadObject of a 4 KiB object,
+"""Where gureum's CPU goes for one S3 PutObject/GetObject/HeadObject of a 4 KiB object,
 without HTTP: the gateway's ``handle`` called in-process on signed mocked
 aiohttp requests (SigV4 from botocore), microseconds of CPU per call, then
 (``--profile``) cProfile's top functions by cumulative CPU time. What the
@@ -18,7 +18,9 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
+from aiohttp.streams import StreamReader
 from aiohttp.test_utils import make_mocked_request
 from aiohttp.web import Request
 from botocore.auth import S3SigV4Auth
@@ -34,12 +36,22 @@ HOST = "127.0.0.1:4566"
 ACCOUNT = "000000000000"
 
 
-def signed(method: str, path: str) -> Request:
-    request = AWSRequest(method, f"http://{HOST}{path}", data=b"")
+def signed(method: str, path: str, body: bytes = b"") -> Request:
+    """A request signed as botocore signs it; a PUT carries ``body`` (its
+    SHA-256 signed, as botocore does over plain HTTP)."""
+    request = AWSRequest(method, f"http://{HOST}{path}", data=body)
+    if body:
+        request.headers["Content-Length"] = str(len(body))
     S3SigV4Auth(Credentials("test", "test"), "s3", "us-east-1").add_auth(request)
     headers = CIMultiDict(request.headers)
     headers["Host"] = HOST
-    return make_mocked_request(method, path, headers=headers)
+    if not body:
+        return make_mocked_request(method, path, headers=headers)
+    payload = StreamReader(mock.Mock(_reading_paused=False), 2**16,
+                           loop=asyncio.get_running_loop())
+    payload.feed_data(body)
+    payload.feed_eof()
+    return make_mocked_request(method, path, headers=headers, payload=payload)
 
 
 async def measure(cloud: Cloud, calls: int, profile: bool, sort: str = "cumulative") -> None:
@@ -50,29 +62,34 @@ async def measure(cloud: Cloud, calls: int, profile: bool, sort: str = "cumulati
     await s3.put_object(Call("s3", "PutObject", ACCOUNT, "us-east-1", root, "r"),  # type: ignore[attr-defined]
                         {"Bucket": "handle", "Key": "k", "Body": os.urandom(4096),
                          "ContentLength": 4096})
-    for method in ("HEAD", "GET"):
-        requests = [signed(method, "/handle/k") for _ in range(calls)]
+    body = os.urandom(4096)
+    for method in ("PUT", "HEAD", "GET"):
+        requests = [signed(method, f"/handle/p{i}" if method == "PUT" else "/handle/k",
+                           body if method == "PUT" else b"") for i in range(calls)]
         first = await cloud.gateway.handle(requests.pop())
-        assert first.status == 200, first.status
+        assert first.status == 200, (first.status, getattr(first, "body", b""))
         start = time.process_time()
         for request in requests:
             await cloud.gateway.handle(request)
         per_call = (time.process_time() - start) * 1e6 / len(requests)
         print(f"{method}: {per_call:.1f} us of CPU per handle()")
         if profile:
-            requests = [signed(method, "/handle/k") for _ in range(calls)]
+            requests = [signed(method, f"/handle/q{i}" if method == "PUT" else "/handle/k",
+                               body if method == "PUT" else b"") for i in range(calls)]
             profiler = cProfile.Profile(time.process_time)
             profiler.enable()
             for request in requests:
                 await cloud.gateway.handle(request)
             profiler.disable()
-            pstats.Stats(profiler).sort_stats(sort).print_stats(30)
+            pstats.Stats(profiler).sort_stats(sort).print_stats(int(os.environ.get("TOP", "30")))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--no-sync", action="store_true",
+                        help="skip the WAL fdatasync of each PUT (left: the request's own CPU)")
     parser.add_argument("--sort", default="cumulative",
                         help="the profile's order: cumulative or tottime (own time)")
     args = parser.parse_args()
@@ -80,6 +97,10 @@ def main() -> None:
     data = Path(tempfile.mkdtemp(prefix="gureum-bench-"))
     try:
         cloud = Cloud(Settings(data_dir=data))
+        if args.no_sync:
+            async def synced() -> None:
+                return None
+            cloud.store.durable = synced  # type: ignore[method-assign]
         try:
             asyncio.run(measure(cloud, args.calls, args.profile, args.sort))
         finally:
