@@ -13,7 +13,7 @@ their own shapes and say which of their resources use a group.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from gureum.errors import AWSError
@@ -103,6 +103,32 @@ class SubnetGroups:
             raise AWSError(zones_code,
                            f"The subnets must cover at least {min_zones} Availability Zones")
         return vpcs.pop(), out
+
+    def create(self, account: str, region: str, name: str, description: str, ids: Any,
+               tags: Any, exists: AWSError, min_zones: int = 1,
+               zones_code: str = "InvalidParameterValue") -> dict[str, Any]:
+        """A new group over the subnets ``ids`` (see ``subnets``); ``exists``
+        is the service's error when one of that name is there already."""
+        vpc, subnets = self.subnets(account, region, ids, min_zones, zones_code)
+        with self.env.store.tx():
+            if self.get(account, region, name) is not None:
+                raise exists
+            return self.put(account, region, name, description, vpc, subnets, tags)
+
+    def modify(self, account: str, region: str, group: dict[str, Any], description: Any,
+               ids: Any, in_use: Callable[[], bool], moved: AWSError, min_zones: int = 1,
+               zones_code: str = "InvalidParameterValue") -> dict[str, Any]:
+        """``group`` with new subnets (``ids``; None: the same ones) and
+        description; ``moved`` is the service's error when the subnets would
+        leave the group's VPC while ``in_use()`` (its servers' addresses stay)."""
+        vpc, subnets = group["vpc_id"], group["subnets"]
+        if ids is not None:
+            vpc, subnets = self.subnets(account, region, ids, min_zones, zones_code)
+        with self.env.store.tx():
+            if vpc != group["vpc_id"] and in_use():
+                raise moved
+            return self.put(account, region, group["name"], description or group["description"],
+                            vpc, subnets, group.get("tags"))
 
     def put(self, account: str, region: str, name: str, description: str, vpc_id: str,
             subnets: list[dict[str, str]], tags: Any = None) -> dict[str, Any]:

@@ -48,15 +48,10 @@ class SubnetGroupOperations(ElastiCacheCore):
             raise AWSError("InvalidParameterValue", "default is a reserved name")
         if not params.get("CacheSubnetGroupDescription"):
             raise AWSError("InvalidParameterValue", "CacheSubnetGroupDescription is required")
-        vpc, subnets = self.subnet_groups.subnets(call.account, call.region,
-                                                  params.get("SubnetIds"))
-        with self.store.tx():
-            if self.subnet_groups.get(call.account, call.region, name) is not None:
-                raise AWSError("CacheSubnetGroupAlreadyExists",
-                               f"Cache subnet group {name} already exists.")
-            group = self.subnet_groups.put(call.account, call.region, name,
-                                           params["CacheSubnetGroupDescription"], vpc, subnets,
-                                           params.get("Tags"))
+        group = self.subnet_groups.create(
+            call.account, call.region, name, params["CacheSubnetGroupDescription"],
+            params.get("SubnetIds"), params.get("Tags"),
+            AWSError("CacheSubnetGroupAlreadyExists", f"Cache subnet group {name} already exists."))
         return {"CacheSubnetGroup": self._render_subnet_group(call, group)}
 
     def describe_cache_subnet_groups(self, call: Call, params: dict[str, Any]
@@ -80,18 +75,11 @@ class SubnetGroupOperations(ElastiCacheCore):
         if group.get("default"):
             raise AWSError("InvalidParameterValue",
                            "The default cache subnet group cannot be modified")
-        vpc, subnets = group["vpc_id"], group["subnets"]
-        if params.get("SubnetIds"):
-            vpc, subnets = self.subnet_groups.subnets(call.account, call.region,
-                                                      params["SubnetIds"])
-        with self.store.tx():
-            if vpc != group["vpc_id"] and self._subnet_group_users(call, group["name"]):
-                raise AWSError("SubnetInUse", "The subnets of a cache subnet group in use "
-                               "must stay in its VPC")
-            group = self.subnet_groups.put(
-                call.account, call.region, group["name"],
-                params.get("CacheSubnetGroupDescription") or group["description"], vpc,
-                subnets, group.get("tags"))
+        group = self.subnet_groups.modify(
+            call.account, call.region, group, params.get("CacheSubnetGroupDescription"),
+            params.get("SubnetIds"), lambda: bool(self._subnet_group_users(call, group["name"])),
+            AWSError("SubnetInUse", "The subnets of a cache subnet group in use must stay in "
+                     "its VPC"))
         return {"CacheSubnetGroup": self._render_subnet_group(call, group)}
 
     def delete_cache_subnet_group(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:

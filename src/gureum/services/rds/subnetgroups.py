@@ -50,15 +50,11 @@ class SubnetGroupOperations(RDSCore):
             raise validate.invalid("default is a reserved name")
         if not params.get("DBSubnetGroupDescription"):
             raise validate.invalid("DBSubnetGroupDescription is required")
-        vpc, subnets = self.subnet_groups.subnets(call.account, call.region,
-                                                  params.get("SubnetIds"), 2, ZONES)
-        with self.store.tx():
-            if self.subnet_groups.get(call.account, call.region, name) is not None:
-                raise AWSError("DBSubnetGroupAlreadyExists",
-                               f"The DB subnet group '{name}' already exists.")
-            group = self.subnet_groups.put(call.account, call.region, name,
-                                           params["DBSubnetGroupDescription"], vpc, subnets,
-                                           params.get("Tags"))
+        group = self.subnet_groups.create(
+            call.account, call.region, name, params["DBSubnetGroupDescription"],
+            params.get("SubnetIds"), params.get("Tags"),
+            AWSError("DBSubnetGroupAlreadyExists", f"The DB subnet group '{name}' already exists."),
+            2, ZONES)
         return {"DBSubnetGroup": render_group(group, call.account, call.region)}
 
     def describe_db_subnet_groups(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
@@ -84,16 +80,11 @@ class SubnetGroupOperations(RDSCore):
         if group.get("default"):
             raise AWSError("InvalidDBSubnetGroupStateFault",
                            "The default DB subnet group cannot be modified")
-        vpc, subnets = self.subnet_groups.subnets(call.account, call.region,
-                                                  params.get("SubnetIds"), 2, ZONES)
-        with self.store.tx():
-            if vpc != group["vpc_id"] and self._users(call, group["name"]):
-                raise AWSError("InvalidDBSubnetGroupStateFault", "The subnets of a DB subnet "
-                               "group in use must stay in its VPC")
-            group = self.subnet_groups.put(
-                call.account, call.region, group["name"],
-                params.get("DBSubnetGroupDescription") or group["description"], vpc, subnets,
-                group.get("tags"))
+        group = self.subnet_groups.modify(
+            call.account, call.region, group, params.get("DBSubnetGroupDescription"),
+            params.get("SubnetIds"), lambda: bool(self._users(call, group["name"])),
+            AWSError("InvalidDBSubnetGroupStateFault", "The subnets of a DB subnet group in use "
+                     "must stay in its VPC"), 2, ZONES)
         return {"DBSubnetGroup": render_group(group, call.account, call.region)}
 
     def delete_db_subnet_group(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
