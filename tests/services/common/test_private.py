@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,14 @@ class World(ServiceWorld):
         for _ in range(int(seconds / 0.25)):
             await self.clock.advance(0.25)
             await self.loops.idle()
+
+    def web_and_data(self, rules: Callable[[str], list[dict[str, Any]]]) -> tuple[str, str]:
+        """Security groups "web" and "data"; data lets in ``rules(web's id)``."""
+        web, data = (self.ec2.create_security_group(call("ec2"), {
+            "GroupName": name, "Description": name})["GroupId"] for name in ("web", "data"))
+        self.ec2.authorize_security_group_ingress(call("ec2"), {
+            "GroupId": data, "IpPermissions": rules(web)})
+        return web, data
 
     def create_db(self, id: str = "db1", **kw: Any) -> dict[str, Any]:
         params = {"DBInstanceIdentifier": id, "Engine": "postgres",
@@ -194,16 +203,11 @@ def test_a_read_replica_has_an_address_of_its_own(tmp_path: Path) -> None:
 
 def test_security_groups_make_the_host_filter(tmp_path: Path) -> None:
     async def body(w: World) -> None:
-        web = w.ec2.create_security_group(call("ec2"), {"GroupName": "web",
-                                                        "Description": "w"})["GroupId"]
-        data = w.ec2.create_security_group(call("ec2"), {"GroupName": "data",
-                                                         "Description": "d"})["GroupId"]
-        w.ec2.authorize_security_group_ingress(call("ec2"), {
-            "GroupId": data, "IpPermissions": [
-                {"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379,
-                 "UserIdGroupPairs": [{"GroupId": web}]},
-                {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
-                 "IpRanges": [{"CidrIp": "172.31.99.0/24"}]}]})
+        web, data = w.web_and_data(lambda web: [
+            {"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379,
+             "UserIdGroupPairs": [{"GroupId": web}]},
+            {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
+             "IpRanges": [{"CidrIp": "172.31.99.0/24"}]}])
         w.create_db(VpcSecurityGroupIds=[data])
         w.create_cache(SecurityGroupIds=[data])
         await w.settle()
@@ -388,14 +392,9 @@ def test_cluster_shards_spread_their_primaries_over_zones(tmp_path: Path) -> Non
 
 def test_a_cluster_nodes_bus_port_is_guarded_as_its_client_port(tmp_path: Path) -> None:
     async def body(w: World) -> None:
-        web = w.ec2.create_security_group(call("ec2"), {"GroupName": "web",
-                                                        "Description": "w"})["GroupId"]
-        data = w.ec2.create_security_group(call("ec2"), {"GroupName": "data",
-                                                         "Description": "d"})["GroupId"]
-        w.ec2.authorize_security_group_ingress(call("ec2"), {
-            "GroupId": data, "IpPermissions": [
-                {"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379,
-                 "IpRanges": [{"CidrIp": "172.31.99.0/24"}]}]})
+        _, data = w.web_and_data(lambda web: [
+            {"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379,
+             "IpRanges": [{"CidrIp": "172.31.99.0/24"}]}])
         w.cache.create_replication_group(call("elasticache"), {
             "ReplicationGroupId": "cl", "ReplicationGroupDescription": "d",
             "ClusterMode": "enabled", "NumNodeGroups": 2, "ReplicasPerNodeGroup": 0,
@@ -412,5 +411,48 @@ def test_a_cluster_nodes_bus_port_is_guarded_as_its_client_port(tmp_path: Path) 
             assert not w.firewall.admits(a, 16379, "172.31.0.77")
             assert not w.firewall.admits(a, 16379, "172.31.5.5")
         assert w.firewall.admits(single, 16379, "172.31.0.77")  # (nothing filtered there)
-        del web
+    run(tmp_path, body)
+
+
+@pytest.mark.parametrize("service", ["rds", "elasticache"])
+def test_subnet_groups_are_made_and_modified_with_each_services_faults(
+        tmp_path: Path, service: str) -> None:
+    """One helper behind both services' subnet groups: a name taken, subnets
+    moved to another VPC while a server uses the group, each in the service's
+    own words; a new description and subnets in the same VPC are taken."""
+    rds = service == "rds"
+    key = "DBSubnetGroup" if rds else "CacheSubnetGroup"
+    exists, moved = (("DBSubnetGroupAlreadyExists", "InvalidDBSubnetGroupStateFault") if rds
+                     else ("CacheSubnetGroupAlreadyExists", "SubnetInUse"))
+
+    async def body(w: World) -> None:
+        c = call(service)
+        ops = w.rds if rds else w.cache
+        create = ops.create_db_subnet_group if rds else ops.create_cache_subnet_group
+        modify = ops.modify_db_subnet_group if rds else ops.modify_cache_subnet_group
+        subnets = {}
+        for n in (1, 2):
+            vpc = w.ec2.create_vpc(call("ec2"), {"CidrBlock": f"10.{n}.0.0/16"})["Vpc"]["VpcId"]
+            subnets[n] = [w.ec2.create_subnet(call("ec2"), {
+                "VpcId": vpc, "CidrBlock": f"10.{n}.{i}.0/24",
+                "AvailabilityZone": zone})["Subnet"]["SubnetId"]
+                for i, zone in ((1, "us-east-1a"), (2, "us-east-1b"), (3, "us-east-1c"))]
+        made = create(c, {f"{key}Name": "g", f"{key}Description": "one",
+                          "SubnetIds": subnets[1][:2]})[key]
+        assert len(made["Subnets"]) == 2
+        with pytest.raises(AWSError) as err:
+            create(c, {f"{key}Name": "G", f"{key}Description": "x", "SubnetIds": subnets[1]})
+        assert err.value.code == exists
+        changed = modify(c, {f"{key}Name": "g", f"{key}Description": "two",
+                             "SubnetIds": subnets[1]})[key]
+        assert (changed[f"{key}Description"], len(changed["Subnets"])) == ("two", 3)
+        if rds:
+            w.create_db(DBSubnetGroupName="g")
+        else:
+            w.create_cache(CacheSubnetGroupName="g")
+        with pytest.raises(AWSError) as err:
+            modify(c, {f"{key}Name": "g", "SubnetIds": subnets[2]})
+        assert err.value.code == moved
+        shown = modify(c, {f"{key}Name": "g", "SubnetIds": subnets[1][1:]})[key]
+        assert shown[f"{key}Description"] == "two" and len(shown["Subnets"]) == 2
     run(tmp_path, body)
