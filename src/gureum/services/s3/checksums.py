@@ -108,7 +108,8 @@ def settle(
     Raises ``BadDigest`` on a mismatch (the caller drops the blob). Trailer
     values may only arrive once the body is read, so they are looked up again.
     """
-    wanted = {**wanted, **{k: v for k, v in requested({}, body).items() if v is not None}}
+    if getattr(body, "trailers", None):
+        wanted = {**wanted, **{k: v for k, v in requested({}, body).items() if v is not None}}
     out: dict[str, str] = {}
     for name, sent in wanted.items():
         computed_hex = info.checksums.get(COMPUTED.get(name, ""))

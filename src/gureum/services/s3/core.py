@@ -14,6 +14,7 @@ transaction, in ``s3_inline``: nothing to reserve, nothing left by a crash.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable
@@ -33,6 +34,15 @@ KIND = "s3:bucket"
 GRACE_SECONDS = 5.0
 RESERVE = 64  # blob keys entered in s3_garbage per transaction
 INLINE_MAX = 64 * 1024
+
+# Small objects' keys: a random prefix drawn once per process and a counter
+# (32 hex digits, as a random key's), not a random draw (a getrandom call) per PUT.
+_INLINE_STEM = f"{INLINE_PREFIX}{secrets.token_hex(8)}"
+_inline_keys = itertools.count(secrets.randbelow(1 << 48))
+
+
+def _inline_key() -> str:
+    return f"{_INLINE_STEM}{next(_inline_keys):016x}"
 
 
 def no_such_bucket(name: str) -> AWSError:
@@ -196,7 +206,7 @@ class S3Core(Service):
                 parts.append(chunk)
         data = b"".join(parts)
         digests.update(data)
-        info = digests.info(f"{INLINE_PREFIX}{secrets.token_hex(16)}")
+        info = digests.info(_inline_key())
         return BlobInfo(info.key, size, info.md5, info.checksums), data
 
     async def read_blob(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:

@@ -92,6 +92,10 @@ register_migration(
 
 INLINE_PREFIX = "i"
 
+# ``json.dumps(value, separators=(",", ":"))``, the same text: one encoder made
+# once, not one per call (dumps makes a new one whenever an option is given).
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+
 
 def is_inline(blob: str) -> bool:
     return blob.startswith(INLINE_PREFIX)
@@ -226,7 +230,7 @@ class Records:
             f"INSERT OR REPLACE INTO s3_objects ({_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 record.bucket, record.key, record.size, record.etag, record.modified,
-                json.dumps(record.blobs), json.dumps(record.meta, separators=(",", ":")),
+                json.dumps(record.blobs), _compact(record.meta),
             ),
         )
         return old
@@ -259,7 +263,7 @@ class Records:
             " meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (record.bucket, record.key, int(row[0]) + 1, record.version, record.size,
              record.etag, record.modified, json.dumps(record.blobs),
-             json.dumps(record.meta, separators=(",", ":"))),
+             _compact(record.meta)),
         )
 
     def newest_version(self, bucket: str, key: str) -> ObjectRecord | None:
@@ -298,7 +302,7 @@ class Records:
 
     def update_meta(self, record: ObjectRecord) -> None:
         """Store ``record.meta`` (tags, ACL) on whichever row holds that version."""
-        meta = json.dumps(record.meta, separators=(",", ":"))
+        meta = _compact(record.meta)
         current = self.get(record.bucket, record.key)
         if current is not None and current.version == record.version:
             self._conn.execute("UPDATE s3_objects SET meta = ? WHERE bucket = ? AND key = ?",
