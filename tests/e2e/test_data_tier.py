@@ -10,6 +10,7 @@ the instances they allow (the host always)."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -89,15 +90,31 @@ def tear_down(cloud: RunningGureum, dbs: Sequence[str] = (), caches: Sequence[st
     """Delete what a test made and has not deleted itself (also when it failed)."""
     rds, cache, ec2 = cloud.client("rds"), cloud.client("elasticache"), cloud.client("ec2")
     for id in dbs:
-        rds.delete_db_instance(DBInstanceIdentifier=id, SkipFinalSnapshot=True)
+        with contextlib.suppress(rds.exceptions.DBInstanceNotFoundFault):
+            rds.delete_db_instance(DBInstanceIdentifier=id, SkipFinalSnapshot=True)
     for id in caches:
-        cache.delete_cache_cluster(CacheClusterId=id)
+        with contextlib.suppress(cache.exceptions.CacheClusterNotFoundFault):
+            cache.delete_cache_cluster(CacheClusterId=id)
     for id in groups:
         cache.delete_replication_group(ReplicationGroupId=id)
     if instances:
         ec2.terminate_instances(InstanceIds=list(instances))
         ec2.get_waiter("instance_terminated").wait(
             InstanceIds=list(instances), WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+
+def delete_and_wait(cloud: RunningGureum, dbs: Sequence[str], caches: Sequence[str]) -> None:
+    """Delete databases and caches, and wait until every one of them is gone."""
+    rds, cache = cloud.client("rds"), cloud.client("elasticache")
+    for id in dbs:
+        rds.delete_db_instance(DBInstanceIdentifier=id, SkipFinalSnapshot=True)
+    for id in caches:
+        cache.delete_cache_cluster(CacheClusterId=id)
+    for id in dbs:
+        wait_gone(rds, id)
+    wait_for(lambda: not any(c["CacheClusterId"] in caches
+                             for c in cache.describe_cache_clusters()["CacheClusters"]),
+             timeout=30)
 
 
 def user_data(db: str, cache: str) -> str:
@@ -185,12 +202,8 @@ def test_an_instance_reaches_its_database_and_cache_by_name(cloud: RunningGureum
         assert out.stdout.strip() == hostname, (out.stdout, out.stderr)
 
         # Deleting them takes their addresses off the host and their names away.
-        rds.delete_db_instance(DBInstanceIdentifier=db_id, SkipFinalSnapshot=True)
-        cache.delete_cache_cluster(CacheClusterId=cache_id)
-        wait_gone(rds, db_id)
-        dbs = []
-        wait_for(lambda: not cache.describe_cache_clusters()["CacheClusters"], timeout=30)
-        caches = []
+        delete_and_wait(cloud, dbs, caches)
+        dbs, caches = [], []
         wait_for(lambda: not on_host(db_address) and not on_host(cache_address), timeout=15,
                  interval=0.2)
         wait_for(lambda: resolves(db_name) is None and resolves(cache_name) is None,
@@ -279,12 +292,8 @@ def test_security_groups_guard_the_database_and_the_cache(cloud: RunningGureum) 
         with pytest.raises(ClientError) as err:
             ec2.delete_security_group(GroupId=data_sg)
         assert err.value.response["Error"]["Code"] == "DependencyViolation"
-        rds.delete_db_instance(DBInstanceIdentifier=db_id, SkipFinalSnapshot=True)
-        cache.delete_cache_cluster(CacheClusterId=cache_id)
-        wait_gone(rds, db_id)
-        dbs = []
-        wait_for(lambda: not cache.describe_cache_clusters()["CacheClusters"], timeout=30)
-        caches = []
+        delete_and_wait(cloud, dbs, caches)
+        dbs, caches = [], []
         wait_for(lambda: data_table(cloud) not in host_tables(), timeout=10, interval=0.2)
     finally:
         tear_down(cloud, dbs=dbs, caches=caches, instances=ids)
@@ -532,12 +541,8 @@ def test_subnet_groups_in_a_vpc_of_ones_own(cloud: RunningGureum) -> None:
         ec2.get_waiter("instance_terminated").wait(
             InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
         assert hostnet.link_exists(bridge)  # (kept for the database and the cache)
-        rds.delete_db_instance(DBInstanceIdentifier=db_id, SkipFinalSnapshot=True)
-        cache.delete_cache_cluster(CacheClusterId=cache_id)
-        wait_gone(rds, db_id)
-        dbs = []
-        wait_for(lambda: not cache.describe_cache_clusters()["CacheClusters"], timeout=30)
-        caches = []
+        delete_and_wait(cloud, dbs, caches)
+        dbs, caches = [], []
         wait_for(lambda: not hostnet.link_exists(bridge), timeout=15, interval=0.2)
         rds.delete_db_subnet_group(DBSubnetGroupName=f"db-{tag}")
         cache.delete_cache_subnet_group(CacheSubnetGroupName=f"cache-{tag}")
@@ -608,12 +613,10 @@ def test_the_data_tier_comes_back_after_a_restart() -> None:
                 InstanceIds=[other], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
             assert reaches(other) == (False, False)
 
-            rds.delete_db_instance(DBInstanceIdentifier="kept", SkipFinalSnapshot=True)
-            cache.delete_cache_cluster(CacheClusterId="kept")
+            delete_and_wait(g, ["kept"], ["kept"])
             ec2.terminate_instances(InstanceIds=[app, other])
             ec2.get_waiter("instance_terminated").wait(
                 InstanceIds=[app, other], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-            wait_gone(rds, "kept")
             wait_for(lambda: not any(on_host(a) for a in addresses if a), timeout=30,
                      interval=0.2)
             assert leftovers([app, other], data_dir) == []
