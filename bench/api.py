@@ -13,7 +13,8 @@ gureum runs here with its fake compute driver (instances are records, no
 processes or namespaces), as moto's are: the figure is the API's cost, and the
 benchmark needs no root and leaves nothing on the host.
 
-    .venv/bin/python bench/api.py [--calls 2000] [--threads 8] [--instances 50]
+    [GUREUM_HTTP=aiohttp] .venv/bin/python bench/api.py [--calls 2000] [--threads 8]
+                                                        [--instances 50]
 """
 
 from __future__ import annotations
@@ -199,7 +200,12 @@ def main() -> None:
     args = parser.parse_args()
 
     data_dir = tempfile.mkdtemp(prefix="gureum-bench-")
+    # Settings of the user's own gureum (its port, data directory, keys) stay
+    # out of the benchmark's; the HTTP front is the one setting passed on, so
+    # that GUREUM_HTTP=aiohttp measures that front and not, silently, the default.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GUREUM_", "AWS_"))}
+    if os.environ.get("GUREUM_HTTP"):
+        env["GUREUM_HTTP"] = os.environ["GUREUM_HTTP"]
     gport, mport = free_port(), free_port()
     servers: list[Server] = []
     try:
@@ -226,7 +232,7 @@ def main() -> None:
 
         print(
             f"server CPU per call: {args.calls} calls per batch from {args.threads} threads"
-            f" ({os.cpu_count()} CPUs)"
+            f" ({os.cpu_count()} CPUs), gureum's HTTP front: {env.get('GUREUM_HTTP', 'lean')}"
         )
         header = (
             f"{'operation':<20} {'gureum ms':>10} {'req/s':>7}   {'moto ms':>8} {'req/s':>7}"

@@ -4,8 +4,10 @@ speed drifts, so only figures from one run compare):
 - a single PUT and a streamed GET of one large object (``--mib``, repeatable),
   MiB/s, median of ``--rounds``, with the server's CPU seconds;
 - 4 KiB objects from 16 client threads: server CPU ms per PUT, GET, HEAD,
-  and the same requests against a bare aiohttp + uvloop server that answers
-  200 to everything (the HTTP stack's own share, no S3 at all);
+  and the same requests against servers that answer 200 to everything with
+  no S3 at all: gureum's own HTTP front (``gureum.httpfront``, the default
+  front: "lean floor", the HTTP stack's share of gureum's figures) and bare
+  aiohttp + uvloop ("aiohttp floor", for comparison);
 - ListObjectsV2 over ``--list`` keys: server CPU ms per 1,000-key page;
 - gureum only (moto would hold it in memory): resident memory while a
   ``--huge-gib`` object, generated on the fly, goes up and comes back down.
@@ -160,12 +162,33 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log
 """
 
 
+LEAN_FLOOR_SERVER = """
+import asyncio, sys, uvloop
+from aiohttp import web
+from gureum.gateway.protocols.base import HttpResponse
+from gureum.httpfront.site import LeanSite
+async def answer(request):
+    if request.can_read_body:
+        await request.read()
+    body = b"x" * 4096 if request.method == "GET" else b""
+    return HttpResponse(200, {"ETag": '"x"', "x-amz-request-id": "r"}, body)
+async def main():
+    runner = web.AppRunner(web.Application(), access_log=None)
+    await runner.setup()
+    await LeanSite(runner, "127.0.0.1", int(sys.argv[1]), answer).start()
+    await asyncio.Event().wait()
+uvloop.install()
+asyncio.run(main())
+"""
+
+
 @contextmanager
-def floor_server() -> Iterator[tuple[str, int]]:
-    """aiohttp + uvloop answering every request with a fixed 200 and no S3 at all:
-    the CPU any server on gureum's HTTP stack spends per request."""
+def floor_server(code: str = FLOOR_SERVER) -> Iterator[tuple[str, int]]:
+    """A server answering every request with a fixed 200 and no S3 at all (``code``:
+    aiohttp + uvloop, or ``LEAN_FLOOR_SERVER``, gureum's own front): the CPU
+    any server on that HTTP stack spends per request."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", FLOOR_SERVER, str(port)],
+    proc = subprocess.Popen([sys.executable, "-c", code, str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{port}"
     try:
@@ -334,6 +357,8 @@ def main() -> None:
             if args.list:
                 listing["moto"] = measure_list(endpoint, pid, args.list)
         if args.small:
+            with floor_server(LEAN_FLOOR_SERVER) as (endpoint, pid):
+                small["lean floor"] = measure_small(endpoint, pid, args.small)
             with floor_server() as (endpoint, pid):
                 small["aiohttp floor"] = measure_small(endpoint, pid, args.small)
         for mib in sizes:

@@ -2,7 +2,7 @@
 without HTTP: the gateway's ``handle`` called in-process on signed mocked
 aiohttp requests (SigV4 from botocore), microseconds of CPU per call, then
 (``--profile``) cProfile's top functions by cumulative CPU time. What the
-HTTP stack adds is bench/s3.py's "aiohttp floor".
+HTTP front adds is bench/s3.py's "lean floor".
 
     .venv/bin/python bench/s3_handle.py [--calls 3000] [--profile [--sort tottime]]
 """
