@@ -456,3 +456,24 @@ def test_subnet_groups_are_made_and_modified_with_each_services_faults(
         shown = modify(c, {f"{key}Name": "g", "SubnetIds": subnets[1][1:]})[key]
         assert shown[f"{key}Description"] == "two" and len(shown["Subnets"]) == 2
     run(tmp_path, body)
+
+
+def test_shards_added_by_resharding_spread_or_go_where_asked(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        cache = call("elasticache")
+        w.cache.create_replication_group(cache, {
+            "ReplicationGroupId": "cl", "ReplicationGroupDescription": "d",
+            "ClusterMode": "enabled", "NumNodeGroups": 2, "ReplicasPerNodeGroup": 1,
+            "CacheNodeType": "cache.t3.micro"})
+        await w.settle(3.0)
+        w.cache.modify_replication_group_shard_configuration(cache, {
+            "ReplicationGroupId": "cl", "NodeGroupCount": 4, "ApplyImmediately": True,
+            "ReshardingConfiguration": [
+                {}, {}, {"PreferredAvailabilityZones": ["us-east-1b", "us-east-1b"]}]})
+        zones = [s["AvailabilityZone"] for s in w.ec2.default_subnets(ACCOUNT, "us-east-1")]
+        group = w.cache.find_group(ACCOUNT, "us-east-1", "cl") or {}
+        nodes = {m["id"]: m for m in w.cache.members(group)}
+        placed = [[nodes[m]["az"] for m in s["members"]] for s in group["shards"][2:]]
+        assert placed == [["us-east-1b", "us-east-1b"],
+                          [zones[3 % len(zones)], zones[4 % len(zones)]]]
+    run(tmp_path, body)

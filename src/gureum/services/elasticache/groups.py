@@ -42,6 +42,18 @@ def parse_slots(text: str) -> list[list[int]]:
     return out
 
 
+def _resharded_zones(configs: list[dict[str, Any]], shard_id: str, index: int) -> list[str]:
+    """The zones ``ReshardingConfiguration`` asks for the shard ``shard_id``
+    (the ``index``-th of the resharded group): the entry naming it, else the
+    entry in its place that names no shard; [] when none does."""
+    for conf in configs:
+        if str(conf.get("NodeGroupId") or "").zfill(4) == shard_id:
+            return list(conf.get("PreferredAvailabilityZones") or [])
+    if index < len(configs) and not configs[index].get("NodeGroupId"):
+        return list(configs[index].get("PreferredAvailabilityZones") or [])
+    return []
+
+
 class GroupOperations(ClusterOperations):
     def _group_available(self, group: dict[str, Any]) -> None:
         if group["status"] != "available":
@@ -398,10 +410,12 @@ class GroupOperations(ClusterOperations):
             if count > have:
                 replicas = len(group["shards"][0]["members"]) - 1
                 next_id = max(int(s["id"]) for s in group["shards"]) + 1
+                configs = list(params.get("ReshardingConfiguration") or [])
                 for n in range(count - have):
                     shard: dict[str, Any] = {"id": f"{next_id + n:04d}", "slots": [],
                                              "primary": None,
-                             "members": [], "new": True}
+                             "members": [], "new": True,
+                             "azs": _resharded_zones(configs, f"{next_id + n:04d}", have + n)}
                     group["shards"].append(shard)
                     self._add_members(group, shard, 1 + replicas)
                     task["add"].append(shard["id"])
