@@ -70,6 +70,11 @@ class World(ServiceWorld):
             "CacheCluster"]
         return out
 
+    def create_group(self, id: str, **kw: Any) -> None:
+        self.cache.create_replication_group(call("elasticache"), {
+            "ReplicationGroupId": id, "ReplicationGroupDescription": "d",
+            "CacheNodeType": "cache.t3.micro", **kw})
+
     def db_doc(self, id: str = "db1") -> dict[str, Any]:
         found = self.rds.find(ACCOUNT, "us-east-1", id)
         assert found is not None
@@ -329,14 +334,9 @@ def test_a_multi_az_standby_has_an_address_of_its_own(tmp_path: Path) -> None:
 
 def test_replication_group_members_spread_over_zones(tmp_path: Path) -> None:
     async def body(w: World) -> None:
-        cache = call("elasticache")
-        w.cache.create_replication_group(cache, {
-            "ReplicationGroupId": "g1", "ReplicationGroupDescription": "d",
-            "NumCacheClusters": 3, "CacheNodeType": "cache.t3.micro"})
-        w.cache.create_replication_group(cache, {
-            "ReplicationGroupId": "g2", "ReplicationGroupDescription": "d",
-            "NumCacheClusters": 2, "CacheNodeType": "cache.t3.micro",
-            "PreferredCacheClusterAZs": ["us-east-1c", "us-east-1a"]})
+        w.create_group("g1", NumCacheClusters=3)
+        w.create_group("g2", NumCacheClusters=2,
+                       PreferredCacheClusterAZs=["us-east-1c", "us-east-1a"])
         await w.settle()
         zones = [s["AvailabilityZone"] for s in w.ec2.default_subnets(ACCOUNT, "us-east-1")]
         for group, expected in (("g1", zones[:3]), ("g2", ["us-east-1c", "us-east-1a"])):
@@ -354,17 +354,12 @@ def test_cluster_shards_spread_their_primaries_over_zones(tmp_path: Path) -> Non
     them); zones a shard's configuration names are kept."""
     async def body(w: World) -> None:
         cache = call("elasticache")
-        w.cache.create_replication_group(cache, {
-            "ReplicationGroupId": "cl", "ReplicationGroupDescription": "d",
-            "ClusterMode": "enabled", "NumNodeGroups": 3, "ReplicasPerNodeGroup": 1,
-            "CacheNodeType": "cache.t3.micro"})
-        w.cache.create_replication_group(cache, {
-            "ReplicationGroupId": "asked", "ReplicationGroupDescription": "d",
-            "ClusterMode": "enabled", "CacheNodeType": "cache.t3.micro",
-            "NodeGroupConfiguration": [
+        w.create_group("cl", ClusterMode="enabled", NumNodeGroups=3, ReplicasPerNodeGroup=1)
+        w.create_group(
+            "asked", ClusterMode="enabled", NodeGroupConfiguration=[
                 {"ReplicaCount": 1, "PrimaryAvailabilityZone": "us-east-1c",
                  "ReplicaAvailabilityZones": ["us-east-1c"]},
-                {"ReplicaCount": 1, "ReplicaAvailabilityZones": ["us-east-1a"]}]})
+                {"ReplicaCount": 1, "ReplicaAvailabilityZones": ["us-east-1a"]}])
         await w.settle()
         zones = [s["AvailabilityZone"] for s in w.ec2.default_subnets(ACCOUNT, "us-east-1")]
         assert len(zones) >= 3
@@ -395,10 +390,8 @@ def test_a_cluster_nodes_bus_port_is_guarded_as_its_client_port(tmp_path: Path) 
         _, data = w.web_and_data(lambda web: [
             {"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379,
              "IpRanges": [{"CidrIp": "172.31.99.0/24"}]}])
-        w.cache.create_replication_group(call("elasticache"), {
-            "ReplicationGroupId": "cl", "ReplicationGroupDescription": "d",
-            "ClusterMode": "enabled", "NumNodeGroups": 2, "ReplicasPerNodeGroup": 0,
-            "CacheNodeType": "cache.t3.micro", "SecurityGroupIds": [data]})
+        w.create_group("cl", ClusterMode="enabled", NumNodeGroups=2, ReplicasPerNodeGroup=0,
+                       SecurityGroupIds=[data])
         w.create_cache(SecurityGroupIds=[data])  # (not in cluster mode: no bus)
         await w.settle()
         group = w.cache.find_group(ACCOUNT, "us-east-1", "cl") or {}
@@ -461,10 +454,7 @@ def test_subnet_groups_are_made_and_modified_with_each_services_faults(
 def test_shards_added_by_resharding_spread_or_go_where_asked(tmp_path: Path) -> None:
     async def body(w: World) -> None:
         cache = call("elasticache")
-        w.cache.create_replication_group(cache, {
-            "ReplicationGroupId": "cl", "ReplicationGroupDescription": "d",
-            "ClusterMode": "enabled", "NumNodeGroups": 2, "ReplicasPerNodeGroup": 1,
-            "CacheNodeType": "cache.t3.micro"})
+        w.create_group("cl", ClusterMode="enabled", NumNodeGroups=2, ReplicasPerNodeGroup=1)
         await w.settle(3.0)
         w.cache.modify_replication_group_shard_configuration(cache, {
             "ReplicationGroupId": "cl", "NodeGroupCount": 4, "ApplyImmediately": True,
