@@ -1,21 +1,32 @@
-"""The launch server (``guest.py serve``): launchers are forks of it, known by
-the command line a ``launch`` would have, and its answers carry their pid or
-why they failed. Launchers here stop before anything that needs root: one
-waits on a FIFO given as its network namespace, one cannot join its cgroup."""
+"""The launch servers (``guest.py serve``, and ``launchd.c`` where a C compiler
+is): launchers are known by the command line a ``launch`` would have, and the
+answers carry their pid or why they failed. Launchers here stop before
+anything that needs root: one waits on a FIFO given as its network namespace,
+one cannot join its cgroup."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 from pathlib import Path
 
 import pytest
 
 from gureum.drivers.compute.hostnet import CommandError
-from gureum.drivers.compute.launches import LaunchServer
+from gureum.drivers.compute.launches import LaunchServer, native_server
 from gureum.drivers.compute.namespaces import GUEST_SCRIPT, host_python
+
+HAS_CC = shutil.which("cc") is not None or shutil.which("gcc") is not None
+KINDS = ["python", pytest.param("native", marks=pytest.mark.skipif(
+    not HAS_CC, reason="no C compiler: the Python launch server is used"))]
+
+
+def server(tmp_path: Path, kind: str) -> LaunchServer:
+    return LaunchServer(host_python(), GUEST_SCRIPT, title_room=len(str(tmp_path)) + 512,
+                        native_dir=tmp_path / "bin" if kind == "native" else None)
 
 
 def config(d: Path, **extra: object) -> dict[str, object]:
@@ -25,20 +36,23 @@ def config(d: Path, **extra: object) -> dict[str, object]:
             "pidfile": str(d / "launcher.pid"), "wait_ready": 0.3, **extra}
 
 
-def test_a_launcher_is_a_fork_known_by_its_launch_command_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_launcher_is_known_by_its_launch_command_line(tmp_path: Path, kind: str) -> None:
     d = tmp_path / "guests" / "i-0123456789abcdef0"
     os.mkfifo(tmp_path / "netns")  # the launcher blocks opening it: alive, harmless
     pids: list[int] = []
 
     async def main() -> None:
-        server = LaunchServer(host_python(), GUEST_SCRIPT, title_room=len(str(tmp_path)) + 512)
+        launches = server(tmp_path, kind)
         try:
-            pid = await server.launch(str(d / "config.json"),
-                                      config(d, netns=str(tmp_path / "netns"),
-                                             hosts=str(d / "hosts"), hosts_text="10.0.0.1 a\n"))
+            pid = await launches.launch(str(d / "config.json"),
+                                        config(d, netns=str(tmp_path / "netns"),
+                                               hosts=str(d / "hosts"),
+                                               hosts_text="10.0.0.1 a\n"))
             assert pid is not None
             pids.append(pid)
-            assert server.pid is not None
+            assert launches.pid is not None
+            assert launches.native is (kind == "native")
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
             assert cmdline[-3:] == [b"launch", str(d / "config.json").encode(), b"-"]
             assert cmdline[-4].endswith(b"guest.py")
@@ -47,13 +61,16 @@ def test_a_launcher_is_a_fork_known_by_its_launch_command_line(tmp_path: Path) -
             assert (d / "volume/upper").is_dir() and (d / "config.json").exists()
             assert (d / "hosts").read_text() == "10.0.0.1 a\n"  # (its hosts file, as given)
             assert "hosts_text" not in (d / "config.json").read_text()
-            own = Path(f"/proc/{server.pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-            assert own[-1] == b"serve"  # (its padding is gone)
+            own = Path(f"/proc/{launches.pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+            if kind == "native":
+                assert own[:2] == [native_server(tmp_path / "bin").encode(), b"serve"]
+            else:
+                assert own[-1] == b"serve"  # (its padding is gone)
         finally:
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            await server.close()
+            await launches.close()
 
     try:
         asyncio.run(asyncio.wait_for(main(), 30))
@@ -63,32 +80,34 @@ def test_a_launcher_is_a_fork_known_by_its_launch_command_line(tmp_path: Path) -
                 os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_launcher_that_fails_says_why_and_a_dead_server_is_replaced(
-        tmp_path: Path) -> None:
+        tmp_path: Path, kind: str) -> None:
     d = tmp_path / "guests" / "i-0123456789abcdef0"
 
     async def main() -> None:
-        server = LaunchServer(host_python(), GUEST_SCRIPT, title_room=len(str(tmp_path)) + 512)
+        launches = server(tmp_path, kind)
         try:
             bad = config(d, cgroups=[str(tmp_path / "no-such-cgroup" / "cgroup.procs")])
             with pytest.raises(CommandError, match="no-such-cgroup"):
-                await server.launch(str(d / "config.json"), bad)
-            first = server.pid
+                await launches.launch(str(d / "config.json"), bad)
+            first = launches.pid
             assert first is not None
             os.kill(first, signal.SIGKILL)
             await asyncio.sleep(0.2)
             with pytest.raises(CommandError):  # the launcher fails again, from a new server
-                await server.launch(str(d / "config.json"), bad)
-            assert server.pid not in (None, first)
+                await launches.launch(str(d / "config.json"), bad)
+            assert launches.pid not in (None, first)
         finally:
-            await server.close()
+            await launches.close()
 
     asyncio.run(asyncio.wait_for(main(), 30))
 
 
 def test_a_launcher_failing_after_the_wait_is_over_ends(tmp_path: Path) -> None:
-    """A launcher that fails once nobody waits for it any more (its ready pipe is
-    closed) ends: it never goes on as a second launch server."""
+    """A launcher forked by the Python server that fails once nobody waits for it
+    any more (its ready pipe is closed) ends: it never goes on as a second launch
+    server. (The C server's launchers are programs of their own.)"""
     d = tmp_path / "guests" / "i-0123456789abcdef0"
     d.mkdir(parents=True)
     os.mkfifo(d / "user-data")  # the launcher blocks writing it until this test reads
@@ -114,3 +133,17 @@ def test_a_launcher_failing_after_the_wait_is_over_ends(tmp_path: Path) -> None:
             await server.close()
 
     asyncio.run(asyncio.wait_for(main(), 30))
+
+
+@pytest.mark.skipif(not HAS_CC, reason="no C compiler")
+def test_the_c_server_is_built_once_per_source_and_kept(tmp_path: Path) -> None:
+    built = native_server(tmp_path / "bin")
+    assert built is not None and os.access(built, os.X_OK)
+    assert native_server(tmp_path / "bin") == built  # (found, not built again)
+    assert [p.name for p in (tmp_path / "bin").iterdir()] == [Path(built).name]
+
+
+def test_without_a_c_compiler_the_python_server_is_used(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert native_server(tmp_path / "bin") is None

@@ -11,6 +11,9 @@ as CONFIG.json).
 - ``serve`` does what ``launch`` does for each request it reads, each
   launcher a fork of itself (gureum starts it once: no interpreter to start
   per instance), with the command line ``launch CONFIG.json -`` would give it.
+  (Where a C compiler is, gureum runs ``launchd.c`` instead: it execs
+  ``launch CONFIG.json -`` with ``GUREUM_READY_FD`` set, in the instance's
+  cgroups, and that process is the launcher.)
 - The launcher writes its files (the config, the user data, the rules file),
   makes the instance's cgroups and joins them, writes its pid to the
   config's ``pidfile``, makes the instance's network namespace and the host
@@ -86,6 +89,13 @@ def log(console: int, message: str) -> None:
 
 
 def launch(config_path: str, from_stdin: bool = False) -> None:
+    given_ready = os.environ.pop("GUREUM_READY_FD", None)
+    if given_ready is not None and from_stdin:
+        # Started by the C launch server (launchd.c), already in the instance's
+        # cgroups: this process is the launcher.
+        become_launcher(config_path, sys.stdin.buffer.read(), True, int(given_ready), None, (),
+                        joined=True)
+        os._exit(1)
     # Whatever the caller let this process inherit (its sockets, its pipes) must
     # not live on in the instance.
     os.closerange(3, os.sysconf("SC_OPEN_MAX"))
@@ -143,12 +153,15 @@ def start(config_path: str, config: dict[str, Any] | bytes, new: bool,
 
 
 def become_launcher(config_path: str, given: dict[str, Any] | bytes, new: bool, ready_w: int,
-                    title: list[str] | None, reset: tuple[int, ...], join: bytes = b"") -> None:
+                    title: list[str] | None, reset: tuple[int, ...], join: bytes = b"",
+                    joined: bool = False) -> None:
+    """``joined``: this process is in the instance's cgroups already."""
     try:
         # First of all, with as little as can be: from then on, what this process
         # does (and every page it copies from its parent) is the instance's.
         if join:
             join_raw(join)
+            joined = True
         for signum in reset:
             signal.signal(signum, signal.SIG_DFL)
         gc.enable()
@@ -157,7 +170,7 @@ def become_launcher(config_path: str, given: dict[str, Any] | bytes, new: bool, 
         except ValueError as exc:
             os.write(ready_w, f"!launch failed: its config: {exc}".encode())
             os._exit(1)
-        join_cgroups(config, limits_only=bool(join))
+        join_cgroups(config, limits_only=joined)
         if sys.flags.no_site:  # (the launch server runs without: the init may want yaml)
             import site
 
@@ -306,18 +319,39 @@ def set_title(args: list[str]) -> bool:
     return True
 
 
+# A request to ``serve``: a head of HEAD bytes, ``ID WAIT JOIN PATH CONFIG`` (the
+# request's number, seconds to wait for the boot, then the lengths of the three
+# parts that follow, space-separated, padded with spaces, ending in a newline),
+# then the cgroups to join (see ``join_raw``), CONFIG.json's path and the config.
+HEAD = 64
+
+
+def read_exactly(fd: int, size: int) -> bytes | None:
+    """``size`` bytes from ``fd``; None at its end."""
+    data = b""
+    while len(data) < size:
+        more = os.read(fd, size - len(data))
+        if not more:
+            return None
+        data += more
+    return data
+
+
 def serve() -> None:
     """``guest.py serve``: launch instances on request, each launcher a fork of
     this process (no interpreter to start per launch), known by the command line
-    ``launch CONFIG.json -`` would give it. A request is one line on stdin,
-    ``{"id": N, "path": CONFIG.json, "wait": SECONDS}``, a tab, the cgroups
-    to join (see ``join_raw``), a tab, and the config (JSON, parsed by the
-    fork once it joined them); the answer one line on
-    stdout, ``{"id": N, "error": null or "why", "pid": the launcher's}``, once
-    that instance has booted, failed, or the config's ``wait_ready`` is over.
-    Launchers are reaped here
-    when they end; this process exits at the end of its input (gureum stopped
-    or was killed), and its launchers go on (the host's init adopts them)."""
+    ``launch CONFIG.json -`` would give it. A request (see ``HEAD``) is read on
+    stdin: this process reads its head and forks; the fork reads the rest, says
+    so, joins the instance's cgroups and parses the config. The answer is one
+    line on stdout, ``{"id": N, "error": null or "why", "pid": the launcher's}``,
+    once that instance has booted, failed, or the request's wait is over.
+
+    This process does as little as it can between forks: each page it writes
+    while its launchers share it is copied (a fork shares them all), so a config
+    read, split and freed here cost ~50 page copies per launch, and a launch
+    about 0.8 ms of its CPU more. Launchers are reaped here when they end; this
+    process exits at the end of its input (gureum stopped or was killed), and
+    its launchers go on (the host's init adopts them)."""
     def reap_children(signum: int, frame: object) -> None:
         while True:
             try:
@@ -327,9 +361,14 @@ def serve() -> None:
             if pid == 0:
                 return
 
-    def answer(number: Any, error: str | None, pid: int | None = None) -> None:
+    def answer(number: int, error: str | None, pid: int | None = None) -> None:
         # (one write under PIPE_BUF: never interleaved with another)
-        os.write(1, (json.dumps({"id": number, "error": error, "pid": pid}) + "\n").encode())
+        if error is None:
+            os.write(1, b'{"id": %d, "error": null, "pid": %s}\n'
+                     % (number, b"null" if pid is None else b"%d" % pid))
+        else:
+            os.write(1, (json.dumps({"id": number, "error": error[:2000], "pid": None})
+                         + "\n").encode())
 
     script = os.path.abspath(sys.argv[0])
     python = sys.executable or "python3"
@@ -340,12 +379,13 @@ def serve() -> None:
     gc.freeze()
     signal.signal(signal.SIGCHLD, reap_children)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # gureum's ^C: gureum says when to stop
+    reset = (signal.SIGCHLD, signal.SIGINT)
+    told_r, told_w = os.pipe()  # a fork says here that it has read its request
     # ready pipe -> (request id, deadline, launcher pid)
-    waiting: dict[int, tuple[Any, float, int]] = {}
-    buffer = b""
+    waiting: dict[int, tuple[int, float, int]] = {}
     while True:
-        now = time.monotonic()
-        timeout = max(0.0, min(d for _, d, _ in waiting.values()) - now) if waiting else None
+        timeout = (max(0.0, min(d for _, d, _ in waiting.values()) - time.monotonic())
+                   if waiting else None)
         readable = select.select([0, *waiting], [], [], timeout)[0]
         for fd in readable:
             if fd != 0:
@@ -353,34 +393,41 @@ def serve() -> None:
                 error = said(fd)
                 answer(number, error, None if error else pid)
                 continue
-            data = os.read(0, 1 << 16)
-            if not data:
+            head = read_exactly(0, HEAD)
+            if head is None:
                 return
-            *lines, buffer = (buffer + data).split(b"\n")
-            for line in lines:
-                # ``{"id", "path", "wait"}`` TAB the config: the config is parsed in
-                # the fork. Each page this process writes while a launcher shares it
-                # is copied: parsing and freeing a config here cost ~30 more page
-                # copies per launch, and 0.8 ms of this process's CPU instead of 0.5.
-                head, _, rest = line.partition(b"\t")
-                join, _, config = rest.partition(b"\t")
+            try:
+                fields = head.split()
+                number, wait = int(fields[0]), float(fields[1])
+                sizes = (int(fields[2]), int(fields[3]), int(fields[4]))
+            except (ValueError, IndexError):
+                return  # not a request: nothing after it can be read right
+            ready_r, ready_w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
                 try:
-                    request = json.loads(head)
-                    number, path = request["id"], request["path"]
-                    wait = float(request.get("wait") or 0)
-                except (ValueError, KeyError, TypeError):
-                    continue
-                title = [python, script, "launch", path, "-"]
-                if len(b"\0".join(t.encode() for t in title)) >= room:
-                    answer(number, "no room for the launcher's command line")
-                    continue
-                try:
-                    ready, pid = start(path, config, True, title,
-                                       reset=(signal.SIGCHLD, signal.SIGINT), join=join)
-                except Exception as exc:
-                    answer(number, f"launch failed: {type(exc).__name__}: {exc}")
-                    continue
-                waiting[ready] = (number, time.monotonic() + wait, pid)
+                    os.close(ready_r)
+                    body = read_exactly(0, sum(sizes))
+                    os.write(told_w, b".")
+                    if body is None:
+                        os._exit(1)
+                    join, path = body[:sizes[0]], body[sizes[0]:sizes[0] + sizes[1]]
+                    config_path = path.decode()
+                    title = [python, script, "launch", config_path, "-"]
+                    if len(b"\0".join(t.encode() for t in title)) >= room:
+                        os.write(ready_w, b"!no room for the launcher's command line")
+                        os._exit(1)
+                    become_launcher(config_path, body[sizes[0] + sizes[1]:], True, ready_w,
+                                    title, reset, join)
+                finally:
+                    os._exit(1)
+            os.close(ready_w)
+            # The next request is read once this one's fork has read its own.
+            if told_r not in select.select([told_r, ready_r], [], [])[0]:
+                answer(number, said(ready_r) or "launch failed: the launcher ended")
+                return  # (it ended before reading its request: where the next begins is lost)
+            os.read(told_r, 1)
+            waiting[ready_r] = (number, time.monotonic() + wait, pid)
         now = time.monotonic()
         for fd, (number, deadline, pid) in list(waiting.items()):
             if deadline <= now and fd not in readable:

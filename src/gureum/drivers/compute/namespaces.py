@@ -107,7 +107,8 @@ class NamespaceDriver:
     kind = "namespace"
 
     def __init__(self, state_dir: Path, hide: tuple[str, ...] = (),
-                 ranges: tuple[str, ...] = ()) -> None:
+                 ranges: tuple[str, ...] = (), cache_dir: Path | None = None) -> None:
+        """``cache_dir``: where the C launch server is built (None: Python's is used)."""
         self.state_dir = state_dir
         self.ranges = ranges  # the ranges the default network may take (): hostnet's)
         self.guests_dir = state_dir / "guests"
@@ -120,7 +121,8 @@ class NamespaceDriver:
         self._pids: dict[str, tuple[int, str]] = {}  # id -> launcher (pid, start time)
         self._bridge_lock = asyncio.Lock()
         self.launches = LaunchServer(host_python(), GUEST_SCRIPT,
-                                     title_room=len(str(self.guests_dir)) + 512)
+                                     title_room=len(str(self.guests_dir)) + 512,
+                                     native_dir=cache_dir / "bin" if cache_dir else None)
         # Addresses placed on bridges by this process (-> their network's range).
         self._host_addresses: dict[str, str] = {}
         # Keeps guests' hosts files (``<id>/hosts``) current with gureum's names.

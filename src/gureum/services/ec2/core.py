@@ -108,7 +108,8 @@ def make_driver(env: Env) -> ComputeDriver:
         from gureum.drivers.compute.namespaces import NamespaceDriver
         from gureum.drivers.names import GuestNames
 
-        namespaced = NamespaceDriver(state_dir, ranges=tuple(env.settings.instance_ranges))
+        namespaced = NamespaceDriver(state_dir, ranges=tuple(env.settings.instance_ranges),
+                                     cache_dir=Path(env.settings.cache_dir))
         if isinstance(env.names, GuestNames):  # names resolve inside instances too
             namespaced.guest_names = env.names
             env.names.watch(namespaced.guests_dir)
