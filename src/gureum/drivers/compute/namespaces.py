@@ -21,6 +21,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 from pathlib import Path
 
 from gureum.drivers.names import GuestNames, own_hosts
@@ -35,6 +36,8 @@ METADATA_ADDRESS = "169.254.169.254"
 CONSOLE_LIMIT = 64 * 1024
 # How long ``launch`` waits for the guest to boot (its launcher says when).
 READY_WAIT = 5.0
+# How long a launcher a launch found running is taken as running without looking.
+SEEN_FRESH = 0.05
 
 
 def host_python() -> str:
@@ -119,6 +122,7 @@ class NamespaceDriver:
         self._locks: dict[str, asyncio.Lock] = {}
         self._state_dir = str(state_dir)
         self._pids: dict[str, tuple[int, str]] = {}  # id -> launcher (pid, start time)
+        self._seen: tuple[str, int, float] | None = None  # the launcher a launch just found
         self._bridge_lock = asyncio.Lock()
         self.launches = LaunchServer(host_python(), GUEST_SCRIPT,
                                      title_room=len(str(self.guests_dir)) + 512,
@@ -217,15 +221,19 @@ class NamespaceDriver:
         return self._launcher_pid(id) is not None
 
     def booted(self, id: str) -> bool:
-        return self.running(id) and os.path.exists(f"{self.guests_dir}/{id}/ready")
+        # Asked right after ``launch`` found the launcher running: not looked for again.
+        seen, self._seen = self._seen, None
+        running = (seen is not None and seen[:2] == (id, self._pids.get(id, (0,))[0])
+                   and time.monotonic() - seen[2] < SEEN_FRESH) or self.running(id)
+        return running and os.path.exists(f"{self.guests_dir}/{id}/ready")
 
     async def launch(self, spec: GuestSpec) -> None:
         async with self._lock(spec.id):
-            if self.running(spec.id):
-                return
             d = f"{self.guests_dir}/{spec.id}"  # (strings: a launch builds many paths)
-            new = not os.path.exists(d)
-            if not new:  # (a new guest has nothing on the host yet)
+            new = not os.path.exists(d)  # (a new guest has nothing on the host yet:
+            if not new and self.running(spec.id):  # no launcher to look for)
+                return
+            if not new:
                 await self._cleanup(spec.id)
                 for name in ("ready", "launcher.pid", "reloads", "rules.nft"):
                     with contextlib.suppress(FileNotFoundError):
@@ -291,10 +299,11 @@ class NamespaceDriver:
                     self.guest_names.write_guest(Path(d, "hosts"), names)
             pid = await self.launches.launch(f"{d}/config.json", config)
             if generation is not None and self.guest_names is not None and names:
-                self.guest_names.written(Path(d, "hosts"), names, generation)
+                self.guest_names.written(f"{d}/hosts", names, generation)
             fields = _stat(pid) if pid is not None else None
             if pid is not None and fields is not None and fields[0] != "Z":
                 self._pids[spec.id] = (pid, fields[19])  # (no pid file to read back)
+                self._seen = (spec.id, pid, time.monotonic())  # (see ``booted``)
 
     async def _attach(self, own: NetworkPlan, veth: str, ns: str, address: str) -> str | None:
         """Make the guest's network namespace and its veth on its network's bridge.

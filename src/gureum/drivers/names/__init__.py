@@ -240,7 +240,7 @@ def own_lines(text: str) -> str:
     return "\n".join(kept) + "\n"
 
 
-def _rewrite(path: Path, data: str, create: bool = False) -> None:
+def _rewrite(path: Path | str, data: str, create: bool = False) -> None:
     """In place (same inode): the file is bind-mounted as an instance's /etc/hosts.
     Written over, then cut to length (never truncated to nothing first: ext4
     would flush it at close)."""
@@ -324,15 +324,15 @@ class GuestNames:
         with self._lock:
             return _own_part(own) + self._guest_block(), self.generation
 
-    def written(self, path: Path, own: str, generation: int) -> None:
+    def written(self, path: Path | str, own: str, generation: int) -> None:
         """A hosts file made from ``guest_text`` at ``generation`` is there: write
         it again if the names changed since (a refresh made before it existed
-        could not)."""
+        could not). (Its directory is there: no mkdir.)"""
         with self._lock:
-            if generation == self.generation:
-                self._files[str(path)] = _own_part(own)
-                return
-        self.write_guest(path, own)
+            own = _own_part(own)
+            self._files[str(path)] = own
+            if generation != self.generation:
+                _rewrite(path, own + self._guest_block(), create=True)
 
     def refresh(self) -> None:
         """Bring every file kept to the current names (a no-op if they show them)."""

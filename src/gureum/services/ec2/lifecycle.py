@@ -213,11 +213,12 @@ class Lifecycle(EC2Core):
 
     async def _boot(self, key: str, doc: dict[str, Any]) -> float | None:
         self._adopt.discard(key)
-        if self.driver.booted(doc["id"]):
+        running = self.driver.running(doc["id"])  # (asked once: a new one has no launcher)
+        if running and self.driver.booted(doc["id"]):
             self._boot_started.pop(key, None)
             self._transition(key, "pending", state="running", state_reason=None)
             return CHECK_RUNNING
-        if not self.driver.running(doc["id"]):
+        if not running:
             started = self._boot_started.get(key)
             if started is not None:
                 # The launch was made and the init is gone: it could not boot.
