@@ -9,7 +9,7 @@ from typing import Any
 from gureum.errors import AWSError
 
 from ..base import Call
-from .core import TG, Doc, ELBv2Core, validation
+from .core import TG, Doc, ELBv2Core, check_arn, validation
 from .targetgroups import HTTP_PROTOCOLS
 
 CONDITION_CONFIGS = {
@@ -44,7 +44,8 @@ class ActionSupport(ELBv2Core):
                     raise validation("A forward action can have at most 5 target groups")
                 config = []
                 for g in groups:
-                    tg = self.get(call, TG, g.get("TargetGroupArn", ""))
+                    tg = self.get(call, TG, check_arn(call, g.get("TargetGroupArn"),
+                                                      "targetgroup"))
                     if tg is None:
                         raise AWSError("TargetGroupNotFound",
                                        f"Target groups '{g.get('TargetGroupArn')}' not found")

@@ -61,6 +61,30 @@ def arn_scope(text: str) -> tuple[str, str] | None:
     return parts[4], parts[3]
 
 
+# What each kind of ELB ARN names after ``arn:aws:elasticloadbalancing:<region>:<account>:``
+# (the ids after the name are checked by lookup, not by shape).
+_ARN_SHAPES = {
+    "loadbalancer": ("load balancer", re.compile(r"loadbalancer/(app|net|gwy)/[^/]+/[^/]+")),
+    "targetgroup": ("target group", re.compile(r"targetgroup/[^/]+/[^/]+")),
+    "listener": ("listener", re.compile(r"listener/(app|net|gwy)/[^/]+/[^/]+/[^/]+")),
+    "listener-rule": ("listener rule",
+                      re.compile(r"listener-rule/(app|net|gwy)/[^/]+/[^/]+/[^/]+/[^/]+")),
+}
+
+
+def check_arn(call: Call, value: Any, kind: str) -> str:
+    """``value`` if it is an ARN of ``kind`` (a key of ``_ARN_SHAPES``) in the
+    caller's account and region. Else AWS's ValidationError ("'...' is not a
+    valid load balancer ARN"), which AWS also answers for an ARN of another
+    region or account; a well-formed ARN of nothing is the caller's NotFound."""
+    what, shape = _ARN_SHAPES[kind]
+    text = value if isinstance(value, str) else ""
+    if arn_scope(text) != (call.account, call.region) \
+            or not shape.fullmatch(text.split(":", 5)[5]):
+        raise validation(f"'{'' if value is None else value}' is not a valid {what} ARN")
+    return text
+
+
 def proxy_name(lb: Doc) -> str:
     """The data plane's name for a load balancer (no AWS words in the driver)."""
     return "lb-" + hashlib.sha256(lb["arn"].encode()).hexdigest()[:16]
@@ -144,19 +168,19 @@ class ELBv2Core(Service):
         return doc
 
     def lb(self, call: Call, lb_arn: str) -> Doc:
-        doc = self.get(call, LB, lb_arn)
+        doc = self.get(call, LB, check_arn(call, lb_arn, "loadbalancer"))
         if doc is None:
             raise AWSError("LoadBalancerNotFound", f"Load balancer '{lb_arn}' not found")
         return doc
 
     def tg(self, call: Call, tg_arn: str) -> Doc:
-        doc = self.get(call, TG, tg_arn)
+        doc = self.get(call, TG, check_arn(call, tg_arn, "targetgroup"))
         if doc is None:
             raise AWSError("TargetGroupNotFound", f"Target groups '{tg_arn}' not found")
         return doc
 
     def listener(self, call: Call, listener_arn: str) -> Doc:
-        doc = self.get(call, LISTENER, listener_arn)
+        doc = self.get(call, LISTENER, check_arn(call, listener_arn, "listener"))
         if doc is None:
             raise AWSError("ListenerNotFound", f"Listener '{listener_arn}' not found")
         return doc

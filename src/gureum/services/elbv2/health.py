@@ -3,9 +3,11 @@ AWS's states and reason codes."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from gureum.drivers.proxy import ServerHealth
+from gureum.errors import AWSError
 
 from ..base import Call
 from .core import LB, Doc, ELBv2Core, backend_name, proxy_name
@@ -16,6 +18,14 @@ REASONS = {
     "timeout": ("Target.Timeout", "Request timed out"),
     "connect": ("Target.FailedHealthChecks", "Health checks failed"),
 }
+
+
+def _is_ipv4(text: Any) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 class HealthOperations(ELBv2Core):
@@ -46,6 +56,10 @@ class HealthOperations(ELBv2Core):
         targets = tg["targets"]
         if params.get("Targets"):
             wanted = {(t["Id"], int(t.get("Port") or tg["port"])) for t in params["Targets"]}
+            for target_id, _ in wanted:
+                if tg["target_type"] == "ip" and not _is_ipv4(target_id):
+                    raise AWSError("InvalidTarget", f"The IP address '{target_id}' is not a "
+                                   "valid IPv4 address")
             targets = [t for t in targets if (t["id"], t["port"]) in wanted]
             known = {(t["id"], t["port"]) for t in targets}
             targets += [{"id": i, "port": p, "state": "unknown"} for i, p in wanted - known]

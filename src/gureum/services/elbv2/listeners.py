@@ -10,7 +10,7 @@ from ..base import Call
 from ..common import tags as tagutil
 from .actions import ActionSupport
 from .certs import imported, self_signed
-from .core import LISTENER, RULE, Doc, check_port, new_hex, page, validation
+from .core import LISTENER, RULE, Doc, check_arn, check_port, new_hex, page, validation
 
 ALB_PROTOCOLS = ("HTTP", "HTTPS")
 DEFAULT_SSL_POLICY = "ELBSecurityPolicy-2016-08"
@@ -60,8 +60,8 @@ class ListenerOperations(ActionSupport):
     def _tls(self, lb: Doc, doc: Doc, params: dict[str, Any]) -> None:
         """An HTTPS listener's certificates and policy. It serves the
         certificate imported into ACM or uploaded to IAM that it names (which
-        must exist), or else (another ARN) a self-signed certificate for the
-        load balancer's name (``certs``)."""
+        must exist), or else (another ARN; what is no ARN is not found) a
+        self-signed certificate for the load balancer's name (``certs``)."""
         if doc["protocol"] != "HTTPS":
             for key in ("certificates", "ssl_policy", "pem"):
                 doc.pop(key, None)
@@ -72,8 +72,10 @@ class ListenerOperations(ActionSupport):
             if not arns or not all(isinstance(a, str) and a for a in arns):
                 raise validation("A certificate must be specified for HTTPS listeners")
             first = str(arns[0])
-            if first.startswith(("arn:aws:acm:", "arn:aws:iam:")) \
-                    and imported(self.store, first) is None:
+            not_arn = not first.startswith("arn:") or len(first.split(":", 5)) != 6
+            missing = first.startswith(("arn:aws:acm:", "arn:aws:iam:")) \
+                and imported(self.store, first) is None
+            if not_arn or missing:
                 raise AWSError("CertificateNotFound", f"Certificate '{first}' not found")
             doc["certificates"] = arns[:1]
         doc["ssl_policy"] = params.get("SslPolicy") or doc.get("ssl_policy") \
@@ -176,7 +178,7 @@ class ListenerOperations(ActionSupport):
                 "actions": lst["default_actions"], "listener": lst["arn"]}
 
     def _rule(self, call: Call, rule_arn: str) -> Doc:
-        doc = self.get(call, RULE, rule_arn)
+        doc = self.get(call, RULE, check_arn(call, rule_arn, "listener-rule"))
         if doc is not None:
             return doc
         for lst in self.all(call, LISTENER):
@@ -193,8 +195,11 @@ class ListenerOperations(ActionSupport):
         else:
             raise validation("A listener ARN or rule ARNs must be specified")
         size = params.get("PageSize") or 400
-        start = int(params.get("Marker") or 0) if str(params.get("Marker") or "0").isdigit() \
-            else 0
+        marker = params.get("Marker")
+        if marker not in (None, "") and not (isinstance(marker, str) and marker.isdecimal()
+                                       and len(marker) < 9 and int(marker) <= len(docs)):
+            raise validation(f"Invalid pagination token: {marker}")
+        start = int(marker or 0)
         items = docs[start:start + size]
         out: dict[str, Any] = {"Rules": [self.render_rule(d) for d in items]}
         if start + size < len(docs):

@@ -4,12 +4,22 @@ A new load balancer is ``provisioning`` until the data-plane loop has its
 proxy listening, then ``active``. It gets an address in each of its subnets
 (or one loopback address without an instance network: ``addresses``); its
 DNS name (AWS's format, under ``gureum.internal``) resolves on this machine
-to the first."""
+to the first.
+
+What EC2 answers about a load balancer's subnets is said in ELB's words (its
+model's errors): a host with no range left for the default VPC's network,
+or a subnet with no free address, is ``InvalidSubnet`` ("the specified
+subnet is out of available addresses", a client error as AWS has it, where
+EC2 says ``InsufficientInstanceCapacity``, 500, of the same host), and the
+load balancer is not made."""
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import secrets
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from gureum.errors import AWSError
 
@@ -23,6 +33,7 @@ from .core import (
     RULE,
     Doc,
     arn,
+    check_arn,
     check_name,
     default_subnet_id,
     default_vpc_id,
@@ -58,9 +69,35 @@ NLB_ATTRIBUTES = {
 }
 
 
+# EC2's codes for what it answers about subnets -> ELB's for the same.
+NO_ROOM = "The specified subnet is out of available addresses: "
+EC2_CODES = {"InsufficientInstanceCapacity": ("InvalidSubnet", NO_ROOM),
+             "InsufficientFreeAddressesInSubnet": ("InvalidSubnet", NO_ROOM),
+             "InvalidSubnetID.NotFound": ("SubnetNotFound", ""),
+             "Unsupported": ("InvalidConfigurationRequest", "")}
+XFF_MODES = ("append", "preserve", "remove")
+Operation = TypeVar("Operation", bound=Callable[..., dict[str, Any]])
+
+
+def in_elb_words(operation: Operation) -> Operation:
+    """``operation`` answering EC2's errors about subnets with ELB's (400)."""
+    @functools.wraps(operation)
+    def wrapper(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return operation(*args, **kwargs)
+        except AWSError as exc:
+            if exc.code not in EC2_CODES:
+                raise
+            code, prefix = EC2_CODES[exc.code]
+            raise AWSError(code, prefix + exc.message, 400, sender=True) from None
+    return wrapper  # type: ignore[return-value]
+
+
 def _check_attribute(key: str, value: str) -> None:
     if key.endswith(".enabled") and value not in ("true", "false"):
         raise validation(f"Load balancer attribute '{key}' must be 'true' or 'false'")
+    if key == "routing.http.xff_header_processing.mode" and value not in XFF_MODES:
+        raise validation(f"'{key}' must be 'append', 'preserve' or 'remove'")
     bad_timeout = not value.isdigit() or not 1 <= int(value) <= 4000
     if key == "idle_timeout.timeout_seconds" and bad_timeout:
         raise validation("Idle timeout must be an integer between 1 and 4000 seconds")
@@ -102,6 +139,9 @@ class LoadBalancerOperations(SecurityGroupOperations):
         if len(set(zones_seen)) < len(zones_seen):
             raise AWSError("InvalidConfigurationRequest", "A load balancer cannot be attached "
                            "to multiple subnets in the same Availability Zone")
+        ec2 = self._ec2()
+        if out[0]["VpcId"] == default_vpc and ec2 is not None and hasattr(ec2, "vpc_cidr"):
+            ec2.vpc_cidr()  # (the default VPC must have its range on this host)
         return out
 
     @staticmethod
@@ -109,13 +149,19 @@ class LoadBalancerOperations(SecurityGroupOperations):
         """Subnet -> the private address asked for in it (internal NLBs only)."""
         wanted = {m["SubnetId"]: str(m["PrivateIPv4Address"])
                   for m in params.get("SubnetMappings") or []
-                  if m.get("SubnetId") and m.get("PrivateIPv4Address")}
+                  if m.get("SubnetId") and m.get("PrivateIPv4Address") is not None}
+        for address in wanted.values():
+            try:
+                ipaddress.IPv4Address(address)
+            except ValueError:
+                raise validation(f"'{address}' is not a valid IPv4 address") from None
         if wanted and ((params.get("Type") or "application") != "network"
                        or params.get("Scheme") != "internal"):
             raise validation("A private IPv4 address can be given only for the subnets of "
                              "an internal network load balancer")
         return wanted
 
+    @in_elb_words
     def create_load_balancer(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         name = check_name(params.get("Name"), "Load balancer")
         if name.lower().startswith("internal-"):
@@ -174,6 +220,7 @@ class LoadBalancerOperations(SecurityGroupOperations):
         self.groups_changed(call, set(groups))
         return {"LoadBalancers": [self.render_lb(doc)]}
 
+    @in_elb_words
     def set_subnets(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         """New subnets: addresses in new ones are allocated now; those of subnets
         left are released by the loop once the proxy no longer listens there."""
@@ -236,6 +283,8 @@ class LoadBalancerOperations(SecurityGroupOperations):
         docs = self.all(call, LB)
         arns, names = params.get("LoadBalancerArns"), params.get("Names")
         if arns:
+            for a in arns:
+                check_arn(call, a, "loadbalancer")
             by_arn = {d["arn"]: d for d in docs}
             missing = [a for a in arns if a not in by_arn]
             if missing:
@@ -256,7 +305,7 @@ class LoadBalancerOperations(SecurityGroupOperations):
         return out
 
     def delete_load_balancer(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        lb_arn = params.get("LoadBalancerArn", "")
+        lb_arn = check_arn(call, params.get("LoadBalancerArn"), "loadbalancer")
         with self.store.tx():
             doc = self.get(call, LB, lb_arn)
             if doc is None:

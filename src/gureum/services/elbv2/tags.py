@@ -8,22 +8,28 @@ from gureum.errors import AWSError
 
 from ..base import Call
 from ..common import tags as tagutil
-from .core import LB, LISTENER, RULE, TG, Doc, ELBv2Core
+from .core import LB, LISTENER, RULE, TG, Doc, ELBv2Core, check_arn, validation
 
-KINDS = (LB, TG, LISTENER, RULE)
+# An ARN's resource type -> its store kind and the error of one not found.
+KINDS = {"loadbalancer": (LB, "LoadBalancerNotFound"),
+         "targetgroup": (TG, "TargetGroupNotFound"),
+         "listener": (LISTENER, "ListenerNotFound"),
+         "listener-rule": (RULE, "RuleNotFound")}
 
 
 class TagOperations(ELBv2Core):
-    def _tagged(self, call: Call, resource_arn: str) -> tuple[str, Doc]:
-        for kind in KINDS:
-            doc = self.get(call, kind, resource_arn)
-            if doc is not None:
-                return kind, doc
-        code = {"loadbalancer": "LoadBalancerNotFound", "targetgroup": "TargetGroupNotFound",
-                "listener": "ListenerNotFound", "listener-rule": "RuleNotFound"}
-        resource = resource_arn.split(":", 5)[-1].split("/")[0] if resource_arn else ""
-        raise AWSError(code.get(resource, "ValidationError"),
-                       f"Resource '{resource_arn}' not found")
+    def _tagged(self, call: Call, resource_arn: Any) -> tuple[str, Doc]:
+        """The record an ARN names: a malformed one (or one of another account
+        or region) is AWS's ValidationError, one of nothing its NotFound."""
+        text = resource_arn if isinstance(resource_arn, str) else ""
+        resource = text.split(":", 5)[-1].split("/")[0] if text.count(":") >= 5 else ""
+        if resource not in KINDS:
+            raise validation(f"'{resource_arn}' is not a valid resource ARN")
+        kind, code = KINDS[resource]
+        doc = self.get(call, kind, check_arn(call, text, resource))
+        if doc is None:
+            raise AWSError(code, f"Resource '{resource_arn}' not found")
+        return kind, doc
 
     def add_tags(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         added = tagutil.to_dict(params.get("Tags"), "ValidationError")

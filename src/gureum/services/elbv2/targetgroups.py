@@ -1,8 +1,18 @@
 """Target groups and their targets: create/describe/modify/delete, attributes,
-register/deregister (draining for the deregistration delay)."""
+register/deregister (draining for the deregistration delay).
+
+A target group is in a VPC: the default one unless ``VpcId`` names another
+(AWS requires ``VpcId`` for instance and ip targets; gureum takes the default
+VPC then, as most of its callers want). Its instance targets must be
+instances of that VPC, its ip targets addresses of the VPC's range or of a
+private range (RFC 1918, RFC 6598) outside it, where AWS wants
+``AvailabilityZone`` ``all``; or addresses on this host's loopback (gureum's
+own: programs on the host as targets).
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any
 
@@ -10,11 +20,13 @@ from gureum.errors import AWSError
 
 from ..base import Call
 from ..common import tags as tagutil
+from ..ec2.regions import zones
 from .core import (
     TG,
     Doc,
     ELBv2Core,
     arn,
+    check_arn,
     check_name,
     check_port,
     default_vpc_id,
@@ -47,6 +59,14 @@ NLB_TG_ATTRIBUTES = {
     "load_balancing.cross_zone.enabled": "use_load_balancer_configuration",
 }
 _MATCHER = re.compile(r"\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*")
+VPC = "ec2:vpc"  # EC2's records of the VPCs users create
+INSTANCE = "ec2:instance"
+# Where ip targets outside their VPC may be (AWS: RFC 1918 and RFC 6598), and
+# the host's loopback (gureum: programs on this host).
+PRIVATE_RANGES = tuple(ipaddress.IPv4Network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"))
+LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
+PROTOCOL_VERSIONS = ("HTTP1", "HTTP2", "GRPC")
 
 
 def _int_range(params: dict[str, Any], key: str, low: int, high: int) -> None:
@@ -59,6 +79,9 @@ def matcher_codes(matcher: str) -> tuple[int, ...]:
     codes: list[int] = []
     for part in matcher.split(","):
         low, _, high = part.partition("-")
+        if int(high or low) < int(low):
+            raise validation(f"Health check matcher range '{part}' must go from the lower "
+                             "code to the higher")
         codes += range(int(low), int(high or low) + 1)
     return tuple(codes)
 
@@ -83,6 +106,10 @@ def _check_attribute(key: str, value: str) -> None:
             raise validation(f"'{value}' is not a valid load balancing algorithm")
     elif key == "stickiness.type" and value not in ("lb_cookie", "app_cookie", "source_ip"):
         raise validation(f"'{value}' is not a valid stickiness type")
+    elif key == "load_balancing.cross_zone.enabled" and value not in (
+            "true", "false", "use_load_balancer_configuration"):
+        raise validation(f"'{key}' must be 'true', 'false' or "
+                         "'use_load_balancer_configuration'")
 
 
 class TargetGroupOperations(ELBv2Core):
@@ -131,6 +158,32 @@ class TargetGroupOperations(ELBv2Core):
         if int(hc["timeout"]) >= int(hc["interval"]):
             raise validation("Health check timeout must be smaller than the interval")
 
+    def _vpc_id(self, call: Call, given: Any) -> str:
+        """The VPC a new target group is in: ``given``, which must exist (else
+        AWS's ValidationError), or the default VPC."""
+        default = default_vpc_id(call.account, call.region)
+        if given is None or given == default:
+            return default
+        found = (self.store.resources.get(VPC, call.account, call.region, given)
+                 if isinstance(given, str) and given else None)
+        if found is None:
+            raise validation(f"The VPC ID '{given}' is not found")
+        return str(given)
+
+    def _vpc_ranges(self, call: Call, vpc_id: str) -> list[ipaddress.IPv4Network] | None:
+        """The address range of a VPC (None when unknown: no EC2 here, or the
+        default VPC where the host has no range for it)."""
+        own = self.store.resources.get(VPC, call.account, call.region, vpc_id)
+        if own is not None:
+            return [ipaddress.IPv4Network(own["cidr"])]
+        ec2 = (self.env.extras.get("services") or {}).get("ec2")
+        if ec2 is None or not hasattr(ec2, "vpc_cidr"):
+            return None
+        try:
+            return [ipaddress.IPv4Network(ec2.vpc_cidr())]
+        except AWSError:  # (no range on this host for the default VPC)
+            return None
+
     def create_target_group(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         name = check_name(params.get("Name"), "Target group")
         target_type = params.get("TargetType") or "instance"
@@ -148,11 +201,16 @@ class TargetGroupOperations(ELBv2Core):
             raise AWSError("UnsupportedProtocol", f"Protocol '{protocol}' is not supported here")
         port = check_port(params.get("Port"))
         tags = tagutil.to_dict(params.get("Tags"), "ValidationError")
+        version = params.get("ProtocolVersion")
+        if version is not None and (protocol not in HTTP_PROTOCOLS
+                                    or version not in PROTOCOL_VERSIONS):
+            raise validation(f"Protocol version '{version}' is not valid: HTTP1, HTTP2 or "
+                             "GRPC, for HTTP and HTTPS target groups")
         doc: Doc = {
             "account": call.account, "region": call.region, "name": name,
             "protocol": protocol, "port": port, "target_type": target_type,
-            "vpc": params.get("VpcId") or default_vpc_id(call.account, call.region),
-            "protocol_version": params.get("ProtocolVersion") or (
+            "vpc": self._vpc_id(call, params.get("VpcId")),
+            "protocol_version": version or (
                 "HTTP1" if protocol in HTTP_PROTOCOLS else None),
             "ip_type": params.get("IpAddressType") or "ipv4",
             "attributes": dict(ALB_TG_ATTRIBUTES if protocol in HTTP_PROTOCOLS
@@ -200,6 +258,8 @@ class TargetGroupOperations(ELBv2Core):
             lb_arn = self.lb(call, params["LoadBalancerArn"])["arn"]
             docs = [d for d in docs if lb_arn in self.lbs_of_tg(call, d["arn"])]
         if params.get("TargetGroupArns"):
+            for a in params["TargetGroupArns"]:
+                check_arn(call, a, "targetgroup")
             by_arn = {d["arn"]: d for d in docs}
             missing = [a for a in params["TargetGroupArns"] if a not in by_arn]
             if missing:
@@ -226,7 +286,7 @@ class TargetGroupOperations(ELBv2Core):
         return {"TargetGroups": [self.render_tg(call, doc)]}
 
     def delete_target_group(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        tg_arn = params.get("TargetGroupArn", "")
+        tg_arn = check_arn(call, params.get("TargetGroupArn"), "targetgroup")
         with self.store.tx():
             if self.get(call, TG, tg_arn) is None:
                 return {}
@@ -263,33 +323,72 @@ class TargetGroupOperations(ELBv2Core):
 
     # -- targets ----------------------------------------------------------
 
-    def _targets(self, call: Call, doc: Doc, given: Any) -> list[tuple[str, int]]:
+    def _targets(self, call: Call, doc: Doc, given: Any, registering: bool = False
+                 ) -> list[tuple[str, int]]:
+        """(id, port) of each target given; when ``registering``, each must be
+        one the group can take (its VPC's instances, or addresses as the module
+        says), with AWS's errors."""
         if not given:
             raise validation("At least one target must be specified")
         out = []
+        ranges = (self._vpc_ranges(call, doc["vpc"])
+                  if registering and doc["target_type"] == "ip" else None)
         for t in given:
             target_id = t.get("Id")
             port = t.get("Port") or doc["port"]
             check_port(port)
+            zone = t.get("AvailabilityZone")
+            if zone is not None and zone != "all" and zone not in {
+                    z["ZoneName"] for z in zones(call.region)}:
+                raise validation(f"Availability Zone '{zone}' is not valid in "
+                                 f"{call.region}")
             if doc["target_type"] == "ip":
-                parts = str(target_id).split(".")
-                if len(parts) != 4 or not all(p.isdigit() and int(p) < 256 for p in parts):
-                    raise AWSError("InvalidTarget",
-                                   f"The IP address '{target_id}' is not a valid IPv4 address")
+                try:
+                    ip = ipaddress.IPv4Address(target_id)
+                except ValueError:
+                    raise AWSError("InvalidTarget", f"The IP address '{target_id}' is not a "
+                                   "valid IPv4 address") from None
+                if registering and ip not in LOOPBACK:
+                    self._check_ip_target(doc, ip, zone, ranges)
             elif doc["target_type"] == "instance":
-                inst = self.store.resources.get("ec2:instance", call.account, call.region,
-                                                target_id)
+                inst = self.store.resources.get(INSTANCE, call.account, call.region,
+                                                target_id) if isinstance(target_id, str) else None
                 if inst is None or inst.get("state") == "terminated":
                     raise AWSError("InvalidTarget",
                                    f"The following targets are not valid instances: "
                                    f"'{target_id}'")
+                if registering and inst.get("vpc_id", doc["vpc"]) != doc["vpc"]:
+                    raise AWSError("InvalidTarget", "The following targets are not in the "
+                                   f"target group VPC '{doc['vpc']}': '{target_id}'")
+                if registering and zone is not None:
+                    raise validation("An Availability Zone cannot be given for instance "
+                                     "targets")
             out.append((str(target_id), int(port)))
         return out
+
+    @staticmethod
+    def _check_ip_target(doc: Doc, ip: ipaddress.IPv4Address, zone: Any,
+                         ranges: list[ipaddress.IPv4Network] | None) -> None:
+        """An ip target must be in its VPC, else in a private range with the
+        zone ``all`` (where the VPC's range is unknown, only the latter is
+        checked)."""
+        if ranges is not None and any(ip in r for r in ranges):
+            if zone == "all":
+                raise validation(f"The IP address '{ip}' is within the VPC, and cannot have "
+                                 "its Availability Zone overridden to 'all'")
+            return
+        if not any(ip in r for r in PRIVATE_RANGES):
+            raise AWSError("InvalidTarget", f"The IP address '{ip}' is neither in the VPC "
+                           f"'{doc['vpc']}' nor in a private range (10.0.0.0/8, "
+                           "172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10)")
+        if ranges is not None and zone != "all":
+            raise validation(f"The Availability Zone is required for IP address '{ip}' "
+                             "because it is not in the VPC")
 
     def register_targets(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         with self.store.tx():
             doc = self.tg(call, params.get("TargetGroupArn", ""))
-            targets = self._targets(call, doc, params.get("Targets"))
+            targets = self._targets(call, doc, params.get("Targets"), registering=True)
             existing = {(t["id"], t["port"]): t for t in doc["targets"]}
             for target_id, port in targets:
                 t = existing.get((target_id, port))

@@ -1,0 +1,236 @@
+"""Bad input to ELB answers AWS's errors (code and status), never a 500, and
+makes nothing: ARNs that are malformed or of another region (ValidationError)
+or of nothing (the NotFound of their kind), target groups' VPCs, targets
+outside their group's VPC or in no private range, a host with no range for
+the default VPC's network (InvalidSubnet, not EC2's 500), and values the
+model lets through (protocol versions, matcher ranges, attribute values,
+private addresses, pagination markers, certificates). With the real EC2
+service on a fake compute driver whose network is isolated (172.31.0.0/16)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gureum.drivers.proxy import FakeProxyDriver
+from gureum.errors import AWSError
+from gureum.services.ec2.catalog import default_image_id
+from gureum.services.elbv2 import ELBv2
+from gureum.services.elbv2.core import DRIVER_KEY as PROXY_KEY
+from gureum.services.elbv2.core import LB, TG
+
+from ..common.test_host_capacity import FullHost
+from ..common.world import ServiceWorld, call
+
+C = call("elbv2")
+PREFIX = "arn:aws:elasticloadbalancing:us-east-1:000000000000:"
+
+
+class World(ServiceWorld):
+    def __init__(self, tmp: Path, full: bool = False) -> None:
+        super().__init__(tmp, {"elbv2": ELBv2}, {PROXY_KEY: FakeProxyDriver()},
+                         loopback="127.249", compute=FullHost() if full else None)
+        self.elb: ELBv2 = self.env.extras["services"]["elbv2"]
+
+
+def in_world(tmp: Path, body: Callable[[World], Awaitable[None]], full: bool = False) -> None:
+    async def scenario() -> None:
+        w = World(tmp, full)
+        await w.start()
+        try:
+            await body(w)
+        finally:
+            await w.stop()
+    asyncio.run(scenario())
+
+
+def refused(code: str, operation: Callable[[dict[str, Any]], Any], params: dict[str, Any],
+            says: str = "") -> AWSError:
+    with pytest.raises(AWSError) as caught:
+        operation(params)
+    assert (caught.value.code, caught.value.status) == (code, 400), caught.value
+    assert says in caught.value.message
+    return caught.value
+
+
+def tg_params(name: str, **more: Any) -> dict[str, Any]:
+    return {"Name": name, "Protocol": "HTTP", "Port": 80, **more}
+
+
+def test_arns_malformed_or_elsewhere_are_validation_errors(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        elb = w.elb
+        lb = elb.create_load_balancer(C, {"Name": "web"})["LoadBalancers"][0]["LoadBalancerArn"]
+        tg = elb.create_target_group(C, tg_params("tg", TargetType="ip"))[
+            "TargetGroups"][0]["TargetGroupArn"]
+        other_region = lb.replace("us-east-1", "eu-west-1")
+        for bad in ("x", "", other_region, tg):  # (a target group's ARN is no load balancer's)
+            refused("ValidationError", lambda p: elb.describe_load_balancers(C, p),
+                    {"LoadBalancerArns": [bad]}, "is not a valid load balancer ARN")
+            refused("ValidationError", lambda p: elb.delete_load_balancer(C, p),
+                    {"LoadBalancerArn": bad}, "is not a valid load balancer ARN")
+            refused("ValidationError", lambda p: elb.describe_load_balancer_attributes(C, p),
+                    {"LoadBalancerArn": bad}, "is not a valid load balancer ARN")
+        for bad in ("x", lb, tg.replace("000000000000", "111111111111")):
+            refused("ValidationError", lambda p: elb.delete_target_group(C, p),
+                    {"TargetGroupArn": bad}, "is not a valid target group ARN")
+            refused("ValidationError", lambda p: elb.register_targets(C, p),
+                    {"TargetGroupArn": bad, "Targets": [{"Id": "10.0.0.1"}]})
+            refused("ValidationError", lambda p: elb.create_listener(C, p),
+                    {"LoadBalancerArn": lb, "Protocol": "HTTP", "Port": 80,
+                     "DefaultActions": [{"Type": "forward", "TargetGroupArn": bad}]},
+                    "is not a valid target group ARN")
+        refused("ValidationError", lambda p: elb.describe_rules(C, p),
+                {"RuleArns": [PREFIX + "listener/app/web/1/2"]}, "not a valid listener rule")
+        refused("ValidationError", lambda p: elb.describe_listeners(C, p),
+                {"ListenerArns": ["nothing"]}, "is not a valid listener ARN")
+        refused("ValidationError", lambda p: elb.add_tags(C, p),
+                {"ResourceArns": ["arn:aws:s3:::bucket"], "Tags": [{"Key": "a", "Value": "b"}]})
+        # Well-formed ARNs of nothing: each kind's NotFound; deleting them succeeds.
+        gone_lb, gone_tg = PREFIX + "loadbalancer/app/gone/0123", PREFIX + "targetgroup/gone/01"
+        refused("LoadBalancerNotFound", lambda p: elb.describe_load_balancers(C, p),
+                {"LoadBalancerArns": [gone_lb]})
+        refused("TargetGroupNotFound", lambda p: elb.describe_target_groups(C, p),
+                {"TargetGroupArns": [gone_tg]})
+        refused("ListenerNotFound", lambda p: elb.describe_listeners(C, p),
+                {"ListenerArns": [PREFIX + "listener/app/gone/01/02"]})
+        refused("RuleNotFound", lambda p: elb.delete_rule(C, p),
+                {"RuleArn": PREFIX + "listener-rule/app/gone/01/02/03"})
+        refused("TargetGroupNotFound", lambda p: elb.add_tags(C, p),
+                {"ResourceArns": [gone_tg], "Tags": [{"Key": "a", "Value": "b"}]})
+        assert elb.delete_load_balancer(C, {"LoadBalancerArn": gone_lb}) == {}
+        assert elb.delete_target_group(C, {"TargetGroupArn": gone_tg}) == {}
+        assert len(w.store.resources.list(LB)) == 1 and len(w.store.resources.list(TG)) == 1
+    in_world(tmp_path, body)
+
+
+def test_target_group_vpc_must_exist(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        elb, e = w.elb, call("ec2")
+        for bad in ("vpc-x", "vpc-0123456789abcdef0", ""):
+            refused("ValidationError", lambda p: elb.create_target_group(C, p),
+                    tg_params("tg", VpcId=bad), f"The VPC ID '{bad}' is not found")
+        assert w.store.resources.list(TG) == []
+        vpc = w.ec2.create_vpc(e, {"CidrBlock": "10.9.0.0/16"})["Vpc"]["VpcId"]
+        made = elb.create_target_group(C, tg_params("mine", VpcId=vpc))["TargetGroups"][0]
+        assert made["VpcId"] == vpc
+        default = w.ec2.describe_vpcs(e, {})["Vpcs"][0]["VpcId"]
+        assert elb.create_target_group(C, tg_params("dflt", VpcId=default))[
+            "TargetGroups"][0]["VpcId"] == default
+        assert elb.create_target_group(C, tg_params("none"))["TargetGroups"][0][
+            "VpcId"] == default  # (no VpcId: the default VPC, gureum's convenience)
+    in_world(tmp_path, body)
+
+
+def test_targets_must_be_in_the_group_vpc_or_a_private_range(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        elb, e = w.elb, call("ec2")
+        vpc = w.ec2.create_vpc(e, {"CidrBlock": "10.9.0.0/16"})["Vpc"]["VpcId"]
+        in_vpc = elb.create_target_group(C, tg_params("inst", VpcId=vpc))[
+            "TargetGroups"][0]["TargetGroupArn"]
+        instance = w.ec2.run_instances(e, {"ImageId": default_image_id(), "MinCount": 1,
+                                           "MaxCount": 1})["Instances"][0]["InstanceId"]
+        refused("InvalidTarget", lambda p: elb.register_targets(C, p),
+                {"TargetGroupArn": in_vpc, "Targets": [{"Id": instance}]},
+                f"not in the target group VPC '{vpc}'")
+        refused("InvalidTarget", lambda p: elb.register_targets(C, p),
+                {"TargetGroupArn": in_vpc, "Targets": [{"Id": "i-0123456789abcdef0"}]})
+        default_tg = elb.create_target_group(C, tg_params("dinst"))[
+            "TargetGroups"][0]["TargetGroupArn"]
+        elb.register_targets(C, {"TargetGroupArn": default_tg, "Targets": [{"Id": instance}]})
+
+        ips = elb.create_target_group(C, tg_params("ips", TargetType="ip", VpcId=vpc))[
+            "TargetGroups"][0]["TargetGroupArn"]
+
+        def register(target: dict[str, Any]) -> dict[str, Any]:
+            out: dict[str, Any] = elb.register_targets(C, {"TargetGroupArn": ips,
+                                                           "Targets": [target]})
+            return out
+
+        refused("InvalidTarget", register, {"Id": "8.8.8.8", "AvailabilityZone": "all"},
+                "nor in a private range")
+        refused("InvalidTarget", register, {"Id": "999.1.1.1"}, "not a valid IPv4 address")
+        refused("ValidationError", register, {"Id": "172.31.0.9"},
+                "The Availability Zone is required for IP address '172.31.0.9'")
+        refused("ValidationError", register, {"Id": "10.9.0.9", "AvailabilityZone": "all"},
+                "cannot have its Availability Zone overridden to 'all'")
+        refused("ValidationError", register, {"Id": "10.9.0.9", "AvailabilityZone": "mars-1a"},
+                "Availability Zone 'mars-1a' is not valid")
+        register({"Id": "10.9.0.9"})
+        register({"Id": "10.9.0.10", "AvailabilityZone": "us-east-1a"})
+        register({"Id": "172.31.0.9", "AvailabilityZone": "all"})
+        register({"Id": "127.0.0.9"})  # (a program on this host)
+        health = await elb.describe_target_health(C, {"TargetGroupArn": ips})
+        assert sorted(t["Target"]["Id"] for t in health["TargetHealthDescriptions"]) == [
+            "10.9.0.10", "10.9.0.9", "127.0.0.9", "172.31.0.9"]
+        with pytest.raises(AWSError) as caught:
+            await elb.describe_target_health(C, {"TargetGroupArn": ips,
+                                                 "Targets": [{"Id": "not-an-ip"}]})
+        assert caught.value.code == "InvalidTarget"
+    in_world(tmp_path, body)
+
+
+def test_no_range_for_the_default_vpc_is_invalid_subnet_and_makes_nothing(
+        tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        elb = w.elb
+        for params in ({"Name": "app"}, {"Name": "net", "Type": "network"},
+                       {"Name": "int", "Type": "network", "Scheme": "internal"}):
+            error = refused("InvalidSubnet", lambda p: elb.create_load_balancer(C, p), params,
+                            "The specified subnet is out of available addresses")
+            assert "no free private range" in error.message and error.sender
+        assert elb.describe_load_balancers(C, {})["LoadBalancers"] == []
+        assert w.store.resources.list(LB) == [] and w.store.resources.list("elbv2:address") == []
+        assert w.store.resources.list("ec2:security-group") == []
+        # A target group needs no host network.
+        elb.create_target_group(C, tg_params("tg", TargetType="ip"))
+    in_world(tmp_path, body, full=True)
+
+
+def test_values_the_model_lets_through(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        elb = w.elb
+
+        def create_tg(p: dict[str, Any]) -> Any:
+            return elb.create_target_group(C, p)
+
+        refused("ValidationError", create_tg, tg_params("a", ProtocolVersion="HTTP9"),
+                "Protocol version 'HTTP9'")
+        refused("ValidationError", create_tg,
+                {"Name": "a", "Protocol": "TCP", "Port": 80, "ProtocolVersion": "HTTP1"})
+        refused("ValidationError", create_tg, tg_params("a", Matcher={"HttpCode": "299-200"}),
+                "from the lower code to the higher")
+        assert w.store.resources.list(TG) == []
+        tg = create_tg(tg_params("a", ProtocolVersion="HTTP2"))["TargetGroups"][0]
+        assert tg["ProtocolVersion"] == "HTTP2"
+        refused("ValidationError", lambda p: elb.modify_target_group_attributes(C, p),
+                {"TargetGroupArn": tg["TargetGroupArn"],
+                 "Attributes": [{"Key": "load_balancing.cross_zone.enabled", "Value": "maybe"}]})
+        lb = elb.create_load_balancer(C, {"Name": "web"})["LoadBalancers"][0]
+        refused("ValidationError", lambda p: elb.modify_load_balancer_attributes(C, p),
+                {"LoadBalancerArn": lb["LoadBalancerArn"], "Attributes": [
+                    {"Key": "routing.http.xff_header_processing.mode", "Value": "mangle"}]})
+        subnet = lb["AvailabilityZones"][0]["SubnetId"]
+        refused("ValidationError", lambda p: elb.create_load_balancer(C, p),
+                {"Name": "nlb", "Type": "network", "Scheme": "internal",
+                 "SubnetMappings": [{"SubnetId": subnet, "PrivateIPv4Address": "a.b.c.d"}]},
+                "'a.b.c.d' is not a valid IPv4 address")
+        forward = [{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}]
+        refused("CertificateNotFound", lambda p: elb.create_listener(C, p),
+                {"LoadBalancerArn": lb["LoadBalancerArn"], "Protocol": "HTTPS", "Port": 443,
+                 "DefaultActions": forward, "Certificates": [{"CertificateArn": "mine"}]})
+        listener = elb.create_listener(C, {"LoadBalancerArn": lb["LoadBalancerArn"],
+                                           "Protocol": "HTTP", "Port": 80,
+                                           "DefaultActions": forward})["Listeners"][0]
+        for marker in ("x", "99999999999999", "5"):
+            refused("ValidationError", lambda p: elb.describe_rules(C, p),
+                    {"ListenerArn": listener["ListenerArn"], "Marker": marker},
+                    "Invalid pagination token")
+        page = elb.describe_rules(C, {"ListenerArn": listener["ListenerArn"], "Marker": "0"})
+        assert len(page["Rules"]) == 1
+        assert len(w.store.resources.list(LB)) == 1
+    in_world(tmp_path, body)
