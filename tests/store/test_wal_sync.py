@@ -75,3 +75,27 @@ def test_durable_syncs_the_live_wal(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert inodes == [wal.stat().st_ino] * 5
     finally:
         store.close()
+
+
+def test_commits_of_one_loop_pass_share_one_sync(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    inodes = _synced_inodes(monkeypatch)
+    store = Store.open(tmp_path / "g.db")
+    try:
+        async def writer(i: int) -> None:
+            with store.tx():
+                store.set_meta(f"w{i}", str(i))
+            await store.durable()
+
+        async def writers() -> None:
+            # Eight requests ready in the same pass: the first one's sync waits
+            # for the others' commits, so one fdatasync covers all eight.
+            await asyncio.gather(*(writer(i) for i in range(8)))
+            assert len(inodes) == 1
+            # ... and each of them was acknowledged only after it.
+            await writer(8)
+            assert len(inodes) == 2
+
+        asyncio.run(writers())
+    finally:
+        store.close()

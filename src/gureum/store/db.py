@@ -118,16 +118,24 @@ class Store:
         target = self._commits
         while self._synced < target:
             if self._syncing is None:
-                syncing = self._syncer.sync(asyncio.get_running_loop())
-                # (runs before the waiters resume: registered before theirs)
-                syncing.add_done_callback(self._synced_to(self._commits))
-                self._syncing = syncing
+                # The sync starts at the loop's next pass, covering every
+                # commit made by then: requests whose bodies arrived in the
+                # same read commit meanwhile and share it, instead of waiting
+                # for the next one.
+                loop = asyncio.get_running_loop()
+                syncing = self._syncing = loop.create_future()
+                loop.call_soon(self._start_sync, loop, syncing)
             elif self._syncing.done():
                 # Finished in this pass of the loop, its callback not run yet:
                 # awaiting it would not yield, and this loop would spin for ever.
                 await asyncio.sleep(0)
                 continue
             await asyncio.shield(self._syncing)
+
+    def _start_sync(self, loop: asyncio.AbstractEventLoop, syncing: asyncio.Future[None]) -> None:
+        # (runs before the waiters resume: their wake-ups are scheduled after it)
+        syncing.add_done_callback(self._synced_to(self._commits))
+        self._syncer.sync(loop, syncing)
 
     def _synced_to(self, upto: int) -> Callable[[asyncio.Future[None]], None]:
         def done(syncing: asyncio.Future[None]) -> None:
@@ -243,9 +251,12 @@ class _Syncer:
             tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
-    def sync(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
-        """A future done once the WAL, as written now, is on disk."""
-        done: asyncio.Future[None] = loop.create_future()
+    def sync(self, loop: asyncio.AbstractEventLoop,
+             done: asyncio.Future[None] | None = None) -> asyncio.Future[None]:
+        """A future (``done``, or a new one) done once the WAL, as written now,
+        is on disk."""
+        if done is None:
+            done = loop.create_future()
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="store-sync", daemon=True)
             self._thread.start()
