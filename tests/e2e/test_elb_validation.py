@@ -144,7 +144,28 @@ def test_no_bad_value_answers_a_server_error(cloud: RunningGureum) -> None:
                                        "Matcher": {"HttpCode": "299-200"}}),
               ("modify_target_group", {"TargetGroupArn": tg, "HealthCheckPort": "70000"}),
               ("modify_target_group_attributes", {"TargetGroupArn": tg, "Attributes": [
-                  {"Key": "no.such.key", "Value": "1"}]})]
+                  {"Key": "no.such.key", "Value": "1"}]}),
+              ("modify_target_group_attributes", {"TargetGroupArn": tg, "Attributes": [
+                  {"Key": "stickiness.type", "Value": "source_ip"}]}),
+              ("modify_target_group", {"TargetGroupArn": tg, "HealthCheckProtocol": "TCP"}),
+              ("add_tags", {"ResourceArns": [lb_arn], "Tags": [{"Key": "a", "Value": "1"},
+                                                               {"Key": "a", "Value": "2"}]}),
+              ("describe_load_balancers", {"LoadBalancerArns": [lb_arn], "Names": ["sweep"]}),
+              ("modify_load_balancer_attributes", {"LoadBalancerArn": lb_arn, "Attributes": [
+                  {"Key": "access_logs.s3.enabled", "Value": "true"}]}),
+              ("set_subnets", {"LoadBalancerArn": lb_arn, "SubnetMappings": [
+                  {"AllocationId": "eipalloc-0123"}]}),
+              ("modify_listener", {"ListenerArn": l_arn, "Protocol": "HTTPS",
+                                   "Certificates": [{"CertificateArn": "arn:aws:x:::y"}],
+                                   "SslPolicy": "NoSuchPolicy"}),
+              ("modify_listener", {"ListenerArn": l_arn, "DefaultActions": [
+                  {"Type": "redirect", "RedirectConfig": {"StatusCode": "HTTP_301",
+                                                          "Port": "abc"}}]}),
+              ("modify_listener", {"ListenerArn": l_arn, "DefaultActions": [
+                  {"Type": "forward", "ForwardConfig": {
+                      "TargetGroups": [{"TargetGroupArn": tg}],
+                      "TargetGroupStickinessConfig": {"Enabled": True,
+                                                      "DurationSeconds": 10**9}}}]})]
     made = elb.describe_target_groups()["TargetGroups"]
     for operation, params in calls:
         code, status, _ = answer(getattr(elb, operation), **params)
@@ -152,6 +173,8 @@ def test_no_bad_value_answers_a_server_error(cloud: RunningGureum) -> None:
     assert elb.describe_target_groups()["TargetGroups"] == made
     assert [d["LoadBalancerArn"] for d in elb.describe_load_balancers()["LoadBalancers"]] == [
         lb_arn]
+    assert elb.describe_listeners(ListenerArns=[l_arn])["Listeners"] == [listener]
+    assert elb.describe_tags(ResourceArns=[lb_arn])["TagDescriptions"][0]["Tags"] == []
     elb.delete_load_balancer(LoadBalancerArn=lb_arn)
 
 

@@ -234,3 +234,83 @@ def test_values_the_model_lets_through(tmp_path: Path) -> None:
         assert len(page["Rules"]) == 1
         assert len(w.store.resources.list(LB)) == 1
     in_world(tmp_path, body)
+
+
+def test_tags_subnet_mappings_policies_and_health_checks(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        elb = w.elb
+        twice = [{"Key": "team", "Value": "a"}, {"Key": "team", "Value": "b"}]
+        refused("DuplicateTagKeys", lambda p: elb.create_load_balancer(C, p),
+                {"Name": "web", "Tags": twice}, "'team'")
+        many = [{"Key": f"k{i}", "Value": "v"} for i in range(51)]
+        refused("TooManyTags", lambda p: elb.create_target_group(C, p),
+                tg_params("tg", Tags=many))
+        subnet = w.ec2.describe_subnets(call("ec2"), {})["Subnets"][0]["SubnetId"]
+        refused("AllocationIdNotFound", lambda p: elb.create_load_balancer(C, p),
+                {"Name": "nlb", "Type": "network",
+                 "SubnetMappings": [{"SubnetId": subnet, "AllocationId": "eipalloc-1"}]})
+        refused("ValidationError", lambda p: elb.create_load_balancer(C, p),
+                {"Name": "nlb", "Type": "network", "SubnetMappings": [{}]},
+                "must specify a subnet ID")
+        assert w.store.resources.list(LB) == [] and w.store.resources.list(TG) == []
+
+        lb = elb.create_load_balancer(C, {"Name": "web"})["LoadBalancers"][0]
+        lb_arn = lb["LoadBalancerArn"]
+        refused("DuplicateTagKeys", lambda p: elb.add_tags(C, p),
+                {"ResourceArns": [lb_arn], "Tags": twice})
+        refused("ValidationError", lambda p: elb.describe_load_balancers(C, p),
+                {"LoadBalancerArns": [lb_arn], "Names": ["web"]}, "at the same time")
+        refused("InvalidConfigurationRequest", lambda p: elb.modify_load_balancer_attributes(C, p),
+                {"LoadBalancerArn": lb_arn,
+                 "Attributes": [{"Key": "access_logs.s3.enabled", "Value": "true"}]}, "bucket")
+        elb.modify_load_balancer_attributes(C, {"LoadBalancerArn": lb_arn, "Attributes": [
+            {"Key": "access_logs.s3.enabled", "Value": "true"},
+            {"Key": "access_logs.s3.bucket", "Value": "logs"}]})
+
+        refused("ValidationError", lambda p: elb.create_target_group(C, p),
+                tg_params("hc", HealthCheckProtocol="TCP"), "'TCP' is not supported")
+        refused("ValidationError", lambda p: elb.create_target_group(C, p),
+                {"Name": "hc", "Protocol": "TCP", "Port": 80, "Matcher": {"HttpCode": "200"}},
+                "Matcher cannot be given for TCP health checks")
+        tcp = elb.create_target_group(C, {"Name": "tcp", "Protocol": "TCP", "Port": 80,
+                                          "TargetType": "ip"})["TargetGroups"][0]
+        http = elb.create_target_group(C, tg_params("http", TargetType="ip"))["TargetGroups"][0]
+        # (an HTTP health check of a TCP group, and back to TCP)
+        as_http = elb.modify_target_group(C, {"TargetGroupArn": tcp["TargetGroupArn"],
+                                              "HealthCheckProtocol": "HTTP"})["TargetGroups"][0]
+        assert as_http["HealthCheckPath"] == "/"
+        as_tcp = elb.modify_target_group(C, {"TargetGroupArn": tcp["TargetGroupArn"],
+                                             "HealthCheckProtocol": "TCP"})["TargetGroups"][0]
+        assert "HealthCheckPath" not in as_tcp and "Matcher" not in as_tcp
+        for group, sticky in ((tcp, "lb_cookie"), (http, "source_ip")):
+            refused("ValidationError", lambda p: elb.modify_target_group_attributes(C, p),
+                    {"TargetGroupArn": group["TargetGroupArn"],
+                     "Attributes": [{"Key": "stickiness.type", "Value": sticky}]},
+                    "not a valid stickiness type")
+
+        forward = [{"Type": "forward", "TargetGroupArn": http["TargetGroupArn"]}]
+        listener: dict[str, Any] = {"LoadBalancerArn": lb_arn, "Protocol": "HTTPS", "Port": 443,
+                                    "DefaultActions": forward,
+                                    "Certificates": [{"CertificateArn": "arn:aws:x:::y"}]}
+        refused("SSLPolicyNotFound", lambda p: elb.create_listener(C, p),
+                {**listener, "SslPolicy": "MyPolicy"})
+        made = elb.create_listener(C, {**listener, "SslPolicy": "ELBSecurityPolicy-TLS13-1-2-"
+                                                                "2021-06"})["Listeners"][0]
+        assert made["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+        redirect = {"Type": "redirect", "RedirectConfig": {"StatusCode": "HTTP_301",
+                                                           "Port": "https"}}
+        refused("ValidationError", lambda p: elb.create_listener(C, p),
+                {"LoadBalancerArn": lb_arn, "Protocol": "HTTP", "Port": 80,
+                 "DefaultActions": [redirect]}, "Redirect port")
+        sticky_forward = [{"Type": "forward", "ForwardConfig": {
+            "TargetGroups": [{"TargetGroupArn": http["TargetGroupArn"]}],
+            "TargetGroupStickinessConfig": {"Enabled": True, "DurationSeconds": 604801}}}]
+        refused("ValidationError", lambda p: elb.create_listener(C, p),
+                {"LoadBalancerArn": lb_arn, "Protocol": "HTTP", "Port": 80,
+                 "DefaultActions": sticky_forward}, "stickiness duration")
+        refused("ValidationError", lambda p: elb.create_rule(C, p),
+                {"ListenerArn": made["ListenerArn"], "Priority": 1, "Actions": forward,
+                 "Conditions": [{"Field": "path-pattern", "Values": ["/a"],
+                                 "PathPatternConfig": {"Values": ["/b"]}}]}, "not both")
+        assert len(elb.describe_listeners(C, {"LoadBalancerArn": lb_arn})["Listeners"]) == 1
+    in_world(tmp_path, body)

@@ -59,6 +59,10 @@ class ActionSupport(ELBv2Core):
                         raise validation("Target group weights must be between 0 and 999")
                     config.append({"TargetGroupArn": tg["arn"], "Weight": int(weight)})
                 sticky = (action.get("ForwardConfig") or {}).get("TargetGroupStickinessConfig")
+                duration = (sticky or {}).get("DurationSeconds")
+                if duration is not None and not 1 <= int(duration) <= 604800:
+                    raise validation("Target group stickiness duration must be between 1 and "
+                                     "604800 seconds")
                 norm["ForwardConfig"] = {"TargetGroups": config,
                                          "TargetGroupStickinessConfig":
                                              sticky or {"Enabled": False}}
@@ -93,6 +97,9 @@ class ActionSupport(ELBv2Core):
                "Query": cfg.get("Query", "#{query}"), "StatusCode": cfg["StatusCode"]}
         if out["Protocol"] not in ("HTTP", "HTTPS", "#{protocol}"):
             raise validation("Redirect protocol must be HTTP, HTTPS or #{protocol}")
+        port = str(out["Port"])
+        if port != "#{port}" and not (port.isdigit() and 1 <= int(port) <= 65535):
+            raise validation("Redirect port must be #{port} or between 1 and 65535")
         if out["Path"] and not out["Path"].startswith("/"):
             raise validation("Redirect path must start with '/'")
         return out
@@ -128,6 +135,8 @@ class ActionSupport(ELBv2Core):
             values = list(cond.get("Values") or [])
             norm: Doc = {"Field": field}
             if field in ("path-pattern", "host-header"):
+                if values and config.get("Values"):
+                    raise validation(f"A {field} condition takes Values or {key}, not both")
                 values = values or list(config.get("Values") or [])
                 if field == "host-header" and field in fields:
                     raise validation("A rule can have only one host-header condition")

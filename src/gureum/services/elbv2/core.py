@@ -12,6 +12,7 @@ from gureum.drivers.proxy import ProxyDriver
 from gureum.errors import AWSError
 
 from ..base import Call, Env, Service
+from ..common import tags as tagutil
 from ..common.pagination import paginate
 
 LB = "elbv2:loadbalancer"
@@ -43,6 +44,18 @@ def check_port(port: Any) -> int:
     if not isinstance(port, int) or not 1 <= port <= 65535:
         raise validation(f"Port '{port}' must be between 1 and 65535")
     return port
+
+
+def check_tags(given: Any) -> dict[str, str]:
+    """Tags given to a create or AddTags, with ELB's errors: a key twice is
+    DuplicateTagKeys, more than 50 TooManyTags."""
+    keys = [t.get("Key") for t in given or [] if isinstance(t, dict)]
+    twice = sorted({str(k) for k in keys if keys.count(k) > 1})
+    if twice:
+        raise AWSError("DuplicateTagKeys", f"Tag key '{twice[0]}' was specified more than once")
+    if len(keys) > tagutil.MAX_TAGS:
+        raise AWSError("TooManyTags", f"A resource can have at most {tagutil.MAX_TAGS} tags")
+    return tagutil.to_dict(given, "ValidationError")
 
 
 def new_hex() -> str:

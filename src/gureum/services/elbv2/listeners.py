@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from gureum.errors import AWSError
 
 from ..base import Call
-from ..common import tags as tagutil
 from .actions import ActionSupport
 from .certs import imported, self_signed
-from .core import LISTENER, RULE, Doc, check_arn, check_port, new_hex, page, validation
+from .core import (
+    LISTENER,
+    RULE,
+    Doc,
+    check_arn,
+    check_port,
+    check_tags,
+    new_hex,
+    page,
+    validation,
+)
 
 ALB_PROTOCOLS = ("HTTP", "HTTPS")
 DEFAULT_SSL_POLICY = "ELBSecurityPolicy-2016-08"
+# AWS's predefined policies' names (their list grows: any of this form is taken)
+SSL_POLICY = re.compile(r"ELBSecurityPolicy-[A-Za-z0-9-]+")
 NLB_PROTOCOLS = ("TCP", "TLS", "UDP", "TCP_UDP")
 
 
@@ -31,7 +43,7 @@ class ListenerOperations(ActionSupport):
         return str(protocol)
 
     def create_listener(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        tags = tagutil.to_dict(params.get("Tags"), "ValidationError")
+        tags = check_tags(params.get("Tags"))
         with self.store.tx():
             lb = self.lb(call, params.get("LoadBalancerArn", ""))
             protocol = self._protocol(lb, params.get("Protocol"))
@@ -78,8 +90,10 @@ class ListenerOperations(ActionSupport):
             if not_arn or missing:
                 raise AWSError("CertificateNotFound", f"Certificate '{first}' not found")
             doc["certificates"] = arns[:1]
-        doc["ssl_policy"] = params.get("SslPolicy") or doc.get("ssl_policy") \
-            or DEFAULT_SSL_POLICY
+        policy = params.get("SslPolicy")
+        if policy is not None and not SSL_POLICY.fullmatch(str(policy)):
+            raise AWSError("SSLPolicyNotFound", f"SSL policy '{policy}' not found")
+        doc["ssl_policy"] = policy or doc.get("ssl_policy") or DEFAULT_SSL_POLICY
         if not doc.get("pem"):
             doc["pem"] = self_signed(lb["dns"], self.now())
 
@@ -143,7 +157,7 @@ class ListenerOperations(ActionSupport):
         return value
 
     def create_rule(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        tags = tagutil.to_dict(params.get("Tags"), "ValidationError")
+        tags = check_tags(params.get("Tags"))
         with self.store.tx():
             lst = self.listener(call, params.get("ListenerArn", ""))
             lb = self.lb(call, lst["lb"])

@@ -24,7 +24,6 @@ from typing import Any, TypeVar
 from gureum.errors import AWSError
 
 from ..base import Call
-from ..common import tags as tagutil
 from ..ec2.regions import zones
 from .addresses import SUBNET
 from .core import (
@@ -35,6 +34,7 @@ from .core import (
     arn,
     check_arn,
     check_name,
+    check_tags,
     default_subnet_id,
     default_vpc_id,
     new_hex,
@@ -117,7 +117,13 @@ class LoadBalancerOperations(SecurityGroupOperations):
         known = {default_subnet_id(call.account, call.region, z["ZoneName"]): z["ZoneName"]
                  for z in zones(call.region)}
         given = list(params.get("Subnets") or [])
-        given += [m["SubnetId"] for m in params.get("SubnetMappings") or [] if "SubnetId" in m]
+        for m in params.get("SubnetMappings") or []:
+            if m.get("AllocationId"):  # (gureum has no Elastic IP addresses)
+                raise AWSError("AllocationIdNotFound",
+                               f"The allocation ID '{m['AllocationId']}' does not exist")
+            if not m.get("SubnetId"):
+                raise validation("Each subnet mapping must specify a subnet ID")
+            given.append(m["SubnetId"])
         if not given:
             given = list(known)
         out = []
@@ -173,7 +179,7 @@ class LoadBalancerOperations(SecurityGroupOperations):
         scheme = params.get("Scheme") or "internet-facing"
         if scheme not in ("internet-facing", "internal"):
             raise AWSError("InvalidScheme", f"Scheme '{scheme}' is not valid")
-        tags = tagutil.to_dict(params.get("Tags"), "ValidationError")
+        tags = check_tags(params.get("Tags"))
         subnets = self._subnets(call, params)
         groups = self.check_groups(call, params.get("SecurityGroups") or [],
                                    subnets[0]["VpcId"])
@@ -282,6 +288,9 @@ class LoadBalancerOperations(SecurityGroupOperations):
     def describe_load_balancers(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         docs = self.all(call, LB)
         arns, names = params.get("LoadBalancerArns"), params.get("Names")
+        if arns and names:
+            raise validation("Load balancer names and load balancer ARNs cannot be specified "
+                             "at the same time")
         if arns:
             for a in arns:
                 check_arn(call, a, "loadbalancer")
@@ -338,6 +347,10 @@ class LoadBalancerOperations(SecurityGroupOperations):
                     raise validation(f"Load balancer attribute key '{key}' is not recognized")
                 _check_attribute(key, value)
                 doc["attributes"][key] = value
+            if doc["attributes"].get("access_logs.s3.enabled") == "true" \
+                    and not doc["attributes"].get("access_logs.s3.bucket"):
+                raise AWSError("InvalidConfigurationRequest", "Access logs need a bucket: "
+                               "'access_logs.s3.bucket' cannot be empty")
             self.put(LB, doc)
         self.wake(doc["arn"])
         return {"Attributes": [{"Key": k, "Value": v} for k, v in doc["attributes"].items()]}

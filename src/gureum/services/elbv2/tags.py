@@ -8,7 +8,7 @@ from gureum.errors import AWSError
 
 from ..base import Call
 from ..common import tags as tagutil
-from .core import LB, LISTENER, RULE, TG, Doc, ELBv2Core, check_arn, validation
+from .core import LB, LISTENER, RULE, TG, Doc, ELBv2Core, check_arn, check_tags, validation
 
 # An ARN's resource type -> its store kind and the error of one not found.
 KINDS = {"loadbalancer": (LB, "LoadBalancerNotFound"),
@@ -32,7 +32,7 @@ class TagOperations(ELBv2Core):
         return kind, doc
 
     def add_tags(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        added = tagutil.to_dict(params.get("Tags"), "ValidationError")
+        added = check_tags(params.get("Tags"))
         with self.store.tx():
             for resource_arn in params.get("ResourceArns") or []:
                 kind, doc = self._tagged(call, resource_arn)

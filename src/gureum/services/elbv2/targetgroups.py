@@ -19,7 +19,6 @@ from typing import Any
 from gureum.errors import AWSError
 
 from ..base import Call
-from ..common import tags as tagutil
 from ..ec2.regions import zones
 from .core import (
     TG,
@@ -29,6 +28,7 @@ from .core import (
     check_arn,
     check_name,
     check_port,
+    check_tags,
     default_vpc_id,
     new_hex,
     page,
@@ -86,7 +86,7 @@ def matcher_codes(matcher: str) -> tuple[int, ...]:
     return tuple(codes)
 
 
-def _check_attribute(key: str, value: str) -> None:
+def _check_attribute(key: str, value: str, protocol: str) -> None:
     numeric = {"deregistration_delay.timeout_seconds": (0, 3600),
                "stickiness.lb_cookie.duration_seconds": (1, 604800),
                "stickiness.app_cookie.duration_seconds": (1, 604800),
@@ -104,8 +104,10 @@ def _check_attribute(key: str, value: str) -> None:
         if value not in ("round_robin", "least_outstanding_requests",
                          "weighted_random"):
             raise validation(f"'{value}' is not a valid load balancing algorithm")
-    elif key == "stickiness.type" and value not in ("lb_cookie", "app_cookie", "source_ip"):
-        raise validation(f"'{value}' is not a valid stickiness type")
+    elif key == "stickiness.type" and value not in (
+            ("lb_cookie", "app_cookie") if protocol in HTTP_PROTOCOLS else ("source_ip",)):
+        raise validation(f"'{value}' is not a valid stickiness type for {protocol} target "
+                         "groups")
     elif key == "load_balancing.cross_zone.enabled" and value not in (
             "true", "false", "use_load_balancer_configuration"):
         raise validation(f"'{key}' must be 'true', 'false' or "
@@ -136,6 +138,14 @@ class TargetGroupOperations(ELBv2Core):
                 hc[field] = params[key]
         if hc["protocol"] not in ("HTTP", "HTTPS", "TCP"):
             raise validation(f"Health check protocol '{hc['protocol']}' is not supported")
+        if hc["protocol"] == "TCP":
+            if doc["protocol"] in HTTP_PROTOCOLS:
+                raise validation("Health check protocol 'TCP' is not supported for target "
+                                 f"groups with the {doc['protocol']} protocol")
+            for key in ("HealthCheckPath", "Matcher"):
+                if params.get(key) is not None:
+                    raise validation(f"{key} cannot be given for TCP health checks")
+            hc["path"] = hc["matcher"] = None
         if hc["protocol"] in HTTP_PROTOCOLS and not hc.get("path"):
             hc["path"] = "/"
         if hc.get("path") and not str(hc["path"]).startswith("/"):
@@ -200,7 +210,7 @@ class TargetGroupOperations(ELBv2Core):
         if protocol in ("UDP", "TCP_UDP", "GENEVE", "TLS", "HTTPS"):
             raise AWSError("UnsupportedProtocol", f"Protocol '{protocol}' is not supported here")
         port = check_port(params.get("Port"))
-        tags = tagutil.to_dict(params.get("Tags"), "ValidationError")
+        tags = check_tags(params.get("Tags"))
         version = params.get("ProtocolVersion")
         if version is not None and (protocol not in HTTP_PROTOCOLS
                                     or version not in PROTOCOL_VERSIONS):
@@ -311,7 +321,7 @@ class TargetGroupOperations(ELBv2Core):
                 key, value = item.get("Key", ""), str(item.get("Value", ""))
                 if key not in doc["attributes"]:
                     raise validation(f"Target group attribute key '{key}' is not recognized")
-                _check_attribute(key, value)
+                _check_attribute(key, value, doc["protocol"])
                 doc["attributes"][key] = value
             self.put(TG, doc)
         self._wake_users(call, doc["arn"])
