@@ -260,6 +260,8 @@ def test_tags_subnet_mappings_policies_and_health_checks(tmp_path: Path) -> None
                 {"ResourceArns": [lb_arn], "Tags": twice})
         refused("ValidationError", lambda p: elb.describe_load_balancers(C, p),
                 {"LoadBalancerArns": [lb_arn], "Names": ["web"]}, "at the same time")
+        refused("ValidationError", lambda p: elb.create_load_balancer(C, p),
+                {"Name": "dual", "IpAddressType": "dualstack"}, "IPv6 CIDR block")
         refused("InvalidConfigurationRequest", lambda p: elb.modify_load_balancer_attributes(C, p),
                 {"LoadBalancerArn": lb_arn,
                  "Attributes": [{"Key": "access_logs.s3.enabled", "Value": "true"}]}, "bucket")

@@ -180,6 +180,8 @@ class LoadBalancerOperations(SecurityGroupOperations):
         if scheme not in ("internet-facing", "internal"):
             raise AWSError("InvalidScheme", f"Scheme '{scheme}' is not valid")
         tags = check_tags(params.get("Tags"))
+        if (params.get("IpAddressType") or "ipv4") != "ipv4":  # (no subnet here has IPv6)
+            raise validation("You must specify subnets with an associated IPv6 CIDR block.")
         subnets = self._subnets(call, params)
         groups = self.check_groups(call, params.get("SecurityGroups") or [],
                                    subnets[0]["VpcId"])
