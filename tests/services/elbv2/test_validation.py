@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from gureum.drivers.compute import NetworkPlan, NoFreeNetwork
+from gureum.drivers.compute.fake import FakeComputeDriver
 from gureum.drivers.proxy import FakeProxyDriver
 from gureum.errors import AWSError
 from gureum.services.ec2.catalog import default_image_id
@@ -316,3 +318,42 @@ def test_tags_subnet_mappings_policies_and_health_checks(tmp_path: Path) -> None
                                  "PathPatternConfig": {"Values": ["/b"]}}]}, "not both")
         assert len(elb.describe_listeners(C, {"LoadBalancerArn": lb_arn})["Listeners"]) == 1
     in_world(tmp_path, body)
+
+
+class FillingHost(FakeComputeDriver):
+    """A host whose range for the default VPC goes away (``full``)."""
+
+    full = False
+
+    def network(self) -> NetworkPlan:
+        if self.full:
+            raise NoFreeNetwork("no free private range for instances on this host")
+        return super().network()
+
+
+def test_set_subnets_on_a_host_left_without_a_range(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        host = FillingHost(NetworkPlan("172.31.0.0/16", "172.31.0.1", 0, isolated=True))
+        w = ServiceWorld(tmp_path, {"elbv2": ELBv2}, {PROXY_KEY: FakeProxyDriver()},
+                         loopback="127.249", compute=host)
+        await w.start()
+        try:
+            elb: ELBv2 = w.env.extras["services"]["elbv2"]
+            lb = elb.create_load_balancer(C, {"Name": "net", "Type": "network"})[
+                "LoadBalancers"][0]
+            subnets = [z["SubnetId"] for z in lb["AvailabilityZones"]]
+            before = w.store.resources.list(LB)
+            host.full = True
+            refused("InvalidSubnet", lambda p: elb.set_subnets(C, p),
+                    {"LoadBalancerArn": lb["LoadBalancerArn"], "Subnets": subnets[:1]},
+                    "no free private range")
+            assert w.store.resources.list(LB) == before
+            # ip targets: where the VPC's range is unknown, only private ranges count.
+            tg = elb.create_target_group(C, tg_params("ips", TargetType="ip"))[
+                "TargetGroups"][0]["TargetGroupArn"]
+            elb.register_targets(C, {"TargetGroupArn": tg, "Targets": [{"Id": "10.1.2.3"}]})
+            refused("InvalidTarget", lambda p: elb.register_targets(C, p),
+                    {"TargetGroupArn": tg, "Targets": [{"Id": "1.1.1.1"}]})
+        finally:
+            await w.stop()
+    asyncio.run(scenario())
