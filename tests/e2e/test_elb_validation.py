@@ -166,11 +166,16 @@ def test_no_bad_value_answers_a_server_error(cloud: RunningGureum) -> None:
                       "TargetGroups": [{"TargetGroupArn": tg}],
                       "TargetGroupStickinessConfig": {"Enabled": True,
                                                       "DurationSeconds": 10**9}}}]})]
+    other = elb.create_load_balancer(Name="sweep-other")["LoadBalancers"][0]["LoadBalancerArn"]
+    calls.append(("create_listener", {"LoadBalancerArn": other, "Protocol": "HTTP", "Port": 80,
+                                      "DefaultActions": forward}))
     made = elb.describe_target_groups()["TargetGroups"]
     for operation, params in calls:
         code, status, _ = answer(getattr(elb, operation), **params)
         assert 400 <= status < 500, (operation, params, code, status)
     assert elb.describe_target_groups()["TargetGroups"] == made
+    assert elb.describe_listeners(LoadBalancerArn=other)["Listeners"] == []
+    elb.delete_load_balancer(LoadBalancerArn=other)
     assert [d["LoadBalancerArn"] for d in elb.describe_load_balancers()["LoadBalancers"]] == [
         lb_arn]
     assert elb.describe_listeners(ListenerArns=[l_arn])["Listeners"] == [listener]

@@ -357,3 +357,27 @@ def test_set_subnets_on_a_host_left_without_a_range(tmp_path: Path) -> None:
         finally:
             await w.stop()
     asyncio.run(scenario())
+
+
+def test_a_target_group_serves_one_load_balancer(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        elb = w.elb
+        first, second = (elb.create_load_balancer(C, {"Name": n})["LoadBalancers"][0][
+            "LoadBalancerArn"] for n in ("one", "two"))
+        tg = elb.create_target_group(C, tg_params("tg", TargetType="ip"))[
+            "TargetGroups"][0]["TargetGroupArn"]
+        forward = [{"Type": "forward", "TargetGroupArn": tg}]
+        listener = elb.create_listener(C, {"LoadBalancerArn": first, "Protocol": "HTTP",
+                                           "Port": 80, "DefaultActions": forward})
+        # Another listener of the same load balancer may use it; another's may not.
+        elb.create_listener(C, {"LoadBalancerArn": first, "Protocol": "HTTP", "Port": 81,
+                                "DefaultActions": forward})
+        refused("TargetGroupAssociationLimit", lambda p: elb.create_listener(C, p),
+                {"LoadBalancerArn": second, "Protocol": "HTTP", "Port": 80,
+                 "DefaultActions": forward}, "more than one load balancer")
+        assert elb.describe_listeners(C, {"LoadBalancerArn": second})["Listeners"] == []
+        elb.delete_listener(C, {"ListenerArn": listener["Listeners"][0]["ListenerArn"]})
+        elb.delete_load_balancer(C, {"LoadBalancerArn": first})
+        elb.create_listener(C, {"LoadBalancerArn": second, "Protocol": "HTTP", "Port": 80,
+                                "DefaultActions": forward})
+    in_world(tmp_path, body)

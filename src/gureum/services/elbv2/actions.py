@@ -49,6 +49,10 @@ class ActionSupport(ELBv2Core):
                     if tg is None:
                         raise AWSError("TargetGroupNotFound",
                                        f"Target groups '{g.get('TargetGroupArn')}' not found")
+                    if any(a != lb["arn"] for a in self.lbs_of_tg(call, tg["arn"])):
+                        raise AWSError("TargetGroupAssociationLimit",
+                                       "The following target groups cannot be associated with "
+                                       f"more than one load balancer: {tg['arn']}")
                     http = tg["protocol"] in HTTP_PROTOCOLS
                     if http != (lb["type"] == "application"):
                         raise AWSError("IncompatibleProtocols",
