@@ -99,3 +99,21 @@ def test_commits_of_one_loop_pass_share_one_sync(tmp_path: Path,
         asyncio.run(writers())
     finally:
         store.close()
+
+
+def test_a_sync_asked_for_just_before_close_starts_no_thread(tmp_path: Path) -> None:
+    import threading
+
+    store = Store.open(tmp_path / "g.db")
+
+    async def last_write() -> None:
+        with store.tx():
+            store.set_meta("last", "1")
+        waiting = asyncio.ensure_future(store.durable())
+        await asyncio.sleep(0)  # durable() asked for a sync at the next pass...
+        store.close()  # ... and the store closes first
+        await waiting
+
+    before = {t.name for t in threading.enumerate()}
+    asyncio.run(last_write())
+    assert "store-sync" not in {t.name for t in threading.enumerate()} - before

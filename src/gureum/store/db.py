@@ -49,6 +49,7 @@ class Store:
         self._synced = 0  # ... of which are known to be on disk
         self._syncing: asyncio.Future[None] | None = None
         self._syncer = _Syncer(path)
+        self._closed = False
         # Transactions (or savepoints) rolled back so far: a cache kept in step with
         # the writes a service makes is stale once this changes.
         self.rollbacks = 0
@@ -94,6 +95,7 @@ class Store:
         return cls(conn, path, now)
 
     def close(self) -> None:
+        self._closed = True
         self._syncer.close()
         self._conn.close()
 
@@ -135,6 +137,11 @@ class Store:
     def _start_sync(self, loop: asyncio.AbstractEventLoop, syncing: asyncio.Future[None]) -> None:
         # (runs before the waiters resume: their wake-ups are scheduled after it)
         syncing.add_done_callback(self._synced_to(self._commits))
+        if self._closed:
+            # Closed meanwhile: closing checkpointed the WAL into the synced
+            # database; no sync thread is started again for it.
+            syncing.set_result(None)
+            return
         self._syncer.sync(loop, syncing)
 
     def _synced_to(self, upto: int) -> Callable[[asyncio.Future[None]], None]:
