@@ -167,8 +167,11 @@ def test_targets_must_be_in_the_group_vpc_or_a_private_range(tmp_path: Path) -> 
         register({"Id": "172.31.0.9", "AvailabilityZone": "all"})
         register({"Id": "127.0.0.9"})  # (a program on this host)
         health = await elb.describe_target_health(C, {"TargetGroupArn": ips})
-        assert sorted(t["Target"]["Id"] for t in health["TargetHealthDescriptions"]) == [
-            "10.9.0.10", "10.9.0.9", "127.0.0.9", "172.31.0.9"]
+        shown = {t["Target"]["Id"]: t["Target"] for t in health["TargetHealthDescriptions"]}
+        assert sorted(shown) == ["10.9.0.10", "10.9.0.9", "127.0.0.9", "172.31.0.9"]
+        assert shown["172.31.0.9"]["AvailabilityZone"] == "all"  # (as registered)
+        assert shown["10.9.0.10"]["AvailabilityZone"] == "us-east-1a"
+        assert "AvailabilityZone" not in shown["10.9.0.9"]
         with pytest.raises(AWSError) as caught:
             await elb.describe_target_health(C, {"TargetGroupArn": ips,
                                                  "Targets": [{"Id": "not-an-ip"}]})

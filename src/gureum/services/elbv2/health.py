@@ -68,8 +68,11 @@ class HealthOperations(ELBv2Core):
         port = str(tg["hc"]["port"])
         for t in targets:
             health = self._health(call, tg, t, observed)
+            target = {"Id": t["id"], "Port": t["port"]}
+            if t.get("zone"):
+                target["AvailabilityZone"] = t["zone"]
             out.append({
-                "Target": {"Id": t["id"], "Port": t["port"]},
+                "Target": target,
                 "HealthCheckPort": str(t["port"]) if port == "traffic-port" else port,
                 "TargetHealth": health,
             })

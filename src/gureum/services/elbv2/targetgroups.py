@@ -399,13 +399,18 @@ class TargetGroupOperations(ELBv2Core):
         with self.store.tx():
             doc = self.tg(call, params.get("TargetGroupArn", ""))
             targets = self._targets(call, doc, params.get("Targets"), registering=True)
+            zones_given = [t.get("AvailabilityZone") for t in params["Targets"]]
             existing = {(t["id"], t["port"]): t for t in doc["targets"]}
-            for target_id, port in targets:
+            for (target_id, port), zone in zip(targets, zones_given, strict=True):
                 t = existing.get((target_id, port))
                 if t is None:
-                    doc["targets"].append({"id": target_id, "port": port, "state": "registered",
-                                           "since": self.now()})
-                elif t["state"] == "draining":  # registered again while draining
+                    t = {"id": target_id, "port": port, "state": "registered",
+                         "since": self.now()}
+                    doc["targets"].append(t)
+                    existing[(target_id, port)] = t
+                if zone:
+                    t["zone"] = zone
+                if t["state"] == "draining":  # registered again while draining
                     t.update(state="registered", until=None)
             self.put(TG, doc)
         self._wake_users(call, doc["arn"])
