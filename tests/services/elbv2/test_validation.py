@@ -144,6 +144,14 @@ def test_targets_must_be_in_the_group_vpc_or_a_private_range(tmp_path: Path) -> 
         default_tg = elb.create_target_group(C, tg_params("dinst"))[
             "TargetGroups"][0]["TargetGroupArn"]
         elb.register_targets(C, {"TargetGroupArn": default_tg, "Targets": [{"Id": instance}]})
+        with pytest.raises(AWSError) as caught:
+            await elb.describe_target_health(C, {"TargetGroupArn": default_tg, "Targets": [
+                {"Id": "i-0123456789abcdef0"}]})
+        assert caught.value.code == "InvalidTarget"
+        described = await elb.describe_target_health(C, {"TargetGroupArn": in_vpc,
+                                                         "Targets": [{"Id": instance}]})
+        assert described["TargetHealthDescriptions"][0]["TargetHealth"]["Reason"] == (
+            "Target.NotRegistered")
 
         ips = elb.create_target_group(C, tg_params("ips", TargetType="ip", VpcId=vpc))[
             "TargetGroups"][0]["TargetGroupArn"]

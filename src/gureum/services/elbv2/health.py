@@ -60,6 +60,10 @@ class HealthOperations(ELBv2Core):
                 if tg["target_type"] == "ip" and not _is_ipv4(target_id):
                     raise AWSError("InvalidTarget", f"The IP address '{target_id}' is not a "
                                    "valid IPv4 address")
+                if tg["target_type"] == "instance" and self.store.resources.get(
+                        "ec2:instance", call.account, call.region, target_id) is None:
+                    raise AWSError("InvalidTarget", "The following targets are not valid "
+                                   f"instances: '{target_id}'")
             targets = [t for t in targets if (t["id"], t["port"]) in wanted]
             known = {(t["id"], t["port"]) for t in targets}
             targets += [{"id": i, "port": p, "state": "unknown"} for i, p in wanted - known]
