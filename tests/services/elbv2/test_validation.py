@@ -327,6 +327,9 @@ def test_tags_subnet_mappings_policies_and_health_checks(tmp_path: Path) -> None
                 {"ListenerArn": made["ListenerArn"], "Priority": 1, "Actions": forward,
                  "Conditions": [{"Field": "path-pattern", "Values": ["/a"],
                                  "PathPatternConfig": {"Values": ["/b"]}}]}, "not both")
+        elb.create_rule(C, {"ListenerArn": made["ListenerArn"], "Priority": 1, "Actions": forward,
+                            "Conditions": [{"Field": "path-pattern", "Values": ["/a"],
+                                            "PathPatternConfig": {"Values": ["/a"]}}]})
         assert len(elb.describe_listeners(C, {"LoadBalancerArn": lb_arn})["Listeners"]) == 1
     in_world(tmp_path, body)
 

@@ -139,7 +139,8 @@ class ActionSupport(ELBv2Core):
             values = list(cond.get("Values") or [])
             norm: Doc = {"Field": field}
             if field in ("path-pattern", "host-header"):
-                if values and config.get("Values"):
+                if values and config.get("Values") and values != list(config["Values"]):
+                    # (the same in both is what DescribeRules shows: sent back, it is taken)
                     raise validation(f"A {field} condition takes Values or {key}, not both")
                 values = values or list(config.get("Values") or [])
                 if field == "host-header" and field in fields:
