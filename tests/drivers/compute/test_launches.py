@@ -147,3 +147,26 @@ def test_without_a_c_compiler_the_python_server_is_used(tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
     assert native_server(tmp_path / "bin") is None
+
+
+def test_a_c_server_that_cannot_start_gives_way_to_python(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gureum.drivers.compute.launches as launches_module
+
+    monkeypatch.setattr(launches_module, "native_server",
+                        lambda build_dir: str(tmp_path / "not-there" / "launchd"))
+    d = tmp_path / "guests" / "i-0123456789abcdef0"
+
+    async def main() -> None:
+        launches = server(tmp_path, "native")
+        try:
+            bad = config(d, cgroups=[str(tmp_path / "no-such-cgroup" / "cgroup.procs")])
+            with pytest.raises(CommandError, match="no-such-cgroup"):  # (a launcher said it)
+                await launches.launch(str(d / "config.json"), bad)
+            assert launches.native is False
+            own = Path(f"/proc/{launches.pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+            assert own[-1] == b"serve" and own[-2].endswith(b"guest.py")
+        finally:
+            await launches.close()
+
+    asyncio.run(asyncio.wait_for(main(), 30))

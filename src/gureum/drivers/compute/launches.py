@@ -145,11 +145,20 @@ class LaunchServer:
             native_dir = self.native_dir
 
             def start() -> subprocess.Popen[bytes]:
+                # (from a worker thread: the event loop's own spawn forks the whole gureum)
                 native = native_server(native_dir) if native_dir is not None else None
                 if native is not None:
-                    argv[:] = [native, "serve", self.python, str(self.script)]
-                self.native = native is not None
-                # (from a worker thread: the event loop's own spawn forks the whole gureum)
+                    try:
+                        proc = subprocess.Popen(
+                            [native, "serve", self.python, str(self.script)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+                    except OSError as exc:  # (a cache directory mounted noexec, say)
+                        log.warning("the C launch server did not start (%s): launching "
+                                    "with Python", exc)
+                    else:
+                        self.native = True
+                        return proc
+                self.native = False
                 return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         close_fds=True)
 
