@@ -170,6 +170,9 @@ def test_targets_must_be_in_the_group_vpc_or_a_private_range(tmp_path: Path) -> 
                 "cannot have its Availability Zone overridden to 'all'")
         refused("ValidationError", register, {"Id": "10.9.0.9", "AvailabilityZone": "mars-1a"},
                 "Availability Zone 'mars-1a' is not valid")
+        refused("ValidationError", register, {"Id": "192.168.1.1",
+                                              "AvailabilityZone": "us-east-1a"},
+                "must be 'all' for Application Load Balancer target groups")
         register({"Id": "10.9.0.9"})
         register({"Id": "10.9.0.10", "AvailabilityZone": "us-east-1a"})
         register({"Id": "172.31.0.9", "AvailabilityZone": "all"})
@@ -394,4 +397,24 @@ def test_a_target_group_serves_one_load_balancer(tmp_path: Path) -> None:
         elb.delete_load_balancer(C, {"LoadBalancerArn": first})
         elb.create_listener(C, {"LoadBalancerArn": second, "Protocol": "HTTP", "Port": 80,
                                 "DefaultActions": forward})
+    in_world(tmp_path, body)
+
+
+def test_a_load_balancer_forwards_to_groups_of_its_vpc(tmp_path: Path) -> None:
+    async def body(w: World) -> None:
+        elb, e = w.elb, call("ec2")
+        vpc = w.ec2.create_vpc(e, {"CidrBlock": "10.9.0.0/16"})["Vpc"]["VpcId"]
+        elsewhere = elb.create_target_group(C, tg_params("mine", TargetType="ip", VpcId=vpc))[
+            "TargetGroups"][0]["TargetGroupArn"]
+        lb = elb.create_load_balancer(C, {"Name": "web"})["LoadBalancers"][0]["LoadBalancerArn"]
+        forward = [{"Type": "forward", "TargetGroupArn": elsewhere}]
+        refused("InvalidConfigurationRequest", lambda p: elb.create_listener(C, p),
+                {"LoadBalancerArn": lb, "Protocol": "HTTP", "Port": 80,
+                 "DefaultActions": forward}, "is in a different VPC than load balancer")
+        assert elb.describe_listeners(C, {"LoadBalancerArn": lb})["Listeners"] == []
+        here = elb.create_target_group(C, tg_params("here", TargetType="ip"))[
+            "TargetGroups"][0]["TargetGroupArn"]
+        elb.create_listener(C, {"LoadBalancerArn": lb, "Protocol": "HTTP", "Port": 80,
+                                "DefaultActions": [{"Type": "forward",
+                                                    "TargetGroupArn": here}]})
     in_world(tmp_path, body)

@@ -9,7 +9,7 @@ from typing import Any
 from gureum.errors import AWSError
 
 from ..base import Call
-from .core import TG, Doc, ELBv2Core, check_arn, validation
+from .core import TG, Doc, ELBv2Core, check_arn, default_vpc_id, validation
 from .targetgroups import HTTP_PROTOCOLS
 
 CONDITION_CONFIGS = {
@@ -53,6 +53,12 @@ class ActionSupport(ELBv2Core):
                         raise AWSError("TargetGroupAssociationLimit",
                                        "The following target groups cannot be associated with "
                                        f"more than one load balancer: {tg['arn']}")
+                    lb_vpc = lb["subnets"][0].get("VpcId") or default_vpc_id(
+                        lb["account"], lb["region"])
+                    if tg["vpc"] != lb_vpc:
+                        raise AWSError("InvalidConfigurationRequest",
+                                       f"Target group '{tg['arn']}' is in a different VPC "
+                                       f"than load balancer '{lb['arn']}'")
                     http = tg["protocol"] in HTTP_PROTOCOLS
                     if http != (lb["type"] == "application"):
                         raise AWSError("IncompatibleProtocols",

@@ -391,9 +391,14 @@ class TargetGroupOperations(ELBv2Core):
             raise AWSError("InvalidTarget", f"The IP address '{ip}' is neither in the VPC "
                            f"'{doc['vpc']}' nor in a private range (10.0.0.0/8, "
                            "172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10)")
-        if ranges is not None and zone != "all":
+        if ranges is None or zone == "all":
+            return
+        if zone is None:
             raise validation(f"The Availability Zone is required for IP address '{ip}' "
                              "because it is not in the VPC")
+        if doc["protocol"] in HTTP_PROTOCOLS:
+            raise validation(f"The Availability Zone for IP address '{ip}' must be 'all' for "
+                             "Application Load Balancer target groups, when not within the VPC")
 
     def register_targets(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         with self.store.tx():
