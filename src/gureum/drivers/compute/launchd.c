@@ -9,10 +9,10 @@
  * request's number, seconds to wait for the boot, the lengths of the three
  * parts that follow), then the cgroups to join (their cgroup.procs files,
  * NUL-separated, the CPU accounting one first), CONFIG.json's path, the config.
- * The fork makes and joins the cgroups, then execs PYTHON -S SCRIPT launch
- * PATH - with the config on its stdin and GUREUM_READY_FD naming its ready
- * pipe: from the first instruction of the exec on, everything is the
- * instance's. An answer on stdout, one line: {"id": N, "error": null or "why",
+ * The fork makes and joins the cgroups, then execs PYTHON -S -c (an import of
+ * SCRIPT) SCRIPT launch PATH - with the config on its stdin and
+ * GUREUM_READY_FD naming its ready pipe: from the first instruction of the
+ * exec on, everything is the instance's. An answer on stdout, one line: {"id": N, "error": null or "why",
  * "pid": the launcher's}, once the instance has booted or failed (its ready
  * pipe says so, as guest.said reads it), or the wait is over. The server exits
  * at the end of its input; its launchers go on. */
@@ -184,7 +184,13 @@ static void launch(char *joins, size_t join_len, char *path, char *config, size_
     setenv("GUREUM_READY_FD", fd, 1);
     signal(SIGCHLD, SIG_DFL);
     signal(SIGINT, SIG_DFL);
-    char *argv[] = {(char *)python, "-S", (char *)script, "launch", path, "-", NULL};
+    /* guest.py imported, not run as a script: a script is compiled at each start
+     * (~4 ms), a module's compiled code is kept (its __pycache__). The command
+     * line still names SCRIPT, then launch PATH -. */
+    char *argv[] = {(char *)python, "-S", "-c",
+                    "import sys; sys.path.append(sys.argv[1].rpartition('/')[0]); "
+                    "import guest; sys.exit(guest.main(sys.argv[1:]))",
+                    (char *)script, "launch", path, "-", NULL};
     execv(python, argv);
     fail(ready, "cannot start", python);
 }
