@@ -54,7 +54,8 @@ def signed(method: str, path: str, body: bytes = b"") -> Request:
     return make_mocked_request(method, path, headers=headers, payload=payload)
 
 
-async def measure(cloud: Cloud, calls: int, profile: bool, sort: str = "cumulative") -> None:
+async def measure(cloud: Cloud, calls: int, profile: bool, sort: str = "cumulative",
+                  callers: str | None = None) -> None:
     s3 = cloud.services["s3"]
     root = Identity.root(ACCOUNT)
     s3.create_bucket(Call("s3", "CreateBucket", ACCOUNT, "us-east-1", root, "r"),  # type: ignore[attr-defined]
@@ -81,7 +82,10 @@ async def measure(cloud: Cloud, calls: int, profile: bool, sort: str = "cumulati
             for request in requests:
                 await cloud.gateway.handle(request)
             profiler.disable()
-            pstats.Stats(profiler).sort_stats(sort).print_stats(int(os.environ.get("TOP", "30")))
+            stats = pstats.Stats(profiler).sort_stats(sort)
+            stats.print_stats(int(os.environ.get("TOP", "30")))
+            if callers:
+                stats.print_callers(callers)
 
 
 def main() -> None:
@@ -92,6 +96,8 @@ def main() -> None:
                         help="skip the WAL fdatasync of each PUT (left: the request's own CPU)")
     parser.add_argument("--sort", default="cumulative",
                         help="the profile's order: cumulative or tottime (own time)")
+    parser.add_argument("--callers", metavar="REGEX",
+                        help="with --profile: who calls the functions matching REGEX, how often")
     args = parser.parse_args()
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     data = Path(tempfile.mkdtemp(prefix="gureum-bench-"))
@@ -102,7 +108,7 @@ def main() -> None:
                 return None
             cloud.store.durable = synced  # type: ignore[method-assign]
         try:
-            asyncio.run(measure(cloud, args.calls, args.profile, args.sort))
+            asyncio.run(measure(cloud, args.calls, args.profile, args.sort, args.callers))
         finally:
             cloud.store.close()
     finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -27,7 +27,12 @@ from .values import (
     b64encode,
     format_float,
     format_timestamp,
+    parse_bool,
+    parse_float,
+    parse_int,
     parse_scalar,
+    parse_timestamp,
+    rfc822,
 )
 
 # Named patch: the S3 model does not name the root element of its XML
@@ -139,11 +144,13 @@ class _Inputs:
     bound to path labels, query keys and header names (lower case) to
     members, ``x-amz-meta-``-style header prefixes, the payload member."""
 
-    def __init__(self, shape: Shape) -> None:
-        self.labelled: list[tuple[str, str, Shape]] = []
+    def __init__(self, shape: Shape, route: _Route) -> None:
+        self.route = route
+        # (member, label names to look for in order, reader of the text)
+        self.labelled: list[tuple[str, tuple[str, ...], _Reader]] = []
         self.query: dict[str, tuple[str, Shape]] = {}
         self.query_maps: list[str] = []
-        self.headers: dict[str, tuple[str, Shape]] = {}
+        self.headers: dict[str, tuple[str, _Reader]] = {}
         self.prefixed: list[tuple[str, str]] = []
         self.payload: str | None = shape.serialization.get("payload")
         self.body_members = False
@@ -152,18 +159,22 @@ class _Inputs:
             location = ser.get("location")
             wire = ser.get("name", mname)
             if ser.get("hostLabel") or location == "uri":
-                self.labelled.append((mname, wire, mshape))
+                keys = (mname, wire) if ser.get("hostLabel") else (wire,)
+                self.labelled.append((mname, keys, _SCALAR_READERS.get(mshape.type_name, _text)))
             elif location == "querystring":
                 if mshape.type_name == "map":
                     self.query_maps.append(mname)
                 else:
                     self.query.setdefault(wire, (mname, mshape))
             elif location == "header":
-                self.headers.setdefault(wire.lower(), (mname, mshape))
+                self.headers.setdefault(wire.lower(), (mname, header_reader(mshape)))
             elif location == "headers":
                 self.prefixed.append((mname, wire.lower()))
             elif location is None and mname != self.payload:
                 self.body_members = True
+
+
+_NO_KEYS: frozenset[str] = frozenset()
 
 
 class RestXMLProtocol:
@@ -177,8 +188,12 @@ class RestXMLProtocol:
         # longest path template. Requests alike in those get the same answer.
         self._traits: dict[str, tuple[frozenset[str], tuple[str, ...], tuple[str, ...], int]] = {}
         self._chosen: dict[tuple[Any, ...], str | None] = {}
-        self._outputs: dict[tuple[str, str], dict[str, tuple[str | None, str, Shape]]] = {}
+        self._outputs: dict[tuple[str, str], dict[str, tuple[str | None, str, _Formatter]]] = {}
         self._input_plans: dict[tuple[str, str], _Inputs] = {}
+        self._by_model: dict[OperationModel, _Inputs] = {}
+        self._outputs_by_model: dict[
+            OperationModel, dict[str, tuple[str | None, str, _Formatter]]
+        ] = {}
 
     def _routes_for(self, service: ServiceModel) -> list[_Route]:
         routes = self._routes.get(service.service_name)
@@ -220,14 +235,15 @@ class RestXMLProtocol:
         query = request.query
         headers = request.headers
         literals, valued, required, longest = self._service_traits(service)
+        # (List comprehensions: a generator's frames cost more than these few items.)
         key = (
             service.service_name,
             method,
             min(len(segments), longest + 1),
-            tuple(s if s in literals else "*" if s else "" for s in segments[: longest + 1]),
-            frozenset(query.keys()),
-            tuple(query.get(k) for k in valued),
-            tuple(h in headers for h in required),
+            tuple([s if s in literals else "*" if s else "" for s in segments[: longest + 1]]),
+            frozenset(query.keys()) if query else _NO_KEYS,
+            tuple([query.get(k) for k in valued]) if query else None,
+            tuple([h in headers for h in required]),
         )
         if key in self._chosen:
             return self._chosen[key]
@@ -287,19 +303,19 @@ class RestXMLProtocol:
         shape = operation.input_shape
         if shape is None:
             return {}
-        route = self._route(operation)
+        plan = self._by_model.get(operation) or self._inputs(operation, shape)
+        route = plan.route
         labels = _labels(route, self.full_path(request))
         if route.host_prefix is not None:
             match = route.host_prefix.match(request.host)
             if match:
                 labels.update(match.groupdict())
         params: dict[str, Any] = {}
-        plan = self._inputs(operation, shape)
-        for mname, wire, mshape in plan.labelled:
-            if mshape.serialization.get("hostLabel") and mname in labels:
-                params[mname] = _from_text(labels[mname], mshape)
-            elif wire in labels:
-                params[mname] = _from_text(labels[wire], mshape)
+        for mname, keys, read in plan.labelled:
+            for label in keys:
+                if label in labels:
+                    params[mname] = read(labels[label])
+                    break
         query = request.query
         for mname in plan.query_maps:
             params[mname] = {k: v for k, v in query.items()}
@@ -316,11 +332,12 @@ class RestXMLProtocol:
         # The request's few headers are looked up among the members, rather
         # than each of the dozens of header members among the headers.
         prefixed = plan.prefixed
+        header_members = plan.headers
         for name, value in request.headers.items():
             lower = name.lower()
-            found = plan.headers.get(lower)
+            found = header_members.get(lower)
             if found is not None and found[0] not in params:
-                params[found[0]] = _from_header(value, found[1])
+                params[found[0]] = found[1](value)
             for mname, prefix in prefixed:
                 if lower.startswith(prefix):
                     params.setdefault(mname, {})[lower[len(prefix):]] = value
@@ -352,8 +369,13 @@ class RestXMLProtocol:
         key = (operation.service_model.service_name, operation.name)
         plan = self._input_plans.get(key)
         if plan is None:
-            plan = _Inputs(shape)
+            plan = _Inputs(shape, self._route(operation))
             self._input_plans[key] = plan
+        # Found by the model object itself next time (botocore hands out one
+        # per operation and service model); a bound against models made anew.
+        if len(self._by_model) > 4096:
+            self._by_model.clear()
+        self._by_model[operation] = plan
         return plan
 
     # -- response ---------------------------------------------------------
@@ -367,26 +389,27 @@ class RestXMLProtocol:
             return response
         payload = shape.serialization.get("payload")
         body_members = False
-        members = self._output_members(operation, shape)
+        members = self._outputs_by_model.get(operation) or self._output_members(operation, shape)
+        headers = response.headers
         # The output names a few members; the shape may model dozens (HeadObject).
         for mname, value in output.items():
             found = members.get(mname)
             if found is None:
                 continue
-            location, wire, mshape = found
+            location, wire, format_ = found
             if location is None:
                 if mname != payload:
                     body_members = body_members or value is not None
                 continue
             if value is None:
                 continue
-            if location == "statusCode":
+            if location == "header":
+                headers[wire] = format_(value)
+            elif location == "statusCode":
                 response.status = int(value)
-            elif location == "header":
-                response.headers[wire] = _to_header(value, mshape)
             elif location == "headers":
                 for key, val in value.items():
-                    response.headers[f"{wire}{key}"] = str(val)
+                    headers[f"{wire}{key}"] = str(val)
         if payload is not None:
             pshape = shape.members[payload]
             value = output.get(payload)
@@ -410,8 +433,9 @@ class RestXMLProtocol:
 
     def _output_members(
         self, operation: OperationModel, shape: Shape
-    ) -> dict[str, tuple[str | None, str, Shape]]:
-        """Output member -> (location, wire name, shape), once per operation."""
+    ) -> dict[str, tuple[str | None, str, _Formatter]]:
+        """Output member -> (location, wire name, header formatter), once per
+        operation."""
         key = (operation.service_model.service_name, operation.name)
         members = self._outputs.get(key)
         if members is None:
@@ -419,11 +443,14 @@ class RestXMLProtocol:
                 mname: (
                     mshape.serialization.get("location"),
                     mshape.serialization.get("name", mname),
-                    mshape,
+                    header_formatter(mshape),
                 )
                 for mname, mshape in shape.members.items()
             }
             self._outputs[key] = members
+        if len(self._outputs_by_model) > 4096:
+            self._outputs_by_model.clear()
+        self._outputs_by_model[operation] = members
         return members
 
     def serialize_error(
@@ -508,7 +535,38 @@ def _from_text(text: str, shape: Shape) -> Any:
     return parse_scalar(text, shape.type_name)
 
 
+_Reader = Callable[[str], Any]
+
+_SCALAR_READERS: dict[str, _Reader] = {
+    "boolean": parse_bool,
+    "integer": parse_int,
+    "long": parse_int,
+    "float": parse_float,
+    "double": parse_float,
+    "timestamp": parse_timestamp,
+    "blob": b64decode,
+}
+
+
+def _text(text: str) -> str:
+    return text
+
+
+def header_reader(shape: Shape) -> _Reader:
+    """``_from_header`` for one shape, its type's decisions taken once: what
+    the request parser keeps per input header member."""
+    t = shape.type_name
+    if t == "list":
+        item = shape.member
+        return lambda text: [_from_text(v, item) for v in split_header_list(text)]
+    if t == "string" and shape.serialization.get("jsonvalue"):
+        return lambda text: _from_header(text, shape)
+    return _SCALAR_READERS.get(t, _text)
+
+
 def _from_header(text: str, shape: Shape) -> Any:
+    """A header member's value from its text, decided afresh for every value:
+    the specification ``header_reader``'s functions are tested against."""
     if shape.type_name == "list":
         return [_from_text(v, shape.member) for v in split_header_list(text)]
     if shape.type_name == "string" and shape.serialization.get("jsonvalue"):
@@ -555,7 +613,43 @@ def _quote_header_item(value: str) -> str:
     return value
 
 
+_Formatter = Callable[[Any], str]
+
+
+def _text_header(value: Any) -> str:
+    return value if type(value) is str else str(value)
+
+
+def _bool_header(value: Any) -> str:
+    return "true" if value else "false"
+
+
+def header_formatter(shape: Shape) -> _Formatter:
+    """``_to_header`` for one shape, its type's decisions taken once: what the
+    response serializer keeps per output member."""
+    t = shape.type_name
+    if t == "timestamp":
+        fmt = shape.serialization.get("timestampFormat", "rfc822")
+        if fmt == "rfc822":
+            return rfc822
+        return lambda value: format_timestamp(value, fmt)
+    if t == "boolean":
+        return _bool_header
+    if t in ("float", "double"):
+        return format_float
+    if t == "list":
+        item = header_formatter(shape.member)
+        return lambda value: ",".join(_quote_header_item(item(v)) for v in value)
+    if t == "blob":
+        return b64encode
+    if t == "string" and shape.serialization.get("jsonvalue"):
+        return lambda value: b64encode(json.dumps(value, separators=(",", ":")))
+    return _text_header
+
+
 def _to_header(value: Any, shape: Shape) -> str:
+    """A header's text from the shape, decided afresh for every value: the
+    specification ``header_formatter``'s functions are tested against."""
     t = shape.type_name
     if t == "timestamp":
         return format_timestamp(value, shape.serialization.get("timestampFormat", "rfc822"))
