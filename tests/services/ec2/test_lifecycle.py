@@ -5,6 +5,7 @@ after a restart, reboot, and terminated records expiring."""
 from __future__ import annotations
 
 import asyncio
+import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -289,3 +290,57 @@ async def test_instances_in_the_same_groups_share_one_ingress_reading(w: World) 
         {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080,
          "IpRanges": [{"CidrIp": "10.1.0.0/16"}]}]})
     assert ("tcp", 8080, 8080, "10.1.0.0/16") in w.ec2.ingress(docs[1])  # (at once)
+
+
+class GatedDriver(FakeComputeDriver):
+    """A fake driver whose launches wait for the test to let them finish."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.launching = asyncio.Event()
+
+    async def launch(self, spec: Any) -> None:
+        self.launching.set()
+        await self.gate.wait()
+        await super().launch(spec)
+
+
+def test_a_write_made_while_an_instance_boots_is_kept_when_it_runs(tmp_path: Path) -> None:
+    async def main() -> None:
+        w = World(tmp_path, GatedDriver())
+        await w.start()
+        try:
+            driver = w.driver
+            assert isinstance(driver, GatedDriver)
+            [iid] = w.run()
+            await asyncio.wait_for(driver.launching.wait(), 5)
+            w.ec2.create_tags(CALL, {"Resources": [iid], "Tags": [{"Key": "k", "Value": "v"}]})
+            driver.gate.set()
+            await w.settle(0.1)
+            [inst] = w.ec2.describe_instances(CALL, {"InstanceIds": [iid]})[
+                "Reservations"][0]["Instances"]
+            assert inst["State"]["Name"] == "running"
+            assert inst["Tags"] == [{"Key": "k", "Value": "v"}]  # (read again, not lost)
+        finally:
+            await w.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
+@scenario
+async def test_pending_to_running_does_not_read_an_unchanged_record_again(w: World) -> None:
+    reads: list[str] = []  # the transitions' own readings of instance records
+    get = w.store.resources.get
+
+    def counting(kind: str, account: str, region: str, id: str) -> Any:
+        if kind == "ec2:instance" and any(
+                f.name == "_transition" for f in traceback.extract_stack(limit=4)):
+            reads.append(id)
+        return get(kind, account, region, id)
+
+    w.store.resources.get = counting  # type: ignore[method-assign]
+    [iid] = w.run()
+    await w.settle(0.1)
+    assert w.state(iid) == "running"
+    assert reads == []  # (the reconcile's reading was used)

@@ -226,10 +226,29 @@ class EC2Core(Service):
             self._facts_rollbacks = rollbacks
         return self._facts
 
+    # Writes of each instance record (``written``), and of all of them at once
+    # (deletions, a reset): whether a record read before an ``await`` is still
+    # the stored one (see ``unchanged_since``).
+    _writes: dict[str, int] | None = None
+    _writes_epoch = 0
+
+    def written(self, instance_id: str) -> None:
+        """An instance record was written (by ``save``, or directly)."""
+        if self._writes is None:
+            self._writes = {}
+        self._writes[instance_id] = self._writes.get(instance_id, 0) + 1
+
+    def write_mark(self, instance_id: str) -> tuple[int, int, int]:
+        """A mark of the record's writes so far: the same later means no write
+        of it came between (nor any rollback)."""
+        return (self._writes_epoch, getattr(self.store, "rollbacks", 0),
+                (self._writes or {}).get(instance_id, 0))
+
     def save(self, doc: dict[str, Any]) -> None:
         # Its starts and stops, which the meter bills by the second.
         note_run(doc, self.now(), doc.get("state") == "running", str(doc.get("type", "")))
         self.store.resources.put(INSTANCE, doc["account"], doc["region"], doc["id"], doc)
+        self.written(doc["id"])
         current = self._index is not None and self._index.generation == self.generation
         self.generation += 1
         if self._facts is not None:
@@ -248,6 +267,7 @@ class EC2Core(Service):
 
     def records_changed(self) -> None:
         """Instance records were written other than by ``save`` (deleted, reset)."""
+        self._writes_epoch += 1
         self.generation += 1
         self.membership_generation += 1
         self.__dict__.pop("_membership", None)

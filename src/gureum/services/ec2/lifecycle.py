@@ -163,9 +163,16 @@ class Lifecycle(EC2Core):
         )
         return doc
 
-    def _transition(self, key: str, expected: str, **updates: Any) -> bool:
+    def _transition(self, key: str, expected: str, held: tuple[dict[str, Any], Any] | None = None,
+                    **updates: Any) -> bool:
+        """``held``: the record as read before an await, and its ``write_mark``
+        then: used as it is if nothing wrote the record since (no reading and
+        decoding it again at each pending -> running)."""
         with self.store.tx():
-            doc = self._get(key)
+            if held is not None and held[1] == self.write_mark(held[0]["id"]):
+                doc: dict[str, Any] | None = held[0]
+            else:
+                doc = self._get(key)
             if doc is None or doc["state"] != expected:
                 return False
             doc.update(updates)
@@ -188,7 +195,7 @@ class Lifecycle(EC2Core):
             return None
         state = doc["state"]
         if state == "pending":
-            return await self._boot(key, doc)
+            return await self._boot(key, doc, self.write_mark(instance_id))
         if state == "running":
             return await self._keep_running(key, doc)
         if state == "stopping":
@@ -211,7 +218,7 @@ class Lifecycle(EC2Core):
             return left
         return None  # stopped: nothing runs
 
-    async def _boot(self, key: str, doc: dict[str, Any]) -> float | None:
+    async def _boot(self, key: str, doc: dict[str, Any], mark: Any = None) -> float | None:
         self._adopt.discard(key)
         running = self.driver.running(doc["id"])  # (asked once: a new one has no launcher)
         if running and self.driver.booted(doc["id"]):
@@ -234,7 +241,8 @@ class Lifecycle(EC2Core):
                 return None
             if self.driver.booted(doc["id"]):  # the driver waited for the boot
                 self._boot_started.pop(key, None)
-                self._transition(key, "pending", state="running", state_reason=None)
+                self._transition(key, "pending", (doc, mark), state="running",
+                                 state_reason=None)
                 return CHECK_RUNNING
             return POLL
         started = self._boot_started.setdefault(key, self.env.clock.monotonic())

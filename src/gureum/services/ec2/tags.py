@@ -49,6 +49,8 @@ class TagOperations(EC2Core):
                 kind, key, doc = self._tagged(call, rid)
                 doc["tags"] = tagging.merge(doc.get("tags") or {}, added)
                 self.store.resources.put(kind, call.account, call.region, key, doc)
+                if kind == INSTANCE:
+                    self.written(key)
         self.generation += 1  # instance records may have changed
         return {}
 
@@ -63,6 +65,8 @@ class TagOperations(EC2Core):
                         del tags[k]
                 doc["tags"] = tags
                 self.store.resources.put(kind, call.account, call.region, key, doc)
+                if kind == INSTANCE:
+                    self.written(key)
         self.generation += 1  # instance records may have changed
         return {}
 
