@@ -436,3 +436,31 @@ def test_gureum_http_chooses_the_front() -> None:
     assert Settings.load(env={"GUREUM_HTTP": "aiohttp"}).http == "aiohttp"
     with pytest.raises(ValueError, match="GUREUM_HTTP"):
         Settings.load(env={"GUREUM_HTTP": "nginx"})
+
+
+def _send_all_then_read(port: int, data: bytes) -> bytes:
+    """Send all of ``data`` without reading, then read the answer to its end."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(data)
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+        return out
+
+
+def test_a_refused_request_keeps_reading_until_its_answer_is_read(tmp_path: Path) -> None:
+    # A connection closed with input unread sends the client a reset, which
+    # throws away the answer still waiting in its buffer: the client must
+    # see the 400, not "connection reset by peer".
+    async def test(answers: Answers, port: int) -> None:
+        for size in (300_000, 2_000_000):
+            endless = b"GET /echo HTTP/1.1\r\nX-Pad: " + b"p" * size
+            out = await in_thread(_send_all_then_read, port, endless)
+            assert out.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+            garbage = b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n\x00\x01 junk " + b"j" * size
+            out = await in_thread(_send_all_then_read, port, garbage)
+            assert out.startswith(b"HTTP/1.1 200 OK")
+            assert b"HTTP/1.1 400 Bad Request\r\n" in out
+
+    run(test, tmp_path)

@@ -31,6 +31,10 @@ MAX_HEAD = 256 * 1024  # bytes of a request line and headers
 KEEPALIVE = 75.0  # seconds an idle keep-alive connection is kept (as aiohttp)
 SMALL_FILE = 256 * 1024  # file bodies up to this size leave with their headers
 FILE_CHUNK = 1 << 20
+# Seconds a connection closed on a refused request still reads, and drops, what
+# the client sends: closing with input unread makes the kernel reset the
+# connection, and a reset throws away the answer waiting in the client's buffer.
+LINGER = 2.0
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 
@@ -63,6 +67,7 @@ class LeanProtocol(asyncio.Protocol):
         self._completed_in_chunk = 0
         self._handover_bytes: bytes | None = None
         self._broken = False  # a malformed request was read: nothing more is parsed
+        self._lingering = False  # answered and shut for writing: input is dropped
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._reading_paused = False
@@ -133,6 +138,8 @@ class LeanProtocol(asyncio.Protocol):
             self._bad_request()  # a head this long is no client's
 
     def eof_received(self) -> bool | None:
+        if self._lingering:
+            return None  # the client has read the answer and closed: close too
         request = self._parsing
         if request is not None and request._body is not None and not request.complete:
             # The body can never be complete: nothing more is answered.
@@ -276,7 +283,7 @@ class LeanProtocol(asyncio.Protocol):
         finally:
             self._task = None
             self._current = None
-        if self.transport is None or self.transport.is_closing():
+        if self.transport is None or self.transport.is_closing() or self._lingering:
             return
         if self._handover_bytes is not None:
             self._hand_over()
@@ -329,7 +336,30 @@ class LeanProtocol(asyncio.Protocol):
             f"Content-Length: {len(body)}\r\nDate: {http_date()}\r\nConnection: close\r\n\r\n"
             .encode() + body
         )
-        transport.close()
+        self._close_lingering()
+
+    def _close_lingering(self) -> None:
+        """Close after the answer has gone, reading and dropping input meanwhile.
+
+        The write side is shut (the client reads the answer, then its end), and
+        the socket is read until the client closes or ``LINGER`` seconds pass,
+        so that no unread input makes the kernel reset the connection."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        self._broken = True
+        self._lingering = True
+        try:
+            transport.write_eof()
+            transport.resume_reading()
+        except (OSError, RuntimeError, NotImplementedError, AttributeError):
+            transport.close()
+            return
+        self.loop.call_later(LINGER, self._end_linger)
+
+    def _end_linger(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
     def _abort(self) -> None:
         if self.transport is not None:
