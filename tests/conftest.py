@@ -71,3 +71,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             if path.startswith(prefixes):
                 item.add_marker(pytest.mark.xdist_group(group))
                 break
+        else:
+            if path.startswith("e2e/"):
+                # One worker per end-to-end module: its tests may share a gureum
+                # (a module fixture) and build on what the earlier ones made.
+                item.add_marker(pytest.mark.xdist_group(path.split("::", 1)[0]))

@@ -35,6 +35,8 @@ def test_restart_keeps_data_and_leaves_no_process() -> None:
                  "the node to come back with its data")
         wait_for(lambda: cli(primary["Address"], 6379, "GET", "g", check=False) == "kept too",
                  20, "the group to come back with its data")
+        # The replica is started once its primary answers: it may come a little later.
+        wait_for(lambda: len(redis_pids(g.data_dir)) == 3, 20, "all three servers back")
         assert len(redis_pids(g.data_dir)) == 3
 
         g.stop(kill=True)  # SIGKILL: the nodes die with their parent
