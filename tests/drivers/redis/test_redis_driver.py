@@ -98,3 +98,40 @@ def test_cluster_form_and_reshard(tmp_path: Path) -> None:
                 await driver.destroy(s.id)
 
     asyncio.run(main())
+
+
+def test_a_rebalance_cut_off_mid_slot_is_mended_by_the_next(tmp_path: Path) -> None:
+    # A rebalance interrupted while moving a slot (its process killed, a
+    # timeout under load) leaves the slot open: migrating on its owner,
+    # importing on its new node. redis-cli refuses to rebalance a cluster with
+    # open slots, so the next rebalance must close them first.
+    async def main() -> None:
+        driver = RedisServers(tmp_path)
+        specs = [spec(f"o{i}", 40 + i, cluster=True) for i in range(3)]
+        try:
+            await asyncio.gather(*(driver.start(s) for s in specs))
+            await driver.cluster_form([Shard("o0", (), ((0, 8191),)),
+                                       Shard("o1", (), ((8192, 16383),))])
+            payload = "\n".join(f"SET key:{i} {i}" for i in range(500)) + "\n"
+            subprocess.run(["redis-cli", "-c", "-h", specs[0].address, "-p", "6379"],
+                           input=payload, capture_output=True, text=True, check=True)
+            await driver.cluster_join("o0", [Shard("o2", (), ())])
+            slot = int(cli(specs[0], "CLUSTER", "KEYSLOT", "key:1"))
+            assert slot < 8192
+            source, target = await driver.cluster_id("o0"), await driver.cluster_id("o2")
+            cli(specs[2], "CLUSTER", "SETSLOT", str(slot), "IMPORTING", source)
+            cli(specs[0], "CLUSTER", "SETSLOT", str(slot), "MIGRATING", target)
+            await driver.cluster_rebalance("o0", {})
+            view = await driver.cluster_nodes("o0")
+            assert target in {n.node_id for n in view if n.primary and n.slots}
+            check = subprocess.run(["redis-cli", "--cluster", "check",
+                                    f"{specs[0].address}:6379"],
+                                   capture_output=True, text=True, timeout=30)
+            assert check.returncode == 0, check.stdout
+            assert sum(int(cli(s, "DBSIZE")) for s in specs) == 500
+            assert cli(specs[0], "GET", "key:1", cluster=True) == "1"
+        finally:
+            for s in specs:
+                await driver.destroy(s.id)
+
+    asyncio.run(main())

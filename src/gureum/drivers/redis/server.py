@@ -298,6 +298,13 @@ class RedisServers:
             # Gossip spreads a new node's view over a few heartbeats; redis-cli
             # refuses to rebalance while nodes disagree about the configuration.
             code, text = await self._cluster_cli("check", node)
+            if "slots are open" in text:
+                # A rebalance cut off while moving a slot (killed, timed out
+                # under load) left it migrating on one node and importing on
+                # another: nothing rebalances until it is closed, which
+                # redis-cli's fix does (it finishes or undoes the move).
+                await self._cluster_cli("fix", node)
+                return False
             return code == 0 and "[ERR]" not in text
 
         await self._until(agreed, "the cluster nodes to agree about the configuration")
