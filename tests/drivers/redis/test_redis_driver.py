@@ -26,6 +26,13 @@ def cli(spec: NodeSpec, *args: str, cluster: bool = False) -> str:
     return out.stdout.strip()
 
 
+def set_keys(spec: NodeSpec, keys: int) -> None:
+    """``key:0`` … set to their numbers, through the cluster ``spec`` is in."""
+    payload = "\n".join(f"SET key:{i} {i}" for i in range(keys)) + "\n"
+    subprocess.run(["redis-cli", "-c", "-h", spec.address, "-p", "6379"],
+                   input=payload, capture_output=True, text=True, check=True)
+
+
 def spec(id: str, n: int, **kw: object) -> NodeSpec:
     return NodeSpec(id=id, address=f"127.201.{os.getpid() % 200}.{n}", port=6379,
                     maxmemory=64 * MB, **kw)  # type: ignore[arg-type]
@@ -77,9 +84,7 @@ def test_cluster_form_and_reshard(tmp_path: Path) -> None:
                 Shard("n2", ("n3",), ((8192, 16383),)),
             ])
             keys = 2000
-            payload = "\n".join(f"SET key:{i} {i}" for i in range(keys)) + "\n"
-            subprocess.run(["redis-cli", "-c", "-h", specs[0].address, "-p", "6379"],
-                           input=payload, capture_output=True, text=True, check=True)
+            set_keys(specs[0], keys)
             total = sum(int(cli(s, "DBSIZE")) for s in (specs[0], specs[2]))
             assert total == keys
             await driver.cluster_join("n0", [Shard("n4", ("n5",), ())])
@@ -112,9 +117,7 @@ def test_a_rebalance_cut_off_mid_slot_is_mended_by_the_next(tmp_path: Path) -> N
             await asyncio.gather(*(driver.start(s) for s in specs))
             await driver.cluster_form([Shard("o0", (), ((0, 8191),)),
                                        Shard("o1", (), ((8192, 16383),))])
-            payload = "\n".join(f"SET key:{i} {i}" for i in range(500)) + "\n"
-            subprocess.run(["redis-cli", "-c", "-h", specs[0].address, "-p", "6379"],
-                           input=payload, capture_output=True, text=True, check=True)
+            set_keys(specs[0], 500)
             await driver.cluster_join("o0", [Shard("o2", (), ())])
             slot = int(cli(specs[0], "CLUSTER", "KEYSLOT", "key:1"))
             assert slot < 8192
