@@ -4,6 +4,8 @@ speed drifts, so only figures from one run compare):
 - a single PUT and a streamed GET of one large object (``--mib``, repeatable),
   MiB/s, median of ``--rounds``, with the server's CPU seconds;
 - 4 KiB objects from 16 client threads: server CPU ms per PUT, GET, HEAD,
+  gureum and moto running at once in ``--small-rounds`` alternating rounds,
+  the median of each server's rounds and the median of the per-round ratios;
   and the same requests against servers that answer 200 to everything with
   no S3 at all: gureum's own HTTP front (``gureum.httpfront``, the default
   front: "lean floor", the HTTP stack's share of gureum's figures) and bare
@@ -14,6 +16,10 @@ speed drifts, so only figures from one run compare):
 
     .venv/bin/python bench/s3.py [--mib 64 --mib 256] [--rounds 3] [--small 2000]
                                  [--list 10000] [--huge-gib 5]
+
+Server CPU is counted in nanoseconds by a cpuacct cgroup per server (as
+bench/ec2_run.py does; needs root), else from the 10 ms ticks of
+/proc/PID/stat (the header says which).
 
 gureum fsyncs every object before acknowledging it; moto keeps bytes in memory.
 """
@@ -32,7 +38,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +46,9 @@ import boto3
 from botocore.config import Config
 
 from gureum.testing.server import free_port, running_gureum
+
+sys.path.insert(0, str(Path(__file__).parent))
+from ec2_run import CpuGroup
 
 MiB = 1024 * 1024
 
@@ -53,9 +62,60 @@ def client(endpoint: str) -> Any:
     )
 
 
-def cpu_seconds(pid: int) -> float:
+def proc_cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Cpu:
+    """A server's CPU seconds so far: its own cpuacct cgroup (nanoseconds; the
+    server and all its threads, moved into it at start), or, without the
+    rights to make one, /proc/PID/stat's 10 ms ticks."""
+
+    exact = os.geteuid() == 0
+
+    def __init__(self, pid: int, name: str) -> None:
+        self.pid = pid
+        self.group: CpuGroup | None = None
+        if Cpu.exact:
+            try:
+                self.group = CpuGroup(f"gureum-bench-s3-{name}-{os.getpid()}")
+                self.group.add(pid)
+            except OSError:
+                Cpu.exact = False
+                self.group = None
+
+    @classmethod
+    def describe(cls) -> str:
+        return "in ns by cgroup" if cls.exact else "in 10 ms ticks of /proc/PID/stat"
+
+    def __call__(self) -> float:
+        if self.group is not None:
+            return self.group.ns() / 1e9
+        return proc_cpu_seconds(self.pid)
+
+    def close(self) -> None:
+        """Remove the group; a server still running goes back to the root group."""
+        if self.group is not None:
+            for pid in (self.group.path / "cgroup.procs").read_text().split():
+                try:
+                    (self.group.path.parent / "cgroup.procs").write_text(pid)
+                except OSError:
+                    pass
+            self.group.remove()
+
+
+def fmt_ratios(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f}x ({' '.join(f'{v:.2f}' for v in values)})"
+
+
+@contextmanager
+def cpu_of(pid: int, name: str) -> Iterator[Cpu]:
+    cpu = Cpu(pid, name)
+    try:
+        yield cpu
+    finally:
+        cpu.close()
 
 
 @contextmanager
@@ -81,7 +141,7 @@ def moto_server() -> Iterator[tuple[str, int]]:
         proc.wait(10)
 
 
-def measure(endpoint: str, pid: int, path: Path, rounds: int) -> dict[str, float]:
+def measure(endpoint: str, cpu_seconds: Cpu, path: Path, rounds: int) -> dict[str, float]:
     s3 = client(endpoint)
     bucket = f"bench-{os.getpid()}"
     s3.create_bucket(Bucket=bucket)
@@ -89,10 +149,10 @@ def measure(endpoint: str, pid: int, path: Path, rounds: int) -> dict[str, float
     put, get, put_cpu, get_cpu = [], [], [], []
 
     def timed(fn: Callable[[], None]) -> tuple[float, float]:
-        cpu = cpu_seconds(pid)
+        cpu = cpu_seconds()
         start = time.perf_counter()
         fn()
-        return time.perf_counter() - start, cpu_seconds(pid) - cpu
+        return time.perf_counter() - start, cpu_seconds() - cpu
 
     def do_put() -> None:
         with path.open("rb") as f:
@@ -117,19 +177,34 @@ def measure(endpoint: str, pid: int, path: Path, rounds: int) -> dict[str, float
             "put_cpu": statistics.median(put_cpu), "get_cpu": statistics.median(get_cpu)}
 
 
-def measure_small(endpoint: str, pid: int, count: int, threads: int = 16) -> dict[str, float]:
-    """Server CPU milliseconds per PUT, GET and HEAD of 4 KiB objects, 16 client threads."""
+class Small:
+    """Batches of PUT, GET and HEAD of 4 KiB objects from 16 client threads
+    against one server; each round writes keys of its own."""
+
+    def __init__(self, endpoint: str, cpu: Cpu, threads: int = 16) -> None:
+        self.clients = [client(endpoint) for _ in range(threads)]
+        self.cpu = cpu
+        self.bucket = f"small-{os.getpid()}"
+        self.clients[0].create_bucket(Bucket=self.bucket)
+        self.rounds = 0
+
+    def round(self, count: int) -> dict[str, float]:
+        self.rounds += 1
+        return measure_small(self.clients, self.bucket, self.cpu, count, f"r{self.rounds}-")
+
+
+def measure_small(clients: list[Any], bucket: str, cpu_seconds: Cpu, count: int,
+                  prefix: str = "") -> dict[str, float]:
+    """Server CPU milliseconds per PUT, GET and HEAD of 4 KiB objects, one client thread each."""
     from concurrent.futures import ThreadPoolExecutor
 
-    clients = [client(endpoint) for _ in range(threads)]
-    bucket = f"small-{os.getpid()}"
-    clients[0].create_bucket(Bucket=bucket)
+    threads = len(clients)
     data = os.urandom(4096)
     out: dict[str, float] = {}
 
     def run(op: str, i: int) -> None:
         s3 = clients[i % threads]
-        key = f"k{i:06d}"
+        key = f"{prefix}k{i:06d}"
         if op == "put":
             s3.put_object(Bucket=bucket, Key=key, Body=data)
         elif op == "get":
@@ -139,11 +214,11 @@ def measure_small(endpoint: str, pid: int, count: int, threads: int = 16) -> dic
 
     with ThreadPoolExecutor(threads) as pool:
         for op in ("put", "get", "head"):
-            cpu = cpu_seconds(pid)
+            cpu = cpu_seconds()
             start = time.perf_counter()
             list(pool.map(lambda i, op=op: run(op, i), range(count)))  # type: ignore[misc]
             out[f"{op}_wall"] = (time.perf_counter() - start) * 1000 / count
-            out[op] = (cpu_seconds(pid) - cpu) * 1000 / count
+            out[op] = (cpu_seconds() - cpu) * 1000 / count
     return out
 
 
@@ -207,7 +282,8 @@ def floor_server(code: str = FLOOR_SERVER) -> Iterator[tuple[str, int]]:
         proc.wait(10)
 
 
-def measure_list(endpoint: str, pid: int, keys: int, threads: int = 16) -> dict[str, float]:
+def measure_list(endpoint: str, cpu_seconds: Cpu, keys: int,
+                 threads: int = 16) -> dict[str, float]:
     """Server CPU ms per ListObjectsV2 page of 1,000 keys, over ``keys`` keys."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -222,7 +298,7 @@ def measure_list(endpoint: str, pid: int, keys: int, threads: int = 16) -> dict[
         list(pool.map(put, range(keys)))
     s3 = clients[0]
     pages = 0
-    cpu = cpu_seconds(pid)
+    cpu = cpu_seconds()
     start = time.perf_counter()
     for _ in range(3):
         token: dict[str, str] = {}
@@ -235,7 +311,7 @@ def measure_list(endpoint: str, pid: int, keys: int, threads: int = 16) -> dict[
                 break
             token = {"ContinuationToken": page["NextContinuationToken"]}
         assert seen == keys, seen
-    return {"page": (cpu_seconds(pid) - cpu) * 1000 / pages,
+    return {"page": (cpu_seconds() - cpu) * 1000 / pages,
             "page_wall": (time.perf_counter() - start) * 1000 / pages}
 
 
@@ -317,6 +393,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--small", type=int, default=2000,
                         help="4 KiB objects for the per-request CPU figures (0: skip)")
+    parser.add_argument("--small-rounds", type=int, default=3,
+                        help="alternating rounds of the small-object batches (median reported)")
+    parser.add_argument("--against", metavar="SRC",
+                        help="also run a gureum from the source tree SRC (its PYTHONPATH: "
+                             "an old commit's src/) in the same small rounds")
     parser.add_argument("--list", type=int, default=10000,
                         help="keys for the ListObjectsV2 figure (0: skip)")
     parser.add_argument("--huge-gib", type=int, default=0,
@@ -338,29 +419,43 @@ def main() -> None:
                     f.write(os.urandom(MiB))
         results: dict[str, dict[int, dict[str, float]]] = {"gureum": {}, "moto": {}}
         small: dict[str, dict[str, float]] = {}
+        rounds: dict[str, list[dict[str, float]]] = {}
         listing: dict[str, dict[str, float]] = {}
         huge: dict[str, float] = {}
-        with running_gureum() as g:
+        with ExitStack() as servers:
+            g = servers.enter_context(running_gureum())
+            gcpu = servers.enter_context(cpu_of(g.pid, "gureum"))
+            endpoint, pid = servers.enter_context(moto_server())
+            mcpu = servers.enter_context(cpu_of(pid, "moto"))
             for mib in sizes:
-                results["gureum"][mib] = measure(g.endpoint, g.pid, paths[mib], args.rounds)
+                results["gureum"][mib] = measure(g.endpoint, gcpu, paths[mib], args.rounds)
+                results["moto"][mib] = measure(endpoint, mcpu, paths[mib], args.rounds)
             if args.small:
-                small["gureum"] = measure_small(g.endpoint, g.pid, args.small)
+                sides = {"gureum": Small(g.endpoint, gcpu), "moto": Small(endpoint, mcpu)}
+                if args.against:
+                    other = servers.enter_context(running_gureum(
+                        env={"PYTHONPATH": str(Path(args.against).resolve())}))
+                    sides["against"] = Small(
+                        other.endpoint, servers.enter_context(cpu_of(other.pid, "against")))
+                for side in sides.values():  # warm: connections, caches, first writes
+                    side.round(min(200, args.small))
+                names = list(sides)
+                for r in range(args.small_rounds):
+                    for name in names if r % 2 == 0 else names[::-1]:
+                        rounds.setdefault(name, []).append(sides[name].round(args.small))
+                for name, rows in rounds.items():
+                    small[name] = {k: statistics.median(row[k] for row in rows) for k in rows[0]}
             if args.list:
-                listing["gureum"] = measure_list(g.endpoint, g.pid, args.list)
+                listing["gureum"] = measure_list(g.endpoint, gcpu, args.list)
+                listing["moto"] = measure_list(endpoint, mcpu, args.list)
             if args.huge_gib:
                 huge = measure_huge(g.endpoint, g.pid, args.huge_gib)
-        with moto_server() as (endpoint, pid):
-            for mib in sizes:
-                results["moto"][mib] = measure(endpoint, pid, paths[mib], args.rounds)
-            if args.small:
-                small["moto"] = measure_small(endpoint, pid, args.small)
-            if args.list:
-                listing["moto"] = measure_list(endpoint, pid, args.list)
         if args.small:
-            with floor_server(LEAN_FLOOR_SERVER) as (endpoint, pid):
-                small["lean floor"] = measure_small(endpoint, pid, args.small)
-            with floor_server() as (endpoint, pid):
-                small["aiohttp floor"] = measure_small(endpoint, pid, args.small)
+            for name, code in (("lean floor", LEAN_FLOOR_SERVER), ("aiohttp floor", FLOOR_SERVER)):
+                with floor_server(code) as (endpoint, pid), cpu_of(pid, "floor") as cpu:
+                    side = Small(endpoint, cpu)
+                    side.round(min(200, args.small))
+                    small[name] = side.round(args.small)
         for mib in sizes:
             print(f"\n{mib} MiB object, median of {args.rounds} rounds")
             print(f"{'server':8} {'PUT MiB/s':>10} {'GET MiB/s':>10} {'PUT cpu s':>10} "
@@ -373,15 +468,24 @@ def main() -> None:
             print(f"gureum/moto: PUT {g_['put'] / m_['put']:.2f}x, "
                   f"GET {g_['get'] / m_['get']:.2f}x")
         if small:
+            ops = ("put", "get", "head")
             print(f"\n4 KiB objects x {args.small}, 16 threads: server CPU ms per request"
-                  " (client wall ms per request)")
+                  f" (client wall ms per request), counted {Cpu.describe()}; gureum and moto"
+                  f" (and --against) in {args.small_rounds} alternating rounds, medians")
             for name, r in small.items():
                 print(f"{name:13} " + "  ".join(
-                    f"{op.upper()} {r[op]:.3f} ({r[op + '_wall']:.2f})"
-                    for op in ("put", "get", "head")))
-            gs, ms = small["gureum"], small["moto"]
-            print("moto/gureum CPU: " + ", ".join(
-                f"{op.upper()} {ms[op] / gs[op]:.1f}x" for op in ("put", "get", "head")))
+                    f"{op.upper()} {r[op]:.3f} ({r[op + '_wall']:.2f})" for op in ops))
+
+            def ratios(top: str, bottom: str) -> str:
+                return ", ".join(f"{op.upper()} " + fmt_ratios(
+                    [a[op] / b[op] for a, b in zip(rounds[top], rounds[bottom], strict=True)])
+                    for op in ops)
+
+            print(f"moto/gureum CPU, median of per-round ratios (each round's): "
+                  f"{ratios('moto', 'gureum')}")
+            if "against" in rounds:
+                print(f"against ({args.against})/gureum CPU, median of per-round ratios: "
+                      f"{ratios('against', 'gureum')}")
         if listing:
             print(f"\nListObjectsV2 over {args.list} keys: server CPU ms per 1,000-key page"
                   " (client wall ms)")
