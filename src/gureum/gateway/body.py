@@ -18,8 +18,10 @@ import os
 import select
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any, Protocol
 
+from gureum.drivers.blobs.pipeline import BatchWorker
 from gureum.errors import AWSError
 
 from .chunked import ChunkedDecoder, is_streaming
@@ -97,29 +99,35 @@ async def _raw(request: GatewayRequest) -> AsyncIterator[bytes]:
         yield chunk
 
 
-HASH_BATCH = 4 * 1024 * 1024  # bytes of a large body hashed per worker-thread hand-off
+HASH_BATCH = 1024 * 1024  # bytes of a large body handed to the hashing thread at once
 
 
 async def _checked(request: GatewayRequest, declared: str) -> AsyncIterator[bytes]:
-    """The body, its SHA-256 checked at the end. A large body is hashed in a
-    worker thread, one batch while the next arrives (hashlib lets go of the
-    GIL), so the event loop only receives: its thread was the slowest stage of
-    a large PUT, receiving and hashing in turn."""
+    """The body, its SHA-256 checked at the end. A large body is hashed by a
+    worker thread of its own, fed batch after batch while the next arrives
+    (hashlib lets go of the GIL), so the event loop only receives and the
+    hash never waits for the loop to hand it its next batch."""
     digest = hashlib.sha256()
     batch: list[bytes] = []
     batched = 0
-    pending: asyncio.Future[None] | None = None
-    async for chunk in request.content.iter_chunked(CHUNK):
-        batch.append(chunk)
-        batched += len(chunk)
-        if batched >= HASH_BATCH:
-            if pending is not None:
-                await pending
-            pending = asyncio.ensure_future(asyncio.to_thread(_update, digest, batch))
-            batch, batched = [], 0
-        yield chunk
-    if pending is not None:
-        await pending
+    worker: BatchWorker | None = None
+    try:
+        async for chunk in request.content.iter_chunked(CHUNK):
+            batch.append(chunk)
+            batched += len(chunk)
+            if batched >= HASH_BATCH:
+                if worker is None:
+                    worker = BatchWorker(partial(_update, digest), name="sha256")
+                worker.put(batch, batched)
+                batch, batched = [], 0
+                await worker.room()
+            yield chunk
+        if worker is not None:
+            await worker.finish()
+            worker = None
+    finally:
+        if worker is not None:
+            worker.stop()
     _update(digest, batch)
     if digest.hexdigest() != declared:
         raise AWSError(

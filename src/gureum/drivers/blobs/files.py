@@ -8,10 +8,10 @@ streams into ``.tmp-<key>-<random>`` in the final directory, hashing as it
 goes, then fsyncs the file, renames it over the final name and fsyncs the
 directory: after ``write`` returns the blob survives a crash, and before that
 nobody can see it. Temp files left by a crash are removed by ``sweep_temp``.
-File I/O runs in worker threads, one batch of about ``FLUSH_BYTES`` at a time,
-hashed in one thread and written in another while the next batch arrives; the
-kernel is asked to start writing each batch to disk at once, so the final
-fdatasync has little left.
+A large blob is hashed in one worker thread and written in another, each fed
+batches of about ``FLUSH_BYTES`` through a queue while the next ones arrive
+(``pipeline.BatchWorker``); the kernel is asked to start writing each batch to
+disk at once, so the final fdatasync has little left.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ import hashlib
 import os
 import secrets
 import stat
+import threading
 from collections.abc import AsyncIterable, Callable, Collection
+from functools import partial
 from io import BufferedReader
 from pathlib import Path
 
@@ -35,8 +37,9 @@ from gureum.drivers.blobs.base import (
     check_key,
     check_range,
 )
+from gureum.drivers.blobs.pipeline import BatchWorker
 
-FLUSH_BYTES = 4 * 1024 * 1024
+FLUSH_BYTES = 1024 * 1024
 _IOV_MAX = 512  # buffers per writev (Linux allows 1024)
 TEMP_PREFIX = ".tmp-"
 
@@ -81,51 +84,55 @@ class FileBlobStore:
         batch: list[bytes] = []
         batched = 0
         f: int | None = None  # the temp file's descriptor, once opened
-        # One batch is hashed in one worker thread and written in another (both
-        # release the GIL) while the next one arrives: receiving, hashing and
-        # writing overlap, and a batch costs the slowest of them.
-        pending: list[asyncio.Future[None]] = []
+        # A large blob is hashed by one worker thread and written by another
+        # (both let go of the GIL), each fed batch after batch while the next
+        # arrives: hashing (the slowest stage) runs from the first batch to the
+        # last without waiting for the others.
+        workers: list[BatchWorker] = []
         try:
             async for chunk in chunks:
                 batch.append(chunk)
                 batched += len(chunk)
                 if batched >= FLUSH_BYTES:
-                    if f is None:
+                    if not workers:
                         f = await asyncio.to_thread(self._open, tmp)
-                    if pending:
-                        await asyncio.gather(*pending)
-                    pending = [
-                        asyncio.ensure_future(asyncio.to_thread(_hash_batch, digests, batch)),
-                        asyncio.ensure_future(asyncio.to_thread(self._write_and_flush, f, batch)),
-                    ]
+                        workers = [BatchWorker(partial(_hash_batch, digests), name="blob-hash"),
+                                   BatchWorker(partial(self._write_and_flush, f),
+                                               name="blob-write")]
+                    for worker in workers:
+                        worker.put(batch, batched)
                     batch, batched = [], 0
-            if pending:
-                await asyncio.gather(*pending)
-                pending = []
+                    for worker in workers:
+                        await worker.room()
+            for worker in workers:
+                await worker.finish()
             # A small blob costs one hand-off to a thread: open, write, sync, rename.
             # The descriptor goes with it: _finish closes it, whatever happens.
             owned, f = f, None
             await asyncio.to_thread(self._finish, owned, tmp, final, digests, batch)
         except BaseException as exc:
-            running = [p for p in pending if not p.done()]
+            for worker in workers:
+                worker.stop()
+            running = [w.done for w in workers if not w.done.done()]
             if running and isinstance(exc, Exception):
+                # They end after their current batch: wait, then clean up here.
                 with contextlib.suppress(BaseException):
-                    await asyncio.wait(running)
-                running = [p for p in running if not p.done()]
-            for p in pending:
-                if p.done() and not p.cancelled():
-                    p.exception()  # retrieved: the first one is what propagates
+                    await asyncio.wait([asyncio.wrap_future(d) for d in running])
+                running = [d for d in running if not d.done()]
             if running:
-                # Cancelled while workers still hold the file: clean up once they let go.
+                # Workers still hold the file: clean up once they let go.
                 left = [len(running)]
+                lock = threading.Lock()
 
                 def release(_: object) -> None:
-                    left[0] -= 1
-                    if left[0] == 0:
+                    with lock:
+                        left[0] -= 1
+                        last = left[0] == 0
+                    if last:
                         _discard(f, tmp)
 
-                for p in running:
-                    p.add_done_callback(release)
+                for done in running:
+                    done.add_done_callback(release)
             else:
                 _discard(f, tmp)
             raise
