@@ -12,7 +12,7 @@ and of the launch server (its forks, the instances' launchers, are the
 instances' and are not counted, as in bench/ec2.py).
 
     .venv/bin/python bench/ec2_handle.py [--calls 200] [--profile] [--op RunInstances]
-        [--real]
+        [--real] [--base N]
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ async def idle_rate(cloud: object) -> float:
     return cpu(cloud) - start
 
 
-async def measure(cloud: object, op: str, calls: int, profile: bool) -> None:
+async def measure(cloud: object, op: str, calls: int, profile: bool, base: int = 0) -> None:
     gateway = cloud.gateway  # type: ignore[attr-defined]
     image = (await gateway.handle(signed({"Action": "DescribeImages"}))).text
     image_id = image.split("<imageId>")[1].split("<")[0]
@@ -103,6 +103,11 @@ async def measure(cloud: object, op: str, calls: int, profile: bool) -> None:
         return {"Action": "RunInstances", "ImageId": image_id, "MinCount": "1",
                 "MaxCount": "1", "InstanceType": "t3.nano"}
 
+    for _ in range(base):  # (kept up, not counted: does a launch cost more with them?)
+        response = await gateway.handle(signed({
+            "Action": "RunInstances", "ImageId": image_id, "MinCount": "1", "MaxCount": "1",
+            "InstanceType": "t3.nano"}))
+        assert response.status == 200, response.text
     await asyncio.sleep(SETTLE)
     idle = await idle_rate(cloud)
     rounds = [profile]
@@ -130,7 +135,7 @@ async def measure(cloud: object, op: str, calls: int, profile: bool) -> None:
               f"{helpers * 1e6 / calls:.0f} us){' (profiled)' if profiling else ''}")
         if profiling:
             stats = pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "cumulative"))
-            stats.print_stats(45)
+            stats.print_stats(*([os.environ["ONLY"]] if os.environ.get("ONLY") else []), 45)
             if os.environ.get("CALLERS"):
                 stats.print_callers(os.environ["CALLERS"])
             if os.environ.get("CALLEES"):
@@ -155,6 +160,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--op", choices=("RunInstances", "CreateTags"), default="RunInstances")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--base", type=int, default=0,
+                        help="instances launched first and kept up, not counted")
     parser.add_argument("--real", action="store_true",
                         help="real instances (the host's compute driver; root)")
     args = parser.parse_args()
@@ -172,7 +179,7 @@ def main() -> None:
         try:
             if cloud._warm_thread is not None:  # models loaded before measuring
                 await asyncio.to_thread(cloud._warm_thread.join)
-            await measure(cloud, args.op, args.calls, args.profile)
+            await measure(cloud, args.op, args.calls, args.profile, args.base)
         finally:
             await terminate_all(cloud)
             await cloud.stop()

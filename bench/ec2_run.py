@@ -23,7 +23,12 @@ settles again before the next round. A moto round: CALLS RunInstances calls
 (moto has nothing to finish after it answers). The ratio is taken per pair
 of rounds and the median reported, with the load average.
 
-    sudo .venv/bin/python bench/ec2_run.py [--rounds 3] [--calls 40]
+With ``--base N``, N idle instances are launched first and stay up through
+every round (not counted): whether a launch costs more the more instances
+there already are (work over every instance or every group member per launch)
+shows as the difference between ``--base 0`` and ``--base 40``.
+
+    sudo .venv/bin/python bench/ec2_run.py [--rounds 3] [--calls 40] [--base 0]
 """
 
 from __future__ import annotations
@@ -64,13 +69,15 @@ class CpuGroup:
         self.path.mkdir(exist_ok=True)
         self.parent = parent
 
-    def add(self, pid: int) -> None:
+    def add(self, pid: int, descendants: bool = True) -> None:
         """Move pid (all its threads) and its live descendants into the group."""
         pids = [pid]
         while pids:
             p = pids.pop()
             try:
                 (self.path / "cgroup.procs").write_text(str(p))
+                if not descendants:
+                    return
                 for task in Path(f"/proc/{p}/task").iterdir():
                     pids += [int(c) for c in (task / "children").read_text().split()]
             except OSError:
@@ -201,6 +208,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--calls", type=int, default=40)
+    parser.add_argument("--base", type=int, default=0,
+                        help="idle instances kept up through the rounds, not counted")
     args = parser.parse_args()
     group = CpuGroup(f"gureum-bench-{os.getpid()}")
     launches = CpuGroup("launch-server", group)
@@ -217,9 +226,16 @@ def main() -> None:
                                      InstanceType="t3.nano")["Instances"][0]["InstanceId"]
             ec2.get_waiter("instance_running").wait(InstanceIds=[warm],
                                                     WaiterConfig={"Delay": 0.5})
+            base = [ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                                      InstanceType="t3.nano")["Instances"][0]["InstanceId"]
+                    for _ in range(args.base)]
+            if base:
+                ec2.get_waiter("instance_running").wait(InstanceIds=base,
+                                                        WaiterConfig={"Delay": 0.5})
+                time.sleep(SETTLE)
             server = launch_server(g.pid)
-            if server is not None:
-                launches.add(server)
+            if server is not None:  # (not its forks: the instances' launchers and inits)
+                launches.add(server, descendants=False)
             for _ in range(args.rounds):
                 ours = gureum_round(group, launches, g.data_dir, ec2, image, args.calls)
                 theirs = moto.round(args.calls)
@@ -228,8 +244,8 @@ def main() -> None:
                              "moto": round(theirs, 3),
                              "ratio": round(ours["settled"] / theirs, 3)})
                 print(json.dumps(rows[-1]), file=sys.stderr)
-            ec2.terminate_instances(InstanceIds=[warm])
-            ec2.get_waiter("instance_terminated").wait(InstanceIds=[warm],
+            ec2.terminate_instances(InstanceIds=[warm, *base])
+            ec2.get_waiter("instance_terminated").wait(InstanceIds=[warm, *base],
                                                        WaiterConfig={"Delay": 0.5})
     finally:
         if moto is not None:
@@ -238,6 +254,7 @@ def main() -> None:
         group.remove()
     print(json.dumps({
         "load_average_1m": [round(x, 2) for x in loads],
+        "base_instances": args.base,
         "rounds": rows,
         "run_instances_ms": {
             "gureum_settled_median": round(statistics.median(r["settled"] for r in rows), 3),
