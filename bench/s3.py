@@ -2,7 +2,9 @@
 speed drifts, so only figures from one run compare):
 
 - a single PUT and a streamed GET of one large object (``--mib``, repeatable),
-  MiB/s, median of ``--rounds``, with the server's CPU seconds;
+  MiB/s and the server's CPU seconds, gureum and moto (and ``--against``) in
+  ``--rounds`` alternating rounds after a warm-up round each: the medians and
+  the median of the per-round ratios;
 - 4 KiB objects from 16 client threads: server CPU ms per PUT, GET, HEAD,
   gureum and moto running at once in ``--small-rounds`` alternating rounds,
   the median of each server's rounds and the median of the per-round ratios;
@@ -45,7 +47,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from gureum.testing.server import free_port, running_gureum
+from gureum.testing.server import RunningGureum, free_port, running_gureum
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ec2_run import CpuGroup
@@ -141,40 +143,60 @@ def moto_server() -> Iterator[tuple[str, int]]:
         proc.wait(10)
 
 
-def measure(endpoint: str, cpu_seconds: Cpu, path: Path, rounds: int) -> dict[str, float]:
-    s3 = client(endpoint)
-    bucket = f"bench-{os.getpid()}"
-    s3.create_bucket(Bucket=bucket)
-    size = path.stat().st_size
-    put, get, put_cpu, get_cpu = [], [], [], []
+class Large:
+    """A single PUT and a streamed GET of one large object against one server:
+    MiB/s and the server's CPU seconds of each, one round at a time."""
 
-    def timed(fn: Callable[[], None]) -> tuple[float, float]:
-        cpu = cpu_seconds()
+    def __init__(self, endpoint: str, cpu_seconds: Cpu, path: Path) -> None:
+        self.s3 = client(endpoint)
+        self.cpu_seconds = cpu_seconds
+        self.path = path
+        self.size = path.stat().st_size
+        self.bucket = f"bench-{os.getpid()}-{self.size // MiB}"
+        self.s3.create_bucket(Bucket=self.bucket)
+
+    def timed(self, fn: Callable[[], None]) -> tuple[float, float]:
+        cpu = self.cpu_seconds()
         start = time.perf_counter()
         fn()
-        return time.perf_counter() - start, cpu_seconds() - cpu
+        return time.perf_counter() - start, self.cpu_seconds() - cpu
 
-    def do_put() -> None:
-        with path.open("rb") as f:
-            s3.put_object(Bucket=bucket, Key="big", Body=f, ContentLength=size)
+    def put(self) -> None:
+        with self.path.open("rb") as f:
+            self.s3.put_object(Bucket=self.bucket, Key="big", Body=f, ContentLength=self.size)
 
-    def do_get() -> None:
-        body = s3.get_object(Bucket=bucket, Key="big")["Body"]
+    def get(self) -> None:
+        body = self.s3.get_object(Bucket=self.bucket, Key="big")["Body"]
         got = 0
         for chunk in body.iter_chunks(1 * MiB):
             got += len(chunk)
-        assert got == size
+        assert got == self.size
 
-    for _ in range(rounds):
-        seconds, cpu = timed(do_put)
-        put.append(size / MiB / seconds)
-        put_cpu.append(cpu)
-        seconds, cpu = timed(do_get)
-        get.append(size / MiB / seconds)
-        get_cpu.append(cpu)
-    s3.delete_object(Bucket=bucket, Key="big")
-    return {"put": statistics.median(put), "get": statistics.median(get),
-            "put_cpu": statistics.median(put_cpu), "get_cpu": statistics.median(get_cpu)}
+    def round(self) -> dict[str, float]:
+        put_s, put_cpu = self.timed(self.put)
+        get_s, get_cpu = self.timed(self.get)
+        return {"put": self.size / MiB / put_s, "get": self.size / MiB / get_s,
+                "put_cpu": put_cpu, "get_cpu": get_cpu}
+
+    def close(self) -> None:
+        self.s3.delete_object(Bucket=self.bucket, Key="big")
+        self.s3.delete_bucket(Bucket=self.bucket)
+
+
+def measure_large(sides: dict[str, Large], rounds: int) -> dict[str, list[dict[str, float]]]:
+    """One warm-up round each (connections, first writes), then ``rounds``
+    rounds taking the servers in turn, the order reversed every other round,
+    so that the machine's drift falls on every server alike."""
+    out: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
+    for side in sides.values():
+        side.round()
+    names = list(sides)
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            out[name].append(sides[name].round())
+    for side in sides.values():
+        side.close()
+    return out
 
 
 class Small:
@@ -397,7 +419,7 @@ def main() -> None:
                         help="alternating rounds of the small-object batches (median reported)")
     parser.add_argument("--against", metavar="SRC",
                         help="also run a gureum from the source tree SRC (its PYTHONPATH: "
-                             "an old commit's src/) in the same small rounds")
+                             "an old commit's src/) in the same small and large rounds")
     parser.add_argument("--list", type=int, default=10000,
                         help="keys for the ListObjectsV2 figure (0: skip)")
     parser.add_argument("--huge-gib", type=int, default=0,
@@ -417,7 +439,7 @@ def main() -> None:
             with paths[mib].open("wb") as f:
                 for _ in range(mib):
                     f.write(os.urandom(MiB))
-        results: dict[str, dict[int, dict[str, float]]] = {"gureum": {}, "moto": {}}
+        large_rounds: dict[int, dict[str, list[dict[str, float]]]] = {}
         small: dict[str, dict[str, float]] = {}
         rounds: dict[str, list[dict[str, float]]] = {}
         listing: dict[str, dict[str, float]] = {}
@@ -427,16 +449,28 @@ def main() -> None:
             gcpu = servers.enter_context(cpu_of(g.pid, "gureum"))
             endpoint, pid = servers.enter_context(moto_server())
             mcpu = servers.enter_context(cpu_of(pid, "moto"))
+            against_cpu: list[Cpu] = []
+
+            def against() -> RunningGureum:
+                """The gureum of --against, started on first use."""
+                if not against_server:
+                    other = servers.enter_context(running_gureum(
+                        env={"PYTHONPATH": str(Path(args.against).resolve())}))
+                    against_server.append(other)
+                    against_cpu.append(servers.enter_context(cpu_of(other.pid, "against")))
+                return against_server[0]
+
+            against_server: list[RunningGureum] = []
             for mib in sizes:
-                results["gureum"][mib] = measure(g.endpoint, gcpu, paths[mib], args.rounds)
-                results["moto"][mib] = measure(endpoint, mcpu, paths[mib], args.rounds)
+                large = {"gureum": Large(g.endpoint, gcpu, paths[mib]),
+                         "moto": Large(endpoint, mcpu, paths[mib])}
+                if args.against:
+                    large["against"] = Large(against().endpoint, against_cpu[0], paths[mib])
+                large_rounds[mib] = measure_large(large, args.rounds)
             if args.small:
                 sides = {"gureum": Small(g.endpoint, gcpu), "moto": Small(endpoint, mcpu)}
                 if args.against:
-                    other = servers.enter_context(running_gureum(
-                        env={"PYTHONPATH": str(Path(args.against).resolve())}))
-                    sides["against"] = Small(
-                        other.endpoint, servers.enter_context(cpu_of(other.pid, "against")))
+                    sides["against"] = Small(against().endpoint, against_cpu[0])
                 for side in sides.values():  # warm: connections, caches, first writes
                     side.round(min(200, args.small))
                 names = list(sides)
@@ -457,16 +491,20 @@ def main() -> None:
                     side.round(min(200, args.small))
                     small[name] = side.round(args.small)
         for mib in sizes:
-            print(f"\n{mib} MiB object, median of {args.rounds} rounds")
+            by_server = large_rounds[mib]
+            print(f"\n{mib} MiB object: {args.rounds} alternating rounds (after one warm-up"
+                  f" each), medians; server CPU counted {Cpu.describe()}")
             print(f"{'server':8} {'PUT MiB/s':>10} {'GET MiB/s':>10} {'PUT cpu s':>10} "
                   f"{'GET cpu s':>10}")
-            for name in ("gureum", "moto"):
-                r = results[name][mib]
-                print(f"{name:8} {r['put']:10.1f} {r['get']:10.1f} {r['put_cpu']:10.3f} "
-                      f"{r['get_cpu']:10.3f}")
-            g_, m_ = results["gureum"][mib], results["moto"][mib]
-            print(f"gureum/moto: PUT {g_['put'] / m_['put']:.2f}x, "
-                  f"GET {g_['get'] / m_['get']:.2f}x")
+            for server, runs in by_server.items():
+                med = {k: statistics.median(run[k] for run in runs) for k in runs[0]}
+                print(f"{server:8} {med['put']:10.1f} {med['get']:10.1f} {med['put_cpu']:10.3f} "
+                      f"{med['get_cpu']:10.3f}")
+            for server in [n for n in by_server if n != "moto"]:
+                pairs = list(zip(by_server[server], by_server["moto"], strict=True))
+                print(f"{server}/moto, median of per-round ratios (each round's): PUT "
+                      + fmt_ratios([a["put"] / b["put"] for a, b in pairs]) + ", GET "
+                      + fmt_ratios([a["get"] / b["get"] for a, b in pairs]))
         if small:
             ops = ("put", "get", "head")
             print(f"\n4 KiB objects x {args.small}, 16 threads: server CPU ms per request"
