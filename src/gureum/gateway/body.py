@@ -28,8 +28,6 @@ from .chunked import ChunkedDecoder, is_streaming
 from .request import GatewayRequest
 from .sigv4 import signing_key
 
-CHUNK = 256 * 1024
-
 
 class RequestBody:
     """The payload of one request, read once."""
@@ -95,7 +93,19 @@ def _lower(headers: Any) -> dict[str, str]:
 
 
 async def _raw(request: GatewayRequest) -> AsyncIterator[bytes]:
-    async for chunk in request.content.iter_chunked(CHUNK):
+    async for chunk in _received(request):
+        yield chunk
+
+
+async def _received(request: GatewayRequest) -> AsyncIterator[bytes]:
+    """The body's bytes as they were received, each piece as the socket gave
+    it: asking for pieces of a fixed size made the reader cut a received piece
+    and join the cut with the next, two copies of most bytes of a large body."""
+    content = request.content
+    while True:
+        chunk = await content.readany()
+        if not chunk:
+            return
         yield chunk
 
 
@@ -112,7 +122,7 @@ async def _checked(request: GatewayRequest, declared: str) -> AsyncIterator[byte
     batched = 0
     worker: BatchWorker | None = None
     try:
-        async for chunk in request.content.iter_chunked(CHUNK):
+        async for chunk in _received(request):
             batch.append(chunk)
             batched += len(chunk)
             if batched >= HASH_BATCH:
