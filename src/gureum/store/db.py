@@ -47,7 +47,9 @@ class Store:
         self._owner: asyncio.Task[object] | None = None
         self._commits = 0  # transactions committed (outermost only)
         self._synced = 0  # ... of which are known to be on disk
-        self._syncing: asyncio.Future[None] | None = None
+        # Callers of ``durable`` not yet answered: (commits they wait for, future).
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._sync_asked = False  # a sync is scheduled or under way
         self._syncer = _Syncer(path)
         self._closed = False
         # Transactions (or savepoints) rolled back so far: a cache kept in step with
@@ -114,42 +116,52 @@ class Store:
         this syncs it in the store's thread. A caller arriving while a sync is
         under way waits for it and, if its own commit came after that sync
         began, for one more, which then covers every caller waiting by then.
+        Each caller waits on a future of its own, all settled by one callback
+        when the sync ends (not a shielded shared future: that costs each
+        caller one more hop through the loop); a caller cancelled leaves the
+        others waiting.
         """
-        if self.path == MEMORY:
-            return
         target = self._commits
-        while self._synced < target:
-            if self._syncing is None:
-                # The sync starts at the loop's next pass, covering every
-                # commit made by then: requests whose bodies arrived in the
-                # same read commit meanwhile and share it, instead of waiting
-                # for the next one.
-                loop = asyncio.get_running_loop()
-                syncing = self._syncing = loop.create_future()
-                loop.call_soon(self._start_sync, loop, syncing)
-            elif self._syncing.done():
-                # Finished in this pass of the loop, its callback not run yet:
-                # awaiting it would not yield, and this loop would spin for ever.
-                await asyncio.sleep(0)
-                continue
-            await asyncio.shield(self._syncing)
+        if self._synced >= target or self.path == MEMORY:
+            return
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self._waiters.append((target, waiter))
+        if not self._sync_asked:
+            # The sync starts at the loop's next pass, covering every commit
+            # made by then: requests whose bodies arrived in the same read
+            # commit meanwhile and share it, instead of waiting for the next one.
+            self._sync_asked = True
+            loop.call_soon(self._start_sync, loop)
+        await waiter
 
-    def _start_sync(self, loop: asyncio.AbstractEventLoop, syncing: asyncio.Future[None]) -> None:
-        # (runs before the waiters resume: their wake-ups are scheduled after it)
-        syncing.add_done_callback(self._synced_to(self._commits))
+    def _start_sync(self, loop: asyncio.AbstractEventLoop) -> None:
+        upto = self._commits
         if self._closed:
             # Closed meanwhile: closing checkpointed the WAL into the synced
             # database; no sync thread is started again for it.
-            syncing.set_result(None)
+            self._settle(loop, upto, None)
             return
-        self._syncer.sync(loop, syncing)
+        self._syncer.sync(loop, lambda error: self._settle(loop, upto, error))
 
-    def _synced_to(self, upto: int) -> Callable[[asyncio.Future[None]], None]:
-        def done(syncing: asyncio.Future[None]) -> None:
-            self._syncing = None
-            if not syncing.cancelled() and syncing.exception() is None:
-                self._synced = max(self._synced, upto)
-        return done
+    def _settle(self, loop: asyncio.AbstractEventLoop, upto: int, error: OSError | None) -> None:
+        """A sync covering the first ``upto`` commits ended (``error``: it failed):
+        answer its waiters, and start the next sync for those it did not cover."""
+        if error is None:
+            self._synced = max(self._synced, upto)
+        waiting, self._waiters = self._waiters, []
+        for target, waiter in waiting:
+            if target > upto:
+                self._waiters.append((target, waiter))
+            elif not waiter.done():
+                if error is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(error)
+        if self._waiters:
+            self._start_sync(loop)
+        else:
+            self._sync_asked = False
 
     @property
     def in_transaction(self) -> bool:
@@ -255,20 +267,17 @@ class _Syncer:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._requests: queue.SimpleQueue[
-            tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None] = queue.SimpleQueue()
+            tuple[asyncio.AbstractEventLoop, Callable[[OSError | None], None]] | None
+        ] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
     def sync(self, loop: asyncio.AbstractEventLoop,
-             done: asyncio.Future[None] | None = None) -> asyncio.Future[None]:
-        """A future (``done``, or a new one) done once the WAL, as written now,
-        is on disk."""
-        if done is None:
-            done = loop.create_future()
+             done: Callable[[OSError | None], None]) -> None:
+        """Sync the WAL, as written now, then call ``done(error)`` in ``loop``."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="store-sync", daemon=True)
             self._thread.start()
         self._requests.put((loop, done))
-        return done
 
     def close(self) -> None:
         if self._thread is not None:
@@ -287,20 +296,11 @@ class _Syncer:
                     error = exc
                     fd = None
                 try:
-                    loop.call_soon_threadsafe(_settle, done, error)
+                    loop.call_soon_threadsafe(done, error)
                 except RuntimeError:  # that loop is closed: nobody waits
                     pass
         finally:
             _close(fd)
-
-
-def _settle(done: asyncio.Future[None], error: OSError | None) -> None:
-    if done.cancelled():
-        return
-    if error is None:
-        done.set_result(None)
-    else:
-        done.set_exception(error)
 
 
 def _sync_wal(path: Path, fd: int | None) -> int | None:
