@@ -344,3 +344,76 @@ async def test_pending_to_running_does_not_read_an_unchanged_record_again(w: Wor
     await w.settle(0.1)
     assert w.state(iid) == "running"
     assert reads == []  # (the reconcile's reading was used)
+
+
+def _allowed(w: World, instance_id: str) -> set[str]:
+    return {rule[3] for rule in w.driver.guests_[instance_id].spec.ingress or ()}
+
+
+@scenario
+async def test_a_burst_of_launches_reads_the_members_once_and_settles_them_all(
+        w: World) -> None:
+    """Each launch of a burst changes the default group's membership: its
+    launches use one reading of the members (not one each, a pass over every
+    instance per launch), and the burst's membership settle makes every
+    member's rules list every member."""
+    reads = 0
+    real = w.ec2.group_member_ips
+
+    def counted(*args: Any) -> list[str]:
+        nonlocal reads
+        reads += 1
+        return real(*args)
+
+    w.ec2.group_member_ips = counted  # type: ignore[method-assign]
+    ids = []
+    for _ in range(6):
+        ids += w.run()
+        await w.settle(0.05)  # (each launched before the next call)
+    assert {w.state(i) for i in ids} == {"running"}
+    assert reads == 1  # (one each before)
+    await w.settle(10)
+    addresses = {f"{w.driver.guests_[i].spec.address}/32" for i in ids}
+    for i in ids:
+        assert addresses <= _allowed(w, i)
+
+
+class SlowBoot(FakeComputeDriver):
+    """A fake driver whose guests in ``slow`` have not finished booting."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slow: set[str] = set()
+
+    def booted(self, id: str) -> bool:
+        return id not in self.slow and super().booted(id)
+
+
+def test_a_launch_still_booting_at_its_bursts_settle_gets_the_members_when_it_runs(
+        tmp_path: Path) -> None:
+    async def main() -> None:
+        driver = SlowBoot()
+        w = World(tmp_path, driver)
+        await w.start()
+        try:
+            [first] = w.run()
+            await w.settle(0.05)
+            [late] = w.run()
+            driver.slow.add(late)
+            await w.settle(0.05)
+            assert w.state(late) == "pending"
+            # (launched with the burst's earlier reading of the members: not itself)
+            address = f"{w.driver.guests_[late].spec.address}/32"
+            assert address not in _allowed(w, late)
+            await w.settle(5)  # the membership settle: the running member gets it
+            assert address in _allowed(w, first)
+            assert w.state(late) == "pending"
+            driver.slow.discard(late)
+            await w.settle(0.1)
+            assert w.state(late) == "running"
+            assert {address, f"{w.driver.guests_[first].spec.address}/32"} <= _allowed(w, late)
+        finally:
+            await w.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+

@@ -46,6 +46,8 @@ class InstanceIndex:
     # (account, region) -> running instances and their groups
     running: dict[tuple[str, str], list[tuple[str, set[str]]]] = field(default_factory=dict)
     networks: list[tuple[str, str]] = field(default_factory=list)  # (vpc id, cidr) in use
+    # subnet cidr -> how many of its lowest addresses are all in ``ips``
+    scan_from: dict[str, int] = field(default_factory=dict)
 
 
 class Facts(NamedTuple):
@@ -164,6 +166,10 @@ class EC2Core(Service):
 
     def publish_names(self, docs: list[dict[str, Any]]) -> None:
         """New instances' private DNS names are to resolve (see ``Lifecycle``)."""
+
+    def launching(self, docs: list[dict[str, Any]]) -> None:
+        """New instances' records as just saved, for the instance loop's first
+        look at them (see ``Lifecycle``)."""
 
     def instance(self, call: Call, instance_id: str) -> dict[str, Any]:
         check_instance_id(instance_id)

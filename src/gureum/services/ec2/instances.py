@@ -139,10 +139,11 @@ class InstanceOperations(SecurityGroupOperations, ImageOperations):
                 }
                 self.save(doc)
                 docs.append(doc)
+        self.launching(docs)
         for doc in docs:
             self.wake(call.account, call.region, doc["id"])
         self.publish_names(docs)
-        self.groups_changed(call, {g["GroupId"] for g in groups})
+        self.groups_changed(call, {g["GroupId"] for g in groups}, launched=True)
         return self._reservation(docs)
 
     def _reservation(self, docs: list[dict[str, Any]]) -> dict[str, Any]:

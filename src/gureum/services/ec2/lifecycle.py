@@ -62,6 +62,10 @@ class Lifecycle(EC2Core):
         self._adopt = set()
         self._boot_started = {}
         self._applied = {}
+        # New instances' records as RunInstances saved them, and their write marks.
+        self._launching: dict[str, tuple[dict[str, Any], Any]] = {}
+        # Instances launched with the rules of an earlier membership (see ``ingress``).
+        self._stale: dict[str, tuple[str, str]] = {}  # (id -> its account and region)
         self._members: dict[str, list[str]] = {}
         self._members_generation = -1
         # (account, region, group ids) -> (generations, read at, rules)
@@ -90,6 +94,8 @@ class Lifecycle(EC2Core):
 
     async def reset(self) -> None:
         self.records_changed()
+        self._launching.clear()
+        self._stale.clear()
         for guest in self.driver.guests():
             await self.driver.destroy(guest)
         await self.driver.shutdown()
@@ -106,6 +112,12 @@ class Lifecycle(EC2Core):
         for doc in docs:
             self.private_names.put(doc["id"], doc.get("fqdn"), doc.get("ip"))
 
+    def launching(self, docs: list[dict[str, Any]]) -> None:
+        # The first reconcile of each uses the record as saved if nothing wrote it
+        # since (no reading and decoding it again, ~25 us a launch).
+        for doc in docs:
+            self._launching[doc["id"]] = (doc, self.write_mark(doc["id"]))
+
     async def resync(self) -> Iterable[str]:
         docs = self.store.resources.list(INSTANCE)
         keys = [loop_key(d["account"], d["region"], d["id"]) for d in docs]
@@ -113,25 +125,34 @@ class Lifecycle(EC2Core):
         keys += [loop_key("", "", g) for g in self.driver.guests() if g not in known]
         return keys
 
-    def ingress(self, doc: dict[str, Any]) -> Ingress:
+    def ingress(self, doc: dict[str, Any], launching: bool = False) -> Ingress:
         """What the instance's groups let in. Instances in the same groups share
         one reading (and one tuple): a membership change rewrites the rules of
-        every member, and each used to read every member's address again."""
+        every member, and each used to read every member's address again.
+
+        ``launching``: for a new instance of a burst, the reading of its groups
+        made less than INGRESS_FRESH ago is used even if members came since
+        (each launch of a burst changes the membership: each read every member's
+        address and rendered rules for all of them again, work that grew with
+        the instances there). The rules themselves are current; the members that
+        came meanwhile are applied with the burst's membership settle."""
         if self._members_generation != self.membership_generation:
             self._members.clear()
-            self._ingress.clear()
             self._members_generation = self.membership_generation
         key = (doc["account"], doc["region"],
                tuple(g["GroupId"] for g in doc.get("security_groups") or ()))
-        generations = (self.membership_generation, self.rules_generation)
         now = self.env.clock.monotonic()
         found = self._ingress.get(key)
-        if found is not None and found[0] == generations and now - found[1] < INGRESS_FRESH:
+        if (found is not None and found[0][1] == self.rules_generation
+                and (launching or found[0][0] == self.membership_generation)
+                and now - found[1] < INGRESS_FRESH):
             return found[2]
         # Instances' addresses per group are read again only after a change of them.
         rules = instance_ingress(self.store, doc, self.env.extras.get(MEMBERS_KEY),
                                  self._members, self.group_member_ips)
-        self._ingress[key] = (generations, now, rules)
+        if len(self._ingress) > 256:
+            self._ingress.clear()
+        self._ingress[key] = ((self.membership_generation, self.rules_generation), now, rules)
         return rules
 
     def spec(self, doc: dict[str, Any], ingress: Ingress | None = None) -> GuestSpec:
@@ -153,11 +174,20 @@ class Lifecycle(EC2Core):
         key = self.store.resources.get(KEYPAIR, doc["account"], doc["region"], doc["key_name"])
         return str(key["public_key"]) if key is not None else None
 
-    async def _launch(self, doc: dict[str, Any]) -> None:
-        spec = self.spec(doc)
+    async def _launch(self, doc: dict[str, Any], first: bool = False) -> None:
+        """``first``: a new instance's first boot (see ``ingress``)."""
+        ingress = self.ingress(doc, launching=first)
+        used = self._ingress.get((doc["account"], doc["region"], tuple(
+            g["GroupId"] for g in doc.get("security_groups") or ())))
+        stale = used is not None and used[0][0] != self.membership_generation
+        spec = self.spec(doc, ingress)
         await self.metadata.ensure(self.driver)
         await self.driver.launch(spec)
         self._applied[doc["id"]] = spec.ingress
+        if stale:
+            self._stale[doc["id"]] = (doc["account"], doc["region"])  # (see ``_settled``)
+        else:
+            self._stale.pop(doc["id"], None)
 
     async def _apply_ingress(self, doc: dict[str, Any]) -> None:
         """Re-apply the instance's security group rules if they changed."""
@@ -165,6 +195,15 @@ class Lifecycle(EC2Core):
         if self._applied.get(doc["id"]) != ingress:
             await self.driver.update_ingress(self.spec(doc, ingress))
             self._applied[doc["id"]] = ingress
+        self._stale.pop(doc["id"], None)
+
+    async def _settled(self, doc: dict[str, Any]) -> None:
+        """A new instance turned running: if it was launched with the rules of
+        an earlier membership and the membership settle of its burst has come
+        (it found it pending), its rules are brought up to date now; else that
+        settle wakes it."""
+        if doc["id"] in self._stale and (doc["account"], doc["region"]) not in self.settling:
+            await self._apply_ingress(doc)
 
     def _get(self, key: str) -> dict[str, Any] | None:
         account, region, instance_id = key.split("|")
@@ -192,11 +231,21 @@ class Lifecycle(EC2Core):
     async def reconcile(self, key: str) -> float | None:
         account, region, instance_id = key.split("|")
         if instance_id == SETTLE_KEY:
-            return self.settle_members(account, region)
-        doc = self._get(key)
+            later = self.settle_members(account, region)
+            if later is None:
+                for stale, where in self._stale.items():  # (see ``_settled``)
+                    if where == (account, region):
+                        self.wake(account, region, stale)
+            return later
+        held = self._launching.pop(instance_id, None) if self._launching else None
+        if held is not None and held[1] == self.write_mark(instance_id):
+            doc: dict[str, Any] | None = held[0]
+        else:
+            doc = self._get(key)
         # The private DNS name resolves while the instance has its address.
         if doc is None or doc["state"] in ("shutting-down", "terminated"):
             self.private_names.drop(instance_id)
+            self._stale.pop(instance_id, None)
         else:
             self.private_names.put(instance_id, doc.get("fqdn"), doc.get("ip"))
         if doc is None:
@@ -233,7 +282,8 @@ class Lifecycle(EC2Core):
         running = self.driver.running(doc["id"])  # (asked once: a new one has no launcher)
         if running and self.driver.booted(doc["id"]):
             self._boot_started.pop(key, None)
-            self._transition(key, "pending", state="running", state_reason=None)
+            if self._transition(key, "pending", state="running", state_reason=None):
+                await self._settled(doc)
             return CHECK_RUNNING
         if not running:
             started = self._boot_started.get(key)
@@ -245,14 +295,16 @@ class Lifecycle(EC2Core):
                     "Server.InternalError", "Server.InternalError: Instance failed to boot"])
                 return None
             self._boot_started[key] = self.env.clock.monotonic()
-            await self._launch(doc)  # (which makes sure the metadata service runs)
+            # (which makes sure the metadata service runs)
+            await self._launch(doc, first=True)
             if doc["id"] not in self.facts():  # deleted meanwhile
                 await self.driver.destroy(doc["id"])
                 return None
             if self.driver.booted(doc["id"]):  # the driver waited for the boot
                 self._boot_started.pop(key, None)
-                self._transition(key, "pending", (doc, mark), state="running",
-                                 state_reason=None)
+                if self._transition(key, "pending", (doc, mark), state="running",
+                                    state_reason=None):
+                    await self._settled(doc)
                 return CHECK_RUNNING
             return POLL
         started = self._boot_started.setdefault(key, self.env.clock.monotonic())

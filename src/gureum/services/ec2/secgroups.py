@@ -268,11 +268,15 @@ class SecurityGroupOperations(VpcOperations):
         return [{"GroupId": g["id"], "GroupName": g["name"]}
                 for g in {g["id"]: g for g in found}.values()]
 
-    def groups_changed(self, call: Call, members_of: set[str] | None = None) -> None:
+    def groups_changed(self, call: Call, members_of: set[str] | None = None,
+                       launched: bool = False) -> None:
         """Wake the running instances whose ingress may have changed: all of the
         region's, or (``members_of``: groups whose membership changed) those in a
-        group with a rule naming one of these groups."""
-        self.rules_generation += 1
+        group with a rule naming one of these groups. ``launched``: by new
+        instances, whose records' saves have said so (``membership_generation``):
+        the rules themselves did not change."""
+        if not launched:
+            self.rules_generation += 1
         affected: set[str] | None = None
         if members_of is not None:
             # (each launch asks: the groups are read again only after a change of them)
