@@ -100,3 +100,40 @@ def test_a_failing_disk_write_fails_the_blob_write_and_leaves_no_file(
     assert writes[0] >= 1
     assert not store.path("k")
     assert [p for p in store.root.rglob("*") if p.is_file()] == []
+
+
+def test_a_large_blob_gets_its_md5_and_every_checksum_from_the_worker_threads(
+    tmp_path: Path,
+) -> None:
+    """Beyond the first batch, MD5 and the other checksums are computed by two
+    workers fed the same batches: every value is the digest of all the bytes."""
+    import hashlib
+    import os
+    import zlib
+
+    from awscrt import checksums as crt
+
+    pieces = [os.urandom(100_000 + i) for i in range(60)]  # ~6 MiB, odd sizes
+    body = b"".join(pieces)
+    store = FileBlobStore(tmp_path / "b")
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for piece in pieces:
+            yield piece
+
+    async def main() -> None:
+        info = await store.write(
+            "k", chunks(), checksums=["sha256", "sha1", "crc32", "crc32c", "crc64nvme"])
+        assert info.size == len(body) > 4 * FLUSH_BYTES
+        assert info.md5 == hashlib.md5(body).hexdigest()
+        assert info.checksums == {
+            "sha256": hashlib.sha256(body).hexdigest(),
+            "sha1": hashlib.sha1(body).hexdigest(),
+            "crc32": f"{zlib.crc32(body):08x}",
+            "crc32c": f"{crt.crc32c(body):08x}",
+            "crc64nvme": f"{crt.crc64nvme(body):016x}",
+        }
+        path = store.path("k")
+        assert path is not None and path.read_bytes() == body
+
+    asyncio.run(main())

@@ -148,8 +148,20 @@ class Digests:
         self._crc_values = [0] * len(self._crcs)
 
     def update(self, data: bytes) -> None:
+        self.update_md5(data)
+        self.update_checksums(data)
+
+    @property
+    def has_checksums(self) -> bool:
+        return bool(self._hashes or self._crcs)
+
+    def update_md5(self, data: bytes) -> None:
+        """The size and MD5 only: with ``update_checksums`` the two halves of
+        ``update``, which may run in two threads (each fed the same bytes in order)."""
         self.size += len(data)
         self._md5.update(data)
+
+    def update_checksums(self, data: bytes) -> None:
         for h in self._hashes.values():
             h.update(data)
         for i, (_, fn, _) in enumerate(self._crcs):

@@ -8,7 +8,8 @@ streams into ``.tmp-<key>-<random>`` in the final directory, hashing as it
 goes, then fsyncs the file, renames it over the final name and fsyncs the
 directory: after ``write`` returns the blob survives a crash, and before that
 nobody can see it. Temp files left by a crash are removed by ``sweep_temp``.
-A large blob is hashed in one worker thread and written in another, each fed
+A large blob's MD5 is computed in one worker thread, its other checksums (if
+asked for) in a second, and it is written in a third, each fed
 batches of about ``FLUSH_BYTES`` through a queue while the next ones arrive
 (``pipeline.BatchWorker``); the kernel is asked to start writing each batch to
 disk at once, so the final fdatasync has little left.
@@ -84,9 +85,9 @@ class FileBlobStore:
         batch: list[bytes] = []
         batched = 0
         f: int | None = None  # the temp file's descriptor, once opened
-        # A large blob is hashed by one worker thread and written by another
-        # (both let go of the GIL), each fed batch after batch while the next
-        # arrives: hashing (the slowest stage) runs from the first batch to the
+        # A large blob's MD5, its other checksums and its writing each have a
+        # worker thread (all let go of the GIL), fed batch after batch while the
+        # next arrives: MD5 (the slowest stage) runs from the first batch to the
         # last without waiting for the others.
         workers: list[BatchWorker] = []
         try:
@@ -96,9 +97,12 @@ class FileBlobStore:
                 if batched >= FLUSH_BYTES:
                     if not workers:
                         f = await asyncio.to_thread(self._open, tmp)
-                        workers = [BatchWorker(partial(_hash_batch, digests), name="blob-hash"),
+                        workers = [BatchWorker(partial(_md5_batch, digests), name="blob-md5"),
                                    BatchWorker(partial(self._write_and_flush, f),
                                                name="blob-write")]
+                        if digests.has_checksums:  # beside MD5, not after it
+                            workers.append(BatchWorker(partial(_checksum_batch, digests),
+                                                       name="blob-checksums"))
                     for worker in workers:
                         worker.put(batch, batched)
                     batch, batched = [], 0
@@ -272,6 +276,16 @@ def _write_batch(f: int, digests: Digests, batch: list[bytes]) -> None:
 def _hash_batch(digests: Digests, batch: list[bytes]) -> None:
     for chunk in batch:
         digests.update(chunk)
+
+
+def _md5_batch(digests: Digests, batch: list[bytes]) -> None:
+    for chunk in batch:
+        digests.update_md5(chunk)
+
+
+def _checksum_batch(digests: Digests, batch: list[bytes]) -> None:
+    for chunk in batch:
+        digests.update_checksums(chunk)
 
 
 def _write_chunks(f: int, batch: list[bytes]) -> None:
