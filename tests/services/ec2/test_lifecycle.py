@@ -417,3 +417,27 @@ def test_a_launch_still_booting_at_its_bursts_settle_gets_the_members_when_it_ru
 
     asyncio.run(asyncio.wait_for(main(), 30))
 
+
+@scenario
+async def test_a_reconcile_reads_a_record_again_only_after_a_write(w: World) -> None:
+    reads: list[str] = []  # the instance loop's readings of instance records
+    get = w.store.resources.get
+
+    def counting(kind: str, account: str, region: str, id: str) -> Any:
+        if kind == "ec2:instance" and any(
+                f.name == "reconcile" for f in traceback.extract_stack(limit=5)):
+            reads.append(id)
+        return get(kind, account, region, id)
+
+    w.store.resources.get = counting  # type: ignore[method-assign]
+    [iid] = w.run()
+    await w.settle(0.1)
+    assert w.state(iid) == "running"
+    await w.settle(30)  # (periodic checks)
+    assert reads == []  # (the record as RunInstances saved it, then as saved running)
+    w.ec2.create_tags(CALL, {"Resources": [iid], "Tags": [{"Key": "k", "Value": "v"}]})
+    w.ec2.wake(CALL.account, CALL.region, iid)
+    await w.settle(0.1)
+    assert reads == [iid]  # (written meanwhile: read again)
+    await w.settle(30)
+    assert reads == [iid]

@@ -62,8 +62,11 @@ class Lifecycle(EC2Core):
         self._adopt = set()
         self._boot_started = {}
         self._applied = {}
-        # New instances' records as RunInstances saved them, and their write marks.
-        self._launching: dict[str, tuple[dict[str, Any], Any]] = {}
+        # Instance records as last read or saved here, with their write marks then:
+        # a reconcile uses the record as it is kept if nothing wrote it since (no
+        # reading and decoding it again, ~25 us, at each launch, periodic check
+        # and membership settle of each instance).
+        self._docs: dict[str, tuple[dict[str, Any], Any]] = {}
         # Instances launched with the rules of an earlier membership (see ``ingress``).
         self._stale: dict[str, tuple[str, str]] = {}  # (id -> its account and region)
         self._members: dict[str, list[str]] = {}
@@ -94,7 +97,7 @@ class Lifecycle(EC2Core):
 
     async def reset(self) -> None:
         self.records_changed()
-        self._launching.clear()
+        self._docs.clear()
         self._stale.clear()
         for guest in self.driver.guests():
             await self.driver.destroy(guest)
@@ -113,10 +116,8 @@ class Lifecycle(EC2Core):
             self.private_names.put(doc["id"], doc.get("fqdn"), doc.get("ip"))
 
     def launching(self, docs: list[dict[str, Any]]) -> None:
-        # The first reconcile of each uses the record as saved if nothing wrote it
-        # since (no reading and decoding it again, ~25 us a launch).
-        for doc in docs:
-            self._launching[doc["id"]] = (doc, self.write_mark(doc["id"]))
+        for doc in docs:  # (as saved: see ``_docs``)
+            self._docs[doc["id"]] = (doc, self.write_mark(doc["id"]))
 
     async def resync(self) -> Iterable[str]:
         docs = self.store.resources.list(INSTANCE)
@@ -226,6 +227,7 @@ class Lifecycle(EC2Core):
                 return False
             doc.update(updates)
             self.save(doc)
+            self._docs[doc["id"]] = (doc, self.write_mark(doc["id"]))  # (as saved)
             return True
 
     async def reconcile(self, key: str) -> float | None:
@@ -237,15 +239,21 @@ class Lifecycle(EC2Core):
                     if where == (account, region):
                         self.wake(account, region, stale)
             return later
-        held = self._launching.pop(instance_id, None) if self._launching else None
-        if held is not None and held[1] == self.write_mark(instance_id):
-            doc: dict[str, Any] | None = held[0]
+        mark = self.write_mark(instance_id)
+        kept = self._docs.get(instance_id)
+        if kept is not None and kept[1] == mark:
+            doc: dict[str, Any] | None = kept[0]
         else:
             doc = self._get(key)
+            if doc is not None:
+                self._docs[instance_id] = (doc, mark)
+            else:
+                self._docs.pop(instance_id, None)
         # The private DNS name resolves while the instance has its address.
         if doc is None or doc["state"] in ("shutting-down", "terminated"):
             self.private_names.drop(instance_id)
             self._stale.pop(instance_id, None)
+            self._docs.pop(instance_id, None)
         else:
             self.private_names.put(instance_id, doc.get("fqdn"), doc.get("ip"))
         if doc is None:
@@ -254,7 +262,7 @@ class Lifecycle(EC2Core):
             return None
         state = doc["state"]
         if state == "pending":
-            return await self._boot(key, doc, self.write_mark(instance_id))
+            return await self._boot(key, doc, mark)
         if state == "running":
             return await self._keep_running(key, doc)
         if state == "stopping":
