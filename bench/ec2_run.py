@@ -28,12 +28,19 @@ every round (not counted): whether a launch costs more the more instances
 there already are (work over every instance or every group member per launch)
 shows as the difference between ``--base 0`` and ``--base 40``.
 
+With ``--against SRC`` a second gureum runs at the same time from another
+source tree (``SRC`` is put on its PYTHONPATH: a ``git worktree`` of an older
+commit, say), in rounds alternating with this one's: two versions compared
+under the same load (``ours_over_against``), not in runs minutes apart.
+
     sudo .venv/bin/python bench/ec2_run.py [--rounds 3] [--calls 40] [--base 0]
+        [--against OTHER/src]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -204,67 +211,113 @@ class Moto:
         self.group.remove()
 
 
+class Gureum:
+    """A running gureum in CPU groups of its own, with its warm and base instances."""
+
+    def __init__(self, g: Any, name: str, base: int) -> None:
+        self.g = g
+        self.group = CpuGroup(f"gureum-bench-{name}-{os.getpid()}")
+        self.launches = CpuGroup("launch-server", self.group)
+        self.group.add(g.pid)
+        self.ec2 = g.client("ec2")
+        self.image = self.ec2.describe_images()["Images"][0]["ImageId"]
+        self.kept = [self._run() for _ in range(1 + base)]  # (warm, then base)
+        self.ec2.get_waiter("instance_running").wait(InstanceIds=self.kept,
+                                                     WaiterConfig={"Delay": 0.5})
+        if base:
+            time.sleep(SETTLE)
+        server = launch_server(g.pid)
+        if server is not None:  # (not its forks: the instances' launchers and inits)
+            self.launches.add(server, descendants=False)
+
+    def _run(self) -> str:
+        return str(self.ec2.run_instances(ImageId=self.image, MinCount=1, MaxCount=1,
+                                          InstanceType="t3.nano")["Instances"][0]["InstanceId"])
+
+    def round(self, calls: int) -> dict[str, float]:
+        return gureum_round(self.group, self.launches, self.g.data_dir, self.ec2, self.image,
+                            calls)
+
+    def close(self) -> None:
+        self.ec2.terminate_instances(InstanceIds=self.kept)
+        self.ec2.get_waiter("instance_terminated").wait(InstanceIds=self.kept,
+                                                        WaiterConfig={"Delay": 0.5})
+
+    def remove(self) -> None:
+        self.launches.remove()
+        self.group.remove()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--calls", type=int, default=40)
     parser.add_argument("--base", type=int, default=0,
                         help="idle instances kept up through the rounds, not counted")
+    parser.add_argument("--against", metavar="SRC",
+                        help="another gureum's source directory (its src/), run at the same "
+                             "time in rounds alternating with this one's")
     args = parser.parse_args()
-    group = CpuGroup(f"gureum-bench-{os.getpid()}")
-    launches = CpuGroup("launch-server", group)
     moto = None
     rows = []
     loads = [os.getloadavg()[0]]
+    ours: Gureum | None = None
+    other: Gureum | None = None
     try:
-        with running_gureum() as g:
-            group.add(g.pid)
+        with contextlib.ExitStack() as stack:
+            ours = Gureum(stack.enter_context(running_gureum()), "ours", args.base)
+            if args.against:
+                env = {"PYTHONPATH": str(Path(args.against).resolve())}
+                other = Gureum(stack.enter_context(running_gureum(env=env)), "other",
+                               args.base)
             moto = Moto()
-            ec2 = g.client("ec2")
-            image = ec2.describe_images()["Images"][0]["ImageId"]
-            warm = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
-                                     InstanceType="t3.nano")["Instances"][0]["InstanceId"]
-            ec2.get_waiter("instance_running").wait(InstanceIds=[warm],
-                                                    WaiterConfig={"Delay": 0.5})
-            base = [ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
-                                      InstanceType="t3.nano")["Instances"][0]["InstanceId"]
-                    for _ in range(args.base)]
-            if base:
-                ec2.get_waiter("instance_running").wait(InstanceIds=base,
-                                                        WaiterConfig={"Delay": 0.5})
-                time.sleep(SETTLE)
-            server = launch_server(g.pid)
-            if server is not None:  # (not its forks: the instances' launchers and inits)
-                launches.add(server, descendants=False)
-            for _ in range(args.rounds):
-                ours = gureum_round(group, launches, g.data_dir, ec2, image, args.calls)
+            for n in range(args.rounds):
+                if other is not None and n % 2:
+                    theirs_g = other.round(args.calls)
+                    mine = ours.round(args.calls)
+                else:
+                    mine = ours.round(args.calls)
+                    theirs_g = other.round(args.calls) if other is not None else None
                 theirs = moto.round(args.calls)
                 loads.append(os.getloadavg()[0])
-                rows.append({**{k: round(v, 3) for k, v in ours.items()},
-                             "moto": round(theirs, 3),
-                             "ratio": round(ours["settled"] / theirs, 3)})
+                row = {**{k: round(v, 3) for k, v in mine.items()},
+                       "moto": round(theirs, 3), "ratio": round(mine["settled"] / theirs, 3)}
+                if theirs_g is not None:
+                    row["against_settled"] = round(theirs_g["settled"], 3)
+                    row["against_process"] = round(theirs_g["gureum_process"], 3)
+                    row["against_ratio"] = round(theirs_g["settled"] / theirs, 3)
+                    row["ours_over_against"] = round(mine["settled"] / theirs_g["settled"], 3)
+                rows.append(row)
                 print(json.dumps(rows[-1]), file=sys.stderr)
-            ec2.terminate_instances(InstanceIds=[warm, *base])
-            ec2.get_waiter("instance_terminated").wait(InstanceIds=[warm, *base],
-                                                       WaiterConfig={"Delay": 0.5})
+            for g in (ours, other):
+                if g is not None:
+                    g.close()
     finally:
         if moto is not None:
             moto.close()
-        launches.remove()
-        group.remove()
+        for g in (ours, other):
+            if g is not None:
+                g.remove()
+
+    def median(key: str) -> float:
+        return round(statistics.median(r[key] for r in rows), 3)
+
+    out = {
+        "gureum_settled_median": median("settled"),
+        "gureum_at_return_median": median("at_return"),
+        "gureum_process_median": median("gureum_process"),
+        "launch_server_median": median("launch_server"),
+        "moto_median": median("moto"),
+        "ratio_median": median("ratio"),
+    }
+    if args.against:
+        out.update({k: median(k) for k in ("against_settled", "against_process",
+                                            "against_ratio", "ours_over_against")})
     print(json.dumps({
         "load_average_1m": [round(x, 2) for x in loads],
         "base_instances": args.base,
         "rounds": rows,
-        "run_instances_ms": {
-            "gureum_settled_median": round(statistics.median(r["settled"] for r in rows), 3),
-            "gureum_at_return_median": round(statistics.median(r["at_return"] for r in rows), 3),
-            "gureum_process_median": round(statistics.median(r["gureum_process"] for r in rows),
-                                           3),
-            "launch_server_median": round(statistics.median(r["launch_server"] for r in rows), 3),
-            "moto_median": round(statistics.median(r["moto"] for r in rows), 3),
-            "ratio_median": round(statistics.median(r["ratio"] for r in rows), 3),
-        },
+        "run_instances_ms": out,
     }, indent=2))
 
 
