@@ -328,18 +328,25 @@ def test_a_write_made_while_an_instance_boots_is_kept_when_it_runs(tmp_path: Pat
     asyncio.run(asyncio.wait_for(main(), 30))
 
 
-@scenario
-async def test_pending_to_running_does_not_read_an_unchanged_record_again(w: World) -> None:
-    reads: list[str] = []  # the transitions' own readings of instance records
+def _count_record_reads(w: World, reader: str, depth: int) -> list[str]:
+    """The ids of the instance records that ``reader`` (a function up to
+    ``depth`` frames up the stack) reads from now on, in order."""
+    reads: list[str] = []
     get = w.store.resources.get
 
     def counting(kind: str, account: str, region: str, id: str) -> Any:
         if kind == "ec2:instance" and any(
-                f.name == "_transition" for f in traceback.extract_stack(limit=4)):
+                f.name == reader for f in traceback.extract_stack(limit=depth)):
             reads.append(id)
         return get(kind, account, region, id)
 
     w.store.resources.get = counting  # type: ignore[method-assign]
+    return reads
+
+
+@scenario
+async def test_pending_to_running_does_not_read_an_unchanged_record_again(w: World) -> None:
+    reads = _count_record_reads(w, "_transition", depth=4)  # the transitions' own
     [iid] = w.run()
     await w.settle(0.1)
     assert w.state(iid) == "running"
@@ -420,16 +427,7 @@ def test_a_launch_still_booting_at_its_bursts_settle_gets_the_members_when_it_ru
 
 @scenario
 async def test_a_reconcile_reads_a_record_again_only_after_a_write(w: World) -> None:
-    reads: list[str] = []  # the instance loop's readings of instance records
-    get = w.store.resources.get
-
-    def counting(kind: str, account: str, region: str, id: str) -> Any:
-        if kind == "ec2:instance" and any(
-                f.name == "reconcile" for f in traceback.extract_stack(limit=5)):
-            reads.append(id)
-        return get(kind, account, region, id)
-
-    w.store.resources.get = counting  # type: ignore[method-assign]
+    reads = _count_record_reads(w, "reconcile", depth=5)  # the instance loop's
     [iid] = w.run()
     await w.settle(0.1)
     assert w.state(iid) == "running"
