@@ -16,8 +16,10 @@ from .conftest import Harness
 
 
 def inline_rows(h: Harness) -> set[str]:
-    rows = h.store.connection.execute("SELECT blob FROM s3_inline")
-    return {str(r[0]) for r in rows}
+    """Blob keys of the small objects' rows, in either layout."""
+    conn = h.store.connection
+    rows = {str(r[0]) for r in conn.execute("SELECT blob FROM s3_inline")}
+    return rows | {f"i.{r[0]}" for r in conn.execute("SELECT id FROM s3_small")}
 
 
 def put(h: Harness, key: str, data: bytes, **params: object) -> dict[str, object]:
@@ -97,3 +99,49 @@ def test_reset_forgets_small_objects(h: Harness) -> None:
     h.loop.run_until_complete(h.s3.reset())
     h.settle()
     assert inline_rows(h) == set() and h.s3.records.garbage() == []
+
+
+def test_new_small_objects_have_a_row_id_key(h: Harness) -> None:
+    put(h, "k", b"data")
+    record = h.s3.records.get("bkt", "k")
+    assert record is not None
+    blob = record.blobs[0][0]
+    assert blob.startswith("i.") and blob[2:].isdigit()
+    rows = h.store.connection.execute("SELECT id, data FROM s3_small").fetchall()
+    assert rows == [(int(blob[2:]), b"data")]
+    assert inline_rows(h) == {blob}
+
+
+def test_objects_of_the_older_layout_are_read_overwritten_and_deleted(h: Harness) -> None:
+    """A small object written before ``s3_small`` (its bytes in ``s3_inline``,
+    under a key of ``i`` and 32 hex digits) still reads, and its bytes go when
+    it is overwritten or deleted."""
+    put(h, "old", b"first")
+    put(h, "gone", b"second")
+    conn = h.store.connection
+    for name in ("old", "gone"):  # move both to the older layout
+        record = h.s3.records.get("bkt", name)
+        assert record is not None
+        new = record.blobs[0][0]
+        old = "i" + "ab" * 8 + f"{int(new[2:]) % 2**64:016x}"
+        with h.store.tx():
+            data = conn.execute("SELECT data FROM s3_small WHERE id = ?",
+                                (int(new[2:]),)).fetchone()[0]
+            conn.execute("DELETE FROM s3_small WHERE id = ?", (int(new[2:]),))
+            conn.execute("INSERT INTO s3_inline (blob, data) VALUES (?, ?)", (old, data))
+            record.blobs = [(old, record.size)]
+            h.s3.records.put(record)
+    assert {k for k in inline_rows(h) if not k.startswith("i.")} == inline_rows(h)
+    assert get_body(h, "old") == b"first" and get_body(h, "gone") == b"second"
+    put(h, "old", b"third")
+    h.run("delete_object", Bucket="bkt", Key="gone")
+    assert get_body(h, "old") == b"third"
+    assert conn.execute("SELECT count(*) FROM s3_inline").fetchone()[0] == 0
+    record = h.s3.records.get("bkt", "old")
+    assert record is not None and inline_rows(h) == {record.blobs[0][0]}
+    assert garbage(h) == []
+
+
+def get_body(h: Harness, key: str) -> bytes:
+    body = h.run("get_object", Bucket="bkt", Key=key)["Body"]
+    return body if isinstance(body, bytes) else h.read(body)

@@ -125,7 +125,7 @@ def test_small_bytes_are_kept_until_their_blob_is_deleted(h: Harness) -> None:
     record = h.s3.records.shared("bkt", "a")
     assert record is not None
     blob = record.blobs[0][0]
-    reads = reads_of(h, "s3_inline")
+    reads = reads_of(h, "s3_small")
     assert get(h, "a") == b"one" and reads == []  # kept
     put(h, "a", b"two")  # the old blob is deleted with its bytes
     h.store.connection.set_trace_callback(None)

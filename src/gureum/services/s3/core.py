@@ -26,7 +26,7 @@ from gureum.errors import AWSError
 from ..base import Call, Env, Service
 from . import access, acl
 from .metering import note_bucket
-from .records import INLINE_PREFIX, Records, is_inline
+from .records import SMALL_PREFIX, Records, is_inline
 
 log = logging.getLogger("gureum.s3")
 
@@ -35,14 +35,15 @@ GRACE_SECONDS = 5.0
 RESERVE = 64  # blob keys entered in s3_garbage per transaction
 INLINE_MAX = 64 * 1024
 
-# Small objects' keys: a random prefix drawn once per process and a counter
-# (32 hex digits, as a random key's), not a random draw (a getrandom call) per PUT.
-_INLINE_STEM = f"{INLINE_PREFIX}{secrets.token_hex(8)}"
-_inline_keys = itertools.count(secrets.randbelow(1 << 48))
+# Small objects' keys (``records.SMALL_PREFIX`` and their row's id): a random
+# start drawn once per process, then a counter, not a random draw (a getrandom
+# call) per PUT; rows of one process are appended at the table's right edge.
+# Two processes' runs of ids meet with a chance of about one in 2**40.
+_inline_keys = itertools.count(secrets.randbelow(1 << 62) + 1)
 
 
 def _inline_key() -> str:
-    return f"{_INLINE_STEM}{next(_inline_keys):016x}"
+    return f"{SMALL_PREFIX}{next(_inline_keys)}"
 
 
 def no_such_bucket(name: str) -> AWSError:
@@ -64,7 +65,7 @@ class S3Core(Service):
     kinds = (KIND,)
     grace: ClassVar[float] = GRACE_SECONDS
     # Objects of at most this many bytes (declared before the body arrives)
-    # are kept in the database with their record: see ``records.INLINE_PREFIX``.
+    # are kept in the database with their record: see ``records.SMALL_PREFIX``.
     inline_max: int = INLINE_MAX
 
     def __init__(self, env: Env) -> None:
