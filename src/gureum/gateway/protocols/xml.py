@@ -8,6 +8,7 @@ are ``entry``/``key``/``value`` unless renamed.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -28,6 +29,25 @@ def escape(text: str) -> str:
         text.replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
         .replace("\r", "&#xD;")
     )
+
+
+# What ``escape`` would change: text with none of it is written as it is
+# (one C scan instead of a call and five).
+_special = re.compile('[&<>"\r]').search
+
+# The ISO 8601 text of float epoch seconds written lately: an instance's launch
+# time is written three times per description, and at every describe again.
+_STAMPS: dict[float, str] = {}
+_STAMPS_KEPT = 4096
+
+
+def _stamp(value: Any) -> str:
+    text = iso8601(value)
+    if type(value) is float:
+        if len(_STAMPS) >= _STAMPS_KEPT:
+            _STAMPS.clear()
+        _STAMPS[value] = text
+    return text
 
 
 def member_element_name(shape: Shape, member_name: str) -> str:
@@ -113,7 +133,8 @@ def _members(
             continue
         name = member_element_name(member_shape, member_name)
         fields.append((member_name, _element(member_shape, name, stack)))
-    names: dict[str, Any] = {"escape": escape, "iso8601": iso8601}
+    names: dict[str, Any] = {"escape": escape, "special": _special, "stamps": _STAMPS,
+                             "stamp": _stamp}
     lines = ["def write(out, value):", "    append = out.append"]
     pad = "    "
     if repeated:
@@ -140,14 +161,17 @@ def _members(
                      f"    append(t if t is not None else"
                      f" f'{{o{i}}}{{escape(v if type(v) is str else str(v))}}{{c{i}}}')"]
         elif kind == "text":
-            body.append(f"    append(f'{{o{i}}}{{escape(v if type(v) is str else str(v))}}"
-                        f"{{c{i}}}')")
+            body += ["    if type(v) is str and special(v) is None:",
+                     f"        append(f'{{o{i}}}{{v}}{{c{i}}}')",
+                     f"    else: append(f'{{o{i}}}{{escape(v if type(v) is str else str(v))}}"
+                     f"{{c{i}}}')"]
         elif kind == "float":
             body += ["    if type(v) is float and v - v == 0.0:",
                      f"        append(f'{{o{i}}}{{v!r}}{{c{i}}}')",
                      f"    else: w{i}(out, v)"]
         elif kind == "timestamp":
-            body.append(f"    append(f'{{o{i}}}{{iso8601(v)}}{{c{i}}}')")
+            body += ["    t = stamps.get(v) if type(v) is float else None",
+                     f"    append(f'{{o{i}}}{{t if t is not None else stamp(v)}}{{c{i}}}')"]
         elif kind == "integer":
             body += ["    if type(v) is int:",
                      f"        append(f'{{o{i}}}{{v}}{{c{i}}}')",
@@ -272,7 +296,10 @@ def _scalar(shape: Shape, opening: str, close: str) -> Writer:
         "boolean", "timestamp", "blob", "float", "double", "integer", "long"
     ):
         def write_text(out: list[str], value: Any) -> None:
-            out.append(opening + escape(value if type(value) is str else str(value)) + close)
+            if type(value) is str and _special(value) is None:
+                out.append(opening + value + close)
+            else:
+                out.append(opening + escape(value if type(value) is str else str(value)) + close)
 
         _SCALARS[write_text] = ("text", opening, close)
         return write_text
