@@ -68,6 +68,9 @@ _SECONDS: dict[int, str] = {}
 _SECONDS_KEPT = 4096
 
 
+_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
+
+
 def _second_text(second: int) -> str:
     text = _SECONDS.get(second)
     if text is None:
@@ -82,13 +85,17 @@ def iso8601(value: object) -> str:
         # Stored records carry epoch seconds as floats (S3 LastModified): the
         # microseconds rounded as datetime.fromtimestamp rounds them (half to
         # even), then cut to milliseconds as isoformat cuts them.
-        frac, whole = math.modf(value)
-        micro = round(frac * 1e6)
-        second = int(whole)
+        # (A listing page writes a thousand: the second's text is looked up in
+        # place, and the milliseconds are one of a thousand spelled texts.)
+        second = int(value)
+        micro = round((value - second) * 1e6)  # value - int(value) is exact
         if micro >= 1_000_000:
             second += 1
             micro -= 1_000_000
-        return f"{_second_text(second)}.{micro // 1000:03d}Z"
+        text = _SECONDS.get(second)
+        if text is None:
+            text = _second_text(second)
+        return text + _MILLIS[micro // 1000]
     if type(value) is int and value in _ISO_FAST_RANGE:
         # Operations answer many timestamps as epoch seconds (metric datapoints):
         # gmtime + strftime is a third of the datetime round trip.
