@@ -54,7 +54,8 @@ def objects(draw: Any) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "Key": draw(keys),
         "LastModified": draw(st.one_of(floats, st.integers(0, 2**33))),
-        "ETag": draw(st.sampled_from(['"d41d8cd98f00b204e9800998ecf8427e"', '"ab-3"', "<&>"])),
+        "ETag": draw(st.sampled_from(['"d41d8cd98f00b204e9800998ecf8427e"', '"ab-3"', "<&>",
+                                       '"a&\r"'])),
         "Size": draw(st.one_of(st.integers(0, 2**40), st.just(True))),
         "StorageClass": draw(st.sampled_from(["STANDARD", "ODD<>"])),
     }
