@@ -372,14 +372,14 @@ class Records:
         """Like :meth:`scan`, but only what a listing shows, as plain rows:
         ``(key, size, etag, modified, checksums)``, where ``checksums`` is None
         or the JSON text ``[{algorithm: value}, checksum type]``. SQLite reads
-        them out of the metadata, and only for objects that have checksums
-        (``"checksums":{}`` can only be the top-level member: every other
-        member's values are strings, lists or ACL grants)."""
+        them out of the metadata, and only for objects that have checksums:
+        the compact text ``"checksums":{"`` can only be a non-empty top-level
+        member (every other member's values are strings, lists or ACL grants,
+        and quotes inside strings are escaped), so one ``instr`` decides."""
         op = ">=" if inclusive else ">"
         cur = self._conn.execute(
-            "SELECT key, size, etag, modified, CASE WHEN instr(meta, '\"checksums\":{}')"
-            " OR instr(meta, '\"checksums\"') = 0 THEN NULL"
-            " ELSE json_extract(meta, '$.checksums', '$.checksum_type') END"
+            "SELECT key, size, etag, modified, CASE WHEN instr(meta, '\"checksums\":{\"')"
+            " THEN json_extract(meta, '$.checksums', '$.checksum_type') END"
             f" FROM s3_objects WHERE bucket = ? AND key {op} ? ORDER BY key",
             (bucket, start),
         )
