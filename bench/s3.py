@@ -12,7 +12,10 @@ speed drifts, so only figures from one run compare):
   no S3 at all: gureum's own HTTP front (``gureum.httpfront``, the default
   front: "lean floor", the HTTP stack's share of gureum's figures) and bare
   aiohttp + uvloop ("aiohttp floor", for comparison);
-- ListObjectsV2 over ``--list`` keys: server CPU ms per 1,000-key page;
+- ListObjectsV2 over ``--list`` keys: server CPU ms per 1,000-key page, each
+  server's bucket walked once per pass in ``--list-passes`` alternating passes
+  (after a warm-up walk each): the median of each server's passes and the
+  median of the per-pass ratios;
 - gureum only (moto would hold it in memory): resident memory while a
   ``--huge-gib`` object, generated on the fly, goes up and comes back down.
 
@@ -304,37 +307,44 @@ def floor_server(code: str = FLOOR_SERVER) -> Iterator[tuple[str, int]]:
         proc.wait(10)
 
 
-def measure_list(endpoint: str, cpu_seconds: Cpu, keys: int,
-                 threads: int = 16) -> dict[str, float]:
-    """Server CPU ms per ListObjectsV2 page of 1,000 keys, over ``keys`` keys."""
-    from concurrent.futures import ThreadPoolExecutor
+class Lister:
+    """A bucket of ``keys`` keys on one server, walked page by page."""
 
-    clients = [client(endpoint) for _ in range(threads)]
-    bucket = f"list-{os.getpid()}"
-    clients[0].create_bucket(Bucket=bucket)
+    def __init__(self, endpoint: str, cpu_seconds: Cpu, keys: int, threads: int = 16) -> None:
+        from concurrent.futures import ThreadPoolExecutor
 
-    def put(i: int) -> None:
-        clients[i % threads].put_object(Bucket=bucket, Key=f"dir{i % 7}/key-{i:07d}", Body=b"")
+        clients = [client(endpoint) for _ in range(threads)]
+        self.bucket = f"list-{os.getpid()}"
+        self.keys = keys
+        self.cpu_seconds = cpu_seconds
+        clients[0].create_bucket(Bucket=self.bucket)
 
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(put, range(keys)))
-    s3 = clients[0]
-    pages = 0
-    cpu = cpu_seconds()
-    start = time.perf_counter()
-    for _ in range(3):
+        def put(i: int) -> None:
+            clients[i % threads].put_object(Bucket=self.bucket, Key=f"dir{i % 7}/key-{i:07d}",
+                                            Body=b"")
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(put, range(keys)))
+        self.s3 = clients[0]
+
+    def walk(self) -> dict[str, float]:
+        """One walk over every page: server CPU ms and client wall ms per
+        ListObjectsV2 page of 1,000 keys."""
+        pages = 0
+        cpu = self.cpu_seconds()
+        start = time.perf_counter()
         token: dict[str, str] = {}
         seen = 0
         while True:
-            page = s3.list_objects_v2(Bucket=bucket, MaxKeys=1000, **token)
+            page = self.s3.list_objects_v2(Bucket=self.bucket, MaxKeys=1000, **token)
             seen += len(page.get("Contents", []))
             pages += 1
             if not page.get("IsTruncated"):
                 break
             token = {"ContinuationToken": page["NextContinuationToken"]}
-        assert seen == keys, seen
-    return {"page": (cpu_seconds() - cpu) * 1000 / pages,
-            "page_wall": (time.perf_counter() - start) * 1000 / pages}
+        assert seen == self.keys, seen
+        return {"page": (self.cpu_seconds() - cpu) * 1000 / pages,
+                "page_wall": (time.perf_counter() - start) * 1000 / pages}
 
 
 class Generated(io.RawIOBase):
@@ -415,6 +425,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--small", type=int, default=2000,
                         help="4 KiB objects for the per-request CPU figures (0: skip)")
+    parser.add_argument("--list-passes", type=int, default=5,
+                        help="alternating walks over the --list keys per server")
     parser.add_argument("--small-rounds", type=int, default=3,
                         help="alternating rounds of the small-object batches (median reported)")
     parser.add_argument("--against", metavar="SRC",
@@ -443,6 +455,7 @@ def main() -> None:
         small: dict[str, dict[str, float]] = {}
         rounds: dict[str, list[dict[str, float]]] = {}
         listing: dict[str, dict[str, float]] = {}
+        list_passes: dict[str, list[dict[str, float]]] = {}
         huge: dict[str, float] = {}
         with ExitStack() as servers:
             g = servers.enter_context(running_gureum())
@@ -480,8 +493,19 @@ def main() -> None:
                 for name, rows in rounds.items():
                     small[name] = {k: statistics.median(row[k] for row in rows) for k in rows[0]}
             if args.list:
-                listing["gureum"] = measure_list(g.endpoint, gcpu, args.list)
-                listing["moto"] = measure_list(endpoint, mcpu, args.list)
+                listers = {"gureum": Lister(g.endpoint, gcpu, args.list),
+                           "moto": Lister(endpoint, mcpu, args.list)}
+                if args.against:
+                    listers["against"] = Lister(against().endpoint, against_cpu[0], args.list)
+                for lister in listers.values():
+                    lister.walk()  # warm
+                names = list(listers)
+                for walk in range(args.list_passes):
+                    for name in names if walk % 2 == 0 else names[::-1]:
+                        list_passes.setdefault(name, []).append(listers[name].walk())
+                for name, rows in list_passes.items():
+                    listing[name] = {k: statistics.median(row[k] for row in rows)
+                                     for k in rows[0]}
             if args.huge_gib:
                 huge = measure_huge(g.endpoint, g.pid, args.huge_gib)
         if args.small:
@@ -526,10 +550,14 @@ def main() -> None:
                       f"{ratios('against', 'gureum')}")
         if listing:
             print(f"\nListObjectsV2 over {args.list} keys: server CPU ms per 1,000-key page"
-                  " (client wall ms)")
+                  f" (client wall ms), counted {Cpu.describe()}; {args.list_passes} alternating"
+                  " passes of one walk each, medians")
             for name, r in listing.items():
                 print(f"{name:8} {r['page']:.2f} ({r['page_wall']:.1f})")
-            print(f"moto/gureum CPU: {listing['moto']['page'] / listing['gureum']['page']:.1f}x")
+            for name in [n for n in list_passes if n != "moto"]:
+                pairs = list(zip(list_passes["moto"], list_passes[name], strict=True))
+                print(f"moto/{name} CPU, median of per-pass ratios (each pass's): "
+                      + fmt_ratios([m["page"] / o["page"] for m, o in pairs]))
         if huge:
             print(f"\n{args.huge_gib} GiB object through gureum: resident memory MiB idle "
                   f"{huge['idle']:.0f}, peak during PUT {huge['put']:.0f} "
