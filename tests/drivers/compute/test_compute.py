@@ -4,6 +4,7 @@ and the nftables rules a guest gets (pure functions: no root needed)."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from gureum.drivers.compute import GuestSpec, Limits, NetworkPlan
 from gureum.drivers.compute.fake import FakeComputeDriver
@@ -42,3 +43,17 @@ def test_guest_rules_dnat_metadata_to_the_gateway() -> None:
     assert "policy drop" in sg and "tcp dport 80 accept" in sg
     assert "ip saddr 10.0.0.0/8 tcp dport 8000-8100 accept" in sg
     assert len(veth_name(SPEC.id)) <= 15
+
+
+def test_the_shared_parent_group_goes_only_when_empty(tmp_path: Path) -> None:
+    from gureum.drivers.compute.cgroups import PARENT, Cgroups
+
+    for name in ("cpuacct", "cpu", "memory", "pids"):
+        (tmp_path / name / PARENT).mkdir(parents=True)
+    (tmp_path / "memory" / PARENT / "i-other").mkdir()  # another gureum's guest
+    groups = Cgroups(tmp_path)
+    groups.remove_parent()
+    assert not (tmp_path / "cpu" / PARENT).exists()
+    assert not (tmp_path / "pids" / PARENT).exists()
+    assert (tmp_path / "memory" / PARENT / "i-other").is_dir()
+    groups.remove_parent()  # (nothing left to remove: no error)

@@ -126,6 +126,13 @@ class Cgroups:
                 ok = False
         return ok
 
+    def remove_parent(self) -> None:
+        """Remove the groups' shared parent where it is empty (another gureum's
+        guests keep it: the kernel refuses to remove a group with children)."""
+        for base in self._bases:
+            with contextlib.suppress(OSError):
+                (base / PARENT).rmdir()
+
     def exists(self, id: str) -> bool:
         return any(d.is_dir() for d in self._dirs(id))
 

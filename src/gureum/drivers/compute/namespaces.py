@@ -499,4 +499,5 @@ class NamespaceDriver:
             await hostnet.remove_bridge(self._plan)
         self._bridge = None
         await self.launches.close()
+        self.cgroups.remove_parent()
         self._host_addresses.clear()  # (they went with the bridge)
