@@ -17,7 +17,9 @@ import pstats
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 from aiohttp.streams import StreamReader
@@ -99,16 +101,23 @@ def main() -> None:
     parser.add_argument("--callers", metavar="REGEX",
                         help="with --profile: who calls the functions matching REGEX, how often")
     args = parser.parse_args()
+    in_cloud(lambda cloud: measure(cloud, args.calls, args.profile, args.sort, args.callers),
+             no_sync=args.no_sync)
+
+
+def in_cloud(run: Callable[[Cloud], Coroutine[Any, Any, None]], *, no_sync: bool) -> None:
+    """Print the load average, then run ``run`` on a gureum (no HTTP) over a
+    fresh data directory, removed afterwards; ``no_sync``: no WAL fdatasync."""
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     data = Path(tempfile.mkdtemp(prefix="gureum-bench-"))
     try:
         cloud = Cloud(Settings(data_dir=data))
-        if args.no_sync:
+        if no_sync:
             async def synced() -> None:
                 return None
             cloud.store.durable = synced  # type: ignore[method-assign]
         try:
-            asyncio.run(measure(cloud, args.calls, args.profile, args.sort, args.callers))
+            asyncio.run(run(cloud))
         finally:
             cloud.store.close()
     finally:

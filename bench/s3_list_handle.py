@@ -11,21 +11,16 @@ requests walking every page; microseconds of CPU per page, then
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import gc
 import os
 import pstats
-import shutil
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from urllib.parse import quote
 
-from s3_handle import ACCOUNT, signed
+from s3_handle import ACCOUNT, in_cloud, signed
 
-from gureum.config import Settings
 from gureum.server import Cloud
 from gureum.services.base import Call, Identity
 
@@ -88,20 +83,8 @@ def main() -> None:
     parser.add_argument("--sort", default="cumulative",
                         help="the profile's order: cumulative or tottime (own time)")
     args = parser.parse_args()
-    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    data = Path(tempfile.mkdtemp(prefix="gureum-bench-"))
-    try:
-        cloud = Cloud(Settings(data_dir=data))
-
-        async def synced() -> None:
-            return None
-        cloud.store.durable = synced  # type: ignore[method-assign]
-        try:
-            asyncio.run(measure(cloud, args.keys, args.passes, args.profile, args.sort))
-        finally:
-            cloud.store.close()
-    finally:
-        shutil.rmtree(data, ignore_errors=True)
+    in_cloud(lambda cloud: measure(cloud, args.keys, args.passes, args.profile, args.sort),
+             no_sync=True)
 
 
 if __name__ == "__main__":
