@@ -20,7 +20,7 @@ from botocore.model import OperationModel, ServiceModel
 
 from gureum.errors import AWSError, InternalError, NotImplementedOperation, ValidationError
 from gureum.services.base import Call, FileBody, Service
-from gureum.store import Store
+from gureum.store import Store, StoreError
 
 from . import routing
 from .auth import Authenticator
@@ -144,7 +144,15 @@ class Gateway:
             crash = InternalError(message="We encountered an internal error. Please try again.")
             response = self._error(protocol, model, spec, crash, request_id, operation)
         if self.store is not None:
-            await self.store.durable()
+            try:
+                await self.store.durable()
+            except (OSError, StoreError):
+                # The write was not made durable (a failed sync or group commit).
+                log.exception("%s: the write was not made durable (request %s)",
+                              spec.name, request_id)
+                crash = InternalError(
+                    message="We encountered an internal error. Please try again.")
+                response = self._error(protocol, model, spec, crash, request_id, operation)
         if spec.name == "s3" and "Origin" in request.headers:
             self._add_cors(request, response)
         return response
