@@ -47,11 +47,89 @@ class RequestBody:
         return await self._chunks.__anext__()
 
 
+DIRECT_MIN = 1024 * 1024  # a body this large may be received by the blob store's thread
+
+
+class ReceivableBody(RequestBody):
+    """A raw body of known length that a blob store may take from the
+    connection and receive in a thread of its own (``receiver()``) instead of
+    iterating it; its declared SHA-256, if any, is checked either way."""
+
+    def __init__(self, request: GatewayRequest, declared: str | None) -> None:
+        super().__init__(_checked(request, declared) if declared else _raw(request))
+        self._request = request
+        self._declared = declared
+        self._taken = False
+
+    async def __anext__(self) -> bytes:
+        self._taken = True
+        return await self._chunks.__anext__()
+
+    def receiver(self) -> BodyReceiver | None:
+        """The body for a thread to receive (on the event loop, before any
+        byte is read), or ``None``: iterate it as usual."""
+        if self._taken:
+            return None
+        take = getattr(self._request, "take_body", None)
+        direct = take() if take is not None else None
+        if direct is None:
+            return None
+        self._taken = True
+        return BodyReceiver(direct, self._declared)
+
+
+class DirectSource(Protocol):
+    """What the HTTP front hands over for a body's bytes to be read by a thread."""
+
+    length: int
+
+    def receive_into(self, view: memoryview) -> int: ...
+
+    def cancel(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class BodyReceiver:
+    """A body received by the blob store's thread (``drivers.blobs.base.Receiver``):
+    the bytes from the front's ``DirectSource``, the declared SHA-256 computed
+    over them (``observe``) and checked by ``verify`` before anything is kept."""
+
+    def __init__(self, direct: DirectSource, declared: str | None) -> None:
+        self._direct = direct
+        self.length = direct.length
+        self._declared = declared
+        self._digest = hashlib.sha256() if declared else None
+        self.observes = self._digest is not None
+
+    def receive_into(self, view: memoryview) -> int:
+        return self._direct.receive_into(view)
+
+    def observe(self, view: memoryview) -> None:
+        if self._digest is not None:
+            self._digest.update(view)
+
+    def verify(self) -> None:
+        if self._digest is not None and self._declared is not None:
+            _check_sha256(self._digest, self._declared)
+
+    def cancel(self) -> None:
+        self._direct.cancel()
+
+    def close(self) -> None:
+        self._direct.close()
+
+
 def request_body_stream(request: GatewayRequest, signed: Any, secret: str | None) -> RequestBody:
     declared = request.headers.get("x-amz-content-sha256", "")
     if is_streaming(declared):
         return open_chunked(request, signed, secret)
-    if len(declared) == 64 and signed is not None:
+    checked = len(declared) == 64 and signed is not None
+    length = request.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) >= DIRECT_MIN \
+            and "Transfer-Encoding" not in request.headers:
+        return ReceivableBody(request, declared if checked else None)
+    if checked:
         return RequestBody(_checked(request, declared))
     return RequestBody(_raw(request))
 
@@ -139,6 +217,10 @@ async def _checked(request: GatewayRequest, declared: str) -> AsyncIterator[byte
         if worker is not None:
             worker.stop()
     _update(digest, batch)
+    _check_sha256(digest, declared)
+
+
+def _check_sha256(digest: Any, declared: str) -> None:
     if digest.hexdigest() != declared:
         raise AWSError(
             "XAmzContentSHA256Mismatch",

@@ -5,12 +5,13 @@ request that is not an API call hands the connection to aiohttp."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import socket
 from collections import deque
-from collections.abc import AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Generator
 from http import HTTPStatus
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -55,7 +56,10 @@ class LeanProtocol(asyncio.Protocol):
         self.remote: str | None = None
         self._parser = httptools.HttpRequestParser(self)
         self._queue: deque[LeanRequest | None] = deque()  # None: a malformed request
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = None  # serving, suspended in an await
+        self._serving = False  # requests are being answered (or are about to be)
+        self._feeding = False  # in data_received: serving starts once the chunk is parsed
+        self._due = False  # serving is to start when the parser is done with the chunk
         self._current: LeanRequest | None = None  # the request being answered
         self._parsing: LeanRequest | None = None  # the request whose body arrives
         self._url = b""
@@ -112,6 +116,16 @@ class LeanProtocol(asyncio.Protocol):
         self._queue.clear()
 
     def data_received(self, data: bytes) -> None:
+        self._feeding = True
+        try:
+            self._feed(data)
+        finally:
+            self._feeding = False
+        if self._due:
+            self._due = False
+            self._drive()
+
+    def _feed(self, data: bytes) -> None:
         if self._broken:
             return
         self._chunk = data
@@ -126,7 +140,7 @@ class LeanProtocol(asyncio.Protocol):
                 self._bad_request()
                 return
             self._pause()
-            if self._task is None:
+            if not self._serving:
                 self._hand_over()
         except httptools.HttpParserUpgrade:
             self._bad_request()  # upgrades are handed over at their head
@@ -145,7 +159,7 @@ class LeanProtocol(asyncio.Protocol):
             # The body can never be complete: nothing more is answered.
             request._body.set_exception(ConnectionResetError("the body ended early"))
             return None
-        if self._task is not None or self._queue:
+        if self._serving or self._queue:
             self._peer_done = True  # the client has sent all: answer, then close
             return True
         return None  # close the transport
@@ -231,7 +245,7 @@ class LeanProtocol(asyncio.Protocol):
                 request._body.on_wait = lambda: self._continue(request)
         self._parsing = request
         self._queue.append(request)
-        if self._task is None:
+        if not self._serving:
             self._start()
 
     def on_body(self, body: bytes) -> None:
@@ -257,7 +271,30 @@ class LeanProtocol(asyncio.Protocol):
 
     def _start(self) -> None:
         self._idle_since = 0.0
-        self._task = self.loop.create_task(self._serve())
+        self._serving = True
+        if self._feeding:
+            self._due = True  # (answered once the chunk is parsed: see _drive)
+        else:
+            self._task = self.loop.create_task(self._serve())
+
+    def _drive(self) -> None:
+        """Answer the queued requests, after the chunk that completed the first
+        was parsed, as a task would a loop pass later. A request without a body
+        is answered right here, with no task of its own, until it awaits
+        something (a WAL sync, say): then a task carries on from that await.
+        One with a body starts as a task (its writes join the store's group
+        commit, which a task's identity marks)."""
+        first = self._queue[0] if self._queue else None
+        if first is not None and first._body is not None:
+            self._task = self.loop.create_task(self._serve())
+            return
+        context = contextvars.copy_context()
+        coro = self._serve()
+        try:
+            awaited = context.run(coro.send, None)
+        except StopIteration:
+            return
+        self._task = self.loop.create_task(_carry_on(coro, awaited), context=context)
 
     async def _serve(self) -> None:
         try:
@@ -282,6 +319,7 @@ class LeanProtocol(asyncio.Protocol):
                     return
         finally:
             self._task = None
+            self._serving = False
             self._current = None
         if self.transport is None or self.transport.is_closing() or self._lingering:
             return
@@ -322,7 +360,7 @@ class LeanProtocol(asyncio.Protocol):
                 and not self._parsing.complete:
             self._parsing._body.set_exception(ConnectionResetError("malformed request"))
         self._queue.append(None)
-        if self._task is None:
+        if not self._serving:
             self._start()
 
     def _write_error(self, status: int) -> None:
@@ -371,7 +409,7 @@ class LeanProtocol(asyncio.Protocol):
             return
         since = self._idle_since
         keepalive = self.front.keepalive
-        if since and self._task is None and self.loop.time() - since >= keepalive:
+        if since and not self._serving and self.loop.time() - since >= keepalive:
             self.transport.close()
             return
         delay = keepalive if not since else keepalive - (self.loop.time() - since)
@@ -381,7 +419,7 @@ class LeanProtocol(asyncio.Protocol):
     def close_when_idle(self) -> None:
         """Graceful shutdown: close now if idle, else after the answer in flight."""
         self._closing = True
-        if self._task is None and self.transport is not None:
+        if not self._serving and self.transport is not None:
             self.transport.close()
 
     # -- handing the connection to aiohttp --
@@ -530,6 +568,40 @@ class LeanProtocol(asyncio.Protocol):
                 transport.write(chunk)
                 if self._write_paused:
                     await self.drain()
+
+
+async def _carry_on(coro: Coroutine[Any, Any, None], awaited: Any) -> None:
+    """The rest of a coroutine that was stepped by hand until it awaited
+    ``awaited``, run by the task this is (cancelling the task cancels it)."""
+    await _Resumed(coro, awaited)
+
+
+class _Resumed:
+    """Hands a suspended coroutine's awaits to the task awaiting this."""
+
+    __slots__ = ("_awaited", "_coro")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], awaited: Any) -> None:
+        self._coro = coro
+        self._awaited = awaited
+
+    def __await__(self) -> Generator[Any, None, None]:
+        coro = self._coro
+        value = self._awaited
+        self._awaited = None
+        while True:
+            try:
+                yield value
+            except BaseException as exc:  # thrown in by the task (a cancellation)
+                try:
+                    value = coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    value = coro.send(None)
+                except StopIteration:
+                    return
 
 
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})

@@ -19,6 +19,7 @@ from gureum.gateway.protocols.base import HttpResponse
 
 if TYPE_CHECKING:
     from .connection import LeanProtocol
+    from .direct import DirectBody
 
 _date_second = 0
 _date_value = ""
@@ -171,6 +172,11 @@ class LeanRequest:
         if not value:
             return "application/octet-stream"
         return value.partition(";")[0].strip().lower()
+
+    def take_body(self) -> DirectBody | None:
+        """The rest of the body for a worker thread to read from the socket
+        (``DirectBody``), or ``None``: read it as a stream (``content``)."""
+        return self._conn.take_body(self)
 
     async def read(self) -> bytes:
         if self._body is None:

@@ -15,7 +15,7 @@ from awscrt import checksums as crt
 
 READ_CHUNK = 256 * 1024
 # CRC name -> (function(data, previous) -> int, width in bytes).
-CRCS: dict[str, tuple[Callable[[bytes, int], int], int]] = {
+CRCS: dict[str, tuple[Callable[[bytes | memoryview, int], int], int]] = {
     "crc32": (zlib.crc32, 4),
     "crc32c": (crt.crc32c, 4),
     "crc64nvme": (crt.crc64nvme, 8),
@@ -75,6 +75,33 @@ class BlobStore(Protocol):
     async def size(self, key: str) -> int | None:
         """The size in bytes, or ``None`` if absent."""
         ...
+
+
+class Receiver(Protocol):
+    """A body of ``length`` bytes a blob store may receive in a thread of its
+    own, straight into its buffers, instead of iterating the stream it came as.
+
+    A stream offers one through a ``receiver()`` method (on the event loop,
+    before it is iterated; ``None``: iterate it). ``receive_into`` fills the
+    start of a buffer (blocking; 0 only at the end); ``observe`` is fed every
+    byte in order (in another thread) when ``observes``; ``verify`` raises if
+    what was observed is not what the sender declared (nothing is kept then);
+    ``cancel`` (any thread) makes a waiting ``receive_into`` give up; ``close``
+    (on the event loop, once no thread uses it) always ends it.
+    """
+
+    length: int
+    observes: bool
+
+    def receive_into(self, view: memoryview) -> int: ...
+
+    def observe(self, view: memoryview) -> None: ...
+
+    def verify(self) -> None: ...
+
+    def cancel(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class BlobStream(AsyncIterator[bytes]):
@@ -155,13 +182,13 @@ class Digests:
     def has_checksums(self) -> bool:
         return bool(self._hashes or self._crcs)
 
-    def update_md5(self, data: bytes) -> None:
+    def update_md5(self, data: bytes | memoryview) -> None:
         """The size and MD5 only: with ``update_checksums`` the two halves of
         ``update``, which may run in two threads (each fed the same bytes in order)."""
         self.size += len(data)
         self._md5.update(data)
 
-    def update_checksums(self, data: bytes) -> None:
+    def update_checksums(self, data: bytes | memoryview) -> None:
         for h in self._hashes.values():
             h.update(data)
         for i, (_, fn, _) in enumerate(self._crcs):

@@ -26,6 +26,7 @@ import secrets
 import stat
 import threading
 from collections.abc import AsyncIterable, Callable, Collection
+from concurrent.futures import Future
 from functools import partial
 from io import BufferedReader
 from pathlib import Path
@@ -35,10 +36,12 @@ from gureum.drivers.blobs.base import (
     BlobNotFound,
     BlobStream,
     Digests,
+    Receiver,
     check_key,
     check_range,
 )
 from gureum.drivers.blobs.pipeline import BatchWorker
+from gureum.drivers.blobs.receive import receive_file
 
 FLUSH_BYTES = 1024 * 1024
 _IOV_MAX = 512  # buffers per writev (Linux allows 1024)
@@ -82,6 +85,14 @@ class FileBlobStore:
         final = self._file(key)
         digests = Digests(checksums)
         tmp = final.with_name(f"{TEMP_PREFIX}{key}-{secrets.token_hex(6)}")
+        take = getattr(chunks, "receiver", None)
+        receiver: Receiver | None = take() if take is not None else None
+        if receiver is not None:
+            try:
+                await self._write_received(receiver, tmp, final, digests)
+            finally:
+                receiver.close()
+            return digests.info(key)
         batch: list[bytes] = []
         batched = 0
         f: int | None = None  # the temp file's descriptor, once opened
@@ -141,6 +152,48 @@ class FileBlobStore:
                 _discard(f, tmp)
             raise
         return digests.info(key)
+
+    async def _write_received(
+        self, receiver: Receiver, tmp: Path, final: Path, digests: Digests
+    ) -> None:
+        """A body its ``receiver`` hands to a thread: received, hashed and
+        written by threads of this write's own (not the shared pool's: they
+        may wait on a slow client for long), then committed as ``_finish`` does."""
+        done: Future[None] = Future()
+
+        def run() -> None:
+            try:
+                self._receive(receiver, tmp, final, digests)
+            except BaseException as exc:
+                done.set_exception(exc)
+            else:
+                done.set_result(None)
+
+        threading.Thread(target=run, name="blob-receive", daemon=True).start()
+        finished = asyncio.wrap_future(done)
+        try:
+            await asyncio.shield(finished)
+        except asyncio.CancelledError:
+            receiver.cancel()  # the thread gives up and removes its file
+            with contextlib.suppress(BaseException):
+                await finished
+            raise
+
+    def _receive(self, receiver: Receiver, tmp: Path, final: Path, digests: Digests) -> None:
+        f: int | None = self._open(tmp)
+        assert f is not None
+        try:
+            receive_file(f, receiver, digests, _start_writeback_range if self._fsync else None)
+            receiver.verify()
+            if self._fsync:
+                os.fdatasync(f)
+            os.close(f)
+            f = None
+            os.replace(tmp, final)
+        except BaseException:
+            _discard(f, tmp)
+            raise
+        self._fsync_dir(final.parent)
 
     def _write_and_flush(self, f: int, batch: list[bytes]) -> None:
         _write_chunks(f, batch)
@@ -266,6 +319,11 @@ def start_writeback(fd: int) -> None:
     """Ask the kernel to start writing a file's dirty pages (not waiting for them)."""
     if _SYNC_FILE_RANGE is not None:
         _SYNC_FILE_RANGE(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
+
+
+def _start_writeback_range(fd: int, offset: int, length: int) -> None:
+    if _SYNC_FILE_RANGE is not None:
+        _SYNC_FILE_RANGE(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
 
 
 def _write_batch(f: int, digests: Digests, batch: list[bytes]) -> None:

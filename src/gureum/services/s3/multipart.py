@@ -20,11 +20,11 @@ from . import checksums
 from .acl import owner
 from .objects import (
     ObjectOps,
-    as_chunks,
     check_key,
     content_headers,
     declared_length,
     etag_of_parts,
+    stream_of,
 )
 from .records import ObjectRecord, Part, Upload
 
@@ -92,7 +92,7 @@ class MultipartOps(ObjectOps):
             raise AWSError("EntityTooLarge", "Your proposed upload exceeds the maximum allowed "
                            "size", 400)
         body = params.get("Body")
-        part, sums = await self._store_part(upload, number, as_chunks(body), params, body)
+        part, sums = await self._store_part(upload, number, stream_of(body), params, body)
         out: dict[str, Any] = {"ETag": part.etag}
         out.update({f"Checksum{name}": value for name, value in sums.items()})
         return out

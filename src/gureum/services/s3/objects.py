@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, unquote
 
 from gureum.errors import AWSError
@@ -54,6 +54,14 @@ async def as_chunks(body: Any) -> AsyncIterator[bytes]:
         return
     async for chunk in body:
         yield chunk
+
+
+def stream_of(body: Any) -> AsyncIterable[bytes]:
+    """``as_chunks(body)``, or the body itself when it is a stream the blob
+    store may receive in a thread of its own (it offers a ``receiver()``)."""
+    if hasattr(body, "receiver") and hasattr(body, "__aiter__"):
+        return cast(AsyncIterable[bytes], body)
+    return as_chunks(body)
 
 
 def check_key(key: str) -> None:
@@ -223,7 +231,7 @@ class ObjectOps(S3Core):
                              params.get("Metadata") or {})
         body = params.get("Body")
         record = await self.store_object(
-            call, bucket, key, as_chunks(body), meta, params, body, length
+            call, bucket, key, stream_of(body), meta, params, body, length
         )
         out = {"ETag": record.etag, "Size": record.size,
                **checksums.output(record.meta["checksums"])}
