@@ -20,6 +20,7 @@ from gureum.gateway.body import send_file
 from gureum.gateway.protocols.base import HttpResponse
 from gureum.services.base import FileBody
 
+from .direct import DirectBody
 from .request import Body, LeanRequest, http_date
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ class LeanProtocol(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._reading_paused = False
         self._discarding: LeanRequest | None = None  # answered; the rest of its body is dropped
+        self._direct: LeanRequest | None = None  # its body is read by a thread: socket left alone
         self._closing = False  # shutting down: close after the answer in flight
         self._peer_done = False  # the client shut its side: close once all is answered
         self._idle_since = 0.0
@@ -187,7 +189,7 @@ class LeanProtocol(asyncio.Protocol):
             self._pause()
 
     def resume_reading(self, resume_parser: bool = True) -> None:
-        if self._reading_paused:
+        if self._reading_paused and self._direct is None:
             self._reading_paused = False
             if self.transport is not None and self._handover_bytes is None and not self._broken:
                 try:
@@ -208,6 +210,60 @@ class LeanProtocol(asyncio.Protocol):
         if self._write_paused:
             waiter = self._drain_waiter = self.loop.create_future()
             await waiter
+
+    # -- a large body read by a thread (``DirectBody``) --
+
+    def take_body(self, request: LeanRequest) -> DirectBody | None:
+        """The rest of ``request``'s body for a thread to read from the socket,
+        or ``None`` when it cannot be (no length, already read, not the body
+        arriving now): then it is read as a stream."""
+        body = request._body
+        transport = self.transport
+        if (body is None or request.complete or request is not self._parsing
+                or transport is None or self._broken or self._handover_bytes is not None
+                or self._direct is not None or body.exception() is not None
+                or "Transfer-Encoding" in request.headers):
+            return None
+        length = request.content_length
+        sock = transport.get_extra_info("socket")
+        fd = sock.fileno() if sock is not None else -1
+        if length is None or fd < 0 or body.total_bytes > length:
+            return None
+        on_wait = body.on_wait
+        if on_wait is not None:  # the client waits for 100 Continue before sending
+            body.on_wait = None
+            on_wait()
+        self._direct = request
+        self._pause()
+        prefix = body.read_nowait(-1)
+        return DirectBody(self, request, fd, prefix, length - body.total_bytes)
+
+    def end_direct(self, request: LeanRequest, received_all: bool) -> None:
+        """The thread is done with the socket: a body read to its end completes
+        the request (a fresh parser reads what follows); one left part way
+        leaves the stream at an unknown place, so no further request is read."""
+        if self._direct is not request:
+            return
+        self._direct = None
+        body = request._body
+        if not received_all:
+            request.keep_alive = False
+            self._broken = True
+            if body is not None and not request.complete:
+                body.set_exception(ConnectionResetError("the body was not read to its end"))
+            return
+        request.complete = True
+        if self._parsing is request:
+            self._parsing = None
+        self._parser = httptools.HttpRequestParser(self)
+        if body is not None:
+            body.feed_eof()
+        self._reading_paused = False
+        if self.transport is not None and not self._broken:
+            try:
+                self.transport.resume_reading()
+            except (AttributeError, NotImplementedError, RuntimeError):
+                pass
 
     # -- parser callbacks --
 
