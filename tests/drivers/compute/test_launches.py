@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -170,3 +171,60 @@ def test_a_c_server_that_cannot_start_gives_way_to_python(
             await launches.close()
 
     asyncio.run(asyncio.wait_for(main(), 30))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_launcher_derives_its_files_from_its_directory(tmp_path: Path, kind: str) -> None:
+    """gureum sends the instance's directory and address; the launcher fills in
+    the files, directories and ``ip`` commands that follow, and keeps them in
+    CONFIG.json (what a relaunch reads)."""
+    d = tmp_path / "guests" / "i-0123456789abcdef0"
+    os.mkfifo(tmp_path / "netns")
+    pids: list[int] = []
+
+    async def main() -> None:
+        launches = server(tmp_path, kind)
+        try:
+            pid = await launches.launch(str(d / "config.json"), {
+                "id": "i-0123456789abcdef0", "dir": str(d), "cgroup_setup": {},
+                "cgroups": [], "wait_ready": 0.3, "netns": str(tmp_path / "netns"),
+                "address": "10.0.0.5", "prefix": "24", "gateway": "10.0.0.1",
+                "user_data_b64": "IyEvYmluL3NoCg=="})
+            assert pid is not None
+            pids.append(pid)
+            assert int((d / "launcher.pid").read_text()) == pid
+            assert (d / "user-data").read_bytes() == b"#!/bin/sh\n"
+            assert (d / "volume/upper").is_dir() and (d / "volume/work").is_dir()
+            kept = json.loads((d / "config.json").read_text())
+            assert kept["ip"] == ["link set lo up", "addr add 10.0.0.5/24 dev eth0",
+                                  "link set eth0 up", "route add default via 10.0.0.1"]
+            assert kept["root"] == f"{d}/root" and kept["console"] == f"{d}/console.log"
+            assert kept["rules"] == f"{d}/rules.nft" and kept["ready"] == f"{d}/ready"
+            assert kept["netns"] == str(tmp_path / "netns")  # (given: kept)
+            assert "prefix" not in kept and "user_data_b64" not in kept
+        finally:
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            await launches.close()
+
+    asyncio.run(main())
+
+
+def test_answers_are_read_with_or_without_an_error(tmp_path: Path) -> None:
+    async def main() -> None:
+        launches = server(tmp_path, "python")
+        loop = asyncio.get_running_loop()
+        waiting = {n: loop.create_future() for n in range(4)}
+        launches._waiting.update(waiting)
+        launches._answer(b'{"id": 0, "error": null, "pid": 4242}')
+        launches._answer(b'{"id": 1, "error": null, "pid": null}')
+        launches._answer(b'{"id": 2, "error": "launch failed: \\"x\\"", "pid": null}')
+        launches._answer(b'{"id": 3, "error": null, "pid": 7} trailing')  # (not an answer)
+        launches._answer(b'not json')
+        assert waiting[0].result() == {"id": 0, "error": None, "pid": 4242}
+        assert waiting[1].result() == {"id": 1, "error": None, "pid": None}
+        assert waiting[2].result() == {"id": 2, "error": 'launch failed: "x"', "pid": None}
+        assert not waiting[3].done()
+
+    asyncio.run(main())

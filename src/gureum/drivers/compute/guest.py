@@ -100,7 +100,7 @@ def launch(config_path: str, from_stdin: bool = False) -> None:
     # not live on in the instance.
     os.closerange(3, os.sysconf("SC_OPEN_MAX"))
     if from_stdin:  # the config is given on stdin
-        config = json.load(sys.stdin)
+        config = expand(json.load(sys.stdin))
     else:
         with open(config_path) as f:
             config = json.load(f)
@@ -111,6 +111,33 @@ def launch(config_path: str, from_stdin: bool = False) -> None:
         sys.stderr.write(error)
         sys.exit(1)
     os._exit(0)
+
+
+def expand(config: dict[str, Any]) -> dict[str, Any]:
+    """A launch config as gureum sends it, with the parts that follow from the
+    instance's directory (``dir``) and network filled in: the files and
+    directories it names, its namespace, the ``ip`` commands that address it.
+    Derived here, in the launcher (the instance's work), not built and encoded
+    by gureum at each launch. A config that names them already (CONFIG.json,
+    kept expanded) is left as it is."""
+    d = config.get("dir")
+    if d is None:
+        return config
+    for key, path in (("root", "root"), ("upper", "volume/upper"), ("work", "volume/work"),
+                      ("console", "console.log"), ("ready", "ready"), ("rules", "rules.nft"),
+                      ("reloads", "reloads"), ("pidfile", "launcher.pid")):
+        config.setdefault(key, f"{d}/{path}")
+    config.setdefault("mkdir", [f"{d}/volume/upper", f"{d}/volume/work", f"{d}/root"])
+    config.setdefault("netns", f"/run/netns/gureum-{config['id']}")
+    config.setdefault("user_data", f"{d}/user-data" if config.get("user_data_b64") else None)
+    if "ip" not in config:
+        config["ip"] = [
+            "link set lo up",
+            f"addr add {config['address']}/{config.pop('prefix')} dev eth0",
+            "link set eth0 up",
+            f"route add default via {config.pop('gateway')}",
+        ]
+    return config
 
 
 def wait_ready(config: dict[str, Any]) -> float:
@@ -166,7 +193,8 @@ def become_launcher(config_path: str, given: dict[str, Any] | bytes, new: bool, 
             signal.signal(signum, signal.SIG_DFL)
         gc.enable()
         try:
-            config: dict[str, Any] = json.loads(given) if isinstance(given, bytes) else given
+            config: dict[str, Any] = expand(
+                json.loads(given) if isinstance(given, bytes) else given)
         except ValueError as exc:
             os.write(ready_w, f"!launch failed: its config: {exc}".encode())
             os._exit(1)

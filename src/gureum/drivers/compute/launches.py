@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -34,6 +35,8 @@ log = logging.getLogger("gureum.compute")
 NATIVE_SOURCE = Path(__file__).with_name("launchd.c")
 
 HEAD = 64  # bytes: a request's head (as ``guest.HEAD``)
+# An answer without an error, read without the JSON decoder.
+_BOOTED = re.compile(rb'\{"id": (\d+), "error": null, "pid": (\d+|null)\}')
 
 
 class _Answers(asyncio.Protocol):
@@ -172,8 +175,15 @@ class LaunchServer:
             return proc
 
     def _answer(self, line: bytes) -> None:
+        answer: dict[str, Any]
         try:
-            answer = json.loads(line)
+            booted = _BOOTED.fullmatch(line)
+            if booted is not None:  # (the usual answer, as both servers write it)
+                pid = booted[2]
+                answer = {"id": int(booted[1]), "error": None,
+                          "pid": None if pid == b"null" else int(pid)}
+            else:
+                answer = json.loads(line)
             waiter = self._waiting.pop(int(answer["id"]))
         except (ValueError, KeyError, TypeError):
             return

@@ -122,6 +122,7 @@ class NamespaceDriver:
         self._bridge: str | None = None
         self._locks: dict[str, asyncio.Lock] = {}
         self._state_dir = str(state_dir)
+        self._hide = [self._state_dir, *hide]  # (what each instance does not see)
         # id -> its launcher: (pid, start time, a pidfd of it or -1; see ``_remember``)
         self._pids: dict[str, tuple[int, str, int]] = {}
         self._seen: tuple[str, int, float] | None = None  # the launcher a launch just found
@@ -278,48 +279,34 @@ class NamespaceDriver:
                 await hostnet.run("cp", "-a", "--reflink=auto",
                                   str(self.state_dir / "layers" / spec.layers[0]),
                                   f"{d}/volume/upper")
-            user_data = f"{d}/user-data" if spec.user_data else None
             ns, veth = netns_name(spec.id), veth_name(spec.id)
             own = spec.network or plan
             prefix = own.cidr.split("/")[1]
             host_ip = await self._attach(own, veth, ns, spec.address)
             cgroups = self.cgroups.plan(spec.id, spec.limits)
+            # The files, directories and ``ip`` commands that follow from the
+            # instance's directory and address are derived by its launcher
+            # (``guest.expand``): not built and encoded here at each launch.
             config = {
                 "id": spec.id,
+                "dir": d,
                 "cgroup_setup": cgroups,
                 "wait_ready": READY_WAIT,
                 "host_ip": host_ip,
-                "netns": f"/run/netns/{ns}",
                 "cgroups": cgroups["procs"],
-                "ip": [
-                    "link set lo up",
-                    f"addr add {spec.address}/{prefix} dev eth0",
-                    "link set eth0 up",
-                    f"route add default via {own.gateway}",
-                ],
+                "prefix": prefix,
+                "gateway": own.gateway,
                 "nft": self._rules_text(plan, spec),
                 "address": spec.address,
                 "hostname": spec.hostname,
                 "fqdn": spec.fqdn,
-                "root": f"{d}/root",
-                "upper": f"{d}/volume/upper",
                 "from_image": bool(spec.layers),
-                "work": f"{d}/volume/work",
-                "hide": [self._state_dir, *self.hide],
-                "console": f"{d}/console.log",
-                "user_data": user_data,
+                "hide": self._hide,
                 "authorized_keys": spec.authorized_keys,
                 "login_user": spec.login_user,
-                "ready": f"{d}/ready",
-                "rules": f"{d}/rules.nft",
-                "reloads": f"{d}/reloads",
-                "pidfile": f"{d}/launcher.pid",
+                "user_data_b64": (base64.b64encode(spec.user_data).decode()
+                                  if spec.user_data else None),
             }
-            # The launcher makes the directories and writes the files (the config
-            # is kept as config.json): gureum only starts it.
-            config["mkdir"] = [f"{d}/{sub}" for sub in ("volume/upper", "volume/work", "root")]
-            config["user_data_b64"] = (base64.b64encode(spec.user_data).decode()
-                                       if spec.user_data else None)
             names = generation = None
             if self.guest_names is not None:
                 config["hosts"] = f"{d}/hosts"
