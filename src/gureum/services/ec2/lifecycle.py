@@ -286,8 +286,13 @@ class Lifecycle(EC2Core):
         return None  # stopped: nothing runs
 
     async def _boot(self, key: str, doc: dict[str, Any], mark: Any = None) -> float | None:
+        adopting = key in self._adopt
         self._adopt.discard(key)
-        running = self.driver.running(doc["id"])  # (asked once: a new one has no launcher)
+        # A boot this gureum has not begun yet, of an instance it did not find at
+        # its start, has no launcher to look for (the driver's launch looks for one
+        # where the instance has files from an earlier run).
+        running = ((adopting or key in self._boot_started)
+                   and self.driver.running(doc["id"]))
         if running and self.driver.booted(doc["id"]):
             self._boot_started.pop(key, None)
             if self._transition(key, "pending", state="running", state_reason=None):

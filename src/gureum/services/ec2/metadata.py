@@ -44,9 +44,11 @@ class MetadataServer:
         return self._runner is not None
 
     async def ensure(self, driver: ComputeDriver) -> None:
+        if self._runner is not None:  # (each launch asks; the launch prepares the network)
+            return
         plan = driver.network()
         await driver.prepare()
-        if self._runner is not None or not plan.isolated:
+        if not plan.isolated:
             return
         # Many instances boot at once: one of them starts the site, the others wait.
         async with self._starting:
