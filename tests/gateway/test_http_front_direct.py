@@ -127,7 +127,7 @@ def test_keep_alive_requests_one_at_a_time_each_start_without_a_task(tmp_path: P
 
 def test_a_client_gone_while_an_answer_waits_is_cleaned_up(tmp_path: Path) -> None:
     async def test(answers: Tasks, port: int) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
         await writer.drain()
         await asyncio.sleep(0.1)

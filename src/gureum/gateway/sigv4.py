@@ -233,9 +233,16 @@ def _is_case_insensitive(headers: Mapping[str, str]) -> bool:
     return name.startswith("CIMultiDict")
 
 
-def _first(getall: Callable[[str], list[str]], name: str) -> str | None:
-    values = getall(name)
-    return values[0] if values else None
+def _first_getter(headers: Mapping[str, str]) -> Callable[[str], str | None]:
+    """A case-insensitive lookup of a header's first value (lower-case names
+    in): the multidict's own ``get`` when it has one (no Python frame per
+    lookup), else a lowered copy's."""
+    if _is_case_insensitive(headers):
+        return headers.get
+    lowered: dict[str, str] = {}
+    for key, value in headers.items():
+        lowered.setdefault(key.lower(), value)
+    return lowered.get
 
 
 @lru_cache(maxsize=256)  # requests of one second share their stamp
@@ -376,8 +383,8 @@ def parse(
     Authorization header, credential or presigned query.
     """
     del method  # the method is not part of what is claimed; kept for the gateway's call shape
-    getall = _header_getter(headers)
-    auth = _first(getall, "authorization")
+    first = _first_getter(headers)
+    auth = first("authorization")
     algorithm_q = query.get("X-Amz-Algorithm")
     if auth is None and algorithm_q is None:
         if style == "s3" and "Signature" in query and "AWSAccessKeyId" in query:
@@ -405,11 +412,11 @@ def parse(
             "and 'Authorization' as HTTP header.",
         )
     if auth is not None:
-        return _parse_header(auth, getall, style)
-    return _parse_query(query, getall, style)
+        return _parse_header(auth, first, style)
+    return _parse_query(query, first, style)
 
 
-def _parse_header(auth: str, getall: Callable[[str], list[str]], style: str) -> SignedRequest:
+def _parse_header(auth: str, first: Callable[[str], str | None], style: str) -> SignedRequest:
     algorithm, _, rest = auth.strip().partition(" ")
     if algorithm != ALGORITHM:
         if style == "s3":
@@ -465,9 +472,9 @@ def _parse_header(auth: str, getall: Callable[[str], list[str]], style: str) -> 
         )
     if not signature.isascii():
         raise _mismatch(style)
-    amz_date = _first(getall, "x-amz-date")
+    amz_date = first("x-amz-date")
     if amz_date is None:
-        http_date = _first(getall, "date")
+        http_date = first("date")
         amz_date = _http_date_to_amz(http_date) if http_date is not None else None
     if amz_date is None or not _valid_amz_date(amz_date):
         if style == "s3":
@@ -487,14 +494,14 @@ def _parse_header(auth: str, getall: Callable[[str], list[str]], style: str) -> 
         signed_headers=signed_headers,
         signature=signature,
         amz_date=amz_date,
-        payload_hash=_first(getall, "x-amz-content-sha256"),
+        payload_hash=first("x-amz-content-sha256"),
         presigned=False,
         expires=None,
     )
 
 
 def _parse_query(
-    query: Mapping[str, str], getall: Callable[[str], list[str]], style: str
+    query: Mapping[str, str], first: Callable[[str], str | None], style: str
 ) -> SignedRequest:
     missing = [name for name in _PRESIGN_PARAMS if name not in query]
     # Outside S3, AWS does not require X-Amz-Expires (the URL lives 15 minutes).
@@ -555,7 +562,7 @@ def _parse_query(
     if not signature.isascii():
         raise _mismatch(style)
     _check_credential_date(style, cred, amz_date, True)
-    payload_hash = _first(getall, "x-amz-content-sha256")
+    payload_hash = first("x-amz-content-sha256")
     if payload_hash is None:
         payload_hash = query.get("X-Amz-Content-Sha256")
     if payload_hash is None and cred.service == "s3":
@@ -656,10 +663,18 @@ def _s3_reencoded_path(raw_path: str) -> str:
     return quote(unquote_to_bytes(raw_path), safe="/~")
 
 
-def _canonical_headers(signed_headers: tuple[str, ...], getall: Callable[[str], list[str]]) -> str:
+def _canonical_headers(signed_headers: tuple[str, ...], headers: Mapping[str, str]) -> str:
     lines = []
+    if _is_case_insensitive(headers):
+        getall: Callable[[str, Any], list[str]] = headers.getall  # type: ignore[attr-defined]
+    else:
+        getter = _header_getter(headers)
+
+        def getall(name: str, default: Any) -> list[str]:
+            return getter(name)
+
     for name in signed_headers:
-        values = getall(name)
+        values = getall(name, ())
         if len(values) == 1:
             value = " ".join(values[0].split())
         else:
@@ -668,8 +683,33 @@ def _canonical_headers(signed_headers: tuple[str, ...], getall: Callable[[str], 
     return "".join(lines)
 
 
+@lru_cache(maxsize=1024)
+def _hmac_pads(key: bytes) -> tuple[Any, Any]:
+    """SHA-256 states that have hashed a signing key's inner and outer HMAC
+    pads (RFC 2104), computed once per key: a signature then costs two copies
+    of them and no digest lookup (OpenSSL 3 looks the digest up again on each
+    ``hmac.digest`` call, about three times the work of the hashing itself)."""
+    padded = key.ljust(64, b"\0")  # (SigV4 keys are 32 bytes: never hashed first)
+    return (
+        hashlib.sha256(padded.translate(_INNER_PAD)),
+        hashlib.sha256(padded.translate(_OUTER_PAD)),
+    )
+
+
+_INNER_PAD = bytes(b ^ 0x36 for b in range(256))
+_OUTER_PAD = bytes(b ^ 0x5C for b in range(256))
+
+
 def _signature(key: bytes, string_to_sign: str) -> str:
-    return hmac.digest(key, string_to_sign.encode("utf-8"), "sha256").hex()
+    """HMAC-SHA256 of ``string_to_sign`` under ``key``, in hex."""
+    if len(key) > 64:
+        return hmac.digest(key, string_to_sign.encode("utf-8"), "sha256").hex()
+    inner, outer = _hmac_pads(key)
+    inner = inner.copy()
+    inner.update(string_to_sign.encode("utf-8"))
+    outer = outer.copy()
+    outer.update(inner.digest())
+    return str(outer.hexdigest())
 
 
 def _string_to_sign(amz_date: str, scope: str, canonical_request: str) -> str:
@@ -699,7 +739,6 @@ def verify(
     request did not carry one).
     """
     _check_time(req, now, style)
-    getall = _header_getter(headers)
     if style == "s3" and not req.presigned:
         _check_unsigned_amz_headers(req, headers)
     cred = req.credential
@@ -708,7 +747,7 @@ def verify(
     head = method.upper() + "\n"
     tail = (
         "\n"
-        + _canonical_headers(req.signed_headers, getall)
+        + _canonical_headers(req.signed_headers, headers)
         + "\n"
         + ";".join(req.signed_headers)
         + "\n"
@@ -757,9 +796,10 @@ def verify(
 
 def _check_unsigned_amz_headers(req: SignedRequest, headers: Mapping[str, str]) -> None:
     signed = req.signed_headers
+    # (Most names do not start with an x: only those are lowered and looked up.)
     unsigned = [
         name
-        for name in map(str.lower, headers)
+        for name in [n.lower() for n in headers if n[:1] in "xX"]
         if name.startswith("x-amz-") and name not in signed
     ]
     if unsigned:

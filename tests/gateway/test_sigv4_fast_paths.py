@@ -1,0 +1,84 @@
+"""SigV4's per-request shortcuts give what the plain computations give: the
+HMAC from a key's kept pad states against ``hmac.digest``, the unsigned
+``X-Amz-*`` check whatever the names' case, and header lookups through a
+multidict or a plain mapping alike."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import random
+
+import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from gureum.errors import AWSError
+from gureum.gateway import sigv4
+
+from .test_sigv4 import _case, check, expect_error
+
+
+def test_signatures_match_hmac_digest_for_any_key_and_message() -> None:
+    rng = random.Random(7)
+    for _ in range(300):
+        key = os.urandom(rng.choice([0, 1, 31, 32, 33, 63, 64, 65, 100]))
+        text = "".join(chr(rng.randrange(32, 0x2FF)) for _ in range(rng.randrange(0, 400)))
+        expected = hmac.digest(key, text.encode("utf-8"), "sha256").hex()
+        assert sigv4._signature(key, text) == expected
+        assert sigv4._signature(key, text) == expected  # the kept states are not consumed
+
+
+def test_a_signing_key_signs_as_botocore_computes() -> None:
+    key = sigv4.signing_key("secret", "20261127", "us-east-1", "s3")
+    text = "AWS4-HMAC-SHA256\n20261127T000000Z\n20261127/us-east-1/s3/aws4_request\n" + (
+        hashlib.sha256(b"x").hexdigest())
+    assert sigv4._signature(key, text) == hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+
+@pytest.mark.parametrize("name", ["x-amz-copy-source", "X-Amz-Copy-Source", "X-AMZ-COPY-SOURCE"])
+def test_unsigned_amz_headers_are_found_in_any_case(name: str) -> None:
+    wire, _ = _case("s3-get-object")
+    wire.headers[name] = "other/key"
+    err = expect_error("AccessDenied", 403, wire, "s3")
+    assert err.fields["HeadersNotSigned"] == "x-amz-copy-source"
+
+
+def test_only_x_amz_names_are_refused_unsigned() -> None:
+    wire, _ = _case("s3-get-object")
+    wire.headers["X-Forwarded-For"] = "10.0.0.1"
+    wire.headers["Xamz-Not-Amz"] = "1"
+    wire.headers["amz-sdk-request"] = "attempt=2"
+    check(wire, "s3")
+
+
+def _parsed(headers: object) -> sigv4.SignedRequest | None:
+    return sigv4.parse("GET", headers, {}, style="s3")  # type: ignore[arg-type]
+
+
+def test_header_lookups_agree_for_multidicts_and_plain_mappings() -> None:
+    wire, _ = _case("s3-get-object")
+    plain = {k.upper(): v for k, v in wire.headers.items()}
+    multi = CIMultiDictProxy(CIMultiDict(plain))
+    assert _parsed(plain) == _parsed(multi) == _parsed(dict(wire.headers))
+    names = ("host", "x-amz-date", "x-amz-content-sha256", "missing")
+    assert sigv4._canonical_headers(names, plain) == sigv4._canonical_headers(names, multi)
+    assert sigv4._canonical_headers(("missing",), multi) == "missing:\n"
+
+
+def test_repeated_headers_keep_their_first_value_and_join_all_when_signed() -> None:
+    headers = CIMultiDict([("X-Amz-Meta-A", " one  two "), ("x-amz-meta-a", "three")])
+    plain_first = sigv4._first_getter({"X-Amz-Meta-A": "one", "x-amz-meta-a": "two"})
+    assert sigv4._first_getter(headers)("x-amz-meta-a") == " one  two "
+    assert plain_first("x-amz-meta-a") == "one"
+    assert sigv4._canonical_headers(("x-amz-meta-a",), headers) == "x-amz-meta-a:one two,three\n"
+
+
+def test_a_tampered_signature_still_fails() -> None:
+    wire, _ = _case("s3-get-object")
+    auth = wire.headers["Authorization"]
+    last = auth[-1]
+    wire.headers["Authorization"] = auth[:-1] + ("0" if last != "0" else "1")
+    with pytest.raises(AWSError) as info:
+        check(wire, "s3")
+    assert info.value.code == "SignatureDoesNotMatch"
