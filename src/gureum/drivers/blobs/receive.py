@@ -14,6 +14,7 @@ disk writes not yet done.
 
 from __future__ import annotations
 
+import mmap
 import os
 import queue
 import threading
@@ -25,18 +26,20 @@ SLOT = 1024 * 1024
 SLOTS = 16
 _KEPT_RINGS = 2  # rings kept for the next bodies (their pages stay mapped)
 
-_rings: list[list[bytearray]] = []
+_rings: list[mmap.mmap] = []
 _rings_lock = threading.Lock()
 
 
-def _take_ring() -> list[bytearray]:
+def _take_ring() -> mmap.mmap:
+    # Anonymous pages, page-aligned: the kernel's copies into and out of a
+    # buffer whose start is not (a bytearray's is 16 bytes past a page) cost more.
     with _rings_lock:
         if _rings:
             return _rings.pop()
-    return [bytearray(SLOT) for _ in range(SLOTS)]
+    return mmap.mmap(-1, SLOT * SLOTS)
 
 
-def _give_ring(ring: list[bytearray]) -> None:
+def _give_ring(ring: mmap.mmap) -> None:
     with _rings_lock:
         if len(_rings) < _KEPT_RINGS:
             _rings.append(ring)
@@ -82,7 +85,8 @@ def receive_file(f: int, receiver: Receiver, digests: Digests,
     feeding ``digests`` and ``receiver.observe``; blocking. Raises what the
     receiving, writing or a stage raised (the caller discards the file)."""
     ring = _take_ring()
-    views = [memoryview(b) for b in ring]
+    whole = memoryview(ring)
+    views = [whole[i * SLOT:(i + 1) * SLOT] for i in range(SLOTS)]
     free: queue.SimpleQueue[int] = queue.SimpleQueue()
     for slot in range(SLOTS):
         free.put(slot)
@@ -119,19 +123,21 @@ def receive_file(f: int, receiver: Receiver, digests: Digests,
                 if n <= 0:
                     raise ConnectionResetError("the body ended early")
                 got += n
+            # The hashes start on it at once; the file write goes on beside them.
+            with lock:
+                users[slot] = len(stages) + 1
+            for stage in stages:
+                stage.put(slot, got)
             _write_all(f, view[:got])
+            release(slot)
             if start_writeback is not None:
                 start_writeback(f, offset, got)
             offset += got
             left -= got
-            with lock:
-                users[slot] = len(stages)
-            for stage in stages:
-                stage.put(slot, got)
     finally:
         for stage in stages:
             stage.end()
-        del views
+        del views, whole
         _give_ring(ring)
     for stage in stages:
         if stage.error is not None:
