@@ -126,6 +126,9 @@ class NamespaceDriver:
         # id -> its launcher: (pid, start time, a pidfd of it or -1; see ``_remember``)
         self._pids: dict[str, tuple[int, str, int]] = {}
         self._seen: tuple[str, int, float] | None = None  # the launcher a launch just found
+        # Guests whose launcher said it takes new rules on SIGHUP (its ``reloads``
+        # file), as long as that launcher is known.
+        self._reloading: set[str] = set()
         self._bridge_lock = asyncio.Lock()
         self.launches = LaunchServer(host_python(), GUEST_SCRIPT,
                                      title_room=len(str(self.guests_dir)) + 512,
@@ -216,6 +219,7 @@ class NamespaceDriver:
         self._pids[id] = (pid, start or "", fd)
 
     def _forget(self, id: str) -> None:
+        self._reloading.discard(id)
         known = self._pids.pop(id, None)
         if known is not None and known[2] >= 0:
             os.close(known[2])
@@ -409,7 +413,8 @@ class NamespaceDriver:
             return
         rules = "flush ruleset\n" + self._rules_text(self.network(), spec)
         d = f"{self.guests_dir}/{spec.id}"
-        if os.path.exists(f"{d}/reloads"):
+        if spec.id in self._reloading or os.path.exists(f"{d}/reloads"):
+            self._reloading.add(spec.id)  # (its launcher writes it once: not looked for again)
             # The launcher applies them (no process for gureum to start). Written over
             # the old ones in place, then cut to length: renaming over the file, or
             # truncating it to nothing first, makes ext4 flush it at close (~0.6-0.9 ms

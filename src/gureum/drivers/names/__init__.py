@@ -213,6 +213,8 @@ def guest_hosts(own: str, names: dict[str, str]) -> str:
 
 
 def _own_part(own: str) -> str:
+    if own.endswith("\n") and "\n\n" not in own and own[:1] not in ("\n", "") and "\r" not in own:
+        return own  # (as ``own_hosts`` makes them: no line to drop)
     lines = [line for line in own.splitlines() if line]
     return "\n".join(lines) + "\n" if lines else ""
 
