@@ -4,7 +4,8 @@ aiohttp requests (SigV4 from botocore), microseconds of CPU per call, then
 (``--profile``) cProfile's top functions by cumulative CPU time. What the
 HTTP front adds is bench/s3.py's "lean floor".
 
-    .venv/bin/python bench/s3_handle.py [--calls 3000] [--profile [--sort tottime]]
+    .venv/bin/python bench/s3_handle.py [--calls 3000] [--together N]
+                                        [--profile [--sort tottime]]
 """
 
 from __future__ import annotations
@@ -56,8 +57,19 @@ def signed(method: str, path: str, body: bytes = b"") -> Request:
     return make_mocked_request(method, path, headers=headers, payload=payload)
 
 
+async def run_all(cloud: Cloud, requests: list[Request], together: int) -> None:
+    """Handle ``requests``, ``together`` at a time (started in one loop pass, as
+    requests whose bytes arrive in one read are: their PUTs share a commit)."""
+    if together <= 1:
+        for request in requests:
+            await cloud.gateway.handle(request)
+        return
+    for i in range(0, len(requests), together):
+        await asyncio.gather(*[cloud.gateway.handle(r) for r in requests[i:i + together]])
+
+
 async def measure(cloud: Cloud, calls: int, profile: bool, sort: str = "cumulative",
-                  callers: str | None = None) -> None:
+                  callers: str | None = None, together: int = 1) -> None:
     s3 = cloud.services["s3"]
     root = Identity.root(ACCOUNT)
     s3.create_bucket(Call("s3", "CreateBucket", ACCOUNT, "us-east-1", root, "r"),  # type: ignore[attr-defined]
@@ -72,8 +84,7 @@ async def measure(cloud: Cloud, calls: int, profile: bool, sort: str = "cumulati
         first = await cloud.gateway.handle(requests.pop())
         assert first.status == 200, (first.status, getattr(first, "body", b""))
         start = time.process_time()
-        for request in requests:
-            await cloud.gateway.handle(request)
+        await run_all(cloud, requests, together)
         per_call = (time.process_time() - start) * 1e6 / len(requests)
         print(f"{method}: {per_call:.1f} us of CPU per handle()")
         if profile:
@@ -81,8 +92,7 @@ async def measure(cloud: Cloud, calls: int, profile: bool, sort: str = "cumulati
                                body if method == "PUT" else b"") for i in range(calls)]
             profiler = cProfile.Profile(time.process_time)
             profiler.enable()
-            for request in requests:
-                await cloud.gateway.handle(request)
+            await run_all(cloud, requests, together)
             profiler.disable()
             stats = pstats.Stats(profiler).sort_stats(sort)
             stats.print_stats(int(os.environ.get("TOP", "30")))
@@ -98,10 +108,13 @@ def main() -> None:
                         help="skip the WAL fdatasync of each PUT (left: the request's own CPU)")
     parser.add_argument("--sort", default="cumulative",
                         help="the profile's order: cumulative or tottime (own time)")
+    parser.add_argument("--together", type=int, default=1, metavar="N",
+                        help="handle the calls N at a time, concurrently (1: one by one)")
     parser.add_argument("--callers", metavar="REGEX",
                         help="with --profile: who calls the functions matching REGEX, how often")
     args = parser.parse_args()
-    in_cloud(lambda cloud: measure(cloud, args.calls, args.profile, args.sort, args.callers),
+    in_cloud(lambda cloud: measure(cloud, args.calls, args.profile, args.sort, args.callers,
+                                   args.together),
              no_sync=args.no_sync)
 
 

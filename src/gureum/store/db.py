@@ -16,11 +16,25 @@ process opening it while gureum runs waits ``BUSY_TIMEOUT_MS``, then fails).
 Threading: one connection, used from the asyncio thread only. A transaction
 (``with store.tx():``) must not span an ``await``; the store refuses to let a
 second asyncio task enter a transaction another task holds open.
+
+Group commit: ``store.tx(group=True)`` (many small writes, each acknowledged
+only after ``durable()``) joins one SQLite transaction shared by every grouped
+write made until the next WAL sync starts, each inside a savepoint of its own:
+a request that fails undoes only its own writes. The group is committed once,
+right before the sync that then covers all of it (or before any ungrouped
+transaction, or when no sync is coming), saving a commit's WAL frames per
+write. ``durable()`` in a task that joined a group waits for that group's
+commit and sync; if the commit fails, every member's ``durable()`` raises
+``StoreError`` and the writes are undone: ``rollbacks`` moves and whoever
+registered with ``on_undo`` drops what it kept from reads made meanwhile
+(reads outside a transaction see a pending group's writes, as they see a
+commit not yet synced).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import queue
 import sqlite3
@@ -39,6 +53,22 @@ BUSY_TIMEOUT_MS = 5000
 MEMORY = Path(":memory:")
 
 
+class _Group:
+    """The transaction grouped writes share until it is committed."""
+
+    __slots__ = ("error", "seq")
+
+    def __init__(self, seq: int) -> None:
+        self.seq = seq  # the commit number it gets when committed
+        self.error: StoreError | None = None  # set if its commit failed
+
+
+# The group the current task last wrote in (read and cleared by ``durable``).
+_joined: contextvars.ContextVar[_Group | None] = contextvars.ContextVar(
+    "gureum_store_group", default=None
+)
+
+
 class Store:
     """The store. Build it with ``Store.open(path)``."""
 
@@ -50,8 +80,11 @@ class Store:
         self._owner: asyncio.Task[object] | None = None
         self._commits = 0  # transactions committed (outermost only)
         self._synced = 0  # ... of which are known to be on disk
-        # Callers of ``durable`` not yet answered: (commits they wait for, future).
-        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        # Callers of ``durable`` not yet answered: (commits they wait for,
+        # future, the group they wrote in if it is not committed yet).
+        self._waiters: list[tuple[int, asyncio.Future[None], _Group | None]] = []
+        self._group: _Group | None = None  # the open group transaction
+        self._undo_watchers: list[Callable[[], None]] = []
         self._sync_asked = False  # a sync is scheduled or under way
         self._syncer = _Syncer(path)
         self._closed = False
@@ -106,6 +139,7 @@ class Store:
         return cls(conn, path, now)
 
     def close(self) -> None:
+        self._commit_group()
         self._closed = True
         self._syncer.close()
         self._conn.close()
@@ -131,11 +165,20 @@ class Store:
         others waiting.
         """
         target = self._commits
+        group = _joined.get()
+        if group is not None:
+            _joined.set(None)
+            if group.error is not None:
+                raise group.error
+            if group is self._group:
+                target = group.seq
+            else:
+                group = None  # committed already
         if self._synced >= target or self.path == MEMORY:
             return
         loop = asyncio.get_running_loop()
         waiter = loop.create_future()
-        self._waiters.append((target, waiter))
+        self._waiters.append((target, waiter, group))
         if not self._sync_asked:
             # The sync starts at the loop's next pass, covering every commit
             # made by then: requests whose bodies arrived in the same read
@@ -145,6 +188,7 @@ class Store:
         await waiter
 
     def _start_sync(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._commit_group()
         upto = self._commits
         if self._closed:
             # Closed meanwhile: closing checkpointed the WAL into the synced
@@ -159,9 +203,9 @@ class Store:
         if error is None:
             self._synced = max(self._synced, upto)
         waiting, self._waiters = self._waiters, []
-        for target, waiter in waiting:
+        for target, waiter, group in waiting:
             if target > upto:
-                self._waiters.append((target, waiter))
+                self._waiters.append((target, waiter, group))
             elif not waiter.done():
                 if error is None:
                     waiter.set_result(None)
@@ -171,55 +215,138 @@ class Store:
             self._start_sync(loop)
         else:
             self._sync_asked = False
+            # Grouped writes whose writers have not asked for a sync yet: not
+            # left uncommitted for as long as nobody does.
+            self._commit_group()
+
+    # -- group commit ---------------------------------------------------------
+
+    def on_undo(self, watcher: Callable[[], None]) -> None:
+        """Call ``watcher()`` whenever writes that reads outside a transaction
+        may have seen are undone (a failed group commit): a cache of such reads
+        is stale then, though ``total_changes`` did not move."""
+        self._undo_watchers.append(watcher)
+
+    def _group_due(self, group: _Group) -> None:
+        """The loop pass after a group opened: commit it now unless a sync is
+        asked for or under way (its start commits it)."""
+        if group is self._group and not self._sync_asked:
+            self._commit_group()
+
+    def _commit_group(self) -> None:
+        """Commit the open group, if any; if that fails, fail its writers."""
+        group = self._group
+        if group is None or self._depth:
+            return
+        self._group = None
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._fail_group(group, exc)
+        else:
+            self._commits += 1
+
+    def _fail_group(self, group: _Group, exc: BaseException) -> None:
+        """The group's writes are lost (its commit failed, or SQLite rolled the
+        whole transaction back): undo them and fail every writer in it."""
+        if self._group is group:
+            self._group = None
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:  # pragma: no cover - the connection is unusable
+                pass
+        group.error = StoreError(f"the writes could not be committed: {exc}")
+        self._undone()
+        for watcher in self._undo_watchers:
+            watcher()
+        for _, waiter, member in self._waiters:
+            if member is group and not waiter.done():
+                waiter.set_exception(group.error)
+        self._waiters = [w for w in self._waiters if w[2] is not group]
+
+    def _undone(self) -> None:
+        self.rollbacks += 1
+        self.access_keys.invalidate()
+        self.resources.invalidate()
 
     @property
     def in_transaction(self) -> bool:
         return self._depth > 0
 
     @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
+    def tx(self, *, group: bool = False) -> Iterator[sqlite3.Connection]:
         """A write transaction: ``BEGIN IMMEDIATE`` … ``COMMIT``, ``ROLLBACK`` on error.
 
         Nested use joins the outer transaction through a savepoint: an error
         escaping the inner block undoes only the inner block's writes if the
         outer block catches it, and everything otherwise.
+
+        ``group``: the writer awaits ``durable()`` before anyone learns of the
+        write; it joins the group transaction (see the module docstring) in a
+        savepoint of its own, committed with the others before the next sync.
         """
         task = _current_task()
         if self._depth and task is not self._owner:
             raise StoreError("a transaction is open in another task (held across an await?)")
-        if self._depth == 0:
-            begin, commit, rollback = "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"
-        else:
+        joined: _Group | None = None
+        if self._depth:
             name = f"sp{self._depth}"
             begin, commit = f"SAVEPOINT {name}", f"RELEASE {name}"
             rollback = f"ROLLBACK TO {name}; RELEASE {name}"
-        self._conn.execute(begin)
+        elif group and task is not None and self.path != MEMORY and not self._closed:
+            joined = self._group
+            if joined is None:
+                # The first writer opens the group; a failure of its own then
+                # rolls back the whole transaction (no savepoint needed).
+                joined = self._group = _Group(self._commits + 1)
+                task.get_loop().call_soon(self._group_due, joined)
+                begin, commit, rollback = "BEGIN IMMEDIATE", "", "ROLLBACK"
+            else:
+                begin, commit, rollback = "SAVEPOINT g", "RELEASE g", "ROLLBACK TO g; RELEASE g"
+        else:
+            self._commit_group()
+            begin, commit, rollback = "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"
+        try:
+            self._conn.execute(begin)
+        except BaseException:
+            if joined is not None and begin == "BEGIN IMMEDIATE":
+                self._group = None
+            raise
         self._depth += 1
         self._owner = task
         try:
             yield self._conn
-        except BaseException:
+        except BaseException as exc:
             self._depth -= 1
+            if joined is not None and not self._conn.in_transaction:
+                # SQLite rolled back the whole group (a full disk, say).
+                self._fail_group(joined, exc)
+                raise
             if self._conn.in_transaction:  # SQLite may have rolled back already
                 for statement in rollback.split("; "):
                     self._conn.execute(statement)
-            self.rollbacks += 1
-            self.access_keys.invalidate()
-            self.resources.invalidate()
+            if joined is not None and rollback == "ROLLBACK":
+                self._group = None  # it held only this writer's writes
+            self._undone()
             raise
         else:
             self._depth -= 1
             try:
-                self._conn.execute(commit)
-                if self._depth == 0:
-                    self._commits += 1
-            except sqlite3.Error:
+                if commit:
+                    self._conn.execute(commit)
+            except sqlite3.Error as exc:
+                if joined is not None:
+                    self._fail_group(joined, exc)
+                    raise
                 if self._depth == 0 and self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
-                self.rollbacks += 1
-                self.access_keys.invalidate()
-                self.resources.invalidate()
+                self._undone()
                 raise
+            if joined is not None:
+                _joined.set(joined)
+            elif self._depth == 0:
+                self._commits += 1
         finally:
             if self._depth == 0:
                 self._owner = None

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from gureum.drivers.blobs import BlobInfo, BlobNotFound, BlobStore, Digests, FileBlobStore
 from gureum.errors import AWSError
+from gureum.store import StoreError
 
 from ..base import Call, Env, Service
 from . import access, acl
@@ -74,12 +75,21 @@ class S3Core(Service):
         self.blobs: BlobStore = (
             blobs if blobs is not None else FileBlobStore(env.settings.data_dir / "s3")
         )
-        self.records = Records(env.store.connection)
-        self._conn = env.store.connection
+        store = env.store
+        self.records = Records(store.connection, lambda: store.in_transaction)
+        self._conn = store.connection
         self._buckets: dict[str, dict[str, Any]] = {}  # see ``bucket``
         self._buckets_at = -1
         self._tasks: set[asyncio.Task[None]] = set()
         self._reserved: dict[str, list[str]] = {}
+        store.on_undo(self._forget)
+
+    def _forget(self) -> None:
+        """Writes were undone though ``total_changes`` did not move (a failed
+        group commit): nothing read since the last commit is kept."""
+        self._buckets.clear()
+        self._buckets_at = -1
+        self.records.forget()
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -124,7 +134,7 @@ class S3Core(Service):
         kept document serves too (what a transaction reads is never kept: it
         may roll back)."""
         conn = self._conn
-        if conn.in_transaction:
+        if self.env.store.in_transaction:
             if shared and conn.total_changes == self._buckets_at:
                 kept = self._buckets.get(name)
                 if kept is not None:
@@ -148,7 +158,7 @@ class S3Core(Service):
         then stays good but for those keys (a stream of PUTs reads its bucket
         document once, not once a PUT)."""
         after = self._conn.total_changes
-        if self._conn.in_transaction or after == before:
+        if self.env.store.in_transaction or after == before:
             return
         if self._buckets_at == before:
             self._buckets_at = after
@@ -247,11 +257,22 @@ class S3Core(Service):
         if not keys:
             return
         delay = self.grace if grace is None else grace
-        task = asyncio.get_running_loop().create_task(self._delete_later(keys, delay))
+        # (The task's context holds the group the caller wrote in, if any: see
+        # ``_delete_later``.)
+        task = asyncio.get_running_loop().create_task(
+            self._delete_later(keys, delay, stale=grace is None)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _delete_later(self, keys: list[str], delay: float) -> None:
+    async def _delete_later(self, keys: list[str], delay: float, stale: bool = False) -> None:
+        if stale:
+            # Made garbage by a grouped write: only once that write is
+            # committed (if its group failed, they are still referenced).
+            try:
+                await self.env.store.durable()
+            except StoreError:
+                return
         if delay > 0:
             await asyncio.sleep(delay)
         await self._delete_blobs(keys)

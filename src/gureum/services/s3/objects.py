@@ -173,7 +173,7 @@ class ObjectOps(S3Core):
         """Make ``record`` the object, atomically; its predecessor's blobs are
         collected. ``inline``: the bytes of its one blob, kept with the record."""
         before = self._conn.total_changes
-        with self.env.store.tx():
+        with self.env.store.tx(group=True):
             stale = self.replace(record, params)
             if inline is not None:
                 self.records.put_inline(record.blobs[0][0], inline)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,6 +167,9 @@ class Part:
 SHARED_RECORDS = 256  # decoded current objects kept for GET/HEAD
 SHARED_BYTES = 4 << 20  # small objects' bytes kept for GET
 _OBJECT_COLUMNS = "bucket, key, size, etag, modified, blobs, meta"
+_INSERT_NEW = (f"INSERT INTO s3_objects ({_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+               " ON CONFLICT (bucket, key) DO NOTHING")
+_REPLACE = f"INSERT OR REPLACE INTO s3_objects ({_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 
 def _object(row: tuple[Any, ...]) -> ObjectRecord:
@@ -181,8 +184,14 @@ def _upload(row: tuple[Any, ...]) -> Upload:
 class Records:
     """Queries on the S3 tables; writes must run inside ``store.tx()``."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection,
+                 in_transaction: Callable[[], bool] | None = None) -> None:
         self._conn = conn
+        # Whether a write transaction is open (the store's, not the
+        # connection's: grouped writes keep one open between requests).
+        self._in_transaction: Callable[[], bool] = (
+            in_transaction if in_transaction is not None else lambda: conn.in_transaction
+        )
         # Current objects decoded by ``shared`` reads (None: no such key), most
         # recently used last; valid while ``total_changes`` is ``_cached_at``.
         self._cached: dict[tuple[str, str], ObjectRecord | None] = {}
@@ -206,7 +215,7 @@ class Records:
         HEAD repeated on a key reads and decodes nothing. The caller must not
         change what it returns."""
         conn = self._conn
-        if conn.in_transaction:
+        if self._in_transaction():
             return self.get(bucket, key)
         changes = conn.total_changes
         cached = self._cached
@@ -224,6 +233,13 @@ class Records:
                 del cached[next(iter(cached))]
             cached[name] = found
         return found
+
+    def forget(self) -> None:
+        """Drop every record and byte kept (writes they may show were undone)."""
+        self._cached.clear()
+        self._cached_at = -1
+        self._bytes.clear()
+        self._bytes_total = 0
 
     def wrote(self, before: int, after: int, keys: list[tuple[str, str]]) -> None:
         """A transaction moved ``total_changes`` from ``before`` to ``after``
@@ -486,7 +502,7 @@ class Records:
         if row is None:
             return None
         data = bytes(row[0])
-        if not self._conn.in_transaction and len(data) <= SHARED_BYTES // 16:
+        if not self._in_transaction() and len(data) <= SHARED_BYTES // 16:
             self._bytes[blob] = data
             self._bytes_total += len(data)
             while self._bytes_total > SHARED_BYTES:
