@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from gureum.config import Settings
@@ -85,7 +86,7 @@ class Authenticator:
 
     def _unknown_key_identity(self, akid: str) -> Identity:
         account = akid if len(akid) == 12 and akid.isdigit() else self.settings.default_account
-        return Identity.root(account, akid)
+        return _identity_of(account, akid, None, None)  # (Identity.root, kept)
 
     @staticmethod
     def _payload_hash(
@@ -102,18 +103,26 @@ class Authenticator:
 
 
 def _identity(key: Any) -> Identity:
+    """The caller an access key names (kept per key's fields: an Identity is
+    frozen, and building one costs more than the dict lookup)."""
     user = getattr(key, "user_name", None)
-    account = key.account_id
+    return _identity_of(key.account_id, key.access_key_id, user,
+                        getattr(key, "user_id", None) if user else None)
+
+
+@lru_cache(maxsize=4096)
+def _identity_of(account: str, access_key_id: str, user: str | None,
+                 user_id: str | None) -> Identity:
     if user:
         return Identity(
             account,
             f"arn:aws:iam::{account}:user/{user}",
-            getattr(key, "user_id", None) or key.access_key_id,
-            key.access_key_id,
+            user_id or access_key_id,
+            access_key_id,
             "user",
             user,
         )
-    return Identity.root(account, key.access_key_id)
+    return Identity.root(account, access_key_id)
 
 
 def header_map(headers: Mapping[str, str]) -> dict[str, str]:

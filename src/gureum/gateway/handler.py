@@ -106,9 +106,9 @@ class Gateway:
         browser = self._browser_answer(request)
         if browser is not None:
             return browser
-        spec, protocol_name = routing.find_service(
-            request.headers, request.query, request.path, request.host
-        )
+        # (Each of these is a property of the front's request: read once.)
+        headers, query, path, host = request.headers, request.query, request.path, request.host
+        spec, protocol_name = routing.find_service(headers, query, path, host)
         request_id = _s3_request_id() if spec.name == "s3" else _request_id()
         protocol = PROTOCOLS[protocol_name]
         model: ServiceModel | None = None
@@ -117,15 +117,15 @@ class Gateway:
             model = self.models.get(spec.name)
             http = HttpRequest(
                 method=request.method,
-                path=request.path,
+                path=path,
                 raw_path=request.raw_path.split("?", 1)[0],
                 raw_query=request.query_string,
-                query=request.query,  # type: ignore[arg-type]
-                headers=request.headers,
-                host=request.host,
+                query=query,  # type: ignore[arg-type]
+                headers=headers,
+                host=host,
             )
             if spec.name == "s3":
-                http.virtual_bucket = routing.virtual_bucket(request.host)
+                http.virtual_bucket = routing.virtual_bucket(host)
             if spec.name == "s3" and _is_form_upload(request):
                 response = await self._form_upload(request, request_id)
             else:
@@ -230,7 +230,7 @@ class Gateway:
             if op_name is not None:
                 info = self._op_info(spec, model, op_name)
                 streamed_payload = info is not None and info[1]
-        if not streamed_payload:
+        if not streamed_payload and request.can_read_body:  # (most requests have none)
             http.body = await _read_body(request)
         identity, signed, secret = self.auth.authenticate(http, spec)
         if not streamed_payload and spec.name != "s3":

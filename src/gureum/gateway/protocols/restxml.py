@@ -404,7 +404,10 @@ class RestXMLProtocol:
             if value is None:
                 continue
             if location == "header":
-                headers[wire] = format_(value)
+                # (Text members' str values are written as they are: no call.)
+                headers[wire] = (
+                    value if format_ is _text_header and type(value) is str else format_(value)
+                )
             elif location == "statusCode":
                 response.status = int(value)
             elif location == "headers":
@@ -525,9 +528,12 @@ def _labels(route: _Route, raw_path: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for i, name, greedy in route.labels:
         if greedy:
-            out[name] = unquote("/".join(segments[i:]))
+            text = "/".join(segments[i:])
         elif i < len(segments):
-            out[name] = unquote(segments[i])
+            text = segments[i]
+        else:
+            continue
+        out[name] = unquote(text) if "%" in text else text  # (unquote's own test, inline)
     return out
 
 

@@ -39,6 +39,7 @@ _OVERRIDES = {
     "ResponseContentType": "ContentType",
     "ResponseExpires": "Expires",
 }
+_CONDITIONS = ("IfMatch", "IfNoneMatch", "IfModifiedSince", "IfUnmodifiedSince")
 
 
 async def as_chunks(body: Any) -> AsyncIterator[bytes]:
@@ -271,14 +272,15 @@ class ObjectOps(S3Core):
         if record.marker:
             raise AWSError("MethodNotAllowed", "The specified method is not allowed against "
                            "this resource.", 405, Method="GET", ResourceType="DeleteMarker")
-        check_conditions(
-            record.etag,
-            record.modified,
-            if_match=params.get("IfMatch"),
-            if_none_match=params.get("IfNoneMatch"),
-            if_modified_since=params.get("IfModifiedSince"),
-            if_unmodified_since=params.get("IfUnmodifiedSince"),
-        )
+        if not params.keys().isdisjoint(_CONDITIONS):  # (most requests have none)
+            check_conditions(
+                record.etag,
+                record.modified,
+                if_match=params.get("IfMatch"),
+                if_none_match=params.get("IfNoneMatch"),
+                if_modified_since=params.get("IfModifiedSince"),
+                if_unmodified_since=params.get("IfUnmodifiedSince"),
+            )
         return record
 
     def _describe(
@@ -298,9 +300,10 @@ class ObjectOps(S3Core):
         if record.meta.get("tags"):
             out["TagCount"] = len(record.meta["tags"])
         out.update(record.meta.get("headers") or {})
-        for param, header in _OVERRIDES.items():
-            if params.get(param) is not None:
-                out[header] = params[param]
+        if not params.keys().isdisjoint(_OVERRIDES):
+            for param, header in _OVERRIDES.items():
+                if params.get(param) is not None:
+                    out[header] = params[param]
         span: tuple[int, int] | None = None
         part = params.get("PartNumber")
         if part is not None:
