@@ -82,3 +82,13 @@ def test_a_tampered_signature_still_fails() -> None:
     with pytest.raises(AWSError) as info:
         check(wire, "s3")
     assert info.value.code == "SignatureDoesNotMatch"
+
+
+def test_a_parsed_request_is_immutable_and_hashable() -> None:
+    wire, _ = _case("s3-get-object")
+    req = _parsed(dict(wire.headers))
+    assert req is not None and req == _parsed(dict(wire.headers))
+    assert hash(req) == hash(_parsed(dict(wire.headers)))
+    with pytest.raises(AttributeError):
+        req.signature = "0" * 64  # type: ignore[misc]
+    assert req.credential.service == "s3" and "host" in req.signed_headers

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_tz
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, unquote_to_bytes
 
 from gureum.errors import AWSError
@@ -109,9 +109,9 @@ class Credential:
         return f"{self.date}/{self.region}/{self.service}/aws4_request"
 
 
-@dataclass(frozen=True, slots=True)
-class SignedRequest:
-    """What ``parse`` found in a signed request."""
+class SignedRequest(NamedTuple):
+    """What ``parse`` found in a signed request (a named tuple: built on every
+    request, it costs a third of a frozen dataclass)."""
 
     credential: Credential
     signed_headers: tuple[str, ...]
