@@ -34,8 +34,12 @@ source tree (``SRC`` is put on its PYTHONPATH: a ``git worktree`` of an older
 commit, say), in rounds alternating with this one's: two versions compared
 under the same load (``ours_over_against``), not in runs minutes apart.
 
+With ``--fake`` a gureum with the fake compute driver runs in the same
+rounds too (the same calls, no driver work): ``driver_share`` is what the
+real driver costs gureum per launch.
+
     sudo .venv/bin/python bench/ec2_run.py [--rounds 3] [--calls 40] [--base 0]
-        [--against OTHER/src]
+        [--against OTHER/src] [--fake]
 """
 
 from __future__ import annotations
@@ -44,9 +48,11 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -56,7 +62,7 @@ import boto3
 from gureum.testing.server import running_gureum
 
 sys.path.insert(0, str(Path(__file__).parent))
-from api import find_moto, free_port, stop, wait_http
+from api import FAKE_COMPUTE, find_moto, free_port, stop, wait_http
 
 SETTLE = 2.5  # s: > the security group membership settle time (1 s)
 IDLE = 2.0  # s: gureum's idle CPU is measured over this long before each round
@@ -221,6 +227,55 @@ class Moto:
         self.group.remove()
 
 
+class FakeGureum:
+    """A gureum with the fake compute driver (instances are records), in a CPU
+    group of its own: the same calls with no driver work, so that the real
+    driver's share of a launch (``driver_share``) is measured in the same rounds."""
+
+    def __init__(self) -> None:
+        self.group = CpuGroup(f"gureum-bench-fake-{os.getpid()}")
+        self.data_dir = tempfile.mkdtemp(prefix="gureum-bench-")
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GUREUM_", "AWS_"))}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", FAKE_COMPUTE, "up", "--port", str(port),
+             "--data-dir", self.data_dir, "--log-level", "WARNING"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env)
+        self.group.add(self.proc.pid)
+        wait_http(f"http://127.0.0.1:{port}/_gureum/health", self.proc, "gureum (fake driver)")
+        self.ec2 = boto3.client("ec2", endpoint_url=f"http://127.0.0.1:{port}",
+                                region_name="us-east-1", aws_access_key_id="test",
+                                aws_secret_access_key="test")
+        self.image = self.ec2.describe_images()["Images"][0]["ImageId"]
+        self.ec2.run_instances(ImageId=self.image, MinCount=1, MaxCount=1,
+                               InstanceType="t3.nano")  # (warm)
+
+    def round(self, calls: int) -> dict[str, float]:
+        rates = []
+        for _ in range(IDLE_WINDOWS):
+            i0 = self.group.ns()
+            time.sleep(IDLE / IDLE_WINDOWS)
+            rates.append((self.group.ns() - i0) / (IDLE / IDLE_WINDOWS))
+        idle_rate = min(rates)
+        t0, c0 = time.monotonic(), self.group.ns()
+        ids = [self.ec2.run_instances(ImageId=self.image, MinCount=1, MaxCount=1,
+                                      InstanceType="t3.nano")["Instances"][0]["InstanceId"]
+               for _ in range(calls)]
+        t1, c1 = time.monotonic(), self.group.ns()
+        time.sleep(SETTLE)
+        t2, c2 = time.monotonic(), self.group.ns()
+        self.ec2.terminate_instances(InstanceIds=ids)
+        time.sleep(SETTLE)
+        per = 1e6 * calls
+        return {"at_return": (c1 - c0 - idle_rate * (t1 - t0)) / per,
+                "settled": (c2 - c0 - idle_rate * (t2 - t0)) / per}
+
+    def close(self) -> None:
+        stop(self.proc)
+        self.group.remove()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
 class Gureum:
     """A running gureum in CPU groups of its own, with its warm and base instances."""
 
@@ -267,8 +322,12 @@ def main() -> None:
     parser.add_argument("--against", metavar="SRC",
                         help="another gureum's source directory (its src/), run at the same "
                              "time in rounds alternating with this one's")
+    parser.add_argument("--fake", action="store_true",
+                        help="also a gureum with the fake compute driver, in the same rounds: "
+                             "the real driver's share of a launch (driver_share)")
     args = parser.parse_args()
     moto = None
+    fake: FakeGureum | None = None
     rows = []
     loads = [os.getloadavg()[0]]
     ours: Gureum | None = None
@@ -281,13 +340,18 @@ def main() -> None:
                 other = Gureum(stack.enter_context(running_gureum(env=env)), "other",
                                args.base)
             moto = Moto()
+            if args.fake:
+                fake = FakeGureum()
             for n in range(args.rounds):
+                faked = fake.round(args.calls) if fake is not None and n % 2 else None
                 if other is not None and n % 2:
                     theirs_g = other.round(args.calls)
                     mine = ours.round(args.calls)
                 else:
                     mine = ours.round(args.calls)
                     theirs_g = other.round(args.calls) if other is not None else None
+                if fake is not None and faked is None:
+                    faked = fake.round(args.calls)
                 theirs = moto.round(args.calls)
                 loads.append(os.getloadavg()[0])
                 row = {**{k: round(v, 3) for k, v in mine.items()},
@@ -297,6 +361,10 @@ def main() -> None:
                     row["against_process"] = round(theirs_g["gureum_process"], 3)
                     row["against_ratio"] = round(theirs_g["settled"] / theirs, 3)
                     row["ours_over_against"] = round(mine["settled"] / theirs_g["settled"], 3)
+                if faked is not None:
+                    row["fake_settled"] = round(faked["settled"], 3)
+                    row["fake_at_return"] = round(faked["at_return"], 3)
+                    row["driver_share"] = round(mine["settled"] - faked["settled"], 3)
                 rows.append(row)
                 print(json.dumps(rows[-1]), file=sys.stderr)
             for g in (ours, other):
@@ -305,6 +373,8 @@ def main() -> None:
     finally:
         if moto is not None:
             moto.close()
+        if fake is not None:
+            fake.close()
         for g in (ours, other):
             if g is not None:
                 g.remove()
@@ -323,6 +393,8 @@ def main() -> None:
     if args.against:
         out.update({k: median(k) for k in ("against_settled", "against_process",
                                             "against_ratio", "ours_over_against")})
+    if args.fake:
+        out.update({k: median(k) for k in ("fake_settled", "fake_at_return", "driver_share")})
     print(json.dumps({
         "load_average_1m": [round(x, 2) for x in loads],
         "base_instances": args.base,
