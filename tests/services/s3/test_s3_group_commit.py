@@ -257,3 +257,25 @@ def test_the_gateway_answers_500_internal_error_to_every_put_of_a_failed_group(
     finally:
         restarted.close()
     assert keys == {"before", "after"}
+
+
+@pytest.mark.parametrize("checksums", [(), ("crc32",), ("crc32c",), ("sha256",),
+                                       ("crc32", "sha1"), ("crc64nvme",)])
+@pytest.mark.parametrize("sizes", [(), (4096,), (1000, 3096), (5, 0, 7)])
+def test_a_small_body_is_digested_as_the_blob_store_digests_it(
+        node: Node, checksums: tuple[str, ...], sizes: tuple[int, ...]) -> None:
+    from gureum.drivers.blobs import Digests
+
+    chunks = [os.urandom(n) for n in sizes]
+
+    async def stream() -> Any:
+        for chunk in chunks:
+            yield chunk
+
+    info, data = node.run(node.s3.read_small(stream(), checksums, 64 * 1024))
+    expected = Digests(checksums)
+    expected.update(b"".join(chunks))
+    want = expected.info(info.key)
+    assert data == b"".join(chunks) and type(data) is bytes
+    assert (info.size, info.md5, dict(info.checksums)) == (
+        want.size, want.md5, dict(want.checksums))

@@ -23,7 +23,7 @@ CANNED = (
     "private", "public-read", "public-read-write", "authenticated-read",
     "bucket-owner-read", "bucket-owner-full-control", "aws-exec-read", "log-delivery-write",
 )
-_GRANT_PARAMS = {
+GRANT_PARAMS = _GRANT_PARAMS = {
     "GrantFullControl": "FULL_CONTROL",
     "GrantRead": "READ",
     "GrantWrite": "WRITE",

@@ -29,6 +29,7 @@ from gureum.errors import AWSError
 
 ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
 COMPUTED = {name: name.lower() for name in ALGORITHMS}
+_PARAMS = {f"Checksum{name}": name for name in ALGORITHMS}  # parameter -> algorithm
 SIZES = {"CRC32": 4, "CRC32C": 4, "CRC64NVME": 8, "SHA1": 20, "SHA256": 32}
 # Which checksum types each algorithm allows in a multipart upload, default first.
 TYPES = {
@@ -79,8 +80,9 @@ def requested(params: Mapping[str, Any], body: Any = None) -> dict[str, str | No
     refuses them.
     """
     algorithm = algorithm_of(params)
-    sent = {name: check_value(name, str(params[f"Checksum{name}"]))
-            for name in ALGORITHMS if params.get(f"Checksum{name}")}
+    sent = {} if params.keys().isdisjoint(_PARAMS) else {
+        name: check_value(name, str(params[param]))
+        for param, name in _PARAMS.items() if params.get(param)}
     trailers = getattr(body, "trailers", None) or {}
     for header, value in trailers.items():
         name = header.lower().removeprefix("x-amz-checksum-").upper()

@@ -31,6 +31,8 @@ CONTENT_HEADERS = (
     "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage", "ContentType",
     "Expires", "WebsiteRedirectLocation",
 )
+# Parameters that add an ACL or tags to a new object's metadata.
+_META_PARAMS = frozenset(("ACL", "Tagging", *acl.GRANT_PARAMS))
 _OVERRIDES = {
     "ResponseCacheControl": "CacheControl",
     "ResponseContentDisposition": "ContentDisposition",
@@ -74,11 +76,12 @@ def check_key(key: str) -> None:
 
 def content_headers(params: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name in CONTENT_HEADERS:
-        value = params.get(name)
-        if value is None:
-            continue
-        out[name] = value.timestamp() if hasattr(value, "timestamp") else value
+    if not params.keys().isdisjoint(CONTENT_HEADERS):
+        for name in CONTENT_HEADERS:
+            value = params.get(name)
+            if value is None:
+                continue
+            out[name] = value.timestamp() if hasattr(value, "timestamp") else value
     out.setdefault("ContentType", DEFAULT_TYPE)
     return out
 
@@ -248,6 +251,8 @@ class ObjectOps(S3Core):
         meta: dict[str, Any] = {"headers": headers, "user": user}
         if call.account != bucket["Owner"]:
             meta["owner"] = call.account
+        if params.keys().isdisjoint(_META_PARAMS):  # no ACL, grants or tags: most PUTs
+            return meta
         grants = acl.from_request(params, acl.canonical_id(call.account),
                                   acl.canonical_id(bucket["Owner"]), default=None)
         if grants is not None:

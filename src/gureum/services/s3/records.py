@@ -251,15 +251,18 @@ class Records:
         self._cached_at = after
 
     def put(self, record: ObjectRecord) -> ObjectRecord | None:
-        """Insert or replace; return the record replaced (its blobs become garbage)."""
-        old = self.get(record.bucket, record.key)
-        self._conn.execute(
-            f"INSERT OR REPLACE INTO s3_objects ({_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                record.bucket, record.key, record.size, record.etag, record.modified,
-                json.dumps(record.blobs), _compact(record.meta),
-            ),
+        """Insert or replace; return the record replaced (its blobs become garbage).
+
+        A new key (most PUTs) costs one statement: the insert is tried first,
+        and only a key already there is read and replaced."""
+        row = (
+            record.bucket, record.key, record.size, record.etag, record.modified,
+            json.dumps(record.blobs), _compact(record.meta),
         )
+        if self._conn.execute(_INSERT_NEW, row).rowcount == 1:
+            return None
+        old = self.get(record.bucket, record.key)
+        self._conn.execute(_REPLACE, row)
         return old
 
     def delete(self, bucket: str, key: str) -> ObjectRecord | None:
