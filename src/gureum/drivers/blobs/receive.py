@@ -24,6 +24,11 @@ from .base import Digests, Receiver
 
 SLOT = 1024 * 1024
 SLOTS = 16
+# Bytes per write(2): a whole 1 MiB buffer written at a 1 MiB-aligned offset
+# cost ~10x the kernel CPU of the same bytes in 256 KiB writes (perf, 256 MiB
+# PUTs: copy_folio_from_iter_atomic 2,756 samples -> 222; the page cache then
+# works in 1 MiB folios).
+WRITE_PIECE = 256 * 1024
 _KEPT_RINGS = 2  # rings kept for the next bodies (their pages stay mapped)
 
 _rings: list[mmap.mmap] = []
@@ -128,7 +133,8 @@ def receive_file(f: int, receiver: Receiver, digests: Digests,
                 users[slot] = len(stages) + 1
             for stage in stages:
                 stage.put(slot, got)
-            _write_all(f, view[:got])
+            for start in range(0, got, WRITE_PIECE):
+                _write_all(f, view[start:min(got, start + WRITE_PIECE)])
             release(slot)
             if start_writeback is not None:
                 start_writeback(f, offset, got)
