@@ -172,6 +172,17 @@ _INSERT_NEW = (f"INSERT INTO s3_objects ({_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, 
 _REPLACE = f"INSERT OR REPLACE INTO s3_objects ({_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 
+def _blobs_text(blobs: list[tuple[str, int]]) -> str:
+    """``json.dumps(blobs)``, the same text; one blob (most objects) without the
+    encoder when its key holds no character JSON escapes (gureum's never do)."""
+    if len(blobs) == 1:
+        key, size = blobs[0]
+        if (type(size) is int and key.isascii() and key.isprintable()
+                and '"' not in key and "\\" not in key):
+            return f'[["{key}", {size}]]'
+    return json.dumps(blobs)
+
+
 def _object(row: tuple[Any, ...]) -> ObjectRecord:
     blobs = [(str(b), int(s)) for b, s in json.loads(row[5])]
     return ObjectRecord(row[0], row[1], row[2], row[3], row[4], blobs, json.loads(row[6]))
@@ -257,7 +268,7 @@ class Records:
         and only a key already there is read and replaced."""
         row = (
             record.bucket, record.key, record.size, record.etag, record.modified,
-            json.dumps(record.blobs), _compact(record.meta),
+            _blobs_text(record.blobs), _compact(record.meta),
         )
         if self._conn.execute(_INSERT_NEW, row).rowcount == 1:
             return None
@@ -292,7 +303,7 @@ class Records:
             "INSERT INTO s3_versions (bucket, key, seq, version, size, etag, modified, blobs,"
             " meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (record.bucket, record.key, int(row[0]) + 1, record.version, record.size,
-             record.etag, record.modified, json.dumps(record.blobs),
+             record.etag, record.modified, _blobs_text(record.blobs),
              _compact(record.meta)),
         )
 
