@@ -92,3 +92,47 @@ def test_a_parsed_request_is_immutable_and_hashable() -> None:
     with pytest.raises(AttributeError):
         req.signature = "0" * 64  # type: ignore[misc]
     assert req.credential.service == "s3" and "host" in req.signed_headers
+
+
+_GOOD = ("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261127/us-east-1/s3/aws4_request, "
+         "SignedHeaders=host;x-amz-content-sha256;x-amz-date")
+
+
+@pytest.mark.parametrize("auth", [
+    _GOOD + ", Signature=" + "a" * 64,
+    _GOOD + ", Signature=" + "b" * 64 + "  ",
+    "  " + _GOOD + ", Signature=" + "c" * 64,
+    _GOOD + ", Signature=",
+    _GOOD + ", Signature=ab cd",
+    _GOOD + ", Signature=a,b",
+    _GOOD + ",Signature=" + "d" * 64,
+    _GOOD + ", Signature=x, Signature=" + "e" * 64,
+    _GOOD + ", Signature=" + "é" * 64,
+    _GOOD.replace("host;", "") + ", Signature=" + "f" * 64,
+    _GOOD.replace("aws4_request", "aws5_request") + ", Signature=" + "f" * 64,
+    _GOOD.replace("Credential=", "Cred=") + ", Signature=" + "f" * 64,
+    _GOOD.replace("AWS4-HMAC-SHA256", "AWS4-HMAC-SHA1") + ", Signature=" + "f" * 64,
+    "AWS4-HMAC-SHA256 Signature=" + "f" * 64,
+])
+@pytest.mark.parametrize("style", ["s3", "query", "json", "ec2"])
+def test_an_authorization_parsed_through_its_kept_prefix_parses_as_in_full(
+        auth: str, style: str) -> None:
+    first = sigv4._first_getter({"x-amz-date": "20261127T000000Z",
+                                 "x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+    for _ in range(2):  # the second time from the kept prefix
+        try:
+            found = sigv4._parse_header(auth, first, style)
+        except AWSError as error:
+            found_error = (error.code, error.message, error.status)
+        else:
+            found_error = None
+        try:
+            cred, names, signature = sigv4._header_claims(auth, style)
+            if not signature.isascii():
+                raise sigv4._mismatch(style)
+        except AWSError as error:
+            assert found_error == (error.code, error.message, error.status)
+            continue
+        assert found_error is None
+        assert (found.credential, found.signed_headers, found.signature) == (
+            cred, names, signature)

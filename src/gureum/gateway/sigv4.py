@@ -417,6 +417,49 @@ def parse(
 
 
 def _parse_header(auth: str, first: Callable[[str], str | None], style: str) -> SignedRequest:
+    # A client signs with one credential and one list of headers for a while:
+    # the header before its signature is parsed once (botocore writes
+    # ", Signature=" last), and anything else, malformed ones included, in full.
+    prefix, sep, tail = auth.rpartition(", Signature=")
+    claims = _claimed_scope(prefix, style) if sep and "," not in tail else None
+    if claims is not None:
+        cred, signed_headers = claims
+        signature = tail.strip()
+    else:
+        cred, signed_headers, signature = _header_claims(auth, style)
+    if not signature.isascii():
+        raise _mismatch(style)
+    amz_date = first("x-amz-date")
+    if amz_date is None:
+        http_date = first("date")
+        amz_date = _http_date_to_amz(http_date) if http_date is not None else None
+    if amz_date is None or not _valid_amz_date(amz_date):
+        if style == "s3":
+            raise AWSError(
+                "AccessDenied",
+                "AWS authentication requires a valid Date or x-amz-date header",
+                403,
+            )
+        raise _malformed(
+            style,
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' "
+            f"header. Authorization={auth}",
+        )
+    _check_credential_date(style, cred, amz_date, False)
+    return SignedRequest(
+        credential=cred,
+        signed_headers=signed_headers,
+        signature=signature,
+        amz_date=amz_date,
+        payload_hash=first("x-amz-content-sha256"),
+        presigned=False,
+        expires=None,
+    )
+
+
+def _header_claims(auth: str, style: str) -> tuple[Credential, tuple[str, ...], str]:
+    """The credential, signed header names and signature an Authorization
+    header claims; raises the request's error when they are malformed."""
     algorithm, _, rest = auth.strip().partition(" ")
     if algorithm != ALGORITHM:
         if style == "s3":
@@ -470,34 +513,19 @@ def _parse_header(auth: str, first: Callable[[str], str | None], style: str) -> 
             if style == "s3"
             else "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
         )
-    if not signature.isascii():
-        raise _mismatch(style)
-    amz_date = first("x-amz-date")
-    if amz_date is None:
-        http_date = first("date")
-        amz_date = _http_date_to_amz(http_date) if http_date is not None else None
-    if amz_date is None or not _valid_amz_date(amz_date):
-        if style == "s3":
-            raise AWSError(
-                "AccessDenied",
-                "AWS authentication requires a valid Date or x-amz-date header",
-                403,
-            )
-        raise _malformed(
-            style,
-            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' "
-            f"header. Authorization={auth}",
-        )
-    _check_credential_date(style, cred, amz_date, False)
-    return SignedRequest(
-        credential=cred,
-        signed_headers=signed_headers,
-        signature=signature,
-        amz_date=amz_date,
-        payload_hash=first("x-amz-content-sha256"),
-        presigned=False,
-        expires=None,
-    )
+    return cred, signed_headers, signature
+
+
+@lru_cache(maxsize=256)
+def _claimed_scope(prefix: str, style: str) -> tuple[Credential, tuple[str, ...]] | None:
+    """``_header_claims`` of an Authorization header that ends with
+    ``", Signature=..."`` after ``prefix``, but for the signature; None when
+    it is malformed (it is then parsed in full, for its error)."""
+    try:
+        cred, signed_headers, _ = _header_claims(prefix + ", Signature=0", style)
+    except AWSError:
+        return None
+    return cred, signed_headers
 
 
 def _parse_query(
