@@ -78,6 +78,7 @@ class LeanProtocol(asyncio.Protocol):
         self._reading_paused = False
         self._discarding: LeanRequest | None = None  # answered; the rest of its body is dropped
         self._direct: LeanRequest | None = None  # its body is read by a thread: socket left alone
+        self._cut_short: LeanRequest | None = None  # its body was left part read by a thread
         self._closing = False  # shutting down: close after the answer in flight
         self._peer_done = False  # the client shut its side: close once all is answered
         self._idle_since = 0.0
@@ -249,6 +250,7 @@ class LeanProtocol(asyncio.Protocol):
         if not received_all:
             request.keep_alive = False
             self._broken = True
+            self._cut_short = request  # answered, then closed lingering (see _after)
             if body is not None and not request.complete:
                 body.set_exception(ConnectionResetError("the body was not read to its end"))
             return
@@ -390,6 +392,11 @@ class LeanProtocol(asyncio.Protocol):
         """After an answer: whether the connection serves its next request."""
         transport = self.transport
         if transport is None:
+            return False
+        if request is self._cut_short:
+            # The client may still be sending the body: closing now would reset
+            # the connection and lose the answer in its buffer.
+            self._close_lingering()
             return False
         if not request.keep_alive or self._closing:
             transport.close()
