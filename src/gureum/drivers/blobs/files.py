@@ -12,7 +12,9 @@ A large blob's MD5 is computed in one worker thread, its other checksums (if
 asked for) in a second, and it is written in a third, each fed
 batches of about ``FLUSH_BYTES`` through a queue while the next ones arrive
 (``pipeline.BatchWorker``); the kernel is asked to start writing each batch to
-disk at once, so the final fdatasync has little left.
+disk at once, so the final fdatasync has little left. A stream that offers a
+``Receiver`` (a large request body of known length) is instead received by a
+thread of the write's own straight into reused buffers (``receive.py``).
 """
 
 from __future__ import annotations
