@@ -165,3 +165,46 @@ def test_a_chunked_body_is_not_taken(tmp_path: Path) -> None:
         assert b"X-Taken: no" in head and answer == hashlib.md5(b"abc").hexdigest().encode()
 
     assert run(test).taken == [False]
+
+
+def test_a_direct_body_closed_while_a_thread_reads_it_stops_the_thread_and_closes_its_fd() -> None:
+    import socket
+    import threading
+
+    import pytest
+
+    from gureum.httpfront.direct import DirectBody
+
+    class Conn:
+        ended: list[bool] = []
+
+        def end_direct(self, request: object, received_all: bool) -> None:
+            self.ended.append(received_all)
+
+    ours, client = socket.socketpair()
+    ours.setblocking(False)
+    try:
+        fd = os.dup(ours.fileno())
+        body = DirectBody(Conn(), None, fd, b"", 10)  # type: ignore[arg-type]
+        errors: list[Exception] = []
+
+        def read() -> None:
+            try:
+                body.receive_into(memoryview(bytearray(10)))
+            except ConnectionResetError as e:
+                errors.append(e)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        client.sendall(b"")  # nothing arrives: the thread waits in poll
+        reader.join(0.1)
+        body.close()  # gureum lets go of the body (say the request was cancelled)
+        reader.join(5)
+        assert not reader.is_alive() and errors
+        assert Conn.ended == [False]
+        with pytest.raises(OSError):
+            os.fstat(fd)  # the thread's own descriptor is closed once it left
+        os.fstat(ours.fileno())  # the connection's own is not the thread's to close
+    finally:
+        ours.close()
+        client.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import os
 import socket
 from collections import deque
 from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Generator
@@ -237,7 +238,7 @@ class LeanProtocol(asyncio.Protocol):
         self._direct = request
         self._pause()
         prefix = body.read_nowait(-1)
-        return DirectBody(self, request, fd, prefix, length - body.total_bytes)
+        return DirectBody(self, request, os.dup(fd), prefix, length - body.total_bytes)
 
     def end_direct(self, request: LeanRequest, received_all: bool) -> None:
         """The thread is done with the socket: a body read to its end completes

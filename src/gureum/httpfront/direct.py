@@ -10,6 +10,11 @@ a thread reads, the loop leaves the socket alone (its reading is paused); once
 the last byte is read the connection goes on with a fresh parser, as after any
 complete request. A body abandoned part way leaves the stream at an unknown
 place: that connection serves no further request.
+
+The thread reads its own duplicate of the socket's descriptor, closed only once
+no thread is in ``receive_into``: the loop may close the connection's own
+descriptor at any time (the client went, gureum stops), and a number the
+kernel has given to another file must never be read from.
 """
 
 from __future__ import annotations
@@ -30,13 +35,17 @@ _POLL_MS = 250  # how often a waiting reader looks at the cancel flag
 
 class DirectBody:
     """The ``length`` bytes of a body still to read; ``receive_into`` in one
-    worker thread at a time, ``close`` on the event loop once done with it."""
+    worker thread at a time, ``close`` on the event loop once done with it.
+    ``fd`` is the body's own duplicate of the socket's descriptor: it closes it."""
 
     def __init__(self, conn: LeanProtocol, request: LeanRequest, fd: int, prefix: bytes,
                  remaining: int) -> None:
         self._conn = conn
         self._request = request
         self._fd = fd
+        self._fd_lock = threading.Lock()
+        self._reading = False  # a thread is in receive_into
+        self._fd_closed = False
         self._prefix = memoryview(prefix)
         self._remaining = remaining  # bytes still in the socket
         self.length = len(prefix) + remaining
@@ -60,6 +69,19 @@ class DirectBody:
         want = min(len(view), self._remaining)
         if want <= 0:
             return 0
+        with self._fd_lock:
+            if self._fd_closed:
+                raise ConnectionResetError("the body's reading was given up")
+            self._reading = True
+        try:
+            return self._read(view, want)
+        finally:
+            with self._fd_lock:
+                self._reading = False
+                if self._closed:
+                    self._close_fd()
+
+    def _read(self, view: memoryview, want: int) -> int:
         poller: select.poll | None = None
         last = time.monotonic()
         while True:
@@ -91,5 +113,14 @@ class DirectBody:
         the connection gets its socket back."""
         if self._closed:
             return
-        self._closed = True
+        self._cancelled.set()  # a thread still reading gives up, then closes the fd
+        with self._fd_lock:
+            self._closed = True
+            if not self._reading:
+                self._close_fd()
         self._conn.end_direct(self._request, self.received_all)
+
+    def _close_fd(self) -> None:  # (with _fd_lock held)
+        if not self._fd_closed:
+            self._fd_closed = True
+            os.close(self._fd)
