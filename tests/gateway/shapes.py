@@ -320,3 +320,29 @@ def _norm(
         return value
     return value
 
+
+class _NaN:
+    """Stands for a float NaN in ``comparable``: NaN is unequal to itself, so two
+    readers that both read ``"NaN"`` as a float would otherwise compare unequal."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _NaN)
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "NaN"
+
+
+def comparable(value: Any) -> Any:
+    """``value`` with every float NaN in it (in dicts, lists and tuples) made
+    equal to any other, for comparing what two readers made of the same text."""
+    if isinstance(value, float) and value != value:
+        return _NaN()
+    if isinstance(value, dict):
+        return {k: comparable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(comparable(v) for v in value)
+    return value
+

@@ -25,7 +25,7 @@ from gureum.gateway.protocols.values import b64encode, epoch
 from gureum.gateway.validate import validate
 
 from . import reference
-from .shapes import EXAMPLES, values
+from .shapes import EXAMPLES, comparable, values
 from .test_roundtrip_requests import SERVICES, model, serializer
 
 SPOILERS: list[Any] = [
@@ -61,7 +61,7 @@ def spoil(value: Any, shape: Any, draw: Any, wire: bool) -> Any:
 
 def outcome(fn: Any, *args: Any) -> Any:
     try:
-        return ("ok", fn(*args))
+        return ("ok", comparable(fn(*args)))
     except AWSError as exc:
         return ("error", exc.code, exc.message, exc.status)
 
