@@ -117,37 +117,68 @@ def _box_type(attrs: dict[str, Any], itype: str) -> dict[str, Any]:
 
 class EC2Instances:
     """Linux on-demand instance time while ``running`` (per second, 60 s minimum
-    per start), and each instance's gp3 root volume until it is terminated."""
+    per start), and each instance's gp3 root volume until it is terminated.
+
+    A record that gave no gauge at a tick, written and its runs ended no later
+    than that tick's ``since`` (a terminated instance's, metered), gives none
+    at any later tick while its text stays the same (``since`` only grows): it
+    is not decoded again. EC2
+    keeps terminated instances' records for an hour, and every tick decoded
+    each of them (a burst's worth of launches and terminations left hundreds)."""
 
     name = "ec2"
 
+    def __init__(self) -> None:
+        # (account, region, record id) -> (its text, the since it gave nothing at)
+        self._quiet: dict[tuple[str, str, str], tuple[str, float]] = {}
+
     def gauges(self, conn: sqlite3.Connection, since: float, now: float) -> Iterable[Gauge]:
-        for account, region, doc, updated in _records(conn, EC2_INSTANCE):
-            state = doc.get("state")
-            itype = str(doc.get("type", ""))
-            tags = doc.get("tags") or {}
-            attrs = {"instance_type": itype, "tags": tags}
-            box = dict(account=account, region=region, service="AmazonEC2",
-                       usage_type=f"BoxUsage:{itype}", resource=doc["id"], amount=1.0,
-                       unit="Hrs", operation="RunInstances", minimum=60.0, attrs=attrs)
-            runs = runs_of(doc)
-            if runs is not None:  # billed from its recorded starts and stops
-                yield from run_gauges(box, runs, since, now, partial(_box_type, attrs))
-            elif state == "running":
-                yield Gauge(**box, since=updated)
-            elif state in OFF and since < updated <= now:
-                yield Gauge(**box, until=updated)
-            volume = dict(account=account, region=region, service="AmazonEC2",
-                          usage_type="EBS:VolumeUsage.gp3", resource="vol-" + doc["id"][2:],
-                          amount=float(doc.get("root_volume_gib", ROOT_VOLUME_GIB)),
-                          unit="GB-Mo", operation="CreateVolume-Gp3",
-                          attrs={"tags": tags})
-            if state not in ("terminated", "shutting-down"):
-                launched = doc.get("launch_time")
-                yield Gauge(**volume,
-                            since=float(launched) if isinstance(launched, int | float) else None)
-            elif since < updated <= now:
-                yield Gauge(**volume, until=updated)
+        rows = conn.execute(
+            "SELECT account, region, id, data, updated FROM resources WHERE kind = ?",
+            (EC2_INSTANCE,),
+        ).fetchall()
+        quiet: dict[tuple[str, str, str], tuple[str, float]] = {}
+        for account, region, rid, data, updated in rows:
+            key = (account, region, rid)
+            kept = self._quiet.get(key)
+            if kept is not None and kept[0] == data and kept[1] <= since:
+                quiet[key] = kept
+                continue
+            doc, written = json.loads(data), float(updated)
+            found = list(self._record(account, region, doc, written, since, now))
+            if not found and written <= since and all(
+                    end is not None and end <= since for _, end, _ in runs_of(doc) or ()):
+                quiet[key] = (data, since)
+            yield from found
+        self._quiet = quiet  # (records gone are forgotten)
+
+    def _record(self, account: str, region: str, doc: dict[str, Any], updated: float,
+                since: float, now: float) -> Iterable[Gauge]:
+        state = doc.get("state")
+        itype = str(doc.get("type", ""))
+        tags = doc.get("tags") or {}
+        attrs = {"instance_type": itype, "tags": tags}
+        box = dict(account=account, region=region, service="AmazonEC2",
+                   usage_type=f"BoxUsage:{itype}", resource=doc["id"], amount=1.0,
+                   unit="Hrs", operation="RunInstances", minimum=60.0, attrs=attrs)
+        runs = runs_of(doc)
+        if runs is not None:  # billed from its recorded starts and stops
+            yield from run_gauges(box, runs, since, now, partial(_box_type, attrs))
+        elif state == "running":
+            yield Gauge(**box, since=updated)
+        elif state in OFF and since < updated <= now:
+            yield Gauge(**box, until=updated)
+        volume = dict(account=account, region=region, service="AmazonEC2",
+                      usage_type="EBS:VolumeUsage.gp3", resource="vol-" + doc["id"][2:],
+                      amount=float(doc.get("root_volume_gib", ROOT_VOLUME_GIB)),
+                      unit="GB-Mo", operation="CreateVolume-Gp3",
+                      attrs={"tags": tags})
+        if state not in ("terminated", "shutting-down"):
+            launched = doc.get("launch_time")
+            yield Gauge(**volume,
+                        since=float(launched) if isinstance(launched, int | float) else None)
+        elif since < updated <= now:
+            yield Gauge(**volume, until=updated)
 
 
 # S3 -----------------------------------------------------------------------
