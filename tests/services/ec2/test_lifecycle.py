@@ -439,3 +439,29 @@ async def test_a_reconcile_reads_a_record_again_only_after_a_write(w: World) -> 
     assert reads == [iid]  # (written meanwhile: read again)
     await w.settle(30)
     assert reads == [iid]
+
+
+@scenario
+async def test_resync_names_every_record_and_stray_guest_without_decoding(w: World) -> None:
+    from gureum.services.ec2.core import loop_key
+
+    ids = w.run(MinCount=3, MaxCount=3)
+    await w.settle()
+    w.ec2.terminate_instances(CALL, {"InstanceIds": ids[:1]})
+    await w.settle()
+    stray = "i-0123456789abcdef0"
+    w.driver.guests_[stray] = w.driver.guests_[ids[1]]  # a guest with no record
+    reads: list[str] = []
+    listed = w.store.resources.list
+    w.store.resources.list = lambda kind, *a, **k: reads.append(kind) or listed(kind, *a, **k)
+    try:
+        keys = set(await w.ec2.resync())
+    finally:
+        w.store.resources.list = listed
+        del w.driver.guests_[stray]
+    assert keys == {loop_key(CALL.account, CALL.region, i) for i in ids} | {
+        loop_key("", "", stray)}  # the terminated record's included
+    assert reads == []
+    # Records written other than by a save (a reset) are read again.
+    w.ec2.records_changed()
+    assert set(await w.ec2.resync()) == {loop_key(CALL.account, CALL.region, i) for i in ids}

@@ -120,10 +120,11 @@ class Lifecycle(EC2Core):
             self._docs[doc["id"]] = (doc, self.write_mark(doc["id"]))
 
     async def resync(self) -> Iterable[str]:
-        docs = self.store.resources.list(INSTANCE)
-        keys = [loop_key(d["account"], d["region"], d["id"]) for d in docs]
-        known = {d["id"] for d in docs}
-        keys += [loop_key("", "", g) for g in self.driver.guests() if g not in known]
+        # (from the records' facts, kept in step with the writes: not a decoding of
+        # every record, terminated ones kept an hour included, each minute)
+        facts = self.facts()
+        keys = [loop_key(f.account, f.region, i) for i, f in facts.items()]
+        keys += [loop_key("", "", g) for g in self.driver.guests() if g not in facts]
         return keys
 
     def ingress(self, doc: dict[str, Any], launching: bool = False) -> Ingress:
