@@ -64,3 +64,42 @@ def test_cpu_percent_of_allowance_and_cadence() -> None:
     driver.used["i-d"] = Usage(1.0, 500, 1000)
     assert not any(s.dimensions == (("InstanceId", "i-d"),)
                    for s in asyncio.run(source.collect(0.0)))
+
+
+class KeptStore(Store):
+    """Records read one by one (``get``), each read counted."""
+
+    def __init__(self, docs: list[dict[str, Any]]) -> None:
+        super().__init__(docs)
+        self.gets: list[str] = []
+
+    def get(self, kind: str, account: str, region: str, id: str) -> dict[str, Any] | None:
+        self.gets.append(id)
+        return next((d for d in self.docs if d["id"] == id), None)
+
+
+def test_running_instances_given_read_only_records_with_a_datapoint_due() -> None:
+    docs = [doc("i-d", "enabled"), doc("i-b", "disabled"),
+            {**doc("i-t", "enabled"), "state": "terminated"}]
+    clock, driver = Clock(), Driver()
+    kept = KeptStore(docs)
+    given = InstanceMetrics(kept, driver, clock,
+                            running=lambda: [("1", "r", "i-d"), ("1", "r", "i-b")])
+    listed = InstanceMetrics(Store(docs), Driver(), Clock())
+    listed.driver, listed.clock = driver, clock
+    for i in ("i-d", "i-b", "i-t"):
+        driver.used[i] = Usage(10.0, 100, 1000)
+    assert list(asyncio.run(given.collect(0.0))) == list(asyncio.run(listed.collect(0.0))) == []
+    clock.t += 30
+    assert list(asyncio.run(given.collect(0.0))) == [] and kept.gets == []  # none due
+    clock.t += 30
+    driver.used["i-d"] = Usage(40.0, 300, 1000)
+    driver.used["i-b"] = Usage(20.0, 300, 1000)
+    ours = list(asyncio.run(given.collect(0.0)))
+    assert ours and ours == list(asyncio.run(listed.collect(0.0)))
+    assert sorted(kept.gets) == ["i-b", "i-d"]  # (i-b read, found not due at 5 minutes)
+    # A record no longer running when read gives nothing.
+    kept.gets.clear()
+    docs[0]["state"] = "stopping"
+    clock.t += 60
+    assert list(asyncio.run(given.collect(0.0))) == [] and kept.gets == ["i-d", "i-b"]

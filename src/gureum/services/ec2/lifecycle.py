@@ -87,7 +87,12 @@ class Lifecycle(EC2Core):
         self.env.loops.add(Loop(LOOP, self.reconcile, clock=self.env.clock,
                                 resync=self.resync, resync_interval=60.0, concurrency=16))
         sources(self.env).add(InstanceMetrics(self.store, self.driver, self.env.clock,
-                                              self.env.settings.time_scale))
+                                              self.env.settings.time_scale, self._running))
+
+    def _running(self) -> list[tuple[str, str, str]]:
+        """(account, region, id) of the running instances, from the records' facts."""
+        return [(f.account, f.region, i) for i, f in self.facts().items()
+                if f.state == "running"]
 
     async def stop(self) -> None:
         sources(self.env).remove(InstanceMetrics.name)

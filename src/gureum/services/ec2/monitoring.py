@@ -21,7 +21,7 @@ one. Both intervals are divided by ``Settings.time_scale``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from gureum.drivers.compute import Usage
@@ -41,8 +41,13 @@ class InstanceMetrics:
 
     name = "ec2-instances"
 
-    def __init__(self, store: Any, driver: Any, clock: Any, time_scale: float = 1.0) -> None:
+    def __init__(self, store: Any, driver: Any, clock: Any, time_scale: float = 1.0,
+                 running: Callable[[], Iterable[tuple[str, str, str]]] | None = None) -> None:
+        """``running()``: (account, region, id) of the running instances, if the
+        caller keeps them: then only the records of instances with a datapoint
+        due are read (not every instance record at each collect)."""
         self.store = store
+        self.running = running
         self.driver = driver
         self.clock = clock
         self.scale = time_scale
@@ -54,15 +59,28 @@ class InstanceMetrics:
         mono: float = self.clock.monotonic()
         samples: list[Sample] = []
         live: set[str] = set()
-        for doc in self.store.resources.list(INSTANCE, where=lambda d: d["state"] == "running"):
-            live.add(doc["id"])
-            used = self.driver.usage(doc["id"])
+        found: Iterable[tuple[str, str, str, dict[str, Any] | None]]
+        if self.running is not None:
+            found = [(a, r, i, None) for a, r, i in self.running()]
+        else:
+            found = [(d["account"], d["region"], d["id"], d) for d in self.store.resources.list(
+                INSTANCE, where=lambda d: d["state"] == "running")]
+        shortest = DETAILED / self.scale * 0.95
+        for account, region, instance_id, doc in found:
+            live.add(instance_id)
+            used = self.driver.usage(instance_id)
             if used is None:
                 continue
-            last = self._last.get(doc["id"])
+            last = self._last.get(instance_id)
             if last is None or used.cpu_seconds < last[1].cpu_seconds:
-                self._last[doc["id"]] = (mono, used)  # first look, or the guest rebooted
+                self._last[instance_id] = (mono, used)  # first look, or the guest rebooted
                 continue
+            if mono - last[0] < shortest:
+                continue  # (no datapoint due at either cadence)
+            if doc is None:
+                doc = self.store.resources.get(INSTANCE, account, region, instance_id)
+                if doc is None or doc["state"] != "running":
+                    continue
             period = (DETAILED if doc.get("monitoring") == "enabled" else BASIC) / self.scale
             if mono - last[0] < period * 0.95:
                 continue
