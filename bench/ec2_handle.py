@@ -4,8 +4,11 @@ requests (SigV4 from botocore), with the fake compute driver (instances are
 records), microseconds of CPU per call; for RunInstances also per call once
 the instance loop has settled (its launch and security-group work after the
 call returned, less the idle loop's CPU over that time). ``--profile`` prints
-cProfile's top functions by cumulative CPU time. What the HTTP stack adds is
-bench/s3.py's "aiohttp floor". ``--real`` (root) launches real instances with
+cProfile's top functions by cumulative CPU time (environment: SORT=tottime,
+ONLY=regex, CALLERS=regex, CALLEES=regex; WALL=1 times with the wall clock
+instead: a CPU clock read is a system call per profiled call, which inflates
+functions called often and adds system time to the figures). What the HTTP
+stack adds is bench/s3.py's "aiohttp floor". ``--real`` (root) launches real instances with
 the host's driver instead (then terminates them): the loop's launch work is
 the real driver's, and the figures add the CPU of the helpers it waited for
 and of the launch server (its forks, the instances' launchers, are the
@@ -114,7 +117,7 @@ async def measure(cloud: object, op: str, calls: int, profile: bool, base: int =
     rounds = [profile]
     for profiling in rounds:
         requests = [signed(params(i)) for i in range(calls)]
-        profiler = cProfile.Profile(time.process_time)
+        profiler = cProfile.Profile(*((time.process_time,) if not os.environ.get("WALL") else ()))
         t0, start, helpers = time.monotonic(), time.process_time(), helpers_cpu(cloud)
         times0 = os.times()
         if profiling:
