@@ -465,3 +465,23 @@ async def test_resync_names_every_record_and_stray_guest_without_decoding(w: Wor
     # Records written other than by a save (a reset) are read again.
     w.ec2.records_changed()
     assert set(await w.ec2.resync()) == {loop_key(CALL.account, CALL.region, i) for i in ids}
+
+
+@scenario
+async def test_a_terminated_record_is_not_read_again_at_each_resync(w: World) -> None:
+    from gureum.services.ec2.core import loop_key
+
+    ids = w.run(MinCount=2, MaxCount=2)
+    await w.settle()
+    w.ec2.terminate_instances(CALL, {"InstanceIds": ids})
+    await w.settle()
+    assert {w.state(i) for i in ids} == {"terminated"}
+    reads = _count_record_reads(w, "reconcile", depth=5)
+    for _ in range(3):  # (as each resync wakes them)
+        for iid in ids:
+            assert await w.ec2.reconcile(loop_key(CALL.account, CALL.region, iid)) is not None
+    assert reads == []
+    await w.settle(TERMINATED_VISIBLE + 1)  # deleted, and no longer kept
+    assert all(i not in w.ec2._docs for i in ids)
+    with pytest.raises(AWSError):
+        w.state(ids[0])

@@ -259,7 +259,8 @@ class Lifecycle(EC2Core):
         if doc is None or doc["state"] in ("shutting-down", "terminated"):
             self.private_names.drop(instance_id)
             self._stale.pop(instance_id, None)
-            self._docs.pop(instance_id, None)
+            # (a terminated record stays kept until it is deleted: the resync
+            # reconciles it each minute for the hour it is visible)
         else:
             self.private_names.put(instance_id, doc.get("fqdn"), doc.get("ip"))
         if doc is None:
@@ -286,6 +287,7 @@ class Lifecycle(EC2Core):
             if left <= 0:
                 with self.store.tx():
                     self.store.resources.delete(INSTANCE, doc["account"], doc["region"], doc["id"])
+                self._docs.pop(instance_id, None)
                 self.records_changed()
                 return None
             return left
