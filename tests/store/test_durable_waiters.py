@@ -13,6 +13,8 @@ import pytest
 from gureum.store import Store
 from gureum.store import db as store_db
 
+from . import counting_syncs
+
 
 def _write(store: Store, n: int) -> None:
     with store.tx():
@@ -22,14 +24,7 @@ def _write(store: Store, n: int) -> None:
 def test_a_cancelled_waiter_leaves_the_others_waiting(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     store = Store.open(tmp_path / "g.db")
-    syncs: list[int] = []
-    real = os.fdatasync
-
-    def fdatasync(fd: int) -> None:
-        syncs.append(fd)
-        real(fd)
-
-    monkeypatch.setattr(store_db.os, "fdatasync", fdatasync)
+    syncs = counting_syncs(monkeypatch)
 
     async def main() -> None:
         _write(store, 1)

@@ -6,14 +6,14 @@ writer in it, undoes them all (on disk too) and tells whoever keeps reads."""
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from gureum.store import Store, StoreError
-from gureum.store import db as store_db
+
+from . import counting_syncs
 
 
 def _open(path: Path) -> Store:
@@ -25,18 +25,6 @@ def _open(path: Path) -> Store:
         " DEFERRABLE INITIALLY DEFERRED)"
     )
     return store
-
-
-def _counting_syncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    syncs: list[int] = []
-    real = os.fdatasync
-
-    def fdatasync(fd: int) -> None:
-        syncs.append(fd)
-        real(fd)
-
-    monkeypatch.setattr(store_db.os, "fdatasync", fdatasync)
-    return syncs
 
 
 async def _put(store: Store, key: str, *, fail: bool = False, poison: bool = False) -> None:
@@ -63,7 +51,7 @@ def _committed(path: Path) -> dict[str, str]:
 def test_writers_of_one_pass_share_one_commit_and_one_sync(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = _open(tmp_path / "g.db")
-    syncs = _counting_syncs(monkeypatch)
+    syncs = counting_syncs(monkeypatch)
     commits_before = store._commits
 
     async def main() -> None:
@@ -82,7 +70,7 @@ def test_writers_of_one_pass_share_one_commit_and_one_sync(
 def test_writers_arriving_during_a_sync_are_committed_before_the_next(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = _open(tmp_path / "g.db")
-    syncs = _counting_syncs(monkeypatch)
+    syncs = counting_syncs(monkeypatch)
 
     async def main() -> None:
         first = asyncio.ensure_future(_put(store, "w0"))
@@ -153,7 +141,7 @@ def test_a_failed_group_commit_fails_every_writer_in_it(tmp_path: Path) -> None:
 def test_an_ungrouped_transaction_commits_the_open_group_first(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = _open(tmp_path / "g.db")
-    syncs = _counting_syncs(monkeypatch)
+    syncs = counting_syncs(monkeypatch)
 
     async def main() -> None:
         with store.tx(group=True):

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.store import counting_syncs
 
 from gureum.config import Settings
 from gureum.control.clock import FakeClock
@@ -19,7 +20,6 @@ from gureum.errors import AWSError
 from gureum.services.base import Call, Env, Identity
 from gureum.services.s3 import S3
 from gureum.store import Store, StoreError
-from gureum.store import db as store_db
 
 ACCOUNT = "000000000000"
 
@@ -116,14 +116,7 @@ def node(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 
 
 def test_puts_of_one_pass_share_one_sync(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
-    syncs: list[int] = []
-    real = os.fdatasync
-
-    def fdatasync(fd: int) -> None:
-        syncs.append(fd)
-        real(fd)
-
-    monkeypatch.setattr(store_db.os, "fdatasync", fdatasync)
+    syncs = counting_syncs(monkeypatch)
     commits = node.store._commits
     bodies = {f"k{i}": os.urandom(4096) for i in range(6)}
 
