@@ -80,7 +80,7 @@ def scenario(fn: Callable[[World], Awaitable[None]]) -> Callable[[Path], None]:
                 await world.rds.stop()
                 world.store.close()
 
-        asyncio.run(asyncio.wait_for(main(), 30))
+        asyncio.run(asyncio.wait_for(main(), 120))  # (a hang fails; a loaded machine may be slow)
 
     test.__name__ = fn.__name__
     return test
