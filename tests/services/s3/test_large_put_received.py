@@ -29,8 +29,9 @@ BUCKET = "received-bodies"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGureum]:
-    with running_gureum(data_dir=tmp_path_factory.mktemp("data")) as g:
+def server() -> Iterator[RunningGureum]:
+    # (its own temporary data directory, removed afterwards with what it claimed)
+    with running_gureum() as g:
         g.client("s3").create_bucket(Bucket=BUCKET)
         yield g
 
