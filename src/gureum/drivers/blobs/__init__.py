@@ -12,6 +12,7 @@ from gureum.drivers.blobs.base import (
     BlobStore,
     BlobStream,
     Digests,
+    digest_whole,
 )
 from gureum.drivers.blobs.files import FileBlobStore
 from gureum.drivers.blobs.memory import MemoryBlobStore
@@ -25,4 +26,5 @@ __all__ = [
     "Digests",
     "FileBlobStore",
     "MemoryBlobStore",
+    "digest_whole",
 ]

@@ -199,3 +199,21 @@ class Digests:
         for (name, _, width), value in zip(self._crcs, self._crc_values, strict=True):
             sums[name] = value.to_bytes(width, "big").hex()
         return BlobInfo(key, self.size, self._md5.hexdigest(), sums)
+
+
+def digest_whole(key: str, data: bytes, checksums: Collection[str]) -> BlobInfo:
+    """What ``Digests`` gives for ``data`` fed in one piece, without building
+    one: a small body is digested at once, each hash in one call."""
+    sums: dict[str, str] = {}
+    if checksums:
+        unknown = set(checksums) - CHECKSUMS
+        if unknown:
+            raise ValueError(f"unknown checksums: {sorted(unknown)}")
+        for name in checksums:
+            if name not in CRCS:
+                sums[name] = hashlib.new(name, data).hexdigest()
+        for name in sorted(checksums):
+            if name in CRCS:
+                fn, width = CRCS[name]
+                sums[name] = fn(data, 0).to_bytes(width, "big").hex()
+    return BlobInfo(key, len(data), hashlib.md5(data, usedforsecurity=False).hexdigest(), sums)

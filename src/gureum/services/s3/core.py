@@ -14,15 +14,19 @@ transaction, in ``s3_inline``: nothing to reserve, nothing left by a crash.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import itertools
 import logging
 import secrets
-import zlib
-from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable
 from typing import Any, ClassVar
 
-from gureum.drivers.blobs import BlobInfo, BlobNotFound, BlobStore, Digests, FileBlobStore
+from gureum.drivers.blobs import (
+    BlobInfo,
+    BlobNotFound,
+    BlobStore,
+    FileBlobStore,
+    digest_whole,
+)
 from gureum.errors import AWSError
 from gureum.store import StoreError
 
@@ -217,18 +221,8 @@ class S3Core(Service):
             if size <= limit:
                 parts.append(chunk)
         data = parts[0] if len(parts) == 1 and type(parts[0]) is bytes else b"".join(parts)
-        # One MD5 and one CRC over the whole body, without a Digests for the
-        # common cases: no checksum, or CRC32 (what botocore sends by default).
-        md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
-        if not checksums:
-            sums: Mapping[str, str] = {}
-        elif len(checksums) == 1 and "crc32" in checksums:
-            sums = {"crc32": zlib.crc32(data).to_bytes(4, "big").hex()}
-        else:
-            digests = Digests(checksums)
-            digests.update_checksums(data)
-            sums = digests.info("").checksums
-        return BlobInfo(_inline_key(), size, md5, sums), data
+        info = digest_whole(_inline_key(), data, checksums)  # (one call per hash)
+        return BlobInfo(info.key, size, info.md5, info.checksums), data
 
     async def read_blob(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
         """The bytes ``[start, end)`` of a blob, wherever it is kept."""
