@@ -12,12 +12,13 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from gureum.drivers.compute.hostnet import CommandError
-from gureum.drivers.compute.launches import LaunchServer, native_server
+from gureum.drivers.compute.launches import LaunchServer, compiled_guest, native_server
 from gureum.drivers.compute.namespaces import GUEST_SCRIPT, host_python
 
 HAS_CC = shutil.which("cc") is not None or shutil.which("gcc") is not None
@@ -65,6 +66,9 @@ def test_a_launcher_is_known_by_its_launch_command_line(tmp_path: Path, kind: st
             own = Path(f"/proc/{launches.pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
             if kind == "native":
                 assert own[:2] == [native_server(tmp_path / "bin").encode(), b"serve"]
+                # (its launchers import the script as compiled once, not compiling it)
+                code = compiled_guest(tmp_path / "bin", host_python(), GUEST_SCRIPT)
+                assert code is not None and own[4:] == [code.encode()]
             else:
                 assert own[-1] == b"serve"  # (its padding is gone)
         finally:
@@ -142,6 +146,33 @@ def test_the_c_server_is_built_once_per_source_and_kept(tmp_path: Path) -> None:
     assert built is not None and os.access(built, os.X_OK)
     assert native_server(tmp_path / "bin") == built  # (found, not built again)
     assert [p.name for p in (tmp_path / "bin").iterdir()] == [Path(built).name]
+
+
+def test_the_launchers_script_is_compiled_once_and_imported_without_its_source(
+        tmp_path: Path) -> None:
+    """Where bytecode is not written (PYTHONDONTWRITEBYTECODE, a read-only
+    install), each launcher compiled guest.py at its import; the C server's
+    launchers import it compiled once, and its variable does not go on to the
+    instance's processes."""
+    script = tmp_path / "src" / "guest.py"
+    script.parent.mkdir()
+    script.write_text("def main(argv):\n    return 0\nVALUE = 1\n")
+    code = compiled_guest(tmp_path / "bin", host_python(), script)
+    assert code is not None and os.listdir(code) == ["guest.pyc"]
+    assert compiled_guest(tmp_path / "bin", host_python(), script) == code  # (kept)
+    launchd = (Path(GUEST_SCRIPT).with_name("launchd.c")).read_text()
+    line = launchd.split('"import os, sys;', 1)[1].split('",\n', 1)[0]
+    prelude = "import os, sys;" + line.replace('"\n', "").replace('                    "', "")
+    check = (prelude.split("import guest;")[0]
+             + "import guest; print(guest.__file__, guest.VALUE, "
+             "'GUREUM_GUEST_CODE' in os.environ)")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "GUREUM_GUEST_CODE": code}
+    done = subprocess.run([host_python(), "-S", "-v", "-c", check, str(script)], env=env,
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.split() == [f"{code}/guest.pyc", "1", "False"]
+    assert f"code object from '{code}/guest.pyc'" in done.stderr
+    script.write_text("def main(argv):\n    return 0\nVALUE = 2\n")  # a new source
+    assert compiled_guest(tmp_path / "bin", host_python(), script) not in (None, code)
 
 
 def test_without_a_c_compiler_the_python_server_is_used(tmp_path: Path,
