@@ -23,6 +23,7 @@ from gureum.services.base import FileBody
 
 from .direct import DirectBody
 from .request import Body, LeanRequest, http_date
+from .sendfile import SEND_BUFFER, FileSender, local_peer
 
 if TYPE_CHECKING:
     from .site import Front
@@ -34,6 +35,7 @@ MAX_HEAD = 256 * 1024  # bytes of a request line and headers
 KEEPALIVE = 75.0  # seconds an idle keep-alive connection is kept (as aiohttp)
 SMALL_FILE = 256 * 1024  # file bodies up to this size leave with their headers
 FILE_CHUNK = 1 << 20
+DIRECT_FILE = 1 << 20  # file answers from this size are sent by a thread (FileSender)
 # Seconds a connection closed on a refused request still reads, and drops, what
 # the client sends: closing with input unread makes the kernel reset the
 # connection, and a reset throws away the answer waiting in the client's buffer.
@@ -77,6 +79,7 @@ class LeanProtocol(asyncio.Protocol):
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._reading_paused = False
+        self._small_sndbuf = False  # SO_SNDBUF set for large answers (FileSender)
         self._discarding: LeanRequest | None = None  # answered; the rest of its body is dropped
         self._direct: LeanRequest | None = None  # its body is read by a thread: socket left alone
         self._cut_short: LeanRequest | None = None  # its body was left part read by a thread
@@ -618,6 +621,8 @@ class LeanProtocol(asyncio.Protocol):
         if head_only:
             return
         with body.path.open("rb") as f:
+            if length >= DIRECT_FILE and await self._send_direct(f, body.offset, length):
+                return
             if await send_file(request, self, f, body.offset, length):
                 return
             f.seek(body.offset)
@@ -632,6 +637,27 @@ class LeanProtocol(asyncio.Protocol):
                 transport.write(chunk)
                 if self._write_paused:
                     await self.drain()
+
+    async def _send_direct(self, f: Any, offset: int, length: int) -> bool:
+        """Send a large file answer's bytes from a worker thread (``FileSender``,
+        which says why); False when the socket cannot be had."""
+        await self.drain()
+        transport = self.transport
+        if transport is None or transport.get_write_buffer_size():
+            return False
+        sock = transport.get_extra_info("socket")
+        if sock is None or sock.fileno() < 0:
+            return False
+        if not self._small_sndbuf and local_peer(sock):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+            self._small_sndbuf = True
+        sender = FileSender(os.dup(sock.fileno()), f.fileno(), offset, length)
+        try:
+            await asyncio.to_thread(sender.run)
+        except asyncio.CancelledError:
+            sender.cancel()
+            raise
+        return True
 
 
 async def _carry_on(coro: Coroutine[Any, Any, None], awaited: Any) -> None:
