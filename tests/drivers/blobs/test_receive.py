@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from gureum.drivers.blobs import FileBlobStore
-from gureum.drivers.blobs.receive import SLOT, SLOTS
+from gureum.drivers.blobs.base import Digests
+from gureum.drivers.blobs.receive import MD5_NICE, SLOT, SLOTS
 
 from . import ALL_CHECKSUMS, digests
 
@@ -177,3 +178,30 @@ def test_a_stream_without_a_receiver_is_iterated(tmp_path: Path) -> None:
 
     info = asyncio.run(store.write("k6", Iterated(None)))
     assert info.size == 6 and info.md5 == hashlib.md5(b"abcdef").hexdigest()
+
+
+def test_md5_runs_at_a_raised_priority_and_the_other_stages_do_not(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, set[int]] = {"md5": set(), "observe": set()}
+    update_md5 = Digests.update_md5
+
+    def recording(self: Digests, view: memoryview) -> None:
+        seen["md5"].add(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        update_md5(self, view)
+
+    monkeypatch.setattr(Digests, "update_md5", recording)
+    data = os.urandom(3 * SLOT + 5)
+
+    class Recording(FakeReceiver):
+        def observe(self, view: memoryview) -> None:
+            seen["observe"].add(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+            super().observe(view)
+
+    receiver = Recording(data, hashlib.sha256(data).hexdigest())
+    info = asyncio.run(FileBlobStore(tmp_path, fsync=False).write("k3", Body(receiver)))
+    assert info.md5 == hashlib.md5(data).hexdigest()
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    raisable = os.geteuid() == 0
+    assert seen["md5"] == ({MD5_NICE} if raisable else {base})
+    assert seen["observe"] == {base}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base
