@@ -63,6 +63,8 @@ def test_a_launcher_is_known_by_its_launch_command_line(tmp_path: Path, kind: st
             assert (d / "volume/upper").is_dir() and (d / "config.json").exists()
             assert (d / "hosts").read_text() == "10.0.0.1 a\n"  # (its hosts file, as given)
             assert "hosts_text" not in (d / "config.json").read_text()
+            kept = json.loads((d / "config.json").read_text())  # (kept as JSON text)
+            assert kept["id"] == "i-0123456789abcdef0" and kept["wait_ready"] == 0.3
             own = Path(f"/proc/{launches.pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
             if kind == "native":
                 assert own[:2] == [native_server(tmp_path / "bin").encode(), b"serve"]

@@ -33,19 +33,28 @@ from __future__ import annotations
 
 import errno
 import gc
-import json
+import marshal
 import os
 import select
-import signal
 import sys
 import time
 
 TYPE_CHECKING = False  # (not typing's: importing typing would cost the launch server)
 if TYPE_CHECKING:
+    import signal
     from typing import Any
+else:
+    try:  # (signal's module makes enums of them: enum and what it imports, ~3.5 ms
+        import _signal as signal  # of each launcher's CPU)
+    except ImportError:
+        import signal
 
 # What only a launcher or an init needs is imported where it is used: the launch
 # server (``serve``) stays small, and each fork of it costs less (see ``serve``).
+# A boot imports neither json nor subprocess (nor what they import: re, enum,
+# locale, threading..., ~10 ms of the instance's CPU at each boot): gureum sends
+# the config in marshal's format (see ``LaunchServer``), CONFIG.json is written
+# by ``json_text`` and commands are started with posix_spawn (``run``, ``spawn``).
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -152,6 +161,8 @@ def launch(config_path: str, from_stdin: bool = False) -> None:
     # Whatever the caller let this process inherit (its sockets, its pipes) must
     # not live on in the instance.
     os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+    import json
+
     if from_stdin:  # the config is given on stdin
         config = expand(json.load(sys.stdin))
     else:
@@ -247,15 +258,13 @@ def become_launcher(config_path: str, given: dict[str, Any] | bytes, new: bool, 
         gc.enable()
         try:
             config: dict[str, Any] = expand(
-                json.loads(given) if isinstance(given, bytes) else given)
-        except ValueError as exc:
+                marshal.loads(given) if isinstance(given, bytes) else given)
+            if not isinstance(config, dict):
+                raise ValueError("not a mapping")
+        except (ValueError, EOFError, TypeError, AttributeError) as exc:
             os.write(ready_w, f"!launch failed: its config: {exc}".encode())
             os._exit(1)
         join_cgroups(config, limits_only=joined)
-        if sys.flags.no_site:  # (the launch server runs without: the init may want yaml)
-            import site
-
-            site.main()
         if title is not None:
             set_title(title)
         prepare(config_path, config, new)
@@ -266,6 +275,7 @@ def become_launcher(config_path: str, given: dict[str, Any] | bytes, new: bool, 
             pass  # (nobody waits any more)
         os._exit(1)
     config["ready_fd"] = ready_w
+    os.set_inheritable(ready_w, False)  # (the C server's: none of the instance's commands')
     os.setsid()
     devnull = os.open("/dev/null", os.O_RDWR)
     console = os.open(config["console"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -356,7 +366,7 @@ def prepare(config_path: str, config: dict[str, Any], new: bool) -> None:
 
                 f.write(base64.b64decode(data))
         with open(config["config_path"], "w") as f:
-            f.write(json.dumps(config))
+            f.write(json_text(config))
     if config.get("rules") and config.get("nft"):
         # The rules file gureum writes new rules over (made here, not by gureum:
         # creating a file is what costs, and it is the instance's own setup).
@@ -366,6 +376,37 @@ def prepare(config_path: str, config: dict[str, Any], new: bool) -> None:
     with open(tmp, "w") as f:
         f.write(str(os.getpid()))
     os.replace(tmp, config["pidfile"])
+
+
+_ESCAPES = {**{c: f"\\u{c:04x}" for c in (*range(0x20), 0x7F)}, 0x22: '\\"', 0x5C: "\\\\",
+            0x08: "\\b", 0x0C: "\\f", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+
+
+def json_text(value: Any) -> str:
+    """``value`` (None, bools, numbers, strings, lists, dicts with string keys)
+    as JSON text, as json.dumps writes it, without importing json (and re)."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        text = value.translate(_ESCAPES)
+        if not text.isascii():
+            text = "".join(c if ord(c) < 0x80 else "".join(
+                f"\\u{u:04x}" for u in ((ord(c),) if ord(c) < 0x10000 else (
+                    0xD800 + ((ord(c) - 0x10000) >> 10), 0xDC00 + ((ord(c) - 0x10000) & 0x3FF))))
+                for c in text)
+        return f'"{text}"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(json_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json_text(str(k))}: {json_text(v)}"
+                               for k, v in value.items()) + "}"
+    raise TypeError(f"not JSON: {type(value).__name__}")
 
 
 def title_room() -> int:
@@ -448,7 +489,7 @@ def serve() -> None:
             os.write(1, b'{"id": %d, "error": null, "pid": %s}\n'
                      % (number, b"null" if pid is None else b"%d" % pid))
         else:
-            os.write(1, (json.dumps({"id": number, "error": error[:2000], "pid": None})
+            os.write(1, (json_text({"id": number, "error": error[:2000], "pid": None})
                          + "\n").encode())
 
     script = os.path.abspath(sys.argv[0])
@@ -517,15 +558,51 @@ def serve() -> None:
                 answer(number, None, pid)
 
 
-def launcher(config: dict[str, Any], console: int) -> None:
-    import subprocess
+def run(argv: list[str], data: bytes, capture: bool = False) -> tuple[int, bytes]:
+    """Run ``argv`` (looked for on PATH) with ``data`` on its stdin; its exit
+    code and, if ``capture``, its output and errors (else they go to this
+    process's). With posix_spawn: no subprocess to import (see above)."""
+    stdin_r, stdin_w = os.pipe()
+    out_r, out_w = os.pipe() if capture else (-1, -1)
+    actions = [(os.POSIX_SPAWN_DUP2, stdin_r, 0)]
+    if capture:
+        actions += [(os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, out_w, 2)]
+    try:
+        pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions,
+                              setsigdef=(signal.SIGPIPE,))
+    finally:
+        os.close(stdin_r)
+        if capture:
+            os.close(out_w)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(stdin_w, view):]
+    except BrokenPipeError:
+        pass  # (it ended without reading it all: its exit code says how)
+    finally:
+        os.close(stdin_w)
+    output = b""
+    if capture:
+        try:
+            while more := os.read(out_r, 65536):
+                output += more
+        finally:
+            os.close(out_r)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return os.waitstatus_to_exitcode(status), output
+        except InterruptedError:
+            continue
 
+
+def launcher(config: dict[str, Any], console: int) -> None:
     if config.get("host_ip"):  # the namespace and the host end of its veth
-        made = subprocess.run(["ip", "-batch", "-"], input=config["host_ip"].encode(),
-                              capture_output=True)
-        if made.returncode != 0:
-            os.write(config["ready_fd"], b"!" + made.stderr.strip()[:4000])
-            raise OSError(made.stderr.decode(errors="replace").strip())
+        code, said = run(["ip", "-batch", "-"], config["host_ip"].encode(), capture=True)
+        if code != 0:
+            os.write(config["ready_fd"], b"!" + said.strip()[:4000])
+            raise OSError(said.decode(errors="replace").strip())
     fd = os.open(config["netns"], os.O_RDONLY)
     _check(_libc().setns(fd, CLONE_NEWNET), "setns")
     os.close(fd)
@@ -536,7 +613,9 @@ def launcher(config: dict[str, Any], console: int) -> None:
             f.write("1")
     except OSError:
         pass
-    subprocess.run(["ip", "-batch", "-"], input="\n".join(config["ip"]).encode(), check=True)
+    code, _ = run(["ip", "-batch", "-"], "\n".join(config["ip"]).encode())
+    if code != 0:
+        raise OSError(f"ip -batch: exit code {code}")
     if config.get("nft"):
         nft_apply(config["nft"].encode())
     _check(_libc().unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC), "unshare")
@@ -601,9 +680,8 @@ def setup_root(config: dict[str, Any]) -> None:
         if os.path.isdir(root + hidden):
             mount("tmpfs", root + hidden, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=4k")
     hostname, fqdn = config["hostname"], config["fqdn"]
-    import socket
-
-    socket.sethostname(hostname)
+    name = hostname.encode()  # (ctypes is loaded: socket's module would import enum)
+    _check(_libc().sethostname(name, len(name)), "sethostname")
     with open(root + "/etc/hostname", "w") as f:
         f.write(hostname + "\n")
     # gureum keeps the instance's hosts file (its own lines and gureum's names)
@@ -622,13 +700,20 @@ def setup_root(config: dict[str, Any]) -> None:
 
 
 def spawn(argv: list[str], console: int) -> int:
-    import subprocess
-
+    """Start ``argv`` (a path) in a session of its own, from /, its input
+    /dev/null and its output the console log."""
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
            "HOME": "/root", "LANG": "C.UTF-8", "TERM": "dumb"}
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=console, stderr=console,
-                            env=env, cwd="/", start_new_session=True)
-    return proc.pid
+    os.chdir("/")
+    null = os.open("/dev/null", os.O_RDONLY)
+    try:
+        # (only 0, 1 and 2 are inherited: every other descriptor is close-on-exec)
+        return os.posix_spawn(argv[0], argv, env, setsid=True, file_actions=[
+            (os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, console, 1),
+            (os.POSIX_SPAWN_DUP2, console, 2)],
+            setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+    finally:
+        os.close(null)
 
 
 def user_data_argv(data: bytes, console: int) -> list[str] | None:
@@ -647,6 +732,10 @@ def user_data_argv(data: bytes, console: int) -> list[str] | None:
 
 
 def cloud_config(data: bytes, console: int) -> list[str] | None:
+    if sys.flags.no_site:  # (the launch server runs without: yaml may be a site package)
+        import site
+
+        site.main()
     try:
         import yaml  # type: ignore[import-untyped,unused-ignore]
     except ImportError:

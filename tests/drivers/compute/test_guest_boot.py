@@ -1,0 +1,88 @@
+"""What an instance's launcher and init import and run with: no json and no
+subprocess (nor re, enum, locale... that they import, ~10 ms of each boot's
+CPU): the config comes in marshal's format, CONFIG.json is written by
+``json_text`` (as json.dumps writes it) and commands are started with
+posix_spawn. Run in the host's ``python3 -S``, as a launcher is."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+from pathlib import Path
+from types import ModuleType
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gureum.drivers.compute.namespaces import GUEST_SCRIPT, host_python
+
+
+def guest_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gureum_guest_under_test", GUEST_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+GUEST = guest_module()
+
+PROGRAM = """
+import os, sys
+sys.path.insert(0, sys.argv[1])
+import guest
+code, said = guest.run(["sh", "-c", "cat; echo oops >&2; exit 3"], b"given\\n", capture=True)
+print(code, said.decode().split())
+code, _ = guest.run(["true"], b"x" * 200000)  # (more than a pipe holds, not read)
+print(code)
+sys.stdout.flush()
+pid = guest.spawn(["/bin/sh", "-c", "echo $$ $(cut -d' ' -f6 /proc/$$/stat) "
+                   "$(grep SigIgn /proc/$$/status | cut -f2) $(readlink /proc/$$/cwd)"], 1)
+os.waitpid(pid, 0)
+config = {"id": "i-1", "dir": "/x", "address": "10.0.0.2", "prefix": "24",
+          "gateway": "10.0.0.1", "wait_ready": 5.0, "hide": ["/a"], "nft": None}
+print(guest.json_text(guest.expand(config)))
+print(sorted(m for m in ("json", "subprocess", "re", "enum", "locale", "socket", "threading")
+             if m in sys.modules))
+"""
+
+
+def test_a_boot_imports_neither_json_nor_subprocess(tmp_path: Path) -> None:
+    done = subprocess.run([host_python(), "-S", "-c", PROGRAM, str(GUEST_SCRIPT.parent)],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "3 ['given', 'oops']"  # (its input given, its output and errors read)
+    assert lines[1] == "0"
+    pid, session, ignored, cwd = lines[2].split()
+    assert session == pid and cwd == "/"  # (a session of its own, started from /)
+    assert not int(ignored, 16) & (1 << 12)  # SIGPIPE as by default, not ignored as in Python
+    kept = json.loads(lines[3])
+    assert kept["ip"][1] == "addr add 10.0.0.2/24 dev eth0" and kept["wait_ready"] == 5.0
+    assert lines[4] == "[]"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text()
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12))
+def test_json_text_writes_what_json_dumps_writes(value: object) -> None:
+    assert GUEST.json_text(value) == json.dumps(value)
+
+
+def test_the_launcher_reads_the_config_gureum_sends() -> None:
+    import marshal
+
+    from gureum.drivers.compute.launches import MARSHAL_VERSION
+
+    config = {"id": "i-1", "hide": ["/a", "/b"], "wait_ready": 5.0, "from_image": False,
+              "user_data_b64": None, "cgroup_setup": {"mkdir": ["/c"], "write": [["/c/x", "1"]]}}
+    sent = marshal.dumps(config, MARSHAL_VERSION)
+    done = subprocess.run(
+        [host_python(), "-S", "-c",
+         "import marshal, sys; print(repr(marshal.loads(sys.stdin.buffer.read())))"],
+        input=sent, capture_output=True, timeout=60, check=True)
+    assert done.stdout.decode().strip() == repr(config)
