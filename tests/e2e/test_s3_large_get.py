@@ -115,3 +115,28 @@ def test_a_client_leaving_mid_answer_leaves_no_descriptor(server: RunningGureum)
     assert _open_fds(server.pid) <= before
     data = _data()
     assert s3.get_object(Bucket="large-get", Key="big")["Body"].read() == data
+
+
+def test_clients_reading_nothing_hold_up_no_other_request(server: RunningGureum) -> None:
+    s3 = server.client("s3", read_timeout=10)
+    target = _presigned(server)
+    stalled: list[socket.socket] = []
+    try:
+        for _ in range(40):  # more than any default executor has threads
+            sock = socket.socket()
+            stalled.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+            sock.settimeout(10)
+            sock.connect(("127.0.0.1", server.port))
+            sock.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        assert all(sock.recv(100).startswith(b"HTTP/1.1 200") for sock in stalled)
+        time.sleep(0.3)  # every sender is waiting for room
+        started = time.monotonic()
+        # a file-backed object (above the inline size): its PUT opens, writes
+        # and syncs its file in worker threads
+        s3.put_object(Bucket="large-get", Key="beside", Body=b"b" * 300_000)
+        assert s3.get_object(Bucket="large-get", Key="beside")["Body"].read() == b"b" * 300_000
+        assert time.monotonic() - started < 8
+    finally:
+        for sock in stalled:
+            sock.close()

@@ -38,7 +38,7 @@ def test_sends_the_range_whole_and_closes_its_descriptor(tmp_path: Path) -> None
     server, client = _pair()
     with server, client, path.open("rb") as f:
         before = _open_fds()
-        sender = FileSender(os.dup(server.fileno()), f.fileno(), 1000, len(data) - 1000)
+        sender = FileSender(os.dup(server.fileno()), os.dup(f.fileno()), 1000, len(data) - 1000)
         thread = threading.Thread(target=sender.run)
         thread.start()
         got = bytearray()
@@ -67,7 +67,7 @@ def test_cancel_gives_up_a_client_that_reads_nothing(tmp_path: Path) -> None:
     server, client = _pair()
     with server, client, path.open("rb") as f:
         before = _open_fds()
-        sender = FileSender(os.dup(server.fileno()), f.fileno(), 0, 32 * MiB)
+        sender = FileSender(os.dup(server.fileno()), os.dup(f.fileno()), 0, 32 * MiB)
         errors: list[BaseException] = []
         thread = threading.Thread(target=_run_catching, args=(sender, errors))
         thread.start()
@@ -88,7 +88,7 @@ def test_a_client_taking_nothing_for_too_long_is_given_up(
     path.write_bytes(os.urandom(32 * MiB))
     server, client = _pair()
     with server, client, path.open("rb") as f:
-        sender = FileSender(os.dup(server.fileno()), f.fileno(), 0, 32 * MiB)
+        sender = FileSender(os.dup(server.fileno()), os.dup(f.fileno()), 0, 32 * MiB)
         errors: list[BaseException] = []
         thread = threading.Thread(target=_run_catching, args=(sender, errors))
         thread.start()
@@ -102,7 +102,7 @@ def test_a_client_gone_ends_the_sending_with_an_error(tmp_path: Path) -> None:
     path.write_bytes(os.urandom(32 * MiB))
     server, client = _pair()
     with server, path.open("rb") as f:
-        sender = FileSender(os.dup(server.fileno()), f.fileno(), 0, 32 * MiB)
+        sender = FileSender(os.dup(server.fileno()), os.dup(f.fileno()), 0, 32 * MiB)
         errors: list[BaseException] = []
         thread = threading.Thread(target=_run_catching, args=(sender, errors))
         thread.start()

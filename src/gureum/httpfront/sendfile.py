@@ -16,6 +16,11 @@ and ~1,900 MiB/s with the grown buffer, ~9 ms and ~3,900 MiB/s with 256 KiB
 A client elsewhere keeps the grown buffer: there the round trip, not the CPU,
 bounds a window, and 512 KiB would cap a 10 ms path at ~50 MB/s.
 
+Each sender has a thread of its own, not one of the event loop's default
+executor: a client that reads slowly holds its sender for as long as it takes
+(up to ``SEND_STALL`` without a byte), and a handful of them would otherwise
+hold every executor thread that the blob store's opens and reads wait for.
+
 The sendfile is non-blocking, waiting for room with poll(2): measured against
 a blocking one (O_NONBLOCK cleared on the shared open file, the loop's
 reading paused) it gave more, ~2,600 against ~1,800 MiB/s in one run. The
@@ -25,6 +30,7 @@ loop does with its own (the client leaves, gureum stops).
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 import select
@@ -55,9 +61,11 @@ def local_peer(sock: socket.socket) -> bool:
 
 
 class FileSender:
-    """Sends ``count`` bytes of ``in_fd`` from ``offset`` on ``fd`` (a duplicate
-    of the connection's socket, which ``run`` closes). ``run`` in a worker
-    thread; ``cancel`` from any thread makes it give up at its next wait."""
+    """Sends ``count`` bytes of ``in_fd`` from ``offset`` on ``fd``: duplicates
+    of the file's and the connection's descriptors, which ``run`` closes (the
+    caller may close its own at any time, even while the thread sends).
+    ``run`` in a worker thread; ``cancel`` from any thread makes it give up at
+    its next wait."""
 
     def __init__(self, fd: int, in_fd: int, offset: int, count: int) -> None:
         self._fd = fd
@@ -77,7 +85,10 @@ class FileSender:
         try:
             self._send()
         finally:
-            os.close(self._fd)
+            try:
+                os.close(self._fd)
+            finally:
+                os.close(self._in_fd)
 
     def _send(self) -> None:
         poller: select.poll | None = None
@@ -100,3 +111,36 @@ class FileSender:
             self._offset += sent
             self._count -= sent
             last = time.monotonic()
+
+
+async def send(sender: FileSender) -> None:
+    """Run ``sender`` in a thread of its own and wait for it; cancelled, the
+    thread gives up at its next wait."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def finish(error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+
+    def run() -> None:
+        error: BaseException | None = None
+        try:
+            sender.run()
+        except BaseException as exc:  # handed to the waiting coroutine
+            error = exc
+        try:
+            loop.call_soon_threadsafe(finish, error)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+    threading.Thread(target=run, name="file-send", daemon=True).start()
+    try:
+        await done
+    except asyncio.CancelledError:
+        sender.cancel()
+        raise
