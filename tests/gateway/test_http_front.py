@@ -186,16 +186,50 @@ def test_pipelined_requests_are_answered_in_order(tmp_path: Path) -> None:
 
 
 def test_expect_100_continue_is_sent_when_the_body_is_read(tmp_path: Path) -> None:
+    body = bytes(range(256)) * 400  # (above the size whose 100 Continue is sent at once)
+
     async def test(answers: Answers, port: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+        writer.write(b"PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                     b"Expect: 100-continue\r\n\r\n" % len(body))
+        line = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert line == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(body)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 200 OK")
+        assert await reader.readexactly(len(body)) == body
+        writer.close()
+
+    run(test, tmp_path)
+
+
+def test_a_small_body_is_asked_for_at_once_and_dropped_if_unread(tmp_path: Path) -> None:
+    """Up to 64 KiB, ``100 Continue`` goes out with the headers read, before
+    the handler runs; a handler that answers without reading the body leaves
+    the connection usable: the body that follows is dropped."""
+    async def test(answers: Answers, port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"PUT /hang HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
                      b"Expect: 100-continue\r\n\r\n")
+        # (/hang answers only once released: the 100 came before the handler did)
         line = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
         assert line == b"HTTP/1.1 100 Continue\r\n\r\n"
         writer.write(b"body")
+        answers.release.set()
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
         assert head.startswith(b"HTTP/1.1 200 OK")
-        assert await reader.readexactly(4) == b"body"
+        assert await reader.readexactly(4) == b"late"
+        writer.write(b"PUT /noread HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                     b"Expect: 100-continue\r\n\r\n")
+        line = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert line == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(b"12345GET /echo?q=next HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 403 Forbidden")
+        assert b"Connection: close" not in head
+        assert await reader.readexactly(6) == b"denied"
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 200 OK") and b"X-Query: next" in head
         writer.close()
 
     run(test, tmp_path)

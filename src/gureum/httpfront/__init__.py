@@ -4,7 +4,8 @@ gateway, written straight to the socket.
 aiohttp's request and response machinery cost more server CPU per small API
 call than the gateway itself; this front keeps only what AWS clients need:
 keep-alive and pipelining (answers in order), ``Expect: 100-continue`` (sent
-when the handler first waits for the body), chunked request bodies, HTTP/1.0
+at once for a body of up to 64 KiB, else when the handler first waits for
+the body), chunked request bodies, HTTP/1.0
 and ``Connection: close``, HEAD, request bodies streamed through an aiohttp
 ``StreamReader`` with flow control (a 5 GiB PUT never sits in memory),
 streamed and sendfile'd response bodies, a ``Date`` header, 400 and close on
