@@ -43,7 +43,6 @@ SMALL_FILE = 256 * 1024  # file bodies up to this size leave with their headers
 EARLY_CONTINUE = 64 * 1024
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 FILE_CHUNK = 1 << 20
-DIRECT_FILE = 1 << 20  # file answers from this size are sent by a thread (FileSender)
 # Seconds a connection closed on a refused request still reads, and drops, what
 # the client sends: closing with input unread makes the kernel reset the
 # connection, and a reset throws away the answer waiting in the client's buffer.
@@ -633,7 +632,7 @@ class LeanProtocol(asyncio.Protocol):
         if head_only:
             return
         with body.path.open("rb") as f:
-            if length >= DIRECT_FILE and await self._send_direct(f, body.offset, length):
+            if await self._send_direct(f, body.offset, length):
                 return
             if await send_file(request, self, f, body.offset, length):
                 return

@@ -1,6 +1,6 @@
-"""A large file answer's bytes sent with sendfile(2) by a worker thread on a
-duplicate of the connection's socket, with a small send buffer when the client
-is on this host.
+"""A file answer's bytes (one too large to leave with its headers) sent with
+sendfile(2) by a thread of its own on a duplicate of the connection's socket,
+with a small send buffer when the client is on this host.
 
 Why a small send buffer: on loopback the kernel's TCP work for a segment (the
 sender's transmit and the receiver's receive processing) runs in whichever
