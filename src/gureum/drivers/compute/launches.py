@@ -2,17 +2,20 @@
 launch, that starts each instance's launcher.
 
 Where a C compiler is, the server is ``launchd.c`` (built once per source
-into the cache directory): each launch is a fork of that small process that
-joins the instance's cgroups and execs ``guest.py launch``, so that the
+into the cache directory): each launch is a vfork of that small process that
+joins the instance's cgroups and execs ``guest.py launch`` (imported as
+compiled once into the cache directory: see ``compiled_guest``), so that the
 launcher's interpreter starts up as the instance's own work (its boot), and
-the server's part of a launch is a fork of a few page tables. Elsewhere it is
+the server's part of a launch is little more than making and joining the
+instance's CPU accounting group (~0.1-0.15 ms). Elsewhere it is
 ``guest.py serve``, whose launchers are forks of a Python interpreter: less
 CPU in all, but each fork copies an interpreter's page tables and runs its
 after-fork work before it can join the instance's cgroups (~1.3 ms of the
-server's CPU per launch against ~0.2). Either way gureum writes a request on
-the server's stdin (see ``guest.HEAD``) and awaits the answer line on its
-stdout; the server exits when its stdin closes (gureum stopped, or was
-killed), and the launchers it started belong to the host's init.
+server's CPU per launch). Either way gureum writes a request on the server's
+stdin (see ``guest.HEAD``; the config in marshal's format) and awaits the
+answer line on its stdout; the server exits when its stdin closes (gureum
+stopped, or was killed), and the launchers it started belong to the host's
+init.
 """
 
 from __future__ import annotations
