@@ -13,7 +13,11 @@ instance do is the instance's (reported apart, as ``instance_side_median``).
 The launch server (gureum's helper that forks each instance's launcher) is
 moved into a group of its own inside gureum's, so the figures split into
 gureum's process (``gureum_process``) and the launch server with its forks
-until they join their instance's groups (``launch_server``).
+until they join their instance's groups (``launch_server``). ``loop_thread``
+is the CPU of gureum's main thread (its event loop) alone over the round, from
+/proc/PID/task/PID/schedstat, no idle CPU taken off (``fake_loop_thread`` the
+fake-driver gureum's): where the share is, without the WAL sync and worker
+threads.
 
 A gureum round: CALLS RunInstances calls one after another, then wait until
 every instance has booted and the instance loop has settled (the security
@@ -141,6 +145,14 @@ def instance_cpu_ms(instance_id: str) -> float:
     return 0.0
 
 
+def loop_ns(pid: int) -> int:
+    """CPU ns of the process's main thread (gureum's event loop) so far."""
+    try:
+        return int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def launch_server(pid: int) -> int | None:
     for task in Path(f"/proc/{pid}/task").iterdir():
         for child in (task / "children").read_text().split():
@@ -153,7 +165,7 @@ def launch_server(pid: int) -> int | None:
 
 
 def gureum_round(group: CpuGroup, launches: CpuGroup, data_dir: Path, ec2: Any, image: str,
-                 calls: int) -> dict[str, float]:
+                 calls: int, pid: int) -> dict[str, float]:
     """One round of CALLS RunInstances on gureum; ms of CPU per call."""
     # ns per second: the least of a few windows, so that a periodic pass over every
     # instance (the metrics collection, the loop's resync: once a minute) that falls
@@ -166,7 +178,7 @@ def gureum_round(group: CpuGroup, launches: CpuGroup, data_dir: Path, ec2: Any, 
         time.sleep(IDLE / IDLE_WINDOWS)
         rates.append((group.ns() - i0) / (IDLE / IDLE_WINDOWS))
     idle_rate = min(rates)
-    t0, c0, l0 = time.monotonic(), group.ns(), launches.ns()
+    t0, c0, l0, e0 = time.monotonic(), group.ns(), launches.ns(), loop_ns(pid)
     ids = [ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
                              InstanceType="t3.nano")["Instances"][0]["InstanceId"]
            for _ in range(calls)]
@@ -177,7 +189,7 @@ def gureum_round(group: CpuGroup, launches: CpuGroup, data_dir: Path, ec2: Any, 
             raise TimeoutError("instances did not boot")
         time.sleep(0.05)
     time.sleep(SETTLE)
-    t2, c2, l2 = time.monotonic(), group.ns(), launches.ns()
+    t2, c2, l2, e2 = time.monotonic(), group.ns(), launches.ns(), loop_ns(pid)
     instance_side = statistics.median(instance_cpu_ms(i) for i in ids)
     ec2.terminate_instances(InstanceIds=ids)
     ec2.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig={"Delay": 0.5})
@@ -188,6 +200,7 @@ def gureum_round(group: CpuGroup, launches: CpuGroup, data_dir: Path, ec2: Any, 
         "settled": (c2 - c0 - idle_rate * (t2 - t0)) / per,
         "gureum_process": (c2 - c0 - (l2 - l0) - idle_rate * (t2 - t0)) / per,
         "launch_server": (l2 - l0) / per,
+        "loop_thread": (e2 - e0) / per,
         "idle_subtracted": idle_rate * (t2 - t0) / per,
         "calls_s": (t1 - t0) / calls * 1000,
         "instance_side_median": instance_side,
@@ -257,18 +270,19 @@ class FakeGureum:
             time.sleep(IDLE / IDLE_WINDOWS)
             rates.append((self.group.ns() - i0) / (IDLE / IDLE_WINDOWS))
         idle_rate = min(rates)
-        t0, c0 = time.monotonic(), self.group.ns()
+        t0, c0, e0 = time.monotonic(), self.group.ns(), loop_ns(self.proc.pid)
         ids = [self.ec2.run_instances(ImageId=self.image, MinCount=1, MaxCount=1,
                                       InstanceType="t3.nano")["Instances"][0]["InstanceId"]
                for _ in range(calls)]
         t1, c1 = time.monotonic(), self.group.ns()
         time.sleep(SETTLE)
-        t2, c2 = time.monotonic(), self.group.ns()
+        t2, c2, e2 = time.monotonic(), self.group.ns(), loop_ns(self.proc.pid)
         self.ec2.terminate_instances(InstanceIds=ids)
         time.sleep(SETTLE)
         per = 1e6 * calls
         return {"at_return": (c1 - c0 - idle_rate * (t1 - t0)) / per,
-                "settled": (c2 - c0 - idle_rate * (t2 - t0)) / per}
+                "settled": (c2 - c0 - idle_rate * (t2 - t0)) / per,
+                "loop_thread": (e2 - e0) / per}
 
     def close(self) -> None:
         stop(self.proc)
@@ -301,7 +315,7 @@ class Gureum:
 
     def round(self, calls: int) -> dict[str, float]:
         return gureum_round(self.group, self.launches, self.g.data_dir, self.ec2, self.image,
-                            calls)
+                            calls, self.g.pid)
 
     def close(self) -> None:
         self.ec2.terminate_instances(InstanceIds=self.kept)
@@ -364,6 +378,7 @@ def main() -> None:
                 if faked is not None:
                     row["fake_settled"] = round(faked["settled"], 3)
                     row["fake_at_return"] = round(faked["at_return"], 3)
+                    row["fake_loop_thread"] = round(faked["loop_thread"], 3)
                     row["driver_share"] = round(mine["settled"] - faked["settled"], 3)
                 rows.append(row)
                 print(json.dumps(rows[-1]), file=sys.stderr)
