@@ -177,6 +177,19 @@ def test_the_launchers_script_is_compiled_once_and_imported_without_its_source(
     assert compiled_guest(tmp_path / "bin", host_python(), script) not in (None, code)
 
 
+def test_a_build_that_fails_leaves_nothing_behind(tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    """A script that does not compile gives None (the launchers compile it
+    themselves), says why in the log, and leaves no partial build."""
+    script = tmp_path / "src" / "guest.py"
+    script.parent.mkdir()
+    script.write_text("def main(argv:\n")
+    with caplog.at_level("WARNING", logger="gureum.compute"):
+        assert compiled_guest(tmp_path / "bin", host_python(), script) is None
+    assert "guest.py did not compile" in caplog.text and "def main(argv:" in caplog.text
+    assert list((tmp_path / "bin").iterdir()) == []
+
+
 def test_without_a_c_compiler_the_python_server_is_used(tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)

@@ -59,6 +59,37 @@ class _Answers(asyncio.Protocol):
         self.server._lost(self)
 
 
+def _build(target: Path, parent: Path | None, command: list[str], timeout: float,
+           failed: str) -> bool:
+    """Build ``target`` once: ``command`` (where ``{partial}`` is the path it
+    builds) makes a partial file (``parent``: the directory to make for it) or,
+    with ``parent`` None, fills a partial directory, renamed to ``target`` when
+    done; so a gureum killed meanwhile, or another building the same at once,
+    leaves no half-built ``target``. False (said in the log with ``failed``)
+    if it did not build."""
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    try:
+        (parent or partial).mkdir(parents=True, exist_ok=True)
+        done = subprocess.run([part.replace("{partial}", str(partial)) for part in command],
+                              capture_output=True, timeout=timeout)
+        if done.returncode != 0:
+            log.warning(failed, done.stderr.decode(errors="replace").strip()[:500])
+            return False
+        os.replace(partial, target)
+    except (OSError, subprocess.SubprocessError) as exc:
+        if target.exists():
+            return True  # (made meanwhile by another gureum)
+        log.warning(failed, exc)
+        return False
+    finally:
+        if parent is None:
+            shutil.rmtree(partial, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+    return True
+
+
 def native_server(build_dir: Path) -> str | None:
     """The C launch server, compiled once per source into ``build_dir``; None
     where there is no C compiler (or it failed: said in the log)."""
@@ -69,22 +100,9 @@ def native_server(build_dir: Path) -> str | None:
     target = build_dir / f"launchd-{hashlib.sha256(source).hexdigest()[:16]}"
     if target.exists():
         return str(target)
-    partial = build_dir / f"{target.name}.{os.getpid()}.partial"
-    try:
-        build_dir.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run([compiler, "-O2", "-o", str(partial), str(NATIVE_SOURCE)],
-                              capture_output=True, timeout=120)
-        if done.returncode != 0:
-            log.warning("the C launch server did not build (%s): launching with Python",
-                        done.stderr.decode(errors="replace").strip()[:500])
-            return None
-        os.replace(partial, target)
-    except (OSError, subprocess.SubprocessError) as exc:
-        log.warning("the C launch server did not build (%s): launching with Python", exc)
+    if not _build(target, build_dir, [compiler, "-O2", "-o", "{partial}", str(NATIVE_SOURCE)],
+                  120, "the C launch server did not build (%s): launching with Python"):
         return None
-    finally:
-        with contextlib.suppress(OSError):
-            partial.unlink()
     return str(target)
 
 
@@ -101,25 +119,12 @@ def compiled_guest(build_dir: Path, python: str, script: Path) -> str | None:
     target = build_dir / f"guest-{key}"
     if (target / "guest.pyc").exists():
         return str(target)
-    partial = build_dir / f"{target.name}.{os.getpid()}.partial"
-    try:
-        partial.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(
-            [python, "-S", "-c", "import py_compile, sys; "
-             "py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)",
-             str(script), str(partial / "guest.pyc")], capture_output=True, timeout=60)
-        if done.returncode != 0:
-            log.warning("guest.py did not compile (%s): its launchers compile it",
-                        done.stderr.decode(errors="replace").strip()[:500])
-            return None
-        os.replace(partial, target)
-    except (OSError, subprocess.SubprocessError) as exc:
-        if (target / "guest.pyc").exists():
-            return str(target)  # (made meanwhile by another gureum)
-        log.warning("guest.py did not compile (%s): its launchers compile it", exc)
+    command = [python, "-S", "-c", "import py_compile, sys; "
+               "py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)",
+               str(script), "{partial}/guest.pyc"]
+    if not _build(target, None, command, 60,
+                  "guest.py did not compile (%s): its launchers compile it"):
         return None
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
     return str(target)
 
 
