@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shutil
 import subprocess
 from pathlib import Path
 from types import ModuleType
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -59,7 +62,7 @@ def test_a_boot_imports_neither_json_nor_subprocess(tmp_path: Path) -> None:
     assert session == pid and cwd == "/"  # (a session of its own, started from /)
     assert not int(ignored, 16) & (1 << 12)  # SIGPIPE as by default, not ignored as in Python
     kept = json.loads(lines[3])
-    assert kept["ip"][1] == "addr add 10.0.0.2/24 dev eth0" and kept["wait_ready"] == 5.0
+    assert kept["net"] == ["10.0.0.2", 24, "10.0.0.1"] and kept["wait_ready"] == 5.0
     assert lines[4] == "[]"
 
 
@@ -86,3 +89,53 @@ def test_the_launcher_reads_the_config_gureum_sends() -> None:
          "import marshal, sys; print(repr(marshal.loads(sys.stdin.buffer.read())))"],
         input=sent, capture_output=True, timeout=60, check=True)
     assert done.stdout.decode().strip() == repr(config)
+
+
+ADDRESS = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import guest
+guest.address("10.213.7.2", 24, "10.213.7.1")
+print(sorted(m for m in ("socket", "subprocess", "enum") if m in sys.modules))
+try:
+    guest.address("10.213.7.2", 24, "10.213.7.1")
+except OSError as exc:
+    print(exc.errno, exc)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None,
+                    reason="needs root and iproute2")
+def test_an_instance_is_addressed_over_rtnetlink_as_ip_would() -> None:
+    """The launcher addresses the instance's eth0, brings it and lo up and
+    routes by its gateway with rtnetlink requests of its own (no ``ip``
+    process started); a request the kernel refuses is an OSError with its
+    errno."""
+    ns, veth = f"gureum-test-nl{os.getpid()}", f"gtnl{os.getpid() % 100000}"
+    try:
+        subprocess.run(["ip", "netns", "add", ns], check=True)
+        subprocess.run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0",
+                        "netns", ns], check=True)
+        done = subprocess.run(["ip", "netns", "exec", ns, host_python(), "-S", "-c", ADDRESS,
+                               str(GUEST_SCRIPT.parent)], capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == [
+            "[]", "17 [Errno 17] address 10.213.7.2/24: File exists"]
+
+        def shown(*what: str) -> list[dict[str, object]]:
+            out = subprocess.run(["ip", "-n", ns, "-j", *what], capture_output=True,
+                                 text=True, check=True).stdout
+            found: list[dict[str, object]] = json.loads(out)
+            return found
+
+        links = {link["ifname"]: link["flags"] for link in shown("link", "show")}
+        assert "UP" in links["lo"] and "UP" in links["eth0"]  # type: ignore[operator]
+        addresses = [(a["local"], a["prefixlen"]) for link in shown("-4", "addr", "show", "eth0")
+                     for a in link["addr_info"]]  # type: ignore[attr-defined]
+        assert addresses == [("10.213.7.2", 24)]
+        routes = shown("route", "show", "default")
+        assert [(r["gateway"], r["dev"]) for r in routes] == [("10.213.7.1", "eth0")]
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        subprocess.run(["ip", "link", "del", veth], capture_output=True)

@@ -242,8 +242,7 @@ def test_a_launcher_derives_its_files_from_its_directory(tmp_path: Path, kind: s
             assert (d / "user-data").read_bytes() == b"#!/bin/sh\n"
             assert (d / "volume/upper").is_dir() and (d / "volume/work").is_dir()
             kept = json.loads((d / "config.json").read_text())
-            assert kept["ip"] == ["link set lo up", "addr add 10.0.0.5/24 dev eth0",
-                                  "link set eth0 up", "route add default via 10.0.0.1"]
+            assert kept["net"] == ["10.0.0.5", 24, "10.0.0.1"]  # (see guest.address)
             assert kept["root"] == f"{d}/root" and kept["console"] == f"{d}/console.log"
             assert kept["rules"] == f"{d}/rules.nft" and kept["ready"] == f"{d}/ready"
             assert kept["netns"] == str(tmp_path / "netns")  # (given: kept)
