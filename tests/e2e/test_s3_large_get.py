@@ -1,4 +1,4 @@
-"""Large GETs end to end (sent by a thread with sendfile, ``httpfront/sendfile.py``):
+"""Large GETs end to end (sent by a thread with sendfile, ``gateway/sendfile.py``):
 whole, ranged, conditional and HEAD answers through boto3; the small send
 buffer a loopback client's connection gets; a client leaving mid-answer
 leaves no descriptor behind and the server answering."""
@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 from botocore.exceptions import ClientError
 
-from gureum.httpfront.sendfile import SEND_BUFFER
+from gureum.gateway.sendfile import SEND_BUFFER
 from gureum.testing.server import RunningGureum, running_gureum
 
 MiB = 1024 * 1024

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from gureum.httpfront import sendfile
-from gureum.httpfront.sendfile import FileSender, local_peer
+from gureum.gateway import sendfile
+from gureum.gateway.sendfile import FileSender, local_peer
 
 MiB = 1024 * 1024
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import select
-import time
 from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any, Protocol
@@ -26,6 +24,7 @@ from gureum.errors import AWSError
 
 from .chunked import ChunkedDecoder, is_streaming
 from .request import GatewayRequest
+from .sendfile import FileSender, send
 from .sigv4 import signing_key
 
 
@@ -236,9 +235,6 @@ def _update(digest: Any, chunks: list[bytes]) -> None:
         digest.update(chunk)
 
 
-SEND_STALL = 60.0  # seconds a client may take no bytes before a sendfile gives up
-
-
 class Drains(Protocol):
     """A response being written whose buffered bytes can be waited out."""
 
@@ -249,9 +245,10 @@ async def send_file(
     request: GatewayRequest, stream: Drains, f: Any, offset: int, length: int
 ) -> bool:
     """Send ``length`` bytes of file ``f`` from ``offset`` after ``stream``'s
-    headers with sendfile(2): the event loop's own when it has one, else in a
-    worker thread on the connection's socket (uvloop has none). False when
-    neither can be used; the caller then copies the bytes itself."""
+    headers with sendfile(2): the event loop's own when it has one, else by a
+    thread of its own on duplicates of the socket's and the file's descriptors
+    (uvloop has none; see ``sendfile.FileSender``). False when neither can be
+    used; the caller then copies the bytes itself."""
     await stream.drain()
     transport = request.transport
     if transport is None or transport.get_write_buffer_size():
@@ -267,25 +264,5 @@ async def send_file(
     sock = transport.get_extra_info("socket")
     if sock is None or not hasattr(os, "sendfile"):
         return False
-    await asyncio.to_thread(_sendfile_blocking, sock.fileno(), f.fileno(), offset, length)
+    await send(FileSender(os.dup(sock.fileno()), os.dup(f.fileno()), offset, length))
     return True
-
-
-def _sendfile_blocking(out_fd: int, in_fd: int, offset: int, count: int) -> None:
-    """sendfile(2) on a non-blocking socket, waiting for room with poll(2)."""
-    poller = select.poll()
-    poller.register(out_fd, select.POLLOUT)
-    last = time.monotonic()
-    while count > 0:
-        try:
-            sent = os.sendfile(out_fd, in_fd, offset, count)
-        except BlockingIOError:
-            poller.poll(1000)
-            if time.monotonic() - last > SEND_STALL:
-                raise ConnectionResetError("client took no bytes") from None
-            continue
-        if sent == 0:
-            raise ConnectionResetError("file ended early")
-        offset += sent
-        count -= sent
-        last = time.monotonic()

@@ -19,11 +19,11 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from gureum.gateway.body import send_file
 from gureum.gateway.protocols.base import HttpResponse
+from gureum.gateway.sendfile import SEND_BUFFER, FileSender, local_peer, send
 from gureum.services.base import FileBody
 
 from .direct import DirectBody
 from .request import Body, LeanRequest, http_date
-from .sendfile import SEND_BUFFER, FileSender, local_peer, send
 
 if TYPE_CHECKING:
     from .site import Front
