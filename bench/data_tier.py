@@ -90,10 +90,10 @@ def main() -> None:
             times = []
             for _ in range(5):
                 start = time.monotonic()
-                out = inside(g, instance, "env", f"PGPASSWORD={PASSWORD}", "psql", "-h", name,
-                             "-U", "bench", "-d", "postgres", "-Atc", "select 1")
+                done = inside(g, instance, "env", f"PGPASSWORD={PASSWORD}", "psql", "-h", name,
+                              "-U", "bench", "-d", "postgres", "-Atc", "select 1")
                 times.append(time.monotonic() - start)
-                assert out.stdout.strip() == "1", out.stderr
+                assert done.stdout.strip() == "1", done.stderr
             print(f"psql from the instance by name (gureum ssh included): "
                   f"median {statistics.median(times) * 1000:.0f} ms")
         finally:

@@ -118,7 +118,7 @@ def measure(group: CpuGroup, launches: CpuGroup, n: int, idle: int,
         before = rss_kib(g.pid)
         ec2.describe_instances()
         time.sleep(SETTLE)
-        run = gureum_round(group, launches, g.data_dir, ec2, image, calls)
+        run = gureum_round(group, launches, g.data_dir, ec2, image, calls, g.pid)
         run_ms = run["settled"]
         t0 = time.monotonic()
         ec2.run_instances(ImageId=image, MinCount=idle, MaxCount=idle,  # (the round's: gone)

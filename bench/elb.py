@@ -104,6 +104,7 @@ async def _client(host: str, stop: float, log: list[tuple[float, bool]]) -> None
         try:
             if writer is None:
                 reader, writer = await asyncio.wait_for(asyncio.open_connection(host, 80), 2)
+            assert writer is not None
             writer.write(request)
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
             found = re.search(rb"(?i)content-length:\s*(\d+)", head)

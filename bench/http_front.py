@@ -52,7 +52,7 @@ def batch(pid: int, clients: list[Any], calls: int, call: Callable[[Any, int], N
     for t in threads:
         t.join()
     after = sum(proc.cpu_times()[:4])
-    return (after - before) * 1000 / (per * len(clients))
+    return float(after - before) * 1000 / (per * len(clients))
 
 
 def main() -> None:

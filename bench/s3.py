@@ -534,9 +534,9 @@ def main() -> None:
             print(f"\n4 KiB objects x {args.small}, 16 threads: server CPU ms per request"
                   f" (client wall ms per request), counted {Cpu.describe()}; gureum and moto"
                   f" (and --against) in {args.small_rounds} alternating rounds, medians")
-            for name, r in small.items():
+            for name, row in small.items():
                 print(f"{name:13} " + "  ".join(
-                    f"{op.upper()} {r[op]:.3f} ({r[op + '_wall']:.2f})" for op in ops))
+                    f"{op.upper()} {row[op]:.3f} ({row[op + '_wall']:.2f})" for op in ops))
 
             def ratios(top: str, bottom: str) -> str:
                 return ", ".join(f"{op.upper()} " + fmt_ratios(
@@ -552,8 +552,8 @@ def main() -> None:
             print(f"\nListObjectsV2 over {args.list} keys: server CPU ms per 1,000-key page"
                   f" (client wall ms), counted {Cpu.describe()}; {args.list_passes} alternating"
                   " passes of one walk each, medians")
-            for name, r in listing.items():
-                print(f"{name:8} {r['page']:.2f} ({r['page_wall']:.1f})")
+            for name, row in listing.items():
+                print(f"{name:8} {row['page']:.2f} ({row['page_wall']:.1f})")
             for name in [n for n in list_passes if n != "moto"]:
                 pairs = list(zip(list_passes["moto"], list_passes[name], strict=True))
                 print(f"moto/{name} CPU, median of per-pass ratios (each pass's): "

@@ -28,7 +28,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from s3_handle import ACCOUNT, HOST, in_cloud
 
-from gureum.gateway import routing, sigv4
+from gureum.gateway import catalog, routing, sigv4
 from gureum.gateway.handler import PROTOCOLS
 from gureum.gateway.protocols.base import HttpRequest, HttpResponse
 from gureum.httpfront import LeanRequest
@@ -115,7 +115,7 @@ async def measure(cloud: Cloud, calls: int, reps: int) -> None:
         return fixed
 
     model = gateway.models.get("s3")
-    spec = routing.SERVICES["s3"]
+    spec = catalog.SERVICES["s3"]
     protocol = PROTOCOLS["rest-xml"]
     def one(method: str, op_name: str) -> None:
         data = wire(method, "/handle/k")
