@@ -139,3 +139,60 @@ def test_an_instance_is_addressed_over_rtnetlink_as_ip_would() -> None:
     finally:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         subprocess.run(["ip", "link", "del", veth], capture_output=True)
+
+
+ATTACH = """
+import os, sys
+sys.path.insert(0, sys.argv[1])
+import guest
+netns, veth, bridge = sys.argv[2:5]
+try:
+    guest.attach(netns + "-nobridge", veth, bridge + "x", "10.213.8.2")
+except OSError as exc:
+    print("no bridge:", os.path.exists(netns + "-nobridge"))
+host = os.readlink("/proc/self/ns/net")
+guest.attach(netns, veth, bridge, "10.213.8.2")
+own = os.stat("/proc/self/ns/net").st_ino
+print(os.readlink("/proc/self/ns/net") != host, os.stat(netns).st_ino == own)
+guest.address("10.213.8.2", 24, "10.213.8.1")
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None,
+                    reason="needs root and iproute2")
+def test_the_launcher_makes_its_namespace_and_veth_as_ip_would() -> None:
+    """The launcher makes the instance's network namespace (bound at its
+    /run/netns name, as ``ip netns add`` binds it: ``ip netns exec`` enters
+    it) and its veth on the bridge, up, with eth0 in the namespace, by its own
+    unshare and rtnetlink requests, and ends in that namespace; a missing
+    bridge is an OSError before anything is made."""
+    pid = os.getpid()
+    ns, veth, bridge = f"gureum-test-at{pid}", f"gtat{pid % 100000}", f"gtbr{pid % 100000}"
+    try:
+        subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
+        subprocess.run(["ip", "addr", "add", "10.213.8.1/24", "dev", bridge], check=True)
+        subprocess.run(["ip", "link", "set", bridge, "up"], check=True)
+        done = subprocess.run([host_python(), "-S", "-c", ATTACH, str(GUEST_SCRIPT.parent),
+                               f"/run/netns/{ns}", veth, bridge], capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == ["no bridge: False", "True True"]
+        assert ns in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                                    check=True).stdout
+        host_end = json.loads(subprocess.run(["ip", "-j", "link", "show", veth],
+                                             capture_output=True, text=True, check=True).stdout)
+        assert host_end[0]["master"] == bridge and "UP" in host_end[0]["flags"]
+        inside = subprocess.run(["ip", "netns", "exec", ns, "ip", "-4", "-br", "addr", "show",
+                                 "eth0"], capture_output=True, text=True, check=True).stdout
+        assert "10.213.8.2/24" in inside
+        # The host reaches it over the bridge (refused: nothing listens, but it answered).
+        reached = subprocess.run(["ip", "netns", "exec", ns, host_python(), "-c",
+                                  "import socket\ntry:\n socket.create_connection("
+                                  "('10.213.8.1', 9), timeout=2)\nexcept OSError as e:\n"
+                                  " print(type(e).__name__)"],
+                                 capture_output=True, text=True, timeout=30)
+        assert reached.stdout.strip() == "ConnectionRefusedError"
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        subprocess.run(["ip", "link", "del", veth], capture_output=True)
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)

@@ -17,9 +17,9 @@ as CONFIG.json).
 - The launcher writes its files (the config, the user data, the rules file),
   makes the instance's cgroups and joins them, writes its pid to the
   config's ``pidfile``, makes the instance's network namespace and the host
-  end of its veth (the config's ``host_ip`` batch, if any) -- all of it the
-  instance's own CPU time, not its caller's --, joins that namespace, sets up
-  its interface and nftables rules, unshares PID, mount, UTS and IPC
+  end of its veth (the config's ``host_net``, if any: ``attach``) -- all of it
+  the instance's own CPU time, not its caller's --, joins that namespace, sets
+  up its interface (``address``) and nftables rules, unshares PID, mount, UTS and IPC
   namespaces and forks the init. It forwards SIGTERM to the init and exits
   with it; on SIGHUP it applies the rules file (new security group rules).
 - The init is PID 1 of the instance: it mounts the root volume (an overlay over
@@ -62,7 +62,7 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
-MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+MS_BIND, MS_REC, MS_PRIVATE, MS_SHARED = 4096, 16384, 1 << 18, 1 << 20
 STOP_GRACE = 5.0
 DONE_MARKER = "/var/lib/gureum/user-data.done"
 
@@ -593,14 +593,21 @@ def run(argv: list[str], data: bytes, capture: bool = False) -> tuple[int, bytes
 
 
 def launcher(config: dict[str, Any], console: int) -> None:
-    if config.get("host_ip"):  # the namespace and the host end of its veth
-        code, said = run(["ip", "-batch", "-"], config["host_ip"].encode(), capture=True)
-        if code != 0:
-            os.write(config["ready_fd"], b"!" + said.strip()[:4000])
-            raise OSError(said.decode(errors="replace").strip())
-    fd = os.open(config["netns"], os.O_RDONLY)
-    _check(_libc().setns(fd, CLONE_NEWNET), "setns")
-    os.close(fd)
+    if config.get("host_net"):  # the namespace and the host end of its veth
+        try:
+            attach(config["netns"], *config["host_net"])
+        except OSError as exc:
+            os.write(config["ready_fd"], b"!" + str(exc).encode()[:4000])
+            raise
+    else:
+        if config.get("host_ip"):  # (from an older gureum: its ip commands)
+            code, said = run(["ip", "-batch", "-"], config["host_ip"].encode(), capture=True)
+            if code != 0:
+                os.write(config["ready_fd"], b"!" + said.strip()[:4000])
+                raise OSError(said.decode(errors="replace").strip())
+        fd = os.open(config["netns"], os.O_RDONLY)
+        _check(_libc().setns(fd, CLONE_NEWNET), "setns")
+        os.close(fd)
     try:  # announce the address when eth0 comes up: a host that asked for it
         # before the instance was there (or knew an old instance's MAC for it)
         # learns it at once, not at its next ARP try a second later.
@@ -661,10 +668,13 @@ def launcher(config: dict[str, Any], console: int) -> None:
     os._exit(os.waitstatus_to_exitcode(status) if status else 0)
 
 
-# rtnetlink (linux/rtnetlink.h): the messages ``address`` sends.
-RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE, NLMSG_ERROR = 16, 20, 24, 2
+# rtnetlink (linux/rtnetlink.h, if_link.h, veth.h, neighbour.h): the messages
+# ``address`` and ``attach`` send.
+RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE, RTM_DELNEIGH, NLMSG_ERROR = 16, 20, 24, 29, 2
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 1, 4, 0x200, 0x400
-IFA_ADDRESS, IFA_LOCAL, RTA_GATEWAY = 1, 2, 5
+IFA_ADDRESS, IFA_LOCAL, RTA_GATEWAY, NDA_DST = 1, 2, 5, 1
+IFLA_IFNAME, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 3, 10, 18, 28
+IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
 
 
 def address(local: str, prefix: int, gateway: str) -> None:
@@ -675,36 +685,112 @@ def address(local: str, prefix: int, gateway: str) -> None:
     ~1.2 ms of each boot's CPU). Raises OSError with the kernel's errno if one
     is refused."""
     import _socket
-    from struct import pack, unpack_from
+    from struct import pack
 
     up = pack("=BxHiII", _socket.AF_UNSPEC, 0, 0, 1, 1)  # ifinfomsg: IFF_UP set
     eth0 = _socket.if_nametoindex("eth0")
     local_raw, gateway_raw = _socket.inet_aton(local), _socket.inet_aton(gateway)
     create = NLM_F_CREATE | NLM_F_EXCL
-    requests = (
+    rtnetlink((
         (RTM_NEWLINK, 0, up[:4] + pack("=i", _socket.if_nametoindex("lo")) + up[8:], "lo up"),
         (RTM_NEWADDR, create, pack("=BBBBI", _socket.AF_INET, prefix, 0, 0, eth0)
-         + pack("=HH4sHH4s", 8, IFA_LOCAL, local_raw, 8, IFA_ADDRESS, local_raw),
+         + _attr(IFA_LOCAL, local_raw) + _attr(IFA_ADDRESS, local_raw),
          f"address {local}/{prefix}"),
         (RTM_NEWLINK, 0, up[:4] + pack("=i", eth0) + up[8:], "eth0 up"),
         # rtmsg: main table, by boot, universe scope, unicast
         (RTM_NEWROUTE, create, pack("=BBBBBBBBI", _socket.AF_INET, 0, 0, 0, 254, 3, 0, 1, 0)
-         + pack("=HH4s", 8, RTA_GATEWAY, gateway_raw), f"default route via {gateway}"),
-    )
-    sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW, 0)  # NETLINK_ROUTE
+         + _attr(RTA_GATEWAY, gateway_raw), f"default route via {gateway}"),
+    ))
+
+
+def attach(netns: str, veth: str, bridge: str, address: str) -> None:
+    """On the host, ending in the instance's new network namespace: what ``ip
+    netns add NS; link add VETH type veth peer name eth0 netns NS; link set
+    VETH master BRIDGE; link set VETH up; neigh flush to ADDRESS`` did (an
+    ``ip`` process to start, ~2 ms of each boot's CPU): the namespace is made
+    by this process's unshare and bound at ``netns`` as ``ip netns add`` binds
+    it (``/run/netns`` a shared mount), the veth made by one rtnetlink request
+    over a socket opened in the host's namespace before, with its peer in the
+    new one. The host forgets ``address``'s neighbour entry (see
+    ``NamespaceDriver._attach``). Raises OSError if a step fails."""
+    import _socket
+    from struct import pack
+
+    sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW, 0)  # (the host's)
+    try:
+        master = _socket.if_nametoindex(bridge)
+        run_dir = os.path.dirname(netns)
+        os.makedirs(run_dir, mode=0o755, exist_ok=True)
+        made = False
+        while True:  # (as ip: mounts made in /run/netns reach every mount namespace)
+            try:
+                mount("", run_dir, "none", MS_SHARED | MS_REC)
+                break
+            except OSError as exc:
+                if exc.errno != errno.EINVAL or made:
+                    raise
+            mount(run_dir, run_dir, "none", MS_BIND | MS_REC)
+            made = True
+        os.close(os.open(netns, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+        try:
+            _check(_libc().unshare(CLONE_NEWNET), "unshare")
+            mount("/proc/self/ns/net", netns, "none", MS_BIND)
+        except BaseException:
+            os.unlink(netns)
+            raise
+        own = os.open("/proc/self/ns/net", os.O_RDONLY)
+        try:
+            peer = (pack("=BxHiII", 0, 0, 0, 0, 0) + _attr(IFLA_IFNAME, b"eth0\0")
+                    + _attr(IFLA_NET_NS_FD, pack("=I", own)))
+            info = (_attr(IFLA_INFO_KIND, b"veth\0")
+                    + _attr(IFLA_INFO_DATA, _attr(VETH_INFO_PEER, peer)))
+            rtnetlink((
+                (RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL,
+                 pack("=BxHiII", _socket.AF_UNSPEC, 0, 0, 1, 1)  # IFF_UP
+                 + _attr(IFLA_IFNAME, veth.encode() + b"\0")
+                 + _attr(IFLA_MASTER, pack("=I", master)) + _attr(IFLA_LINKINFO, info),
+                 f"veth {veth}"),
+                (RTM_DELNEIGH, 0, pack("=BBHiHBB", _socket.AF_INET, 0, 0, master, 0, 0, 0)
+                 + _attr(NDA_DST, _socket.inet_aton(address)), f"neighbour {address}"),
+            ), sock, ignore=(errno.ENOENT,))
+        finally:
+            os.close(own)
+    finally:
+        sock.close()
+
+
+def _attr(kind: int, value: bytes) -> bytes:
+    """An rtnetlink attribute (padded to 4 bytes)."""
+    size = 4 + len(value)
+    return (size | kind << 16).to_bytes(4, sys.byteorder) + value + bytes(-size % 4)
+
+
+def rtnetlink(requests: tuple[tuple[int, int, bytes, str], ...], sock: Any = None,
+              ignore: tuple[int, ...] = ()) -> None:
+    """Send each request (its type, flags beyond REQUEST and ACK, body, what it
+    does) and read its answer; OSError with the kernel's errno for the first
+    refused (but errors in ``ignore``). ``sock``: an rtnetlink socket to use (else one
+    opened in this process's network namespace)."""
+    import _socket
+    from struct import pack, unpack_from
+
+    own = sock is None
+    if own:
+        sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW, 0)  # NETLINK_ROUTE
     try:
         for seq, (kind, flags, body, what) in enumerate(requests, 1):
             sock.send(pack("=IHHII", 16 + len(body), kind, NLM_F_REQUEST | NLM_F_ACK | flags,
                            seq, 0) + body)
-            answer = sock.recv(4096)
+            answer = sock.recv(8192)
             _, answer_kind, _, answer_seq, _ = unpack_from("=IHHII", answer)
-            error = unpack_from("=i", answer, 16)[0] if answer_kind == NLMSG_ERROR else 0
             if answer_seq != seq or answer_kind != NLMSG_ERROR:
                 raise OSError(f"{what}: an unexpected rtnetlink answer ({answer_kind})")
-            if error:
-                raise OSError(-error, f"{what}: {os.strerror(-error)}")
+            error = -unpack_from("=i", answer, 16)[0]
+            if error and error not in ignore:
+                raise OSError(error, f"{what}: {os.strerror(error)}")
     finally:
-        sock.close()
+        if own:
+            sock.close()
 
 
 # -- init ---------------------------------------------------------------------

@@ -286,7 +286,7 @@ class NamespaceDriver:
             ns, veth = netns_name(spec.id), veth_name(spec.id)
             own = spec.network or plan
             prefix = own.cidr.split("/")[1]
-            host_ip = await self._attach(own, veth, ns, spec.address)
+            host_net = await self._attach(own, veth, ns, spec.address)
             cgroups = self.cgroups.plan(spec.id, spec.limits)
             # The files, directories and ``ip`` commands that follow from the
             # instance's directory and address are derived by its launcher
@@ -296,7 +296,7 @@ class NamespaceDriver:
                 "dir": d,
                 "cgroup_setup": cgroups,
                 "wait_ready": READY_WAIT,
-                "host_ip": host_ip,
+                "host_net": host_net,
                 "cgroups": cgroups["procs"],
                 "prefix": prefix,
                 "gateway": own.gateway,
@@ -327,21 +327,23 @@ class NamespaceDriver:
                 if spec.id in self._pids:
                     self._seen = (spec.id, pid, time.monotonic())  # (see ``booted``)
 
-    async def _attach(self, own: NetworkPlan, veth: str, ns: str, address: str) -> str | None:
+    async def _attach(self, own: NetworkPlan, veth: str, ns: str,
+                      address: str) -> list[str] | None:
         """Make the guest's network namespace and its veth on its network's bridge.
 
-        On the default network the ``ip`` batch is returned for the launcher to
-        run (one process less for gureum to start); a VPC's bridge is made (if
+        On the default network that is left to the launcher (``guest.attach``:
+        no process for gureum to start, nor one for the launcher), which is
+        given the veth, the bridge and the address; a VPC's bridge is made (if
         need be) and joined here, under the lock that keeps it from being
         released meanwhile. The host forgets the address's neighbour entry: an
         address given again soon after its instance ended would otherwise be
         sent to the old instance's MAC (the entry stays reachable for up to
         ~45 s) and the new instance would not answer the host for that long."""
+        if own.cidr == self.network().cidr:
+            return [veth, self._bridge or "", address]
         script = (f"netns add {ns}\nlink add {veth} type veth peer name eth0 netns {ns}\n"
                   f"link set {veth} master {{bridge}}\nlink set {veth} up\n"
                   f"neigh flush to {address}\n")
-        if own.cidr == self.network().cidr:
-            return script.format(bridge=self._bridge or "")
         async with self._bridge_lock:
             reason = hostnet.conflict(own.cidr, self.state_dir, self.network())
             if reason is not None:
