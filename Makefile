@@ -32,6 +32,7 @@ test: lint pytest
 lint: $(VENV)/.stamp-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/mypy bench
 	$(BIN)/lint-imports
 
 # Three workers: the slow end-to-end groups (instances, load balancers, engines)

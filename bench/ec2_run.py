@@ -79,6 +79,8 @@ class CpuGroup:
 
     def __init__(self, name: str, parent: CpuGroup | None = None) -> None:
         v1 = Path("/sys/fs/cgroup/cpuacct")
+        self.path: Path
+        self.v2: bool
         if parent is not None:
             self.path, self.v2 = parent.path / name, parent.v2
         elif v1.is_dir() and (v1 / "cpuacct.usage").exists():
@@ -358,6 +360,7 @@ def main() -> None:
                 fake = FakeGureum()
             for n in range(args.rounds):
                 faked = fake.round(args.calls) if fake is not None and n % 2 else None
+                theirs_g: dict[str, float] | None
                 if other is not None and n % 2:
                     theirs_g = other.round(args.calls)
                     mine = ours.round(args.calls)
