@@ -73,7 +73,8 @@ def _build(target: Path, parent: Path | None, command: list[str], timeout: float
         done = subprocess.run([part.replace("{partial}", str(partial)) for part in command],
                               capture_output=True, timeout=timeout)
         if done.returncode != 0:
-            log.warning(failed, done.stderr.decode(errors="replace").strip()[:500])
+            # (the end: a compiler's or a traceback's last lines say what failed)
+            log.warning(failed, done.stderr.decode(errors="replace").strip()[-500:])
             return False
         os.replace(partial, target)
     except (OSError, subprocess.SubprocessError) as exc:
