@@ -27,17 +27,27 @@ bench/ec2_run.py does; needs root), else from the 10 ms ticks of
 /proc/PID/stat (the header says which).
 
 gureum fsyncs every object before acknowledging it; moto keeps bytes in memory.
+
+The client is boto3 as ``pip install boto3`` installs it, signing with its own
+SHA-256: gureum's environment also holds awscrt (for CRC32C and CRC64NVME),
+and with it botocore signs through the CRT, which reads a PUT's body through
+Python 4 KiB at a time before sending its first byte (~70 ms of a 64 MiB PUT,
+the same for every server). ``--crt`` measures with that client instead.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+
+if "--crt" not in sys.argv:  # before botocore reads it on import
+    os.environ.setdefault("BOTO_DISABLE_CRT", "true")
+
 import argparse
 import io
-import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -436,6 +446,8 @@ def main() -> None:
                         help="keys for the ListObjectsV2 figure (0: skip)")
     parser.add_argument("--huge-gib", type=int, default=0,
                         help="GiB of the object for gureum's memory figure (0: skip)")
+    parser.add_argument("--crt", action="store_true",
+                        help="sign as botocore does with awscrt installed (the CRT signer)")
     args = parser.parse_args()
     sizes = args.mib or [64]
     if args.huge_gib:
@@ -443,6 +455,9 @@ def main() -> None:
         if free < (args.huge_gib + 5) * 1024 * MiB:
             parser.error(f"--huge-gib {args.huge_gib} needs more free disk ({free >> 30} GiB)")
     tmp = Path(tempfile.mkdtemp(prefix="gureum-bench-"))
+    import botocore.compat
+    signer = "awscrt's (--crt)" if botocore.compat.HAS_CRT else "botocore's own, as pip's boto3"
+    print(f"client: boto3, SigV4 signer {signer}")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     try:
         paths = {}
