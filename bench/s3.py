@@ -237,23 +237,28 @@ def measure_small(clients: list[Any], bucket: str, cpu_seconds: Cpu, count: int,
     data = os.urandom(4096)
     out: dict[str, float] = {}
 
-    def run(op: str, i: int) -> None:
+    def run(op: str, i: int) -> float:
         s3 = clients[i % threads]
         key = f"{prefix}k{i:06d}"
+        begin = time.perf_counter()
         if op == "put":
             s3.put_object(Bucket=bucket, Key=key, Body=data)
         elif op == "get":
             assert len(s3.get_object(Bucket=bucket, Key=key)["Body"].read()) == 4096
         else:
             s3.head_object(Bucket=bucket, Key=key)
+        return time.perf_counter() - begin
 
     with ThreadPoolExecutor(threads) as pool:
         for op in ("put", "get", "head"):
             cpu = cpu_seconds()
             start = time.perf_counter()
-            list(pool.map(lambda i, op=op: run(op, i), range(count)))  # type: ignore[misc]
+            took = sorted(pool.map(lambda i, op=op: run(op, i), range(count)))  # type: ignore[misc]
             out[f"{op}_wall"] = (time.perf_counter() - start) * 1000 / count
             out[op] = (cpu_seconds() - cpu) * 1000 / count
+            # Each request's own latency, as its client thread saw it (ms).
+            out[f"{op}_p50"] = took[len(took) // 2] * 1000
+            out[f"{op}_p99"] = took[min(len(took) - 1, len(took) * 99 // 100)] * 1000
     return out
 
 
@@ -431,7 +436,7 @@ def measure_huge(endpoint: str, pid: int, gib: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mib", type=int, action="append",
-                        help="large object size in MiB (repeat for several; default 64)")
+                        help="large object size in MiB (repeat for several; default 64; 0: none)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--small", type=int, default=2000,
                         help="4 KiB objects for the per-request CPU figures (0: skip)")
@@ -449,7 +454,7 @@ def main() -> None:
     parser.add_argument("--crt", action="store_true",
                         help="sign as botocore does with awscrt installed (the CRT signer)")
     args = parser.parse_args()
-    sizes = args.mib or [64]
+    sizes = [mib for mib in args.mib if mib > 0] if args.mib else [64]  # --mib 0: none
     if args.huge_gib:
         free = shutil.disk_usage(tempfile.gettempdir()).free
         if free < (args.huge_gib + 5) * 1024 * MiB:
@@ -552,6 +557,10 @@ def main() -> None:
             for name, row in small.items():
                 print(f"{name:13} " + "  ".join(
                     f"{op.upper()} {row[op]:.3f} ({row[op + '_wall']:.2f})" for op in ops))
+            print("client latency ms per request, p50/p99 (medians of the rounds):")
+            for name, row in small.items():
+                print(f"{name:13} " + "  ".join(
+                    f"{op.upper()} {row[op + '_p50']:.1f}/{row[op + '_p99']:.1f}" for op in ops))
 
             def ratios(top: str, bottom: str) -> str:
                 return ", ".join(f"{op.upper()} " + fmt_ratios(
