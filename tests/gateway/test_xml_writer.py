@@ -1,4 +1,5 @@
-"""The compiled XML writer against the reference walker, operation by operation:
+"""The compiled XML writers (a value's, and a whole answer's) against the
+reference walker, operation by operation:
 for every output shape of every query and ec2 service, values drawn from the
 shape (empty and nested lists, maps, flattened lists, booleans, text with
 ``& < > " '`` and non-ASCII) are written by both and must give the same text,
@@ -71,6 +72,12 @@ def both(shape: Any, output: Any) -> tuple[str, str, str]:
     xml.write_members(first, shape, output)
     again: list[str] = []
     xml.write_members(again, shape, output)
+    # A whole answer's writer (text scanned once at the end; written again with
+    # escapes when it needs them) gives the same text after what came before.
+    answer = ["<before>"]
+    xml.write_answer(answer, shape, output)
+    assert answer[0] == "<before>"
+    assert "".join(answer[1:]) == "".join(old)
     return "".join(old), "".join(first), "".join(again)
 
 

@@ -128,7 +128,7 @@ class QueryProtocol:
         if wrapper:
             out.append(f"<{wrapper}>")
         if shape is not None:
-            xml.write_members(out, shape, output)
+            xml.write_answer(out, shape, output)
         if wrapper:
             out.append(f"</{wrapper}>")
         out.append(
@@ -170,7 +170,7 @@ class EC2Protocol(QueryProtocol):
             f"<requestId>{request_id}</requestId>"
         ]
         if operation.output_shape is not None:
-            xml.write_members(out, operation.output_shape, output)
+            xml.write_answer(out, operation.output_shape, output)
         out.append(f"</{name}Response>")
         return HttpResponse(200, dict(XML_HEADERS), "".join(out).encode())
 

@@ -112,6 +112,20 @@ def members_writer(shape: Shape) -> Writer:
     return found[1]
 
 
+_OPTIMISTIC: dict[int, tuple[Shape, Writer]] = {}
+
+
+def write_answer(out: list[str], shape: Shape, value: Mapping[str, Any]) -> None:
+    """``write_members`` for a whole answer (the query and ec2 protocols'):
+    its text is scanned once for characters to escape, not value by value
+    (see ``_members``' ``optimistic``)."""
+    found = _OPTIMISTIC.get(id(shape))
+    if found is None:
+        found = (shape, _members(shape, (), optimistic=True))
+        _OPTIMISTIC[id(shape)] = found
+    found[1](out, value)
+
+
 def element_writer(shape: Shape, name: str) -> Writer:
     key = (id(shape), name)
     found = _ELEMENTS.get(key)
@@ -123,75 +137,152 @@ def element_writer(shape: Shape, name: str) -> Writer:
 
 def _members(
     shape: Shape, stack: tuple[str, ...], opening: str = "", close: str = "",
-    repeated: bool = False,
+    repeated: bool = False, optimistic: bool = False,
 ) -> Writer:
     """The writer of a structure's members (wrapped in ``opening``/``close`` when
     given), generated as one function: each member is a straight-line
     ``get``/test/append, with text, number and timestamp members written in
-    place rather than through a call per member. ``repeated``: the writer of a
+    place rather than through a call per member, and the members of nested
+    plain structures, and the items of non-flattened lists of them or of
+    scalars, written in place too (an EC2 instance's description is one
+    function, not a call per nested element). ``repeated``: the writer of a
     flattened list of such structures, one loop with no call per item (listing
-    pages write a thousand of them)."""
-    fields: list[tuple[str, Writer]] = []
+    pages write a thousand of them).
+
+    ``optimistic``: text values are written as they are and kept aside, and
+    their join is scanned once at the end for characters to escape (one scan
+    instead of one per value: most answers have none); when it has some, what
+    was written is taken back and the careful writer writes the value again."""
+    names: dict[str, Any] = {"escape": escape, "special": _special, "stamps": _STAMPS,
+                             "stamp": _stamp, "special_but_quote": _special_but_quote,
+                             "quote": '"', "QUOT": "&quot;"}
+    lines = ["def write(out, value):", "    append = out.append"]
+    if optimistic:
+        names["careful"] = _members(shape, stack, opening, close, repeated)
+        lines += ["    start = len(out)", "    seen = []", "    texts = seen.append",
+                  "    whole = value"]
+    pad = "    "
+    if repeated:
+        lines.append("    for value in value:")
+        pad = "        "
+    if opening:
+        names["opening"], names["close"] = opening, close
+        lines.append(f"{pad}append(opening)")
+    _emit_members(lines, names, shape, "value", 0, pad, stack, optimistic)
+    if opening:
+        lines.append(f"{pad}append(close)")
+    lines.append(f"{pad}pass")
+    if optimistic:
+        lines += ["    if seen and special(''.join(seen)) is not None:",
+                  "        del out[start:]",
+                  "        careful(out, whole)"]
+    exec("\n".join(lines), names)  # source built from model names, quoted by repr
+    return names["write"]  # type: ignore[no-any-return]
+
+
+# How deep nested structures and lists are written in place, and how many
+# lines one generated writer may have before members are written by calls
+# again (a model's largest shapes stay a few thousand lines).
+_INLINE_DEPTH = 8
+_INLINE_LINES = 4000
+
+
+def _emit_members(lines: list[str], names: dict[str, Any], shape: Shape, var: str, depth: int,
+                  pad: str, stack: tuple[str, ...], optimistic: bool) -> None:
+    """Append the code writing the members of the structure held in ``var``."""
+    get, v = f"get{depth}", f"v{depth}"
+    lines.append(f"{pad}{get} = {var}.get")
     for member_name, member_shape in shape.members.items():
         ser = member_shape.serialization
         if ser.get("location") or ser.get("xmlAttribute"):
             continue
         name = member_element_name(member_shape, member_name)
-        fields.append((member_name, _element(member_shape, name, stack)))
-    names: dict[str, Any] = {"escape": escape, "special": _special, "stamps": _STAMPS,
-                             "stamp": _stamp, "special_but_quote": _special_but_quote,
-                             "quote": '"', "QUOT": "&quot;"}
-    lines = ["def write(out, value):", "    append = out.append"]
-    pad = "    "
-    if repeated:
-        lines.append("    for value in value:")
-        pad = "        "
-    lines.append(f"{pad}get = value.get")
-    if opening:
-        names["opening"], names["close"] = opening, close
-        lines.append(f"{pad}append(opening)")
-    for i, (member_name, writer) in enumerate(fields):
-        names[f"w{i}"] = writer
-        body: list[str] = [f"v = get({member_name!r})", "if v is not None:"]
-        scalar = _SCALARS.get(writer)
-        if scalar is None:
-            body.append(f"    w{i}(out, v)")
-            lines += [pad + line for line in body]
-            continue
-        kind, names[f"o{i}"], names[f"c{i}"] = scalar
-        member_enum = getattr(shape.members[member_name], "enum", None)
-        if kind == "text" and member_enum:
-            # An enum's few values are spelled once, tags and all.
-            names[f"e{i}"] = {e: f"{scalar[1]}{escape(e)}{scalar[2]}" for e in member_enum}
-            body += [f"    t = e{i}.get(v) if type(v) is str else None",
-                     f"    append(t if t is not None else"
-                     f" f'{{o{i}}}{{escape(v if type(v) is str else str(v))}}{{c{i}}}')"]
-        elif kind == "text":
-            body += ["    if type(v) is str and special(v) is None:",
-                     f"        append(f'{{o{i}}}{{v}}{{c{i}}}')",
-                     "    elif type(v) is str and special_but_quote(v) is None:",
-                     f"        append(f'{{o{i}}}{{v.replace(quote, QUOT)}}{{c{i}}}')",
-                     f"    else: append(f'{{o{i}}}{{escape(v if type(v) is str else str(v))}}"
-                     f"{{c{i}}}')"]
-        elif kind == "float":
-            body += ["    if type(v) is float and v - v == 0.0:",
-                     f"        append(f'{{o{i}}}{{v!r}}{{c{i}}}')",
-                     f"    else: w{i}(out, v)"]
-        elif kind == "timestamp":
-            body += ["    t = stamps.get(v) if type(v) is float else None",
-                     f"    append(f'{{o{i}}}{{t if t is not None else stamp(v)}}{{c{i}}}')"]
-        elif kind == "integer":
-            body += ["    if type(v) is int:",
-                     f"        append(f'{{o{i}}}{{v}}{{c{i}}}')",
-                     f"    else: w{i}(out, v)"]
-        else:
-            body.append(f"    w{i}(out, v)")
-        lines += [pad + line for line in body]
-    if opening:
-        lines.append(f"{pad}append(close)")
-    lines.append(f"{pad}pass")
-    exec("\n".join(lines), names)  # source built from model names, quoted by repr
-    return names["write"]  # type: ignore[no-any-return]
+        lines += [f"{pad}{v} = {get}({member_name!r})", f"{pad}if {v} is not None:"]
+        inner = pad + "    "
+        if depth < _INLINE_DEPTH and len(lines) < _INLINE_LINES:
+            if _plain_structure(member_shape, stack):
+                o = _constant(names, f"<{name}>")
+                c = _constant(names, f"</{name}>")
+                lines.append(f"{inner}append({o})")
+                _emit_members(lines, names, member_shape, v, depth + 1, inner,
+                              (*stack, member_shape.name), optimistic)
+                lines.append(f"{inner}append({c})")
+                continue
+            if member_shape.type_name == "list" and not ser.get("flattened"):
+                item = member_shape.member
+                item_name = item.serialization.get("name", "member")
+                item_writer = None if _plain_structure(item, stack) else _element(
+                    item, item_name, stack)
+                if item_writer is None or item_writer in _SCALARS:
+                    x = f"x{depth}"
+                    lines += [f"{inner}append({_constant(names, f'<{name}>')})",
+                              f"{inner}for {x} in {v}:"]
+                    if item_writer is None:
+                        lines.append(f"{inner}    append({_constant(names, f'<{item_name}>')})")
+                        _emit_members(lines, names, item, x, depth + 1, inner + "    ",
+                                      (*stack, item.name), optimistic)
+                        lines.append(f"{inner}    append({_constant(names, f'</{item_name}>')})")
+                    else:
+                        _emit_scalar(lines, names, item_writer, None, x, inner + "    ",
+                                     optimistic)
+                    lines.append(f"{inner}append({_constant(names, f'</{name}>')})")
+                    continue
+        writer = _element(member_shape, name, stack)
+        _emit_scalar(lines, names, writer, getattr(member_shape, "enum", None), v, inner,
+                     optimistic)
+
+
+def _constant(names: dict[str, Any], value: Any) -> str:
+    """The name a generated writer reads ``value`` by (registered in ``names``)."""
+    key = f"k{len(names)}"
+    names[key] = value
+    return key
+
+
+def _emit_scalar(lines: list[str], names: dict[str, Any], writer: Writer,
+                 member_enum: Any, v: str, pad: str, optimistic: bool) -> None:
+    """Append the code writing ``v`` with ``writer``: in place when it is a
+    text, number or timestamp writer, else a call of it (``optimistic``: see
+    ``_members``)."""
+    w = _constant(names, writer)
+    scalar = _SCALARS.get(writer)
+    if scalar is None:
+        lines.append(f"{pad}{w}(out, {v})")
+        return
+    kind = scalar[0]
+    o, c = _constant(names, scalar[1]), _constant(names, scalar[2])
+    if kind == "text" and member_enum:
+        # An enum's few values are spelled once, tags and all.
+        e = _constant(names, {x: f"{scalar[1]}{escape(x)}{scalar[2]}" for x in member_enum})
+        body = [f"t = {e}.get({v}) if type({v}) is str else None",
+                f"append(t if t is not None else"
+                f" f'{{{o}}}{{escape({v} if type({v}) is str else str({v}))}}{{{c}}}')"]
+    elif kind == "text" and optimistic:
+        body = [f"if type({v}) is str:",
+                f"    append(f'{{{o}}}{{{v}}}{{{c}}}')",
+                f"    texts({v})",
+                f"else: append(f'{{{o}}}{{escape(str({v}))}}{{{c}}}')"]
+    elif kind == "text":
+        body = [f"if type({v}) is str and special({v}) is None:",
+                f"    append(f'{{{o}}}{{{v}}}{{{c}}}')",
+                f"elif type({v}) is str and special_but_quote({v}) is None:",
+                f"    append(f'{{{o}}}{{{v}.replace(quote, QUOT)}}{{{c}}}')",
+                f"else: append(f'{{{o}}}{{escape({v} if type({v}) is str else str({v}))}}"
+                f"{{{c}}}')"]
+    elif kind == "float":
+        body = [f"if type({v}) is float and {v} - {v} == 0.0:",
+                f"    append(f'{{{o}}}{{{v}!r}}{{{c}}}')",
+                f"else: {w}(out, {v})"]
+    elif kind == "timestamp":
+        body = [f"t = stamps.get({v}) if type({v}) is float else None",
+                f"append(f'{{{o}}}{{t if t is not None else stamp({v})}}{{{c}}}')"]
+    elif kind == "integer":
+        body = [f"if type({v}) is int:",
+                f"    append(f'{{{o}}}{{{v}}}{{{c}}}')",
+                f"else: {w}(out, {v})"]
+    else:
+        body = [f"{w}(out, {v})"]
+    lines += [pad + line for line in body]
 
 
 # The scalar writers _members may write in place: writer -> (kind, opening, close).
