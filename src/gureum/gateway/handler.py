@@ -113,6 +113,8 @@ class Gateway:
         protocol = PROTOCOLS[protocol_name]
         model: ServiceModel | None = None
         operation: OperationModel | None = None
+        if self.store is not None:
+            self.store.request_began()  # a WAL sync wanted meanwhile may wait for it
         try:
             model = self.models.get(spec.name)
             http = HttpRequest(
@@ -139,11 +141,18 @@ class Gateway:
             response = self._error(protocol, model, spec, error, request_id, operation)
         except Exception as exc:
             if isinstance(exc, ConnectionError) and _client_gone(request):
+                if self.store is not None:
+                    self.store.request_ended()
                 raise  # the client left mid-request: there is no one to answer
             log.exception("internal error in %s (request %s)", spec.name, request_id)
             crash = InternalError(message="We encountered an internal error. Please try again.")
             response = self._error(protocol, model, spec, crash, request_id, operation)
+        except BaseException:  # cancelled
+            if self.store is not None:
+                self.store.request_ended()
+            raise
         if self.store is not None:
+            self.store.request_ended()
             try:
                 await self.store.durable()
             except (OSError, StoreError):
