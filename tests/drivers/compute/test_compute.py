@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from gureum.drivers.compute import GuestSpec, Limits, NetworkPlan
 from gureum.drivers.compute.fake import FakeComputeDriver
 from gureum.drivers.compute.namespaces import ingress_rules, nft_rules, veth_name
@@ -57,3 +59,43 @@ def test_the_shared_parent_group_goes_only_when_empty(tmp_path: Path) -> None:
     assert not (tmp_path / "pids" / PARENT).exists()
     assert (tmp_path / "memory" / PARENT / "i-other").is_dir()
     groups.remove_parent()  # (nothing left to remove: no error)
+
+
+def test_a_burst_of_launches_looks_for_the_bridge_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gureum.drivers.compute import hostnet, namespaces
+
+    made: list[str] = []
+    looked: list[str] = []
+    exists = namespaces.os.path.exists
+
+    async def ensure_bridge(plan: NetworkPlan) -> str:
+        made.append(plan.cidr)
+        return "gbtest0"
+
+    def counting(path: str) -> bool:
+        if str(path).startswith("/sys/class/net/"):
+            looked.append(str(path))
+            return True
+        return exists(path)
+
+    monkeypatch.setattr(hostnet, "ensure_bridge", ensure_bridge)
+    monkeypatch.setattr(namespaces.os.path, "exists", counting)
+    driver = namespaces.NamespaceDriver(tmp_path)
+    driver._plan = NetworkPlan("172.31.0.0/16", "172.31.0.1")
+
+    async def main() -> None:
+        for _ in range(5):
+            await driver.prepare()
+        assert (made, looked) == (["172.31.0.0/16"], [])  # made once, not looked for again
+        driver._bridge_seen -= namespaces.BRIDGE_FRESH  # (a while later)
+        await driver.prepare()
+        await driver.prepare()
+        assert looked == ["/sys/class/net/gbtest0"] and len(made) == 1
+        # A launch that failed (the bridge gone, say) has the next one look.
+        driver._bridge_seen = float("-inf")
+        monkeypatch.setattr(namespaces.os.path, "exists", lambda path: False)
+        await driver.prepare()
+        assert len(made) == 2
+
+    asyncio.run(main())

@@ -39,6 +39,8 @@ CONSOLE_LIMIT = 64 * 1024
 READY_WAIT = 5.0
 # How long a launcher a launch found running is taken as running without looking.
 SEEN_FRESH = 0.05
+# How long the default bridge, once seen, is taken as there without looking.
+BRIDGE_FRESH = 1.0
 
 
 def host_python() -> str:
@@ -120,6 +122,7 @@ class NamespaceDriver:
         self.cgroups = Cgroups()
         self._plan: NetworkPlan | None = None
         self._bridge: str | None = None
+        self._bridge_seen = float("-inf")  # (when it was last seen: see ``prepare``)
         self._locks: dict[str, asyncio.Lock] = {}
         self._state_dir = str(state_dir)
         self._hide = [self._state_dir, *hide]  # (what each instance does not see)
@@ -158,10 +161,19 @@ class NamespaceDriver:
         return self._plan
 
     async def prepare(self) -> None:
-        if self._bridge is not None and os.path.exists(f"/sys/class/net/{self._bridge}"):
-            return  # (each launch asks: one stat once the bridge is there)
+        # (each launch asks: once the bridge is there, one stat of it per
+        # BRIDGE_FRESH, not one per launch of a burst; a launch that fails
+        # has it looked for again)
+        if self._bridge is not None:
+            now = time.monotonic()
+            if now - self._bridge_seen < BRIDGE_FRESH:
+                return
+            if os.path.exists(f"/sys/class/net/{self._bridge}"):
+                self._bridge_seen = now
+                return
         async with self._bridge_lock:
             self._bridge = await hostnet.ensure_bridge(self.network())
+            self._bridge_seen = time.monotonic()
 
     async def add_host_address(self, address: str, network: NetworkPlan | None = None
                                ) -> None:
@@ -198,7 +210,10 @@ class NamespaceDriver:
         return self.guests_dir / id
 
     def _lock(self, id: str) -> asyncio.Lock:
-        return self._locks.setdefault(id, asyncio.Lock())
+        lock = self._locks.get(id)  # (not a new Lock made at each call, to be dropped)
+        if lock is None:
+            lock = self._locks[id] = asyncio.Lock()
+        return lock
 
     def _remember(self, id: str, pid: int, start: str | None = None) -> None:
         """Know ``id``'s launcher by a pidfd (asking whether it still runs is then a
@@ -319,7 +334,11 @@ class NamespaceDriver:
                     config["hosts_text"], generation = self.guest_names.guest_text(names)
                 else:
                     self.guest_names.write_guest(Path(d, "hosts"), names)
-            pid = await self.launches.launch(f"{d}/config.json", config)
+            try:
+                pid = await self.launches.launch(f"{d}/config.json", config)
+            except hostnet.CommandError:
+                self._bridge_seen = float("-inf")  # (gone? the next launch looks)
+                raise
             if generation is not None and self.guest_names is not None and names:
                 self.guest_names.written(f"{d}/hosts", names, generation)
             if pid is not None:
