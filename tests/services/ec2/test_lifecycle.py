@@ -485,3 +485,98 @@ async def test_a_terminated_record_is_not_read_again_at_each_resync(w: World) ->
     assert all(i not in w.ec2._docs for i in ids)
     with pytest.raises(AWSError):
         w.state(ids[0])
+
+
+def _stored_state(w: World, instance_id: str) -> str:
+    from gureum.services.ec2.core import INSTANCE
+
+    doc = w.store.resources.get(INSTANCE, CALL.account, CALL.region, instance_id)
+    assert doc is not None
+    return str(doc["state"])
+
+
+def test_a_pending_to_running_is_written_with_the_next_launch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gureum.services.ec2 import core
+
+    monkeypatch.setattr(core, "LATER_WRITES", 60.0)
+
+    async def main() -> None:
+        w = World(tmp_path)
+        await w.start()
+        try:
+            [first] = w.run()
+            await w.settle()
+            assert _stored_state(w, first) == "pending"  # (held back, not a write of its own)
+            statements: list[str] = []
+            w.store.connection.set_trace_callback(statements.append)
+            [second] = w.run()
+            w.store.connection.set_trace_callback(None)
+            assert _stored_state(w, first) == "running"  # in the launch's transaction
+            assert [s.split()[0] for s in statements].count("BEGIN") == 1
+            assert statements.count("COMMIT") == 1
+            await w.settle()
+            assert _stored_state(w, second) == "pending"
+            assert w.state(second) == "running"  # (a reading writes what was held first)
+            assert _stored_state(w, second) == "running"
+        finally:
+            await w.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_a_pending_to_running_held_back_is_written_soon_or_at_stop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gureum.services.ec2 import core
+
+    async def main() -> None:
+        monkeypatch.setattr(core, "LATER_WRITES", 0.01)
+        w = World(tmp_path)
+        await w.start()
+        try:
+            [first] = w.run()
+            await w.settle()
+            await asyncio.sleep(0.1)
+            assert _stored_state(w, first) == "running"  # (written LATER_WRITES after)
+            monkeypatch.setattr(core, "LATER_WRITES", 60.0)
+            w.ec2.stop_instances(CALL, {"InstanceIds": [first]})
+            await w.settle()
+            w.ec2.start_instances(CALL, {"InstanceIds": [first]})
+            await w.settle()
+            assert _stored_state(w, first) == "pending"
+        finally:
+            await w.stop()
+        again = Store.open(tmp_path / "gureum.db")
+        try:
+            doc = again.resources.get("ec2:instance", CALL.account, CALL.region, first)
+            assert doc is not None and doc["state"] == "running"  # (written at stop)
+        finally:
+            again.close()
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_a_running_state_not_written_when_gureum_is_killed_is_found_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gureum.services.ec2 import core
+
+    monkeypatch.setattr(core, "LATER_WRITES", 60.0)
+
+    async def main() -> None:
+        driver = FakeComputeDriver()
+        first = World(tmp_path, driver)
+        await first.start()
+        [iid] = first.run()
+        await first.settle()
+        assert _stored_state(first, iid) == "pending"
+        await first.loops.stop()  # as if gureum were killed: the held write is lost
+        first.store.close()
+        launches = driver.launches
+        second = World(tmp_path, driver)
+        await second.start()
+        await second.settle()
+        assert second.state(iid) == "running" and driver.launches == launches  # adopted
+        assert len(second.ec2.describe_instances(CALL, {})["Reservations"]) == 1
+        await second.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 30))
