@@ -272,7 +272,9 @@ class EC2Core(Service):
         if later:
             if not self._later:
                 self._later = {}
-                asyncio.get_running_loop().call_later(LATER_WRITES, self._write_later_due)
+                if self._later_due is None:
+                    self._later_due = asyncio.get_running_loop().call_later(
+                        LATER_WRITES, self._write_later_due)
             self._later[doc["id"]] = doc
         else:
             if self._later:
@@ -295,8 +297,11 @@ class EC2Core(Service):
             seen[doc["id"]] = member
             self.membership_generation += 1
 
-    # id -> an instance record saved ``later``, not in the store yet.
+    # id -> an instance record saved ``later``, not in the store yet; the timer
+    # that writes them at the latest (cancelled when they are written before:
+    # a burst's launches write them, and the loop is not woken for nothing).
     _later: dict[str, dict[str, Any]] | None = None
+    _later_due: asyncio.TimerHandle | None = None
 
     def write_later(self) -> None:
         """Write the records saved ``later`` (in the open transaction, if any)."""
@@ -304,6 +309,9 @@ class EC2Core(Service):
         if not later:
             return
         self._later = None
+        if self._later_due is not None:
+            self._later_due.cancel()
+            self._later_due = None
         put = self.store.resources.put
         if self.store.in_transaction:  # (they commit with it)
             for doc in later.values():
@@ -314,6 +322,7 @@ class EC2Core(Service):
                 put(INSTANCE, doc["account"], doc["region"], doc["id"], doc)
 
     def _write_later_due(self) -> None:
+        self._later_due = None
         try:
             self.write_later()
         except Exception:  # (the records stay pending: the loop's next look mends them)
