@@ -580,3 +580,27 @@ def test_a_running_state_not_written_when_gureum_is_killed_is_found_again(
         await second.stop()
 
     asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_a_refused_call_does_not_undo_a_held_back_running(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gureum.services.ec2 import core
+
+    monkeypatch.setattr(core, "LATER_WRITES", 60.0)
+
+    async def main() -> None:
+        w = World(tmp_path)
+        await w.start()
+        try:
+            [iid] = w.run()
+            await w.settle()
+            assert _stored_state(w, iid) == "pending"  # (held back)
+            with pytest.raises(AWSError):  # (the type changes only while stopped)
+                w.ec2.modify_instance_attribute(CALL, {
+                    "InstanceId": iid, "InstanceType": {"Value": "t3.large"}})
+            assert _stored_state(w, iid) == "running"
+            assert w.ec2.facts()[iid].state == "running"
+        finally:
+            await w.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 30))

@@ -347,6 +347,7 @@ class InstanceOperations(SecurityGroupOperations, ImageOperations):
         }
 
     def modify_instance_attribute(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        self.write_later()  # (not in the transaction below, which a refusal rolls back)
         with self.store.tx():
             doc = self.instance(call, params.get("InstanceId", ""))
             attribute, value = params.get("Attribute"), params.get("Value")
