@@ -3,8 +3,6 @@ the instance loop's name, and reading instances with AWS's errors."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
 import re
 import shutil
@@ -31,12 +29,8 @@ BY_PREFIX = {"lt": TEMPLATE, "sg": SECURITY_GROUP, "vpc": VPC, "subnet": SUBNET,
 LOOP = "ec2-instances"
 MEMBERSHIP_SETTLE = 1.0  # seconds without a group membership change before it is applied
 MEMBERSHIP_SETTLE_MAX = 5.0  # ... but no later than this after the first change
-# An instance record saved ``later`` (the loop's pending -> running) is written
-# with the next write of instance records, or this long after at the latest.
-LATER_WRITES = 0.05
 SETTLE_KEY = "membership"  # the instance loop's key (with account and region) for it
 DRIVER_KEY = "ec2.compute"  # Env.extras: a ComputeDriver to use instead of the host's
-log = logging.getLogger("gureum.ec2")
 _INSTANCE_ID = re.compile(r"i-[0-9a-f]{8}([0-9a-f]{9})?")
 
 
@@ -179,7 +173,6 @@ class EC2Core(Service):
 
     def instance(self, call: Call, instance_id: str) -> dict[str, Any]:
         check_instance_id(instance_id)
-        self.write_later()  # (what is read is the record as saved)
         doc: dict[str, Any] | None = self.store.resources.get(
             INSTANCE, call.account, call.region, instance_id
         )
@@ -190,7 +183,6 @@ class EC2Core(Service):
         return doc
 
     def instances(self, call: Call, ids: list[str] | None) -> list[dict[str, Any]]:
-        self.write_later()  # (what is read is the records as saved)
         if ids:
             for i in ids:
                 check_instance_id(i)
@@ -236,7 +228,6 @@ class EC2Core(Service):
         """Instance id -> its record's facts (see ``Facts``)."""
         rollbacks = getattr(self.store, "rollbacks", 0)
         if self._facts is None or self._facts_rollbacks != rollbacks:
-            self.write_later()
             self._facts = {d["id"]: Facts.of(d) for d in self.store.resources.list(INSTANCE)}
             self._facts_rollbacks = rollbacks
         return self._facts
@@ -259,27 +250,10 @@ class EC2Core(Service):
         return (self._writes_epoch, getattr(self.store, "rollbacks", 0),
                 (self._writes or {}).get(instance_id, 0))
 
-    def save(self, doc: dict[str, Any], later: bool = False) -> None:
-        """Write an instance record (and keep the caches derived from the records
-        in step). ``later``: in the store with the next write of instance records
-        (the next launch's, in its transaction), when EC2 next reads them, or
-        ``LATER_WRITES`` from now: a burst's pending -> running changes then cost
-        no transaction of their own each (its BEGIN, COMMIT and WAL frames). A
-        gureum killed meanwhile finds the record as it was (pending), and adopts
-        the running instance as it does any it finds booted."""
+    def save(self, doc: dict[str, Any]) -> None:
         # Its starts and stops, which the meter bills by the second.
         note_run(doc, self.now(), doc.get("state") == "running", str(doc.get("type", "")))
-        if later:
-            if not self._later:
-                self._later = {}
-                if self._later_due is None:
-                    self._later_due = asyncio.get_running_loop().call_later(
-                        LATER_WRITES, self._write_later_due)
-            self._later[doc["id"]] = doc
-        else:
-            if self._later:
-                self._later.pop(doc["id"], None)  # (this write says all of it)
-            self.store.resources.put(INSTANCE, doc["account"], doc["region"], doc["id"], doc)
+        self.store.resources.put(INSTANCE, doc["account"], doc["region"], doc["id"], doc)
         self.written(doc["id"])
         current = self._index is not None and self._index.generation == self.generation
         self.generation += 1
@@ -296,37 +270,6 @@ class EC2Core(Service):
         if seen.get(doc["id"]) != member:
             seen[doc["id"]] = member
             self.membership_generation += 1
-
-    # id -> an instance record saved ``later``, not in the store yet; the timer
-    # that writes them at the latest (cancelled when they are written before:
-    # a burst's launches write them, and the loop is not woken for nothing).
-    _later: dict[str, dict[str, Any]] | None = None
-    _later_due: asyncio.TimerHandle | None = None
-
-    def write_later(self) -> None:
-        """Write the records saved ``later`` (in the open transaction, if any)."""
-        later = self._later
-        if not later:
-            return
-        self._later = None
-        if self._later_due is not None:
-            self._later_due.cancel()
-            self._later_due = None
-        put = self.store.resources.put
-        if self.store.in_transaction:  # (they commit with it)
-            for doc in later.values():
-                put(INSTANCE, doc["account"], doc["region"], doc["id"], doc)
-            return
-        with self.store.tx():
-            for doc in later.values():
-                put(INSTANCE, doc["account"], doc["region"], doc["id"], doc)
-
-    def _write_later_due(self) -> None:
-        self._later_due = None
-        try:
-            self.write_later()
-        except Exception:  # (the records stay pending: the loop's next look mends them)
-            log.exception("instance records could not be written")
 
     def records_changed(self) -> None:
         """Instance records were written other than by ``save`` (deleted, reset)."""

@@ -80,7 +80,6 @@ class ImageOperations(EC2Core):
         for spec in params.get("TagSpecifications") or []:
             if spec.get("ResourceType") == "image":
                 tags.update(tagging.to_dict(spec.get("Tags")))
-        self.write_later()  # (not in the transaction below, which a refusal rolls back)
         with self.store.tx():
             instance = self.instance(call, params.get("InstanceId", ""))
             if instance["state"] not in ("running", "stopped"):

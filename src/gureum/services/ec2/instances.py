@@ -112,7 +112,6 @@ class InstanceOperations(SecurityGroupOperations, ImageOperations):
                                f"This host runs at most {MAX_INSTANCES} instances; {held} exist")
             count = min(high, room)
             addresses = self.allocate_addresses(subnet, count)
-            self.write_later()  # (state changes held back: committed with this launch)
             reservation = hex_id("r")
             now = self.now()
             docs = []
@@ -254,7 +253,6 @@ class InstanceOperations(SecurityGroupOperations, ImageOperations):
     def _change(self, call: Call, ids: list[str], act: Any) -> list[dict[str, Any]]:
         if not ids:
             raise AWSError("MissingParameter", "The request must contain the parameter InstanceIds")
-        self.write_later()  # (not in the transaction below, which a refusal rolls back)
         with self.store.tx():
             docs = self.instances(call, ids)
             before = {d["id"]: d["state"] for d in docs}
@@ -347,7 +345,6 @@ class InstanceOperations(SecurityGroupOperations, ImageOperations):
         }
 
     def modify_instance_attribute(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        self.write_later()  # (not in the transaction below, which a refusal rolls back)
         with self.store.tx():
             doc = self.instance(call, params.get("InstanceId", ""))
             attribute, value = params.get("Attribute"), params.get("Value")

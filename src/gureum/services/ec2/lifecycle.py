@@ -95,14 +95,12 @@ class Lifecycle(EC2Core):
                 if f.state == "running"]
 
     async def stop(self) -> None:
-        self.write_later()
         sources(self.env).remove(InstanceMetrics.name)
         await self.driver.shutdown()
         await self.metadata.stop()
         await self.private_names.flushed()  # (before the names are cleared)
 
     async def reset(self) -> None:
-        self._later = None
         self.records_changed()
         self._docs.clear()
         self._stale.clear()
@@ -216,25 +214,16 @@ class Lifecycle(EC2Core):
 
     def _get(self, key: str) -> dict[str, Any] | None:
         account, region, instance_id = key.split("|")
-        self.write_later()  # (what is read is the record as saved)
         doc: dict[str, Any] | None = self.store.resources.get(
             INSTANCE, account, region, instance_id
         )
         return doc
 
     def _transition(self, key: str, expected: str, held: tuple[dict[str, Any], Any] | None = None,
-                    later: bool = False, **updates: Any) -> bool:
+                    **updates: Any) -> bool:
         """``held``: the record as read before an await, and its ``write_mark``
         then: used as it is if nothing wrote the record since (no reading and
-        decoding it again at each pending -> running). ``later``: saved so (see
-        ``EC2Core.save``) if the record is the one held."""
-        if (later and held is not None and held[1] == self.write_mark(held[0]["id"])
-                and held[0]["state"] == expected):
-            kept = held[0]
-            kept.update(updates)
-            self.save(kept, later=True)
-            self._docs[kept["id"]] = (kept, self.write_mark(kept["id"]))
-            return True
+        decoding it again at each pending -> running)."""
         with self.store.tx():
             if held is not None and held[1] == self.write_mark(held[0]["id"]):
                 doc: dict[str, Any] | None = held[0]
@@ -334,7 +323,7 @@ class Lifecycle(EC2Core):
                 return None
             if self.driver.booted(doc["id"]):  # the driver waited for the boot
                 self._boot_started.pop(key, None)
-                if self._transition(key, "pending", (doc, mark), later=True, state="running",
+                if self._transition(key, "pending", (doc, mark), state="running",
                                     state_reason=None):
                     await self._settled(doc)
                 return CHECK_RUNNING

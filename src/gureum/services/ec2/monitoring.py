@@ -134,7 +134,6 @@ class MonitoringOperations(EC2Core):
         if not ids:
             raise AWSError("MissingParameter", "The request must contain the parameter InstanceIds")
         out = []
-        self.write_later()  # (not in the transaction below, which a refusal rolls back)
         with self.store.tx():
             for doc in self.instances(call, ids):
                 if doc["state"] in ("terminated", "shutting-down"):

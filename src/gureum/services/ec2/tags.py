@@ -44,7 +44,6 @@ class TagOperations(EC2Core):
 
     def create_tags(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         added = tagging.to_dict(params.get("Tags"))
-        self.write_later()  # (not in the transaction below, which a refusal rolls back)
         with self.store.tx():
             for rid in params.get("Resources") or []:
                 kind, key, doc = self._tagged(call, rid)
@@ -56,7 +55,6 @@ class TagOperations(EC2Core):
         return {}
 
     def delete_tags(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        self.write_later()  # (not in the transaction below, which a refusal rolls back)
         with self.store.tx():
             for rid in params.get("Resources") or []:
                 kind, key, doc = self._tagged(call, rid)
