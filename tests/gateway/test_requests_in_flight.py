@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -34,6 +36,39 @@ def _settled(cloud: Cloud) -> int:
     return store._in_flight
 
 
+@contextmanager
+def _half_sent(endpoint: str, length: int) -> Iterator[None]:
+    """A signed PUT of ``length`` bytes whose client sends 1,000 of them, then
+    waits; it leaves when the block ends."""
+    host, port = endpoint.removeprefix("http://").split(":")
+    request = AWSRequest("PUT", f"{endpoint}/counted/gone", headers={
+        "Content-Length": str(length), "x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+    SigV4Auth(Credentials("test", "test"), "s3", "us-east-1").add_auth(request)
+    head = "".join(f"{name}: {value}\r\n" for name, value in request.headers.items())
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(f"PUT /counted/gone HTTP/1.1\r\nHost: {host}:{port}\r\n{head}\r\n"
+                     .encode() + b"y" * 1000)
+        yield
+
+
+def test_a_large_body_on_its_way_holds_no_sync(in_process: tuple[Cloud, str]) -> None:
+    """A large upload may take seconds: small writes meanwhile do not wait for it."""
+    cloud, endpoint = in_process
+    s3 = boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
+        aws_secret_access_key="test", config=Config(retries={"max_attempts": 0}),
+    )
+    s3.create_bucket(Bucket="counted")
+    store = cloud.gateway.store
+    assert store is not None
+    with _half_sent(endpoint, 10 * 1024 * 1024):
+        time.sleep(0.3)  # the request is being handled, waiting for the rest
+        assert store._in_flight == 0
+        s3.put_object(Bucket="counted", Key="small", Body=b"s" * 4096)
+        assert s3.get_object(Bucket="counted", Key="small")["Body"].read() == b"s" * 4096
+    assert _settled(cloud) == 0
+
+
 def test_no_request_stays_counted(in_process: tuple[Cloud, str]) -> None:
     cloud, endpoint = in_process
     s3 = boto3.client(
@@ -59,14 +94,7 @@ def test_no_request_stays_counted(in_process: tuple[Cloud, str]) -> None:
     assert _settled(cloud) == 0
 
     # A client that leaves half way through a PUT's body.
-    host, port = endpoint.removeprefix("http://").split(":")
-    request = AWSRequest("PUT", f"{endpoint}/counted/gone", headers={
-        "Content-Length": "100000", "x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
-    SigV4Auth(Credentials("test", "test"), "s3", "us-east-1").add_auth(request)
-    head = "".join(f"{name}: {value}\r\n" for name, value in request.headers.items())
-    with socket.create_connection((host, int(port))) as sock:
-        sock.sendall(f"PUT /counted/gone HTTP/1.1\r\nHost: {host}:{port}\r\n{head}\r\n"
-                     .encode() + b"y" * 1000)
+    with _half_sent(endpoint, 60_000):
         time.sleep(0.3)  # the request is being handled, waiting for the rest
         assert cloud.gateway.store is not None and cloud.gateway.store._in_flight == 1
     assert _settled(cloud) == 0

@@ -113,8 +113,11 @@ class Gateway:
         protocol = PROTOCOLS[protocol_name]
         model: ServiceModel | None = None
         operation: OperationModel | None = None
-        if self.store is not None:
-            self.store.request_began()  # a WAL sync wanted meanwhile may wait for it
+        # A WAL sync wanted meanwhile may wait for this request's writes (the
+        # store's commit delay), unless its body may take long to arrive.
+        counted = self.store if _short_body(headers) else None
+        if counted is not None:
+            counted.request_began()
         try:
             model = self.models.get(spec.name)
             http = HttpRequest(
@@ -141,18 +144,19 @@ class Gateway:
             response = self._error(protocol, model, spec, error, request_id, operation)
         except Exception as exc:
             if isinstance(exc, ConnectionError) and _client_gone(request):
-                if self.store is not None:
-                    self.store.request_ended()
+                if counted is not None:
+                    counted.request_ended()
                 raise  # the client left mid-request: there is no one to answer
             log.exception("internal error in %s (request %s)", spec.name, request_id)
             crash = InternalError(message="We encountered an internal error. Please try again.")
             response = self._error(protocol, model, spec, crash, request_id, operation)
         except BaseException:  # cancelled
-            if self.store is not None:
-                self.store.request_ended()
+            if counted is not None:
+                counted.request_ended()
             raise
         if self.store is not None:
-            self.store.request_ended()
+            if counted is not None:
+                counted.request_ended()
             try:
                 await self.store.durable()
             except (OSError, StoreError):
@@ -288,6 +292,18 @@ class Gateway:
         if http.method == "HEAD" and isinstance(response.body, bytes):
             response.body = b""
         return response
+
+
+# A request whose body is larger than this (or of unknown length) is not
+# waited for by a held WAL sync: a large upload's body may take seconds.
+SHORT_BODY = 64 * 1024
+
+
+def _short_body(headers: Any) -> bool:
+    length = headers.get("Content-Length")
+    if length is None:
+        return "Transfer-Encoding" not in headers
+    return bool(length.isdigit() and int(length) <= SHORT_BODY)
 
 
 def _client_gone(request: GatewayRequest) -> bool:
