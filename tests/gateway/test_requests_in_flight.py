@@ -36,6 +36,13 @@ def _settled(cloud: Cloud) -> int:
     return store._in_flight
 
 
+def _s3(endpoint: str) -> Any:
+    return boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
+        aws_secret_access_key="test", config=Config(retries={"max_attempts": 0}),
+    )
+
+
 @contextmanager
 def _half_sent(endpoint: str, length: int) -> Iterator[None]:
     """A signed PUT of ``length`` bytes whose client sends 1,000 of them, then
@@ -54,10 +61,7 @@ def _half_sent(endpoint: str, length: int) -> Iterator[None]:
 def test_a_large_body_on_its_way_holds_no_sync(in_process: tuple[Cloud, str]) -> None:
     """A large upload may take seconds: small writes meanwhile do not wait for it."""
     cloud, endpoint = in_process
-    s3 = boto3.client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
-        aws_secret_access_key="test", config=Config(retries={"max_attempts": 0}),
-    )
+    s3 = _s3(endpoint)
     s3.create_bucket(Bucket="counted")
     store = cloud.gateway.store
     assert store is not None
@@ -71,10 +75,7 @@ def test_a_large_body_on_its_way_holds_no_sync(in_process: tuple[Cloud, str]) ->
 
 def test_no_request_stays_counted(in_process: tuple[Cloud, str]) -> None:
     cloud, endpoint = in_process
-    s3 = boto3.client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
-        aws_secret_access_key="test", config=Config(retries={"max_attempts": 0}),
-    )
+    s3 = _s3(endpoint)
     s3.create_bucket(Bucket="counted")
     s3.put_object(Bucket="counted", Key="k", Body=b"x" * 4096)
     assert s3.get_object(Bucket="counted", Key="k")["Body"].read() == b"x" * 4096
