@@ -5,6 +5,7 @@ write → commit → collect cycle); ``S3`` is their union."""
 from __future__ import annotations
 
 from .attributes import AttributeOps
+from .bucketconfig import BucketConfigOps
 from .buckets import BucketOps, check_bucket_name
 from .core import KIND
 from .forms import FormOps
@@ -16,7 +17,7 @@ from .web import WebAnswer, WebOps
 
 
 @metered
-class S3(BucketOps, ListingOps, MultipartOps, AttributeOps, WebOps, FormOps):
+class S3(BucketOps, ListingOps, MultipartOps, AttributeOps, WebOps, FormOps, BucketConfigOps):
     """The S3 service."""
 
     async def start(self) -> None:

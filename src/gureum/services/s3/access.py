@@ -45,6 +45,16 @@ _ACTIONS = {
     "PutBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
     "DeleteBucketLifecycle": "s3:PutLifecycleConfiguration",
     "DeleteBucketWebsite": "s3:DeleteBucketWebsite",
+    "GetBucketEncryption": "s3:GetEncryptionConfiguration",
+    "PutBucketEncryption": "s3:PutEncryptionConfiguration",
+    "DeleteBucketEncryption": "s3:PutEncryptionConfiguration",
+    "DeleteBucketOwnershipControls": "s3:PutBucketOwnershipControls",
+    "GetBucketAccelerateConfiguration": "s3:GetAccelerateConfiguration",
+    "PutBucketAccelerateConfiguration": "s3:PutAccelerateConfiguration",
+    "GetBucketReplication": "s3:GetReplicationConfiguration",
+    "GetObjectLockConfiguration": "s3:GetBucketObjectLockConfiguration",
+    "GetBucketNotificationConfiguration": "s3:GetBucketNotification",
+    "PutBucketNotificationConfiguration": "s3:PutBucketNotification",
 }
 # Operations that name a version, and the action they are then.
 _VERSIONED = {
@@ -115,6 +125,8 @@ def allowed(
         return False
     if owner or decision == "Allow":
         return True
+    if bucket.get("Ownership") == "BucketOwnerEnforced":
+        return False  # ACLs are disabled: only policies grant access
     ignore = bool(block.get("IgnorePublicAcls"))
     canonical = None if who.anonymous else who.canonical_id
     permission = acl.OBJECT_PERMISSION.get(action)

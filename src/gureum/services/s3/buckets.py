@@ -12,7 +12,7 @@ from gureum.errors import AWSError
 
 from ..base import Call
 from ..common.pagination import paginate
-from . import acl
+from . import acl, bucketrules
 from .acl import owner
 from .core import KIND, S3Core, access_denied
 
@@ -41,6 +41,27 @@ def _incompatible(location: str | None) -> str:
     )
 
 
+def _ownership(
+    params: dict[str, Any], grants: list[dict[str, Any]] | None, account: str
+) -> str | None:
+    """The Object Ownership a CreateBucket asks for. Object Lock is refused:
+    gureum keeps no retention, and a bucket must not claim it does."""
+    if params.get("ObjectLockEnabledForBucket"):
+        raise AWSError("NotImplemented", "gureum does not implement S3 Object Lock: a bucket "
+                       "cannot be created with it enabled", 501,
+                       Header="x-amz-bucket-object-lock-enabled")
+    ownership = params.get("ObjectOwnership")
+    if ownership is None:
+        return None
+    if ownership not in bucketrules.OWNERSHIPS:
+        raise AWSError("InvalidArgument", "Invalid x-amz-object-ownership header: "
+                       f"{ownership}", 400, ArgumentName="x-amz-object-ownership",
+                       ArgumentValue=str(ownership))
+    if ownership == bucketrules.ENFORCED and not bucketrules.owner_only(grants, account):
+        raise bucketrules.acl_with_enforced()
+    return str(ownership)
+
+
 class BucketOps(S3Core):
     def create_bucket(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         if call.identity.anonymous:
@@ -48,6 +69,7 @@ class BucketOps(S3Core):
         name = params["Bucket"]
         check_bucket_name(name)
         grants = acl.from_request(params, acl.canonical_id(call.account), default=None)
+        ownership = _ownership(params, grants, call.account)
         config = params.get("CreateBucketConfiguration") or {}
         location = config.get("LocationConstraint")
         if call.region == "us-east-1":
@@ -84,6 +106,8 @@ class BucketOps(S3Core):
                                    "CreationDate": self.now()}
             if grants is not None:
                 doc["Acl"] = grants
+            if ownership is not None:
+                doc["Ownership"] = ownership
             store.resources.put(KIND, "", "", name, doc)
         return {"Location": f"/{name}"}
 

@@ -16,7 +16,7 @@ from typing import Any
 from gureum.errors import AWSError
 
 from ..base import Call
-from . import checksums
+from . import bucketrules, checksums
 from .acl import owner
 from .objects import (
     ObjectOps,
@@ -195,7 +195,7 @@ class MultipartOps(ObjectOps):
             "parts": len(chosen),
             "checksums": {},
         }
-        for name in ("acl", "tags"):
+        for name in ("acl", "tags", "sse"):
             if upload.meta.get(name):
                 meta[name] = upload.meta[name]
         if upload.meta.get("owner") and upload.meta["owner"] != self._bucket_owner(upload):
@@ -223,6 +223,7 @@ class MultipartOps(ObjectOps):
             "ETag": record.etag,
         }
         out.update(checksums.output(meta["checksums"], kind))
+        out.update(bucketrules.encryption_out(meta))
         return out
 
     def _bucket_owner(self, upload: Upload) -> str | None:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, unquote
 from gureum.errors import AWSError
 
 from ..base import Call, FileBody
-from . import acl, checksums
+from . import acl, bucketrules, checksums
 from .conditions import check_conditions, parse_range, precondition_failed
 from .core import S3Core, no_such_bucket, no_such_key
 from .records import ObjectRecord, is_inline
@@ -41,6 +41,8 @@ _OVERRIDES = {
     "ResponseContentType": "ContentType",
     "ResponseExpires": "Expires",
 }
+# Parameters that say how a new object is encrypted.
+_SSE_PARAMS = frozenset(("ServerSideEncryption", "SSEKMSKeyId"))
 _CONDITIONS = ("IfMatch", "IfNoneMatch", "IfModifiedSince", "IfUnmodifiedSince")
 
 
@@ -238,7 +240,8 @@ class ObjectOps(S3Core):
             call, bucket, key, stream_of(body), meta, params, body, length
         )
         out = {"ETag": record.etag, "Size": record.size,
-               **checksums.output(record.meta["checksums"])}
+               **checksums.output(record.meta["checksums"]),
+               **bucketrules.encryption_out(record.meta)}
         if "version" in record.meta:
             out["VersionId"] = record.version
         return out
@@ -249,12 +252,27 @@ class ObjectOps(S3Core):
     ) -> dict[str, Any]:
         """The metadata of a new object: headers, user metadata, owner, ACL, tags."""
         meta: dict[str, Any] = {"headers": headers, "user": user}
-        if call.account != bucket["Owner"]:
+        if "Encryption" in bucket or not params.keys().isdisjoint(_SSE_PARAMS):
+            sse = bucketrules.object_encryption(bucket, params)
+            if sse is not None:
+                meta["sse"] = sse
+        if call.account != bucket["Owner"] and not (
+            "Ownership" in bucket and bucketrules.owned_by_bucket_owner(bucket, params)
+        ):
             meta["owner"] = call.account
         if params.keys().isdisjoint(_META_PARAMS):  # no ACL, grants or tags: most PUTs
             return meta
-        grants = acl.from_request(params, acl.canonical_id(call.account),
-                                  acl.canonical_id(bucket["Owner"]), default=None)
+        if bucketrules.enforced(bucket):
+            # ACLs are disabled: the one ACL accepted is the bucket owner's full control.
+            owner_id = acl.canonical_id(bucket["Owner"])
+            if not bucketrules.owner_only(
+                acl.from_request(params, owner_id, owner_id, default=None), bucket["Owner"]
+            ):
+                raise bucketrules.acls_disabled()
+            grants = None
+        else:
+            grants = acl.from_request(params, acl.canonical_id(call.account),
+                                      acl.canonical_id(bucket["Owner"]), default=None)
         if grants is not None:
             block = bucket.get("PublicAccessBlock") or {}
             if block.get("BlockPublicAcls") and acl.is_public(grants):
@@ -304,6 +322,7 @@ class ObjectOps(S3Core):
             out["VersionId"] = record.version
         if record.meta.get("tags"):
             out["TagCount"] = len(record.meta["tags"])
+        out.update(bucketrules.encryption_out(record.meta))
         out.update(record.meta.get("headers") or {})
         if not params.keys().isdisjoint(_OVERRIDES):
             for param, header in _OVERRIDES.items():
@@ -550,7 +569,8 @@ class ObjectOps(S3Core):
         record = await self.store_object(call, bucket, key, chunks, meta, wanted_params)
         result = {"ETag": record.etag, "LastModified": record.modified,
                   **checksums.output(record.meta["checksums"])}
-        out: dict[str, Any] = {"CopyObjectResult": result}
+        out: dict[str, Any] = {"CopyObjectResult": result,
+                               **bucketrules.encryption_out(record.meta)}
         if "version" in record.meta:
             out["VersionId"] = record.version
         if "version" in source.meta:

@@ -10,7 +10,7 @@ from typing import Any
 from gureum.errors import AWSError
 
 from ..base import Call
-from . import acl
+from . import acl, bucketrules
 from .core import KIND, no_such_key
 from .objects import ObjectOps
 from .policy import parse_policy, policy_is_public
@@ -102,6 +102,11 @@ class PermissionOps(ObjectOps):
     def put_bucket_acl(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.owned(call, params["Bucket"])
         grants = self._requested_grants(params, bucket["Owner"])
+        if bucketrules.enforced(bucket):
+            # ACLs are disabled: only the owner's full control is accepted, and changes nothing.
+            if not bucketrules.owner_only(grants, bucket["Owner"]):
+                raise bucketrules.acls_disabled()
+            return {}
         self.check_acl_allowed(bucket, grants)
         self.update_bucket(bucket["Name"], Acl=grants)
         return {}
@@ -110,6 +115,8 @@ class PermissionOps(ObjectOps):
         bucket = self.owned(call, params["Bucket"])
         owner_id = acl.canonical_id(bucket["Owner"])
         grants = bucket.get("Acl") or [acl.user(owner_id, "FULL_CONTROL")]
+        if bucketrules.enforced(bucket):
+            grants = [acl.user(owner_id, "FULL_CONTROL")]
         return {"Owner": acl.owner(bucket["Owner"]), "Grants": grants}
 
     def put_object_acl(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
@@ -120,6 +127,11 @@ class PermissionOps(ObjectOps):
             if found is None:
                 raise no_such_key(params["Key"])
             owner_account = found.meta.get("owner") or bucket["Owner"]
+            if bucketrules.enforced(bucket):
+                grants = self._requested_grants(params, bucket["Owner"])
+                if not bucketrules.owner_only(grants, bucket["Owner"]):
+                    raise bucketrules.acls_disabled()
+                return {}
             grants = self._requested_grants(params, owner_account, bucket["Owner"])
             self.check_acl_allowed(bucket, grants)
             found.meta["acl"] = grants
@@ -135,6 +147,9 @@ class PermissionOps(ObjectOps):
         grants = found.meta.get("acl") or [
             acl.user(acl.canonical_id(owner_account), "FULL_CONTROL")
         ]
+        if bucketrules.enforced(bucket):  # the bucket owner owns every object
+            owner_account = bucket["Owner"]
+            grants = [acl.user(acl.canonical_id(owner_account), "FULL_CONTROL")]
         return {"Owner": acl.owner(owner_account), "Grants": grants}
 
     # -- Public Access Block ------------------------------------------------------
