@@ -96,6 +96,13 @@ class Listener:
     rules: tuple[Rule, ...] = ()  # in priority order
     idle_timeout: float = 60.0
     certificate: str | None = None  # PEM (certificate, then key): TLS is terminated here
+    # More PEMs, each served to a client asking by SNI for a name it holds
+    sni_certificates: tuple[str, ...] = ()
+    # TLS versions accepted ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"; empty:
+    # the TLS library's defaults) and ciphers (OpenSSL names; TLS 1.3 suites
+    # are the "TLS_*" ones), in order of preference
+    tls_versions: tuple[str, ...] = ()
+    ciphers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

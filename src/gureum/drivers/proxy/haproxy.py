@@ -27,7 +27,7 @@ from pathlib import Path
 from gureum.drivers import sockdir
 
 from .base import Counters, ProxySpec, ServerHealth
-from .haproxy_config import certificate_file, render
+from .haproxy_config import certificate_files, render
 
 log = logging.getLogger("gureum.proxy")
 
@@ -134,8 +134,8 @@ class HAProxyDriver:
     async def apply(self, spec: ProxySpec) -> None:
         p = self._proxy(spec.name)
         text = render(spec, p.socket, p.state_file)
-        pems = {certificate_file(p.dir, lst.port): lst.certificate
-                for lst in spec.listeners if lst.certificate}
+        pems = {f: pem for lst in spec.listeners
+                for f, pem in certificate_files(p.dir, lst).items()}
         stale = any(not f.exists() or f.read_text() != pem for f, pem in pems.items())
         if text == p.config and not stale and self.running(spec.name):
             return

@@ -88,9 +88,38 @@ def _location(template: str) -> str:
     return out
 
 
-def certificate_file(directory: Path, port: int) -> Path:
-    """Where the driver writes the certificate PEM of the listener on ``port``."""
-    return directory / f"l{port}.pem"
+def certificate_file(directory: Path, port: int, n: int = 0) -> Path:
+    """Where the driver writes the certificate PEM of the listener on ``port``
+    (``n`` > 0: its n-th SNI certificate)."""
+    return directory / (f"l{port}.pem" if n == 0 else f"l{port}-{n}.pem")
+
+
+def certificate_files(directory: Path, lst: Listener) -> dict[Path, str]:
+    """Every certificate file of a listener with its PEM."""
+    if not lst.certificate:
+        return {}
+    pems = (lst.certificate, *lst.sni_certificates)
+    return {certificate_file(directory, lst.port, n): pem for n, pem in enumerate(pems)}
+
+
+def _tls_words(directory: Path, lst: Listener) -> str:
+    """The bind line's TLS words: every certificate (the first is the one a
+    client that names no known host gets), versions and ciphers."""
+    out = "".join(f" crt {f}" for f in certificate_files(directory, lst))
+    versions = [_VERSIONS[v] for v in _VERSIONS if v in lst.tls_versions]
+    if versions:
+        out += f" ssl-min-ver {versions[0]} ssl-max-ver {versions[-1]}"
+    tls12 = [c for c in lst.ciphers if not c.startswith("TLS_")]
+    suites = [c for c in lst.ciphers if c.startswith("TLS_")]
+    if tls12:
+        out += " ciphers " + ":".join(tls12)
+    if suites:
+        out += " ciphersuites " + ":".join(suites)
+    return " ssl" + out
+
+
+_VERSIONS = {"TLSv1": "TLSv1.0", "TLSv1.1": "TLSv1.1", "TLSv1.2": "TLSv1.2",
+             "TLSv1.3": "TLSv1.3"}  # (HAProxy's names)
 
 
 class _Renderer:
@@ -125,8 +154,7 @@ class _Renderer:
                 f"{_quote(action.content_type)}{body}{suffix}"]
 
     def frontend(self, lst: Listener) -> list[str]:
-        tls = (f" ssl crt {certificate_file(self.directory, lst.port)}"
-               if lst.certificate else "")
+        tls = _tls_words(self.directory, lst) if lst.certificate else ""
         binds = [f"    bind {addr}:{lst.port}{tls}" for addr in self.spec.addresses]
         lines = [f"frontend l{lst.port}", *binds, f"    mode {lst.mode}",
                  f"    timeout client {_seconds(lst.idle_timeout)}"]
@@ -164,6 +192,12 @@ class _Renderer:
                  "    balance " + ("leastconn" if b.algorithm == "least_outstanding_requests"
                                    else "roundrobin"),
                  f"    timeout check {_seconds(c.timeout)}"]
+        idle = [lst.idle_timeout for lst in self.spec.listeners if lst.mode == "tcp"
+                and any(t == b.name for t, _ in lst.default.targets)]
+        if mode == "tcp" and idle:
+            # (a TCP connection idle this long in both directions is closed:
+            # the listener's idle timeout on the server side too)
+            lines.append(f"    timeout server {_seconds(max(idle))}")
         if c.protocol == "http":
             lines += [f"    option httpchk GET {c.path}",
                       f"    http-check expect rstatus {_regex_word(_codes_regex(c.codes))}"]

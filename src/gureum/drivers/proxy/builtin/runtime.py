@@ -20,6 +20,71 @@ from .rules import compile_rules
 from .tcp import TcpClient
 
 SWEEP = 0.5  # seconds between idle/timeout sweeps
+_VERSIONS = {"TLSv1": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1,
+             "TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
+
+
+def _front_key(lst: Listener) -> tuple[Any, ...]:
+    """What a listening socket is made with: a change restarts it."""
+    return (lst.mode, lst.certificate, lst.sni_certificates, lst.tls_versions, lst.ciphers)
+
+
+def _names(pem: str) -> list[str]:
+    """The DNS names a certificate PEM is for (its SANs, else its CN)."""
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        return [n.lower() for n in san.value.get_values_for_type(x509.DNSName)]
+    except x509.ExtensionNotFound:
+        return [str(a.value).lower() for a in cert.subject
+                if a.oid == x509.NameOID.COMMON_NAME]
+
+
+def _matches(pattern: str, name: str) -> bool:
+    if pattern.startswith("*."):
+        return name.partition(".")[2] == pattern[2:]
+    return pattern == name
+
+
+def _context(lst: Listener, pem: str, path: Path) -> ssl.SSLContext:
+    path.touch(mode=0o600)
+    path.write_text(pem)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    versions = [_VERSIONS[v] for v in _VERSIONS if v in lst.tls_versions]
+    if versions:
+        context.minimum_version, context.maximum_version = versions[0], versions[-1]
+    tls12 = [c for c in lst.ciphers if not c.startswith("TLS_")]
+    if tls12:  # (Python sets no TLS 1.3 suites: OpenSSL's defaults are AWS's)
+        with contextlib.suppress(ssl.SSLError):  # none known here: the defaults
+            context.set_ciphers(":".join(tls12))
+    context.load_cert_chain(str(path))
+    return context
+
+
+def _tls_context(lst: Listener, stem: Path) -> ssl.SSLContext:
+    """The listener's TLS context: its certificate, or the SNI certificate
+    holding the name a client asks for."""
+    assert lst.certificate is not None
+    context = _context(lst, lst.certificate, stem.with_name(stem.name + ".pem"))
+    if not lst.sni_certificates:
+        return context
+    by_name = [(_names(pem), _context(lst, pem, stem.with_name(f"{stem.name}-{n}.pem")))
+               for n, pem in enumerate(lst.sni_certificates, start=1)]
+    default_names = _names(lst.certificate)
+
+    def pick(sock: ssl.SSLObject, name: str | None, _: ssl.SSLContext) -> None:
+        wanted = (name or "").lower()
+        if not wanted or any(_matches(p, wanted) for p in default_names):
+            return
+        for patterns, ctx in by_name:
+            if any(_matches(p, wanted) for p in patterns):
+                sock.context = ctx
+                return
+
+    context.sni_callback = pick  # type: ignore[assignment]
+    return context
 
 
 class Front:
@@ -29,7 +94,7 @@ class Front:
         self.proxy = proxy
         self.conns: set[HttpClient | TcpClient] = set()
         self.server: asyncio.Server | None = None
-        self.key = (listener.mode, listener.certificate)
+        self.key = _front_key(listener)
         self.update(listener)
 
     def update(self, listener: Listener) -> None:
@@ -54,11 +119,7 @@ class Front:
         lst = self.listener
         context = None
         if lst.certificate:
-            pem = directory / f"l{lst.port}-{tag}.pem"
-            pem.touch(mode=0o600)
-            pem.write_text(lst.certificate)
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(str(pem))
+            context = _tls_context(lst, directory / f"l{lst.port}-{tag}")
         loop = asyncio.get_running_loop()
         # (a list of hosts: one server listening on each address)
         if lst.mode == "tcp":
@@ -105,7 +166,7 @@ class Proxy:
             self.fronts.pop(port).close()
         for port, lst in wanted.items():
             front = self.fronts.get(port)
-            if (front is not None and front.key == (lst.mode, lst.certificate)
+            if (front is not None and front.key == _front_key(lst)
                     and spec.addresses == self.addresses):
                 front.update(lst)
                 continue

@@ -27,7 +27,9 @@ def _listener(d: dict[str, Any]) -> Listener:
                              for c in r["conditions"]), _action(r["action"]))
                   for r in d["rules"])
     return Listener(int(d["port"]), d["mode"], _action(d["default"]), rules,
-                    float(d["idle_timeout"]), d["certificate"])
+                    float(d["idle_timeout"]), d["certificate"],
+                    tuple(d.get("sni_certificates") or ()), tuple(d.get("tls_versions") or ()),
+                    tuple(d.get("ciphers") or ()))
 
 
 def _backend(d: dict[str, Any]) -> Backend:
