@@ -3,7 +3,9 @@
 Operations live in one mixin per concept: ``loadbalancers``,
 ``targetgroups`` (with targets), ``listeners`` (with rules; actions and
 conditions in ``actions``), ``health`` (DescribeTargetHealth), ``tags`` and
-``secgroups`` (the load balancer in EC2's security-group rules).
+``secgroups`` (the load balancer in EC2's security-group rules),
+``listenerextras`` (SNI certificates and listener attributes), ``policies``
+(TLS security policies) and ``limits`` (DescribeAccountLimits).
 ``dataplane`` is the loop that runs each load balancer's proxy through the
 proxy driver (``gureum.drivers.proxy``); ``metrics`` publishes what the
 proxies count to CloudWatch; ``usage`` is what the billing meter bills.
@@ -18,9 +20,12 @@ from .addresses import RESERVED_KEY, SUBNET_USERS_KEY
 from .core import LB
 from .dataplane import DataPlane
 from .health import HealthOperations
+from .limits import LimitOperations
+from .listenerextras import ListenerExtraOperations
 from .listeners import ListenerOperations
 from .loadbalancers import LoadBalancerOperations
 from .metrics import LoadBalancerMetrics
+from .policies import PolicyOperations
 from .secgroups import MEMBERS_KEY
 from .tags import TagOperations
 from .targetgroups import TargetGroupOperations
@@ -33,6 +38,9 @@ class ELBv2(
     LoadBalancerOperations,
     TargetGroupOperations,
     ListenerOperations,
+    ListenerExtraOperations,
+    PolicyOperations,
+    LimitOperations,
     HealthOperations,
     TagOperations,
     DataPlane,

@@ -10,6 +10,7 @@ from gureum.errors import AWSError
 
 from ..base import Call
 from .core import TG, Doc, ELBv2Core, check_arn, default_vpc_id, validation
+from .limits import CONDITION_VALUES_PER_RULE, TARGET_GROUPS_PER_ACTION
 from .targetgroups import HTTP_PROTOCOLS
 
 CONDITION_CONFIGS = {
@@ -40,8 +41,9 @@ class ActionSupport(ELBv2Core):
                     groups = groups or [{"TargetGroupArn": action["TargetGroupArn"]}]
                 if not groups:
                     raise validation("A forward action needs a target group")
-                if len(groups) > 5:
-                    raise validation("A forward action can have at most 5 target groups")
+                if len(groups) > TARGET_GROUPS_PER_ACTION:
+                    raise validation("A forward action can have at most "
+                                     f"{TARGET_GROUPS_PER_ACTION} target groups")
                 config = []
                 for g in groups:
                     tg = self.get(call, TG, check_arn(call, g.get("TargetGroupArn"),
@@ -184,6 +186,7 @@ class ActionSupport(ELBv2Core):
             total += len(values)
             fields.add(field)
             out.append(norm)
-        if total > 5:
-            raise validation("A rule can have at most 5 condition values")
+        if total > CONDITION_VALUES_PER_RULE:
+            raise validation("A rule can have at most "
+                             f"{CONDITION_VALUES_PER_RULE} condition values")
         return out

@@ -32,6 +32,7 @@ from ..base import Call, Identity
 from .addresses import AddressOperations
 from .certs import serving_pem
 from .core import LB, LOOP, TG, Doc, arn_scope, backend_name, proxy_name
+from .listenerextras import listener_idle, tls_of
 from .targetgroups import matcher_codes
 
 log = logging.getLogger("gureum.elbv2")
@@ -147,7 +148,8 @@ class DataPlane(AddressOperations):
                 self._action(lst["default_actions"]),
                 tuple(Rule(tuple(_condition(c) for c in r["conditions"]),
                            self._action(r["actions"])) for r in rules),
-                idle_timeout=idle, certificate=serving_pem(self.store, lst)))
+                idle_timeout=listener_idle(lst, idle), certificate=serving_pem(self.store, lst),
+                **tls_of(self.store, lst)))
         backends = []
         next_expiry: float | None = None
         now = self.now()

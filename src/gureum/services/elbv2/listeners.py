@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from gureum.errors import AWSError
@@ -21,11 +20,10 @@ from .core import (
     page,
     validation,
 )
+from .limits import LISTENERS_PER_LB, RULES_PER_ALB
+from .policies import DEFAULT_SSL_POLICY, check_policy
 
 ALB_PROTOCOLS = ("HTTP", "HTTPS")
-DEFAULT_SSL_POLICY = "ELBSecurityPolicy-2016-08"
-# AWS's predefined policies' names (their list grows: any of this form is taken)
-SSL_POLICY = re.compile(r"ELBSecurityPolicy-[A-Za-z0-9-]+")
 NLB_PROTOCOLS = ("TCP", "TLS", "UDP", "TCP_UDP")
 
 
@@ -49,12 +47,16 @@ class ListenerOperations(ActionSupport):
             protocol = self._protocol(lb, params.get("Protocol"))
             port = check_port(params.get("Port"))
             actions = self.normalize_actions(call, lb, params.get("DefaultActions"))
-            for other in self.listeners_of(call, lb["arn"]):
+            others = self.listeners_of(call, lb["arn"])
+            for other in others:
                 if other["port"] == port:
                     if other["protocol"] == protocol and other["default_actions"] == actions:
                         return {"Listeners": [self.render_listener(other)]}
                     raise AWSError("DuplicateListener",
                                    f"A listener already exists on port {port}")
+            if len(others) >= LISTENERS_PER_LB:
+                raise AWSError("TooManyListeners", "A load balancer can have at most "
+                               f"{LISTENERS_PER_LB} listeners")
             lb_path = lb["arn"].split(":loadbalancer/", 1)[1]
             hexid = new_hex()
             doc: Doc = {
@@ -89,10 +91,12 @@ class ListenerOperations(ActionSupport):
                 and imported(self.store, first) is None
             if not_arn or missing:
                 raise AWSError("CertificateNotFound", f"Certificate '{first}' not found")
-            doc["certificates"] = arns[:1]
+            # (the new default; the SNI certificates added to it stay)
+            doc["certificates"] = [first, *(a for a in (doc.get("certificates") or [])[1:]
+                                            if a != first)]
         policy = params.get("SslPolicy")
-        if policy is not None and not SSL_POLICY.fullmatch(str(policy)):
-            raise AWSError("SSLPolicyNotFound", f"SSL policy '{policy}' not found")
+        if policy is not None:
+            check_policy(policy)
         doc["ssl_policy"] = policy or doc.get("ssl_policy") or DEFAULT_SSL_POLICY
         if not doc.get("pem"):
             doc["pem"] = self_signed(lb["dns"], self.now())
@@ -102,7 +106,8 @@ class ListenerOperations(ActionSupport):
         out = {"ListenerArn": doc["arn"], "LoadBalancerArn": doc["lb"], "Port": doc["port"],
                "Protocol": doc["protocol"], "DefaultActions": doc["default_actions"]}
         if doc.get("certificates"):
-            out["Certificates"] = [{"CertificateArn": a} for a in doc["certificates"]]
+            # (only the default: the others are DescribeListenerCertificates')
+            out["Certificates"] = [{"CertificateArn": doc["certificates"][0]}]
             out["SslPolicy"] = doc["ssl_policy"]
         return out
 
@@ -169,8 +174,10 @@ class ListenerOperations(ActionSupport):
             rules = self.rules_of(call, lst["arn"])
             if any(r["priority"] == priority for r in rules):
                 raise AWSError("PriorityInUse", f"Priority '{priority}' is currently in use")
-            if len(rules) >= 100:
-                raise AWSError("TooManyRules", "A listener can have at most 100 rules")
+            of_lb = {o["arn"] for o in self.listeners_of(call, lb["arn"])}
+            if sum(r["listener"] in of_lb for r in self.all(call, RULE)) >= RULES_PER_ALB:
+                raise AWSError("TooManyRules", "A load balancer can have at most "
+                               f"{RULES_PER_ALB} rules")
             doc: Doc = {
                 "arn": lst["default_rule"].rsplit("/", 1)[0] + "/" + new_hex(),
                 "account": call.account, "region": call.region, "listener": lst["arn"],

@@ -334,6 +334,15 @@ class LoadBalancerOperations(SecurityGroupOperations):
         self.groups_changed(call, set(doc["security_groups"]))
         return {}
 
+    def set_ip_address_type(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        doc = self.lb(call, params.get("LoadBalancerArn", ""))
+        wanted = params.get("IpAddressType")
+        if wanted not in ("ipv4", "dualstack", "dualstack-without-public-ipv4"):
+            raise validation(f"IP address type '{wanted}' is not valid")
+        if wanted != "ipv4":  # (as CreateLoadBalancer: no subnet here has IPv6)
+            raise validation("You must specify subnets with an associated IPv6 CIDR block.")
+        return {"IpAddressType": doc["ip_type"]}
+
     def describe_load_balancer_attributes(self, call: Call, params: dict[str, Any]
                                           ) -> dict[str, Any]:
         doc = self.lb(call, params.get("LoadBalancerArn", ""))

@@ -1,0 +1,60 @@
+"""ELB's quotas as DescribeAccountLimits reports them: AWS's defaults, by
+AWS's names. Where gureum enforces a quota it enforces the value here
+(listeners, rules and certificates per load balancer, target groups per
+forward action, condition values per rule), so the two cannot disagree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..base import Call
+from .core import validation
+
+LISTENERS_PER_LB = 50
+RULES_PER_ALB = 100  # rules of all its listeners, the default rules not counted
+CERTIFICATES_PER_LB = 25  # the default certificates not counted
+TARGET_GROUPS_PER_ACTION = 5
+CONDITION_VALUES_PER_RULE = 5
+
+LIMITS: tuple[tuple[str, int], ...] = (
+    ("application-load-balancers", 50),
+    ("condition-values-per-alb-rule", CONDITION_VALUES_PER_RULE),
+    ("condition-wildcards-per-alb-rule", 5),
+    ("gateway-load-balancers", 100),
+    ("gateway-load-balancers-per-vpc", 100),
+    ("geneve-target-groups", 100),
+    ("listeners-per-application-load-balancer", LISTENERS_PER_LB),
+    ("listeners-per-network-load-balancer", LISTENERS_PER_LB),
+    ("network-load-balancer-enis-per-vpc", 1200),
+    ("network-load-balancers", 50),
+    ("rules-per-application-load-balancer", RULES_PER_ALB),
+    ("target-groups", 3000),
+    ("target-groups-per-action-on-application-load-balancer", TARGET_GROUPS_PER_ACTION),
+    ("target-groups-per-action-on-network-load-balancer", 1),
+    ("target-groups-per-application-load-balancer", 100),
+    ("targets-per-application-load-balancer", 1000),
+    ("targets-per-availability-zone-per-network-load-balancer", 500),
+    ("targets-per-network-load-balancer", 3000),
+    ("certificates-per-application-load-balancer", CERTIFICATES_PER_LB),
+    ("certificates-per-network-load-balancer", CERTIFICATES_PER_LB),
+)
+
+
+class LimitOperations:
+    def describe_account_limits(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        size = params.get("PageSize")
+        if size is not None and (not isinstance(size, int) or not 1 <= size <= 400):
+            raise validation(f"Page size '{size}' must be between 1 and 400")
+        marker = params.get("Marker")
+        names = [n for n, _ in LIMITS]
+        start = 0
+        if marker not in (None, ""):
+            if marker not in names:
+                raise validation(f"Invalid pagination token: {marker}")
+            start = names.index(marker)
+        end = start + (size or 400)
+        out: dict[str, Any] = {"Limits": [{"Name": n, "Max": str(v)}
+                                          for n, v in LIMITS[start:end]]}
+        if end < len(LIMITS):
+            out["NextMarker"] = names[end]
+        return out

@@ -1,0 +1,190 @@
+"""A listener's SNI certificates (Describe/Add/RemoveListenerCertificates)
+and attributes (Describe/ModifyListenerAttributes), and what of them the
+data plane is told (``tls_of``, ``listener_idle``).
+
+An HTTPS listener's ``certificates`` are its default certificate, then the
+ones added for SNI (imported into ACM or uploaded to IAM): the proxy serves
+each to a client asking by SNI for a name it holds, the default to others.
+A TCP listener's ``tcp.idle_timeout.seconds`` is its proxy's idle timeout.
+The application listeners' response-header attributes are AWS's keys with
+AWS's defaults; gureum's proxies do not rewrite response headers, so a value
+other than the default is refused (InvalidConfigurationRequest), never
+stored as if it were applied.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gureum.errors import AWSError
+
+from ..base import Call
+from .certs import imported
+from .core import LISTENER, Doc, validation
+from .limits import CERTIFICATES_PER_LB
+from .policies import tls_settings
+
+TCP_IDLE = "tcp.idle_timeout.seconds"
+TCP_IDLE_DEFAULT = "350"
+_MTLS = ("serial_number", "issuer", "subject", "validity", "leaf")
+HTTPS_KEYS: dict[str, str] = {
+    **{f"routing.http.request.x_amzn_mtls_clientcert_{k}.header_name": "" for k in _MTLS},
+    "routing.http.request.x_amzn_tls_version.header_name": "",
+    "routing.http.request.x_amzn_tls_cipher_suite.header_name": "",
+}
+HTTP_KEYS: dict[str, str] = {
+    "routing.http.response.server.enabled": "true",
+    **{f"routing.http.response.{k}.header_value": "" for k in (
+        "strict_transport_security", "access_control_allow_origin",
+        "access_control_allow_methods", "access_control_allow_headers",
+        "access_control_allow_credentials", "access_control_expose_headers",
+        "access_control_max_age", "content_security_policy", "x_content_type_options",
+        "x_frame_options")},
+}
+
+
+def attribute_defaults(protocol: str) -> dict[str, str]:
+    """The attributes AWS defines for a listener of ``protocol``, with their defaults."""
+    if protocol == "TCP":
+        return {TCP_IDLE: TCP_IDLE_DEFAULT}
+    if protocol == "HTTPS":
+        return {**HTTPS_KEYS, **HTTP_KEYS}
+    if protocol == "HTTP":
+        return dict(HTTP_KEYS)
+    return {}
+
+
+def attributes_of(lst: Doc) -> dict[str, str]:
+    given = lst.get("attributes") or {}
+    return {k: given.get(k, v) for k, v in attribute_defaults(lst["protocol"]).items()}
+
+
+def listener_idle(lst: Doc, lb_idle: float) -> float:
+    """A listener's idle timeout: a TCP listener's own, else its load balancer's."""
+    if lst["protocol"] == "TCP":
+        return float(attributes_of(lst)[TCP_IDLE])
+    return lb_idle
+
+
+def tls_of(store: Any, lst: Doc) -> dict[str, Any]:
+    """The TLS settings of an HTTPS listener's proxy: its policy's versions
+    and ciphers and its SNI certificates' PEMs."""
+    if not lst.get("pem"):
+        return {}
+    versions, ciphers = tls_settings(lst.get("ssl_policy") or "")
+    pems = [imported(store, a) for a in (lst.get("certificates") or [])[1:]]
+    return {"tls_versions": versions, "ciphers": ciphers,
+            "sni_certificates": tuple(p for p in pems if p is not None)}
+
+
+def _check_value(key: str, value: str, default: str) -> None:
+    if key == TCP_IDLE:
+        if not value.isdigit() or not 60 <= int(value) <= 6000:
+            raise validation(f"'{key}' must be an integer between 60 and 6000")
+        return
+    if key.endswith(".enabled") and value not in ("true", "false"):
+        raise validation(f"Listener attribute '{key}' must be 'true' or 'false'")
+    if value != default:
+        raise AWSError("InvalidConfigurationRequest",
+                       f"Listener attribute '{key}' can only be '{default}' here: "
+                       "gureum's load balancers do not change this header")
+
+
+class ListenerExtraOperations:
+    # (from ELBv2Core, which every operation mixin shares)
+    listener: Any
+    put: Any
+    store: Any
+    wake: Any
+
+    # -- certificates -----------------------------------------------------
+
+    @staticmethod
+    def _certs_given(params: dict[str, Any]) -> list[str]:
+        given = params.get("Certificates")
+        arns = [c.get("CertificateArn") for c in given or [] if isinstance(c, dict)]
+        if not arns or not all(isinstance(a, str) and a for a in arns):
+            raise validation("At least one certificate ARN must be specified")
+        return list(dict.fromkeys(str(a) for a in arns))
+
+    def describe_listener_certificates(self, call: Call, params: dict[str, Any]
+                                       ) -> dict[str, Any]:
+        lst = self.listener(call, params.get("ListenerArn", ""))
+        arns = list(lst.get("certificates") or [])
+        size = params.get("PageSize")
+        if size is not None and (not isinstance(size, int) or not 1 <= size <= 400):
+            raise validation(f"Page size '{size}' must be between 1 and 400")
+        marker = params.get("Marker")
+        start = 0
+        if marker not in (None, ""):
+            if marker not in arns:
+                raise validation(f"Invalid pagination token: {marker}")
+            start = arns.index(marker)
+        end = start + (size or 400)
+        out: dict[str, Any] = {"Certificates": [
+            {"CertificateArn": a, "IsDefault": a == arns[0]} for a in arns[start:end]]}
+        if end < len(arns):
+            out["NextMarker"] = arns[end]
+        return out
+
+    def add_listener_certificates(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        with self.store.tx():
+            lst = self.listener(call, params.get("ListenerArn", ""))
+            arns = self._certs_given(params)
+            if lst["protocol"] != "HTTPS":
+                raise validation("Certificates can only be added to HTTPS and TLS listeners")
+            for a in arns:
+                if imported(self.store, a) is None:
+                    raise AWSError("CertificateNotFound", f"Certificate '{a}' not found")
+            current = list(lst["certificates"])
+            merged = current + [a for a in arns if a not in current]
+            if len(merged) - 1 > CERTIFICATES_PER_LB:
+                raise AWSError("TooManyCertificates", "A listener can have at most "
+                               f"{CERTIFICATES_PER_LB} certificates besides its default")
+            lst["certificates"] = merged
+            self.put(LISTENER, lst)
+        self.wake(lst["lb"])
+        return {"Certificates": [{"CertificateArn": a, "IsDefault": False}
+                                 for a in merged[1:]]}
+
+    def remove_listener_certificates(self, call: Call, params: dict[str, Any]
+                                     ) -> dict[str, Any]:
+        with self.store.tx():
+            lst = self.listener(call, params.get("ListenerArn", ""))
+            arns = self._certs_given(params)
+            current = list(lst.get("certificates") or [])
+            if current and current[0] in arns:
+                raise AWSError("OperationNotPermitted",
+                               "The default certificate of a listener cannot be removed")
+            lst["certificates"] = [a for a in current if a not in arns]
+            self.put(LISTENER, lst)
+        self.wake(lst["lb"])
+        return {}
+
+    # -- attributes -------------------------------------------------------
+
+    def describe_listener_attributes(self, call: Call, params: dict[str, Any]
+                                     ) -> dict[str, Any]:
+        lst = self.listener(call, params.get("ListenerArn", ""))
+        return {"Attributes": [{"Key": k, "Value": v} for k, v in attributes_of(lst).items()]}
+
+    def modify_listener_attributes(self, call: Call, params: dict[str, Any]
+                                   ) -> dict[str, Any]:
+        with self.store.tx():
+            lst = self.listener(call, params.get("ListenerArn", ""))
+            defaults = attribute_defaults(lst["protocol"])
+            given = params.get("Attributes") or []
+            if not given:
+                raise validation("At least one attribute must be specified")
+            changed = dict(lst.get("attributes") or {})
+            for item in given:
+                key, value = str(item.get("Key", "")), str(item.get("Value", ""))
+                if key not in defaults:
+                    raise validation(f"Listener attribute key '{key}' is not recognized "
+                                     f"for a {lst['protocol']} listener")
+                _check_value(key, value, defaults[key])
+                changed[key] = value
+            lst["attributes"] = changed
+            self.put(LISTENER, lst)
+        self.wake(lst["lb"])
+        return {"Attributes": [{"Key": k, "Value": v} for k, v in attributes_of(lst).items()]}

@@ -1,0 +1,105 @@
+"""AWS's predefined TLS security policies (``ELBSecurityPolicy-*``) and
+DescribeSSLPolicies.
+
+A listener's ``SslPolicy`` names one of these; its protocols and ciphers
+become the proxy's TLS settings (``tls_settings``): a client offering only
+a protocol or ciphers outside the policy is refused, as on AWS. Ciphers are
+OpenSSL's names, as AWS lists them; TLS 1.3 suites are ``TLS_*``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gureum.errors import AWSError
+
+from ..base import Call
+from .core import validation
+
+DEFAULT_SSL_POLICY = "ELBSecurityPolicy-2016-08"
+
+_TLS13 = ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256")
+_ECDHE_GCM = ("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+              "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384")
+_ECDHE_12 = ("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+             "ECDHE-ECDSA-AES128-SHA256", "ECDHE-RSA-AES128-SHA256",
+             "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+             "ECDHE-ECDSA-AES256-SHA384", "ECDHE-RSA-AES256-SHA384")
+_ECDHE_ALL = ("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+              "ECDHE-ECDSA-AES128-SHA256", "ECDHE-RSA-AES128-SHA256",
+              "ECDHE-ECDSA-AES128-SHA", "ECDHE-RSA-AES128-SHA",
+              "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+              "ECDHE-ECDSA-AES256-SHA384", "ECDHE-RSA-AES256-SHA384",
+              "ECDHE-RSA-AES256-SHA", "ECDHE-ECDSA-AES256-SHA")
+_RSA_12 = ("AES128-GCM-SHA256", "AES128-SHA256", "AES256-GCM-SHA384", "AES256-SHA256")
+_RSA_ALL = ("AES128-GCM-SHA256", "AES128-SHA256", "AES128-SHA",
+            "AES256-GCM-SHA384", "AES256-SHA256", "AES256-SHA")
+_V10 = ("TLSv1", "TLSv1.1", "TLSv1.2")
+_LEGACY = _ECDHE_ALL + _RSA_ALL  # ELBSecurityPolicy-2016-08's list
+
+# name -> (protocols, ciphers in priority order), as AWS documents them
+POLICIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "ELBSecurityPolicy-TLS13-1-3-2021-06": (("TLSv1.3",), _TLS13),
+    "ELBSecurityPolicy-TLS13-1-2-2021-06": (("TLSv1.2", "TLSv1.3"), _TLS13 + _ECDHE_12),
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06": (("TLSv1.2", "TLSv1.3"), _TLS13 + _ECDHE_GCM),
+    "ELBSecurityPolicy-TLS13-1-1-2021-06": (("TLSv1.1", "TLSv1.2", "TLSv1.3"),
+                                            _TLS13 + _LEGACY),
+    "ELBSecurityPolicy-TLS13-1-0-2021-06": (("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"),
+                                            _TLS13 + _LEGACY),
+    "ELBSecurityPolicy-2016-08": (_V10, _LEGACY),
+    "ELBSecurityPolicy-TLS-1-0-2015-04": (_V10, (*_LEGACY, "DES-CBC3-SHA")),
+    "ELBSecurityPolicy-TLS-1-1-2017-01": (("TLSv1.1", "TLSv1.2"), _LEGACY),
+    "ELBSecurityPolicy-TLS-1-2-2017-01": (("TLSv1.2",), _ECDHE_12 + _RSA_12),
+    "ELBSecurityPolicy-TLS-1-2-Ext-2018-06": (("TLSv1.2",), _LEGACY),
+    "ELBSecurityPolicy-FS-2018-06": (_V10, _ECDHE_ALL),
+    "ELBSecurityPolicy-FS-1-1-2019-08": (("TLSv1.1", "TLSv1.2"), _ECDHE_ALL),
+    "ELBSecurityPolicy-FS-1-2-2019-08": (("TLSv1.2",), _ECDHE_ALL),
+    "ELBSecurityPolicy-FS-1-2-Res-2019-08": (("TLSv1.2",), _ECDHE_12),
+    "ELBSecurityPolicy-FS-1-2-Res-2020-10": (("TLSv1.2",), _ECDHE_GCM),
+}
+LB_TYPES = ("application", "network")
+
+
+def check_policy(name: Any) -> str:
+    if name not in POLICIES:
+        raise AWSError("SSLPolicyNotFound", f"SSL policy '{name}' not found")
+    return str(name)
+
+
+def tls_settings(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(protocols, ciphers) a listener with policy ``name`` accepts."""
+    return POLICIES.get(name) or POLICIES[DEFAULT_SSL_POLICY]
+
+
+def render_policy(name: str) -> dict[str, Any]:
+    protocols, ciphers = POLICIES[name]
+    return {"Name": name, "SslProtocols": list(protocols),
+            "Ciphers": [{"Name": c, "Priority": n} for n, c in enumerate(ciphers, start=1)],
+            "SupportedLoadBalancerTypes": list(LB_TYPES)}
+
+
+class PolicyOperations:
+    def describe_ssl_policies(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        kind = params.get("LoadBalancerType")
+        if kind is not None and kind not in (*LB_TYPES, "gateway"):
+            raise validation(f"Load balancer type '{kind}' is not valid")
+        names = params.get("Names") or []
+        for name in names:
+            check_policy(name)
+        chosen = list(dict.fromkeys(names)) if names else list(POLICIES)
+        if kind is not None and kind not in LB_TYPES:
+            chosen = []
+        size = params.get("PageSize")
+        if size is not None and (not isinstance(size, int) or not 1 <= size <= 400):
+            raise validation(f"Page size '{size}' must be between 1 and 400")
+        marker = params.get("Marker")
+        start = 0
+        if marker not in (None, ""):
+            if not (isinstance(marker, str) and marker in chosen):
+                raise validation(f"Invalid pagination token: {marker}")
+            start = chosen.index(marker)
+        end = start + (size or 400)
+        out: dict[str, Any] = {"SslPolicies": [render_policy(n) for n in chosen[start:end]]}
+        if end < len(chosen):
+            out["NextMarker"] = chosen[end]
+        return out
