@@ -225,3 +225,20 @@ def test_settings_survive_restart_and_go_with_the_bucket(tmp_path: Path) -> None
         assert err(exc)[0] == "OwnershipControlsNotFoundError"
         assert s3.get_bucket_request_payment(Bucket="kept")["Payer"] == "BucketOwner"
         assert "Status" not in s3.get_bucket_accelerate_configuration(Bucket="kept")
+
+
+def test_requester_pays(gureum: RunningGureum, s3: Any, bucket: str) -> None:
+    other = gureum.client("s3", access_key=OTHER)
+    s3.put_object(Bucket=bucket, Key="pub", Body=b"shared", ACL="public-read")
+    assert other.get_object(Bucket=bucket, Key="pub")["Body"].read() == b"shared"
+    s3.put_bucket_request_payment(Bucket=bucket,
+                                  RequestPaymentConfiguration={"Payer": "Requester"})
+    with pytest.raises(ClientError) as exc:
+        other.get_object(Bucket=bucket, Key="pub")
+    assert err(exc) == ("AccessDenied", 403)
+    got = other.get_object(Bucket=bucket, Key="pub", RequestPayer="requester")
+    assert got["Body"].read() == b"shared"
+    assert s3.get_object(Bucket=bucket, Key="pub")["Body"].read() == b"shared"
+    s3.put_bucket_request_payment(Bucket=bucket,
+                                  RequestPaymentConfiguration={"Payer": "BucketOwner"})
+    assert other.get_object(Bucket=bucket, Key="pub")["Body"].read() == b"shared"

@@ -266,3 +266,18 @@ def test_bucket_policy_decides_with_its_action_names(h: Harness) -> None:
     assert (err.code, err.status) == ("AccessDenied", 403)
     err = error(h, "delete_bucket_encryption", Bucket="bkt")
     assert err.code == "AccessDenied"
+
+
+def test_requester_pays_needs_the_requester_to_say_so(h: Harness) -> None:
+    h.run("put_object", Bucket="bkt", Key="pub", Body=b"x", ACL="public-read")
+    run_as(h, OWNER, "put_bucket_request_payment", Bucket="bkt",
+           RequestPaymentConfiguration={"Payer": "Requester"})
+    with pytest.raises(AWSError) as caught:
+        run_as(h, OTHER, "get_object", Bucket="bkt", Key="pub")
+    assert caught.value.code == "AccessDenied"
+
+    async def paying() -> Any:
+        call = h.call("GetObject", OTHER, **{"x-amz-request-payer": "requester"})
+        return h.s3.get_object(call, {"Bucket": "bkt", "Key": "pub"})
+    assert h.loop.run_until_complete(paying())["ContentLength"] == 1
+    assert run_as(h, OWNER, "get_object", Bucket="bkt", Key="pub")["ContentLength"] == 1

@@ -115,6 +115,10 @@ def allowed(
 ) -> bool:
     who = principal(call)
     owner = bucket["Owner"] == call.account and not who.anonymous
+    if not owner and bucket.get("Payer") == "Requester" and (
+        who.anonymous or (call.headers.get("x-amz-request-payer") or "").lower() != "requester"
+    ):
+        return False  # Requester Pays: others must say they pay, and be known
     block = bucket.get("PublicAccessBlock") or {}
     resource = f"arn:aws:s3:::{bucket['Name']}" + (f"/{key}" if key is not None else "")
     decision = evaluate(
