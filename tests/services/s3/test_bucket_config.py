@@ -4,6 +4,7 @@ when enforced), and the settings tools read on every bucket."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -249,7 +250,6 @@ def test_settings_go_with_the_bucket(h: Harness) -> None:
 
 
 def test_bucket_policy_decides_with_its_action_names(h: Harness) -> None:
-    import json
 
     h.run("put_bucket_policy", Bucket="bkt", Policy=json.dumps({"Statement": [
         {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OTHER}:root"},
@@ -281,3 +281,19 @@ def test_requester_pays_needs_the_requester_to_say_so(h: Harness) -> None:
         return h.s3.get_object(call, {"Bucket": "bkt", "Key": "pub"})
     assert h.loop.run_until_complete(paying())["ContentLength"] == 1
     assert run_as(h, OWNER, "get_object", Bucket="bkt", Key="pub")["ContentLength"] == 1
+
+
+def test_enforced_bucket_owner_owns_what_others_upload(h: Harness) -> None:
+    enforce(h)
+    run_as(h, OWNER, "put_bucket_policy", Bucket="bkt", Policy=json.dumps({"Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OTHER}:root"},
+        "Action": "s3:PutObject", "Resource": "arn:aws:s3:::bkt/*"}]}))
+    run_as(h, OTHER, "put_object", Bucket="bkt", Key="single", Body=b"x")
+    upload = run_as(h, OTHER, "create_multipart_upload", Bucket="bkt", Key="multi")
+    part = run_as(h, OTHER, "upload_part", Bucket="bkt", Key="multi", Body=b"y",
+                  UploadId=upload["UploadId"], PartNumber=1)
+    run_as(h, OTHER, "complete_multipart_upload", Bucket="bkt", Key="multi",
+           UploadId=upload["UploadId"],
+           MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    for key in ("single", "multi"):
+        assert "owner" not in h.s3.records.get("bkt", key).meta, key

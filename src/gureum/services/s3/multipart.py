@@ -227,8 +227,12 @@ class MultipartOps(ObjectOps):
         return out
 
     def _bucket_owner(self, upload: Upload) -> str | None:
+        """Who owns the object an upload makes, if the bucket's owner does
+        (with ACLs disabled, the bucket owner owns every object)."""
         bucket = self.bucket(upload.bucket)
-        return None if bucket is None else str(bucket["Owner"])
+        if bucket is None:
+            return None
+        return upload.meta.get("owner") if bucketrules.enforced(bucket) else str(bucket["Owner"])
 
     def abort_multipart_upload(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         upload = self._upload(call, params)
