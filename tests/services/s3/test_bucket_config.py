@@ -297,3 +297,18 @@ def test_enforced_bucket_owner_owns_what_others_upload(h: Harness) -> None:
            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
     for key in ("single", "multi"):
         assert "owner" not in h.s3.records.get("bkt", key).meta, key
+
+
+def test_multipart_answers_and_keeps_the_encryption(h: Harness) -> None:
+    h.run("put_bucket_encryption", Bucket="bkt", ServerSideEncryptionConfiguration=sse(
+        "aws:kms", "alias/big"))
+    upload = h.run("create_multipart_upload", Bucket="bkt", Key="big")
+    assert upload["ServerSideEncryption"] == "aws:kms" and upload["SSEKMSKeyId"] == "alias/big"
+    part = h.run("upload_part", Bucket="bkt", Key="big", Body=b"y",
+                 UploadId=upload["UploadId"], PartNumber=1)
+    assert part["ServerSideEncryption"] == "aws:kms"
+    done = h.run("complete_multipart_upload", Bucket="bkt", Key="big",
+                 UploadId=upload["UploadId"],
+                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    assert done["ServerSideEncryption"] == "aws:kms"
+    assert h.run("head_object", Bucket="bkt", Key="big")["SSEKMSKeyId"] == "alias/big"

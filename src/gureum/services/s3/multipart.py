@@ -78,7 +78,8 @@ class MultipartOps(ObjectOps):
         meta.update({"checksum": algorithm, "checksum_type": kind, "owner": call.account})
         with self.env.store.tx():
             self.records.add_upload(Upload(upload_id, bucket, params["Key"], self.now(), meta))
-        out: dict[str, Any] = {"Bucket": bucket, "Key": params["Key"], "UploadId": upload_id}
+        out: dict[str, Any] = {"Bucket": bucket, "Key": params["Key"], "UploadId": upload_id,
+                               **bucketrules.encryption_out(meta)}
         if meta["checksum"]:
             out["ChecksumAlgorithm"] = meta["checksum"]
             out["ChecksumType"] = meta["checksum_type"]
@@ -93,7 +94,7 @@ class MultipartOps(ObjectOps):
                            "size", 400)
         body = params.get("Body")
         part, sums = await self._store_part(upload, number, stream_of(body), params, body)
-        out: dict[str, Any] = {"ETag": part.etag}
+        out: dict[str, Any] = {"ETag": part.etag, **bucketrules.encryption_out(upload.meta)}
         out.update({f"Checksum{name}": value for name, value in sums.items()})
         return out
 
