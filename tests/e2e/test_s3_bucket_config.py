@@ -242,3 +242,11 @@ def test_requester_pays(gureum: RunningGureum, s3: Any, bucket: str) -> None:
     s3.put_bucket_request_payment(Bucket=bucket,
                                   RequestPaymentConfiguration={"Payer": "BucketOwner"})
     assert other.get_object(Bucket=bucket, Key="pub")["Body"].read() == b"shared"
+
+
+def test_customer_keys_are_refused(s3: Any, bucket: str) -> None:
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="k", Body=b"x", SSECustomerAlgorithm="AES256",
+                      SSECustomerKey="0123456789abcdef0123456789abcdef")
+    assert err(exc) == ("NotImplemented", 501)
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0

@@ -312,3 +312,10 @@ def test_multipart_answers_and_keeps_the_encryption(h: Harness) -> None:
                  MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
     assert done["ServerSideEncryption"] == "aws:kms"
     assert h.run("head_object", Bucket="bkt", Key="big")["SSEKMSKeyId"] == "alias/big"
+
+
+def test_customer_keys_are_refused_not_pretended(h: Harness) -> None:
+    err = error(h, "put_object", Bucket="bkt", Key="k", Body=b"x",
+                SSECustomerAlgorithm="AES256", SSECustomerKey="k" * 32)
+    assert (err.code, err.status) == ("NotImplemented", 501)
+    assert error(h, "head_object", Bucket="bkt", Key="k").code == "NoSuchKey"

@@ -57,6 +57,12 @@ def object_encryption(bucket: dict[str, Any], params: dict[str, Any]) -> dict[st
     """How a new object is reported encrypted, when not the default SSE-S3
     (None): the request's ``x-amz-server-side-encryption``, else the bucket's
     default encryption."""
+    if params.get("SSECustomerAlgorithm"):
+        # Storing the bytes as they came while the client believes only its
+        # key can read them would be a lie: refused, not pretended.
+        raise AWSError("NotImplemented", "gureum does not implement server-side encryption "
+                       "with customer-provided keys (SSE-C)", 501,
+                       Header="x-amz-server-side-encryption-customer-algorithm")
     algorithm = params.get("ServerSideEncryption")
     key = params.get("SSEKMSKeyId")
     if algorithm is not None:

@@ -42,7 +42,7 @@ _OVERRIDES = {
     "ResponseExpires": "Expires",
 }
 # Parameters that say how a new object is encrypted.
-_SSE_PARAMS = frozenset(("ServerSideEncryption", "SSEKMSKeyId"))
+_SSE_PARAMS = frozenset(("ServerSideEncryption", "SSEKMSKeyId", "SSECustomerAlgorithm"))
 _CONDITIONS = ("IfMatch", "IfNoneMatch", "IfModifiedSince", "IfUnmodifiedSince")
 
 
