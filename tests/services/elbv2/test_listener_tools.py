@@ -170,6 +170,16 @@ def test_listener_certificates(tmp_path: Path) -> None:
         extra = [_acm(w, f"x{i}") for i in range(24)]
         refused("TooManyCertificates", lambda p: elb.add_listener_certificates(C, p),
                 {"ListenerArn": arn, "Certificates": [{"CertificateArn": a} for a in extra]})
+        # (the quota is the load balancer's: another listener's count too)
+        lst2 = elb.create_listener(C, {
+            "LoadBalancerArn": lb_arn, "Protocol": "HTTPS", "Port": 8443,
+            "Certificates": [{"CertificateArn": default}],
+            "DefaultActions": lst["DefaultActions"]})["Listeners"][0]["ListenerArn"]
+        elb.add_listener_certificates(C, {"ListenerArn": lst2, "Certificates": [
+            {"CertificateArn": a} for a in extra[:23]]})
+        refused("TooManyCertificates", lambda p: elb.add_listener_certificates(C, p),
+                {"ListenerArn": lst2, "Certificates": [{"CertificateArn": extra[23]}]})
+        elb.delete_listener(C, {"ListenerArn": lst2})
 
         # a new default keeps the SNI certificates
         elb.modify_listener(C, {"ListenerArn": arn, "Certificates": [

@@ -93,6 +93,7 @@ def _check_value(key: str, value: str, default: str) -> None:
 class ListenerExtraOperations:
     # (from ELBv2Core, which every operation mixin shares)
     listener: Any
+    listeners_of: Any
     put: Any
     store: Any
     wake: Any
@@ -138,9 +139,13 @@ class ListenerExtraOperations:
                     raise AWSError("CertificateNotFound", f"Certificate '{a}' not found")
             current = list(lst["certificates"])
             merged = current + [a for a in arns if a not in current]
-            if len(merged) - 1 > CERTIFICATES_PER_LB:
-                raise AWSError("TooManyCertificates", "A listener can have at most "
-                               f"{CERTIFICATES_PER_LB} certificates besides its default")
+            # (AWS's quota is per load balancer, its listeners' defaults not counted)
+            others = sum(len((o.get("certificates") or [])[1:])
+                         for o in self.listeners_of(call, lst["lb"]) if o["arn"] != lst["arn"])
+            if others + len(merged) - 1 > CERTIFICATES_PER_LB:
+                raise AWSError("TooManyCertificates", "A load balancer can have at most "
+                               f"{CERTIFICATES_PER_LB} certificates besides its listeners' "
+                               "default ones")
             lst["certificates"] = merged
             self.put(LISTENER, lst)
         self.wake(lst["lb"])
