@@ -41,6 +41,8 @@ KIND = "s3:bucket"
 GRACE_SECONDS = 5.0
 RESERVE = 64  # blob keys entered in s3_garbage per transaction
 INLINE_MAX = 64 * 1024
+EXPECTED_OWNER = "x-amz-expected-bucket-owner"
+SOURCE_EXPECTED_OWNER = "x-amz-source-expected-bucket-owner"
 
 # Small objects' keys (``records.SMALL_PREFIX`` and their row's id): a random
 # start drawn once per process, then a counter, not a random draw (a getrandom
@@ -173,12 +175,20 @@ class S3Core(Service):
     def owned(
         self, call: Call, name: str, key: str | None = None,
         params: dict[str, Any] | None = None, action: str | None = None,
+        expected_header: str = EXPECTED_OWNER,
     ) -> dict[str, Any]:
         """The bucket ``name`` if the caller may do ``call.operation`` (or
-        ``action``) on it or on its object ``key``; else AccessDenied."""
+        ``action``) on it or on its object ``key``; else AccessDenied. A
+        request naming the account it expects to own the bucket
+        (``expected_header``: ``x-amz-expected-bucket-owner``, or
+        ``x-amz-source-expected-bucket-owner`` for a copy's source) is
+        denied when another account owns it, as S3 does."""
         bucket = self.bucket(name)
         if bucket is None:
             raise no_such_bucket(name)
+        expected = call.headers.get(expected_header)
+        if expected is not None and expected != bucket["Owner"]:
+            raise access_denied()
         note_bucket(bucket)
         owner = bucket["Owner"] == call.account and not call.identity.anonymous
         if owner and not bucket.get("Policy"):

@@ -20,7 +20,7 @@ from gureum.errors import AWSError
 from ..base import Call, FileBody
 from . import acl, bucketrules, checksums
 from .conditions import check_conditions, parse_range, precondition_failed
-from .core import S3Core, no_such_bucket, no_such_key
+from .core import SOURCE_EXPECTED_OWNER, S3Core, no_such_bucket, no_such_key
 from .records import ObjectRecord, is_inline
 
 MAX_PUT = 5 * 1024**3
@@ -509,7 +509,8 @@ class ObjectOps(S3Core):
         """The object ``CopySource`` names, readable by the caller, preconditions met."""
         src_bucket, src_key, src_version = parse_copy_source(params["CopySource"])
         self.owned(call, src_bucket, src_key, {"VersionId": src_version},
-                   action="s3:GetObjectVersion" if src_version else "s3:GetObject")
+                   action="s3:GetObjectVersion" if src_version else "s3:GetObject",
+                   expected_header=SOURCE_EXPECTED_OWNER)
         source = self.records.find_version(src_bucket, src_key, src_version)
         if source is None:
             if src_version is not None:
