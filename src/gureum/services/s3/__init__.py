@@ -13,17 +13,20 @@ from .lifecycle import LOOP
 from .listing import ListingOps
 from .metering import metered
 from .multipart import MultipartOps
+from .replication import ReplicationOps
 from .web import WebAnswer, WebOps
 
 
 @metered
-class S3(BucketOps, ListingOps, MultipartOps, AttributeOps, WebOps, FormOps, BucketConfigOps):
+class S3(BucketOps, ListingOps, MultipartOps, AttributeOps, WebOps, FormOps, BucketConfigOps,
+         ReplicationOps):
     """The S3 service."""
 
     async def start(self) -> None:
         await super().start()
         if self.env.loops is not None:
             self.env.loops.add(self.lifecycle_loop())
+            self.env.loops.add(self.replication_loop())
 
 
 __all__ = ["KIND", "LOOP", "S3", "WebAnswer", "check_bucket_name"]

@@ -6,8 +6,8 @@ replication, Object Lock or event notifications.
 
 Each setting is a field of the bucket's document, so it is kept across a
 restart and goes with the bucket. What gureum cannot honour it refuses
-instead of storing: it delivers no access logs, replicates nothing, keeps no
-Object Lock retention and sends no event notifications.
+instead of storing: it delivers no access logs, keeps no Object Lock
+retention and sends no event notifications (replication: ``replication``).
 
 Default encryption is a label, as far as gureum goes: every object is
 reported encrypted the way its bucket said when it was written (SSE-S3,
@@ -138,11 +138,6 @@ class BucketConfigOps(PermissionOps):
                            "only disabling logging (an empty BucketLoggingStatus) is "
                            "supported", 501)
         return {}
-
-    def get_bucket_replication(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        bucket = self.owned(call, params["Bucket"])
-        raise AWSError("ReplicationConfigurationNotFoundError", "The replication "
-                       "configuration was not found", 404, BucketName=bucket["Name"])
 
     def get_object_lock_configuration(
         self, call: Call, params: dict[str, Any]

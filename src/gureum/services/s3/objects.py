@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, unquote
 from gureum.errors import AWSError
 
 from ..base import Call, FileBody
-from . import acl, bucketrules, checksums
+from . import acl, bucketrules, checksums, replrules
 from .conditions import check_conditions, parse_range, precondition_failed
 from .core import SOURCE_EXPECTED_OWNER, S3Core, no_such_bucket, no_such_key
 from .records import ObjectRecord, is_inline
@@ -201,6 +201,9 @@ class ObjectOps(S3Core):
         stale: list[str] = []
         if state == "Enabled":
             record.meta["version"] = new_version_id()
+            if "Replication" in bucket and replrules.enqueue(
+                    self.records, bucket, record, self.now()):
+                replrules.wake(self.env.loops, record.bucket)
         else:
             record.meta.pop("version", None)
         old = self.records.put(record) if state is None else self.records.delete(
@@ -322,6 +325,8 @@ class ObjectOps(S3Core):
             out["VersionId"] = record.version
         if record.meta.get("tags"):
             out["TagCount"] = len(record.meta["tags"])
+        if "replication" in record.meta:
+            out["ReplicationStatus"] = record.meta["replication"]
         out.update(bucketrules.encryption_out(record.meta))
         out.update(record.meta.get("headers") or {})
         if not params.keys().isdisjoint(_OVERRIDES):
@@ -431,6 +436,9 @@ class ObjectOps(S3Core):
                 if state == "Enabled":
                     meta["version"] = new_version_id()
                 marker = ObjectRecord(bucket, key, 0, "", self.now(), [], meta)
+                if state == "Enabled" and "Replication" in doc and replrules.enqueue(
+                        self.records, doc, marker, self.now()):
+                    replrules.wake(self.env.loops, bucket)
                 self.records.push_version(marker)
                 results.append({"Key": key, "DeleteMarker": True,
                                 "DeleteMarkerVersionId": marker.version})

@@ -29,6 +29,9 @@ class VersioningOps(PermissionOps):
         if status not in ("Enabled", "Suspended"):
             raise AWSError("MalformedXML", "The XML you provided was not well-formed or did "
                            "not validate against our published schema", 400)
+        if status == "Suspended" and bucket.get("Replication"):
+            raise AWSError("InvalidBucketState", "A replication configuration is present on "
+                           "this bucket, so the versioning state cannot be changed.", 409)
         if status == "Suspended" and not bucket.get("Versioning"):
             return {}  # never enabled: stays unversioned, as S3 reports it
         self.update_bucket(bucket["Name"], Versioning=status)
