@@ -6,11 +6,14 @@ and queued work found again by a fresh service on the same store."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gureum.control.loop import Loop
+from gureum.drivers.blobs import BlobNotFound
 from gureum.errors import AWSError
 from gureum.services.s3 import S3
 
@@ -227,3 +230,40 @@ def test_queued_work_survives_a_restart_and_the_loop_runs_it(h: Harness) -> None
     h.settle()
     assert h.run("head_object", Bucket="dst", Key="k")["ReplicationStatus"] == "REPLICA"
     assert h.run("head_object", Bucket="bkt", Key="k")["ReplicationStatus"] == "COMPLETED"
+
+
+def test_file_blobs_are_hard_linked_and_stay_independent(tmp_path: Path) -> None:
+    import asyncio
+
+    from gureum.drivers.blobs import FileBlobStore
+
+    store = FileBlobStore(tmp_path / "blobs")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"bytes once"
+
+    async def run() -> None:
+        await store.write("oa", chunks())
+        await store.link("oa", "ob")
+        first, second = store.path("oa"), store.path("ob")
+        assert first is not None and second is not None
+        assert first.stat().st_ino == second.stat().st_ino  # no second copy
+        await store.delete("oa")
+        assert second.read_bytes() == b"bytes once"
+        with pytest.raises(BlobNotFound):
+            await store.link("oa", "oc")
+
+    asyncio.run(run())
+
+
+def test_replication_shares_the_bytes_it_can(h: Harness) -> None:
+    versioned(h, "bkt", "dst")
+    configure(h, rule())
+    h.s3.inline_max = 0
+    h.run("put_object", Bucket="bkt", Key="k", Body=b"z" * 100_000)
+    drain(h)
+    source = h.s3.records.get("bkt", "k")
+    replica = h.s3.records.get("dst", "k")
+    assert source is not None and replica is not None
+    assert source.blobs[0][0] != replica.blobs[0][0]
+    assert h.blobs._blobs[source.blobs[0][0]] is h.blobs._blobs[replica.blobs[0][0]]

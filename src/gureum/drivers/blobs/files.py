@@ -261,6 +261,22 @@ class FileBlobStore:
     async def exists(self, key: str) -> bool:
         return self._existing(key) is not None
 
+    async def link(self, key: str, new: str) -> None:
+        """Give the bytes of blob ``key`` a second name ``new`` without copying
+        them: a hard link. A blob never changes once written and deleting one
+        name leaves the other whole, so the two stay independent blobs."""
+
+        def run() -> None:
+            source = self._existing(key)
+            if source is None:
+                raise BlobNotFound(key)
+            final = self._file(new)
+            self._ensure_dir(final.parent)
+            os.link(source, final)
+            self._fsync_dir(final.parent)
+
+        await asyncio.to_thread(run)
+
     async def size(self, key: str) -> int | None:
         file = self._existing(key)
         try:

@@ -63,6 +63,13 @@ class MemoryBlobStore:
     async def exists(self, key: str) -> bool:
         return check_key(key) in self._blobs
 
+    async def link(self, key: str, new: str) -> None:
+        """``new`` names the same (immutable) bytes as ``key``."""
+        data = self._blobs.get(check_key(key))
+        if data is None:
+            raise BlobNotFound(key)
+        self._blobs[check_key(new)] = data
+
     async def size(self, key: str) -> int | None:
         data = self._blobs.get(check_key(key))
         return None if data is None else len(data)
