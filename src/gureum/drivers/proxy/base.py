@@ -103,6 +103,9 @@ class Listener:
     # are the "TLS_*" ones), in order of preference
     tls_versions: tuple[str, ...] = ()
     ciphers: tuple[str, ...] = ()
+    # (name, value) set on every response (the server's own value replaced),
+    # the proxy's own answers included
+    response_headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -170,6 +170,9 @@ class _Renderer:
             + ("https" if lst.certificate else "http"),
             f"    http-request set-header X-Forwarded-Port {lst.port}",
         ]
+        # (after-response: the proxy's own answers get them too)
+        lines += [f"    http-after-response set-header {re.sub(r'[^A-Za-z0-9-]', '', name)}"
+                  f" {_quote(value)}" for name, value in lst.response_headers]
         actions: list[str] = []
         for n, rule in enumerate(lst.rules, start=1):
             names = []

@@ -310,7 +310,7 @@ class HttpClient(asyncio.Protocol):
                  f"Content-Length: {len(body)}"]
         if body:
             lines.append(f"Content-Type: {content_type}")
-        lines += [f"{k}: {v}" for k, v in headers]
+        lines += [f"{k}: {v}" for k, v in (*headers, *self.front.listener.response_headers)]
         if not self.keep:
             lines.append("Connection: close")
         if self.request is not None and self.request.method == "HEAD":
@@ -526,6 +526,9 @@ class Upstream(asyncio.Protocol):
             c.keep = False
         if self.set_cookie is not None:
             head += b"Set-Cookie: " + self.set_cookie + b"\r\n"
+        front = c.front
+        if front.replaced is not None:
+            head = front.replaced.sub(b"", head) + front.response_headers
         if not c.keep:
             head += b"Connection: close\r\n"
         elif version == "HTTP/1.0" or c.request is None or c.request.version == "HTTP/1.0":

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import re
 import ssl
 import time
 from pathlib import Path
@@ -104,6 +105,12 @@ class Front:
         self.forwarded = (f"X-Forwarded-Proto: {'https' if self.tls else 'http'}\r\n"
                           f"X-Forwarded-Port: {listener.port}")
         self.forwarded_bytes = self.forwarded.encode()
+        # Response headers set on every answer, and the server's own to drop
+        self.response_headers = "".join(
+            f"{n}: {v}\r\n" for n, v in listener.response_headers).encode("latin-1")
+        self.replaced = (re.compile(rb"\r\n(?:" + b"|".join(
+            re.escape(n.encode("latin-1")) for n, _ in listener.response_headers)
+            + rb")[ \t]*:[^\r]*", re.IGNORECASE) if listener.response_headers else None)
         self.weighted: dict[Action, Weighted] = {}
 
     def pool_for(self, action: Action) -> Pool | None:

@@ -29,7 +29,8 @@ def _listener(d: dict[str, Any]) -> Listener:
     return Listener(int(d["port"]), d["mode"], _action(d["default"]), rules,
                     float(d["idle_timeout"]), d["certificate"],
                     tuple(d.get("sni_certificates") or ()), tuple(d.get("tls_versions") or ()),
-                    tuple(d.get("ciphers") or ()))
+                    tuple(d.get("ciphers") or ()),
+                    tuple((str(n), str(v)) for n, v in d.get("response_headers") or ()))
 
 
 def _backend(d: dict[str, Any]) -> Backend:
