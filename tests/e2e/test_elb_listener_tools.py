@@ -8,8 +8,10 @@ listener attributes and SetIpAddressType, with AWS's errors."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import ssl
+import subprocess
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +23,8 @@ from gureum.testing.server import RunningGureum
 
 from .test_elb_acm import issue
 from .test_elb_support import DRIVERS, Backends, gureum_with, wait_for
+
+pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is needed")
 
 NET = "127.217.5"
 
@@ -60,6 +64,14 @@ def handshake(address: str, server_name: str, *, low: ssl.TLSVersion | None = No
 def der(pem: bytes) -> bytes:
     from cryptography.hazmat.primitives import serialization
     return x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+
+
+def headers(url: str) -> str:
+    """The response's header lines, lowercased names (empty: no answer)."""
+    out = subprocess.run(["curl", "-k", "-s", "-m", "5", "-D", "-", "-o", "/dev/null", url],
+                         capture_output=True, text=True, timeout=10)
+    lines = out.stdout.splitlines()
+    return "\n".join(n.lower() + ":" + v for n, _, v in (h.partition(":") for h in lines))
 
 
 def code(exc: Any) -> tuple[str, int]:
@@ -136,6 +148,20 @@ def test_policy_and_sni_certificates_are_served(cloud: RunningGureum,
                         check=True)
         assert [c["IsDefault"] for c in json.loads(out.stdout)["Certificates"]] == [
             True, False]
+
+        # response headers set by the listener's attributes, the server's replaced
+        elb.modify_listener_attributes(ListenerArn=arn, Attributes=[
+            {"Key": "routing.http.response.x_frame_options.header_value", "Value": "DENY"},
+            {"Key": "routing.http.response.strict_transport_security.header_value",
+             "Value": "max-age=300"}])
+        wait_for(lambda: "x-frame-options: DENY" in headers(f"https://{dns}/h"), 20,
+                 "response headers")
+        got_headers = headers(f"https://{dns}/h")
+        assert "strict-transport-security: max-age=300" in got_headers
+        assert got_headers.count("x-frame-options:") == 1
+        with pytest.raises(elb.exceptions.InvalidConfigurationRequestException):
+            elb.modify_listener_attributes(ListenerArn=arn, Attributes=[
+                {"Key": "routing.http.response.server.enabled", "Value": "false"}])
 
         elb.remove_listener_certificates(ListenerArn=arn,
                                          Certificates=[{"CertificateArn": arn_b}])

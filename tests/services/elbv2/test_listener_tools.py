@@ -212,6 +212,29 @@ def test_listener_attributes_and_ip_address_type(tmp_path: Path) -> None:
         refused("ValidationError", lambda p: elb.modify_listener_attributes(C, p),
                 {"ListenerArn": lst["ListenerArn"], "Attributes": [
                     {"Key": "routing.http.response.server.enabled", "Value": "maybe"}]})
+        hsts = "routing.http.response.strict_transport_security.header_value"
+        frame = "routing.http.response.x_frame_options.header_value"
+        for key, bad in ((hsts, "forever"), (frame, "MAYBE"), (frame, "DENY\r\nX: y"),
+                         ("routing.http.response.x_content_type_options.header_value", "on"),
+                         ("routing.http.response.access_control_max_age.header_value", "x")):
+            refused("ValidationError", lambda p: elb.modify_listener_attributes(C, p),
+                    {"ListenerArn": lst["ListenerArn"], "Attributes": [
+                        {"Key": key, "Value": bad}]}, "not a valid value")
+        refused("InvalidConfigurationRequest", lambda p: elb.modify_listener_attributes(C, p),
+                {"ListenerArn": lst["ListenerArn"], "Attributes": [
+                    {"Key": "routing.http.request.x_amzn_tls_version.header_name",
+                     "Value": "X-Tls"}]})
+        out = elb.modify_listener_attributes(C, {"ListenerArn": lst["ListenerArn"], "Attributes": [
+            {"Key": hsts, "Value": "max-age=31536000"}, {"Key": frame, "Value": "DENY"}]})
+        assert {"Key": frame, "Value": "DENY"} in out["Attributes"]
+        assert _spec_listener(w, lb_arn).response_headers == (
+            ("Strict-Transport-Security", "max-age=31536000"), ("X-Frame-Options", "DENY"))
+        spec, _ = w.elb.build_spec(C, w.elb.get(C, LB, lb_arn))
+        text = render(spec, tmp_path / "x.sock", tmp_path / "state")
+        assert 'http-after-response set-header X-Frame-Options "DENY"' in text
+        elb.modify_listener_attributes(C, {"ListenerArn": lst["ListenerArn"], "Attributes": [
+            {"Key": hsts, "Value": ""}]})
+        assert _spec_listener(w, lb_arn).response_headers == (("X-Frame-Options", "DENY"),)
         refused("ListenerNotFound", lambda p: elb.describe_listener_attributes(C, p),
                 {"ListenerArn": lst["ListenerArn"][:-4] + "beef"})
 

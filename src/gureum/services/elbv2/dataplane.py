@@ -32,7 +32,7 @@ from ..base import Call, Identity
 from .addresses import AddressOperations
 from .certs import serving_pem
 from .core import LB, LOOP, TG, Doc, arn_scope, backend_name, proxy_name
-from .listenerextras import listener_idle, tls_of
+from .listenerextras import listener_idle, response_headers, tls_of
 from .targetgroups import matcher_codes
 
 log = logging.getLogger("gureum.elbv2")
@@ -149,7 +149,7 @@ class DataPlane(AddressOperations):
                 tuple(Rule(tuple(_condition(c) for c in r["conditions"]),
                            self._action(r["actions"])) for r in rules),
                 idle_timeout=listener_idle(lst, idle), certificate=serving_pem(self.store, lst),
-                **tls_of(self.store, lst)))
+                response_headers=response_headers(lst), **tls_of(self.store, lst)))
         backends = []
         next_expiry: float | None = None
         now = self.now()

@@ -5,11 +5,12 @@ data plane is told (``tls_of``, ``listener_idle``).
 An HTTPS listener's ``certificates`` are its default certificate, then the
 ones added for SNI (imported into ACM or uploaded to IAM): the proxy serves
 each to a client asking by SNI for a name it holds, the default to others.
-A TCP listener's ``tcp.idle_timeout.seconds`` is its proxy's idle timeout.
-The application listeners' response-header attributes are AWS's keys with
-AWS's defaults; gureum's proxies do not rewrite response headers, so a value
-other than the default is refused (InvalidConfigurationRequest), never
-stored as if it were applied.
+A TCP listener's ``tcp.idle_timeout.seconds`` is its proxy's idle timeout;
+an HTTP(S) listener's ``routing.http.response.*.header_value`` attributes
+are headers its proxy sets on every response. The others (the Server header
+turned off, the mTLS and TLS request headers) are AWS's keys at AWS's
+defaults: gureum's proxies do not do them, so another value is refused
+(InvalidConfigurationRequest), never stored as if it were applied.
 """
 
 from __future__ import annotations
@@ -32,14 +33,23 @@ HTTPS_KEYS: dict[str, str] = {
     "routing.http.request.x_amzn_tls_version.header_name": "",
     "routing.http.request.x_amzn_tls_cipher_suite.header_name": "",
 }
+# routing.http.response.<key>.header_value -> the response header it sets
+RESPONSE_HEADERS = {
+    "strict_transport_security": "Strict-Transport-Security",
+    "access_control_allow_origin": "Access-Control-Allow-Origin",
+    "access_control_allow_methods": "Access-Control-Allow-Methods",
+    "access_control_allow_headers": "Access-Control-Allow-Headers",
+    "access_control_allow_credentials": "Access-Control-Allow-Credentials",
+    "access_control_expose_headers": "Access-Control-Expose-Headers",
+    "access_control_max_age": "Access-Control-Max-Age",
+    "content_security_policy": "Content-Security-Policy",
+    "x_content_type_options": "X-Content-Type-Options",
+    "x_frame_options": "X-Frame-Options",
+}
+_METHODS = {"GET", "HEAD", "POST", "DELETE", "CONNECT", "OPTIONS", "PATCH", "PUT", "TRACE", "*"}
 HTTP_KEYS: dict[str, str] = {
     "routing.http.response.server.enabled": "true",
-    **{f"routing.http.response.{k}.header_value": "" for k in (
-        "strict_transport_security", "access_control_allow_origin",
-        "access_control_allow_methods", "access_control_allow_headers",
-        "access_control_allow_credentials", "access_control_expose_headers",
-        "access_control_max_age", "content_security_policy", "x_content_type_options",
-        "x_frame_options")},
+    **{f"routing.http.response.{k}.header_value": "" for k in RESPONSE_HEADERS},
 }
 
 
@@ -66,6 +76,15 @@ def listener_idle(lst: Doc, lb_idle: float) -> float:
     return lb_idle
 
 
+def response_headers(lst: Doc) -> tuple[tuple[str, str], ...]:
+    """The headers an HTTP(S) listener's attributes set on every response."""
+    if lst["protocol"] not in ("HTTP", "HTTPS"):
+        return ()
+    given = lst.get("attributes") or {}
+    return tuple((header, given[key]) for name, header in RESPONSE_HEADERS.items()
+                 if given.get(key := f"routing.http.response.{name}.header_value"))
+
+
 def tls_of(store: Any, lst: Doc) -> dict[str, Any]:
     """The TLS settings of an HTTPS listener's proxy: its policy's versions
     and ciphers and its SNI certificates' PEMs."""
@@ -84,10 +103,29 @@ def _check_value(key: str, value: str, default: str) -> None:
         return
     if key.endswith(".enabled") and value not in ("true", "false"):
         raise validation(f"Listener attribute '{key}' must be 'true' or 'false'")
+    if key.endswith(".header_value") and value:
+        _check_header(key.split(".")[3], value)
+        return
     if value != default:
         raise AWSError("InvalidConfigurationRequest",
                        f"Listener attribute '{key}' can only be '{default}' here: "
-                       "gureum's load balancers do not change this header")
+                       "gureum's load balancers do not apply this attribute")
+
+
+def _check_header(name: str, value: str) -> None:
+    """A response header's value, as AWS validates it."""
+    bad = (len(value) > 1024 or any(not (32 <= ord(c) < 127) for c in value)
+           or (name == "x_content_type_options" and value != "nosniff")
+           or (name == "access_control_allow_credentials" and value != "true")
+           or (name == "access_control_max_age" and not value.isdigit())
+           or (name == "x_frame_options" and value not in ("DENY", "SAMEORIGIN")
+               and not value.startswith("ALLOW-FROM "))
+           or (name == "access_control_allow_methods"
+               and not {m.strip() for m in value.split(",")} <= _METHODS)
+           or (name == "strict_transport_security" and "max-age=" not in value))
+    if bad:
+        raise validation(f"'{value}' is not a valid value for "
+                         f"'routing.http.response.{name}.header_value'")
 
 
 class ListenerExtraOperations:
