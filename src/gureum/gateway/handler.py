@@ -265,6 +265,7 @@ class Gateway:
                 spec.missing_code,
                 spec.invalid_code,
                 json_style=protocol.name in ("json", "smithy-rpc-v2-cbor"),
+                xml_body=protocol.name == "rest-xml",
             )
         service = self.services.get(spec.name)
         found = self._operation(service, op_name) if service is not None else None

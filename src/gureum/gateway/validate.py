@@ -45,8 +45,18 @@ def _pattern(text: str) -> re.Pattern[str] | None:
         return None
 
 
+# S3 answers a value outside an enum of its XML request body (a versioning
+# Status, an SSEAlgorithm, an ObjectOwnership…) as a body that does not
+# validate against its schema, not as InvalidArgument: the code by payload.
+_MALFORMED_XML = "The XML you provided was not well-formed or did not validate against our " \
+    "published schema"
+_BODY_CODES = {"AccessControlPolicy": "MalformedACLError"}
+
+
 def validate(params: dict[str, Any], shape: Shape | None, missing_code: str, invalid_code: str,
-             json_style: bool = False) -> None:
+             json_style: bool = False, xml_body: bool = False) -> None:
+    """``xml_body``: the request's payload member is an XML document (rest-xml),
+    whose enum violations are ``MalformedXML`` as S3 answers them."""
     if shape is None:
         return
     check = checker(shape)
@@ -55,6 +65,12 @@ def validate(params: dict[str, Any], shape: Shape | None, missing_code: str, inv
     try:
         check(params)
     except Violation as v:
+        if xml_body and not v.missing and v.message.startswith("Member must satisfy enum"):
+            payload = shape.serialization.get("payload")
+            if payload and len(v.parts) > 1 and v.parts[-1] == _lower_first(payload) \
+                    and shape.members[payload].type_name == "structure":
+                raise AWSError(_BODY_CODES.get(payload, "MalformedXML"), _MALFORMED_XML,
+                               400) from None
         if json_style or missing_code == invalid_code == "ValidationError":
             value = "null" if v.missing else "the given value"
             message = (
