@@ -4,6 +4,10 @@ write → commit → collect cycle); ``S3`` is their union."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
+from .accesslog import AccessLogOps
 from .attributes import AttributeOps
 from .bucketconfig import BucketConfigOps
 from .buckets import BucketOps, check_bucket_name
@@ -13,13 +17,14 @@ from .lifecycle import LOOP
 from .listing import ListingOps
 from .metering import metered
 from .multipart import MultipartOps
-from .replication import ReplicationOps
 from .web import WebAnswer, WebOps
+
+log = logging.getLogger("gureum.s3")
 
 
 @metered
 class S3(BucketOps, ListingOps, MultipartOps, AttributeOps, WebOps, FormOps, BucketConfigOps,
-         ReplicationOps):
+         AccessLogOps):
     """The S3 service."""
 
     async def start(self) -> None:
@@ -27,6 +32,14 @@ class S3(BucketOps, ListingOps, MultipartOps, AttributeOps, WebOps, FormOps, Buc
         if self.env.loops is not None:
             self.env.loops.add(self.lifecycle_loop())
             self.env.loops.add(self.replication_loop())
+            self.env.loops.add(self.access_log_loop())
+
+    async def stop(self) -> None:
+        try:  # an orderly stop delivers the access log records that wait
+            await asyncio.wait_for(self.deliver_access_logs(), 10.0)
+        except Exception:
+            log.exception("access log records not delivered at stop")
+        await super().stop()
 
 
 __all__ = ["KIND", "LOOP", "S3", "WebAnswer", "check_bucket_name"]

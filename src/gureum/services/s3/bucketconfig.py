@@ -6,8 +6,8 @@ replication, Object Lock or event notifications.
 
 Each setting is a field of the bucket's document, so it is kept across a
 restart and goes with the bucket. What gureum cannot honour it refuses
-instead of storing: it delivers no access logs, keeps no Object Lock
-retention and sends no event notifications (replication: ``replication``).
+instead of storing: it keeps no Object Lock retention and sends no event
+notifications (replication: ``replication``; access logs: ``accesslog``).
 
 Default encryption is a label, as far as gureum goes: every object is
 reported encrypted the way its bucket said when it was written (SSE-S3,
@@ -123,21 +123,6 @@ class BucketConfigOps(PermissionOps):
         return {"Payer": bucket.get("Payer") or "BucketOwner"}
 
     # -- what gureum does not do: answered as for a bucket without it ---------------
-
-    def get_bucket_logging(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        self.owned(call, params["Bucket"])
-        return {}
-
-    def put_bucket_logging(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        self.owned(call, params["Bucket"])
-        status = params.get("BucketLoggingStatus")
-        if status is None:
-            raise malformed()
-        if status.get("LoggingEnabled"):
-            raise AWSError("NotImplemented", "gureum does not deliver server access logs: "
-                           "only disabling logging (an empty BucketLoggingStatus) is "
-                           "supported", 501)
-        return {}
 
     def get_object_lock_configuration(
         self, call: Call, params: dict[str, Any]

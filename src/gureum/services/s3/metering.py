@@ -1,6 +1,8 @@
 """What S3 bills as it happens: one request of its tier per operation, and the
 bytes a GET sends. ``metered`` wraps every operation of the service class once,
-so no operation has to remember to count itself.
+so no operation has to remember to count itself; the same wrapper hands
+each operation on a bucket to the service's ``note_access`` (server access
+logging).
 
 The bucket owner pays (as in AWS): ``owned`` notes the bucket it resolved in a
 context variable that the wrapper reads after the operation; a call that never
@@ -12,6 +14,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -75,12 +78,19 @@ def _wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
             holder: list[str] = []
             token = _payer.set(holder)
             out: Any = None
+            failed: BaseException | None = None
+            started = time.monotonic()
             try:
                 out = await fn(self, call, params)
                 return out
+            except BaseException as exc:
+                failed = exc
+                raise
             finally:
                 _payer.reset(token)
                 bill(self.env, call, call.operation, holder, out)
+                if holder:
+                    self.note_access(call, params, holder[2], out, failed, started)
 
         return run_async
 
@@ -91,12 +101,19 @@ def _wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         holder: list[str] = []
         token = _payer.set(holder)
         out: Any = None
+        failed: BaseException | None = None
+        started = time.monotonic()
         try:
             out = fn(self, call, params)
             return out
+        except BaseException as exc:
+            failed = exc
+            raise
         finally:
             _payer.reset(token)
             bill(self.env, call, call.operation, holder, out)
+            if holder:
+                self.note_access(call, params, holder[2], out, failed, started)
 
     return run
 
