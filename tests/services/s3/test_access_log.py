@@ -109,6 +109,7 @@ def test_records_are_delivered_in_s3_format(h: Harness) -> None:
     h.run("head_object", Bucket="bkt", Key="a b.txt")
     error(h, "get_object", Bucket="bkt", Key="missing")
     h.run("list_objects_v2", Bucket="bkt")
+    h.run("get_object", Bucket="bkt", Key="a b.txt", Range="bytes=1-2")
     assert h.run("list_objects_v2", Bucket="logs").get("KeyCount") == 0
     written = deliver(h)
     assert len(written) == 1 and written[0][0] == "logs"
@@ -116,8 +117,9 @@ def test_records_are_delivered_in_s3_format(h: Harness) -> None:
     got = lines(h, *written[0])
     assert [f[6] for f in got] == ["REST.PUT.LOGGING_STATUS", "REST.PUT.OBJECT",
                                    "REST.GET.OBJECT", "REST.HEAD.OBJECT", "REST.GET.OBJECT",
-                                   "REST.GET.BUCKET"]
-    _, put, get, head, missing, listing = got
+                                   "REST.GET.BUCKET", "REST.GET.OBJECT"]
+    _, put, get, head, missing, listing, ranged = got
+    assert (ranged[9], ranged[11], ranged[12]) == ("206", "2", "5")
     assert all(len(f) == 26 for f in got)
     assert put[1] == "bkt" and put[2].startswith("[") and put[2].endswith("+0000]")
     assert put[3] == "127.0.0.1" and put[5] == "req"

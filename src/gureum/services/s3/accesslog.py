@@ -239,6 +239,8 @@ class AccessLogOps(ReplicationOps):
         sent = result.get("ContentLength") if operation == "GetObject" else None
         size = result.get("ContentLength") if operation in ("GetObject", "HeadObject") \
             else result.get("Size")
+        if result.get("ContentRange"):  # "bytes 0-9/1234": the object is 1234 bytes
+            size = str(result["ContentRange"]).rpartition("/")[2]
         method = operation_name(operation).split(".")[1]
         method = {"COPY": "PUT"}.get(method, method)
         uri = "/" + quote(bucket["Name"]) + ("/" + quote(str(key), safe="/") if key else "")
