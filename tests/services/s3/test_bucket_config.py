@@ -171,10 +171,10 @@ def test_create_bucket_object_ownership_and_object_lock(h: Harness) -> None:
     assert (err.code, err.status) == ("InvalidBucketAclWithObjectOwnership", 400)
     err = error(h, "create_bucket", Bucket="pub", ObjectOwnership="Everyone")
     assert (err.code, err.status) == ("InvalidArgument", 400)
-    err = error(h, "create_bucket", Bucket="locked", ObjectLockEnabledForBucket=True)
-    assert (err.code, err.status) == ("NotImplemented", 501)
-    for name in ("pub", "locked"):
-        assert error(h, "head_bucket", Bucket=name).code == "NoSuchBucket"
+    assert error(h, "head_bucket", Bucket="pub").code == "NoSuchBucket"
+    h.run("create_bucket", Bucket="locked", ObjectLockEnabledForBucket=True)
+    assert h.run("get_object_lock_configuration", Bucket="locked")[
+        "ObjectLockConfiguration"] == {"ObjectLockEnabled": "Enabled"}
 
 
 # -- the rest: what a bucket without them answers -----------------------------------------

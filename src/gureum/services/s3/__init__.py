@@ -15,6 +15,7 @@ from .core import KIND
 from .forms import FormOps
 from .lifecycle import LOOP
 from .listing import ListingOps
+from .lockops import ObjectLockOps
 from .metering import metered
 from .multipart import MultipartOps
 from .web import WebAnswer, WebOps
@@ -23,8 +24,8 @@ log = logging.getLogger("gureum.s3")
 
 
 @metered
-class S3(BucketOps, ListingOps, MultipartOps, AttributeOps, WebOps, FormOps, BucketConfigOps,
-         AccessLogOps):
+class S3(ObjectLockOps, BucketOps, ListingOps, MultipartOps, AttributeOps, WebOps, FormOps,
+         BucketConfigOps, AccessLogOps):
     """The S3 service."""
 
     async def start(self) -> None:

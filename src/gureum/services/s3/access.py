@@ -53,6 +53,7 @@ _ACTIONS = {
     "PutBucketAccelerateConfiguration": "s3:PutAccelerateConfiguration",
     "GetBucketReplication": "s3:GetReplicationConfiguration",
     "GetObjectLockConfiguration": "s3:GetBucketObjectLockConfiguration",
+    "PutObjectLockConfiguration": "s3:PutBucketObjectLockConfiguration",
     "GetBucketNotificationConfiguration": "s3:GetBucketNotification",
     "PutBucketNotificationConfiguration": "s3:PutBucketNotification",
 }

@@ -44,12 +44,7 @@ def _incompatible(location: str | None) -> str:
 def _ownership(
     params: dict[str, Any], grants: list[dict[str, Any]] | None, account: str
 ) -> str | None:
-    """The Object Ownership a CreateBucket asks for. Object Lock is refused:
-    gureum keeps no retention, and a bucket must not claim it does."""
-    if params.get("ObjectLockEnabledForBucket"):
-        raise AWSError("NotImplemented", "gureum does not implement S3 Object Lock: a bucket "
-                       "cannot be created with it enabled", 501,
-                       Header="x-amz-bucket-object-lock-enabled")
+    """The Object Ownership a CreateBucket asks for."""
     ownership = params.get("ObjectOwnership")
     if ownership is None:
         return None
@@ -108,6 +103,9 @@ class BucketOps(S3Core):
                 doc["Acl"] = grants
             if ownership is not None:
                 doc["Ownership"] = ownership
+            if params.get("ObjectLockEnabledForBucket"):
+                # Object Lock needs versioning, enabled for good (``objectlock``).
+                doc.update(ObjectLock={"ObjectLockEnabled": "Enabled"}, Versioning="Enabled")
             store.resources.put(KIND, "", "", name, doc)
         return {"Location": f"/{name}"}
 

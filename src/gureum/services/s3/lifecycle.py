@@ -21,6 +21,7 @@ from gureum.control.loop import Loop
 from gureum.errors import AWSError
 
 from ..base import Call
+from . import objectlock
 from .core import KIND
 from .records import ObjectRecord
 from .versions import VersioningOps
@@ -232,7 +233,8 @@ class LifecycleOps(VersioningOps):
                 older += 1
                 if days is None or (not _selected(record, rule) and not record.marker):
                     continue
-                if older > keep and now >= due(became, int(days)):
+                if older > keep and now >= due(became, int(days)) and \
+                        objectlock.held(record.meta, now) is None:
                     gone.append((record.key, record.version))
 
         for record, latest in self.records.scan_versions(name, prefix):

@@ -196,7 +196,7 @@ class MultipartOps(ObjectOps):
             "parts": len(chosen),
             "checksums": {},
         }
-        for name in ("acl", "tags", "sse"):
+        for name in ("acl", "tags", "sse", "lock"):
             if upload.meta.get(name):
                 meta[name] = upload.meta[name]
         if upload.meta.get("owner") and upload.meta["owner"] != self._bucket_owner(upload):

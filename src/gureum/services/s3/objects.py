@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, unquote
 from gureum.errors import AWSError
 
 from ..base import Call, FileBody
-from . import acl, bucketrules, checksums, replrules
+from . import acl, bucketrules, checksums, objectlock, replrules
 from .conditions import check_conditions, parse_range, precondition_failed
 from .core import SOURCE_EXPECTED_OWNER, S3Core, no_such_bucket, no_such_key
 from .records import ObjectRecord, is_inline
@@ -259,6 +259,10 @@ class ObjectOps(S3Core):
             sse = bucketrules.object_encryption(bucket, params)
             if sse is not None:
                 meta["sse"] = sse
+        if "ObjectLock" in bucket or not params.keys().isdisjoint(objectlock.PARAMS):
+            lock = objectlock.new_lock(call, bucket, params, self.now())
+            if lock is not None:
+                meta["lock"] = lock
         if call.account != bucket["Owner"] and not (
             "Ownership" in bucket and bucketrules.owned_by_bucket_owner(bucket, params)
         ):
@@ -328,6 +332,8 @@ class ObjectOps(S3Core):
         if "replication" in record.meta:
             out["ReplicationStatus"] = record.meta["replication"]
         out.update(bucketrules.encryption_out(record.meta))
+        if "lock" in record.meta:
+            out.update(objectlock.describe(record.meta))
         out.update(record.meta.get("headers") or {})
         if not params.keys().isdisjoint(_OVERRIDES):
             for param, header in _OVERRIDES.items():
@@ -478,6 +484,8 @@ class ObjectOps(S3Core):
             if current is None:
                 raise no_such_key(params["Key"])
             check_conditions(current.etag, current.modified, if_match=params["IfMatch"])
+        objectlock.check_deletable(self, call, bucket, params["Key"], params.get("VersionId"),
+                                   params)
         (result,) = self.delete_keys(bucket, [(params["Key"], params.get("VersionId"))])
         out: dict[str, Any] = {}
         if result.get("DeleteMarker"):
@@ -499,6 +507,8 @@ class ObjectOps(S3Core):
         for o in objects:
             try:
                 self.owned(call, bucket, o["Key"], o, action="s3:DeleteObject")
+                objectlock.check_deletable(self, call, bucket, o["Key"], o.get("VersionId"),
+                                           params)
             except AWSError as error:
                 errors.append({"Key": o["Key"], "Code": error.code, "Message": error.message})
                 continue

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from gureum.errors import AWSError
 
 from ..base import Call
+from . import objectlock
 from .acl import owner
 from .permissions import PermissionOps
 
@@ -31,6 +32,9 @@ class VersioningOps(PermissionOps):
                            "not validate against our published schema", 400)
         if status == "Suspended" and bucket.get("Replication"):
             raise AWSError("InvalidBucketState", "A replication configuration is present on "
+                           "this bucket, so the versioning state cannot be changed.", 409)
+        if status == "Suspended" and objectlock.enabled(bucket):
+            raise AWSError("InvalidBucketState", "An Object Lock configuration is present on "
                            "this bucket, so the versioning state cannot be changed.", 409)
         if status == "Suspended" and not bucket.get("Versioning"):
             return {}  # never enabled: stays unversioned, as S3 reports it
