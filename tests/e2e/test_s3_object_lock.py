@@ -9,13 +9,20 @@ seconds, and cleanup waits (with a deadline) for them to expire."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from gureum.testing.server import RunningGureum
@@ -257,3 +264,38 @@ def test_object_lock_through_the_aws_cli(gureum: RunningGureum, locked: str) -> 
     reset = gureum.aws("s3api", "put-object-lock-configuration", "--bucket", locked,
                        "--object-lock-configuration", '{"ObjectLockEnabled": "Enabled"}')
     assert reset.returncode == 0, reset.stderr
+
+
+def _signed_put(gureum: RunningGureum, path: str, body: bytes,
+                headers: dict[str, str]) -> tuple[int, bytes]:
+    """A signed S3 PUT with exactly these headers (no Content-MD5, no checksum)."""
+    headers = {**headers, "x-amz-content-sha256": hashlib.sha256(body).hexdigest()}
+    request = AWSRequest(method="PUT", url=gureum.endpoint + path, data=body, headers=headers)
+    S3SigV4Auth(Credentials("test", "test"), "s3", "us-east-1").add_auth(request)
+    prepared = request.prepare()
+    req = urllib.request.Request(prepared.url, data=body, method="PUT",
+                                 headers=dict(prepared.headers))
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:  # (127.0.0.1)
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_lock_requests_without_content_md5_are_refused(
+    gureum: RunningGureum, s3: Any, locked: str,
+) -> None:
+    until = soon(3600).strftime("%Y-%m-%dT%H:%M:%SZ")
+    status, body = _signed_put(gureum, f"/{locked}/raw", b"data", {
+        "x-amz-object-lock-mode": "GOVERNANCE", "x-amz-object-lock-retain-until-date": until})
+    assert status == 400 and b"<Code>InvalidRequest</Code>" in body
+    assert "Versions" not in s3.list_object_versions(Bucket=locked, Prefix="raw")
+    s3.put_object(Bucket=locked, Key="raw", Body=b"data")
+    hold = b'<LegalHold xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>ON</Status>' \
+        b"</LegalHold>"
+    status, body = _signed_put(gureum, f"/{locked}/raw?legal-hold", hold, {})
+    assert status == 400 and b"<Code>InvalidRequest</Code>" in body
+    md5 = base64.b64encode(hashlib.md5(hold).digest()).decode()
+    status, body = _signed_put(gureum, f"/{locked}/raw?legal-hold", hold, {"Content-MD5": md5})
+    assert status == 200, body
+    assert s3.get_object_legal_hold(Bucket=locked, Key="raw")["LegalHold"]["Status"] == "ON"

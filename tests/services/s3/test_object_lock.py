@@ -72,12 +72,26 @@ def test_create_bucket_enables_lock_and_versioning(locked: Harness) -> None:
         "ObjectLockConfigurationNotFoundError", 404)
 
 
+def test_lock_requests_need_content_md5_or_a_checksum(locked: Harness) -> None:
+    h = locked
+    put(h)
+    for operation, params in (
+        ("put_object_lock_configuration", {"ObjectLockConfiguration": {
+            "ObjectLockEnabled": "Enabled"}}),
+        ("put_object_retention", {"Key": "k", "Retention": {
+            "Mode": "GOVERNANCE", "RetainUntilDate": h.clock.now() + 60}}),
+        ("put_object_legal_hold", {"Key": "k", "LegalHold": {"Status": "ON"}}),
+    ):
+        assert refused(h, operation, Bucket="lock", **params) == ("InvalidRequest", 400)
+        op(h, operation, {"x-amz-checksum-crc32": "AAAAAA=="}, Bucket="lock", **params)
+
+
 def test_lock_configuration_on_an_existing_bucket_needs_versioning(h: Harness) -> None:
     config = {"ObjectLockEnabled": "Enabled"}
-    assert refused(h, "put_object_lock_configuration", Bucket="bkt",
+    assert refused(h, "put_object_lock_configuration", MD5, Bucket="bkt",
                    ObjectLockConfiguration=config) == ("InvalidBucketState", 409)
     h.run("put_bucket_versioning", Bucket="bkt", VersioningConfiguration={"Status": "Enabled"})
-    h.run("put_object_lock_configuration", Bucket="bkt", ObjectLockConfiguration=config)
+    op(h, "put_object_lock_configuration", MD5, Bucket="bkt", ObjectLockConfiguration=config)
     assert h.run("get_object_lock_configuration", Bucket="bkt")[
         "ObjectLockConfiguration"] == config
 
@@ -92,13 +106,13 @@ def test_lock_configuration_on_an_existing_bucket_needs_versioning(h: Harness) -
         "Mode": "COMPLIANCE", "Days": 0}}}, "InvalidArgument"),
 ])
 def test_bad_lock_configurations(locked: Harness, config: dict[str, Any], code: str) -> None:
-    assert refused(locked, "put_object_lock_configuration", Bucket="lock",
+    assert refused(locked, "put_object_lock_configuration", MD5, Bucket="lock",
                    ObjectLockConfiguration=config) == (code, 400)
 
 
 def test_default_retention_applies_to_new_versions(locked: Harness) -> None:
     h = locked
-    h.run("put_object_lock_configuration", Bucket="lock", ObjectLockConfiguration={
+    op(h, "put_object_lock_configuration", MD5, Bucket="lock", ObjectLockConfiguration={
         "ObjectLockEnabled": "Enabled",
         "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 2}}})
     version = put(h)
@@ -144,7 +158,7 @@ def test_lock_headers_on_a_bucket_without_lock(h: Harness) -> None:
                    ObjectLockRetainUntilDate=h.clock.now() + 60) == ("InvalidRequest", 400)
     h.run("put_object", Bucket="bkt", Key="k", Body=b"x")
     assert refused(h, "get_object_retention", Bucket="bkt", Key="k") == ("InvalidRequest", 400)
-    assert refused(h, "put_object_legal_hold", Bucket="bkt", Key="k",
+    assert refused(h, "put_object_legal_hold", MD5, Bucket="bkt", Key="k",
                    LegalHold={"Status": "ON"}) == ("InvalidRequest", 400)
 
 
@@ -167,11 +181,11 @@ def test_compliance_cannot_be_shortened_removed_or_bypassed(locked: Harness) -> 
     bypass = {"BypassGovernanceRetention": True}
     for retention in ({"Mode": "COMPLIANCE", "RetainUntilDate": until - 60},
                       {"Mode": "GOVERNANCE", "RetainUntilDate": until + 60}, {}):
-        assert refused(h, "put_object_retention", Bucket="lock", Key="k",
+        assert refused(h, "put_object_retention", MD5, Bucket="lock", Key="k",
                        Retention=retention, **bypass) == ("AccessDenied", 403)
     assert refused(h, "delete_object", Bucket="lock", Key="k", VersionId=version,
                    **bypass) == ("AccessDenied", 403)
-    h.run("put_object_retention", Bucket="lock", Key="k",
+    op(h, "put_object_retention", MD5, Bucket="lock", Key="k",
           Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until + 60})
     assert h.run("get_object_retention", Bucket="lock", Key="k")["Retention"][
         "RetainUntilDate"] == until + 60
@@ -183,7 +197,7 @@ def test_governance_needs_the_bypass_header_and_permission(locked: Harness) -> N
     h = locked
     until = h.clock.now() + 3600
     version = put(h, ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until)
-    assert refused(h, "put_object_retention", Bucket="lock", Key="k",
+    assert refused(h, "put_object_retention", MD5, Bucket="lock", Key="k",
                    Retention={"Mode": "GOVERNANCE", "RetainUntilDate": until - 60}) == (
         "AccessDenied", 403)
     assert refused(h, "delete_object", Bucket="lock", Key="k", VersionId=version) == (
@@ -195,7 +209,7 @@ def test_governance_needs_the_bypass_header_and_permission(locked: Harness) -> N
     assert refused(h, "delete_object", Bucket="lock", Key="k", VersionId=version,
                    BypassGovernanceRetention=True) == ("AccessDenied", 403)
     h.run("delete_bucket_policy", Bucket="lock")
-    h.run("put_object_retention", Bucket="lock", Key="k", BypassGovernanceRetention=True,
+    op(h, "put_object_retention", MD5, Bucket="lock", Key="k", BypassGovernanceRetention=True,
           Retention={"Mode": "GOVERNANCE", "RetainUntilDate": until - 60})
     h.run("delete_object", Bucket="lock", Key="k", VersionId=version,
           BypassGovernanceRetention=True)
@@ -206,7 +220,7 @@ def test_governance_may_become_compliance(locked: Harness) -> None:
     h = locked
     until = h.clock.now() + 3600
     put(h, ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until)
-    h.run("put_object_retention", Bucket="lock", Key="k",
+    op(h, "put_object_retention", MD5, Bucket="lock", Key="k",
           Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until})
     assert h.run("head_object", Bucket="lock", Key="k")["ObjectLockMode"] == "COMPLIANCE"
 
@@ -214,23 +228,23 @@ def test_governance_may_become_compliance(locked: Harness) -> None:
 def test_retention_date_must_be_in_the_future(locked: Harness) -> None:
     h = locked
     put(h)
-    assert refused(h, "put_object_retention", Bucket="lock", Key="k", Retention={
+    assert refused(h, "put_object_retention", MD5, Bucket="lock", Key="k", Retention={
         "Mode": "GOVERNANCE", "RetainUntilDate": h.clock.now() - 1}) == ("InvalidArgument", 400)
     assert refused(h, "get_object_retention", Bucket="lock", Key="k") == (
         "NoSuchObjectLockConfiguration", 404)
     assert refused(h, "get_object_legal_hold", Bucket="lock", Key="k") == (
         "NoSuchObjectLockConfiguration", 404)
-    assert refused(h, "put_object_legal_hold", Bucket="lock", Key="k",
+    assert refused(h, "put_object_legal_hold", MD5, Bucket="lock", Key="k",
                    LegalHold={"Status": "MAYBE"}) == ("MalformedXML", 400)
 
 
 def test_legal_hold_blocks_deletion_until_released(locked: Harness) -> None:
     h = locked
     version = put(h)
-    h.run("put_object_legal_hold", Bucket="lock", Key="k", LegalHold={"Status": "ON"})
+    op(h, "put_object_legal_hold", MD5, Bucket="lock", Key="k", LegalHold={"Status": "ON"})
     assert refused(h, "delete_object", Bucket="lock", Key="k", VersionId=version,
                    BypassGovernanceRetention=True) == ("AccessDenied", 403)
-    h.run("put_object_legal_hold", Bucket="lock", Key="k", LegalHold={"Status": "OFF"})
+    op(h, "put_object_legal_hold", MD5, Bucket="lock", Key="k", LegalHold={"Status": "OFF"})
     assert h.run("head_object", Bucket="lock", Key="k")["ObjectLockLegalHoldStatus"] == "OFF"
     h.run("delete_object", Bucket="lock", Key="k", VersionId=version)
 

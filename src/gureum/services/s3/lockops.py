@@ -18,6 +18,7 @@ from .objectlock import (
     malformed,
     may_bypass,
     not_lock_bucket,
+    require_checksum,
     timestamp,
 )
 from .records import ObjectRecord
@@ -37,6 +38,7 @@ class ObjectLockOps(AttributeOps):
     def put_object_lock_configuration(
         self, call: Call, params: dict[str, Any]
     ) -> dict[str, Any]:
+        require_checksum(call)
         bucket = self.owned(call, params["Bucket"])
         default = default_retention(params.get("ObjectLockConfiguration") or {})
         if not enabled(bucket) and bucket.get("Versioning") != "Enabled":
@@ -66,6 +68,7 @@ class ObjectLockOps(AttributeOps):
         return self._version(call, params)
 
     def put_object_retention(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        require_checksum(call)
         retention = params.get("Retention") or {}
         mode, until = retention.get("Mode"), retention.get("RetainUntilDate")
         if (mode is None) != (until is None):
@@ -107,6 +110,7 @@ class ObjectLockOps(AttributeOps):
         return {"Retention": {"Mode": lock["Mode"], "RetainUntilDate": float(lock["Until"])}}
 
     def put_object_legal_hold(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        require_checksum(call)
         status = (params.get("LegalHold") or {}).get("Status")
         if status not in ("ON", "OFF"):
             raise malformed()

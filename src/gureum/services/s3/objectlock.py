@@ -85,6 +85,14 @@ def _has_checksum(call: Call) -> bool:
         name.startswith("x-amz-checksum-") for name in names)
 
 
+def require_checksum(call: Call) -> None:
+    """Put Object Lock configuration, retention and legal hold need the
+    body's Content-MD5 or a checksum, as S3 requires."""
+    if not _has_checksum(call):
+        raise AWSError("InvalidRequest", "Missing required header for this request: "
+                       "Content-MD5", 400)
+
+
 def new_lock(call: Call, bucket: dict[str, Any], params: dict[str, Any],
              now: float) -> dict[str, Any] | None:
     """The lock of a new object version from its request headers, else the
