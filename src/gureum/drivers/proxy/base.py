@@ -106,6 +106,9 @@ class Listener:
     # (name, value) set on every response (the server's own value replaced),
     # the proxy's own answers included
     response_headers: tuple[tuple[str, str], ...] = ()
+    # (version header, cipher header): request headers telling the server the
+    # client connection's TLS version and cipher (TLS listeners); None: none
+    tls_request_headers: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -170,6 +170,10 @@ class _Renderer:
             + ("https" if lst.certificate else "http"),
             f"    http-request set-header X-Forwarded-Port {lst.port}",
         ]
+        if lst.tls_request_headers and lst.certificate:
+            version, cipher = (re.sub(r"[^A-Za-z0-9-]", "", n) for n in lst.tls_request_headers)
+            lines += [f"    http-request set-header {version} %[ssl_fc_protocol]",
+                      f"    http-request set-header {cipher} %[ssl_fc_cipher]"]
         # (after-response: the proxy's own answers get them too)
         lines += [f"    http-after-response set-header {re.sub(r'[^A-Za-z0-9-]', '', name)}"
                   f" {_quote(value)}" for name, value in lst.response_headers]

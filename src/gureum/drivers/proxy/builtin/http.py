@@ -145,6 +145,7 @@ class HttpClient(asyncio.Protocol):
         self.framer = Framer(NONE)
         self.retries = 0
         self.paused = False
+        self.tls_headers = b""  # the connection's TLS version and cipher headers
 
     # -- the client side
 
@@ -152,6 +153,12 @@ class HttpClient(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's: no subclass
         peer = transport.get_extra_info("peername")
         self.ip = peer[0] if peer else ""
+        names = self.front.listener.tls_request_headers
+        tls = transport.get_extra_info("ssl_object") if names else None
+        if names and tls is not None:
+            cipher = tls.cipher()
+            self.tls_headers = (f"\r\n{names[0]}: {tls.version()}\r\n{names[1]}: "
+                                f"{cipher[0] if cipher else ''}").encode("latin-1")
         self.tally.connections += 1
         self.tally.active += 1
         self.front.conns.add(self)
@@ -272,7 +279,7 @@ class HttpClient(asyncio.Protocol):
         front = self.front
         if b"x-forwarded-" not in req.head.lower():  # the usual case: only additions
             return (req.head + b"\r\nX-Forwarded-For: " + self.ip.encode() + b"\r\n"
-                    + front.forwarded_bytes + b"\r\n\r\n")
+                    + front.forwarded_bytes + self.tls_headers + b"\r\n\r\n")
         out = [f"{req.method} {req.target} {req.version}"]
         xff = None
         for k, v in req.headers:
@@ -284,7 +291,7 @@ class HttpClient(asyncio.Protocol):
         out.append(f"X-Forwarded-For: {xff}, {self.ip}" if xff else
                    f"X-Forwarded-For: {self.ip}")
         out.append(front.forwarded)
-        return ("\r\n".join(out) + "\r\n\r\n").encode("latin-1")
+        return ("\r\n".join(out)).encode("latin-1") + self.tls_headers + b"\r\n\r\n"
 
     def _body(self, data: bytes) -> None:
         try:

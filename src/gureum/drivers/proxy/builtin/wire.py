@@ -22,6 +22,10 @@ def _action(a: dict[str, Any]) -> Action:
                   int(a["status"]), a["location"], a["content_type"], a["body"])
 
 
+def _pair(value: Any) -> tuple[str, str] | None:
+    return (str(value[0]), str(value[1])) if value else None
+
+
 def _listener(d: dict[str, Any]) -> Listener:
     rules = tuple(Rule(tuple(Condition(c["field"], tuple(c["values"]), c["name"])
                              for c in r["conditions"]), _action(r["action"]))
@@ -30,7 +34,8 @@ def _listener(d: dict[str, Any]) -> Listener:
                     float(d["idle_timeout"]), d["certificate"],
                     tuple(d.get("sni_certificates") or ()), tuple(d.get("tls_versions") or ()),
                     tuple(d.get("ciphers") or ()),
-                    tuple((str(n), str(v)) for n, v in d.get("response_headers") or ()))
+                    tuple((str(n), str(v)) for n, v in d.get("response_headers") or ()),
+                    _pair(d.get("tls_request_headers")))
 
 
 def _backend(d: dict[str, Any]) -> Backend:
