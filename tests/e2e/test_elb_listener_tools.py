@@ -7,11 +7,13 @@ listener attributes and SetIpAddressType, with AWS's errors."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import shutil
 import socket
 import ssl
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -22,7 +24,7 @@ from cryptography import x509
 from gureum.testing.server import RunningGureum
 
 from .test_elb_acm import issue
-from .test_elb_support import DRIVERS, Backends, gureum_with, wait_for
+from .test_elb_support import DRIVERS, gureum_with, wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is needed")
 
@@ -34,11 +36,37 @@ def cloud(request: pytest.FixtureRequest) -> Iterator[RunningGureum]:
     yield from gureum_with(request.param)
 
 
+class _Headers(http.server.BaseHTTPRequestHandler):
+    """Answers the request's headers, one per line."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        body = str(self.headers).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Frame-Options", "SAMEORIGIN")  # (the listener's replaces it)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _Quiet(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # health checks may close with a reset
+
+
 @pytest.fixture
-def backends() -> Iterator[Backends]:
-    b = Backends()
-    yield b
-    b.close()
+def backend() -> Iterator[str]:
+    """An HTTP server answering the headers it was sent; its address."""
+    server = _Quiet((f"{NET}.11", 8080), _Headers)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"{NET}.11"
+    server.shutdown()
+    server.server_close()
 
 
 def handshake(address: str, server_name: str, *, low: ssl.TLSVersion | None = None,
@@ -74,15 +102,19 @@ def headers(url: str) -> str:
     return "\n".join(n.lower() + ":" + v for n, _, v in (h.partition(":") for h in lines))
 
 
+def body(url: str) -> str:
+    out = subprocess.run(["curl", "-k", "-s", "-m", "5", url],
+                         capture_output=True, text=True, timeout=10)
+    return out.stdout
+
+
 def code(exc: Any) -> tuple[str, int]:
     err = exc.value.response
     return err["Error"]["Code"], err["ResponseMetadata"]["HTTPStatusCode"]
 
 
-def test_policy_and_sni_certificates_are_served(cloud: RunningGureum,
-                                                backends: Backends) -> None:
+def test_policy_and_sni_certificates_are_served(cloud: RunningGureum, backend: str) -> None:
     elb, acm = cloud.client("elbv2"), cloud.client("acm")
-    backends.start(f"{NET}.11")
     lb = elb.create_load_balancer(Name=f"tls-{uuid.uuid4().hex[:8]}")["LoadBalancers"][0]
     dns = lb["DNSName"]
     _, cert_a, key_a = issue(dns)
@@ -90,9 +122,9 @@ def test_policy_and_sni_certificates_are_served(cloud: RunningGureum,
     arn_a = acm.import_certificate(Certificate=cert_a, PrivateKey=key_a)["CertificateArn"]
     arn_b = acm.import_certificate(Certificate=cert_b, PrivateKey=key_b)["CertificateArn"]
     tg = elb.create_target_group(Name=f"tls-{uuid.uuid4().hex[:8]}", Protocol="HTTP",
-                                 Port=8080, TargetType="ip"
-                                 )["TargetGroups"][0]["TargetGroupArn"]
-    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": f"{NET}.11"}])
+                                 Port=8080, TargetType="ip", HealthCheckIntervalSeconds=5,
+                                 HealthyThresholdCount=2)["TargetGroups"][0]["TargetGroupArn"]
+    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": backend}])
     try:
         with pytest.raises(elb.exceptions.SSLPolicyNotFoundException):
             elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS",
@@ -105,6 +137,8 @@ def test_policy_and_sni_certificates_are_served(cloud: RunningGureum,
             Certificates=[{"CertificateArn": arn_a}],
             DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])["Listeners"][0]
         arn = lst["ListenerArn"]
+        wait_for(lambda: elb.describe_target_health(TargetGroupArn=tg)[
+            "TargetHealthDescriptions"][0]["TargetHealth"]["State"] == "healthy", 30)
         address = socket.gethostbyname(dns)
         v12, v13 = ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3
         wait_for(lambda: handshake(address, dns, low=v13) == der(cert_a), 20, "TLS 1.3")
@@ -158,10 +192,23 @@ def test_policy_and_sni_certificates_are_served(cloud: RunningGureum,
                  "response headers")
         got_headers = headers(f"https://{dns}/h")
         assert "strict-transport-security: max-age=300" in got_headers
-        assert got_headers.count("x-frame-options:") == 1
+        assert "server: BaseHTTP" in got_headers  # (the target answered)
+        assert got_headers.count("x-frame-options:") == 1  # (its own was replaced)
         with pytest.raises(elb.exceptions.InvalidConfigurationRequestException):
             elb.modify_listener_attributes(ListenerArn=arn, Attributes=[
                 {"Key": "routing.http.response.server.enabled", "Value": "false"}])
+        # the TLS version and cipher told to the target once the load balancer says so
+        assert "x-amzn-tls-version" not in body(f"https://{dns}/t").lower()
+        elb.modify_listener_attributes(ListenerArn=arn, Attributes=[
+            {"Key": "routing.http.request.x_amzn_tls_cipher_suite.header_name",
+             "Value": "X-Cipher"}])
+        elb.modify_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"], Attributes=[
+            {"Key": "routing.http.x_amzn_tls_version_and_cipher_suite.enabled",
+             "Value": "true"}])
+        # (HAProxy sends header names in lower case, as HTTP allows)
+        wait_for(lambda: "x-amzn-tls-version: tlsv1.2" in body(f"https://{dns}/t").lower(),
+                 20, "TLS request headers")
+        assert "x-cipher: ecdhe-" in body(f"https://{dns}/t").lower()
 
         elb.remove_listener_certificates(ListenerArn=arn,
                                          Certificates=[{"CertificateArn": arn_b}])

@@ -220,10 +220,23 @@ def test_listener_attributes_and_ip_address_type(tmp_path: Path) -> None:
             refused("ValidationError", lambda p: elb.modify_listener_attributes(C, p),
                     {"ListenerArn": lst["ListenerArn"], "Attributes": [
                         {"Key": key, "Value": bad}]}, "not a valid value")
+        mtls = "routing.http.request.x_amzn_mtls_clientcert_leaf.header_name"
         refused("InvalidConfigurationRequest", lambda p: elb.modify_listener_attributes(C, p),
                 {"ListenerArn": lst["ListenerArn"], "Attributes": [
-                    {"Key": "routing.http.request.x_amzn_tls_version.header_name",
-                     "Value": "X-Tls"}]})
+                    {"Key": mtls, "Value": "X-Leaf"}]})
+        tls_name = "routing.http.request.x_amzn_tls_version.header_name"
+        refused("ValidationError", lambda p: elb.modify_listener_attributes(C, p),
+                {"ListenerArn": lst["ListenerArn"], "Attributes": [
+                    {"Key": tls_name, "Value": "X Tls"}]}, "not a valid header name")
+        # TLS request headers: off until the load balancer's attribute turns them on
+        elb.modify_listener_attributes(C, {"ListenerArn": lst["ListenerArn"], "Attributes": [
+            {"Key": tls_name, "Value": "X-Tls"}]})
+        assert _spec_listener(w, lb_arn).tls_request_headers is None
+        elb.modify_load_balancer_attributes(C, {"LoadBalancerArn": lb_arn, "Attributes": [
+            {"Key": "routing.http.x_amzn_tls_version_and_cipher_suite.enabled",
+             "Value": "true"}]})
+        assert _spec_listener(w, lb_arn).tls_request_headers == (
+            "X-Tls", "X-Amzn-Tls-Cipher-Suite")
         out = elb.modify_listener_attributes(C, {"ListenerArn": lst["ListenerArn"], "Attributes": [
             {"Key": hsts, "Value": "max-age=31536000"}, {"Key": frame, "Value": "DENY"}]})
         assert {"Key": frame, "Value": "DENY"} in out["Attributes"]

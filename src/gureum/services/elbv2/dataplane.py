@@ -149,7 +149,8 @@ class DataPlane(AddressOperations):
                 tuple(Rule(tuple(_condition(c) for c in r["conditions"]),
                            self._action(r["actions"])) for r in rules),
                 idle_timeout=listener_idle(lst, idle), certificate=serving_pem(self.store, lst),
-                response_headers=response_headers(lst), **tls_of(self.store, lst)))
+                response_headers=response_headers(lst),
+                **tls_of(self.store, lst, lb["attributes"])))
         backends = []
         next_expiry: float | None = None
         now = self.now()

@@ -7,14 +7,17 @@ ones added for SNI (imported into ACM or uploaded to IAM): the proxy serves
 each to a client asking by SNI for a name it holds, the default to others.
 A TCP listener's ``tcp.idle_timeout.seconds`` is its proxy's idle timeout;
 an HTTP(S) listener's ``routing.http.response.*.header_value`` attributes
-are headers its proxy sets on every response. The others (the Server header
-turned off, the mTLS and TLS request headers) are AWS's keys at AWS's
-defaults: gureum's proxies do not do them, so another value is refused
+are headers its proxy sets on every response; an HTTPS listener's
+``x_amzn_tls_*.header_name`` name the TLS version and cipher request headers
+its load balancer's attribute turns on. The others (the Server header turned
+off, the mutual-TLS headers) are AWS's keys at AWS's defaults: gureum's
+proxies do not do them, so another value is refused
 (InvalidConfigurationRequest), never stored as if it were applied.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from gureum.errors import AWSError
@@ -28,10 +31,14 @@ from .policies import tls_settings
 TCP_IDLE = "tcp.idle_timeout.seconds"
 TCP_IDLE_DEFAULT = "350"
 _MTLS = ("serial_number", "issuer", "subject", "validity", "leaf")
+TLS_HEADERS_ON = "routing.http.x_amzn_tls_version_and_cipher_suite.enabled"  # (the LB's)
+TLS_VERSION_NAME = "routing.http.request.x_amzn_tls_version.header_name"
+TLS_CIPHER_NAME = "routing.http.request.x_amzn_tls_cipher_suite.header_name"
+_HEADER_NAME = re.compile(r"[A-Za-z0-9-]{1,40}")
 HTTPS_KEYS: dict[str, str] = {
     **{f"routing.http.request.x_amzn_mtls_clientcert_{k}.header_name": "" for k in _MTLS},
-    "routing.http.request.x_amzn_tls_version.header_name": "",
-    "routing.http.request.x_amzn_tls_cipher_suite.header_name": "",
+    TLS_VERSION_NAME: "",
+    TLS_CIPHER_NAME: "",
 }
 # routing.http.response.<key>.header_value -> the response header it sets
 RESPONSE_HEADERS = {
@@ -85,15 +92,22 @@ def response_headers(lst: Doc) -> tuple[tuple[str, str], ...]:
                  if given.get(key := f"routing.http.response.{name}.header_value"))
 
 
-def tls_of(store: Any, lst: Doc) -> dict[str, Any]:
+def tls_of(store: Any, lst: Doc, lb_attributes: dict[str, str]) -> dict[str, Any]:
     """The TLS settings of an HTTPS listener's proxy: its policy's versions
-    and ciphers and its SNI certificates' PEMs."""
+    and ciphers, its SNI certificates' PEMs and, when its load balancer's
+    ``routing.http.x_amzn_tls_version_and_cipher_suite.enabled``, the request
+    headers telling the TLS version and cipher (named by its attributes)."""
     if not lst.get("pem"):
         return {}
     versions, ciphers = tls_settings(lst.get("ssl_policy") or "")
     pems = [imported(store, a) for a in (lst.get("certificates") or [])[1:]]
-    return {"tls_versions": versions, "ciphers": ciphers,
-            "sni_certificates": tuple(p for p in pems if p is not None)}
+    out = {"tls_versions": versions, "ciphers": ciphers,
+           "sni_certificates": tuple(p for p in pems if p is not None)}
+    if lb_attributes.get(TLS_HEADERS_ON) == "true":
+        given = lst.get("attributes") or {}
+        out["tls_request_headers"] = (given.get(TLS_VERSION_NAME) or "X-Amzn-Tls-Version",
+                                      given.get(TLS_CIPHER_NAME) or "X-Amzn-Tls-Cipher-Suite")
+    return out
 
 
 def _check_value(key: str, value: str, default: str) -> None:
@@ -103,6 +117,10 @@ def _check_value(key: str, value: str, default: str) -> None:
         return
     if key.endswith(".enabled") and value not in ("true", "false"):
         raise validation(f"Listener attribute '{key}' must be 'true' or 'false'")
+    if key in (TLS_VERSION_NAME, TLS_CIPHER_NAME) and value:
+        if not _HEADER_NAME.fullmatch(value):
+            raise validation(f"'{value}' is not a valid header name for '{key}'")
+        return
     if key.endswith(".header_value") and value:
         _check_header(key.split(".")[3], value)
         return
