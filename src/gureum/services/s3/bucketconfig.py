@@ -1,13 +1,12 @@
 """Bucket configuration that tools read on every bucket: default encryption
 (Get/Put/DeleteBucketEncryption), Object Ownership (Get/Put/Delete
 BucketOwnershipControls), Transfer Acceleration and Requester Pays settings,
-and the answers S3 gives for a bucket without server access logging,
-replication, Object Lock or event notifications.
+and the answers S3 gives for a bucket without event notifications.
 
 Each setting is a field of the bucket's document, so it is kept across a
 restart and goes with the bucket. What gureum cannot honour it refuses
-instead of storing: it keeps no Object Lock retention and sends no event
-notifications (replication: ``replication``; access logs: ``accesslog``).
+instead of storing: it sends no event notifications (replication:
+``replication``; access logs: ``accesslog``; Object Lock: ``objectlock``).
 
 Default encryption is a label, as far as gureum goes: every object is
 reported encrypted the way its bucket said when it was written (SSE-S3,
@@ -123,14 +122,6 @@ class BucketConfigOps(PermissionOps):
         return {"Payer": bucket.get("Payer") or "BucketOwner"}
 
     # -- what gureum does not do: answered as for a bucket without it ---------------
-
-    def get_object_lock_configuration(
-        self, call: Call, params: dict[str, Any]
-    ) -> dict[str, Any]:
-        bucket = self.owned(call, params["Bucket"])
-        # No bucket has Object Lock: CreateBucket refuses to enable it.
-        raise AWSError("ObjectLockConfigurationNotFoundError", "Object Lock configuration "
-                       "does not exist for this bucket", 404, BucketName=bucket["Name"])
 
     def get_bucket_notification_configuration(
         self, call: Call, params: dict[str, Any]
