@@ -267,3 +267,29 @@ def test_replication_shares_the_bytes_it_can(h: Harness) -> None:
     assert source is not None and replica is not None
     assert source.blobs[0][0] != replica.blobs[0][0]
     assert h.blobs._blobs[source.blobs[0][0]] is h.blobs._blobs[replica.blobs[0][0]]
+
+
+def test_tag_and_acl_changes_follow_to_the_replica(h: Harness) -> None:
+    versioned(h, "bkt", "dst")
+    configure(h, rule())
+    put = h.run("put_object", Bucket="bkt", Key="k", Body=b"1", Tagging="a=1")
+    drain(h)
+    h.run("put_object_tagging", Bucket="bkt", Key="k",
+          Tagging={"TagSet": [{"Key": "b", "Value": "2"}]})
+    assert h.run("head_object", Bucket="bkt", Key="k")["ReplicationStatus"] == "PENDING"
+    drain(h)
+    assert h.run("get_object_tagging", Bucket="dst", Key="k")["TagSet"] == [
+        {"Key": "b", "Value": "2"}]
+    assert h.run("head_object", Bucket="bkt", Key="k")["ReplicationStatus"] == "COMPLETED"
+    assert h.run("head_object", Bucket="dst", Key="k")["VersionId"] == put["VersionId"]
+    h.run("delete_object_tagging", Bucket="bkt", Key="k")
+    h.run("put_object_acl", Bucket="bkt", Key="k", ACL="public-read")
+    drain(h)
+    assert h.run("get_object_tagging", Bucket="dst", Key="k")["TagSet"] == []
+    grants = h.run("get_object_acl", Bucket="dst", Key="k")["Grants"]
+    assert any(g["Permission"] == "READ" for g in grants)
+    # Changing the replica's tags is not sent back.
+    h.run("put_object_tagging", Bucket="dst", Key="k",
+          Tagging={"TagSet": [{"Key": "c", "Value": "3"}]})
+    assert h.s3._conn.execute("SELECT COUNT(*) FROM s3_replication").fetchone()[0] == 0
+    assert h.run("get_object_tagging", Bucket="bkt", Key="k")["TagSet"] == []

@@ -9,6 +9,7 @@ from typing import Any
 from gureum.errors import AWSError
 
 from ..base import Call
+from . import replrules
 from .core import no_such_key
 from .objects import check_tags, no_such_version
 from .records import ObjectRecord
@@ -61,6 +62,7 @@ class AttributeOps(VersioningOps):
                 record.meta["tags"] = tags
             else:
                 record.meta.pop("tags", None)
+            replrules.meta_changed(self, record)
             self.records.update_meta(record)
         return self._version_out(record)
 
@@ -72,6 +74,7 @@ class AttributeOps(VersioningOps):
         with self.env.store.tx():
             record = self._version(call, params)
             record.meta.pop("tags", None)
+            replrules.meta_changed(self, record)
             self.records.update_meta(record)
         return self._version_out(record)
 

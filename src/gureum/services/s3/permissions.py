@@ -10,7 +10,7 @@ from typing import Any
 from gureum.errors import AWSError
 
 from ..base import Call
-from . import acl, bucketrules
+from . import acl, bucketrules, replrules
 from .core import KIND, no_such_key
 from .objects import ObjectOps
 from .policy import parse_policy, policy_is_public
@@ -135,6 +135,7 @@ class PermissionOps(ObjectOps):
             grants = self._requested_grants(params, owner_account, bucket["Owner"])
             self.check_acl_allowed(bucket, grants)
             found.meta["acl"] = grants
+            replrules.meta_changed(self, found)
             self.records.update_meta(found)
         return {}
 

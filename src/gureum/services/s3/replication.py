@@ -9,8 +9,10 @@ destination as a REPLICA, then marks the source COMPLETED (FAILED when the
 destination is gone or no longer versioned). The replica gets blobs of its
 own, so deleting or overwriting either side never touches the other: a small
 object's bytes are copied in the database, a file blob is hard-linked where
-the blob store can (``link``), otherwise streamed. Replicas are not queued
-again, so two buckets replicating to each other do not ping-pong.
+the blob store can (``link``), otherwise streamed. A later change of the
+source version's tags or ACL is queued too and copied to the replica. Replicas
+are not queued again, so two buckets replicating to each other do not
+ping-pong.
 """
 
 from __future__ import annotations
@@ -176,6 +178,9 @@ class ReplicationOps(LifecycleOps):
                 log.warning("replication of %s/%s (%s) to %s failed: the destination is "
                             "missing or not versioned", name, key, version, dest)
             return outcome
+        if self.records.find_version(dest, key, version) is not None:
+            self._follow_meta(source, dest)
+            return COMPLETED
         copied: list[tuple[str, int]] = []
         inline: list[tuple[str, bytes]] = []
         for blob, size in source.blobs:
@@ -221,6 +226,24 @@ class ReplicationOps(LifecycleOps):
         self.wrote_objects(before, [(name, key), (dest, key)])
         self.collect(stale, grace=0)
         return COMPLETED
+
+    def _follow_meta(self, source: ObjectRecord, dest: str) -> None:
+        """The replica is there already: its tags and ACL become the source's."""
+        before = self._conn.total_changes
+        with self.env.store.tx():
+            replica = self.records.find_version(dest, source.key, source.version)
+            if replica is not None and not replica.marker:
+                for field in ("tags", "acl"):
+                    if field in source.meta:
+                        replica.meta[field] = source.meta[field]
+                    else:
+                        replica.meta.pop(field, None)
+                self.records.update_meta(replica)
+            still = self.records.find_version(source.bucket, source.key, source.version)
+            if still is not None:
+                self._set_status(still, COMPLETED)
+            self._dequeue(source.bucket, source.key, source.version)
+        self.wrote_objects(before, [(source.bucket, source.key), (dest, source.key)])
 
     def _owner_of(self, name: str, record: ObjectRecord) -> str:
         owner = record.meta.get("owner")

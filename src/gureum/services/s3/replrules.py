@@ -101,6 +101,19 @@ def enqueue(records: Records, bucket: dict[str, Any], record: ObjectRecord,
     return True
 
 
+def meta_changed(service: Any, record: ObjectRecord) -> None:
+    """Inside the transaction changing the tags or ACL of ``record``: a version
+    already replicated (or on its way) is queued again, so its replica's tags
+    and ACL follow, as S3 replicates them."""
+    if record.meta.get("replication") not in (PENDING, COMPLETED, FAILED):
+        return
+    bucket = service.bucket(record.bucket)
+    if bucket is None or "Replication" not in bucket:
+        return
+    if enqueue(service.records, bucket, record, service.now()):
+        wake(service.env.loops, record.bucket)
+
+
 def wake(loops: Any, bucket: str) -> None:
     """Ask the replication loop to look at ``bucket`` soon (its resync finds it anyway)."""
     if loops is not None and hasattr(loops, "wake"):
