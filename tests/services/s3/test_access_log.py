@@ -181,3 +181,27 @@ def test_the_loop_delivers_every_few_minutes(h: Harness) -> None:
         assert re.match(r"^p/000000000000/us-east-1/bkt/\d{4}/\d{2}/\d{2}/\d{4}-", found[0])
     finally:
         h.loop.run_until_complete(loop.stop())
+
+
+def test_target_grants_are_given_on_the_log_objects(h: Harness) -> None:
+    h.run("create_bucket", Bucket="logs")
+    h.run("put_bucket_ownership_controls", Bucket="logs", OwnershipControls={
+        "Rules": [{"ObjectOwnership": "ObjectWriter"}]})
+    h.run("put_bucket_acl", Bucket="logs", ACL="log-delivery-write")
+    reader = "a" * 64
+    h.run("put_bucket_logging", Bucket="bkt", BucketLoggingStatus={"LoggingEnabled": {
+        "TargetBucket": "logs", "TargetPrefix": "g/",
+        "TargetGrants": [{"Grantee": {"Type": "CanonicalUser", "ID": reader},
+                          "Permission": "READ"}]}})
+    assert h.run("get_bucket_logging", Bucket="bkt")["LoggingEnabled"]["TargetGrants"][0][
+        "Permission"] == "READ"
+    ((bucket, key),) = deliver(h)
+    grants = h.run("get_object_acl", Bucket=bucket, Key=key)["Grants"]
+    assert {(g["Grantee"].get("ID"), g["Permission"]) for g in grants} >= {
+        (reader, "READ")}
+    assert any(g["Permission"] == "FULL_CONTROL" for g in grants)
+    e = error(h, "put_bucket_logging", Bucket="bkt", BucketLoggingStatus={"LoggingEnabled": {
+        "TargetBucket": "logs", "TargetPrefix": "g/",
+        "TargetGrants": [{"Grantee": {"Type": "CanonicalUser", "ID": reader},
+                          "Permission": "WRITE_ACP"}]}})
+    assert (e.code, e.status) == ("MalformedXML", 400)

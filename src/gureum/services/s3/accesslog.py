@@ -59,6 +59,7 @@ class _Pending:
     region: str
     at: float
     line: str
+    grants: list[dict[str, Any]] | None = None
 
 
 _VERBS = (("Get", "GET"), ("List", "GET"), ("Head", "HEAD"), ("Put", "PUT"),
@@ -192,6 +193,13 @@ class AccessLogOps(ReplicationOps):
         kept: dict[str, Any] = {"TargetBucket": name,
                                 "TargetPrefix": str(enabled.get("TargetPrefix") or "")}
         if enabled.get("TargetGrants"):
+            for grant in enabled["TargetGrants"]:
+                grantee = grant.get("Grantee") or {}
+                if grant.get("Permission") not in ("FULL_CONTROL", "READ", "WRITE") or not (
+                        grantee.get("ID") or grantee.get("URI")):
+                    raise AWSError("MalformedXML", "The XML you provided was not "
+                                   "well-formed or did not validate against our published "
+                                   "schema", 400)
             kept["TargetGrants"] = enabled["TargetGrants"]
         key_format = enabled.get("TargetObjectKeyFormat")
         if key_format:
@@ -274,7 +282,7 @@ class AccessLogOps(ReplicationOps):
             if "PartitionedPrefix" in fmt else None
         pending.append(_Pending(config["TargetBucket"], config["TargetPrefix"], partitioned,
                                 bucket["Name"], bucket["Owner"], bucket.get("Region") or "",
-                                now, " ".join(fields)))
+                                now, " ".join(fields), config.get("TargetGrants")))
 
     # -- delivery -----------------------------------------------------------------
 
@@ -311,8 +319,15 @@ class AccessLogOps(ReplicationOps):
             name = self._log_key(prefix, partitioned, source, account, region, now,
                                  items[0].at)
             data = ("\n".join(i.line for i in items) + "\n").encode()
+            grants = None
+            if items[-1].grants and doc.get("Ownership") != "BucketOwnerEnforced":
+                # The target's owner has full control; TargetGrants give the rest.
+                grants = [acl.user(acl.canonical_id(doc["Owner"]), "FULL_CONTROL")]
+                grants += [{"Grantee": {"Type": "Group" if g["Grantee"].get("URI")
+                                        else "CanonicalUser", **g["Grantee"]},
+                            "Permission": g["Permission"]} for g in items[-1].grants]
             try:
-                await self._write_log(target, name, data)
+                await self._write_log(target, name, data, grants)
             except Exception:
                 log.exception("could not deliver access logs to %s/%s", target, name)
                 continue
@@ -330,9 +345,12 @@ class AccessLogOps(ReplicationOps):
                                                      else now))
         return f"{prefix}{account}/{region}/{source}/{day}/{stamp}-{unique}"
 
-    async def _write_log(self, target: str, name: str, data: bytes) -> None:
+    async def _write_log(self, target: str, name: str, data: bytes,
+                         grants: list[dict[str, Any]] | None = None) -> None:
         meta: dict[str, Any] = {"headers": {"ContentType": "text/plain"}, "user": {},
                                 "checksums": {}}
+        if grants:
+            meta["acl"] = grants
         if len(data) <= self.inline_max:
             info = digest_whole(_inline_key(), data, ())
             record = ObjectRecord(target, name, info.size, f'"{info.md5}"', self.now(),
