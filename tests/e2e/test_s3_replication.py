@@ -7,6 +7,7 @@ configuration and the loop still at work after a restart."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -157,6 +158,14 @@ def test_cross_region_other_account_and_no_marker_replication(
     to_eu["Destination"]["StorageClass"] = "STANDARD"
     s3.put_bucket_replication(Bucket=src, ReplicationConfiguration={
         "Role": ROLE, "Rules": [to_eu]})
+    # Another account's bucket takes replicas only once its policy lets the role in.
+    s3.put_object(Bucket=src, Key="refused", Body=b"no")
+    wait_for(lambda: status(s3, src, "refused") == "FAILED", "FAILED without the policy")
+    other.put_bucket_policy(Bucket=dst, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": ROLE},
+            "Action": ["s3:ReplicateObject", "s3:ReplicateDelete"],
+            "Resource": f"arn:aws:s3:::{dst}/*"}]}))
     s3.put_object(Bucket=src, Key="k", Body=b"across")
     wait_for(lambda: status(other, dst, "k") == "REPLICA", "the cross-region replica")
     assert other.get_object(Bucket=dst, Key="k")["Body"].read() == b"across"

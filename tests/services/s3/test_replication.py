@@ -293,3 +293,23 @@ def test_tag_and_acl_changes_follow_to_the_replica(h: Harness) -> None:
           Tagging={"TagSet": [{"Key": "c", "Value": "3"}]})
     assert h.s3._conn.execute("SELECT COUNT(*) FROM s3_replication").fetchone()[0] == 0
     assert h.run("get_object_tagging", Bucket="bkt", Key="k")["TagSet"] == []
+
+
+def test_another_accounts_destination_must_let_the_role_in(h: Harness) -> None:
+    import json
+
+    versioned(h, "bkt", "dst")
+    h.s3.update_bucket("dst", Owner="111122223333")
+    configure(h, rule())
+    h.run("put_object", Bucket="bkt", Key="refused", Body=b"1")
+    drain(h)
+    assert h.run("head_object", Bucket="bkt", Key="refused")["ReplicationStatus"] == "FAILED"
+    h.s3.update_bucket("dst", PolicyDoc=json.loads(json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": ROLE},
+            "Action": ["s3:ReplicateObject", "s3:ReplicateDelete"],
+            "Resource": "arn:aws:s3:::dst/*"}]})))
+    h.run("put_object", Bucket="bkt", Key="let-in", Body=b"2")
+    drain(h)
+    assert h.run("head_object", Bucket="bkt", Key="let-in")["ReplicationStatus"] == "COMPLETED"
+    assert h.s3.records.get("dst", "let-in") is not None

@@ -23,8 +23,10 @@ from gureum.control.loop import Loop
 from gureum.errors import AWSError
 
 from ..base import Call
+from . import acl
 from .core import KIND, _inline_key
 from .lifecycle import LifecycleOps
+from .policy import Principal, evaluate
 from .records import ObjectRecord, is_inline
 from .replrules import (
     ARN_PREFIX,
@@ -166,7 +168,8 @@ class ReplicationOps(LifecycleOps):
         """Copy one queued version; what became of it (COMPLETED, FAILED, gone)."""
         source = self.records.find_version(name, key, version)
         target = self.bucket(dest)
-        if source is None or target is None or target.get("Versioning") != "Enabled":
+        if source is None or target is None or target.get("Versioning") != "Enabled" or (
+                not self._may_replicate(name, target, source)):
             outcome = "gone" if source is None else FAILED
             before = self._conn.total_changes
             with self.env.store.tx():
@@ -176,7 +179,8 @@ class ReplicationOps(LifecycleOps):
             self.wrote_objects(before, [(name, key)])
             if outcome == FAILED:
                 log.warning("replication of %s/%s (%s) to %s failed: the destination is "
-                            "missing or not versioned", name, key, version, dest)
+                            "missing, not versioned or does not let the role write",
+                            name, key, version, dest)
             return outcome
         if self.records.find_version(dest, key, version) is not None:
             self._follow_meta(source, dest)
@@ -226,6 +230,20 @@ class ReplicationOps(LifecycleOps):
         self.wrote_objects(before, [(name, key), (dest, key)])
         self.collect(stale, grace=0)
         return COMPLETED
+
+    def _may_replicate(self, name: str, target: dict[str, Any],
+                       source: ObjectRecord) -> bool:
+        """A destination of another account must let the replication role in by
+        its bucket policy (``s3:ReplicateObject``, ``s3:ReplicateDelete`` for a
+        delete marker), as S3 requires; the same account's needs nothing."""
+        bucket = self.bucket(name)
+        if bucket is None or bucket["Owner"] == target["Owner"]:
+            return True
+        role = str((bucket.get("Replication") or {}).get("Role") or "")
+        who = Principal(bucket["Owner"], role, acl.canonical_id(bucket["Owner"]), False)
+        action = "s3:ReplicateDelete" if source.marker else "s3:ReplicateObject"
+        resource = f"arn:aws:s3:::{target['Name']}/{source.key}"
+        return evaluate(target.get("PolicyDoc"), who, action, resource, {}) == "Allow"
 
     def _follow_meta(self, source: ObjectRecord, dest: str) -> None:
         """The replica is there already: its tags and ACL become the source's."""
