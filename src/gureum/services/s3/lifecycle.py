@@ -24,6 +24,7 @@ from ..base import Call
 from . import objectlock
 from .core import KIND
 from .records import ObjectRecord
+from .rulefilter import rule_filter
 from .versions import VersioningOps
 
 log = logging.getLogger("gureum.s3.lifecycle")
@@ -73,23 +74,8 @@ def _check_rule(rule: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _filter(rule: dict[str, Any]) -> tuple[str, dict[str, str], int | None, int | None]:
-    """(prefix, tags, size greater than, size less than) of a rule."""
-    if "Filter" not in rule:
-        return str(rule.get("Prefix") or ""), {}, None, None
-    flt = rule.get("Filter") or {}
-    both = flt.get("And") or {}
-    prefix = str(flt.get("Prefix") or both.get("Prefix") or "")
-    tags = {t["Key"]: t.get("Value", "") for t in both.get("Tags") or []}
-    if flt.get("Tag"):
-        tags[flt["Tag"]["Key"]] = flt["Tag"].get("Value", "")
-    above = flt.get("ObjectSizeGreaterThan", both.get("ObjectSizeGreaterThan"))
-    below = flt.get("ObjectSizeLessThan", both.get("ObjectSizeLessThan"))
-    return prefix, tags, above, below
-
-
 def _selected(record: ObjectRecord, rule: dict[str, Any]) -> bool:
-    prefix, tags, above, below = _filter(rule)
+    prefix, tags, above, below = rule_filter(rule)
     if not record.key.startswith(prefix):
         return False
     mine = record.meta.get("tags") or {}
@@ -191,7 +177,7 @@ class LifecycleOps(VersioningOps):
         return done
 
     def _current(self, name: str, rule: dict[str, Any]) -> Iterator[ObjectRecord]:
-        prefix = _filter(rule)[0]
+        prefix = rule_filter(rule)[0]
         for record in self.records.scan(name, prefix, True):
             if not record.key.startswith(prefix):
                 return
@@ -208,7 +194,7 @@ class LifecycleOps(VersioningOps):
         self, name: str, rule: dict[str, Any], noncurrent: dict[str, Any],
         marker_rule: bool, now: float,
     ) -> tuple[list[tuple[str, str | None]], int]:
-        prefix = _filter(rule)[0]
+        prefix = rule_filter(rule)[0]
         days = noncurrent.get("NoncurrentDays")
         keep = int(noncurrent.get("NewerNoncurrentVersions") or 0)
         gone: list[tuple[str, str | None]] = []
@@ -250,7 +236,7 @@ class LifecycleOps(VersioningOps):
     def _abort_uploads(
         self, name: str, rule: dict[str, Any], abort: dict[str, Any], now: float
     ) -> int:
-        prefix = _filter(rule)[0]
+        prefix = rule_filter(rule)[0]
         days = int(abort["DaysAfterInitiation"])
         count = 0
         for upload in self.records.uploads(name, prefix):

@@ -13,6 +13,7 @@ from typing import Any
 from gureum.store import register_migration
 
 from .records import ObjectRecord, Records
+from .rulefilter import rule_filter as selected
 
 log = logging.getLogger("gureum.s3.replication")
 
@@ -38,14 +39,7 @@ register_migration(
 
 def rule_filter(rule: dict[str, Any]) -> tuple[str, dict[str, str]]:
     """(prefix, tags) a rule selects by: the V1 rule's Prefix or the V2 Filter."""
-    if "Filter" not in rule:
-        return str(rule.get("Prefix") or ""), {}
-    flt = rule.get("Filter") or {}
-    both = flt.get("And") or {}
-    prefix = str(flt.get("Prefix") or both.get("Prefix") or "")
-    tags = {t["Key"]: t.get("Value", "") for t in both.get("Tags") or []}
-    if flt.get("Tag"):
-        tags[flt["Tag"]["Key"]] = flt["Tag"].get("Value", "")
+    prefix, tags, _, _ = selected(rule)
     return prefix, tags
 
 
