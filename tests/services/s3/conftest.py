@@ -45,6 +45,24 @@ class Harness:
         finally:
             self.settle()
 
+    def run_with(self, operation: str, headers: dict[str, str] | None = None,
+                 account: str = "000000000000", **params: Any) -> Any:
+        """``run`` as ``account`` with request ``headers``, the call named as the
+        gateway names it (``put_object`` -> ``PutObject``)."""
+        name = "".join(p.title() for p in operation.split("_"))
+        call = Call("s3", name, account, "us-east-1", Identity.root(account), "req",
+                    headers=headers or {})
+        method = getattr(self.s3, operation)
+
+        async def invoke() -> Any:
+            result = method(call, params)
+            return await result if asyncio.iscoroutine(result) else result
+
+        try:
+            return self.loop.run_until_complete(invoke())
+        finally:
+            self.settle()
+
     def settle(self) -> None:
         """Let scheduled blob collection run."""
         async def drain() -> None:

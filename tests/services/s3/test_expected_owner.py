@@ -4,13 +4,11 @@ operation, and a copy's source is checked against its own header."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
 from gureum.errors import AWSError
-from gureum.services.base import Call, Identity
 
 from .conftest import Harness
 
@@ -19,17 +17,7 @@ OTHER = "111122223333"
 
 
 def run(h: Harness, operation: str, headers: dict[str, str], **params: Any) -> Any:
-    call = Call("s3", "".join(p.title() for p in operation.split("_")), OWNER, "us-east-1",
-                Identity.root(OWNER), "req", headers=headers)
-
-    async def invoke() -> Any:
-        result = getattr(h.s3, operation)(call, params)
-        return await result if asyncio.iscoroutine(result) else result
-
-    try:
-        return h.loop.run_until_complete(invoke())
-    finally:
-        h.settle()
+    return h.run_with(operation, headers, **params)
 
 
 WRONG = {"x-amz-expected-bucket-owner": OTHER}

@@ -6,13 +6,11 @@ passed), lifecycle passing locked versions, and versioning kept enabled."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
 from gureum.errors import AWSError
-from gureum.services.base import Call, Identity
 from gureum.services.s3.lifecycle import DAY
 
 from .conftest import Harness
@@ -24,18 +22,7 @@ MD5 = {"Content-MD5": "x"}  # presence is what Object Lock asks of a PUT
 
 def op(h: Harness, operation: str, headers: dict[str, str] | None = None,
        account: str = OWNER, **params: Any) -> Any:
-    name = "".join(p.title() for p in operation.split("_"))
-    call = Call("s3", name, account, "us-east-1", Identity.root(account), "req",
-                headers=headers or {})
-
-    async def invoke() -> Any:
-        result = getattr(h.s3, operation)(call, params)
-        return await result if asyncio.iscoroutine(result) else result
-
-    try:
-        return h.loop.run_until_complete(invoke())
-    finally:
-        h.settle()
+    return h.run_with(operation, headers, account, **params)
 
 
 def refused(h: Harness, operation: str, headers: dict[str, str] | None = None,
