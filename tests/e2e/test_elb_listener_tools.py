@@ -70,10 +70,11 @@ def backend() -> Iterator[str]:
 
 
 def handshake(address: str, server_name: str, *, low: ssl.TLSVersion | None = None,
-              high: ssl.TLSVersion | None = None) -> bytes | None:
+              high: ssl.TLSVersion | None = None, ciphers: str = "") -> bytes | None:
     """The certificate (DER) the listener at ``address``:443 serves to a
-    client naming ``server_name`` and offering TLS versions ``low``-``high``;
-    None when the handshake is refused."""
+    client naming ``server_name`` and offering TLS versions ``low``-``high``
+    (and only ``ciphers`` for TLS 1.2, when given); None when the handshake
+    is refused."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -81,6 +82,8 @@ def handshake(address: str, server_name: str, *, low: ssl.TLSVersion | None = No
         context.minimum_version = low
     if high is not None:
         context.maximum_version = high
+    if ciphers:
+        context.set_ciphers(ciphers)
     try:
         with socket.create_connection((address, 443), timeout=5) as raw, \
                 context.wrap_socket(raw, server_hostname=server_name) as tls:
@@ -147,6 +150,14 @@ def test_policy_and_sni_certificates_are_served(cloud: RunningGureum, backend: s
         elb.modify_listener(ListenerArn=arn, SslPolicy="ELBSecurityPolicy-TLS-1-2-2017-01")
         wait_for(lambda: handshake(address, dns, high=v12) == der(cert_a), 20, "TLS 1.2")
         assert handshake(address, dns, low=v13) is None  # TLS 1.3 only: refused now
+        # ciphers: one without forward secrecy, then a policy without it
+        assert handshake(address, dns, high=v12, ciphers="AES128-GCM-SHA256") == der(cert_a)
+        elb.modify_listener(ListenerArn=arn, SslPolicy="ELBSecurityPolicy-FS-1-2-Res-2020-10")
+        wait_for(lambda: handshake(address, dns, high=v12, ciphers="AES128-GCM-SHA256") is None,
+                 20, "cipher refused")
+        assert handshake(address, dns, high=v12,
+                         ciphers="ECDHE-RSA-AES128-GCM-SHA256") == der(cert_a)
+        assert handshake(address, dns, high=v12, ciphers="AES128-GCM-SHA256") is None
 
         # a second certificate, served to a client asking for its name
         assert handshake(address, "second.example.com") == der(cert_a)
