@@ -9,7 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from gureum.drivers.proxy.haproxy_config import render
+from gureum.services.elbv2 import targetgroups
 from gureum.services.elbv2.core import LB, RULE
 from gureum.services.elbv2.limits import LIMITS
 
@@ -279,4 +282,25 @@ def test_listener_attributes_and_ip_address_type(tmp_path: Path) -> None:
                 {"LoadBalancerArn": lb_arn, "IpAddressType": "ipv5"})
         refused("LoadBalancerNotFound", lambda p: elb.set_ip_address_type(C, p),
                 {"LoadBalancerArn": lb_arn[:-4] + "beef", "IpAddressType": "ipv4"})
+    in_world(tmp_path, body)
+
+
+def test_load_balancer_and_target_group_quotas(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    async def body(w: World) -> None:
+        elb = w.elb
+        limits = {x["Name"]: int(x["Max"])
+                  for x in elb.describe_account_limits(C, {})["Limits"]}
+        cap = limits["network-load-balancers"]
+        for n in range(cap):
+            elb.create_load_balancer(C, {"Name": f"n{n}", "Type": "network"})
+        refused("TooManyLoadBalancers", lambda p: elb.create_load_balancer(C, p),
+                {"Name": "one-more", "Type": "network"}, str(cap))
+        elb.create_load_balancer(C, {"Name": "an-alb"})  # (the quota is per type)
+        # (3000 target groups take long: the same check at a smaller quota)
+        monkeypatch.setattr(targetgroups, "TARGET_GROUPS", 2)
+        for n in range(2):
+            elb.create_target_group(C, {"Name": f"tg{n}", "Protocol": "TCP", "Port": 80})
+        refused("TooManyTargetGroups", lambda p: elb.create_target_group(C, p),
+                {"Name": "tg2", "Protocol": "TCP", "Port": 80})
     in_world(tmp_path, body)

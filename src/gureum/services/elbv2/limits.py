@@ -1,7 +1,8 @@
 """ELB's quotas as DescribeAccountLimits reports them: AWS's defaults, by
 AWS's names. Where gureum enforces a quota it enforces the value here
-(listeners, rules and certificates per load balancer, target groups per
-forward action, condition values per rule), so the two cannot disagree."""
+(load balancers of each type, target groups, listeners, rules and
+certificates per load balancer, target groups per forward action, condition
+values per rule), so the two cannot disagree."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 from ..base import Call
 from .core import validation
 
+LOAD_BALANCERS = 50  # of each type, per account and region
+TARGET_GROUPS = 3000
 LISTENERS_PER_LB = 50
 RULES_PER_ALB = 100  # rules of all its listeners, the default rules not counted
 CERTIFICATES_PER_LB = 25  # the default certificates not counted
@@ -17,7 +20,7 @@ TARGET_GROUPS_PER_ACTION = 5
 CONDITION_VALUES_PER_RULE = 5
 
 LIMITS: tuple[tuple[str, int], ...] = (
-    ("application-load-balancers", 50),
+    ("application-load-balancers", LOAD_BALANCERS),
     ("condition-values-per-alb-rule", CONDITION_VALUES_PER_RULE),
     ("condition-wildcards-per-alb-rule", 5),
     ("gateway-load-balancers", 100),
@@ -26,9 +29,9 @@ LIMITS: tuple[tuple[str, int], ...] = (
     ("listeners-per-application-load-balancer", LISTENERS_PER_LB),
     ("listeners-per-network-load-balancer", LISTENERS_PER_LB),
     ("network-load-balancer-enis-per-vpc", 1200),
-    ("network-load-balancers", 50),
+    ("network-load-balancers", LOAD_BALANCERS),
     ("rules-per-application-load-balancer", RULES_PER_ALB),
-    ("target-groups", 3000),
+    ("target-groups", TARGET_GROUPS),
     ("target-groups-per-action-on-application-load-balancer", TARGET_GROUPS_PER_ACTION),
     ("target-groups-per-action-on-network-load-balancer", 1),
     ("target-groups-per-application-load-balancer", 100),

@@ -41,6 +41,7 @@ from .core import (
     page,
     validation,
 )
+from .limits import LOAD_BALANCERS
 from .secgroups import SecurityGroupOperations
 
 # Not under ``localhost``: curl and browsers answer every *.localhost name with
@@ -198,6 +199,9 @@ class LoadBalancerOperations(SecurityGroupOperations):
                         return {"LoadBalancers": [self.render_lb(other)]}  # idempotent
                     raise AWSError("DuplicateLoadBalancerName",
                                    f"A load balancer with the name '{name}' already exists")
+            if sum(o["type"] == kind for o in self.all(call, LB)) >= LOAD_BALANCERS:
+                raise AWSError("TooManyLoadBalancers", f"An account can have at most "
+                               f"{LOAD_BALANCERS} {kind} load balancers")
             short = "app" if kind == "application" else "net"
             hexid = new_hex()
             lb_arn = arn(call, f"loadbalancer/{short}/{name}/{hexid}")

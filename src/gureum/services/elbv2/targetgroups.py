@@ -34,6 +34,7 @@ from .core import (
     page,
     validation,
 )
+from .limits import TARGET_GROUPS
 
 HTTP_PROTOCOLS = ("HTTP", "HTTPS")
 STREAM_PROTOCOLS = ("TCP", "TLS", "UDP", "TCP_UDP")
@@ -236,6 +237,9 @@ class TargetGroupOperations(ELBv2Core):
                         return {"TargetGroups": [self.render_tg(call, other)]}
                     raise AWSError("DuplicateTargetGroupName",
                                    f"A target group with the name '{name}' already exists")
+            if len(self.all(call, TG)) >= TARGET_GROUPS:
+                raise AWSError("TooManyTargetGroups",
+                               f"An account can have at most {TARGET_GROUPS} target groups")
             doc["arn"] = arn(call, f"targetgroup/{name}/{new_hex()}")
             self.put(TG, doc)
         return {"TargetGroups": [self.render_tg(call, doc)]}
