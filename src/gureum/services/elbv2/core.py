@@ -123,6 +123,23 @@ def page(items: list[Doc], params: dict[str, Any], key: str = "arn"
                     default_limit=400, max_limit=400, error_code="ValidationError")
 
 
+def name_page(names: list[str], params: dict[str, Any]) -> tuple[int, int, str | None]:
+    """The page ``[start, end)`` of ``names`` that ``params``' PageSize and
+    Marker ask for, and the marker of the next page (None after the last).
+    For short fixed listings, whose marker is the next page's first name."""
+    size = params.get("PageSize")
+    if size is not None and (not isinstance(size, int) or not 1 <= size <= 400):
+        raise validation(f"Page size '{size}' must be between 1 and 400")
+    marker = params.get("Marker")
+    start = 0
+    if marker not in (None, ""):
+        if not (isinstance(marker, str) and marker in names):
+            raise validation(f"Invalid pagination token: {marker}")
+        start = names.index(marker)
+    end = start + (size or 400)
+    return start, end, names[end] if end < len(names) else None
+
+
 def make_driver(env: Env) -> ProxyDriver:
     given = env.extras.get(DRIVER_KEY)
     if given is not None:

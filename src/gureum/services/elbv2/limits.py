@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..base import Call
-from .core import validation
+from .core import name_page
 
 LOAD_BALANCERS = 50  # of each type, per account and region
 TARGET_GROUPS = 3000
@@ -45,19 +45,9 @@ LIMITS: tuple[tuple[str, int], ...] = (
 
 class LimitOperations:
     def describe_account_limits(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        size = params.get("PageSize")
-        if size is not None and (not isinstance(size, int) or not 1 <= size <= 400):
-            raise validation(f"Page size '{size}' must be between 1 and 400")
-        marker = params.get("Marker")
-        names = [n for n, _ in LIMITS]
-        start = 0
-        if marker not in (None, ""):
-            if marker not in names:
-                raise validation(f"Invalid pagination token: {marker}")
-            start = names.index(marker)
-        end = start + (size or 400)
+        start, end, after = name_page([n for n, _ in LIMITS], params)
         out: dict[str, Any] = {"Limits": [{"Name": n, "Max": str(v)}
                                           for n, v in LIMITS[start:end]]}
-        if end < len(LIMITS):
-            out["NextMarker"] = names[end]
+        if after is not None:
+            out["NextMarker"] = after
         return out

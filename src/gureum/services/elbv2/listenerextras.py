@@ -24,7 +24,7 @@ from gureum.errors import AWSError
 
 from ..base import Call
 from .certs import imported
-from .core import LISTENER, Doc, validation
+from .core import LISTENER, Doc, name_page, validation
 from .limits import CERTIFICATES_PER_LB
 from .policies import tls_settings
 
@@ -168,20 +168,11 @@ class ListenerExtraOperations:
                                        ) -> dict[str, Any]:
         lst = self.listener(call, params.get("ListenerArn", ""))
         arns = list(lst.get("certificates") or [])
-        size = params.get("PageSize")
-        if size is not None and (not isinstance(size, int) or not 1 <= size <= 400):
-            raise validation(f"Page size '{size}' must be between 1 and 400")
-        marker = params.get("Marker")
-        start = 0
-        if marker not in (None, ""):
-            if marker not in arns:
-                raise validation(f"Invalid pagination token: {marker}")
-            start = arns.index(marker)
-        end = start + (size or 400)
+        start, end, after = name_page(arns, params)
         out: dict[str, Any] = {"Certificates": [
             {"CertificateArn": a, "IsDefault": a == arns[0]} for a in arns[start:end]]}
-        if end < len(arns):
-            out["NextMarker"] = arns[end]
+        if after is not None:
+            out["NextMarker"] = after
         return out
 
     def add_listener_certificates(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
