@@ -98,7 +98,7 @@ def test_bucket_configuration_through_boto3(s3: Any, locked: str) -> None:
         ({"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {
             "Mode": "GOVERNANCE", "Days": 1, "Years": 1}}}, ("MalformedXML", 400)),
         ({"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {
-            "Mode": "GOVERNANCE", "Days": 0}}}, ("InvalidArgument", 400)),
+            "Mode": "GOVERNANCE", "Days": 0}}}, ("InvalidRetentionPeriod", 400)),
         ({"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {
             "Mode": "FOREVER", "Days": 1}}}, ("MalformedXML", 400)),
     ):

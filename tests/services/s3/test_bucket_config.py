@@ -201,7 +201,12 @@ def test_accelerate_and_request_payment_are_stored_and_validated(h: Harness) -> 
     h.run("create_bucket", Bucket="with.dots")
     err = error(h, "put_bucket_accelerate_configuration", Bucket="with.dots",
                 AccelerateConfiguration={"Status": "Enabled"})
+    # Code, status and text of S3's "Error responses" list; the
+    # PutBucketAccelerateConfiguration reference: the bucket "must not contain
+    # periods".
     assert (err.code, err.status) == ("InvalidRequest", 400)
+    assert err.message == ("Amazon S3 Transfer Acceleration is not supported for buckets "
+                           "with periods (.) in their names.")
     h.run("put_bucket_request_payment", Bucket="bkt",
           RequestPaymentConfiguration={"Payer": "Requester"})
     assert h.run("get_bucket_request_payment", Bucket="bkt") == {"Payer": "Requester"}

@@ -89,8 +89,19 @@ def test_lock_configuration_on_an_existing_bucket_needs_versioning(h: Harness) -
      "MalformedXML"),
     ({"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {
         "Mode": "GOVERNANCE", "Days": 1, "Years": 1}}}, "MalformedXML"),
+    # Days and Years together: MalformedXML per the PutObjectLockConfiguration
+    # reference ("You cannot specify Days and Years at the same time") and
+    # ceph/s3-tests test_object_lock_put_obj_lock_with_days_and_years.
+    # A period not positive: InvalidRetentionPeriod, as ceph/s3-tests
+    # test_object_lock_put_obj_lock_invalid_days / _invalid_years1 pin it.
     ({"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {
-        "Mode": "COMPLIANCE", "Days": 0}}}, "InvalidArgument"),
+        "Mode": "COMPLIANCE", "Days": 0}}}, "InvalidRetentionPeriod"),
+    ({"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {
+        "Mode": "GOVERNANCE", "Years": -1}}}, "InvalidRetentionPeriod"),
+    # A mode S3 does not spell (lower case too): MalformedXML, ceph/s3-tests
+    # test_object_lock_put_obj_lock_invalid_years2.
+    ({"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {
+        "Mode": "governance", "Years": 1}}}, "MalformedXML"),
 ])
 def test_bad_lock_configurations(locked: Harness, config: dict[str, Any], code: str) -> None:
     assert refused(locked, "put_object_lock_configuration", MD5, Bucket="lock",
@@ -139,6 +150,30 @@ def test_bad_object_lock_headers(locked: Harness, params: dict[str, Any], code: 
                    **params) == (code, 400)
 
 
+def test_put_object_with_lock_parameters_needs_a_checksum(locked: Harness) -> None:
+    # InvalidRequest 400 with S3's text, for a retention and for a legal hold
+    # ON alike (the answers S3 gives, quoted in versity/versitygw#1535, #1776).
+    h = locked
+    until = h.clock.now() + 60
+    for params in ({"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": until},
+                   {"ObjectLockLegalHoldStatus": "ON"}):
+        with pytest.raises(AWSError) as exc:
+            op(h, "put_object", None, Bucket="lock", Key="k", Body=b"x", **params)
+        assert (exc.value.code, exc.value.status) == ("InvalidRequest", 400)
+        assert "Content-MD5 OR x-amz-checksum- HTTP header is required" in str(
+            exc.value.message)
+        put(h, **params)
+    op(h, "put_object", None, Bucket="lock", Key="plain", Body=b"x")
+    op(h, "put_object", None, Bucket="lock", Key="off", Body=b"x",
+       ObjectLockLegalHoldStatus="OFF")
+
+
+# Retention or legal hold asked of a bucket without Object Lock: InvalidRequest
+# 400 "Bucket is missing Object Lock Configuration", as ceph/s3-tests
+# test_object_lock_put_obj_retention_invalid_bucket, _get_obj_retention_
+# invalid_bucket, _put_legal_hold_invalid_bucket and _get_legal_hold_invalid_
+# bucket pin it; PutObjectLockConfiguration on a bucket without versioning is
+# InvalidBucketState 409 (test_object_lock_put_obj_lock_invalid_bucket).
 def test_lock_headers_on_a_bucket_without_lock(h: Harness) -> None:
     assert refused(h, "put_object", MD5, Bucket="bkt", Key="k", Body=b"x",
                    ObjectLockMode="GOVERNANCE",
@@ -147,6 +182,12 @@ def test_lock_headers_on_a_bucket_without_lock(h: Harness) -> None:
     assert refused(h, "get_object_retention", Bucket="bkt", Key="k") == ("InvalidRequest", 400)
     assert refused(h, "put_object_legal_hold", MD5, Bucket="bkt", Key="k",
                    LegalHold={"Status": "ON"}) == ("InvalidRequest", 400)
+    assert refused(h, "get_object_legal_hold", Bucket="bkt", Key="k") == ("InvalidRequest", 400)
+    assert refused(h, "put_object_retention", MD5, Bucket="bkt", Key="k", Retention={
+        "Mode": "GOVERNANCE", "RetainUntilDate": h.clock.now() + 60}) == ("InvalidRequest", 400)
+    with pytest.raises(AWSError) as exc:
+        h.run("get_object_retention", Bucket="bkt", Key="k")
+    assert exc.value.message == "Bucket is missing Object Lock Configuration"
 
 
 def test_a_plain_delete_adds_a_marker_but_the_version_stays(locked: Harness) -> None:
@@ -217,10 +258,14 @@ def test_retention_date_must_be_in_the_future(locked: Harness) -> None:
     put(h)
     assert refused(h, "put_object_retention", MD5, Bucket="lock", Key="k", Retention={
         "Mode": "GOVERNANCE", "RetainUntilDate": h.clock.now() - 1}) == ("InvalidArgument", 400)
-    assert refused(h, "get_object_retention", Bucket="lock", Key="k") == (
-        "NoSuchObjectLockConfiguration", 404)
-    assert refused(h, "get_object_legal_hold", Bucket="lock", Key="k") == (
-        "NoSuchObjectLockConfiguration", 404)
+    # A version without retention or legal hold: NoSuchObjectLockConfiguration
+    # 404 with the text of S3's "Error responses" list.
+    for operation in ("get_object_retention", "get_object_legal_hold"):
+        with pytest.raises(AWSError) as exc:
+            h.run(operation, Bucket="lock", Key="k")
+        assert (exc.value.code, exc.value.status) == ("NoSuchObjectLockConfiguration", 404)
+        assert exc.value.message == ("The specified object does not have an ObjectLock "
+                                          "configuration.")
     assert refused(h, "put_object_legal_hold", MD5, Bucket="lock", Key="k",
                    LegalHold={"Status": "MAYBE"}) == ("MalformedXML", 400)
 

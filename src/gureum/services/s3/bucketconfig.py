@@ -97,8 +97,9 @@ class BucketConfigOps(PermissionOps):
         if status not in ("Enabled", "Suspended"):
             raise malformed()
         if "." in bucket["Name"]:
-            raise AWSError("InvalidRequest", "S3 Transfer Acceleration is not supported for "
-                           "buckets with periods (.) in their names", 400)
+            # The text of S3's "Error responses" list (InvalidRequest, 400).
+            raise AWSError("InvalidRequest", "Amazon S3 Transfer Acceleration is not "
+                           "supported for buckets with periods (.) in their names.", 400)
         self.update_bucket(bucket["Name"], Accelerate=status)
         return {}
 

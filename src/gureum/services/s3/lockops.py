@@ -17,6 +17,7 @@ from .objectlock import (
     enabled,
     malformed,
     may_bypass,
+    no_lock_configuration,
     not_lock_bucket,
     require_checksum,
     timestamp,
@@ -105,8 +106,7 @@ class ObjectLockOps(AttributeOps):
         record = self._locked_version(call, params)
         lock = record.meta.get("lock") or {}
         if not lock.get("Mode"):
-            raise AWSError("NoSuchObjectLockConfiguration", "The specified object does not "
-                           "have a ObjectLock configuration", 404)
+            raise no_lock_configuration()
         return {"Retention": {"Mode": lock["Mode"], "RetainUntilDate": float(lock["Until"])}}
 
     def put_object_legal_hold(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
@@ -126,6 +126,5 @@ class ObjectLockOps(AttributeOps):
         record = self._locked_version(call, params)
         hold = (record.meta.get("lock") or {}).get("Hold")
         if hold is None:
-            raise AWSError("NoSuchObjectLockConfiguration", "The specified object does not "
-                           "have a ObjectLock configuration", 404)
+            raise no_lock_configuration()
         return {"LegalHold": {"Status": hold}}
