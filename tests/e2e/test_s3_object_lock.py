@@ -289,12 +289,21 @@ def test_lock_requests_without_content_md5_are_refused(
     status, body = _signed_put(gureum, f"/{locked}/raw", b"data", {
         "x-amz-object-lock-mode": "GOVERNANCE", "x-amz-object-lock-retain-until-date": until})
     assert status == 400 and b"<Code>InvalidRequest</Code>" in body
+    # The text S3 answers (quoted in versity/versitygw#1535).
+    assert b"Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object " \
+        b"requests with Object Lock parameters" in body
+    status, body = _signed_put(gureum, f"/{locked}/raw", b"data", {
+        "x-amz-object-lock-legal-hold": "ON"})
+    assert status == 400 and b"<Code>InvalidRequest</Code>" in body
     assert "Versions" not in s3.list_object_versions(Bucket=locked, Prefix="raw")
     s3.put_object(Bucket=locked, Key="raw", Body=b"data")
     hold = b'<LegalHold xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>ON</Status>' \
         b"</LegalHold>"
     status, body = _signed_put(gureum, f"/{locked}/raw?legal-hold", hold, {})
     assert status == 400 and b"<Code>InvalidRequest</Code>" in body
+    # PutObjectLegalHold: the text S3 answers (versity/versitygw#1311).
+    assert b"Missing required header for this request: Content-MD5 OR x-amz-checksum-*" \
+        in body
     md5 = base64.b64encode(hashlib.md5(hold).digest()).decode()
     status, body = _signed_put(gureum, f"/{locked}/raw?legal-hold", hold, {"Content-MD5": md5})
     assert status == 200, body

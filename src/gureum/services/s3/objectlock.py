@@ -94,10 +94,12 @@ def _has_checksum(call: Call) -> bool:
 
 def require_checksum(call: Call) -> None:
     """Put Object Lock configuration, retention and legal hold need the
-    body's Content-MD5 or a checksum, as S3 requires."""
+    body's Content-MD5 or a checksum: S3's model marks the three
+    ``requestChecksumRequired``, and S3 answers the text quoted in
+    versity/versitygw#1311."""
     if not _has_checksum(call):
         raise AWSError("InvalidRequest", "Missing required header for this request: "
-                       "Content-MD5", 400)
+                       "Content-MD5 OR x-amz-checksum-*", 400)
 
 
 def new_lock(call: Call, bucket: dict[str, Any], params: dict[str, Any],
