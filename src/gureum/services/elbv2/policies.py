@@ -36,17 +36,35 @@ _RSA_ALL = ("AES128-GCM-SHA256", "AES128-SHA256", "AES128-SHA",
             "AES256-GCM-SHA384", "AES256-SHA256", "AES256-SHA")
 _V10 = ("TLSv1", "TLSv1.1", "TLSv1.2")
 _LEGACY = _ECDHE_ALL + _RSA_ALL  # ELBSecurityPolicy-2016-08's list
+# ELBSecurityPolicy-2015-05: 2016-08's list with DHE-RSA-AES128-SHA after the
+# ECDHE AES128 ones (botocore's DescribeSSLPolicies example gives it whole)
+_2015 = (*_ECDHE_ALL[:6], "DHE-RSA-AES128-SHA", *_ECDHE_ALL[6:], *_RSA_ALL)
 
-# name -> (protocols, ciphers in priority order), as AWS documents them
+# name -> (protocols, ciphers in priority order), as AWS documents them.
+# Sources: the ELB user guide's "Security policies for your Application Load
+# Balancer" (which policy holds which protocol and cipher), botocore's
+# DescribeSSLPolicies example (ELBSecurityPolicy-2015-05, whole, and the order
+# of the ECDHE-RSA-AES256-SHA / ECDHE-ECDSA-AES256-SHA pair) and the AWS CLI's
+# describe-ssl-policies examples (the names an Application Load Balancer
+# offers; ELBSecurityPolicy-TLS13-1-2-2021-06's ciphers in priority order).
+# The -Ext1/-Ext2-2021-06 lists follow the guide's table as moto's
+# elbv2/ssl_policies.py transcribes it (that file orders the AES256-SHA pair
+# the other way round from botocore's example; botocore's order is kept).
+# The FIPS and post-quantum (PQ) policies are left out: their cipher lists are
+# not given whole in those sources.
 POLICIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "ELBSecurityPolicy-TLS13-1-3-2021-06": (("TLSv1.3",), _TLS13),
     "ELBSecurityPolicy-TLS13-1-2-2021-06": (("TLSv1.2", "TLSv1.3"), _TLS13 + _ECDHE_12),
     "ELBSecurityPolicy-TLS13-1-2-Res-2021-06": (("TLSv1.2", "TLSv1.3"), _TLS13 + _ECDHE_GCM),
+    "ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06": (("TLSv1.2", "TLSv1.3"),
+                                                 _TLS13 + _ECDHE_12 + _RSA_12),
+    "ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06": (("TLSv1.2", "TLSv1.3"), _TLS13 + _LEGACY),
     "ELBSecurityPolicy-TLS13-1-1-2021-06": (("TLSv1.1", "TLSv1.2", "TLSv1.3"),
                                             _TLS13 + _LEGACY),
     "ELBSecurityPolicy-TLS13-1-0-2021-06": (("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"),
                                             _TLS13 + _LEGACY),
     "ELBSecurityPolicy-2016-08": (_V10, _LEGACY),
+    "ELBSecurityPolicy-2015-05": (_V10, _2015),
     "ELBSecurityPolicy-TLS-1-0-2015-04": (_V10, (*_LEGACY, "DES-CBC3-SHA")),
     "ELBSecurityPolicy-TLS-1-1-2017-01": (("TLSv1.1", "TLSv1.2"), _LEGACY),
     "ELBSecurityPolicy-TLS-1-2-2017-01": (("TLSv1.2",), _ECDHE_12 + _RSA_12),
