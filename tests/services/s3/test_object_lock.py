@@ -209,6 +209,10 @@ def test_a_plain_delete_adds_a_marker_but_the_version_stays(locked: Harness) -> 
 
 
 def test_compliance_cannot_be_shortened_removed_or_bypassed(locked: Harness) -> None:
+    # AccessDenied 403: ceph/s3-tests test_object_lock_changing_mode_from_
+    # compliance and _put_obj_retention_shorten_period; the Object Lock guide:
+    # in compliance mode "its retention mode can't be changed, and its
+    # retention period can't be shortened".
     h = locked
     until = h.clock.now() + 3600
     version = put(h, ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until)
@@ -250,12 +254,25 @@ def test_governance_needs_the_bypass_header_and_permission(locked: Harness) -> N
     assert refused(h, "head_object", Bucket="lock", Key="k", VersionId=version)[1] == 404
 
 
-def test_governance_may_become_compliance(locked: Harness) -> None:
+def test_governance_becomes_compliance_only_with_the_bypass(locked: Harness) -> None:
+    # ceph/s3-tests test_object_lock_changing_mode_from_governance_without_bypass
+    # (403 AccessDenied) and _with_bypass (accepted); ceph/ceph#42505 records
+    # the same of S3. Lengthening in the same mode needs no bypass
+    # (test_object_lock_put_obj_retention_increase_period).
     h = locked
     until = h.clock.now() + 3600
     put(h, ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until)
+    compliance = {"Mode": "COMPLIANCE", "RetainUntilDate": until}
+    assert refused(h, "put_object_retention", MD5, Bucket="lock", Key="k",
+                   Retention=compliance) == ("AccessDenied", 403)
+    assert refused(h, "put_object_retention", MD5, Bucket="lock", Key="k",
+                   Retention=dict(compliance, RetainUntilDate=until + 60)) == (
+        "AccessDenied", 403)
     op(h, "put_object_retention", MD5, Bucket="lock", Key="k",
-          Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until})
+       Retention={"Mode": "GOVERNANCE", "RetainUntilDate": until + 60})
+    assert h.run("head_object", Bucket="lock", Key="k")["ObjectLockMode"] == "GOVERNANCE"
+    op(h, "put_object_retention", MD5, Bucket="lock", Key="k", BypassGovernanceRetention=True,
+       Retention=compliance)
     assert h.run("head_object", Bucket="lock", Key="k")["ObjectLockMode"] == "COMPLIANCE"
 
 

@@ -26,11 +26,14 @@ from .records import ObjectRecord
 
 
 def _as_strong(old_mode: str, old_until: float, mode: str | None, until: float | None) -> bool:
-    """A new retention at least as strong as the one in force: as long or
-    longer, in the same mode or from GOVERNANCE to COMPLIANCE."""
+    """A new retention that changes nothing S3 protects: the same mode, as
+    long or longer. Any change of mode alters the retention in force: from
+    GOVERNANCE (even to COMPLIANCE) it takes the bypass, from COMPLIANCE it is
+    refused; ceph/s3-tests test_object_lock_changing_mode_from_governance_
+    without_bypass and ceph/ceph#42505 record S3 answering AccessDenied."""
     if mode is None or until is None or until < old_until:
         return False
-    return mode == old_mode or (old_mode, mode) == ("GOVERNANCE", "COMPLIANCE")
+    return mode == old_mode
 
 
 class ObjectLockOps(AttributeOps):

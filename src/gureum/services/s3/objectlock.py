@@ -9,7 +9,8 @@ legal hold, kept in its metadata as ``lock``: ``{"Mode", "Until", "Hold"}``.
 While a version is retained (the service clock before its date) or held, it
 cannot be deleted by version id; a plain DELETE still adds a delete marker.
 COMPLIANCE retention can only be lengthened; GOVERNANCE retention can be
-shortened or removed, and a governed version deleted, only by a request
+shortened, removed or given another mode, and a governed version deleted,
+only by a request
 sending ``x-amz-bypass-governance-retention: true`` from a principal allowed
 ``s3:BypassGovernanceRetention``. Lifecycle expiration passes locked versions.
 """
