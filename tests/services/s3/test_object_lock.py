@@ -279,6 +279,15 @@ def test_governance_becomes_compliance_only_with_the_bypass(locked: Harness) -> 
 def test_retention_date_must_be_in_the_future(locked: Harness) -> None:
     h = locked
     put(h)
+    # A past date: InvalidArgument 400 "The retain until date must be in the
+    # future!", as scality/Arsenal and noobaa-core answer (versitygw also says
+    # InvalidArgument; MinIO alone says InvalidRequest). A mode S3 does not
+    # spell, lower case too:
+    # MalformedXML (ceph/s3-tests test_object_lock_put_obj_retention_invalid_mode),
+    # as is a legal hold status other than ON/OFF (_put_legal_hold_invalid_status).
+    for mode in ("governance", "abc"):
+        assert refused(h, "put_object_retention", MD5, Bucket="lock", Key="k", Retention={
+            "Mode": mode, "RetainUntilDate": h.clock.now() + 60}) == ("MalformedXML", 400)
     assert refused(h, "put_object_retention", MD5, Bucket="lock", Key="k", Retention={
         "Mode": "GOVERNANCE", "RetainUntilDate": h.clock.now() - 1}) == ("InvalidArgument", 400)
     # A version without retention or legal hold: NoSuchObjectLockConfiguration
