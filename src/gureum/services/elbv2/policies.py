@@ -14,7 +14,7 @@ from typing import Any
 from gureum.errors import AWSError
 
 from ..base import Call
-from .core import validation
+from .core import name_page, validation
 
 DEFAULT_SSL_POLICY = "ELBSecurityPolicy-2016-08"
 
@@ -107,17 +107,8 @@ class PolicyOperations:
         chosen = list(dict.fromkeys(names)) if names else list(POLICIES)
         if kind is not None and kind not in LB_TYPES:
             chosen = []
-        size = params.get("PageSize")
-        if size is not None and (not isinstance(size, int) or not 1 <= size <= 400):
-            raise validation(f"Page size '{size}' must be between 1 and 400")
-        marker = params.get("Marker")
-        start = 0
-        if marker not in (None, ""):
-            if not (isinstance(marker, str) and marker in chosen):
-                raise validation(f"Invalid pagination token: {marker}")
-            start = chosen.index(marker)
-        end = start + (size or 400)
+        start, end, after = name_page(chosen, params)
         out: dict[str, Any] = {"SslPolicies": [render_policy(n) for n in chosen[start:end]]}
-        if end < len(chosen):
-            out["NextMarker"] = chosen[end]
+        if after is not None:
+            out["NextMarker"] = after
         return out
