@@ -35,6 +35,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp.streams import StreamReader
@@ -44,6 +45,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from multidict import CIMultiDict
+from s3_front import Sink
 
 import gureum.services.ec2.core as core
 from gureum.config import Settings
@@ -106,29 +108,18 @@ def raw_request(params: dict[str, str]) -> bytes:
     return f"POST / HTTP/1.1\r\n{head}\r\n".encode() + body
 
 
-class _Transport:
+class _Transport(Sink):
     """A connection's transport that keeps what the front writes (no socket)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.written: list[bytes] = []
         self.waiter: asyncio.Future[None] | None = None
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: Any) -> None:
         self.written.append(data)
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
-
-    def get_extra_info(self, name: str, default: object = None) -> object:
-        return ("127.0.0.1", 40000) if name == "peername" else default
-
-    def is_closing(self) -> bool:
-        return False
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
 
 
 class Lean:
