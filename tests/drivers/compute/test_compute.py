@@ -99,3 +99,22 @@ def test_a_burst_of_launches_looks_for_the_bridge_once(
         assert len(made) == 2
 
     asyncio.run(main())
+
+
+def test_a_groups_members_are_one_rule_over_a_set_of_their_addresses() -> None:
+    plan = NetworkPlan("172.31.0.0/16", "172.31.0.1", 80)
+    sg = "\n".join(ingress_rules(plan, (
+        ("-1", 0, 0, "172.31.0.2/32"), ("tcp", 22, 22, "0.0.0.0/0"),
+        ("-1", 0, 0, "172.31.0.3/32"), ("-1", 0, 0, "172.31.0.2/32"),
+        ("tcp", 80, 90, "10.0.0.5/32"), ("tcp", 80, 90, "10.0.0.6/32"),
+        ("udp", 53, 53, "10.0.0.7/32"), ("tcp", 80, 90, "10.1.0.0/16"),
+        ("weird", 0, 0, "1.1.1.1/32"), ("weird", 0, 0, "1.1.1.2/32"))))
+    lines = [line.strip() for line in sg.splitlines()]
+    assert lines[5:11] == [
+        "ip saddr { 172.31.0.2, 172.31.0.3 } accept",
+        "tcp dport 22 accept",
+        "ip saddr { 10.0.0.5, 10.0.0.6 } tcp dport 80-90 accept",
+        "ip saddr 10.0.0.7/32 udp dport 53 accept",
+        "ip saddr 10.1.0.0/16 tcp dport 80-90 accept",
+        "}",
+    ]

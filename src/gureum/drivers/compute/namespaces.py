@@ -82,7 +82,14 @@ def nft_rules(plan: NetworkPlan, spec: GuestSpec) -> str:
 
 
 def ingress_rules(plan: NetworkPlan, rules: tuple[tuple[str, int, int, str], ...]) -> list[str]:
-    """A security group's ingress as an nftables input chain (stateful, default drop)."""
+    """A security group's ingress as an nftables input chain (stateful, default drop).
+
+    Single IPv4 addresses (``/32``: a referenced group's members) allowed the
+    same protocol and ports share one rule, matched against an anonymous set
+    of them (``ip saddr { a, b, ... } ...``) at the place of the first: a
+    group's members are one rule, not one each. nft applies a set of 40 in
+    about the time of one rule (~1.1 ms in all against ~2.0 with 40 rules),
+    and every member applies its rules again at each membership change."""
     body = [
         "table inet gureum_sg {",
         "  chain input {",
@@ -91,7 +98,17 @@ def ingress_rules(plan: NetworkPlan, rules: tuple[tuple[str, int, int, str], ...
         "    iif lo accept",
         # Answers from the metadata service and the host come back as established.
     ]
+    # (protocol, from, to) -> the /32 addresses allowed it, and the line that
+    # holds them
+    hosts: dict[tuple[str, int, int], tuple[dict[str, None], int]] = {}
     for proto, low, high, cidr in rules:
+        if cidr.endswith("/32") and ":" not in cidr:
+            key = (proto, low, high)
+            found = hosts.get(key)
+            if found is not None:
+                found[0][cidr[:-3]] = None
+                continue
+            hosts[key] = ({cidr[:-3]: None}, len(body))
         family = "ip6" if ":" in cidr else "ip"
         source = "" if cidr in ("0.0.0.0/0", "::/0") else f"{family} saddr {cidr} "
         if proto in ("-1", "all"):
@@ -103,6 +120,13 @@ def ingress_rules(plan: NetworkPlan, rules: tuple[tuple[str, int, int, str], ...
             body.append(f"    {source}{proto} dport {ports} accept")
         elif proto.isdigit():
             body.append(f"    {source}meta l4proto {proto} accept")
+        else:  # (a protocol with no rule: nothing is allowed for these sources)
+            hosts.pop((proto, low, high), None)
+    for (_, _, _), (addresses, at) in hosts.items():
+        if len(addresses) > 1:
+            first = next(iter(addresses))
+            body[at] = body[at].replace(f"ip saddr {first}/32 ",
+                                        f"ip saddr {{ {', '.join(addresses)} }} ", 1)
     body += ["  }", "}"]
     return body
 
@@ -140,20 +164,26 @@ class NamespaceDriver:
         self._host_addresses: dict[str, str] = {}
         # Keeps guests' hosts files (``<id>/hosts``) current with gureum's names.
         self.guest_names: GuestNames | None = None
-        # id(ingress) -> (that ingress, its plan, its nftables text): guests in the
-        # same groups are given the same ingress tuple, rendered once.
-        self._nft: dict[int, tuple[object, NetworkPlan, str]] = {}
+        # id(ingress) -> (that ingress, its plan, its nftables text, and the rules
+        # file of an update as bytes): guests in the same groups are given the
+        # same ingress tuple, rendered (and encoded) once.
+        self._nft: dict[int, tuple[object, NetworkPlan, str, bytes]] = {}
 
-    def _rules_text(self, plan: NetworkPlan, spec: GuestSpec) -> str:
+    def _rendered(self, plan: NetworkPlan, spec: GuestSpec) -> tuple[object, NetworkPlan, str,
+                                                                      bytes]:
         found = self._nft.get(id(spec.ingress))
         if found is not None and found[0] is spec.ingress and found[1] == plan:
-            return found[2]
+            return found
         text = nft_rules(plan, spec)
+        found = (spec.ingress, plan, text, ("flush ruleset\n" + text).encode())
         if spec.ingress is not None:
             if len(self._nft) >= 64:
                 self._nft.clear()
-            self._nft[id(spec.ingress)] = (spec.ingress, plan, text)
-        return text
+            self._nft[id(spec.ingress)] = found
+        return found
+
+    def _rules_text(self, plan: NetworkPlan, spec: GuestSpec) -> str:
+        return self._rendered(plan, spec)[2]
 
     def network(self) -> NetworkPlan:
         if self._plan is None:
@@ -432,7 +462,7 @@ class NamespaceDriver:
         pid = self._launcher_pid(spec.id)
         if pid is None:
             return
-        rules = "flush ruleset\n" + self._rules_text(self.network(), spec)
+        data = self._rendered(self.network(), spec)[3]
         d = f"{self.guests_dir}/{spec.id}"
         if spec.id in self._reloading or os.path.exists(f"{d}/reloads"):
             self._reloading.add(spec.id)  # (its launcher writes it once: not looked for again)
@@ -442,7 +472,6 @@ class NamespaceDriver:
             # of CPU). A launcher that reads a half-written file applies it or fails,
             # and reads again at the signal that follows the write, so the last rules
             # are always applied.
-            data = rules.encode()
             fd = os.open(f"{d}/rules.nft", os.O_WRONLY | os.O_CREAT, 0o644)
             try:
                 os.write(fd, data)
@@ -453,7 +482,7 @@ class NamespaceDriver:
                 os.kill(pid, signal.SIGHUP)
             return
         await hostnet.run("ip", "netns", "exec", netns_name(spec.id), "nft", "-f", "-",
-                          input=rules.encode())
+                          input=data)
 
     async def capture(self, id: str, layer: str) -> None:
         """Copy the guest's writable layer (whiteouts and xattrs kept) into ``layer``."""
