@@ -498,3 +498,83 @@ def test_a_refused_request_keeps_reading_until_its_answer_is_read(tmp_path: Path
             assert b"HTTP/1.1 400 Bad Request\r\n" in out
 
     run(test, tmp_path)
+
+
+class _Counter:
+    """A stand-in for the store's count of requests in flight."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.most = 0
+
+    def request_began(self) -> None:
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+
+    def request_ended(self) -> None:
+        self.in_flight -= 1
+
+
+class _CountingGateway:
+    """Answers as the gateway does with the front's count: takes it over and
+    ends it once answered."""
+
+    def __init__(self) -> None:
+        self.store = _Counter()
+        self.seen: list[tuple[bool, bytes]] = []
+
+    async def answer(self, request: LeanRequest) -> HttpResponse:
+        counted = request.counted
+        request.counted = False
+        body = await request.content.read()
+        self.seen.append((counted, body))
+        if counted:
+            self.store.request_ended()
+        return HttpResponse(200, {}, body)
+
+
+def test_a_small_body_is_answered_once_all_here_and_counted_in_flight_meanwhile(
+    tmp_path: Path,
+) -> None:
+    """A request with a small body is answered once its body has arrived; while
+    it arrives the request counts as in flight (a WAL sync may wait for it),
+    and a client that leaves before sending it leaves no count behind."""
+    gateway = _CountingGateway()
+
+    async def main() -> None:
+        app = web.Application()
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = LeanSite(runner, "127.0.0.1", 0, gateway.answer, shutdown_timeout=5.0)
+        await site.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", site.port)
+            writer.write(b"PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+                         b"Expect: 100-continue\r\n\r\n")
+            line = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert line == b"HTTP/1.1 100 Continue\r\n\r\n"
+            await asyncio.sleep(0.05)
+            assert gateway.seen == [] and gateway.store.in_flight == 1
+            writer.write(b"bo")
+            await asyncio.sleep(0.05)
+            assert gateway.seen == []
+            writer.write(b"dy")
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.startswith(b"HTTP/1.1 200 OK")
+            assert await reader.readexactly(4) == b"body"
+            assert gateway.seen == [(True, b"body")] and gateway.store.in_flight == 0
+            writer.write(b"PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\npart")
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            assert gateway.store.in_flight == 1
+            writer.close()
+            for _ in range(200):
+                if gateway.store.in_flight == 0:
+                    break
+                await asyncio.sleep(0.01)
+            assert gateway.store.in_flight == 0
+            assert len(gateway.seen) == 1
+        finally:
+            await runner.cleanup()
+
+    uvloop.run(main())

@@ -115,9 +115,14 @@ class Gateway:
         operation: OperationModel | None = None
         # A WAL sync wanted meanwhile may wait for this request's writes (the
         # store's commit delay), unless its body may take long to arrive.
-        counted = self.store if _short_body(headers) else None
-        if counted is not None:
+        counted = self.store
+        if getattr(request, "counted", False):
+            # The front counted it as its body arrived: the count is ours now.
+            request.counted = False  # type: ignore[attr-defined]
+        elif counted is not None and _short_body(headers):
             counted.request_began()
+        else:
+            counted = None
         try:
             model = self.models.get(spec.name)
             http = HttpRequest(

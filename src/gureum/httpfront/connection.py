@@ -127,6 +127,13 @@ class LeanProtocol(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             self._drain_waiter = None
             waiter.set_exception(lost)
+        in_flight = self.front.in_flight
+        for request in (self._current, *self._queue):
+            if request is not None and request.counted:
+                # Never answered: the count taken while its body arrived ends here.
+                request.counted = False
+                if in_flight is not None:
+                    in_flight.request_ended()
         self._queue.clear()
 
     def data_received(self, data: bytes) -> None:
@@ -307,19 +314,34 @@ class LeanProtocol(asyncio.Protocol):
         self._head_chunks = []
         request = LeanRequest(self, method, target, headers, parser.get_http_version(),
                               parser.should_keep_alive())
+        small = False
         if "Transfer-Encoding" in headers or headers.get("Content-Length", "0") != "0":
             request._body = Body(self, READ_LIMIT, self.loop)
+            length = request.content_length
+            small = (length is not None and length <= EARLY_CONTINUE
+                     and "Transfer-Encoding" not in headers)
             if headers.get("Expect", "").lower() == "100-continue":
-                length = request.content_length
-                if length is not None and length <= EARLY_CONTINUE and self.transport:
+                if small and self.transport:
                     self.transport.write(CONTINUE)
                 else:
+                    small = False
                     request.expect_continue = True
                     request._body.on_wait = lambda: self._continue(request)
         self._parsing = request
         self._queue.append(request)
         if not self._serving:
-            self._start()
+            if small:
+                # A small body is answered once it is all here (on_message_complete):
+                # started now, the answer would wait for it in a task of its own,
+                # one suspension and wake-up more per request. Meanwhile it counts
+                # as in flight, as it would while answered, so a WAL sync may wait
+                # for its writes (the store's commit delay).
+                self._idle_since = 0.0
+                if self.front.in_flight is not None:
+                    self.front.in_flight.request_began()
+                    request.counted = True  # (the gateway takes the count over)
+            else:
+                self._start()
 
     def on_body(self, body: bytes) -> None:
         request = self._parsing
@@ -339,6 +361,8 @@ class LeanProtocol(asyncio.Protocol):
             if request is self._discarding:
                 self._discarding = None
         self._parsing = None
+        if self._queue and not self._serving:
+            self._start()  # a small body's request, held until its body was read
 
     # -- serving --
 
@@ -497,7 +521,7 @@ class LeanProtocol(asyncio.Protocol):
     def close_when_idle(self) -> None:
         """Graceful shutdown: close now if idle, else after the answer in flight."""
         self._closing = True
-        if not self._serving and self.transport is not None:
+        if not self._serving and not self._queue and self.transport is not None:
             self.transport.close()
 
     # -- handing the connection to aiohttp --

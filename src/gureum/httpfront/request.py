@@ -71,6 +71,7 @@ class LeanRequest:
         "_query",
         "_url",
         "complete",
+        "counted",
         "expect_continue",
         "headers",
         "keep_alive",
@@ -89,6 +90,7 @@ class LeanRequest:
         self.keep_alive = keep_alive
         self._body: Body | None = None
         self.complete = False
+        self.counted = False  # counted in flight by the front (``Front.in_flight``)
         self.expect_continue = False
         self._url: URL | None = None
         self._query: MultiDictProxy[str] | None = None

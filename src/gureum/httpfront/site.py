@@ -4,10 +4,19 @@ the lean protocol serves, stopped gracefully by ``runner.cleanup()``."""
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 from aiohttp import web
 
 from .connection import KEEPALIVE, Answer, LeanProtocol
+
+
+class InFlight(Protocol):
+    """What counts the requests being handled (the store's commit delay)."""
+
+    def request_began(self) -> None: ...
+
+    def request_ended(self) -> None: ...
 
 
 class Front:
@@ -21,6 +30,10 @@ class Front:
         self.aiohttp_server = aiohttp_server
         self.loop = loop
         self.connections: set[LeanProtocol] = set()
+        # The gateway's store: a request whose small body is still arriving
+        # counts as in flight (see LeanProtocol.on_headers_complete).
+        store = getattr(getattr(answer, "__self__", None), "store", None)
+        self.in_flight: InFlight | None = store if hasattr(store, "request_began") else None
 
     def protocol(self) -> LeanProtocol:
         return LeanProtocol(self)
