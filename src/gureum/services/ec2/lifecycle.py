@@ -39,6 +39,12 @@ CHECK_RUNNING = 10.0
 # changed (other services' members, asked each time they are read, may change
 # without saying: a running instance's periodic check reads them again).
 INGRESS_FRESH = 1.0
+# ... but a new instance's reading is made again once no membership change came
+# for this long (the burst's calls are over, or between two of them): the
+# instances launched from then on have the burst's whole membership and need
+# no update at its settle (a rules file written, a signal and its launcher's
+# apply of it, each).
+INGRESS_QUIET = 0.05
 # Private DNS names are written in batches: a flush rewrites the host's
 # /etc/hosts (with an fsync) and every instance's hosts file, so launches a few
 # tenths of a second apart, each flushed alone, cost every launch a rewrite of
@@ -142,7 +148,8 @@ class Lifecycle(EC2Core):
         (each launch of a burst changes the membership: each read every member's
         address and rendered rules for all of them again, work that grew with
         the instances there). The rules themselves are current; the members that
-        came meanwhile are applied with the burst's membership settle."""
+        came meanwhile are applied with the burst's membership settle; once
+        none came for INGRESS_QUIET, the reading is made again."""
         if self._members_generation != self.membership_generation:
             self._members.clear()
             self._members_generation = self.membership_generation
@@ -151,9 +158,13 @@ class Lifecycle(EC2Core):
         now = self.env.clock.monotonic()
         found = self._ingress.get(key)
         if (found is not None and found[0][1] == self.rules_generation
-                and (launching or found[0][0] == self.membership_generation)
                 and now - found[1] < INGRESS_FRESH):
-            return found[2]
+            if found[0][0] == self.membership_generation:
+                return found[2]
+            if launching:
+                settling = self.settling.get((key[0], key[1]))
+                if settling is None or now - settling[1] < INGRESS_QUIET:
+                    return found[2]
         # Instances' addresses per group are read again only after a change of them.
         rules = instance_ingress(self.store, doc, self.env.extras.get(MEMBERS_KEY),
                                  self._members, self.group_member_ips)
