@@ -292,6 +292,30 @@ async def test_instances_in_the_same_groups_share_one_ingress_reading(w: World) 
     assert ("tcp", 8080, 8080, "10.1.0.0/16") in w.ec2.ingress(docs[1])  # (at once)
 
 
+
+@scenario
+async def test_a_launch_once_a_burst_is_quiet_reads_its_whole_membership(w: World) -> None:
+    """A new instance of a burst takes the reading of its groups made for an
+    earlier one while launches keep coming (the settle brings it up to date),
+    and reads them again once none came for INGRESS_QUIET: it has every
+    member then, and needs no update at the settle."""
+    from gureum.services.ec2.lifecycle import INGRESS_FRESH, INGRESS_QUIET
+
+    assert INGRESS_QUIET < INGRESS_FRESH
+    first = w.ec2.instances(CALL, w.run())[0]
+    reading = w.ec2.ingress(first, launching=True)
+    second = w.ec2.instances(CALL, w.run())[0]
+    assert w.ec2.ingress(second, launching=True) is reading  # (the burst goes on)
+    assert f"{second['ip']}/32" not in {r[3] for r in reading}
+    await w.clock.advance(INGRESS_QUIET + 0.01)
+    again = w.ec2.ingress(second, launching=True)
+    assert {f"{first['ip']}/32", f"{second['ip']}/32"} <= {r[3] for r in again}
+    assert w.ec2.ingress(second) is again  # (the reading of the whole membership)
+    await w.settle(10)
+    for d in (first, second):
+        allowed = {rule[3] for rule in w.driver.guests_[d["id"]].spec.ingress or ()}
+        assert {f"{first['ip']}/32", f"{second['ip']}/32"} <= allowed
+
 class GatedDriver(FakeComputeDriver):
     """A fake driver whose launches wait for the test to let them finish."""
 
