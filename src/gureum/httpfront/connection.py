@@ -127,14 +127,16 @@ class LeanProtocol(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             self._drain_waiter = None
             waiter.set_exception(lost)
-        in_flight = self.front.in_flight
         for request in (self._current, *self._queue):
             if request is not None and request.counted:
-                # Never answered: the count taken while its body arrived ends here.
-                request.counted = False
-                if in_flight is not None:
-                    in_flight.request_ended()
+                self._end_count(request)  # never answered: its count ends here
         self._queue.clear()
+
+    def _end_count(self, request: LeanRequest) -> None:
+        """End the count of ``request`` in flight that the front took at its head."""
+        request.counted = False
+        if self.front.in_flight is not None:
+            self.front.in_flight.request_ended()
 
     def data_received(self, data: bytes) -> None:
         self._feeding = True
@@ -402,7 +404,13 @@ class LeanProtocol(asyncio.Protocol):
                     return
                 self._current = request
                 try:
-                    response = await self.front.answer(request)
+                    try:
+                        response = await self.front.answer(request)
+                    finally:
+                        if request.counted:
+                            # Answered without the gateway's count (not an API
+                            # call, say): the front's ends with the answer.
+                            self._end_count(request)
                     await self.write_response(request, response)
                 except (ConnectionError, asyncio.CancelledError):
                     self._abort()
