@@ -131,7 +131,8 @@ class Lean:
         from gureum.httpfront.site import Front
 
         loop = asyncio.get_running_loop()
-        self.front = Front(gateway.answer, None, loop)  # type: ignore[arg-type,attr-defined]
+        self.front = Front(gateway.answer, None, loop,  # type: ignore[arg-type,attr-defined]
+                           in_flight=gateway.store)  # type: ignore[attr-defined]
         self.transport = _Transport()
         self.conn = self.front.protocol()
         self.conn.connection_made(self.transport)  # type: ignore[arg-type]

@@ -262,7 +262,7 @@ async def _serve(settings: Settings, on_ready: Callable[[Cloud], None] | None) -
     site: web.BaseSite
     if settings.http == "lean":
         site = LeanSite(runner, settings.host, settings.port, cloud.gateway.answer,
-                        reuse_address=True, backlog=1024)
+                        reuse_address=True, backlog=1024, in_flight=cloud.gateway.store)
     else:
         site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True, backlog=1024)
     try:

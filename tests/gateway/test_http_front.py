@@ -547,7 +547,8 @@ def test_a_small_body_is_answered_once_all_here_and_counted_in_flight_meanwhile(
         app = web.Application()
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
-        site = LeanSite(runner, "127.0.0.1", 0, gateway.answer, shutdown_timeout=5.0)
+        site = LeanSite(runner, "127.0.0.1", 0, gateway.answer, shutdown_timeout=5.0,
+                        in_flight=gateway.store)
         await site.start()
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", site.port)

@@ -24,7 +24,8 @@ class Front:
     answer and the aiohttp server that takes the connections it hands over."""
 
     def __init__(self, answer: Answer, aiohttp_server: web.Server,
-                 loop: asyncio.AbstractEventLoop, keepalive: float = KEEPALIVE) -> None:
+                 loop: asyncio.AbstractEventLoop, keepalive: float = KEEPALIVE,
+                 in_flight: InFlight | None = None) -> None:
         self.answer = answer
         self.keepalive = keepalive  # seconds an idle connection is kept
         self.aiohttp_server = aiohttp_server
@@ -32,8 +33,7 @@ class Front:
         self.connections: set[LeanProtocol] = set()
         # The gateway's store: a request whose small body is still arriving
         # counts as in flight (see LeanProtocol.on_headers_complete).
-        store = getattr(getattr(answer, "__self__", None), "store", None)
-        self.in_flight: InFlight | None = store if hasattr(store, "request_began") else None
+        self.in_flight = in_flight
 
     def protocol(self) -> LeanProtocol:
         return LeanProtocol(self)
@@ -59,13 +59,16 @@ class LeanSite(web.BaseSite):
     calls); ``runner.cleanup()`` stops it gracefully."""
 
     __slots__ = (
-        "_answer", "_front", "_host", "_keepalive", "_port", "_reuse_address", "_timeout"
+        "_answer", "_front", "_host", "_in_flight", "_keepalive", "_port", "_reuse_address",
+        "_timeout",
     )
 
     def __init__(self, runner: web.BaseRunner, host: str, port: int, answer: Answer, *,
                  backlog: int = 128, reuse_address: bool | None = None,
-                 shutdown_timeout: float = 60.0, keepalive: float = KEEPALIVE) -> None:
+                 shutdown_timeout: float = 60.0, keepalive: float = KEEPALIVE,
+                 in_flight: InFlight | None = None) -> None:
         super().__init__(runner, backlog=backlog)
+        self._in_flight = in_flight
         self._keepalive = keepalive
         self._host = host
         self._port = port
@@ -91,7 +94,8 @@ class LeanSite(web.BaseSite):
         loop = asyncio.get_running_loop()
         server = self._runner.server
         assert isinstance(server, web.Server)
-        front = self._front = Front(self._answer, server, loop, self._keepalive)
+        front = self._front = Front(self._answer, server, loop, self._keepalive,
+                                         self._in_flight)
         self._server = await loop.create_server(
             front.protocol, self._host, self._port, backlog=self._backlog,
             reuse_address=self._reuse_address,
