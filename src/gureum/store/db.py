@@ -48,8 +48,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from gureum.store.errors import StoreError
@@ -319,8 +318,7 @@ class Store:
     def in_transaction(self) -> bool:
         return self._depth > 0
 
-    @contextmanager
-    def tx(self, *, group: bool = False) -> Iterator[sqlite3.Connection]:
+    def tx(self, *, group: bool = False) -> _Tx:
         """A write transaction: ``BEGIN IMMEDIATE`` … ``COMMIT``, ``ROLLBACK`` on error.
 
         Nested use joins the outer transaction through a savepoint: an error
@@ -331,70 +329,7 @@ class Store:
         write; it joins the group transaction (see the module docstring) in a
         savepoint of its own, committed with the others before the next sync.
         """
-        task = _current_task()
-        if self._depth and task is not self._owner:
-            raise StoreError("a transaction is open in another task (held across an await?)")
-        joined: _Group | None = None
-        if self._depth:
-            name = f"sp{self._depth}"
-            begin, commit = f"SAVEPOINT {name}", f"RELEASE {name}"
-            rollback = f"ROLLBACK TO {name}; RELEASE {name}"
-        elif group and task is not None and self.path != MEMORY and not self._closed:
-            joined = self._group
-            if joined is None:
-                # The first writer opens the group; a failure of its own then
-                # rolls back the whole transaction (no savepoint needed).
-                joined = self._group = _Group(self._commits + 1)
-                task.get_loop().call_soon(self._group_due, joined)
-                begin, commit, rollback = "BEGIN IMMEDIATE", "", "ROLLBACK"
-            else:
-                begin, commit, rollback = "SAVEPOINT g", "RELEASE g", "ROLLBACK TO g; RELEASE g"
-        else:
-            self._commit_group()
-            begin, commit, rollback = "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"
-        try:
-            self._conn.execute(begin)
-        except BaseException:
-            if joined is not None and begin == "BEGIN IMMEDIATE":
-                self._group = None
-            raise
-        self._depth += 1
-        self._owner = task
-        try:
-            yield self._conn
-        except BaseException as exc:
-            self._depth -= 1
-            if joined is not None and not self._conn.in_transaction:
-                # SQLite rolled back the whole group (a full disk, say).
-                self._fail_group(joined, exc)
-                raise
-            if self._conn.in_transaction:  # SQLite may have rolled back already
-                for statement in rollback.split("; "):
-                    self._conn.execute(statement)
-            if joined is not None and rollback == "ROLLBACK":
-                self._group = None  # it held only this writer's writes
-            self._undone()
-            raise
-        else:
-            self._depth -= 1
-            try:
-                if commit:
-                    self._conn.execute(commit)
-            except sqlite3.Error as exc:
-                if joined is not None:
-                    self._fail_group(joined, exc)
-                    raise
-                if self._depth == 0 and self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                self._undone()
-                raise
-            if joined is not None:
-                _joined.set(joined)
-            elif self._depth == 0:
-                self._commits += 1
-        finally:
-            if self._depth == 0:
-                self._owner = None
+        return _Tx(self, group)
 
     # -- meta -------------------------------------------------------------
 
@@ -431,6 +366,91 @@ class Store:
 
     def delete_access_key(self, access_key_id: str) -> bool:
         return self.access_keys.delete(access_key_id)
+
+
+class _Tx:
+    """``Store.tx``'s context manager (a class, not a generator: every write,
+    each small PUT's among them, enters one)."""
+
+    __slots__ = ("_begin", "_commit", "_grouped", "_joined", "_rollback", "_store")
+
+    def __init__(self, store: Store, group: bool) -> None:
+        self._store = store
+        self._grouped = group
+        self._joined: _Group | None = None
+
+    def __enter__(self) -> sqlite3.Connection:
+        store = self._store
+        task = _current_task()
+        if store._depth and task is not store._owner:
+            raise StoreError("a transaction is open in another task (held across an await?)")
+        joined: _Group | None = None
+        if store._depth:
+            name = f"sp{store._depth}"
+            begin, commit = f"SAVEPOINT {name}", f"RELEASE {name}"
+            rollback = f"ROLLBACK TO {name}; RELEASE {name}"
+        elif (self._grouped and task is not None and store.path != MEMORY
+              and not store._closed):
+            joined = store._group
+            if joined is None:
+                # The first writer opens the group; a failure of its own then
+                # rolls back the whole transaction (no savepoint needed).
+                joined = store._group = _Group(store._commits + 1)
+                task.get_loop().call_soon(store._group_due, joined)
+                begin, commit, rollback = "BEGIN IMMEDIATE", "", "ROLLBACK"
+            else:
+                begin, commit, rollback = "SAVEPOINT g", "RELEASE g", "ROLLBACK TO g; RELEASE g"
+        else:
+            store._commit_group()
+            begin, commit, rollback = "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"
+        try:
+            store._conn.execute(begin)
+        except BaseException:
+            if joined is not None and begin == "BEGIN IMMEDIATE":
+                store._group = None
+            raise
+        store._depth += 1
+        store._owner = task
+        self._joined, self._begin, self._commit, self._rollback = joined, begin, commit, rollback
+        return store._conn
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        store = self._store
+        joined = self._joined
+        try:
+            if exc is not None:
+                store._depth -= 1
+                if joined is not None and not store._conn.in_transaction:
+                    # SQLite rolled back the whole group (a full disk, say).
+                    store._fail_group(joined, exc)
+                    return
+                if store._conn.in_transaction:  # SQLite may have rolled back already
+                    for statement in self._rollback.split("; "):
+                        store._conn.execute(statement)
+                if joined is not None and self._rollback == "ROLLBACK":
+                    store._group = None  # it held only this writer's writes
+                store._undone()
+                return
+            store._depth -= 1
+            try:
+                if self._commit:
+                    store._conn.execute(self._commit)
+            except sqlite3.Error as error:
+                if joined is not None:
+                    store._fail_group(joined, error)
+                    raise
+                if store._depth == 0 and store._conn.in_transaction:
+                    store._conn.execute("ROLLBACK")
+                store._undone()
+                raise
+            if joined is not None:
+                _joined.set(joined)
+            elif store._depth == 0:
+                store._commits += 1
+        finally:
+            if store._depth == 0:
+                store._owner = None
 
 
 def _current_task() -> asyncio.Task[object] | None:
