@@ -145,3 +145,31 @@ def test_objects_of_the_older_layout_are_read_overwritten_and_deleted(h: Harness
 def get_body(h: Harness, key: str) -> bytes:
     body = h.run("get_object", Bucket="bkt", Key=key)["Body"]
     return body if isinstance(body, bytes) else h.read(body)
+
+
+def test_a_get_reads_a_small_object_and_its_bytes_in_one_statement(h: Harness) -> None:
+    """A GET of a small object not read before reads its record and its row's
+    bytes with one SELECT; a HEAD reads no bytes; an object in a file and one
+    of the older layout are read as before."""
+    put(h, "small", b"tiny")
+    put(h, "sibling", b"other")
+    put(h, "big", b"x" * (h.s3.inline_max + 1))
+    statements: list[str] = []
+    h.store.connection.set_trace_callback(statements.append)
+    try:
+        assert h.run("head_object", Bucket="bkt", Key="sibling")["ContentLength"] == 5
+        assert [s for s in statements if "s3_small" in s] == []
+        statements.clear()
+        assert get_body(h, "small") == b"tiny"
+        selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        assert len(selects) == 1 and "s3_small" in selects[0]
+        statements.clear()
+        assert get_body(h, "small") == b"tiny"  # kept: nothing read again
+        assert [s for s in statements if "s3_" in s] == []
+        assert get_body(h, "sibling") == b"other"
+        assert get_body(h, "big") == b"x" * (h.s3.inline_max + 1)
+    finally:
+        h.store.connection.set_trace_callback(None)
+    record = h.s3.records.get("bkt", "small", small=True)
+    assert record is not None and record.blobs[0][1] == 4
+    assert h.s3.records.get("bkt", "missing", small=True) is None

@@ -184,7 +184,8 @@ class ObjectOps(S3Core):
             if inline is not None:
                 self.records.put_inline(record.blobs[0][0], inline)
         self.wrote_objects(before, [(record.bucket, record.key)])
-        self.collect(stale)
+        if stale:
+            self.collect(stale)
 
     def replace(self, record: ObjectRecord, params: dict[str, Any] | None = None) -> list[str]:
         """Inside a transaction: put ``record``; return the blobs it made garbage.
@@ -291,10 +292,13 @@ class ObjectOps(S3Core):
 
     # -- reading --------------------------------------------------------------
 
-    def _readable(self, call: Call, params: dict[str, Any]) -> ObjectRecord:
+    def _readable(self, call: Call, params: dict[str, Any], small: bool = False) -> ObjectRecord:
+        """The object a GET or HEAD reads; ``small``: a small object's bytes
+        are read with its record (a GET's body)."""
         bucket = self.owned(call, params["Bucket"], params["Key"], params)["Name"]
         version = params.get("VersionId")
-        record = self.records.find_version(bucket, params["Key"], version, shared=True)
+        record = self.records.find_version(bucket, params["Key"], version, shared=True,
+                                           small=small)
         if record is None:
             if version is not None:
                 raise no_such_version(params["Key"], version)
@@ -317,24 +321,27 @@ class ObjectOps(S3Core):
         self, record: ObjectRecord, params: dict[str, Any]
     ) -> tuple[dict[str, Any], tuple[int, int] | None]:
         """Output headers of GET/HEAD, and the byte range asked for (None: whole)."""
+        meta = record.meta
         out: dict[str, Any] = {
             "ETag": record.etag,
             "LastModified": record.modified,
             "ContentLength": record.size,
             "AcceptRanges": "bytes",
-            "Metadata": record.meta.get("user") or {},
+            "Metadata": meta.get("user") or {},
             "StorageClass": None,
         }
-        if "version" in record.meta or params.get("VersionId"):
+        if "version" in meta or params.get("VersionId"):
             out["VersionId"] = record.version
-        if record.meta.get("tags"):
-            out["TagCount"] = len(record.meta["tags"])
-        if "replication" in record.meta:
-            out["ReplicationStatus"] = record.meta["replication"]
-        out.update(bucketrules.encryption_out(record.meta))
-        if "lock" in record.meta:
-            out.update(objectlock.describe(record.meta))
-        out.update(record.meta.get("headers") or {})
+        if meta.get("tags"):
+            out["TagCount"] = len(meta["tags"])
+        if "replication" in meta:
+            out["ReplicationStatus"] = meta["replication"]
+        out.update(bucketrules.encryption_out(meta))
+        if "lock" in meta:
+            out.update(objectlock.describe(meta))
+        headers = meta.get("headers")
+        if headers:
+            out.update(headers)
         if not params.keys().isdisjoint(_OVERRIDES):
             for param, header in _OVERRIDES.items():
                 if params.get(param) is not None:
@@ -397,7 +404,7 @@ class ObjectOps(S3Core):
                 yield chunk
 
     def get_object(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        record = self._readable(call, params)
+        record = self._readable(call, params, small=True)
         out, span = self._describe(record, params)
         out["Body"] = self.body(record, span)
         return out

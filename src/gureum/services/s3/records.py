@@ -170,6 +170,16 @@ _OBJECT_COLUMNS = "bucket, key, size, etag, modified, blobs, meta"
 _INSERT_NEW = (f"INSERT INTO s3_objects ({_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
                " ON CONFLICT (bucket, key) DO NOTHING")
 _REPLACE = f"INSERT OR REPLACE INTO s3_objects ({_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_GET = f"SELECT {_OBJECT_COLUMNS} FROM s3_objects WHERE bucket = ? AND key = ?"
+# ``_GET`` and, for an object whose one blob is a small object's row (its
+# blobs text, as ``_blobs_text`` writes it, begins ``[["i.<id>", ``), that
+# row's bytes: a GET's record and body in one statement.
+_GET_SMALL = (
+    f"SELECT {_OBJECT_COLUMNS}, (SELECT data FROM s3_small WHERE id = CASE"
+    f" WHEN substr(blobs, 1, 5) = '[[\"{SMALL_PREFIX}'"
+    " THEN CAST(substr(blobs, 6, instr(blobs, '\", ') - 6) AS INTEGER) END)"
+    " FROM s3_objects WHERE bucket = ? AND key = ?"
+)
 
 
 def _blobs_text(blobs: list[tuple[str, int]]) -> str:
@@ -183,9 +193,38 @@ def _blobs_text(blobs: list[tuple[str, int]]) -> str:
     return json.dumps(blobs)
 
 
+def _blobs_of(text: str) -> list[tuple[str, int]]:
+    """The blobs of ``_blobs_text``: one blob whose key needs no escape (the
+    text ``_blobs_text`` writes without the encoder) read without the decoder."""
+    if text.startswith('[["') and text.count('"') == 2 and "\\" not in text:
+        key, sep, size = text[3:-2].partition('", ')
+        if sep and text.endswith("]]") and size.isdigit() and size.isascii():
+            return [(key, int(size))]
+    return [(str(b), int(s)) for b, s in json.loads(text)]
+
+
+# json's C scanner, called without ``json.loads``'s Python layers around it
+# (its type checks, ``decode``'s two whitespace matches, ``raw_decode``).
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _loads(text: str) -> Any:
+    """``json.loads(text)``, the same value: a text with nothing around its one
+    value (every text ``_compact`` writes) is read by the scanner alone."""
+    if type(text) is str:
+        try:
+            value, end = _scan(text, 0)
+        except StopIteration:
+            pass
+        else:
+            if end == len(text):
+                return value
+    return json.loads(text)
+
+
 def _object(row: tuple[Any, ...]) -> ObjectRecord:
-    blobs = [(str(b), int(s)) for b, s in json.loads(row[5])]
-    return ObjectRecord(row[0], row[1], row[2], row[3], row[4], blobs, json.loads(row[6]))
+    return ObjectRecord(row[0], row[1], row[2], row[3], row[4], _blobs_of(row[5]),
+                        _loads(row[6]))
 
 
 def _upload(row: tuple[Any, ...]) -> Upload:
@@ -212,19 +251,30 @@ class Records:
 
     # -- objects ----------------------------------------------------------
 
-    def get(self, bucket: str, key: str) -> ObjectRecord | None:
-        row = self._conn.execute(
-            f"SELECT {_OBJECT_COLUMNS} FROM s3_objects WHERE bucket = ? AND key = ?",
-            (bucket, key),
-        ).fetchone()
-        return None if row is None else _object(row)
+    def get(self, bucket: str, key: str, *, small: bool = False) -> ObjectRecord | None:
+        """The current object; ``small``: if its one blob is a small object's
+        row, that row's bytes are read with it and kept for ``inline`` (as it
+        keeps what it reads)."""
+        if not small:
+            row = self._conn.execute(_GET, (bucket, key)).fetchone()
+            return None if row is None else _object(row)
+        row = self._conn.execute(_GET_SMALL, (bucket, key)).fetchone()
+        if row is None:
+            return None
+        record = _object(row)
+        data = row[7]
+        if data is not None and not self._in_transaction():
+            blob = record.blobs[0][0]
+            if blob[len(SMALL_PREFIX):].isdigit() and blob not in self._bytes:
+                self._keep(blob, bytes(data))
+        return record
 
-    def shared(self, bucket: str, key: str) -> ObjectRecord | None:
+    def shared(self, bucket: str, key: str, *, small: bool = False) -> ObjectRecord | None:
         """``get``, but outside a transaction it may answer with the record it
         decoded before, while the database has not changed since
         (``total_changes`` moves with every write, rolled back or not): a GET or
         HEAD repeated on a key reads and decodes nothing. The caller must not
-        change what it returns."""
+        change what it returns. ``small``: see ``get``."""
         conn = self._conn
         if self._in_transaction():
             return self.get(bucket, key)
@@ -238,7 +288,7 @@ class Records:
             found = cached.pop(name)
             cached[name] = found
             return found
-        found = self.get(bucket, key)
+        found = self.get(bucket, key, small=small)
         if conn.total_changes == changes:
             if len(cached) >= SHARED_RECORDS:
                 del cached[next(iter(cached))]
@@ -333,10 +383,12 @@ class Records:
         return old
 
     def find_version(self, bucket: str, key: str, version: str | None, *,
-                     shared: bool = False) -> ObjectRecord | None:
+                     shared: bool = False, small: bool = False) -> ObjectRecord | None:
         """The current object (``version`` None), or the version named, current
-        or not; ``shared``: a record the caller only reads (see ``shared``)."""
-        current = self.shared(bucket, key) if shared else self.get(bucket, key)
+        or not; ``shared``: a record the caller only reads (see ``shared``);
+        ``small``: a small object's bytes read with it (see ``get``)."""
+        current = (self.shared(bucket, key, small=small) if shared
+                   else self.get(bucket, key, small=small))
         if version is None or (current is not None and current.version == version):
             return current
         return self.get_version(bucket, key, version)
@@ -516,12 +568,17 @@ class Records:
         if row is None:
             return None
         data = bytes(row[0])
-        if not self._in_transaction() and len(data) <= SHARED_BYTES // 16:
+        if not self._in_transaction():
+            self._keep(blob, data)
+        return data
+
+    def _keep(self, blob: str, data: bytes) -> None:
+        """Keep a blob's bytes read outside a transaction (see ``inline``)."""
+        if len(data) <= SHARED_BYTES // 16:
             self._bytes[blob] = data
             self._bytes_total += len(data)
             while self._bytes_total > SHARED_BYTES:
                 self._bytes_total -= len(self._bytes.pop(next(iter(self._bytes))))
-        return data
 
     def delete_inline(self, blobs: list[str]) -> None:
         for blob in blobs:
