@@ -232,7 +232,9 @@ class S3Core(Service):
                 parts.append(chunk)
         data = parts[0] if len(parts) == 1 and type(parts[0]) is bytes else b"".join(parts)
         info = digest_whole(_inline_key(), data, checksums)  # (one call per hash)
-        return BlobInfo(info.key, size, info.md5, info.checksums), data
+        if size != info.size:  # (what was read past ``limit`` is counted, not kept)
+            info = BlobInfo(info.key, size, info.md5, info.checksums)
+        return info, data
 
     async def read_blob(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
         """The bytes ``[start, end)`` of a blob, wherever it is kept."""

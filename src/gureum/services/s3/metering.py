@@ -19,15 +19,23 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..base import Call, Env
-from ..billing import count, s3_request_usage_type
+from ..billing import meter_for, s3_request_usage_type
+from ..billing.meter import SERVICE_CODES
 
 GB = float(1 << 30)
 TRANSFER_OUT = "DataTransfer-Out-Bytes"
 
-# The bucket an operation resolved: [owner, region, name] (one per request task).
-_payer: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+# The bucket an operation resolved: [owner, region, name, its document] (one
+# per request task).
+_payer: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
     "s3_payer", default=None
 )
+SERVICE = SERVICE_CODES["s3"]
+# Each operation's usage type (None: free), looked up once.
+_usage_types: dict[str, str | None] = {}
+# Operations that never change their bucket's document: the one they resolved
+# tells whether the bucket logs its accesses (no second lookup).
+_DATA_OPERATIONS = frozenset(("GetObject", "HeadObject", "PutObject"))
 
 T = TypeVar("T")
 
@@ -36,26 +44,29 @@ def note_bucket(bucket: dict[str, Any]) -> None:
     """Record the bucket the current operation acts on (its owner pays)."""
     holder = _payer.get()
     if holder is not None and not holder:
-        holder += [bucket["Owner"], bucket.get("Region") or "", bucket["Name"]]
+        holder += (bucket["Owner"], bucket.get("Region") or "", bucket["Name"], bucket)
 
 
-def bill(env: Env, call: Call, operation: str, holder: list[str], out: Any) -> None:
+def bill(env: Env, call: Call, operation: str, holder: list[Any], out: Any) -> None:
     """Count ``operation`` (and the bytes a GET sends) for whoever pays."""
-    usage = s3_request_usage_type(operation)
     if holder:
-        account, region = holder[0], holder[1] or call.region
+        account, region, resource = holder[0], holder[1] or call.region, holder[2]
     elif not call.identity.anonymous:
-        account, region = call.account, call.region
+        account, region, resource = call.account, call.region, ""
     else:
         return
-    resource = holder[2] if holder else ""
+    try:
+        usage = _usage_types[operation]
+    except KeyError:
+        usage = _usage_types[operation] = s3_request_usage_type(operation)
+    meter = meter_for(env)
     if usage is not None:
-        count(env, account, region, "s3", usage, 1, resource=resource, operation=operation)
+        meter.count(account, region, SERVICE, usage, 1, resource=resource, operation=operation)
     if operation == "GetObject" and isinstance(out, dict) and out.get("Body") is not None:
         sent = int(out.get("ContentLength") or 0)
         if sent:
-            count(env, account, region, "s3", TRANSFER_OUT, sent / GB, resource=resource,
-                  operation=operation, unit="GB")
+            meter.count(account, region, SERVICE, TRANSFER_OUT, sent / GB, resource=resource,
+                        operation=operation, unit="GB")
 
 
 def _is_operation(fn: Any) -> bool:
@@ -75,7 +86,7 @@ def _wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         async def run_async(self: Any, call: Call, params: dict[str, Any]) -> Any:
             if _payer.get() is not None:  # called by another operation: billed there
                 return await fn(self, call, params)
-            holder: list[str] = []
+            holder: list[Any] = []
             token = _payer.set(holder)
             out: Any = None
             failed: BaseException | None = None
@@ -89,7 +100,7 @@ def _wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
             finally:
                 _payer.reset(token)
                 bill(self.env, call, call.operation, holder, out)
-                if holder:
+                if holder and (call.operation not in _DATA_OPERATIONS or "Logging" in holder[3]):
                     self.note_access(call, params, holder[2], out, failed, started)
 
         return run_async
@@ -98,7 +109,7 @@ def _wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
     def run(self: Any, call: Call, params: dict[str, Any]) -> Any:
         if _payer.get() is not None:
             return fn(self, call, params)
-        holder: list[str] = []
+        holder: list[Any] = []
         token = _payer.set(holder)
         out: Any = None
         failed: BaseException | None = None
@@ -112,7 +123,7 @@ def _wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         finally:
             _payer.reset(token)
             bill(self.env, call, call.operation, holder, out)
-            if holder:
+            if holder and (call.operation not in _DATA_OPERATIONS or "Logging" in holder[3]):
                 self.note_access(call, params, holder[2], out, failed, started)
 
     return run
