@@ -87,6 +87,7 @@ class Store:
     def __init__(self, conn: sqlite3.Connection, path: Path, now: Callable[[], float]) -> None:
         self._conn = conn
         self.path = path
+        self._memory = path == MEMORY  # (compared once: Path equality is Python code)
         self._now = now
         self._depth = 0
         self._owner: asyncio.Task[object] | None = None
@@ -188,7 +189,7 @@ class Store:
                 target = group.seq
             else:
                 group = None  # committed already
-        if self._synced >= target or self.path == MEMORY:
+        if self._synced >= target or self._memory:
             return
         loop = asyncio.get_running_loop()
         waiter = loop.create_future()
@@ -389,7 +390,7 @@ class _Tx:
             name = f"sp{store._depth}"
             begin, commit = f"SAVEPOINT {name}", f"RELEASE {name}"
             rollback = f"ROLLBACK TO {name}; RELEASE {name}"
-        elif (self._grouped and task is not None and store.path != MEMORY
+        elif (self._grouped and task is not None and not store._memory
               and not store._closed):
             joined = store._group
             if joined is None:

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from gureum.services.s3.records import _blobs_of, _blobs_text, _loads
+from gureum.services.s3.records import _blobs_of, _blobs_text, _compact, _loads
 
 
 @pytest.mark.parametrize("blobs", [
@@ -46,3 +46,24 @@ def test_metadata_that_json_loads_refuses_is_refused(text: str) -> None:
         json.loads(text)
     with pytest.raises(json.JSONDecodeError):
         _loads(text)
+
+
+@pytest.mark.parametrize("meta", [
+    {"headers": {"ContentType": "binary/octet-stream"}, "user": {"é": "ü\n"},
+     "checksums": {"CRC32": "x=="}, "version": "v", "parts": 3, "size": 1.5, "on": True,
+     "none": None, "list": [1, "a", [2.25, {"b": False}]], "nan": float("nan")},
+    {}, {"a": float("inf")}, {1: "int key", 2.5: "float key", None: "none", False: "bool"},
+])
+def test_a_record_s_metadata_is_written_as_json_dumps_writes_it(
+    meta: dict[object, object],
+) -> None:
+    assert _compact(meta) == json.dumps(meta, separators=(",", ":"))
+
+
+def test_metadata_json_cannot_write_is_refused_as_json_refuses_it() -> None:
+    with pytest.raises(TypeError):
+        json.dumps({"a": object()}, separators=(",", ":"))
+    with pytest.raises(TypeError):
+        _compact({"a": object()})
+    with pytest.raises(TypeError):
+        _compact({(1, 2): "tuple key"})

@@ -20,6 +20,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from gureum.store import register_migration
@@ -105,7 +106,29 @@ SMALL_PREFIX = "i."
 
 # ``json.dumps(value, separators=(",", ":"))``, the same text: one encoder made
 # once, not one per call (dumps makes a new one whenever an option is given).
-_compact = json.JSONEncoder(separators=(",", ":")).encode
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _make_compact() -> Callable[[Any], str]:
+    """``_encode`` for a dict (an object's metadata) by json's C encoder made
+    once with its settings (``encode`` makes that C encoder at every call),
+    as ``store.repo`` encodes documents. It keeps no circular-reference marks:
+    a dict that holds itself fails with a RecursionError, not a ValueError."""
+    if c_make_encoder is None:  # pragma: no cover - CPython has it
+        return _encode
+    maker: Any = c_make_encoder
+    encoder = maker(None, json.JSONEncoder().default, encode_basestring_ascii, None, ":", ",",
+                    False, False, True)
+
+    def compact(value: Any) -> str:
+        if type(value) is not dict:
+            return _encode(value)
+        return "".join(encoder(value, 0))
+
+    return compact
+
+
+_compact = _make_compact()
 
 
 def is_inline(blob: str) -> bool:
