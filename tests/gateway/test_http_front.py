@@ -185,6 +185,27 @@ def test_pipelined_requests_are_answered_in_order(tmp_path: Path) -> None:
     run(test, tmp_path)
 
 
+def test_pipelined_answers_that_wait_or_stream_keep_their_order(tmp_path: Path) -> None:
+    # Requests without a body are answered as their chunk is parsed, each
+    # written at once, until one waits (/sleepy) or streams (/stream): the
+    # rest follow in order after it, a body's request among them.
+    async def test(answers: Answers, port: int) -> None:
+        paths = ["/echo?q=1", "/missing", "/sleepy", "/echo?q=2", "/stream", "/missing",
+                 "/echo?q=3"]
+        data = b"".join(f"GET {p} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for p in paths)
+        data += b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody"
+        data += b"HEAD /echo?q=4 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        out = await raw_exchange(port, data)
+        heads = [part.split(b"\r\n", 1)[0] for part in out.split(b"HTTP/1.1 ")[1:]]
+        assert heads == [b"200 OK", b"404 Not Found", b"200 OK", b"200 OK", b"200 OK",
+                         b"404 Not Found", b"200 OK", b"200 OK", b"200 OK"]
+        assert b"\r\n\r\nslept" in out and b"part0;\r\n" in out and b"part4;\r\n0\r\n" in out
+        assert out.endswith(b"Connection: close\r\n\r\n")  # (HEAD: no body)
+        assert answers.finished == [p.partition("?")[0] for p in paths] + ["/echo", "/echo"]
+
+    run(test, tmp_path)
+
+
 def test_expect_100_continue_is_sent_when_the_body_is_read(tmp_path: Path) -> None:
     body = bytes(range(256)) * 400  # (above the size whose 100 Continue is sent at once)
 
