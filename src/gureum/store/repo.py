@@ -34,21 +34,23 @@ def _encode_default(value: object) -> object:
     raise TypeError(f"cannot store a {type(value).__name__} in a resource document")
 
 
-def _make_encoder() -> Callable[[Any, int], Any] | None:
-    """json's C encoder with ``encode``'s settings, made once (``json.dumps``
-    with arguments builds an encoder object and this C encoder at every call:
-    about a quarter of an instance record's 8.7 us), or None where there is
-    none. It keeps no circular-reference marks (shared marks would be state
-    shared by threads): a document that holds itself fails with a
-    RecursionError rather than json's ValueError."""
+def c_encoder(default: Callable[[Any], object], *,
+              sort_keys: bool) -> Callable[[Any, int], Any] | None:
+    """json's C encoder with compact separators (``","`` and ``":"``), made
+    once (``json.dumps`` with arguments builds an encoder object and this C
+    encoder at every call: about a quarter of an instance record's 8.7 us),
+    or None where there is none; ``"".join(encoder(value, 0))`` is the text.
+    It keeps no circular-reference marks (shared marks would be state shared
+    by threads): a value that holds itself fails with a RecursionError rather
+    than json's ValueError."""
     if c_make_encoder is None:
         return None
     maker: Any = c_make_encoder
     return maker(  # type: ignore[no-any-return]
-        None, _encode_default, encode_basestring_ascii, None, ":", ",", True, False, True)
+        None, default, encode_basestring_ascii, None, ":", ",", sort_keys, False, True)
 
 
-_ENCODER = _make_encoder()
+_ENCODER = c_encoder(_encode_default, sort_keys=True)
 
 
 def encode(data: Document) -> str:

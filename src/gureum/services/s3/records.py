@@ -20,10 +20,10 @@ import json
 import sqlite3
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from gureum.store import register_migration
+from gureum.store.repo import c_encoder
 
 register_migration(
     3000,
@@ -109,26 +109,15 @@ SMALL_PREFIX = "i."
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
-def _make_compact() -> Callable[[Any], str]:
-    """``_encode`` for a dict (an object's metadata) by json's C encoder made
-    once with its settings (``encode`` makes that C encoder at every call),
-    as ``store.repo`` encodes documents. It keeps no circular-reference marks:
-    a dict that holds itself fails with a RecursionError, not a ValueError."""
-    if c_make_encoder is None:  # pragma: no cover - CPython has it
-        return _encode
-    maker: Any = c_make_encoder
-    encoder = maker(None, json.JSONEncoder().default, encode_basestring_ascii, None, ":", ",",
-                    False, False, True)
-
-    def compact(value: Any) -> str:
-        if type(value) is not dict:
-            return _encode(value)
-        return "".join(encoder(value, 0))
-
-    return compact
+# The same for a dict (an object's metadata), by json's C encoder made once
+# with ``_encode``'s settings (``encode`` makes that C encoder at every call).
+_ENCODER = c_encoder(json.JSONEncoder().default, sort_keys=False)
 
 
-_compact = _make_compact()
+def _compact(value: Any) -> str:
+    if _ENCODER is None or type(value) is not dict:
+        return _encode(value)
+    return "".join(_ENCODER(value, 0))
 
 
 def is_inline(blob: str) -> bool:
