@@ -27,9 +27,12 @@ def _open(path: Path) -> Store:
     return store
 
 
-async def _put(store: Store, key: str, *, fail: bool = False, poison: bool = False) -> None:
+async def _put(store: Store, key: str, *, fail: bool = False, poison: bool = False,
+               savepoint: bool = True, fail_first: bool = False) -> None:
     """One writer: a grouped write, then awaiting its durability (as the gateway does)."""
-    with store.tx(group=True):
+    with store.tx(group=True, savepoint=savepoint):
+        if fail_first:
+            raise ValueError("this writer fails before writing")
         store.set_meta(key, "v")
         if poison:
             store.connection.execute("INSERT INTO poison (ref) VALUES ('nothing')")
@@ -216,3 +219,81 @@ def test_a_failing_first_writer_does_not_lose_those_after_it(tmp_path: Path) -> 
     finally:
         store.close()
     assert _committed(tmp_path / "g.db") == {"w1": "v", "w2": "v"}
+
+
+def _statements(store: Store) -> list[str]:
+    seen: list[str] = []
+    store.connection.set_trace_callback(seen.append)
+    return seen
+
+
+def test_joiners_without_a_savepoint_share_the_group_with_no_savepoint_statement(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _open(tmp_path / "g.db")
+    syncs = counting_syncs(monkeypatch)
+    commits_before = store._commits
+    seen = _statements(store)
+
+    async def main() -> None:
+        await asyncio.gather(*[_put(store, f"w{i}", savepoint=False) for i in range(6)])
+
+    try:
+        asyncio.run(main())
+        assert len(syncs) == 1
+        assert store._commits == commits_before + 1
+        assert not [s for s in seen if "SAVEPOINT" in s or "RELEASE" in s], seen
+        assert sum(1 for s in seen if s.startswith("BEGIN")) == 1
+    finally:
+        store.close()
+    assert _committed(tmp_path / "g.db") == {f"w{i}": "v" for i in range(6)}
+
+
+def test_a_joiner_without_a_savepoint_failing_before_writing_loses_nothing(
+        tmp_path: Path) -> None:
+    store = _open(tmp_path / "g.db")
+    rollbacks = store.rollbacks
+
+    async def main() -> list[object]:
+        return await asyncio.gather(
+            _put(store, "w0", savepoint=False), _put(store, "w1", savepoint=False, fail_first=True),
+            _put(store, "w2", savepoint=False), return_exceptions=True)
+
+    try:
+        done = asyncio.run(main())
+        assert done[0] is None and done[2] is None
+        assert isinstance(done[1], ValueError)
+        assert store.rollbacks == rollbacks  # nothing was undone
+    finally:
+        store.close()
+    assert _committed(tmp_path / "g.db") == {"w0": "v", "w2": "v"}
+
+
+def test_a_joiner_without_a_savepoint_failing_after_writing_fails_its_whole_group(
+        tmp_path: Path) -> None:
+    store = _open(tmp_path / "g.db")
+    undone: list[int] = []
+    store.on_undo(lambda: undone.append(1))
+
+    async def main() -> tuple[list[object], list[object]]:
+        await _put(store, "w0")  # committed and synced before the group
+        failed = await asyncio.gather(
+            _put(store, "w1", savepoint=False), _put(store, "w2", savepoint=False, fail=True),
+            _put(store, "w3", savepoint=False), return_exceptions=True)
+        after = await asyncio.gather(_put(store, "w4", savepoint=False),
+                                     _put(store, "w5", savepoint=False),
+                                     return_exceptions=True)
+        return failed, after
+
+    try:
+        failed, after = asyncio.run(main())
+        # Its own error for the writer that failed, the store's for the one
+        # that wrote in the group before it; the next writer opens a new group.
+        assert isinstance(failed[1], ValueError)
+        assert isinstance(failed[0], StoreError), failed
+        assert failed[2] is None and after == [None, None]
+        assert undone == [1]
+        assert store.get_meta("w1") is None and store.get_meta("w2") is None
+        assert store.get_meta("w3") == "v" and store.get_meta("w5") == "v"
+    finally:
+        store.close()
+    assert _committed(tmp_path / "g.db") == {"w0": "v", "w3": "v", "w4": "v", "w5": "v"}

@@ -319,7 +319,7 @@ class Store:
     def in_transaction(self) -> bool:
         return self._depth > 0
 
-    def tx(self, *, group: bool = False) -> _Tx:
+    def tx(self, *, group: bool = False, savepoint: bool = True) -> _Tx:
         """A write transaction: ``BEGIN IMMEDIATE`` … ``COMMIT``, ``ROLLBACK`` on error.
 
         Nested use joins the outer transaction through a savepoint: an error
@@ -329,8 +329,16 @@ class Store:
         ``group``: the writer awaits ``durable()`` before anyone learns of the
         write; it joins the group transaction (see the module docstring) in a
         savepoint of its own, committed with the others before the next sync.
+
+        ``savepoint=False`` (grouped only): a writer joining an open group opens
+        no savepoint, two statements fewer (and no copies of the group's pages
+        it changes kept to undo them). If it fails before its first change
+        nothing is undone; if it fails after, its writes cannot be told from
+        the group's: the whole group is undone and every writer in it fails
+        (``durable()`` raises ``StoreError``), as when the group's commit fails.
+        For blocks that fail after writing only when SQLite does.
         """
-        return _Tx(self, group)
+        return _Tx(self, group, savepoint)
 
     # -- meta -------------------------------------------------------------
 
@@ -373,12 +381,15 @@ class _Tx:
     """``Store.tx``'s context manager (a class, not a generator: every write,
     each small PUT's among them, enters one)."""
 
-    __slots__ = ("_begin", "_commit", "_grouped", "_joined", "_rollback", "_store")
+    __slots__ = ("_begin", "_changes", "_commit", "_grouped", "_joined", "_rollback",
+                 "_savepoint", "_store")
 
-    def __init__(self, store: Store, group: bool) -> None:
+    def __init__(self, store: Store, group: bool, savepoint: bool = True) -> None:
         self._store = store
         self._grouped = group
+        self._savepoint = savepoint
         self._joined: _Group | None = None
+        self._changes = -1  # total changes at entry of a joiner without a savepoint
 
     def __enter__(self) -> sqlite3.Connection:
         store = self._store
@@ -399,13 +410,17 @@ class _Tx:
                 joined = store._group = _Group(store._commits + 1)
                 task.get_loop().call_soon(store._group_due, joined)
                 begin, commit, rollback = "BEGIN IMMEDIATE", "", "ROLLBACK"
-            else:
+            elif self._savepoint:
                 begin, commit, rollback = "SAVEPOINT g", "RELEASE g", "ROLLBACK TO g; RELEASE g"
+            else:
+                begin = commit = rollback = ""
+                self._changes = store._conn.total_changes
         else:
             store._commit_group()
             begin, commit, rollback = "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"
         try:
-            store._conn.execute(begin)
+            if begin:
+                store._conn.execute(begin)
         except BaseException:
             if joined is not None and begin == "BEGIN IMMEDIATE":
                 store._group = None
@@ -425,6 +440,11 @@ class _Tx:
                 if joined is not None and not store._conn.in_transaction:
                     # SQLite rolled back the whole group (a full disk, say).
                     store._fail_group(joined, exc)
+                    return
+                if self._changes >= 0 and joined is not None:
+                    # A joiner without a savepoint: undone only with its group.
+                    if store._conn.total_changes != self._changes:
+                        store._fail_group(joined, exc)
                     return
                 if store._conn.in_transaction:  # SQLite may have rolled back already
                     for statement in self._rollback.split("; "):
