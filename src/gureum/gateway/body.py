@@ -7,7 +7,9 @@ whose ``trailers`` (lowercase header name -> value) holds, once the payload
 has been read to its end, the trailing headers of an aws-chunked body — its
 ``x-amz-checksum-*`` values already verified against the bytes where gureum
 can compute them. Operations read it by duck typing (``getattr(body,
-"trailers", {})``), so services need not import the gateway.
+"trailers", {})``), so services need not import the gateway. A raw body
+(``PlainBody``) that has all arrived by the time it is read may also be taken
+whole, as bytes, in one step (``whole()``), its declared SHA-256 checked then.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import hashlib
 import os
 from collections.abc import AsyncIterator
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from gureum.drivers.blobs.pipeline import BatchWorker
 from gureum.errors import AWSError
@@ -44,6 +46,70 @@ class RequestBody:
 
     async def __anext__(self) -> bytes:
         return await self._chunks.__anext__()
+
+
+class PlainBody(RequestBody):
+    """A raw body, its declared SHA-256 (if any) checked: iterated as it
+    arrives, or, when it has all arrived and nothing of it was read yet, taken
+    whole (``whole()``) with no stream between the front and the reader."""
+
+    def __init__(self, request: GatewayRequest, declared: str | None) -> None:
+        self._request = request
+        self._declared = declared
+        self._decoder = None
+        self._started = False  # read (iterated or taken whole): ``_chunks`` is set
+
+    async def __anext__(self) -> bytes:
+        if not self._started:
+            self._started = True
+            declared = self._declared
+            self._chunks = _checked(self._request, declared) if declared \
+                else _raw(self._request)
+        return await self._chunks.__anext__()
+
+    def whole(self) -> bytes | None:
+        """All the body's bytes, if they are all here and none was read yet
+        (then the body is read: iterating it gives nothing more), else
+        ``None``: iterate it. A declared SHA-256 that does not match raises
+        ``XAmzContentSHA256Mismatch``, as iterating it to its end would."""
+        if self._started:
+            return None
+        data = whole_body(self._request)
+        if data is None:
+            return None
+        self._started = True
+        self._chunks = _ENDED
+        declared = self._declared
+        if declared:
+            _check_sha256(hashlib.sha256(data), declared)
+        return data
+
+
+class _Ended:
+    """An async iterator with nothing (more) in it."""
+
+    def __aiter__(self) -> _Ended:
+        return self
+
+    async def __anext__(self) -> bytes:
+        raise StopAsyncIteration
+
+
+_ENDED = _Ended()
+
+
+def whole_body(request: GatewayRequest) -> bytes | None:
+    """``request``'s body as bytes when it has all arrived and none of it was
+    read, else ``None``. The lean front says so itself (``whole_body()``); any
+    other request's reader is at its end only once all has arrived (and it is
+    read only by the body's one reader, which has not started)."""
+    whole = getattr(request, "whole_body", None)
+    if whole is not None:
+        return cast(bytes | None, whole())
+    content = request.content
+    if not content.is_eof() or content.exception() is not None:
+        return None
+    return content.read_nowait(-1)
 
 
 DIRECT_MIN = 1024 * 1024  # a body this large may be received by the blob store's thread
@@ -128,9 +194,7 @@ def request_body_stream(request: GatewayRequest, signed: Any, secret: str | None
     if length.isdigit() and int(length) >= DIRECT_MIN \
             and "Transfer-Encoding" not in request.headers:
         return ReceivableBody(request, declared if checked else None)
-    if checked:
-        return RequestBody(_checked(request, declared))
-    return RequestBody(_raw(request))
+    return PlainBody(request, declared if checked else None)
 
 
 def open_chunked(request: GatewayRequest, signed: Any, secret: str | None) -> RequestBody:

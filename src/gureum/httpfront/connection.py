@@ -23,14 +23,13 @@ from gureum.gateway.sendfile import SEND_BUFFER, FileSender, local_peer, send
 from gureum.services.base import FileBody
 
 from .direct import DirectBody
-from .request import Body, LeanRequest, http_date
+from .request import READ_LIMIT, Body, LeanRequest, http_date
 
 if TYPE_CHECKING:
     from .site import Front
 
 log = logging.getLogger("gureum.http")
 
-READ_LIMIT = 2**16  # a body's reader pauses the socket above twice this
 MAX_HEAD = 256 * 1024  # bytes of a request line and headers
 KEEPALIVE = 75.0  # seconds an idle keep-alive connection is kept (as aiohttp)
 SMALL_FILE = 256 * 1024  # file bodies up to this size leave with their headers
@@ -121,8 +120,8 @@ class LeanProtocol(asyncio.Protocol):
             self._idle_timer = None
         lost = ConnectionResetError("the client closed the connection")
         for request in (self._parsing, self._current):
-            if request is not None and request._body is not None and not request.complete:
-                request._body.set_exception(lost)
+            if request is not None and request.body_exists and not request.complete:
+                request.fail(lost)
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             self._drain_waiter = None
@@ -178,9 +177,9 @@ class LeanProtocol(asyncio.Protocol):
         if self._lingering:
             return None  # the client has read the answer and closed: close too
         request = self._parsing
-        if request is not None and request._body is not None and not request.complete:
+        if request is not None and request.body_exists and not request.complete:
             # The body can never be complete: nothing more is answered.
-            request._body.set_exception(ConnectionResetError("the body ended early"))
+            request.fail(ConnectionResetError("the body ended early"))
             return None
         if self._serving or self._queue:
             self._peer_done = True  # the client has sent all: answer, then close
@@ -318,17 +317,22 @@ class LeanProtocol(asyncio.Protocol):
                               parser.should_keep_alive())
         small = False
         if "Transfer-Encoding" in headers or headers.get("Content-Length", "0") != "0":
-            request._body = Body(self, READ_LIMIT, self.loop)
             length = request.content_length
             small = (length is not None and length <= EARLY_CONTINUE
                      and "Transfer-Encoding" not in headers)
-            if headers.get("Expect", "").lower() == "100-continue":
-                if small and self.transport:
+            expect = headers.get("Expect", "").lower() == "100-continue"
+            if small and (self.transport or not expect):
+                # Kept as received, handed over whole (``LeanRequest.whole_body``)
+                # or, if read as a stream, fed to a reader built then.
+                request._parts = []
+                if expect and self.transport:
                     self.transport.write(CONTINUE)
-                else:
-                    small = False
+            else:
+                small = False
+                body = request._body = Body(self, READ_LIMIT, self.loop)
+                if expect:
                     request.expect_continue = True
-                    request._body.on_wait = lambda: self._continue(request)
+                    body.on_wait = lambda: self._continue(request)
         self._parsing = request
         self._queue.append(request)
         if not self._serving:
@@ -347,19 +351,15 @@ class LeanProtocol(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         request = self._parsing
-        if request is None or request._body is None:
+        if request is None or request is self._discarding:
             return
-        if request is self._discarding:
-            return
-        request._body.feed_data(body)
+        request.receive(body)
 
     def on_message_complete(self) -> None:
         self._completed_in_chunk += 1
         request = self._parsing
         if request is not None:
-            request.complete = True
-            if request._body is not None:
-                request._body.feed_eof()
+            request.received_all()
             if request is self._discarding:
                 self._discarding = None
         self._parsing = None
@@ -384,7 +384,7 @@ class LeanProtocol(asyncio.Protocol):
         One with a body starts as a task (its writes join the store's group
         commit, which a task's identity marks)."""
         first = self._queue[0] if self._queue else None
-        if first is not None and first._body is not None:
+        if first is not None and first.body_exists:
             self._task = self.loop.create_task(self._serve())
             return
         context = contextvars.copy_context()
@@ -466,9 +466,9 @@ class LeanProtocol(asyncio.Protocol):
     def _bad_request(self) -> None:
         self._broken = True
         self._pause()
-        if self._parsing is not None and self._parsing._body is not None \
+        if self._parsing is not None and self._parsing.body_exists \
                 and not self._parsing.complete:
-            self._parsing._body.set_exception(ConnectionResetError("malformed request"))
+            self._parsing.fail(ConnectionResetError("malformed request"))
         self._queue.append(None)
         if not self._serving:
             self._start()

@@ -1,6 +1,7 @@
 """One request as the lean front parsed it: what the gateway reads of it
 (``gureum.gateway.request.GatewayRequest``), its body as an aiohttp
-``StreamReader``, and the way back to its connection."""
+``StreamReader`` (or, for a small body, as the bytes received, handed over
+whole once all here: ``whole_body``), and the way back to its connection."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ def http_date() -> str:
         _date_value = formatdate(now, usegmt=True)
     return _date_value
 
+
+READ_LIMIT = 2**16  # a body's reader pauses the socket above twice this
 
 _fqdn: str | None = None
 
@@ -68,6 +71,8 @@ class LeanRequest:
     __slots__ = (
         "_body",
         "_conn",
+        "_error",
+        "_parts",
         "_query",
         "_url",
         "complete",
@@ -88,7 +93,11 @@ class LeanRequest:
         self.headers = headers
         self.version = version
         self.keep_alive = keep_alive
-        self._body: Body | None = None
+        self._body: Body | None = None  # the body's reader, once built
+        # A small body's bytes as received, while no reader is built for it: most
+        # are taken whole (``whole_body``) and never need one.
+        self._parts: list[bytes] | None = None
+        self._error: BaseException | None = None  # how receiving the body failed
         self.complete = False
         self.counted = False  # counted in flight by the front (``Front.in_flight``)
         self.expect_continue = False
@@ -148,15 +157,71 @@ class LeanRequest:
 
     @property
     def content(self) -> StreamReader:
-        return self._body if self._body is not None else EMPTY_PAYLOAD
+        body = self._body
+        if body is None:
+            if self._parts is None:
+                return EMPTY_PAYLOAD
+            body = self._reader()
+        return body
+
+    def _reader(self) -> Body:
+        """The reader of a small body, built when it is first read as a stream:
+        what has arrived is in it, the rest goes to it (``receive``)."""
+        parts = self._parts
+        assert parts is not None
+        self._parts = None
+        body = self._body = Body(self._conn, READ_LIMIT, self._conn.loop)
+        for part in parts:
+            body.feed_data(part)
+        if self._error is not None:
+            body.set_exception(self._error)
+        elif self.complete:
+            body.feed_eof()
+        return body
+
+    def whole_body(self) -> bytes | None:
+        """A small plain body (``Content-Length``, no ``Transfer-Encoding``)
+        received to its end and not read yet, as its bytes, handed over in one
+        step (no reader built); ``None`` when it is not that: read ``content``.
+        What is taken is gone: the body is then empty."""
+        parts = self._parts
+        if parts is None or not self.complete or self._error is not None:
+            return None
+        self._parts = []
+        if len(parts) == 1:
+            return parts[0]
+        return b"".join(parts)
+
+    def receive(self, data: bytes) -> None:
+        """Bytes of the body, as they arrive (the connection's parser)."""
+        body = self._body
+        if body is not None:
+            body.feed_data(data)
+        elif self._parts is not None:
+            self._parts.append(data)
+
+    def received_all(self) -> None:
+        """The body has arrived to its end (the connection's parser)."""
+        self.complete = True
+        if self._body is not None:
+            self._body.feed_eof()
+
+    def fail(self, exc: BaseException) -> None:
+        """The body can never arrive whole: its reader (if any) raises ``exc``."""
+        if self._body is not None:
+            self._body.set_exception(exc)
+        elif self._parts is not None:
+            self._error = exc
 
     @property
     def can_read_body(self) -> bool:
+        if self._parts is not None:
+            return not self.complete or self._error is not None or any(self._parts)
         return self._body is not None and not self._body.at_eof()
 
     @property
     def body_exists(self) -> bool:
-        return self._body is not None
+        return self._body is not None or self._parts is not None
 
     @property
     def content_length(self) -> int | None:
@@ -181,9 +246,9 @@ class LeanRequest:
         return self._conn.take_body(self)
 
     async def read(self) -> bytes:
-        if self._body is None:
+        if not self.body_exists:
             return b""
-        return await self._body.read()
+        return await self.content.read()
 
     # -- the answer --
 

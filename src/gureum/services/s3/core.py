@@ -231,8 +231,17 @@ class S3Core(Service):
             if size <= limit:
                 parts.append(chunk)
         data = parts[0] if len(parts) == 1 and type(parts[0]) is bytes else b"".join(parts)
+        return self.take_small(data, checksums, size)
+
+    def take_small(
+        self, data: bytes, checksums: Collection[str], size: int | None = None
+    ) -> tuple[BlobInfo, bytes]:
+        """Digest ``data``, a small body read whole (``read_small``, or handed
+        over as bytes by the gateway), for an object kept in the database;
+        ``size``: the body's length when more was read than kept."""
         info = digest_whole(_inline_key(), data, checksums)  # (one call per hash)
-        if size != info.size:  # (what was read past ``limit`` is counted, not kept)
+        if size is not None and size != info.size:
+            # (what was read past the limit is counted, not kept)
             info = BlobInfo(info.key, size, info.md5, info.checksums)
         return info, data
 

@@ -132,9 +132,20 @@ class ObjectOps(S3Core):
         wanted = checksums.requested(params, body)
         data: bytes | None = None
         if expected_length is not None and expected_length <= self.inline_max:
-            info, data = await self.read_small(
-                chunks, checksums.to_compute(wanted), expected_length
-            )
+            # A body already all here comes as bytes in one step (the gateway's
+            # ``whole()``: its declared SHA-256 checked then), else it is read.
+            whole = getattr(body, "whole", None)
+            taken = whole() if whole is not None else None
+            if taken is not None:
+                size = len(taken)
+                info, data = self.take_small(
+                    taken if size <= expected_length else b"", checksums.to_compute(wanted),
+                    size,
+                )
+            else:
+                info, data = await self.read_small(
+                    chunks, checksums.to_compute(wanted), expected_length
+                )
         else:
             info = await self.write_blob(chunks, checksums.to_compute(wanted))
         try:
