@@ -190,7 +190,9 @@ class ObjectOps(S3Core):
         """Make ``record`` the object, atomically; its predecessor's blobs are
         collected. ``inline``: the bytes of its one blob, kept with the record."""
         before = self._conn.total_changes
-        with self.env.store.tx(group=True):
+        # (No savepoint of its own in the group: ``replace`` raises its errors,
+        # a condition or the bucket gone, before its first write.)
+        with self.env.store.tx(group=True, savepoint=False):
             stale = self.replace(record, params)
             if inline is not None:
                 self.records.put_inline(record.blobs[0][0], inline)
