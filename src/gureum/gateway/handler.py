@@ -139,7 +139,64 @@ class Gateway:
             if spec.name == "s3" and _is_form_upload(request):
                 response = await self._form_upload(request, request_id)
             else:
-                response = await self._dispatch(request, http, spec, protocol, model, request_id)
+                # The operation's call, inline: one coroutine and frame fewer a request.
+                streamed_payload = False
+                op_name: str | None = None
+                info: tuple[OperationModel, bool] | None = None
+                if protocol.name == "rest-xml":
+                    op_name = protocol.operation_name(http, model)
+                    if op_name is not None:
+                        info = self._op_info(spec, model, op_name)
+                        streamed_payload = info is not None and info[1]
+                if not streamed_payload and request.can_read_body:  # (most requests have none)
+                    http.body = await _read_body(request)
+                identity, signed, secret = self.auth.authenticate(http, spec)
+                if not streamed_payload and spec.name != "s3":
+                    http.body = _decoded(http.body, request.headers.get("Content-Encoding", ""))
+                if op_name is None:
+                    op_name = protocol.operation_name(http, model)
+                if op_name is not None and info is None:
+                    info = self._op_info(spec, model, op_name)
+                if op_name is None or info is None:
+                    raise _unknown_operation(spec, protocol, op_name, http)
+                op_model = info[0]
+                if streamed_payload:
+                    http.stream = request_body_stream(request, signed, secret)
+                params = protocol.parse(http, op_model)
+                if not http.input_checked:
+                    validate(
+                        params,
+                        op_model.input_shape,
+                        spec.missing_code,
+                        spec.invalid_code,
+                        json_style=protocol.name in ("json", "smithy-rpc-v2-cbor"),
+                        xml_body=protocol.name == "rest-xml",
+                    )
+                service = self.services.get(spec.name)
+                found = self._operation(service, op_name) if service is not None else None
+                if found is None:
+                    raise NotImplementedOperation(message=(
+                        f"The operation {op_name} of {spec.name} is not implemented in gureum."
+                    ))
+                method, is_async = found
+                region = signed.credential.region if signed is not None else self.default_region
+                if spec.global_service:
+                    region = "us-east-1"
+                call = Call(
+                    service=spec.name,
+                    operation=op_name,
+                    account=identity.account_id,
+                    region=region,
+                    identity=identity,
+                    request_id=request_id,
+                    source_ip=request.remote or "",
+                    secure=request.secure,
+                    headers=request.headers,
+                )
+                output = await method(call, params) if is_async else method(call, params)
+                response = protocol.serialize(op_model, output or {}, request_id)
+                if http.method == "HEAD" and isinstance(response.body, bytes):
+                    response.body = b""
         except AWSError as error:
             if isinstance(error, ValidationError) and error.code == "ValidationError":
                 # Values that do not parse as their shape's type: the service's own code.
@@ -230,74 +287,6 @@ class Gateway:
         if model is None:
             model = self.models.get(spec.name)
         return protocol.serialize_error(model, error, request_id, operation)
-
-    async def _dispatch(
-        self,
-        request: GatewayRequest,
-        http: HttpRequest,
-        spec: ServiceSpec,
-        protocol: WireProtocol,
-        model: ServiceModel,
-        request_id: str,
-    ) -> HttpResponse:
-        streamed_payload = False
-        op_name: str | None = None
-        info: tuple[OperationModel, bool] | None = None
-        if protocol.name == "rest-xml":
-            op_name = protocol.operation_name(http, model)
-            if op_name is not None:
-                info = self._op_info(spec, model, op_name)
-                streamed_payload = info is not None and info[1]
-        if not streamed_payload and request.can_read_body:  # (most requests have none)
-            http.body = await _read_body(request)
-        identity, signed, secret = self.auth.authenticate(http, spec)
-        if not streamed_payload and spec.name != "s3":
-            http.body = _decoded(http.body, request.headers.get("Content-Encoding", ""))
-        if op_name is None:
-            op_name = protocol.operation_name(http, model)
-        if op_name is not None and info is None:
-            info = self._op_info(spec, model, op_name)
-        if op_name is None or info is None:
-            raise _unknown_operation(spec, protocol, op_name, http)
-        op_model = info[0]
-        if streamed_payload:
-            http.stream = request_body_stream(request, signed, secret)
-        params = protocol.parse(http, op_model)
-        if not http.input_checked:
-            validate(
-                params,
-                op_model.input_shape,
-                spec.missing_code,
-                spec.invalid_code,
-                json_style=protocol.name in ("json", "smithy-rpc-v2-cbor"),
-                xml_body=protocol.name == "rest-xml",
-            )
-        service = self.services.get(spec.name)
-        found = self._operation(service, op_name) if service is not None else None
-        if found is None:
-            raise NotImplementedOperation(
-                message=f"The operation {op_name} of {spec.name} is not implemented in gureum."
-            )
-        method, is_async = found
-        region = signed.credential.region if signed is not None else self.default_region
-        if spec.global_service:
-            region = "us-east-1"
-        call = Call(
-            service=spec.name,
-            operation=op_name,
-            account=identity.account_id,
-            region=region,
-            identity=identity,
-            request_id=request_id,
-            source_ip=request.remote or "",
-            secure=request.secure,
-            headers=request.headers,
-        )
-        output = await method(call, params) if is_async else method(call, params)
-        response = protocol.serialize(op_model, output or {}, request_id)
-        if http.method == "HEAD" and isinstance(response.body, bytes):
-            response.body = b""
-        return response
 
 
 # A request whose body is larger than this (or of unknown length) is not
