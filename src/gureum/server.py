@@ -27,7 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gureum import __version__, console
+from gureum import __version__, console, hugepages
 from gureum.config import Settings
 from gureum.control.clock import SystemClock
 from gureum.control.loop import LoopRunner
@@ -280,6 +280,8 @@ async def _serve(settings: Settings, on_ready: Callable[[Cloud], None] | None) -
     # scans only what requests made since (it cost ~5 ms per large response).
     gc.collect()
     gc.freeze()
+    # That memory, read by every request, backed by huge pages (see gureum.hugepages).
+    hugepages.collapse_in_background()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
