@@ -299,3 +299,18 @@ def test_a_plain_body_is_whole_once_or_iterated() -> None:
     # Unsigned: no hash checked.
     body = request_body_stream(_Request(BODY, True, wrong), None, None)  # type: ignore[arg-type]
     assert body.whole() == BODY  # type: ignore[attr-defined]
+
+
+def test_an_api_calls_small_body_is_read_whole_too(lean: tuple[str, Seen]) -> None:
+    """Not S3's only: a query-protocol call's form body (CloudWatch's
+    PutMetricData) is taken whole from the front, no reader built."""
+    endpoint, seen = lean
+    cw = boto3.client(
+        "cloudwatch", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
+        aws_secret_access_key="test", config=Config(retries={"max_attempts": 0}),
+    )
+    cw.put_metric_data(Namespace="Whole/Body", MetricData=[
+        {"MetricName": "m", "Value": 1.5, "Unit": "Count"}])
+    names = [m["MetricName"] for m in cw.list_metrics(Namespace="Whole/Body")["Metrics"]]
+    assert names == ["m"]
+    assert seen.readers == 0

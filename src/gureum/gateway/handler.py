@@ -388,6 +388,11 @@ async def _read_body(request: GatewayRequest) -> bytes:
         return b""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise AWSError("RequestEntityTooLarge", "Request body is too large", 413)
+    # A small body the lean front has whole (as most API calls' are): no reader.
+    whole = getattr(request, "whole_body", None)
+    data = whole() if whole is not None else None
+    if isinstance(data, bytes):
+        return data
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_any():
