@@ -9,12 +9,14 @@ machine a round's CPU moves 10-20% with the load, so a change worth less than
 ~10% does not show there. Here both servers run through the same seconds: each
 of 16 boto3 threads sends a request to one server, then the same request to
 the other (which goes first alternates), so whatever the machine does
-meanwhile falls on both. Each round is ``--count`` requests of one kind to
-each server, and each server's CPU is counted in nanoseconds by a cpuacct
-cgroup of its own (as bench/s3.py does; needs root). Printed per kind: each
+meanwhile falls on both. Each round starts two fresh servers (a process's
+memory layout alone moves its CPU a few percent for its lifetime: one pair
+of servers gave ratios a few percent off the next pair's, every round alike)
+and sends ``--count`` requests of each kind to each; each server's CPU is
+counted in nanoseconds by a cpuacct cgroup of its own (as bench/s3.py does;
+needs root). Printed per kind: each
 server's median ms of CPU per request, and the median and every round's
-old/new ratio (above 1: the new tree is cheaper). Rounds of one run agree to
-within a few percent.
+old/new ratio (above 1: the new tree is cheaper).
 
 The figures are higher than bench/s3.py's (each server's caches are colder
 with another server's requests between its own); read the ratios.
@@ -79,28 +81,29 @@ def main() -> None:
           + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     data = os.urandom(4096)
     per: dict[str, dict[str, list[float]]] = {op: {"old": [], "new": []} for op in ops}
-    with ExitStack() as stack:
-        sides: list[Side] = []
-        for name, src in (("old", args.old), ("new", args.new)):
-            server = stack.enter_context(
-                running_gureum(env={"PYTHONPATH": str(Path(src).resolve())}))
-            cpu = stack.enter_context(cpu_of(server.pid, f"pair-{name}"))
-            sides.append(Side(name, cpu, server.endpoint))
+    def both(sides: list[Side], op: str, prefix: str, turn: int, i: int) -> None:
+        for side in sides if (i + turn) % 2 == 0 else sides[::-1]:
+            side.request(op, i, data, prefix)
 
-        def both(op: str, prefix: str, turn: int, i: int) -> None:
-            for side in sides if (i + turn) % 2 == 0 else sides[::-1]:
-                side.request(op, i, data, prefix)
-
-        with ThreadPoolExecutor(THREADS) as pool:
-            list(pool.map(partial(both, "put", "warm-", 0), range(THREADS * 10)))
-            for turn in range(args.rounds):
-                for op in run_ops:
-                    before = [side.cpu() for side in sides]
-                    list(pool.map(partial(both, op, f"r{turn}-", turn), range(args.count)))
-                    if op in per:
-                        for side, start in zip(sides, before, strict=True):
-                            per[op][side.name].append(
-                                (side.cpu() - start) * 1000 / args.count)
+    trees = [("old", args.old), ("new", args.new)]
+    for turn in range(args.rounds):
+        # Fresh servers each round (started in turn first and second): a
+        # process's memory layout alone moves its CPU a few percent for as
+        # long as it lives.
+        with ExitStack() as stack, ThreadPoolExecutor(THREADS) as pool:
+            sides: list[Side] = []
+            for name, src in trees if turn % 2 == 0 else trees[::-1]:
+                server = stack.enter_context(
+                    running_gureum(env={"PYTHONPATH": str(Path(src).resolve())}))
+                cpu = stack.enter_context(cpu_of(server.pid, f"pair-{name}"))
+                sides.append(Side(name, cpu, server.endpoint))
+            list(pool.map(partial(both, sides, "put", "warm-", 0), range(THREADS * 10)))
+            for op in run_ops:
+                before = [side.cpu() for side in sides]
+                list(pool.map(partial(both, sides, op, f"r{turn}-", turn), range(args.count)))
+                if op in per:
+                    for side, start in zip(sides, before, strict=True):
+                        per[op][side.name].append((side.cpu() - start) * 1000 / args.count)
     for op in ops:
         old, new = per[op]["old"], per[op]["new"]
         ratios = [o / n for o, n in zip(old, new, strict=True)]
