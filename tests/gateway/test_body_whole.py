@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import http.client
 import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,18 +17,16 @@ from typing import Any
 
 import boto3
 import pytest
-from aiohttp import web
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from gureum.config import Settings
 from gureum.errors import AWSError
 from gureum.gateway import body as body_module
 from gureum.gateway.body import PlainBody, request_body_stream
-from gureum.httpfront import LeanRequest, LeanSite
-from gureum.server import Cloud, build_app
+from gureum.httpfront import LeanRequest
+from gureum.testing.signed import signed_put
 
-from .test_handler import free_port
+from .test_handler import cloud_in_thread
 
 BODY = bytes(range(256)) * 16  # 4 KiB
 
@@ -70,35 +67,8 @@ def lean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str,
     monkeypatch.setattr(PlainBody, "whole", spy_whole)
     monkeypatch.setattr(LeanRequest, "_reader", spy_reader)
     monkeypatch.setattr(body_module, "_received", spy_received)
-    port = free_port()
-    settings = Settings.load({}, port=port, data_dir=tmp_path)
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
-
-    async def main() -> None:
-        cloud = Cloud(settings)
-        runner = web.AppRunner(build_app(cloud), access_log=None, handle_signals=False,
-                               auto_decompress=False)
-        await runner.setup()
-        site = LeanSite(runner, "127.0.0.1", port, cloud.gateway.answer,
-                        in_flight=cloud.gateway.store)
-        await site.start()
-        holder["stop"] = asyncio.Event()
-        ready.set()
-        await holder["stop"].wait()
-        await runner.cleanup()
-        await cloud.stop()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    try:
-        yield f"http://127.0.0.1:{port}", seen
-    finally:
-        loop.call_soon_threadsafe(holder["stop"].set)
-        thread.join(10)
-        loop.close()
+    with cloud_in_thread(tmp_path, lean=True) as (_, endpoint):
+        yield endpoint, seen
 
 
 def _s3(endpoint: str) -> Any:
@@ -108,32 +78,16 @@ def _s3(endpoint: str) -> Any:
     )
 
 
-class _Captured(Exception):
-    pass
-
-
 def _put(endpoint: str, bucket: str, key: str, signed: bytes, sent: bytes,
          continue_: bool = True) -> tuple[int, bytes]:
     """A PUT signed by boto3 for ``signed`` (its SHA-256 in the signed
     headers) with ``sent`` sent instead; with ``Expect: 100-continue`` as
     boto3 sends it, or without."""
-    s3 = _s3(endpoint)
-    captured: dict[str, Any] = {}
-
-    def capture(request: Any, **_: Any) -> None:
-        captured.update(url=request.url, headers={
-            k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()})
-        raise _Captured
-
-    s3.meta.events.register("before-send.s3.PutObject", capture)
-    with pytest.raises(_Captured):
-        s3.put_object(Bucket=bucket, Key=key, Body=signed)
-    headers = captured["headers"]
+    path, headers = signed_put(_s3(endpoint), bucket, key, signed)
     assert headers["x-amz-content-sha256"] == hashlib.sha256(signed).hexdigest()
     port = int(endpoint.rsplit(":", 1)[1])
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        path = captured["url"].split(str(port), 1)[1]
         if not continue_:
             headers = {k: v for k, v in headers.items() if k.lower() != "expect"}
         conn.request("PUT", path, body=sent, headers=headers)
@@ -191,21 +145,10 @@ def test_errors_found_before_the_body_is_read_still_win(lean: tuple[str, Seen]) 
 
 def _signed(endpoint: str, bucket: str, key: str, data: bytes) -> bytes:
     """The head of a PUT of ``data`` as boto3 signs it (no ``Expect``)."""
-    s3 = _s3(endpoint)
-    captured: dict[str, Any] = {}
-
-    def capture(request: Any, **_: Any) -> None:
-        captured.update(url=request.url, headers=dict(request.headers.items()))
-        raise _Captured
-
-    s3.meta.events.register("before-send.s3.PutObject", capture)
-    with pytest.raises(_Captured):
-        s3.put_object(Bucket=bucket, Key=key, Body=data)
+    path, headers = signed_put(_s3(endpoint), bucket, key, data)
     port = endpoint.rsplit(":", 1)[1]
-    path = captured["url"].split(port, 1)[1]
     lines = [f"PUT {path} HTTP/1.1", f"Host: 127.0.0.1:{port}"] + [
-        f"{k}: {v.decode() if isinstance(v, bytes) else v}"
-        for k, v in captured["headers"].items() if k.lower() not in ("expect", "host")]
+        f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("expect", "host")]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 

@@ -4,6 +4,7 @@ InternalError with no traceback in the body, and is logged."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Iterator
@@ -17,12 +18,16 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from gureum.config import Settings
+from gureum.httpfront import LeanSite
 from gureum.server import Cloud, build_app
 from gureum.testing.server import free_port
 
 
-@pytest.fixture
-def in_process(tmp_path: Path) -> Iterator[tuple[Cloud, str]]:
+@contextlib.contextmanager
+def cloud_in_thread(tmp_path: Path, lean: bool = False) -> Iterator[tuple[Cloud, str]]:
+    """gureum's cloud served in a thread of its own, by aiohttp's site or
+    (``lean``) by the lean HTTP front as ``gureum up`` serves it: the cloud
+    and its endpoint."""
     port = free_port()
     settings = Settings.load({}, port=port, data_dir=tmp_path)
     loop = asyncio.new_event_loop()
@@ -32,9 +37,14 @@ def in_process(tmp_path: Path) -> Iterator[tuple[Cloud, str]]:
     async def main() -> None:
         cloud = Cloud(settings)
         holder["cloud"] = cloud
-        runner = web.AppRunner(build_app(cloud), auto_decompress=False)
+        quiet: dict[str, Any] = {"access_log": None} if lean else {}
+        runner = web.AppRunner(build_app(cloud), auto_decompress=False, **quiet)
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        if lean:
+            await LeanSite(runner, "127.0.0.1", port, cloud.gateway.answer,
+                           in_flight=cloud.gateway.store).start()
+        else:
+            await web.TCPSite(runner, "127.0.0.1", port).start()
         holder["stop"] = asyncio.Event()
         ready.set()
         await holder["stop"].wait()
@@ -50,6 +60,12 @@ def in_process(tmp_path: Path) -> Iterator[tuple[Cloud, str]]:
         loop.call_soon_threadsafe(holder["stop"].set)
         thread.join(10)
         loop.close()
+
+
+@pytest.fixture
+def in_process(tmp_path: Path) -> Iterator[tuple[Cloud, str]]:
+    with cloud_in_thread(tmp_path) as served:
+        yield served
 
 
 def test_crash_is_internal_error_without_traceback(

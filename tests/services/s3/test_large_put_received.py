@@ -17,12 +17,12 @@ import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from gureum.testing.server import RunningGureum, running_gureum
+from gureum.testing.signed import signed_put
 
 MiB = 1024 * 1024
 BUCKET = "received-bodies"
@@ -91,26 +91,13 @@ def _send_signed_put(server: RunningGureum, key: str, signed: bytes,
                      sent: bytes) -> tuple[int, bytes, http.client.HTTPConnection]:
     """A PUT signed by boto3 for the body ``signed`` (its SHA-256 in the
     signed headers), ``sent`` sent instead (as a body damaged on the way)."""
-    s3 = server.client("s3")
-    captured: dict[str, Any] = {}
-
-    def capture(request: Any, **_: Any) -> None:
-        captured.update(url=request.url, headers=dict(request.headers.items()))
-        raise _Captured
-
-    s3.meta.events.register("before-send.s3.PutObject", capture)
-    with pytest.raises(_Captured):
-        s3.put_object(Bucket=BUCKET, Key=key, Body=signed)
+    path, headers = signed_put(server.client("s3"), BUCKET, key, signed)
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    path = captured["url"].split(str(server.port), 1)[1]
     conn.request("PUT", path, body=sent, headers={
-        k: v for k, v in captured["headers"].items() if k.lower() != "expect"})
+        k: v for k, v in headers.items() if k.lower() != "expect"})
     answer = conn.getresponse()
     return answer.status, answer.read(), conn
 
-
-class _Captured(Exception):
-    pass
 
 
 def test_a_wrong_payload_hash_is_refused_and_stores_nothing(server: RunningGureum) -> None:
