@@ -24,7 +24,7 @@ from gureum.store import Store, StoreError
 
 from . import routing
 from .auth import Authenticator
-from .body import request_body_stream, send_file
+from .body import request_body_stream, send_file, whole_body
 from .catalog import Models, ServiceSpec
 from .protocols.base import HttpRequest, HttpResponse, WireProtocol
 from .protocols.jsonrpc import CBORProtocol, JSONProtocol
@@ -388,10 +388,11 @@ async def _read_body(request: GatewayRequest) -> bytes:
         return b""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise AWSError("RequestEntityTooLarge", "Request body is too large", 413)
-    # A small body the lean front has whole (as most API calls' are): no reader.
-    whole = getattr(request, "whole_body", None)
-    data = whole() if whole is not None else None
-    if isinstance(data, bytes):
+    # A body all here (as most API calls' are) is taken in one step.
+    data = whole_body(request)
+    if data is not None:
+        if len(data) > MAX_BODY:
+            raise AWSError("RequestEntityTooLarge", "Request body is too large", 413)
         return data
     chunks: list[bytes] = []
     size = 0
