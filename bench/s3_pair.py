@@ -3,6 +3,7 @@ interleaved between them: the old/new server CPU ratio of a change, per round.
 
     .venv/bin/python bench/s3_pair.py OLD/src NEW/src [--rounds 8] [--count 600]
                                       [--ops put,get,head]
+    .venv/bin/python bench/s3_pair.py moto src   # moto_server against gureum
 
 bench/s3.py's ``--against`` takes the servers in alternating rounds; on this
 machine a round's CPU moves 10-20% with the load, so a change worth less than
@@ -20,6 +21,11 @@ old/new ratio (above 1: the new tree is cheaper).
 
 The figures are higher than bench/s3.py's (each server's caches are colder
 with another server's requests between its own); read the ratios.
+
+``moto`` in place of a tree serves that side by ``moto_server`` (fresh each
+round too): old/new is then moto's CPU a request over gureum's, measured
+through the same seconds, where bench/s3.py's alternating rounds see each
+server under a different load.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from s3 import Cpu, client, cpu_of
+from s3 import Cpu, client, cpu_of, moto_server
 
 from gureum.testing.server import running_gureum
 
@@ -68,7 +74,7 @@ class Side:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("old", help="the old tree's src directory")
+    parser.add_argument("old", help="the old tree's src directory, or moto")
     parser.add_argument("new", help="the new tree's src directory")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--count", type=int, default=600, help="requests of a kind a round")
@@ -93,10 +99,14 @@ def main() -> None:
         with ExitStack() as stack, ThreadPoolExecutor(THREADS) as pool:
             sides: list[Side] = []
             for name, src in trees if turn % 2 == 0 else trees[::-1]:
-                server = stack.enter_context(
-                    running_gureum(env={"PYTHONPATH": str(Path(src).resolve())}))
-                cpu = stack.enter_context(cpu_of(server.pid, f"pair-{name}"))
-                sides.append(Side(name, cpu, server.endpoint))
+                if src == "moto":
+                    endpoint, pid = stack.enter_context(moto_server())
+                else:
+                    server = stack.enter_context(
+                        running_gureum(env={"PYTHONPATH": str(Path(src).resolve())}))
+                    endpoint, pid = server.endpoint, server.pid
+                cpu = stack.enter_context(cpu_of(pid, f"pair-{name}"))
+                sides.append(Side(name, cpu, endpoint))
             list(pool.map(partial(both, sides, "put", "warm-", 0), range(THREADS * 10)))
             for op in run_ops:
                 before = [side.cpu() for side in sides]
