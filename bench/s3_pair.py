@@ -24,8 +24,9 @@ with another server's requests between its own); read the ratios.
 
 ``moto`` in place of a tree serves that side by ``moto_server`` (fresh each
 round too): old/new is then moto's CPU a request over gureum's, measured
-through the same seconds, where bench/s3.py's alternating rounds see each
-server under a different load.
+through the same seconds. Steadier than bench/s3.py's alternating rounds,
+but not fairer: with moto's long requests between its own, gureum's caches
+are colder than when it serves alone (bench/README.md).
 """
 
 from __future__ import annotations
