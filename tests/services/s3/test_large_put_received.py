@@ -99,7 +99,6 @@ def _send_signed_put(server: RunningGureum, key: str, signed: bytes,
     return answer.status, answer.read(), conn
 
 
-
 def test_a_wrong_payload_hash_is_refused_and_stores_nothing(server: RunningGureum) -> None:
     data = os.urandom(3 * MiB)
     before = settled_files(server, blob_files(server))
