@@ -166,8 +166,11 @@ def test_requests_read_as_the_member_walk_reads_them(op: str, data: st.DataObjec
     request = wire_request(params, operation, "rest-xml")
     request = with_extras(request, data.draw(EXTRA_HEADERS, label="headers"),
                           data.draw(EXTRA_QUERY, label="query"))
-    # The remembered route is the one every route scored afresh would choose.
-    assert SHARED.operation_name(request, S3) == RestXMLProtocol().operation_name(request, S3)
+    # The remembered route is the one every route scored afresh would choose...
+    chosen = RestXMLProtocol().operation_name(request, S3)
+    assert SHARED.operation_name(request, S3) == chosen
+    # ... and the one S3's object shortcut names, where it names one.
+    assert SHARED.s3_object_operation(request, S3) in (None, chosen)
     if operation.input_shape is None:
         return
     try:
@@ -257,3 +260,42 @@ def test_header_formatters_agree(shape: Shape, data: st.DataObject) -> None:
         # Stored epoch seconds (what S3 keeps for Last-Modified) as well.
         seconds = data.draw(st.floats(0, 4e9) | st.integers(0, 4 * 10**9), label="epoch")
         assert header_formatter(shape)(seconds) == _to_header(seconds, shape)
+
+
+def _plain(method: str, raw_path: str, query: str = "", host: str = "127.0.0.1:4566",
+           **headers: str) -> HttpRequest:
+    q: MultiDict[str] = MultiDict(
+        [tuple(p.split("=", 1)) if "=" in p else (p, "") for p in query.split("&") if p])
+    return HttpRequest(
+        method=method, path=raw_path, raw_path=raw_path, raw_query=query,
+        query=MultiDictProxy(q),
+        headers=CIMultiDictProxy(CIMultiDict({k.replace("_", "-"): v for k, v in headers.items()})),
+        host=host)
+
+
+@pytest.mark.parametrize(("request_", "expected"), [
+    (_plain("GET", "/b/k"), "GetObject"),
+    (_plain("HEAD", "/bucket/a/b%20c.txt", Range="bytes=0-1"), "HeadObject"),
+    (_plain("PUT", "/bucket/dir/key", Content_Length="5", x_amz_meta_a="1"), "PutObject"),
+    (_plain("PUT", "/bucket/key", x_amz_copy_source="/other/key"), None),  # CopyObject
+    (_plain("GET", "/bucket/key", "versionId=3"), None),
+    (_plain("GET", "/bucket/key", "acl"), None),
+    (_plain("GET", "/bucket/"), None),  # ListObjects
+    (_plain("GET", "/bucket"), None),
+    (_plain("PUT", "/bucket/dir/"), None),
+    (_plain("GET", "/bucket//key"), None),
+    (_plain("DELETE", "/bucket/key"), None),
+    (_plain("POST", "/bucket/key"), None),
+])
+def test_the_s3_object_shortcut_names_only_the_plain_object_requests(
+        request_: HttpRequest, expected: str | None) -> None:
+    protocol = RestXMLProtocol()
+    assert protocol.s3_object_operation(request_, S3) == expected
+    if expected is not None:
+        assert protocol.operation_name(request_, S3) == expected
+
+
+def test_the_s3_object_shortcut_leaves_virtual_hosted_requests_to_the_routes() -> None:
+    request = _plain("GET", "/key/more", host="bucket.s3.localhost:4566")
+    request.virtual_bucket = "bucket"
+    assert RestXMLProtocol().s3_object_operation(request, S3) is None

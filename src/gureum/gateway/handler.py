@@ -38,12 +38,13 @@ log = logging.getLogger("gureum.gateway")
 MAX_BODY = 64 * 1024 * 1024  # non-streamed request bodies (S3 objects are streamed)
 SMALL_FILE = 256 * 1024  # file bodies up to this size are sent with their headers at once
 
+S3_PROTOCOL = RestXMLProtocol()  # S3's (and other REST-XML services')
 PROTOCOLS: dict[str, WireProtocol] = {
     "query": QueryProtocol(),
     "ec2": EC2Protocol(),
     "json": JSONProtocol(),
     "smithy-rpc-v2-cbor": CBORProtocol(),
-    "rest-xml": RestXMLProtocol(),
+    "rest-xml": S3_PROTOCOL,
 }
 
 
@@ -144,7 +145,10 @@ class Gateway:
                 op_name: str | None = None
                 info: tuple[OperationModel, bool] | None = None
                 if protocol.name == "rest-xml":
-                    op_name = protocol.operation_name(http, model)
+                    if spec.name == "s3" and protocol is S3_PROTOCOL:
+                        op_name = S3_PROTOCOL.s3_object_operation(http, model)
+                    if op_name is None:
+                        op_name = protocol.operation_name(http, model)
                     if op_name is not None:
                         info = self._op_info(spec, model, op_name)
                         streamed_payload = info is not None and info[1]

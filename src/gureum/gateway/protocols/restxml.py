@@ -175,6 +175,8 @@ class _Inputs:
 
 
 _NO_KEYS: frozenset[str] = frozenset()
+# S3's object reads and writes, as most clients send them.
+_S3_OBJECT_OPERATIONS = {"GET": "GetObject", "HEAD": "HeadObject", "PUT": "PutObject"}
 
 
 class RestXMLProtocol:
@@ -250,6 +252,24 @@ class RestXMLProtocol:
         if len(self._chosen) > 4096:
             self._chosen.clear()
         self._chosen[key] = name = self._best_route(service, method, segments, query, headers)
+        return name
+
+    def s3_object_operation(self, request: HttpRequest, service: ServiceModel) -> str | None:
+        """S3's GetObject, HeadObject or PutObject for a path-style request of
+        ``/bucket/key`` with no query and none of the headers a route requires
+        (``x-amz-copy-source``): what ``operation_name`` chooses for it, without
+        matching the routes; ``None`` for any other request."""
+        if request.raw_query or request.query or request.virtual_bucket:
+            return None
+        name = _S3_OBJECT_OPERATIONS.get(request.method)
+        path = request.raw_path
+        slash = path.find("/", 1)
+        if name is None or slash < 2 or slash == len(path) - 1 or path[-1] == "/" or "//" in path:
+            return None
+        headers = request.headers
+        for header in self._service_traits(service)[2]:
+            if header in headers:
+                return None
         return name
 
     def _service_traits(
