@@ -104,26 +104,3 @@ def test_after_two_slow_syncs_the_next_ones_leave_the_loop_until_the_disk_is_qui
     finally:
         store.close()
 
-
-def test_a_failed_sync_in_the_loops_thread_fails_its_writers_and_the_next_one_reopens(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = Store.open(tmp_path / "g.db")
-    real = os.fdatasync
-    failures = [OSError(5, "Input/output error")]
-
-    def fdatasync(fd: int) -> None:
-        if failures:
-            raise failures.pop()
-        real(fd)
-
-    monkeypatch.setattr(store_db.os, "fdatasync", fdatasync)
-    try:
-        async def writes() -> None:
-            with pytest.raises(OSError):
-                await _write(store, 0)
-            await _write(store, 1)  # a new descriptor, a good sync
-
-        asyncio.run(writes())
-        assert store.get_meta("n") == "1"
-    finally:
-        store.close()
