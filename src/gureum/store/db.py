@@ -10,14 +10,15 @@ received, so whoever acknowledges a write to a client first awaits
 made so far is on disk; concurrent waiters share one sync. The database is
 never corrupted either way.
 
-Where the sync runs (as Redis's ``appendfsync always`` and SQLite's own
-commits do, adaptively): in the event loop's own thread while the disk
-answers quickly (syncs under ``INLINE_SYNC_MAX``), which saves the hand-off
-to a thread and back (bench/README.md: 4 KiB PUTs ~5% cheaper in CPU); once
-two syncs in a row take longer (a large upload's data ahead of them in the
-disk's queue), the next ones run in the store's sync thread, never blocking
-the loop, until none has been slow for ``SLOW_SYNC_BACKOFF`` seconds. So the
-loop is held up at most by the two slow syncs that showed the disk slow.
+Where the sync runs: in the event loop's own thread while the disk answers
+quickly (syncs under ``INLINE_SYNC_MAX``), as Redis's ``appendfsync always``
+and SQLite's own commits sync in the thread that wrote, which saves the
+hand-off to a thread and back (bench/README.md: 4 KiB PUTs ~4% cheaper in
+CPU); once two syncs in a row take longer (a large upload's data ahead of
+them in the disk's queue), the next ones run in the store's sync thread,
+never blocking the loop, until none has been slow for ``SLOW_SYNC_BACKOFF``
+seconds. So the loop is held up at most by the two slow syncs that showed
+the disk slow.
 
 One process: the database is opened in exclusive locking mode (another
 process opening it while gureum runs waits ``BUSY_TIMEOUT_MS``, then fails).
