@@ -145,7 +145,7 @@ class Gateway:
                 op_name: str | None = None
                 info: tuple[OperationModel, bool] | None = None
                 if protocol.name == "rest-xml":
-                    if spec.name == "s3" and protocol is S3_PROTOCOL:
+                    if spec.name == "s3":
                         op_name = S3_PROTOCOL.s3_object_operation(http, model)
                     if op_name is None:
                         op_name = protocol.operation_name(http, model)
