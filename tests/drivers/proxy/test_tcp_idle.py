@@ -55,12 +55,12 @@ def test_tcp_idle_timeout(tmp_path: Path, echo: str, make_driver: type) -> None:
         wait_for(lambda: runner.run(states()) == {"healthy"})
         with socket.create_connection((f"{HOST}.100", port), timeout=10) as s:
             for _ in range(3):  # talking every second: kept open past the timeout
+                time.sleep(1.0)
                 s.sendall(b"ping")
                 assert s.recv(100) == b"ping"
-                time.sleep(1.0)
-            start = time.monotonic()
+            last_talk = time.monotonic()  # the timeout counts from here
             assert s.recv(100) == b""  # idle: closed by the proxy
-            assert 1.0 < time.monotonic() - start < 6
+            assert 1.5 < time.monotonic() - last_talk < 6
     finally:
         runner.run(driver.remove("nlb"))
         runner.close()
