@@ -144,9 +144,11 @@ class Gateway:
                 streamed_payload = False
                 op_name: str | None = None
                 info: tuple[OperationModel, bool] | None = None
+                s3_object = False  # a plain GET, HEAD or PUT of an object, by its path
                 if protocol.name == "rest-xml":
                     if spec.name == "s3":
                         op_name = S3_PROTOCOL.s3_object_operation(http, model)
+                        s3_object = op_name is not None
                     if op_name is None:
                         op_name = protocol.operation_name(http, model)
                     if op_name is not None:
@@ -166,16 +168,20 @@ class Gateway:
                 op_model = info[0]
                 if streamed_payload:
                     http.stream = request_body_stream(request, signed, secret)
-                params = protocol.parse(http, op_model)
-                if not http.input_checked:
-                    validate(
-                        params,
-                        op_model.input_shape,
-                        spec.missing_code,
-                        spec.invalid_code,
-                        json_style=protocol.name in ("json", "smithy-rpc-v2-cbor"),
-                        xml_body=protocol.name == "rest-xml",
-                    )
+                # (A plain object request's parameters need no validation:
+                # see ``s3_object_params``.)
+                params = S3_PROTOCOL.s3_object_params(http, op_model) if s3_object else None
+                if params is None:
+                    params = protocol.parse(http, op_model)
+                    if not http.input_checked:
+                        validate(
+                            params,
+                            op_model.input_shape,
+                            spec.missing_code,
+                            spec.invalid_code,
+                            json_style=protocol.name in ("json", "smithy-rpc-v2-cbor"),
+                            xml_body=protocol.name == "rest-xml",
+                        )
                 service = self.services.get(spec.name)
                 found = self._operation(service, op_name) if service is not None else None
                 if found is None:

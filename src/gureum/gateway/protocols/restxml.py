@@ -174,7 +174,22 @@ class _Inputs:
                 self.body_members = True
 
 
+def _plain_headers(plan: _Inputs, names: tuple[str, ...]) -> bool:
+    """True when headers of these names carry none of the plan's members but
+    Content-Length, and it reads nothing from a query map or a host."""
+    if plan.query_maps or plan.route.host_prefix is not None:
+        return False
+    for name in names:
+        lower = name.lower()
+        if lower in plan.headers and lower != "content-length":
+            return False
+        if any(lower.startswith(prefix) for _, prefix in plan.prefixed):
+            return False
+    return True
+
+
 _NO_KEYS: frozenset[str] = frozenset()
+_UNSEEN: Any = object()
 # S3's object reads and writes, as most clients send them.
 _S3_OBJECT_OPERATIONS = {"GET": "GetObject", "HEAD": "HeadObject", "PUT": "PutObject"}
 
@@ -193,6 +208,10 @@ class RestXMLProtocol:
         self._outputs: dict[tuple[str, str], dict[str, tuple[str | None, str, _Formatter]]] = {}
         self._input_plans: dict[tuple[str, str], _Inputs] = {}
         self._by_model: dict[OperationModel, _Inputs] = {}
+        # (operation, a request's header names) -> the operation's plan when
+        # they carry none of its members but Content-Length, else None: see
+        # ``s3_object_params``.
+        self._plain: dict[tuple[str, tuple[str, ...]], _Inputs | None] = {}
         self._outputs_by_model: dict[
             OperationModel, dict[str, tuple[str | None, str, _Formatter]]
         ] = {}
@@ -271,6 +290,42 @@ class RestXMLProtocol:
             if header in headers:
                 return None
         return name
+
+    def s3_object_params(
+        self, request: HttpRequest, operation: OperationModel
+    ) -> dict[str, Any] | None:
+        """``parse``'s parameters for a request ``s3_object_operation`` named,
+        when its headers carry none of the operation's members but
+        Content-Length (a plain read or write, as SDKs send most): the bucket
+        and key of the path, the length and the body, without the plan's walk
+        over each header; ``None`` for any other request, which ``parse``
+        reads. ``validate`` always passes them (a bucket, a key never empty, a
+        length), so it need not run. Whether a request's header names carry
+        members is kept per operation and names: a client sends the same ones
+        each time."""
+        headers = request.headers
+        key = (operation.name, tuple(headers.keys()))
+        plan = self._plain.get(key, _UNSEEN)
+        if plan is _UNSEEN:
+            plan = self._by_model.get(operation) or self._inputs(operation, operation.input_shape)
+            if not _plain_headers(plan, key[1]):
+                plan = None
+            if len(self._plain) > 4096:
+                self._plain.clear()
+            self._plain[key] = plan
+        if plan is None:
+            return None
+        bucket, _, name = request.raw_path[1:].partition("/")
+        params: dict[str, Any] = {
+            "Bucket": unquote(bucket) if "%" in bucket else bucket,
+            "Key": unquote(name) if "%" in name else name,
+        }
+        length = plan.headers.get("content-length")
+        if length is not None and "Content-Length" in headers:
+            params[length[0]] = length[1](headers["Content-Length"])
+        if plan.payload is not None:  # (PutObject's streamed body)
+            params[plan.payload] = request.stream if request.stream is not None else request.body
+        return params
 
     def _service_traits(
         self, service: ServiceModel
