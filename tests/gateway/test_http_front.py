@@ -527,13 +527,18 @@ class _Counter:
     def __init__(self) -> None:
         self.in_flight = 0
         self.most = 0
+        self.began = 0
+        self.ended: list[int] = []
 
-    def request_began(self) -> None:
+    def request_began(self) -> int:
         self.in_flight += 1
         self.most = max(self.most, self.in_flight)
+        self.began += 1
+        return self.began
 
-    def request_ended(self) -> None:
+    def request_ended(self, number: int = 0) -> None:
         self.in_flight -= 1
+        self.ended.append(number)
 
 
 class _CountingGateway:
@@ -548,11 +553,11 @@ class _CountingGateway:
         if request.path == "/other":  # not an API call: the count is not taken over
             return HttpResponse(200, {}, await request.content.read())
         counted = request.counted
-        request.counted = False
+        request.counted = 0
         body = await request.content.read()
-        self.seen.append((counted, body))
+        self.seen.append((bool(counted), body))
         if counted:
-            self.store.request_ended()
+            self.store.request_ended(counted)
         return HttpResponse(200, {}, body)
 
 
@@ -603,6 +608,8 @@ def test_a_small_body_is_answered_once_all_here_and_counted_in_flight_meanwhile(
                 await asyncio.sleep(0.01)
             assert gateway.store.in_flight == 0
             assert len(gateway.seen) == 1
+            # Each count ended with the number it began with, whoever ended it.
+            assert gateway.store.ended == [1, 2, 3]
         finally:
             await runner.cleanup()
 

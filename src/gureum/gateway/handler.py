@@ -117,11 +117,12 @@ class Gateway:
         # A WAL sync wanted meanwhile may wait for this request's writes (the
         # store's commit delay), unless its body may take long to arrive.
         counted = self.store
-        if getattr(request, "counted", False):
+        number: int = getattr(request, "counted", 0)  # (the count's number)
+        if number:
             # The front counted it as its body arrived: the count is ours now.
-            request.counted = False  # type: ignore[attr-defined]
+            request.counted = 0  # type: ignore[attr-defined]
         elif counted is not None and _short_body(headers):
-            counted.request_began()
+            number = counted.request_began()
         else:
             counted = None
         try:
@@ -217,18 +218,18 @@ class Gateway:
         except Exception as exc:
             if isinstance(exc, ConnectionError) and _client_gone(request):
                 if counted is not None:
-                    counted.request_ended()
+                    counted.request_ended(number)
                 raise  # the client left mid-request: there is no one to answer
             log.exception("internal error in %s (request %s)", spec.name, request_id)
             crash = InternalError(message="We encountered an internal error. Please try again.")
             response = self._error(protocol, model, spec, crash, request_id, operation)
         except BaseException:  # cancelled
             if counted is not None:
-                counted.request_ended()
+                counted.request_ended(number)
             raise
         if self.store is not None:
             if counted is not None:
-                counted.request_ended()
+                counted.request_ended(number)
             try:
                 await self.store.durable()
             except (OSError, StoreError):

@@ -133,9 +133,9 @@ class LeanProtocol(asyncio.Protocol):
 
     def _end_count(self, request: LeanRequest) -> None:
         """End the count of ``request`` in flight that the front took at its head."""
-        request.counted = False
+        number, request.counted = request.counted, 0
         if self.front.in_flight is not None:
-            self.front.in_flight.request_ended()
+            self.front.in_flight.request_ended(number)
 
     def data_received(self, data: bytes) -> None:
         self._feeding = True
@@ -344,8 +344,8 @@ class LeanProtocol(asyncio.Protocol):
                 # for its writes (the store's commit delay).
                 self._idle_since = 0.0
                 if self.front.in_flight is not None:
-                    self.front.in_flight.request_began()
-                    request.counted = True  # (the gateway takes the count over)
+                    # (The gateway takes the count over.)
+                    request.counted = self.front.in_flight.request_began()
             else:
                 self._start()
 

@@ -99,7 +99,9 @@ class LeanRequest:
         self._parts: list[bytes] | None = None
         self._error: BaseException | None = None  # how receiving the body failed
         self.complete = False
-        self.counted = False  # counted in flight by the front (``Front.in_flight``)
+        # Counted in flight by the front (``Front.in_flight``): the number its
+        # ``request_began`` gave (0: not counted).
+        self.counted = 0
         self.expect_continue = False
         self._url: URL | None = None
         self._query: MultiDictProxy[str] | None = None

@@ -41,12 +41,15 @@ registered with ``on_undo`` drops what it kept from reads made meanwhile
 commit not yet synced).
 
 Commit delay (PostgreSQL's ``commit_delay`` idea): the front tells the store
-of every request it starts handling (``request_began``) and of every one that
-is done writing (``request_ended``, right before it awaits ``durable()``). A
-sync wanted while other requests are still being handled waits for them to
-join it, ``SYNC_HOLD`` seconds at most: their writes then share its group
-commit and its one fdatasync instead of needing the next. A lone client's
-write is never held (no other request is in flight).
+of every request it starts handling (``request_began``, which numbers it) and
+of every one that is done writing (``request_ended``, right before it awaits
+``durable()``). A sync wanted while other requests are still being handled
+waits for those to join it, ``SYNC_HOLD`` seconds at most: their writes then
+share its group commit and its one fdatasync instead of needing the next.
+Requests that begin while it waits join it too if they write in time, but it
+does not wait for them: under a steady stream of requests the hold ends once
+the ones it found have ended, not at ``SYNC_HOLD``. A lone client's write is
+never held (no other request is in flight).
 """
 
 from __future__ import annotations
@@ -68,10 +71,14 @@ from gureum.store.repo import Resources
 
 BUSY_TIMEOUT_MS = 5000
 # Seconds a wanted WAL sync waits at most for the requests in flight to join it.
-# 16 boto3 threads putting 4 KiB objects (bench/README.md, s3_handle.py):
-# ~2.6 -> ~4.9 PUTs a sync; 2 ms caught too few (a PUT's body follows its
-# headers only once the client has read the 100 Continue).
-SYNC_HOLD = 0.005
+# 16 boto3 threads putting 4 KiB objects (bench/README.md, s3_pair.py): most
+# of them are always between their headers and their body (the client's
+# threads share one GIL), so a sync's hold mostly runs to its end: 5 ms
+# gathered ~3.6 PUTs a sync, 20 ms ~8% less CPU a PUT (fewer syncs and
+# commits, each costing the same). A fast client's requests end sooner and
+# end the hold with them (see ``request_ended``); S3's own small PUTs take
+# tens of milliseconds.
+SYNC_HOLD = 0.020
 # Two syncs in a row slower than this send the next ones to the sync thread,
 # until none has been for SLOW_SYNC_BACKOFF seconds. (The syncs of 4 KiB PUTs
 # under load here: p50 ~0.5 ms, p99 ~3.5-4.6, one in several hundred over
@@ -117,6 +124,9 @@ class Store:
         self._sync_asked = False  # a sync is scheduled or under way
         self._in_flight = 0  # requests being handled that may still write
         self._hold: asyncio.TimerHandle | None = None  # a sync waiting for them
+        self._began = 0  # requests counted so far (the last one's number)
+        self._hold_upto = 0  # the hold waits for requests numbered up to this...
+        self._hold_waiting = 0  # ... of which this many have not ended yet
         self._syncer = _Syncer(path)
         self._off_loop_until = 0.0  # (monotonic) syncs go to the thread until then
         self._last_sync_slow = False
@@ -217,31 +227,41 @@ class Store:
             self._want_sync(loop)
         await waiter
 
-    def request_began(self) -> None:
-        """A request is being handled: a sync wanted meanwhile may wait for it."""
+    def request_began(self) -> int:
+        """A request is being handled: a sync wanted meanwhile may wait for it.
+        Returns its number, for ``request_ended``."""
         self._in_flight += 1
+        self._began += 1
+        return self._began
 
-    def request_ended(self) -> None:
-        """A request counted by ``request_began`` writes no more (it is about to
-        await ``durable()``, or failed): a sync held for it starts once no other
-        request is in flight."""
+    def request_ended(self, number: int = 0) -> None:
+        """The request ``request_began`` numbered ``number`` writes no more (it
+        is about to await ``durable()``, or failed): a sync held for it starts
+        once every request it waits for has ended (or none is in flight).
+        Without its number a request counts as one the hold waits for."""
         self._in_flight -= 1
-        if self._in_flight <= 0:
+        if self._in_flight < 0:
             self._in_flight = 0
-            hold = self._hold
-            if hold is not None:
-                # At the loop's next pass: the request joins first.
-                hold.cancel()
-                self._hold = None
-                loop = asyncio.get_running_loop()
-                loop.call_soon(self._start_sync, loop)
+        hold = self._hold
+        if hold is None:
+            return
+        if number <= self._hold_upto:
+            self._hold_waiting -= 1
+        if self._hold_waiting <= 0 or self._in_flight == 0:
+            # At the loop's next pass: the request joins first.
+            hold.cancel()
+            self._hold = None
+            loop = asyncio.get_running_loop()
+            loop.call_soon(self._start_sync, loop)
 
     def _want_sync(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start a sync: at the loop's next pass, covering every commit made by
         then (requests whose bodies arrived in the same read commit meanwhile
-        and share it), or, while other requests are in flight, once they have
+        and share it), or, while other requests are in flight, once those have
         all ended or ``SYNC_HOLD`` has passed."""
         if self._in_flight > 0:
+            self._hold_upto = self._began
+            self._hold_waiting = self._in_flight
             self._hold = loop.call_later(SYNC_HOLD, self._held, loop)
         else:
             loop.call_soon(self._start_sync, loop)
