@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,13 +102,23 @@ def test_a_lone_request_is_not_held(
         store.close()
 
 
-def test_a_request_that_fails_or_is_cancelled_ends_its_hold(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _run_held(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+              scenario: Callable[[Store, list[int]], Coroutine[Any, Any, None]]) -> None:
+    """Run ``scenario(store, syncs)`` with a long ``SYNC_HOLD`` (only requests
+    end a hold in time); then no request may be left counted in flight."""
     monkeypatch.setattr(store_db, "SYNC_HOLD", 5.0)
     store = Store.open(tmp_path / "d.db")
-    counting_syncs(monkeypatch)
+    syncs = counting_syncs(monkeypatch)
+    try:
+        asyncio.run(scenario(store, syncs))
+        assert store._in_flight == 0
+    finally:
+        store.close()
 
-    async def main() -> None:
+
+def test_a_request_that_fails_or_is_cancelled_ends_its_hold(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario(store: Store, syncs: list[int]) -> None:
         stuck = asyncio.ensure_future(_request(store, "stuck", 60.0))
         await asyncio.sleep(0)
         writer = asyncio.ensure_future(_request(store, "w"))
@@ -117,22 +129,14 @@ def test_a_request_that_fails_or_is_cancelled_ends_its_hold(
         with pytest.raises(asyncio.CancelledError):
             await stuck
 
-    try:
-        asyncio.run(main())
-        assert store._in_flight == 0
-    finally:
-        store.close()
+    _run_held(tmp_path, monkeypatch, scenario)
 
 
 def test_requests_begun_during_a_hold_do_not_prolong_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A steady stream of requests keeps some always in flight: the hold waits
     # for those it found, not for every one that comes after.
-    monkeypatch.setattr(store_db, "SYNC_HOLD", 5.0)
-    store = Store.open(tmp_path / "d.db")
-    syncs = counting_syncs(monkeypatch)
-
-    async def main() -> None:
+    async def scenario(store: Store, syncs: list[int]) -> None:
         loop = asyncio.get_running_loop()
         found = asyncio.ensure_future(_request(store, "found", 0.1))
         await asyncio.sleep(0)  # in flight when the sync is wanted
@@ -149,22 +153,14 @@ def test_requests_begun_during_a_hold_do_not_prolong_it(
         await later
         assert len(syncs) == 2
 
-    try:
-        asyncio.run(main())
-        assert store._in_flight == 0
-    finally:
-        store.close()
+    _run_held(tmp_path, monkeypatch, scenario)
 
 
 def test_a_count_ended_without_its_number_ends_a_hold_it_may_hold(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # (The front's count of a request it answered itself ends without the
     # gateway; a caller that kept no number counts as one the hold waits for.)
-    monkeypatch.setattr(store_db, "SYNC_HOLD", 5.0)
-    store = Store.open(tmp_path / "d.db")
-    counting_syncs(monkeypatch)
-
-    async def main() -> None:
+    async def scenario(store: Store, syncs: list[int]) -> None:
         store.request_began()
         writer = asyncio.ensure_future(_request(store, "w"))
         await asyncio.sleep(0.05)
@@ -172,8 +168,4 @@ def test_a_count_ended_without_its_number_ends_a_hold_it_may_hold(
         store.request_ended()
         await asyncio.wait_for(writer, 2.0)
 
-    try:
-        asyncio.run(main())
-        assert store._in_flight == 0
-    finally:
-        store.close()
+    _run_held(tmp_path, monkeypatch, scenario)
