@@ -76,8 +76,8 @@ BUSY_TIMEOUT_MS = 5000
 # threads share one GIL), so a sync's hold mostly runs to its end: 5 ms
 # gathered ~3.6 PUTs a sync, 20 ms ~8% less CPU a PUT (fewer syncs and
 # commits, each costing the same). A fast client's requests end sooner and
-# end the hold with them (see ``request_ended``); S3's own small PUTs take
-# tens of milliseconds.
+# end the hold with them (see ``request_ended``), and a lone client's writes
+# are never held.
 SYNC_HOLD = 0.020
 # Two syncs in a row slower than this send the next ones to the sync thread,
 # until none has been for SLOW_SYNC_BACKOFF seconds. (The syncs of 4 KiB PUTs
