@@ -307,7 +307,7 @@ class RestXMLProtocol:
         key = (operation.name, tuple(headers.keys()))
         plan = self._plain.get(key, _UNSEEN)
         if plan is _UNSEEN:
-            plan = self._by_model.get(operation) or self._inputs(operation, operation.input_shape)
+            plan = self._inputs(operation)
             if not _plain_headers(plan, key[1]):
                 plan = None
             if len(self._plain) > 4096:
@@ -378,7 +378,7 @@ class RestXMLProtocol:
         shape = operation.input_shape
         if shape is None:
             return {}
-        plan = self._by_model.get(operation) or self._inputs(operation, shape)
+        plan = self._inputs(operation)
         route = plan.route
         labels = _labels(route, self.full_path(request))
         if route.host_prefix is not None:
@@ -440,11 +440,15 @@ class RestXMLProtocol:
                     params[mname] = value
         return params
 
-    def _inputs(self, operation: OperationModel, shape: Shape) -> _Inputs:
+    def _inputs(self, operation: OperationModel) -> _Inputs:
+        """The operation's input plan (one with an input shape), made once."""
+        plan = self._by_model.get(operation)
+        if plan is not None:
+            return plan
         key = (operation.service_model.service_name, operation.name)
         plan = self._input_plans.get(key)
         if plan is None:
-            plan = _Inputs(shape, self._route(operation))
+            plan = _Inputs(operation.input_shape, self._route(operation))
             self._input_plans[key] = plan
         # Found by the model object itself next time (botocore hands out one
         # per operation and service model); a bound against models made anew.
